@@ -1,0 +1,3 @@
+//! placeholder
+pub mod codes;
+pub mod model;

@@ -1,0 +1,247 @@
+//! The domain model shared by the accept path, the WAL codec and the API:
+//! channels, message statuses, message ids and the validated message request.
+//!
+//! These are plain data types; they live on whichever shard holds them and
+//! cross cores only inside mesh batches (they are `Send`).
+
+use std::fmt;
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+/// A message channel (SPEC §1 "Channels").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Encode, Decode)]
+pub enum Channel {
+    /// Short text.
+    #[serde(rename = "SMS")]
+    Sms,
+    /// Long text with optional subject.
+    #[serde(rename = "LMS")]
+    Lms,
+    /// LMS plus up to 3 JPEG attachments.
+    #[serde(rename = "MMS")]
+    Mms,
+    /// RCS business message.
+    #[serde(rename = "RCS")]
+    Rcs,
+    /// KakaoTalk AlimTalk.
+    #[serde(rename = "KKO")]
+    Kko,
+    /// E-mail.
+    #[serde(rename = "EMAIL")]
+    Email,
+    /// App push.
+    #[serde(rename = "PUSH")]
+    Push,
+}
+
+impl Channel {
+    /// Every channel, in SPEC order.
+    pub const ALL: [Channel; 7] = [
+        Channel::Sms,
+        Channel::Lms,
+        Channel::Mms,
+        Channel::Rcs,
+        Channel::Kko,
+        Channel::Email,
+        Channel::Push,
+    ];
+
+    /// The wire name (`"SMS"`, `"LMS"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "SMS",
+            Channel::Lms => "LMS",
+            Channel::Mms => "MMS",
+            Channel::Rcs => "RCS",
+            Channel::Kko => "KKO",
+            Channel::Email => "EMAIL",
+            Channel::Push => "PUSH",
+        }
+    }
+
+    /// Parses a wire name; `None` for an unknown channel.
+    pub fn parse(s: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Whether the recipient and caller ID are phone numbers.
+    pub fn is_phone(self) -> bool {
+        matches!(
+            self,
+            Channel::Sms | Channel::Lms | Channel::Mms | Channel::Rcs | Channel::Kko
+        )
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The lifecycle state of a message (SPEC §1 "Lifecycle and reports").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Encode, Decode)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Durable, not yet routed.
+    Accepted,
+    /// Waiting for its `send_at`.
+    Scheduled,
+    /// Routed to a sender's queue.
+    Queued,
+    /// Handed to a carrier, waiting for the receipt.
+    Submitted,
+    /// Final: the carrier confirmed delivery.
+    Delivered,
+    /// Final: the carrier or the gateway gave up.
+    Failed,
+    /// Final: canceled by the customer.
+    Canceled,
+    /// Final: rejected after acceptance (e.g. by policy).
+    Rejected,
+}
+
+impl Status {
+    /// The wire name (`"accepted"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Scheduled => "scheduled",
+            Status::Queued => "queued",
+            Status::Submitted => "submitted",
+            Status::Delivered => "delivered",
+            Status::Failed => "failed",
+            Status::Canceled => "canceled",
+            Status::Rejected => "rejected",
+        }
+    }
+
+    /// Whether no further state change can happen.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Delivered | Status::Failed | Status::Canceled | Status::Rejected
+        )
+    }
+}
+
+/// A message id: the accepting shard in the top 16 bits and that shard's
+/// sequence number in the low 48, rendered as 16 lowercase hex digits, so any
+/// shard can tell which shard owns a message without a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub struct MessageId(pub u64);
+
+impl MessageId {
+    const SEQ_BITS: u32 = 48;
+
+    /// Builds the id of sequence `seq` on `shard`.
+    pub fn new(shard: usize, seq: u64) -> MessageId {
+        MessageId(((shard as u64) << Self::SEQ_BITS) | (seq & ((1 << Self::SEQ_BITS) - 1)))
+    }
+
+    /// The shard that accepted (and owns) the message.
+    pub fn shard(self) -> usize {
+        (self.0 >> Self::SEQ_BITS) as usize
+    }
+
+    /// The sequence number within the owning shard.
+    pub fn seq(self) -> u64 {
+        self.0 & ((1 << Self::SEQ_BITS) - 1)
+    }
+
+    /// Parses the 16-hex-digit form; `None` for anything else.
+    pub fn parse(s: &str) -> Option<MessageId> {
+        if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u64::from_str_radix(s, 16).ok().map(MessageId)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// One MMS attachment (decoded from base64 at accept).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Attachment {
+    /// File name as given by the customer (may be empty).
+    pub name: String,
+    /// MIME type; only `image/jpeg` is accepted.
+    pub content_type: String,
+    /// The decoded bytes.
+    pub data: Vec<u8>,
+}
+
+/// One step of a fallback chain: the channel tried next and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct FallbackStep {
+    /// The next channel (`SMS`, `LMS`, `KKO`, ...).
+    pub channel: Channel,
+    /// The text sent on that channel.
+    pub text: String,
+    /// Subject, for LMS.
+    pub subject: Option<String>,
+    /// Template, for KKO/RCS steps.
+    pub template_code: Option<String>,
+}
+
+/// E-mail specific options.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
+pub struct EmailOptions {
+    /// Display name of the sender.
+    pub from_name: Option<String>,
+    /// Reply-To address.
+    pub reply_to: Option<String>,
+    /// Whether `text` is HTML.
+    pub html: bool,
+}
+
+/// Push specific options.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
+pub struct PushOptions {
+    /// Notification title (≤ 100 chars).
+    pub title: String,
+    /// Custom data delivered with the push, as key/value strings.
+    pub data: Vec<(String, String)>,
+}
+
+/// A message as the customer asked for it, after schema and limit checks.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct MessageRequest {
+    /// The customer's own key, unique per customer within the dedup window.
+    pub src_msg_id: String,
+    /// The channel.
+    pub channel: Channel,
+    /// The customer's bill code.
+    pub bill_code: String,
+    /// Caller ID (phone channels) or sender address (EMAIL), if given.
+    pub from: Option<String>,
+    /// Recipient: phone number (normalized), e-mail address or push token.
+    pub to: String,
+    /// Body text.
+    pub text: String,
+    /// Subject (LMS/MMS/EMAIL).
+    pub subject: Option<String>,
+    /// Whether the customer marked the message as an advertisement.
+    pub ad: bool,
+    /// Scheduled send time, unix milliseconds.
+    pub send_at: Option<i64>,
+    /// Template (KKO, RCS templates).
+    pub template_code: Option<String>,
+    /// Template variables, sorted by name.
+    pub vars: Vec<(String, String)>,
+    /// MMS attachments.
+    pub attachments: Vec<Attachment>,
+    /// Fallback chain, tried in order when an RCS/KKO message fails.
+    pub fallback: Vec<FallbackStep>,
+    /// E-mail options.
+    pub email: Option<EmailOptions>,
+    /// Push options.
+    pub push: Option<PushOptions>,
+    /// Number of carrier parts (concatenated SMS); 1 for everything else.
+    pub parts: u16,
+}
