@@ -1,7 +1,179 @@
-//! placeholder
+//! # mcmp-api
+//!
+//! The HTTP face of MCMP: the customer API (`/oauth/token`, `/v1/...`), the
+//! admin API (`/admin/v1/...`), health and readiness, the configuration and
+//! the `mcmp` command line. HTTP is hyper 1.x driven by each shard's
+//! executor through the engine's runtime facade; every shard listens on the
+//! same port (`SO_REUSEPORT`) and answers from its own state.
+//!
+//! ```no_run
+//! let mut config = mcmp_api::config::Config::default();
+//! config.server.listen = "127.0.0.1:0".into();
+//! mcmp_api::serve(config, mcmp_api::ServeOptions::default()).expect("served");
+//! ```
+
+pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod customer;
+pub mod http;
 pub mod phone;
+pub mod routes;
 pub mod schema;
+pub mod server;
 pub mod text;
 pub mod time;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mcmp_engine::catalog::{table, SharedCatalog};
+use mcmp_engine::shard::{EngineConfig, SharedEngine, StartError};
+use mcmp_storage::{Catalog, RecoveryMode, SledCatalog};
+
+use crate::config::Config;
+use crate::server::ApiState;
+
+/// Start-up choices that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Truncate a WAL at mid-log corruption instead of refusing to start.
+    pub repair_wal: bool,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The machine cannot run the engine (io_uring, memlock).
+    #[error(transparent)]
+    Probe(#[from] mcmp_engine::rt::ProbeError),
+    /// The storage failed to open.
+    #[error(transparent)]
+    Storage(#[from] mcmp_storage::Error),
+    /// The engine failed to start or run.
+    #[error(transparent)]
+    Engine(#[from] StartError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] mcmp_engine::catalog::CatalogError),
+}
+
+/// Runs the server until SIGTERM/SIGINT, then drains and returns.
+pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
+    let listen: SocketAddr = config
+        .server
+        .listen
+        .parse()
+        .map_err(|e| ServeError::Config(format!("server.listen {:?}: {e}", config.server.listen)))?;
+    let shards = match config.server.shards {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    mcmp_engine::rt::probe(shards)?;
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io { op: "creating data dir", path: data_dir.clone(), source })?;
+    let store = Arc::new(SledCatalog::open(&data_dir.join("catalog"))?);
+    let jwt_key = jwt_key(store.as_ref())?;
+    let admin_token = admin_token(&config, &data_dir)?;
+    let engine_config = EngineConfig {
+        data_dir: data_dir.clone(),
+        shards,
+        durability: match config.wal.durability {
+            config::Durability::Fsync => mcmp_storage::Durability::Fsync,
+            config::Durability::Interval => mcmp_storage::Durability::Interval,
+            config::Durability::None => {
+                tracing::warn!("wal.durability = \"none\": accepted messages are NOT durable (benchmarks only)");
+                mcmp_storage::Durability::None
+            }
+        },
+        sync_interval: config.wal.sync_interval,
+        segment_size: config.wal.segment_size,
+        recovery: if options.repair_wal { RecoveryMode::Repair } else { RecoveryMode::Strict },
+        dedup_window: config.dedup.window,
+    };
+    let engine = SharedEngine::new(engine_config, SharedCatalog::new(store))?;
+    install_signal_handler(engine.clone())?;
+    let state = Arc::new(ApiState::new(config, admin_token, jwt_key, engine.clone(), listen));
+    engine.run(move |shard| server::serve_shard(shard, state.clone()))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// The access-token signing key, created once per data dir so tokens survive
+/// restarts.
+fn jwt_key(store: &dyn Catalog) -> Result<Vec<u8>, ServeError> {
+    const KEY: &str = "jwt-key";
+    if let Some(k) = store.get(table::META, KEY)? {
+        return Ok(k);
+    }
+    let key = auth::random_token(32).into_bytes();
+    store.put(table::META, KEY, &key)?;
+    Ok(key)
+}
+
+/// The admin token: configured (file or `MCMP_ADMIN_TOKEN`), else the one in
+/// `<data-dir>/admin.token`, generated (mode 0600) at first start.
+fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
+    if let Some(t) = config.admin.token.as_ref().filter(|t| !t.is_empty()) {
+        return Ok(t.clone());
+    }
+    let path = data_dir.join("admin.token");
+    let io = |op| move |source| ServeError::Io { op, path: data_dir.join("admin.token"), source };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => {
+            tracing::info!("admin token: {}", path.display());
+            return Ok(t.trim().to_string());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("reading")(e)),
+    }
+    let token = auth::random_token(24);
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io("creating"))?;
+    f.write_all(token.as_bytes()).and_then(|()| f.sync_all()).map_err(io("writing"))?;
+    tracing::info!("generated an admin token in {}", path.display());
+    Ok(token)
+}
+
+/// SIGTERM / SIGINT start the drain; a second signal exits at once.
+fn install_signal_handler(engine: Arc<SharedEngine>) -> Result<(), ServeError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|source| ServeError::Io { op: "installing signal handler", path: PathBuf::new(), source })?;
+    std::thread::Builder::new()
+        .name("mcmp-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if engine.is_draining() {
+                    tracing::warn!("second signal {signal}: exiting without draining");
+                    std::process::exit(1);
+                }
+                tracing::info!("signal {signal}: draining (finishing in-flight requests, flushing the WAL)");
+                engine.begin_drain();
+            }
+        })
+        .map_err(|source| ServeError::Io { op: "spawning signal thread", path: PathBuf::new(), source })?;
+    Ok(())
+}

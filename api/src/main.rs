@@ -1,1 +1,158 @@
-fn main() {}
+//! `mcmp`: the command line. Thin by design: it parses flags, resolves the
+//! configuration (defaults < file < environment < flags) and calls
+//! [`mcmp_api::serve`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mcmp_api::config::{Config, LogFormat};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// MCMP — multi-channel business-messaging gateway.
+#[derive(Parser)]
+#[command(name = "mcmp", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Configuration file (TOML); also `MCMP_CONFIG`.
+        #[arg(long, env = "MCMP_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address, e.g. 127.0.0.1:8080 (port 0 picks one).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (WAL, catalog, admin token).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Number of shards (0 = one per CPU).
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Register the demo customer, client, senders and routes.
+        #[arg(long)]
+        demo: bool,
+        /// Truncate a WAL at mid-log corruption instead of refusing to start.
+        #[arg(long)]
+        repair_wal: bool,
+        /// Log as JSON lines instead of human-readable text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Write-ahead log tools.
+    Wal {
+        #[command(subcommand)]
+        command: WalCommand,
+    },
+    /// Validate a configuration file and print the resolved configuration.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalCommand {
+    /// Print the records of a WAL directory (e.g. mcmp-data/wal/0).
+    Inspect {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, listen, data_dir, shards, demo, repair_wal, log_json } => {
+            serve(config.as_deref(), listen, data_dir, shards, demo, repair_wal, log_json)
+        }
+        Command::Wal { command: WalCommand::Inspect { dir } } => inspect(&dir),
+        Command::CheckConfig { file } => check_config(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(file: Option<&Path>) -> anyhow::Result<Config> {
+    let mut config = match file {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    config.apply_env(|k| std::env::var(k).ok())?;
+    Ok(config)
+}
+
+fn serve(
+    file: Option<&Path>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    shards: Option<usize>,
+    demo: bool,
+    repair_wal: bool,
+    log_json: bool,
+) -> anyhow::Result<()> {
+    let mut config = load_config(file)?;
+    if let Some(l) = listen {
+        config.server.listen = l;
+    }
+    if let Some(d) = data_dir {
+        config.server.data_dir = d;
+    }
+    if let Some(s) = shards {
+        config.server.shards = s;
+    }
+    if log_json {
+        config.log.format = LogFormat::Json;
+    }
+    config.validate()?;
+    init_logging(&config);
+    if demo {
+        tracing::warn!("--demo is not available yet (it arrives with the sim senders and routes)");
+    }
+    mcmp_api::serve(config, mcmp_api::ServeOptions { repair_wal }).context("mcmp serve")
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MCMP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn inspect(dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let report = mcmp_storage::inspect(dir, |info, payload| {
+        let what = match mcmp_engine::codec::Record::decode(info.kind, payload) {
+            Ok(r) => format!("{r:?}"),
+            Err(e) => format!("<{e}>"),
+        };
+        let _ = writeln!(out, "{} @{} lsn={} kind={} len={} {}", info.segment, info.offset, info.lsn, info.kind, info.len, what);
+    })
+    .with_context(|| format!("inspecting {}", dir.display()))?;
+    writeln!(out, "{} records in {} segments", report.records, report.segments)?;
+    Ok(())
+}
+
+fn check_config(file: &Path) -> anyhow::Result<()> {
+    let config = load_config(Some(file))?;
+    config.validate()?;
+    print!("{}", config.to_toml());
+    Ok(())
+}

@@ -1,3 +1,43 @@
-//! placeholder
+//! # mcmp-engine
+//!
+//! The thread-per-core engine of MCMP. One [`shard::Shard`] per core owns its
+//! write-ahead log, the messages it accepted, its part of the dedup keys and a
+//! snapshot of the catalog; shards talk only through the bounded, batched
+//! [`mesh`]. Everything that touches the runtime goes through [`rt`], the
+//! only module that names glommio.
+//!
+//! The accept path ([`accept::accept`]) checks a batch of validated messages
+//! against the local catalog snapshot, claims their `src_msg_id`s at the
+//! owning shards, appends them to the local WAL and returns once they are
+//! durable (group commit, [`wal::LocalWal`]).
+//!
+//! ```no_run
+//! # use mcmp_engine::shard::{EngineConfig, SharedEngine};
+//! # fn demo(config: EngineConfig, catalog: mcmp_engine::catalog::SharedCatalog) {
+//! let engine = SharedEngine::new(config, catalog).expect("catalog loads");
+//! engine.run(|shard| async move {
+//!     // serve HTTP on this shard until shutdown
+//!     let _ = shard.id;
+//! }).expect("engine ran");
+//! # }
+//! ```
+
+pub mod accept;
+pub mod catalog;
+pub mod codec;
 pub mod codes;
+pub mod dedup;
+pub mod mesh;
 pub mod model;
+pub mod notify;
+pub mod rt;
+pub mod shard;
+pub mod store;
+pub mod wal;
+
+/// Wall-clock time in unix milliseconds.
+pub fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

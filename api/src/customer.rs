@@ -1,0 +1,225 @@
+//! The customer API (SPEC §2.2): `POST /oauth/token`, `POST /v1/messages`,
+//! `GET /v1/messages/{id}` and `GET /v1/messages?src_msg_id=`.
+
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use mcmp_engine::accept::{self, AcceptError, Origin, Verdict};
+use mcmp_engine::model::MessageId;
+use mcmp_engine::store::MessageView;
+use mcmp_engine::wal::WalError;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::auth::{self, Claims};
+use crate::http::{self, Body};
+use crate::schema;
+use crate::server::ShardApi;
+use crate::time::{format_rfc3339, now_ms};
+
+/// Lifetime of an access token.
+pub const TOKEN_TTL_SECS: i64 = 3600;
+
+/// Largest `POST /oauth/token` body; credentials are tiny.
+const TOKEN_BODY_LIMIT: u64 = 16 * 1024;
+
+/// `POST /oauth/token`: client credentials → JWT.
+pub async fn token(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let (content_type, authorization) = (header(CONTENT_TYPE), header(AUTHORIZATION));
+    let body = match http::read_body(req, TOKEN_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let (client_id, secret) =
+        match auth::parse_token_request(content_type.as_deref(), authorization.as_deref(), &body) {
+            Ok(creds) => creds,
+            Err(auth::TokenRequestError::UnsupportedGrantType) => {
+                return http::error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    "grant_type must be client_credentials",
+                )
+            }
+            Err(e) => return http::error(StatusCode::BAD_REQUEST, "invalid_request", &format!("{e:?}")),
+        };
+    let snapshot = api.shard.snapshot();
+    let client = snapshot.clients.get(&client_id).filter(|c| {
+        auth::constant_time_eq(c.secret.as_bytes(), secret.as_bytes())
+    });
+    let Some(client) = client else {
+        return http::error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
+    };
+    let now = now_ms() / 1000;
+    let claims = Claims {
+        sub: client.client_id.clone(),
+        grp: client.group_code.clone(),
+        iat: now,
+        exp: now + TOKEN_TTL_SECS,
+    };
+    let token = auth::issue_token(&api.state.jwt_key, &claims);
+    http::json(
+        StatusCode::OK,
+        &json!({"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL_SECS}),
+    )
+}
+
+/// Routes `/v1/...` after authenticating the bearer token.
+pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
+    let claims = match authenticate(api, &req) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    match (req.method().clone(), rest) {
+        (Method::POST, ["messages"]) => post_messages(api, &claims, req).await,
+        (Method::GET, ["messages"]) => get_by_src_msg_id(api, &claims, &req).await,
+        (Method::GET, ["messages", id]) => get_message(api, &claims, id).await,
+        (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
+        _ => http::not_found(),
+    }
+}
+
+/// Checks the bearer token and that its client still exists.
+fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Response<Body>> {
+    let unauthorized = |msg: &str| http::error(StatusCode::UNAUTHORIZED, "unauthorized", msg);
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let token = auth::bearer_token(header).ok_or_else(|| unauthorized("missing bearer token"))?;
+    let claims = auth::verify_token(&api.state.jwt_key, token, now_ms() / 1000)
+        .map_err(|e| unauthorized(&format!("invalid access token: {e:?}")))?;
+    let snapshot = api.shard.snapshot();
+    let known = snapshot
+        .clients
+        .get(&claims.sub)
+        .is_some_and(|c| c.group_code == claims.grp);
+    if !known {
+        return Err(unauthorized("the client of this token no longer exists"));
+    }
+    Ok(claims)
+}
+
+#[derive(Serialize)]
+struct ResultRow {
+    src_msg_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+    status: &'static str,
+    code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+async fn post_messages(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> Response<Body> {
+    let params = http::parse_query(req.uri().query());
+    let dry_run = matches!(http::query_param(&params, "dry_run"), Some("true" | "1"));
+    if api.state.engine.is_draining() {
+        return http::error(StatusCode::SERVICE_UNAVAILABLE, "draining", "the server is shutting down");
+    }
+    let body = match http::read_body(req, api.state.config.server.max_body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let parsed = match schema::parse_messages(&body, now_ms()) {
+        Ok(p) => p,
+        Err(e) => return http::error(StatusCode::BAD_REQUEST, e.code(), &e.message()),
+    };
+    let mut src_ids = Vec::with_capacity(parsed.len());
+    let items = parsed
+        .into_iter()
+        .map(|item| match item {
+            Ok(req) => {
+                src_ids.push(req.src_msg_id.clone());
+                Ok(req)
+            }
+            Err(rej) => {
+                src_ids.push(rej.src_msg_id);
+                Err(Verdict::Rejected { code: rej.code, reason: rej.reason, original: None })
+            }
+        })
+        .collect();
+    let origin = Origin { group_code: &claims.grp, client_id: &claims.sub };
+    let verdicts = match accept::accept(&api.shard, origin, items, dry_run).await {
+        Ok(v) => v,
+        Err(e) => return unavailable(e),
+    };
+    let results: Vec<ResultRow> = src_ids.into_iter().zip(verdicts).map(|(s, v)| result_row(s, v)).collect();
+    http::json(StatusCode::OK, &json!({ "results": results }))
+}
+
+fn result_row(src_msg_id: String, verdict: Verdict) -> ResultRow {
+    match verdict {
+        Verdict::Accepted { id, status } => ResultRow {
+            src_msg_id,
+            message_id: id.map(|i| i.to_string()),
+            status: status.as_str(),
+            code: mcmp_engine::codes::ResultCode::Accepted.as_u16(),
+            reason: None,
+        },
+        Verdict::Rejected { code, reason, original } => ResultRow {
+            src_msg_id,
+            message_id: original.map(|i| i.to_string()),
+            status: "rejected",
+            code: code.as_u16(),
+            reason: Some(reason),
+        },
+    }
+}
+
+fn unavailable(e: AcceptError) -> Response<Body> {
+    let (code, msg) = match e {
+        AcceptError::Wal(WalError::StorageFull) => ("storage_full", "the disk is full; nothing was accepted"),
+        AcceptError::Wal(WalError::Poisoned) => ("wal_poisoned", "the write-ahead log failed; this shard stopped accepting"),
+        _ => ("unavailable", "the server is shutting down"),
+    };
+    http::error(StatusCode::SERVICE_UNAVAILABLE, code, msg)
+}
+
+async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
+    let view = match MessageId::parse(id) {
+        Some(id) => api.shard.view(id, &claims.grp).await,
+        None => None,
+    };
+    match view {
+        Some(v) => http::json(StatusCode::OK, &message_json(&v)),
+        None => http::error(StatusCode::NOT_FOUND, "not_found", "no such message"),
+    }
+}
+
+async fn get_by_src_msg_id(api: &ShardApi, claims: &Claims, req: &Request<Incoming>) -> Response<Body> {
+    let params = http::parse_query(req.uri().query());
+    let Some(src) = http::query_param(&params, "src_msg_id") else {
+        return http::error(StatusCode::BAD_REQUEST, "invalid_request", "src_msg_id is required");
+    };
+    match api.shard.find_by_src_msg_id(&claims.grp, src).await {
+        Some(v) => http::json(StatusCode::OK, &message_json(&v)),
+        None => http::error(StatusCode::NOT_FOUND, "not_found", "no such message"),
+    }
+}
+
+/// The SPEC's message object.
+pub fn message_json(v: &MessageView) -> Value {
+    let events: Vec<Value> = v
+        .events
+        .iter()
+        .map(|e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}))
+        .collect();
+    json!({
+        "message_id": v.id.to_string(),
+        "src_msg_id": v.src_msg_id,
+        "channel": v.channel.as_str(),
+        "to": v.to,
+        "status": v.status.as_str(),
+        "code": v.code,
+        "carrier": v.carrier,
+        "sender": v.sender,
+        "created_at": format_rfc3339(v.created_at_ms),
+        "updated_at": format_rfc3339(v.updated_at_ms),
+        "fallback_message_id": v.fallback_message_id.map(|i| i.to_string()),
+        "fallback_of": v.fallback_of.map(|i| i.to_string()),
+        "events": events,
+    })
+}

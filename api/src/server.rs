@@ -1,0 +1,256 @@
+//! The HTTP server: one hyper listener per shard on the shared port
+//! (`SO_REUSEPORT`), connection limits and timeouts, readiness and the
+//! graceful-shutdown protocol.
+//!
+//! Shutdown protocol: the signal thread calls [`Shutdown::trigger`]; every
+//! shard stops accepting, asks each open connection to finish its in-flight
+//! request and close (hyper's graceful shutdown), waits for them up to the
+//! grace period, then returns so the engine flushes the WAL and the process
+//! exits 0.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use mcmp_engine::notify::LocalNotify;
+use mcmp_engine::rt::{self, Conn, HyperTimer, Listener};
+use mcmp_engine::shard::{Shard, SharedEngine};
+
+use crate::config::Config;
+use crate::http::Body;
+use crate::routes;
+
+/// State shared by the HTTP side of every shard (`Send + Sync`).
+pub struct ApiState {
+    /// Resolved configuration.
+    pub config: Config,
+    /// The admin bearer token.
+    pub admin_token: String,
+    /// HS256 key of the access tokens.
+    pub jwt_key: Vec<u8>,
+    /// The engine.
+    pub engine: Arc<SharedEngine>,
+    listen: SocketAddr,
+    bound: OnceLock<SocketAddr>,
+    shards_bound: AtomicUsize,
+    ready: AtomicBool,
+}
+
+impl ApiState {
+    /// Builds the shared state; `listen` is the configured address.
+    pub fn new(
+        config: Config,
+        admin_token: String,
+        jwt_key: Vec<u8>,
+        engine: Arc<SharedEngine>,
+        listen: SocketAddr,
+    ) -> ApiState {
+        ApiState {
+            config,
+            admin_token,
+            jwt_key,
+            engine,
+            listen,
+            bound: OnceLock::new(),
+            shards_bound: AtomicUsize::new(0),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether `/readyz` says ready: recovered, listening, not draining.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && !self.engine.is_draining()
+    }
+}
+
+/// One shard's HTTP side. Lives on its shard.
+pub struct ShardApi {
+    /// The shard's engine.
+    pub shard: Rc<Shard>,
+    /// Shared state.
+    pub state: Arc<ApiState>,
+    stop: LocalNotify,
+    stopping: Cell<bool>,
+    connections: RefCell<HashMap<u64, Rc<LocalNotify>>>,
+    next_conn: Cell<u64>,
+}
+
+/// Serves HTTP on one shard until shutdown.
+pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
+    let api = Rc::new(ShardApi {
+        shard,
+        state,
+        stop: LocalNotify::default(),
+        stopping: Cell::new(false),
+        connections: RefCell::new(HashMap::new()),
+        next_conn: Cell::new(0),
+    });
+    let listener = match bind(&api).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(shard = api.shard.id, "cannot listen: {e}");
+            api.state.engine.begin_drain();
+            return;
+        }
+    };
+    rt::spawn(watch_drain(api.clone()));
+    announce_ready(&api).await;
+    accept_loop(&api, &listener).await;
+    drop(listener);
+    drain_connections(&api).await;
+}
+
+/// Shard 0 binds first (so `:0` resolves to one real port); the others bind
+/// the same address with `SO_REUSEPORT`.
+async fn bind(api: &ShardApi) -> std::io::Result<Listener> {
+    let state = &api.state;
+    let addr = if api.shard.id == 0 {
+        state.listen
+    } else {
+        loop {
+            if let Some(a) = state.bound.get() {
+                break *a;
+            }
+            if state.engine.is_draining() {
+                return Err(std::io::Error::other("shard 0 failed to listen"));
+            }
+            rt::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let listener = Listener::bind(addr)?;
+    if api.shard.id == 0 {
+        let _ = state.bound.set(listener.local_addr()?);
+    }
+    state.shards_bound.fetch_add(1, Ordering::SeqCst);
+    Ok(listener)
+}
+
+async fn announce_ready(api: &ShardApi) {
+    let state = &api.state;
+    if api.shard.id != 0 {
+        return;
+    }
+    while state.shards_bound.load(Ordering::SeqCst) < state.engine.shards() {
+        if state.engine.is_draining() {
+            return;
+        }
+        rt::sleep(Duration::from_millis(1)).await;
+    }
+    state.ready.store(true, Ordering::SeqCst);
+    if let Some(addr) = state.bound.get() {
+        tracing::info!(
+            "mcmp ready: listening on http://{addr} ({} shards, data dir {})",
+            state.engine.shards(),
+            state.config.server.data_dir.display()
+        );
+    }
+}
+
+/// Polls the process-wide drain flag (set by the signal thread) and turns it
+/// into this shard's local stop notification.
+async fn watch_drain(api: Rc<ShardApi>) {
+    while !api.state.engine.is_draining() {
+        rt::sleep(Duration::from_millis(20)).await;
+    }
+    api.stopping.set(true);
+    api.stop.notify();
+    for c in api.connections.borrow().values() {
+        c.notify();
+    }
+}
+
+async fn accept_loop(api: &Rc<ShardApi>, listener: &Listener) {
+    loop {
+        let next = future::or(async { Some(listener.accept().await) }, async {
+            api.stop.notified().await;
+            None
+        })
+        .await;
+        match next {
+            None => return,
+            Some(Ok(conn)) => rt::spawn(serve_connection(api.clone(), conn)),
+            Some(Err(e)) => {
+                tracing::warn!("accept failed: {e}");
+                rt::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        if api.stopping.get() {
+            return;
+        }
+    }
+}
+
+async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
+    let id = api.next_conn.get();
+    api.next_conn.set(id + 1);
+    let stop = Rc::new(LocalNotify::default());
+    api.connections.borrow_mut().insert(id, stop.clone());
+    let activity = conn.activity();
+    let config = &api.state.config.server;
+    let handler = api.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let api = handler.clone();
+        async move { Ok::<Response<Body>, Infallible>(routes::route(&api, req).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(HyperTimer)
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let connection = builder.serve_connection(conn, service);
+    let mut connection = std::pin::pin!(connection);
+    let idle = config.idle_timeout;
+    let interrupted = future::or(
+        async {
+            let _ = connection.as_mut().await;
+            false
+        },
+        async {
+            future::or(stop.notified(), idle_watch(activity, idle)).await;
+            true
+        },
+    )
+    .await;
+    if interrupted {
+        connection.as_mut().graceful_shutdown();
+        let _ = future::or(async { connection.as_mut().await.is_ok() }, async {
+            rt::sleep(api.state.config.server.shutdown_grace).await;
+            false
+        })
+        .await;
+    }
+    api.connections.borrow_mut().remove(&id);
+}
+
+/// Returns once the connection has done no I/O for `idle`.
+async fn idle_watch(activity: Rc<Cell<u64>>, idle: Duration) {
+    let mut seen = activity.get();
+    let mut quiet_since = Instant::now();
+    loop {
+        rt::sleep(idle / 4).await;
+        let now = activity.get();
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() >= idle {
+            return;
+        }
+    }
+}
+
+async fn drain_connections(api: &ShardApi) {
+    let deadline = Instant::now() + api.state.config.server.shutdown_grace;
+    while !api.connections.borrow().is_empty() && Instant::now() < deadline {
+        rt::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,261 @@
+//! The catalog: what the operator registers (customers, services, clients,
+//! bill codes, caller IDs), stored in the [`mcmp_storage::Catalog`] and held
+//! by every shard as an immutable [`Snapshot`].
+//!
+//! Writes go to the store on the blocking pool, then a fresh snapshot is built
+//! and broadcast over the mesh; shards never read the store on the hot path.
+//! [`SharedCatalog`] crosses cores (it is `Send + Sync`); a shard holds an
+//! `Arc<Snapshot>` and swaps it when a newer generation arrives.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mcmp_storage::Catalog;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Channel;
+
+/// Store table names.
+pub mod table {
+    /// Customers by group code.
+    pub const CUSTOMERS: &str = "customers";
+    /// Services (per-channel settings) by group code.
+    pub const SERVICES: &str = "services";
+    /// Clients by client id.
+    pub const CLIENTS: &str = "clients";
+    /// Bill codes by `group_code/bill_code`.
+    pub const BILL_CODES: &str = "bill_codes";
+    /// Caller IDs by `group_code/number`.
+    pub const CALLER_IDS: &str = "caller_ids";
+    /// Server metadata (the JWT signing key, ...).
+    pub const META: &str = "meta";
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// The tenant key, e.g. `A000005`.
+    pub group_code: String,
+    /// Display name.
+    pub name: String,
+    /// Reseller flag (stricter policy).
+    pub vas: bool,
+    /// Whether messages are paid from `balance`.
+    pub prepaid: bool,
+    /// Prepaid balance in minor currency units.
+    pub balance: i64,
+}
+
+/// The settings of one channel for a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChannelService {
+    /// Whether the customer may send on the channel.
+    pub enabled: bool,
+    /// Accepted messages per second; 0 = no limit.
+    pub tps: u32,
+}
+
+/// A customer's services: per channel settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Services {
+    /// Channel → settings; a channel not listed is disabled.
+    pub channels: BTreeMap<Channel, ChannelService>,
+}
+
+/// An API client of a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    /// The client id (public).
+    pub client_id: String,
+    /// The owning customer.
+    pub group_code: String,
+    /// The client secret. Shown to the operator once, at creation; kept
+    /// server-side because it is also the HMAC key of the report signatures.
+    pub secret: String,
+    /// Webhook URL for reports.
+    pub report_uri: Option<String>,
+    /// Creation time, unix ms.
+    pub created_at_ms: i64,
+}
+
+/// A bill code of a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillCode {
+    /// The code.
+    pub bill_code: String,
+    /// Messages under this code are advertisements.
+    pub ad: bool,
+}
+
+/// Everything a shard needs to know about one customer at accept.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerView {
+    /// The customer row.
+    pub customer: Option<Customer>,
+    /// Per-channel settings.
+    pub services: Services,
+    /// Bill codes by code.
+    pub bill_codes: HashMap<String, BillCode>,
+    /// Registered caller IDs.
+    pub caller_ids: HashSet<String>,
+}
+
+impl CustomerView {
+    /// The settings of `channel` (disabled when not configured).
+    pub fn service(&self, channel: Channel) -> ChannelService {
+        self.services.channels.get(&channel).copied().unwrap_or_default()
+    }
+}
+
+/// An immutable view of the whole catalog, one per generation.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Monotonic generation; shards keep the newest.
+    pub generation: u64,
+    /// Customers by group code.
+    pub customers: HashMap<String, CustomerView>,
+    /// Clients by client id.
+    pub clients: HashMap<String, Client>,
+}
+
+/// A catalog failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The store failed.
+    #[error("catalog store: {0}")]
+    Store(#[from] mcmp_storage::Error),
+    /// A stored row is not valid JSON for its type.
+    #[error("catalog row {table}/{key} is unreadable: {reason}")]
+    BadRow {
+        /// Table.
+        table: &'static str,
+        /// Key.
+        key: String,
+        /// Parser message.
+        reason: String,
+    },
+}
+
+/// The catalog store shared by all shards (used off the hot path only).
+pub struct SharedCatalog {
+    store: Arc<dyn Catalog>,
+    /// Serializes write + rebuild so generations are ordered like writes.
+    write_lock: Mutex<()>,
+    generation: AtomicU64,
+}
+
+impl SharedCatalog {
+    /// Wraps a store.
+    pub fn new(store: Arc<dyn Catalog>) -> SharedCatalog {
+        SharedCatalog {
+            store,
+            write_lock: Mutex::new(()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The store, for reads off the hot path (admin GETs).
+    pub fn store(&self) -> &dyn Catalog {
+        self.store.as_ref()
+    }
+
+    /// Runs `write` against the store and builds the snapshot that follows it.
+    /// Blocking: call from the blocking pool.
+    pub fn write<T>(
+        &self,
+        write: impl FnOnce(&dyn Catalog) -> Result<T, CatalogError>,
+    ) -> Result<(T, Arc<Snapshot>), CatalogError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let out = write(self.store.as_ref())?;
+        let snapshot = self.load()?;
+        Ok((out, Arc::new(snapshot)))
+    }
+
+    /// Builds a snapshot of the current store. Blocking.
+    pub fn load(&self) -> Result<Snapshot, CatalogError> {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut snap = Snapshot {
+            generation,
+            ..Snapshot::default()
+        };
+        for (g, c) in scan::<Customer>(self.store(), table::CUSTOMERS)? {
+            snap.customers.entry(g).or_default().customer = Some(c);
+        }
+        for (g, s) in scan::<Services>(self.store(), table::SERVICES)? {
+            snap.customers.entry(g).or_default().services = s;
+        }
+        for (key, b) in scan::<BillCode>(self.store(), table::BILL_CODES)? {
+            if let Some((g, _)) = key.split_once('/') {
+                let view = snap.customers.entry(g.to_string()).or_default();
+                view.bill_codes.insert(b.bill_code.clone(), b);
+            }
+        }
+        for (key, ()) in scan::<()>(self.store(), table::CALLER_IDS)? {
+            if let Some((g, number)) = key.split_once('/') {
+                let view = snap.customers.entry(g.to_string()).or_default();
+                view.caller_ids.insert(number.to_string());
+            }
+        }
+        for (id, c) in scan::<Client>(self.store(), table::CLIENTS)? {
+            snap.clients.insert(id, c);
+        }
+        Ok(snap)
+    }
+}
+
+/// Reads and parses one row.
+pub fn get<T: DeserializeOwned>(
+    store: &dyn Catalog,
+    table: &'static str,
+    key: &str,
+) -> Result<Option<T>, CatalogError> {
+    store
+        .get(table, key)?
+        .map(|bytes| parse(table, key, &bytes))
+        .transpose()
+}
+
+/// Writes one row as JSON.
+pub fn put<T: Serialize>(
+    store: &dyn Catalog,
+    table: &'static str,
+    key: &str,
+    value: &T,
+) -> Result<(), CatalogError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| CatalogError::BadRow {
+        table,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(store.put(table, key, &bytes)?)
+}
+
+/// Reads and parses every row of a table (or of a key prefix).
+pub fn scan_prefix<T: DeserializeOwned>(
+    store: &dyn Catalog,
+    table: &'static str,
+    prefix: &str,
+) -> Result<Vec<(String, T)>, CatalogError> {
+    store
+        .scan_prefix(table, prefix)?
+        .into_iter()
+        .map(|(k, v)| parse(table, &k, &v).map(|t| (k, t)))
+        .collect()
+}
+
+fn scan<T: DeserializeOwned>(
+    store: &dyn Catalog,
+    table: &'static str,
+) -> Result<Vec<(String, T)>, CatalogError> {
+    scan_prefix(store, table, "")
+}
+
+fn parse<T: DeserializeOwned>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T, CatalogError> {
+    serde_json::from_slice(bytes).map_err(|e| CatalogError::BadRow {
+        table,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}

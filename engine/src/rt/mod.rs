@@ -1,0 +1,150 @@
+//! The runtime facade: the only place that names glommio.
+//!
+//! Everything the engine and the API need from the thread-per-core runtime
+//! goes through here: starting pinned shard executors, spawning local tasks,
+//! sleeping, running blocking calls on the executor's blocking pool, TCP
+//! listen/accept, and the glue that lets hyper drive glommio sockets. A move to
+//! the glommio fork or to another runtime stays inside this module.
+//!
+//! Every value created here lives on the shard (core) that created it; none of
+//! them is `Send` unless the name says `shared_`.
+
+mod hyper_glue;
+mod probe;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+pub use hyper_glue::{Conn, HyperTimer};
+pub use probe::{probe, ProbeError};
+
+/// Locked I/O memory given to each executor. glommio's default (10 MiB) is
+/// above a typical 8 MiB `RLIMIT_MEMLOCK`, and buffer registration then fails
+/// silently; below 512 KiB the executor refuses to start (DESIGN §11).
+pub const IO_MEMORY: usize = 1 << 20;
+
+/// io_uring queue depth per executor; small rings keep the locked memory low.
+const RING_DEPTH: usize = 128;
+
+/// Starts `shards` pinned executors, runs `main(shard)` on each and waits for
+/// all of them. Returns every shard's result, or the first error that kept an
+/// executor from starting (glommio reports those only through the join).
+pub fn run_shards<T, F, Fut>(shards: usize, main: F) -> io::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut handles = Vec::with_capacity(shards);
+    for shard in 0..shards {
+        let main = main.clone();
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(shard % cpus))
+            .name(&format!("mcmp-shard-{shard}"))
+            .io_memory(IO_MEMORY)
+            .ring_depth(RING_DEPTH)
+            .preempt_timer(Duration::from_millis(10))
+            .spawn(move || main(shard))
+            .map_err(|e| io::Error::other(format!("starting shard {shard}: {e}")))?;
+        handles.push(handle);
+    }
+    handles
+        .into_iter()
+        .enumerate()
+        .map(|(shard, h)| {
+            h.join()
+                .map_err(|e| io::Error::other(format!("shard {shard} failed: {e}")))
+        })
+        .collect()
+}
+
+/// Spawns a task on the current shard and lets it run to completion on its own.
+pub fn spawn<F>(future: F)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    glommio::spawn_local(future).detach();
+}
+
+/// A handle to a task spawned with [`spawn_task`]; awaiting it yields the
+/// task's output, dropping it cancels the task.
+pub struct LocalTask<T>(glommio::Task<T>);
+
+impl<T> Future for LocalTask<T> {
+    type Output = T;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<T> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+/// Spawns a task on the current shard and returns a handle to await it.
+pub fn spawn_task<F>(future: F) -> LocalTask<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    LocalTask(glommio::spawn_local(future))
+}
+
+/// Sleeps on the shard's timer.
+pub async fn sleep(duration: Duration) {
+    glommio::timer::sleep(duration).await;
+}
+
+/// Runs a blocking call (fdatasync, the catalog store, DNS) on the shard's
+/// blocking thread pool, so the core itself never blocks.
+pub async fn blocking<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    glommio::executor().spawn_blocking(f).await
+}
+
+/// Lets other tasks of the shard run if this one has used its time slice.
+pub async fn yield_if_needed() {
+    glommio::yield_if_needed().await;
+}
+
+/// A TCP listener of one shard. Every shard binds the same address with
+/// `SO_REUSEPORT`, so the kernel spreads connections over the shards.
+pub struct Listener {
+    inner: glommio::net::TcpListener,
+}
+
+impl Listener {
+    /// Binds `addr` with `SO_REUSEPORT`.
+    pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
+        let inner = glommio::net::TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(io::ErrorKind::Other, format!("binding {addr}: {e}")))?;
+        Ok(Listener { inner })
+    }
+
+    /// The bound address (the real port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr().map_err(glommio_io)
+    }
+
+    /// Waits for the next connection; `TCP_NODELAY` is set on it.
+    pub async fn accept(&self) -> io::Result<Conn> {
+        let stream = self.inner.accept().await.map_err(glommio_io)?;
+        stream.set_nodelay(true).map_err(glommio_io)?;
+        Ok(Conn::new(stream))
+    }
+}
+
+/// glommio's error carries a non-`Sync` payload; keep its text.
+fn glommio_io<T: std::fmt::Debug>(e: glommio::GlommioError<T>) -> io::Error {
+    match e {
+        glommio::GlommioError::IoError(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}

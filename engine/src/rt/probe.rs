@@ -1,0 +1,83 @@
+//! The start-up probe: io_uring must be usable and the locked-memory limit
+//! must cover every executor's I/O memory, or start-up fails with a message
+//! that says what to change instead of a silent slowdown or a panic deep in
+//! glommio.
+#![allow(unsafe_code)]
+// NOTE: this file and `hyper_glue.rs` are the only audited `unsafe` in the
+// workspace: two libc calls here (getrlimit, the io_uring_setup syscall), each
+// with its safety argument beside it.
+
+use std::fmt;
+
+use super::IO_MEMORY;
+
+/// Why the machine cannot run the engine.
+#[derive(Debug)]
+pub enum ProbeError {
+    /// `io_uring_setup` failed (old kernel, seccomp, `io_uring_disabled`).
+    IoUring(std::io::Error),
+    /// `RLIMIT_MEMLOCK` is below what the shards need.
+    Memlock {
+        /// The current soft limit in bytes.
+        limit: u64,
+        /// What the shards need in bytes.
+        needed: u64,
+    },
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeError::IoUring(e) => write!(
+                f,
+                "io_uring is not available ({e}); MCMP needs Linux ≥ 5.8 with io_uring enabled \
+                 (sysctl kernel.io_uring_disabled=0; in a container allow io_uring_setup, \
+                 io_uring_enter and io_uring_register in the seccomp profile)"
+            ),
+            ProbeError::Memlock { limit, needed } => write!(
+                f,
+                "RLIMIT_MEMLOCK is {limit} bytes but the shards need {needed}; raise it \
+                 (systemd: LimitMEMLOCK=infinity; shell: ulimit -l unlimited) or run fewer shards"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// Checks io_uring and `RLIMIT_MEMLOCK` for `shards` executors.
+pub fn probe(shards: usize) -> Result<(), ProbeError> {
+    let needed = (shards as u64) * (IO_MEMORY as u64 + (64 << 10));
+    let limit = memlock_limit();
+    if limit < needed {
+        return Err(ProbeError::Memlock { limit, needed });
+    }
+    io_uring_available().map_err(ProbeError::IoUring)
+}
+
+fn memlock_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit for the duration of the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut rl) };
+    if rc != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
+        return u64::MAX;
+    }
+    rl.rlim_cur
+}
+
+fn io_uring_available() -> std::io::Result<()> {
+    // struct io_uring_params is 120 bytes; zeroed means "no flags".
+    let mut params = [0u8; 120];
+    // SAFETY: io_uring_setup(entries, params) reads and writes at most
+    // sizeof(struct io_uring_params) = 120 bytes of `params`, which is live.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 2u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a descriptor we own and close exactly once.
+    unsafe { libc::close(fd as libc::c_int) };
+    Ok(())
+}

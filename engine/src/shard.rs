@@ -1,0 +1,478 @@
+//! A shard: one core's share of the engine, and the start-up protocol.
+//!
+//! A [`Shard`] lives on one core and owns, without locks, its WAL, the
+//! messages it accepted, its part of the dedup keys and its catalog snapshot.
+//! It is `!Send` (it holds `Rc`s and `RefCell`s); other cores reach it only
+//! through the mesh with a [`MeshMsg`] batch.
+//!
+//! Start-up, on every shard at once: open and replay the WAL (rebuilding the
+//! messages), send each recovered dedup key to its owning shard, wait until
+//! every shard has done the same, then serve. A shard that fails to start
+//! makes every other shard give up, so the process exits with the error.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use mcmp_storage::{Durability, FileSystem, RecoveryMode, StdFileSystem, Wal, WalOptions};
+
+use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
+use crate::codec::Record;
+use crate::dedup::{ClaimOutcome, DedupKey, DedupTable};
+use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
+use crate::model::MessageId;
+use crate::store::{LocalMessages, MessageView};
+use crate::wal::LocalWal;
+use crate::{rt, unix_ms};
+
+/// Engine settings (built by the API crate from its configuration).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root data directory; WALs live in `<data_dir>/wal/<shard>/`.
+    pub data_dir: PathBuf,
+    /// Number of shards (≥ 1).
+    pub shards: usize,
+    /// WAL durability mode.
+    pub durability: Durability,
+    /// Sync period in `interval` durability.
+    pub sync_interval: Duration,
+    /// WAL segment size in bytes.
+    pub segment_size: u64,
+    /// What to do with mid-log corruption.
+    pub recovery: RecoveryMode,
+    /// How long a `src_msg_id` stays taken.
+    pub dedup_window: Duration,
+}
+
+/// A request from one shard to another, always sent in a batch.
+pub enum MeshMsg {
+    /// Claim dedup keys for new messages.
+    Claim {
+        /// Keys and the messages that want them.
+        claims: Vec<(DedupKey, MessageId)>,
+        /// The claimer's clock, unix seconds.
+        now_secs: u32,
+        /// One outcome per claim, in order.
+        reply: oneshot::Sender<Vec<ClaimOutcome>>,
+    },
+    /// Look keys up without claiming (dry run, `?src_msg_id=`).
+    Peek {
+        /// Keys.
+        keys: Vec<DedupKey>,
+        /// Clock, unix seconds.
+        now_secs: u32,
+        /// The holders.
+        reply: oneshot::Sender<Vec<Option<MessageId>>>,
+    },
+    /// Undo claims whose messages were not written.
+    Release {
+        /// Keys and the messages that claimed them.
+        claims: Vec<(DedupKey, MessageId)>,
+    },
+    /// Restore keys recovered from another shard's WAL (start-up).
+    Restore {
+        /// Keys, messages and accept times (unix seconds).
+        entries: Vec<(DedupKey, MessageId, u32)>,
+        /// Done.
+        reply: oneshot::Sender<()>,
+    },
+    /// Read a message's state for its customer.
+    View {
+        /// The message.
+        id: MessageId,
+        /// The customer asking.
+        group_code: String,
+        /// The state, or `None` when absent or not the customer's.
+        reply: oneshot::Sender<Option<MessageView>>,
+    },
+    /// Install a newer catalog snapshot.
+    Catalog {
+        /// The snapshot.
+        snapshot: Arc<Snapshot>,
+        /// Installed.
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// What every shard shares (`Send + Sync`): the catalog store, the mesh and
+/// the start-up and shutdown flags.
+pub struct SharedEngine {
+    /// Settings.
+    pub config: EngineConfig,
+    /// The catalog store.
+    pub catalog: Arc<SharedCatalog>,
+    mesh: SharedMesh<MeshMsg>,
+    inboxes: Mutex<Vec<Option<Inbox<MeshMsg>>>>,
+    initial: Arc<Snapshot>,
+    recovering: AtomicUsize,
+    failed: AtomicBool,
+    draining: AtomicBool,
+}
+
+/// One core's engine. Lives on its shard only.
+pub struct Shard {
+    /// This shard's index.
+    pub id: usize,
+    /// Shared parts.
+    pub shared: Arc<SharedEngine>,
+    snapshot: RefCell<Arc<Snapshot>>,
+    /// The messages this shard accepted.
+    pub messages: RefCell<LocalMessages>,
+    dedup: RefCell<DedupTable>,
+    /// The shard's WAL.
+    pub wal: Rc<LocalWal>,
+    next_seq: Cell<u64>,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The WAL could not be opened or replayed.
+    #[error("shard {shard}: {source}")]
+    Wal {
+        /// Shard.
+        shard: usize,
+        /// Cause.
+        source: mcmp_storage::Error,
+    },
+    /// A WAL record could not be decoded.
+    #[error("shard {shard}: {source}")]
+    Record {
+        /// Shard.
+        shard: usize,
+        /// Cause.
+        source: crate::codec::DecodeError,
+    },
+    /// The catalog could not be loaded.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Another shard failed first.
+    #[error("another shard failed to start")]
+    Aborted,
+    /// The executors could not be started.
+    #[error(transparent)]
+    Runtime(#[from] io::Error),
+}
+
+impl SharedEngine {
+    /// Prepares an engine over a catalog; nothing runs until [`SharedEngine::run`].
+    pub fn new(config: EngineConfig, catalog: SharedCatalog) -> Result<Arc<SharedEngine>, StartError> {
+        let initial = Arc::new(catalog.load()?);
+        let (mesh, inboxes) = mesh::build(config.shards);
+        Ok(Arc::new(SharedEngine {
+            recovering: AtomicUsize::new(config.shards),
+            config,
+            catalog: Arc::new(catalog),
+            mesh,
+            inboxes: Mutex::new(inboxes.into_iter().map(Some).collect()),
+            initial,
+            failed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+        }))
+    }
+
+    /// Starts every shard, runs `serve` on each once recovery is complete and
+    /// returns when all of them have returned (after shutdown).
+    pub fn run<F, Fut>(self: &Arc<Self>, serve: F) -> Result<(), StartError>
+    where
+        F: Fn(Rc<Shard>) -> Fut + Send + Sync + Clone + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let engine = self.clone();
+        let results = rt::run_shards(self.config.shards, move |id| {
+            let engine = engine.clone();
+            let serve = serve.clone();
+            async move {
+                let shard = match Shard::start(engine.clone(), id).await {
+                    Ok(shard) => shard,
+                    Err(e) => {
+                        engine.failed.store(true, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                };
+                serve(shard.clone()).await;
+                shard.wal.close().await;
+                Ok(())
+            }
+        })?;
+        let mut first = None;
+        for r in results {
+            match r {
+                Err(StartError::Aborted) | Ok(()) => {}
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Starts draining: readiness turns false and servers stop accepting.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the engine is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.config.shards
+    }
+}
+
+impl Shard {
+    async fn start(engine: Arc<SharedEngine>, id: usize) -> Result<Rc<Shard>, StartError> {
+        let inbox = engine
+            .inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+            .and_then(Option::take)
+            .ok_or(StartError::Aborted)?;
+        let (wal, messages, recovered) = recover(&engine.config, id)?;
+        let window = engine.config.dedup_window.as_secs().min(u64::from(u32::MAX)) as u32;
+        let shard = Rc::new(Shard {
+            id,
+            snapshot: RefCell::new(engine.initial.clone()),
+            next_seq: Cell::new(messages.max_seq() + 1),
+            messages: RefCell::new(messages),
+            dedup: RefCell::new(DedupTable::new(window)),
+            wal: LocalWal::start(wal, engine.config.durability, engine.config.sync_interval),
+            shared: engine.clone(),
+        });
+        rt::spawn(shard.clone().serve_mesh(inbox));
+        shard.restore_dedup(recovered).await?;
+        engine.recovering.fetch_sub(1, Ordering::SeqCst);
+        while engine.recovering.load(Ordering::SeqCst) > 0 {
+            if engine.failed.load(Ordering::SeqCst) {
+                return Err(StartError::Aborted);
+            }
+            rt::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(shard)
+    }
+
+    async fn restore_dedup(&self, recovered: Vec<(DedupKey, MessageId, u32)>) -> Result<(), StartError> {
+        let n = self.shared.shards();
+        let mut per_owner: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        for e in recovered {
+            per_owner[e.0.owner(n)].push(e);
+        }
+        for (owner, entries) in per_owner.into_iter().enumerate() {
+            for chunk in entries.chunks(4096) {
+                let (reply, rx) = oneshot::channel();
+                let msg = MeshMsg::Restore {
+                    entries: chunk.to_vec(),
+                    reply,
+                };
+                self.send(owner, msg).await.map_err(|_| StartError::Aborted)?;
+                rx.await.map_err(|_| StartError::Aborted)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current catalog snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shared.shards()
+    }
+
+    /// Allocates the id of a new message.
+    pub fn next_message_id(&self) -> MessageId {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        MessageId::new(self.id, seq)
+    }
+
+    /// Sends one request to `shard` (handled inline when it is this shard).
+    async fn send(&self, shard: usize, msg: MeshMsg) -> Result<(), MeshClosed> {
+        if shard == self.id {
+            self.handle(msg);
+            Ok(())
+        } else {
+            self.shared.mesh.send(shard, vec![msg]).await
+        }
+    }
+
+    async fn serve_mesh(self: Rc<Self>, mut inbox: Inbox<MeshMsg>) {
+        while let Some(batch) = inbox.recv().await {
+            for msg in batch {
+                self.handle(msg);
+            }
+            rt::yield_if_needed().await;
+        }
+    }
+
+    fn handle(&self, msg: MeshMsg) {
+        match msg {
+            MeshMsg::Claim { claims, now_secs, reply } => {
+                let mut dedup = self.dedup.borrow_mut();
+                let out = claims.into_iter().map(|(k, id)| dedup.claim(k, id, now_secs)).collect();
+                let _ = reply.send(out);
+            }
+            MeshMsg::Peek { keys, now_secs, reply } => {
+                let dedup = self.dedup.borrow();
+                let _ = reply.send(keys.into_iter().map(|k| dedup.lookup(k, now_secs)).collect());
+            }
+            MeshMsg::Release { claims } => {
+                let mut dedup = self.dedup.borrow_mut();
+                claims.into_iter().for_each(|(k, id)| dedup.release(k, id));
+            }
+            MeshMsg::Restore { entries, reply } => {
+                let now = unix_secs();
+                let mut dedup = self.dedup.borrow_mut();
+                for (k, id, at) in entries {
+                    dedup.restore(k, id, at, now);
+                }
+                let _ = reply.send(());
+            }
+            MeshMsg::View { id, group_code, reply } => {
+                let _ = reply.send(self.messages.borrow().view(id, &group_code));
+            }
+            MeshMsg::Catalog { snapshot, reply } => {
+                let newer = snapshot.generation > self.snapshot.borrow().generation;
+                if newer {
+                    *self.snapshot.borrow_mut() = snapshot;
+                }
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Claims dedup keys at their owner; one outcome per claim, in order.
+    pub async fn claim(&self, owner: usize, claims: Vec<(DedupKey, MessageId)>) -> Result<Vec<ClaimOutcome>, MeshClosed> {
+        let (reply, rx) = oneshot::channel();
+        let now_secs = unix_secs();
+        self.send(owner, MeshMsg::Claim { claims, now_secs, reply }).await?;
+        rx.await.map_err(|_| MeshClosed)
+    }
+
+    /// Looks keys up at their owner without claiming.
+    pub async fn peek(&self, owner: usize, keys: Vec<DedupKey>) -> Result<Vec<Option<MessageId>>, MeshClosed> {
+        let (reply, rx) = oneshot::channel();
+        let now_secs = unix_secs();
+        self.send(owner, MeshMsg::Peek { keys, now_secs, reply }).await?;
+        rx.await.map_err(|_| MeshClosed)
+    }
+
+    /// Releases claims whose messages were not written.
+    pub async fn release(&self, owner: usize, claims: Vec<(DedupKey, MessageId)>) {
+        let _ = self.send(owner, MeshMsg::Release { claims }).await;
+    }
+
+    /// Reads a message's state from its owning shard, for `group_code`.
+    pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
+        if id.shard() >= self.shards() {
+            return None;
+        }
+        if id.shard() == self.id {
+            return self.messages.borrow().view(id, group_code);
+        }
+        let (reply, rx) = oneshot::channel();
+        let msg = MeshMsg::View {
+            id,
+            group_code: group_code.to_string(),
+            reply,
+        };
+        self.send(id.shard(), msg).await.ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Finds a customer's message by `src_msg_id` (within the dedup window).
+    pub async fn find_by_src_msg_id(&self, group_code: &str, src_msg_id: &str) -> Option<MessageView> {
+        let key = DedupKey::new(group_code, src_msg_id);
+        let id = self.peek(key.owner(self.shards()), vec![key]).await.ok()?.pop().flatten()?;
+        self.view(id, group_code).await
+    }
+
+    /// Writes to the catalog store (off-core), then installs the resulting
+    /// snapshot on every shard before returning.
+    pub async fn catalog_write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
+    ) -> Result<T, CatalogError> {
+        let catalog = self.shared.catalog.clone();
+        let (out, snapshot) = rt::blocking(move || catalog.write(write)).await?;
+        for shard in 0..self.shards() {
+            let (reply, rx) = oneshot::channel();
+            let msg = MeshMsg::Catalog {
+                snapshot: snapshot.clone(),
+                reply,
+            };
+            if self.send(shard, msg).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads from the catalog store off-core (admin GETs).
+    pub async fn catalog_read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
+    ) -> Result<T, CatalogError> {
+        let catalog = self.shared.catalog.clone();
+        rt::blocking(move || read(catalog.store())).await
+    }
+}
+
+type Recovered = (Wal, LocalMessages, Vec<(DedupKey, MessageId, u32)>);
+
+/// Opens and replays the shard's WAL.
+fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, StartError> {
+    let dir = config.data_dir.join("wal").join(shard.to_string());
+    let fs: Arc<dyn FileSystem> = Arc::new(StdFileSystem);
+    let opts = WalOptions {
+        segment_size: config.segment_size,
+        durability: config.durability,
+        recovery: config.recovery,
+    };
+    let mut messages = LocalMessages::default();
+    let mut dedup = Vec::new();
+    let mut bad = None;
+    let started = std::time::Instant::now();
+    let (wal, report) = Wal::open(&dir, fs, opts, |_lsn, kind, payload| {
+        if bad.is_some() {
+            return;
+        }
+        match Record::decode(kind, payload) {
+            Ok(Record::Accepted(rec)) => {
+                let key = DedupKey::new(&rec.group_code, &rec.request.src_msg_id);
+                dedup.push((key, rec.id, (rec.created_at_ms / 1000) as u32));
+                messages.apply_accepted(rec);
+            }
+            Ok(Record::State(rec)) => messages.apply_state(rec),
+            Err(e) => bad = Some(e),
+        }
+    })
+    .map_err(|source| StartError::Wal { shard, source })?;
+    if let Some(source) = bad {
+        return Err(StartError::Record { shard, source });
+    }
+    tracing::info!(
+        shard,
+        records = report.records,
+        messages = messages.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "WAL recovered"
+    );
+    Ok((wal, messages, dedup))
+}
+
+fn unix_secs() -> u32 {
+    (unix_ms() / 1000) as u32
+}

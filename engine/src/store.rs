@@ -1,0 +1,195 @@
+//! The messages one shard accepted, with their current state.
+//!
+//! Rebuilt from the shard's WAL at start-up and updated only after the
+//! record describing a change is durable. Shard-local.
+//!
+//! NOTE: today every message is held in memory, so memory grows with the
+//! retention period; DESIGN §3's on-disk status slots will replace this map.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::codec::{AcceptedRecord, StateRecord};
+use crate::model::{Channel, MessageId, MessageRequest, Status};
+
+/// One state change, as shown in `events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// The status entered.
+    pub status: Status,
+    /// The result code.
+    pub code: u16,
+}
+
+/// A message and its state.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    /// The id.
+    pub id: MessageId,
+    /// The customer.
+    pub group_code: Rc<str>,
+    /// The client that sent it.
+    pub client_id: Rc<str>,
+    /// What the customer asked for.
+    pub request: MessageRequest,
+    /// Current status.
+    pub status: Status,
+    /// Current result code.
+    pub code: u16,
+    /// Carrier, once known.
+    pub carrier: Option<String>,
+    /// Sender, once routed.
+    pub sender: Option<String>,
+    /// Accept time, unix ms.
+    pub created_at_ms: i64,
+    /// Last change, unix ms.
+    pub updated_at_ms: i64,
+    /// The fallback message created when this one failed.
+    pub fallback_message_id: Option<MessageId>,
+    /// The message this one is the fallback of.
+    pub fallback_of: Option<MessageId>,
+    /// Every state change.
+    pub events: Vec<Event>,
+}
+
+/// A read-only copy of a message's state, sent across shards.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    /// The id.
+    pub id: MessageId,
+    /// The customer.
+    pub group_code: String,
+    /// The customer's key.
+    pub src_msg_id: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Recipient.
+    pub to: String,
+    /// Status.
+    pub status: Status,
+    /// Result code.
+    pub code: u16,
+    /// Carrier.
+    pub carrier: Option<String>,
+    /// Sender.
+    pub sender: Option<String>,
+    /// Accept time, unix ms.
+    pub created_at_ms: i64,
+    /// Last change, unix ms.
+    pub updated_at_ms: i64,
+    /// Fallback link (forward).
+    pub fallback_message_id: Option<MessageId>,
+    /// Fallback link (back).
+    pub fallback_of: Option<MessageId>,
+    /// Every state change.
+    pub events: Vec<Event>,
+}
+
+/// The shard's messages by sequence number.
+#[derive(Default)]
+pub struct LocalMessages {
+    by_seq: HashMap<u64, StoredMessage>,
+    max_seq: u64,
+    interned: HashMap<String, Rc<str>>,
+}
+
+impl LocalMessages {
+    /// Number of messages held.
+    pub fn len(&self) -> usize {
+        self.by_seq.len()
+    }
+
+    /// Whether no message is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_seq.is_empty()
+    }
+
+    /// The highest sequence number seen (0 when empty).
+    pub fn max_seq(&self) -> u64 {
+        self.max_seq
+    }
+
+    /// Applies an accepted-message record.
+    pub fn apply_accepted(&mut self, rec: AcceptedRecord) {
+        let seq = rec.id.seq();
+        self.max_seq = self.max_seq.max(seq);
+        let code = crate::codes::ResultCode::Accepted.as_u16();
+        let msg = StoredMessage {
+            id: rec.id,
+            group_code: self.intern(&rec.group_code),
+            client_id: self.intern(&rec.client_id),
+            request: rec.request,
+            status: rec.status,
+            code,
+            carrier: None,
+            sender: None,
+            created_at_ms: rec.created_at_ms,
+            updated_at_ms: rec.created_at_ms,
+            fallback_message_id: None,
+            fallback_of: None,
+            events: vec![Event {
+                at_ms: rec.created_at_ms,
+                status: rec.status,
+                code,
+            }],
+        };
+        self.by_seq.insert(seq, msg);
+    }
+
+    /// Applies a state-change record; unknown ids are ignored.
+    pub fn apply_state(&mut self, rec: StateRecord) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+            m.status = rec.status;
+            m.code = rec.code;
+            m.updated_at_ms = rec.at_ms;
+            if rec.sender.is_some() {
+                m.sender = rec.sender;
+            }
+            if rec.carrier.is_some() {
+                m.carrier = rec.carrier;
+            }
+            m.events.push(Event {
+                at_ms: rec.at_ms,
+                status: rec.status,
+                code: rec.code,
+            });
+        }
+    }
+
+    /// The message with `id`, if this shard holds it.
+    pub fn get(&self, id: MessageId) -> Option<&StoredMessage> {
+        self.by_seq.get(&id.seq()).filter(|m| m.id == id)
+    }
+
+    /// A copy of the message's state for `group_code` (others see nothing).
+    pub fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
+        let m = self.get(id).filter(|m| &*m.group_code == group_code)?;
+        Some(MessageView {
+            id: m.id,
+            group_code: m.group_code.to_string(),
+            src_msg_id: m.request.src_msg_id.clone(),
+            channel: m.request.channel,
+            to: m.request.to.clone(),
+            status: m.status,
+            code: m.code,
+            carrier: m.carrier.clone(),
+            sender: m.sender.clone(),
+            created_at_ms: m.created_at_ms,
+            updated_at_ms: m.updated_at_ms,
+            fallback_message_id: m.fallback_message_id,
+            fallback_of: m.fallback_of,
+            events: m.events.clone(),
+        })
+    }
+
+    fn intern(&mut self, s: &str) -> Rc<str> {
+        if let Some(rc) = self.interned.get(s) {
+            return rc.clone();
+        }
+        let rc: Rc<str> = Rc::from(s);
+        self.interned.insert(s.to_string(), rc.clone());
+        rc
+    }
+}

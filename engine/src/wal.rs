@@ -1,0 +1,186 @@
+//! Group commit on one shard: many appenders, one flusher.
+//!
+//! Appenders add records to the shard's [`mcmp_storage::Wal`] buffer and wait
+//! for their LSN to become durable. One flusher task per shard takes whatever
+//! is buffered, runs the write + fdatasync on the blocking pool (the core never
+//! blocks) and wakes every waiter the sync covered. While one flush is in
+//! flight, new records accumulate and the next flush covers all of them: the
+//! busier the shard, the bigger the groups. An idle shard flushes at once.
+//!
+//! Failure is fail-stop: a failed fsync poisons the WAL and every waiter, now
+//! and later, gets [`WalError::Poisoned`]. A full disk fails only the records
+//! that could not be written ([`WalError::StorageFull`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use mcmp_storage::{Durability, Wal};
+
+use crate::codec::Record;
+use crate::notify::LocalNotify;
+use crate::rt;
+
+/// Why a record is not durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WalError {
+    /// A previous fsync failed; the shard no longer accepts writes.
+    #[error("the write-ahead log is poisoned by a failed fsync")]
+    Poisoned,
+    /// The disk is full.
+    #[error("storage full")]
+    StorageFull,
+    /// The shard is shutting down.
+    #[error("shutting down")]
+    Closed,
+}
+
+impl From<mcmp_storage::Error> for WalError {
+    fn from(e: mcmp_storage::Error) -> Self {
+        match e {
+            mcmp_storage::Error::StorageFull => WalError::StorageFull,
+            _ => WalError::Poisoned,
+        }
+    }
+}
+
+type Waiter = (u64, oneshot::Sender<Result<(), WalError>>);
+
+/// The shard's WAL with its group-commit flusher. Owned by one shard.
+pub struct LocalWal {
+    wal: RefCell<Wal>,
+    waiters: RefCell<VecDeque<Waiter>>,
+    kick: LocalNotify,
+    poisoned: Cell<bool>,
+    sync_interval: Option<Duration>,
+    appended: Cell<u64>,
+}
+
+impl LocalWal {
+    /// Wraps an opened WAL and starts its flusher (and, in `interval`
+    /// durability, its periodic sync) on the current shard.
+    pub fn start(wal: Wal, durability: Durability, sync_interval: Duration) -> Rc<LocalWal> {
+        let this = Rc::new(LocalWal {
+            poisoned: Cell::new(wal.is_poisoned()),
+            wal: RefCell::new(wal),
+            waiters: RefCell::new(VecDeque::new()),
+            kick: LocalNotify::default(),
+            sync_interval: matches!(durability, Durability::Interval).then_some(sync_interval),
+            appended: Cell::new(0),
+        });
+        rt::spawn(this.clone().flusher());
+        if let Some(every) = this.sync_interval {
+            rt::spawn(this.clone().interval_syncer(every));
+        }
+        this
+    }
+
+    /// Whether the WAL refuses writes after a failed fsync.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.get()
+    }
+
+    /// Records appended since start (a metric).
+    pub fn appended(&self) -> u64 {
+        self.appended.get()
+    }
+
+    /// Appends records and waits until all of them are durable.
+    pub async fn append_durable(&self, records: &[Record]) -> Result<(), WalError> {
+        if self.poisoned.get() {
+            return Err(WalError::Poisoned);
+        }
+        let mut last = 0;
+        {
+            let mut wal = self.wal.borrow_mut();
+            for r in records {
+                let (kind, payload) = r.encode();
+                last = wal.append(kind, &payload)?;
+            }
+        }
+        self.appended.set(self.appended.get() + records.len() as u64);
+        let (tx, rx) = oneshot::channel();
+        self.waiters.borrow_mut().push_back((last, tx));
+        self.kick.notify();
+        rx.await.unwrap_or(Err(WalError::Closed))
+    }
+
+    async fn flusher(self: Rc<Self>) {
+        loop {
+            self.kick.notified().await;
+            while self.flush_once().await {}
+        }
+    }
+
+    /// Runs one flush if anything is buffered; returns whether it did.
+    async fn flush_once(&self) -> bool {
+        let job = match self.wal.borrow_mut().flush_job() {
+            Ok(Some(job)) => job,
+            Ok(None) => return false,
+            Err(e) => {
+                self.fail_waiters(e.into(), u64::MAX);
+                return false;
+            }
+        };
+        let outcome = rt::blocking(move || job.run()).await;
+        let result = self.wal.borrow_mut().complete_flush(outcome);
+        match result {
+            Ok(durable) => self.release_waiters(durable),
+            Err(e) => {
+                let err = WalError::from(e);
+                if err == WalError::Poisoned {
+                    self.poisoned.set(true);
+                    tracing::error!("fsync failed: the WAL is poisoned and this shard stops accepting");
+                }
+                // Every waiter not yet released belongs to the failed job or
+                // to records buffered behind it; none of them is durable.
+                self.fail_waiters(err, u64::MAX);
+            }
+        }
+        true
+    }
+
+    fn release_waiters(&self, durable: u64) {
+        let mut waiters = self.waiters.borrow_mut();
+        while waiters.front().is_some_and(|(lsn, _)| *lsn <= durable) {
+            if let Some((_, tx)) = waiters.pop_front() {
+                let _ = tx.send(Ok(()));
+            }
+        }
+    }
+
+    fn fail_waiters(&self, err: WalError, up_to: u64) {
+        let mut waiters = self.waiters.borrow_mut();
+        while waiters.front().is_some_and(|(lsn, _)| *lsn <= up_to) {
+            if let Some((_, tx)) = waiters.pop_front() {
+                let _ = tx.send(Err(err));
+            }
+        }
+    }
+
+    async fn interval_syncer(self: Rc<Self>, every: Duration) {
+        loop {
+            rt::sleep(every).await;
+            let job = self.wal.borrow_mut().sync_job();
+            if let Some(job) = job {
+                let outcome = rt::blocking(move || job.run()).await;
+                if self.wal.borrow_mut().complete_flush(outcome).is_err() {
+                    self.poisoned.set(true);
+                    tracing::error!("periodic fsync failed: the WAL is poisoned");
+                }
+            }
+        }
+    }
+
+    /// Writes and syncs everything buffered (shutdown).
+    pub async fn close(&self) {
+        while self.flush_once().await {}
+        let job = self.wal.borrow_mut().sync_job();
+        if let Some(job) = job {
+            let outcome = rt::blocking(move || job.run()).await;
+            let _ = self.wal.borrow_mut().complete_flush(outcome);
+        }
+    }
+}
