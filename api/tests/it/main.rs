@@ -1,0 +1,7 @@
+//! Black-box tests of the `mcmp` binary: it is started as a process and
+//! driven over HTTP, as users drive it.
+
+mod accept;
+mod bad_input;
+mod harness;
+mod lifecycle;
