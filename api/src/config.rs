@@ -1,49 +1,560 @@
-//! STUB (replaced on merge)
-#![allow(missing_docs)]
+//! The server configuration (DESIGN §7): a TOML file with one section per
+//! concern, every key optional with a documented default, durations and sizes
+//! written for humans (`"10s"`, `"64MiB"`). [`Config`] is read once at
+//! start-up — file, then [`Config::apply_env`] (the only place environment
+//! variables are read), then [`Config::validate`] — and is immutable
+//! afterwards; `mcmp check-config` prints [`Config::to_toml`].
+
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-#[derive(Debug, Clone)]
-pub struct Config { pub server: ServerConfig, pub admin: AdminConfig, pub wal: WalConfig, pub dedup: DedupConfig, pub log: LogConfig, pub pricing: BTreeMap<String, i64> }
-#[derive(Debug, Clone)]
-pub struct ServerConfig { pub listen: String, pub data_dir: PathBuf, pub shards: usize, pub header_read_timeout: Duration, pub idle_timeout: Duration, pub max_body: u64, pub shutdown_grace: Duration }
-#[derive(Debug, Clone, Default)]
-pub struct AdminConfig { pub token: Option<String> }
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability { Fsync, Interval, None }
-#[derive(Debug, Clone)]
-pub struct WalConfig { pub durability: Durability, pub sync_interval: Duration, pub segment_size: u64, pub retention: Duration }
-#[derive(Debug, Clone)]
-pub struct DedupConfig { pub window: Duration }
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat { Human, Json }
-#[derive(Debug, Clone)]
-pub struct LogConfig { pub format: LogFormat, pub level: String }
+
+use mcmp_engine::model::Channel;
+use serde::{Deserialize, Serialize};
+
+use crate::time::{format_duration, format_size, parse_duration, parse_size};
+
+/// Smallest WAL segment: below this, segment rolls (an fsync of the
+/// directory each) would dominate the write path.
+pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
+/// Most webhook attempts: attempt 20 already waits 381 retry units
+/// (~6 h at the default unit), longer than anyone waits for a report.
+pub const MAX_WEBHOOK_ATTEMPTS: u32 = 20;
+/// Most shards: message ids carry the shard in 16 bits, and no machine we
+/// target has more cores than this.
+pub const MAX_SHARDS: usize = 1024;
+/// Smallest accepted `server.max-body`: one message with headroom.
+pub const MIN_MAX_BODY: u64 = 1 << 10;
+/// The carriers a number prefix may map to.
+pub const CARRIERS: [&str; 4] = ["SKT", "KT", "LGT", "UNKNOWN"];
+
+/// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-impl Default for Config {
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong
+    /// form; the message names the key (and the file, if any).
+    #[error("{}{message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Parse {
+        /// The file, if the text came from one.
+        path: Option<PathBuf>,
+        /// The parser's message, naming key and position.
+        message: String,
+    },
+    /// An environment override has an invalid value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config key {key}: {message}")]
+    Invalid {
+        /// The key, as `section.key`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    /// `[server]`: listener, data directory, shards, HTTP limits.
+    pub server: ServerConfig,
+    /// `[admin]`: the admin API token.
+    pub admin: AdminConfig,
+    /// `[wal]`: durability and segment layout.
+    pub wal: WalConfig,
+    /// `[dedup]`: the `src_msg_id` window.
+    pub dedup: DedupConfig,
+    /// `[reports]`: webhook delivery and report retention.
+    pub reports: ReportsConfig,
+    /// `[pricing]`: per-channel prices.
+    pub pricing: PricingConfig,
+    /// `[routing]`: held-queue behaviour.
+    pub routing: RoutingConfig,
+    /// `[carriers]`: prefix → carrier fallback for PNX.
+    pub carriers: CarriersConfig,
+    /// `[log]`: log format and level.
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServerConfig {
+    /// Address the HTTP API listens on. Default `"127.0.0.1:8080"`.
+    pub listen: String,
+    /// Directory of the WAL, catalog and admin token. Default `"./mcmp-data"`.
+    pub data_dir: PathBuf,
+    /// Number of shards (pinned executor threads); 0 = one per CPU. Default 0.
+    pub shards: usize,
+    /// Time allowed to receive a request's headers. Default `"10s"`.
+    #[serde(with = "human_duration")]
+    pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection is kept. Default `"60s"`.
+    #[serde(with = "human_duration")]
+    pub idle_timeout: Duration,
+    /// Largest request body; larger bodies get 413. Default `"16MiB"`.
+    #[serde(with = "human_size")]
+    pub max_body: u64,
+    /// Time in-flight requests get to finish on SIGTERM. Default `"10s"`.
+    #[serde(with = "human_duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
     fn default() -> Self {
-        Config {
-            server: ServerConfig { listen: "127.0.0.1:8080".into(), data_dir: "./mcmp-data".into(), shards: 0, header_read_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(60), max_body: 16 << 20, shutdown_grace: Duration::from_secs(10) },
-            admin: AdminConfig::default(),
-            wal: WalConfig { durability: Durability::Fsync, sync_interval: Duration::from_millis(10), segment_size: 64 << 20, retention: Duration::from_secs(7 * 86400) },
-            dedup: DedupConfig { window: Duration::from_secs(86400) },
-            log: LogConfig { format: LogFormat::Human, level: "info".into() },
-            pricing: BTreeMap::new(),
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            data_dir: PathBuf::from("./mcmp-data"),
+            shards: 0,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_body: 16 << 20,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
+
+/// `[admin]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AdminConfig {
+    /// The admin API bearer token. Default: unset, in which case the server
+    /// generates one at first start into `<data-dir>/admin.token`.
+    pub token: Option<String>,
+}
+
+/// When an accepted message counts as durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// fsync before answering (the default; survives power loss).
+    #[default]
+    Fsync,
+    /// fsync every `sync-interval`; answers may precede the fsync.
+    Interval,
+    /// Never fsync (tests and benchmarks only; survives process crashes,
+    /// not power loss).
+    None,
+}
+
+/// `[wal]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WalConfig {
+    /// `fsync` | `interval` | `none`. Default `"fsync"`.
+    pub durability: Durability,
+    /// fsync period with `durability = "interval"`. Default `"10ms"`.
+    #[serde(with = "human_duration")]
+    pub sync_interval: Duration,
+    /// Size at which a WAL segment is closed and a new one started, at
+    /// least 64 KiB. Default `"64MiB"`.
+    #[serde(with = "human_size")]
+    pub segment_size: u64,
+    /// How long closed segments are kept once nothing needs them. Default `"7d"`.
+    #[serde(with = "human_duration")]
+    pub retention: Duration,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            durability: Durability::Fsync,
+            sync_interval: Duration::from_millis(10),
+            segment_size: 64 << 20,
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// `[dedup]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DedupConfig {
+    /// How long a `src_msg_id` stays taken. Default `"24h"`.
+    #[serde(with = "human_duration")]
+    pub window: Duration,
+}
+
+impl Default for DedupConfig {
+    fn default() -> Self {
+        DedupConfig {
+            window: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// `[reports]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ReportsConfig {
+    /// Unit of the webhook retry schedule: attempt n waits
+    /// `(n² − n + 1) × retry-unit`. Default `"60s"`.
+    #[serde(with = "human_duration")]
+    pub retry_unit: Duration,
+    /// Webhook attempts before a report is left to polling, 1–20. Default 10.
+    pub max_attempts: u32,
+    /// Time a webhook endpoint has to answer 2xx. Default `"5s"`.
+    #[serde(with = "human_duration")]
+    pub webhook_timeout: Duration,
+    /// How long reports stay available to `GET /v1/reports`. Default `"7d"`.
+    #[serde(with = "human_duration")]
+    pub retention: Duration,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            retry_unit: Duration::from_secs(60),
+            max_attempts: 10,
+            webhook_timeout: Duration::from_secs(5),
+            retention: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// `[pricing]`: price per message part, in minor currency units, keyed by
+/// channel name as written on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// SMS. Default 10.
+    #[serde(rename = "SMS")]
+    pub sms: i64,
+    /// LMS. Default 30.
+    #[serde(rename = "LMS")]
+    pub lms: i64,
+    /// MMS. Default 100.
+    #[serde(rename = "MMS")]
+    pub mms: i64,
+    /// RCS. Default 10.
+    #[serde(rename = "RCS")]
+    pub rcs: i64,
+    /// KKO. Default 8.
+    #[serde(rename = "KKO")]
+    pub kko: i64,
+    /// EMAIL. Default 1.
+    #[serde(rename = "EMAIL")]
+    pub email: i64,
+    /// PUSH. Default 1.
+    #[serde(rename = "PUSH")]
+    pub push: i64,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        PricingConfig {
+            sms: 10,
+            lms: 30,
+            mms: 100,
+            rcs: 10,
+            kko: 8,
+            email: 1,
+            push: 1,
+        }
+    }
+}
+
+impl PricingConfig {
+    /// The price of one part on `channel`.
+    pub fn price(&self, channel: Channel) -> i64 {
+        match channel {
+            Channel::Sms => self.sms,
+            Channel::Lms => self.lms,
+            Channel::Mms => self.mms,
+            Channel::Rcs => self.rcs,
+            Channel::Kko => self.kko,
+            Channel::Email => self.email,
+            Channel::Push => self.push,
+        }
+    }
+}
+
+/// `[routing]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RoutingConfig {
+    /// How long a message waits in the held queue for an available sender
+    /// before failing with 4002. Default `"10m"`.
+    #[serde(with = "human_duration")]
+    pub hold_timeout: Duration,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            hold_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// `[carriers]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CarriersConfig {
+    /// Number prefix (digits) → carrier (`SKT`, `KT`, `LGT`, `UNKNOWN`) for
+    /// numbers the PNX table does not know; the longest prefix wins. Default
+    /// empty (such numbers are `UNKNOWN`).
+    pub prefixes: BTreeMap<String, String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LogConfig {
+    /// `human` | `json`. Default `"human"`.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `mcmp=debug,warn`, ...). Default `"info"`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
 impl Config {
-    pub fn from_toml_str(_s: &str) -> Result<Config, ConfigError> { Ok(Config::default()) }
-    pub fn load(_p: &Path) -> Result<Config, ConfigError> { Ok(Config::default()) }
+    /// Parses a configuration file's text; missing keys take their defaults.
+    pub fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
+        toml::from_str(s).map_err(|e| ConfigError::Parse {
+            path: None,
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses the file at `path`; errors name the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml_str(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: Some(path.to_owned()),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Applies the environment overrides `MCMP_LISTEN`, `MCMP_DATA_DIR`,
+    /// `MCMP_SHARDS` and `MCMP_ADMIN_TOKEN`, reading variables through `get`
+    /// (`|k| std::env::var(k).ok()` in the binary). This is the only place
+    /// MCMP reads its environment; `MCMP_CONFIG` (which file to load) is
+    /// handled by the CLI before this runs.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        if let Some(v) = get("MCMP_LISTEN") { self.server.listen = v; }
-        if let Some(v) = get("MCMP_DATA_DIR") { self.server.data_dir = v.into(); }
-        if let Some(v) = get("MCMP_SHARDS") { self.server.shards = v.parse().map_err(|_| ConfigError("MCMP_SHARDS".into()))?; }
-        if let Some(v) = get("MCMP_ADMIN_TOKEN") { self.admin.token = Some(v); }
+        if let Some(v) = get("MCMP_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = get("MCMP_DATA_DIR") {
+            self.server.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("MCMP_SHARDS") {
+            self.server.shards = v.trim().parse().map_err(|_| ConfigError::Env {
+                var: "MCMP_SHARDS",
+                message: format!("`{v}` is not a number of shards"),
+            })?;
+        }
+        if let Some(v) = get("MCMP_ADMIN_TOKEN") {
+            self.admin.token = Some(v);
+        }
         Ok(())
     }
-    pub fn validate(&self) -> Result<(), ConfigError> { Ok(()) }
-    pub fn to_toml(&self) -> String { format!("{self:?}") }
+
+    /// Checks every value's range once at start-up; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        if let Some(token) = &self.admin.token {
+            if token.is_empty() || token.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "admin.token",
+                    "must be non-empty without whitespace",
+                ));
+            }
+        }
+        let wal = &self.wal;
+        if wal.segment_size < MIN_SEGMENT_SIZE {
+            return Err(invalid("wal.segment-size", "must be at least 64KiB"));
+        }
+        if wal.durability == Durability::Interval && wal.sync_interval.is_zero() {
+            return Err(invalid(
+                "wal.sync-interval",
+                "must be > 0 with durability = \"interval\"",
+            ));
+        }
+        let r = &self.reports;
+        if !(1..=MAX_WEBHOOK_ATTEMPTS).contains(&r.max_attempts) {
+            return Err(invalid("reports.max-attempts", "must be between 1 and 20"));
+        }
+        let positive = [
+            ("wal.retention", wal.retention),
+            ("dedup.window", self.dedup.window),
+            ("reports.retry-unit", r.retry_unit),
+            ("reports.webhook-timeout", r.webhook_timeout),
+            ("reports.retention", r.retention),
+            ("routing.hold-timeout", self.routing.hold_timeout),
+        ];
+        non_zero(&positive)?;
+        for channel in Channel::ALL {
+            if self.pricing.price(channel) < 0 {
+                return Err(invalid(&format!("pricing.{channel}"), "must be >= 0"));
+            }
+        }
+        self.validate_carriers()?;
+        if self.log.level.trim().is_empty() {
+            return Err(invalid("log.level", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.listen.parse::<SocketAddr>().is_err() {
+            let msg = format!("`{}` is not an address like 127.0.0.1:8080", s.listen);
+            return Err(invalid("server.listen", msg));
+        }
+        if s.data_dir.as_os_str().is_empty() {
+            return Err(invalid("server.data-dir", "must not be empty"));
+        }
+        if s.shards > MAX_SHARDS {
+            return Err(invalid(
+                "server.shards",
+                format!("must be at most {MAX_SHARDS}"),
+            ));
+        }
+        if s.max_body < MIN_MAX_BODY {
+            return Err(invalid("server.max-body", "must be at least 1KiB"));
+        }
+        non_zero(&[
+            ("server.header-read-timeout", s.header_read_timeout),
+            ("server.idle-timeout", s.idle_timeout),
+        ])
+    }
+
+    fn validate_carriers(&self) -> Result<(), ConfigError> {
+        for (prefix, carrier) in &self.carriers.prefixes {
+            let key = format!("carriers.prefixes.\"{prefix}\"");
+            if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid(&key, "a prefix must be digits"));
+            }
+            if !CARRIERS.contains(&carrier.as_str()) {
+                let msg = format!("`{carrier}` is not one of SKT, KT, LGT, UNKNOWN");
+                return Err(invalid(&key, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The resolved configuration as TOML (every key, defaults included),
+    /// parseable by [`Config::from_toml_str`].
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
 }
+
+fn non_zero(values: &[(&str, Duration)]) -> Result<(), ConfigError> {
+    match values.iter().find(|(_, d)| d.is_zero()) {
+        Some((key, _)) => Err(invalid(key, "must be greater than 0")),
+        None => Ok(()),
+    }
+}
+
+/// Serde adapter: `Duration` as `"500ms"`, `"60s"`, `"10m"`, `"24h"`, `"7d"`.
+mod human_duration {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid duration `{s}` (expected a whole number with a unit: 500ms, 60s, 10m, 24h, 7d)"
+            ))
+        })
+    }
+}
+
+/// Serde adapter: byte sizes as `"64MiB"`, `"16MB"`, `"4096"` or a TOML integer.
+mod human_size {
+    use super::*;
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_size(*n))
+    }
+
+    struct SizeVisitor;
+
+    impl Visitor<'_> for SizeVisitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a size such as \"64MiB\", \"16MB\" or 4096")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<u64, E> {
+            parse_size(s).ok_or_else(|| {
+                E::custom(format!(
+                    "invalid size `{s}` (expected e.g. 4096, 1KiB, 64MiB, 16MB)"
+                ))
+            })
+        }
+
+        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
+            Ok(n)
+        }
+
+        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
+            u64::try_from(n).map_err(|_| E::custom(format!("invalid size {n}")))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(SizeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests;
