@@ -245,10 +245,13 @@ fn check_report_uri(uri: &Option<String>) -> Result<(), Response<Body>> {
 async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     let b: ClientBody = body(req).await?;
     check_report_uri(&b.report_uri)?;
+    let random = |n| {
+        auth::random_token(n).map_err(|e| http::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("no randomness: {e}")))
+    };
     let client = Client {
-        client_id: format!("c_{}", auth::random_token(12)),
+        client_id: format!("c_{}", random(12)?),
         group_code: g.to_string(),
-        secret: auth::random_token(SECRET_BYTES),
+        secret: random(SECRET_BYTES)?,
         report_uri: b.report_uri,
         created_at_ms: now_ms(),
     };

@@ -118,7 +118,7 @@ pub struct ServerConfig {
     /// Largest request body; larger bodies get 413. Default `"16MiB"`.
     #[serde(with = "human_size")]
     pub max_body: u64,
-    /// Time in-flight requests get to finish on SIGTERM. Default `"10s"`.
+    /// Time in-flight requests get to finish on SIGTERM. Default `"8s"`, so the process exits within the 10 s a supervisor allows.
     #[serde(with = "human_duration")]
     pub shutdown_grace: Duration,
 }
@@ -132,7 +132,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_body: 16 << 20,
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(8),
         }
     }
 }

@@ -67,6 +67,9 @@ pub enum ServeError {
     /// The engine failed to start or run.
     #[error(transparent)]
     Engine(#[from] StartError),
+    /// The OS random source failed.
+    #[error("no randomness: {0}")]
+    Random(#[from] getrandom::Error),
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] mcmp_engine::catalog::CatalogError),
@@ -120,7 +123,7 @@ fn jwt_key(store: &dyn Catalog) -> Result<Vec<u8>, ServeError> {
     if let Some(k) = store.get(table::META, KEY)? {
         return Ok(k);
     }
-    let key = auth::random_token(32).into_bytes();
+    let key = auth::random_token(32)?.into_bytes();
     store.put(table::META, KEY, &key)?;
     Ok(key)
 }
@@ -142,7 +145,7 @@ fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("reading")(e)),
     }
-    let token = auth::random_token(24);
+    let token = auth::random_token(24)?;
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()

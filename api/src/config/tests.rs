@@ -60,7 +60,7 @@ fn empty_file_gives_defaults() {
     assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
     assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
     assert_eq!(c.server.max_body, 16 << 20);
-    assert_eq!(c.server.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(c.server.shutdown_grace, Duration::from_secs(8));
     assert_eq!(c.admin.token, None);
     assert_eq!(c.wal.durability, Durability::Fsync);
     assert_eq!(c.wal.sync_interval, Duration::from_millis(10));
