@@ -226,7 +226,12 @@ fn check_header(data: &[u8], name_lsn: u64, is_last: bool, path: &Path) -> Resul
         Ok(lsn) => HeaderVerdict::Corrupt(format!(
             "header says first LSN {lsn} but the file name says {name_lsn}"
         )),
-        Err(HeaderProblem::Missing | HeaderProblem::BadCrc) if is_last => {
+        // NOTE: a segment being created holds no records yet. If records for
+        // this file's seed are there, the header was damaged after the fact
+        // and deleting the file would lose acknowledged data.
+        Err(HeaderProblem::Missing | HeaderProblem::BadCrc)
+            if is_last && find_valid_record(data, 0, record_seed(name_lsn)).is_none() =>
+        {
             HeaderVerdict::TornCreation
         }
         Err(HeaderProblem::Missing) => {

@@ -166,6 +166,34 @@ fn torn_segment_creation_is_deleted() {
 }
 
 #[test]
+fn damaged_header_of_a_last_segment_with_records_is_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _, _) = open(dir.path(), 4096);
+    for i in 1..=5 {
+        wal.append(1, &payload(i, 50)).unwrap();
+    }
+    wal.flush_blocking().unwrap();
+    drop(wal);
+    let path = dir.path().join("00000000000000000001.wal");
+    let mut data = std::fs::read(&path).unwrap();
+    data[..32].fill(0);
+    std::fs::write(&path, data).unwrap();
+    let err = open_with(
+        dir.path(),
+        Arc::new(StdFileSystem),
+        4096,
+        RecoveryMode::Strict,
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(err, Error::Corrupt { offset: 0, .. }), "{err}");
+    assert!(
+        path.exists(),
+        "a segment holding records is never deleted as torn"
+    );
+}
+
+#[test]
 fn missing_middle_segment_is_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let (mut wal, _, _) = open(dir.path(), 4096);
