@@ -1,7 +1,7 @@
 //! The per-shard write-ahead log: buffered appends, group-commit flush jobs,
 //! recovery and retention.
 //!
-//! The format is documented in [`format`]; recovery rules in [`recovery`];
+//! The format is documented in [`mod@format`]; recovery rules in [`recovery`];
 //! the blocking I/O half in [`job`].
 
 pub mod format;
@@ -94,6 +94,14 @@ enum InFlight {
 }
 
 /// The write-ahead log of one shard.
+///
+/// On disk (details and constants in [`mod@format`]; all little-endian):
+///
+/// ```text
+/// dir/{first_lsn:020}.wal  segment, pre-written with zeros to segment_size
+/// header = { magic b"MCMPWAL\0" | u16 version=1 | u16 0 | u32 crc32c | u64 first_lsn | u64 0 }
+/// record = { u32 len | u32 crc32c(seed(first_lsn), kind ++ payload) | u8 kind | payload }
+/// ```
 ///
 /// Owned by its shard and used only from the shard's thread; the blocking
 /// I/O runs in [`FlushJob`]s, which the shard hands to a blocking pool. At

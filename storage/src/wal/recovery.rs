@@ -1,7 +1,7 @@
 //! Start-up scan of a WAL directory: replay, torn-tail detection, repair plan.
 //!
-//! The scan itself never modifies the directory. It returns a [`Scan`] with
-//! the segments to keep and the [`Action`]s that make the directory
+//! The scan itself never modifies the directory. It returns a `Scan` with
+//! the segments to keep and the `Action`s that make the directory
 //! consistent (zero a torn tail, delete a segment whose creation was cut
 //! short, truncate at corruption in repair mode). [`crate::wal::Wal::open`]
 //! applies them; [`crate::wal::inspect`] only reports. One scanning path serves
