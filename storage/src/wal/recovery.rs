@@ -128,90 +128,118 @@ pub(crate) fn scan_dir(
     mut read: impl FnMut(&Path) -> io::Result<Vec<u8>>,
     mut visit: impl FnMut(&RecordInfo<'_>, &[u8]),
 ) -> Result<Scan> {
-    let files = list_segments(dir)?;
-    let mut scan = Scan {
-        kept: Vec::new(),
-        actions: Vec::new(),
-        report: RecoveryReport::default(),
+    let mut scanner = Scanner {
+        files: list_segments(dir)?,
+        mode,
+        scan: Scan {
+            kept: Vec::new(),
+            actions: Vec::new(),
+            report: RecoveryReport::default(),
+        },
+        next_lsn: None,
     };
-    let mut next_lsn: Option<u64> = None;
-    for (index, (name_lsn, path)) in files.iter().enumerate() {
-        let is_last = index + 1 == files.len();
+    for index in 0..scanner.files.len() {
+        let path = &scanner.files[index].1;
         // NOTE: a whole segment is read at once (64 MiB by default); recovery
         // is sequential and this keeps the decoder a pure function of a slice.
         let data = read(path).map_err(|e| Error::io("read segment", path, e))?;
-        let first_lsn = match check_header(&data, *name_lsn, is_last, path)? {
+        if !scanner.segment(index, &data, &mut visit)? {
+            break;
+        }
+    }
+    let mut scan = scanner.scan;
+    scan.report.segments = scan.kept.len();
+    scan.report.next_lsn = scanner.next_lsn.unwrap_or(1);
+    Ok(scan)
+}
+
+/// State of a directory scan.
+struct Scanner {
+    files: Vec<(u64, PathBuf)>,
+    mode: RecoveryMode,
+    scan: Scan,
+    /// The LSN the next record must have (`None` before the first segment).
+    next_lsn: Option<u64>,
+}
+
+impl Scanner {
+    /// Scans the segment `index`, whose bytes are `data`. False: the log ends here.
+    fn segment(
+        &mut self,
+        index: usize,
+        data: &[u8],
+        visit: &mut impl FnMut(&RecordInfo<'_>, &[u8]),
+    ) -> Result<bool> {
+        let (name_lsn, path) = self.files[index].clone();
+        let is_last = index + 1 == self.files.len();
+        let first_lsn = match check_header(data, name_lsn, is_last, &path)? {
             HeaderVerdict::Ok(lsn) => lsn,
             HeaderVerdict::TornCreation => {
                 tracing::warn!(file = %path.display(), "deleting a segment whose creation was interrupted");
-                scan.actions.push(Action::Remove(path.clone()));
-                next_lsn.get_or_insert(*name_lsn);
-                continue;
+                self.scan.actions.push(Action::Remove(path));
+                self.next_lsn.get_or_insert(name_lsn);
+                return Ok(true);
             }
             HeaderVerdict::Corrupt(reason) => {
-                let cut = Cut {
+                self.next_lsn.get_or_insert(name_lsn);
+                return self.cut(Cut {
                     index,
                     offset: 0,
                     reason,
-                };
-                next_lsn.get_or_insert(*name_lsn);
-                cut_log(&mut scan, &files, cut, mode)?;
-                break;
+                });
             }
         };
-        if let Some(expected) = next_lsn.filter(|&e| e != first_lsn) {
-            let reason = format!("segment starts at LSN {first_lsn}, expected {expected}: records are missing before it");
-            cut_log(
-                &mut scan,
-                &files,
-                Cut {
-                    index,
-                    offset: 0,
-                    reason,
-                },
-                mode,
-            )?;
-            break;
+        if let Some(expected) = self.next_lsn.filter(|&e| e != first_lsn) {
+            let reason = format!(
+                "segment starts at LSN {first_lsn}, expected {expected}: records are missing before it"
+            );
+            return self.cut(Cut {
+                index,
+                offset: 0,
+                reason,
+            });
         }
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let seg = scan_records(&data, first_lsn, name, &mut visit);
-        scan.report.records += seg.records;
-        next_lsn = Some(first_lsn + seg.records);
-        scan.kept.push(KeptSegment {
+        let seg = scan_records(data, first_lsn, name, visit);
+        let end = seg.end as u64;
+        self.scan.report.records += seg.records;
+        self.next_lsn = Some(first_lsn + seg.records);
+        self.scan.kept.push(KeptSegment {
             first_lsn,
             path: path.clone(),
             len: data.len() as u64,
-            end: seg.end as u64,
+            end,
         });
-        match classify_end(&data, seg.end, seg.stop, first_lsn, is_last) {
-            End::Clean => {}
+        match classify_end(data, seg.end, seg.stop, first_lsn, is_last) {
+            End::Clean => Ok(true),
             End::Torn { garbage_end } => {
-                let bytes = garbage_end - seg.end as u64;
-                tracing::warn!(file = %path.display(), offset = seg.end, bytes, "truncating a torn tail");
-                scan.report.truncated_tail_bytes += bytes;
-                scan.actions.push(Action::Zero {
-                    path: path.clone(),
-                    from: seg.end as u64,
+                let bytes = garbage_end - end;
+                tracing::warn!(file = %path.display(), offset = end, bytes, "truncating a torn tail");
+                self.scan.report.truncated_tail_bytes += bytes;
+                self.scan.actions.push(Action::Zero {
+                    path,
+                    from: end,
                     to: garbage_end,
                 });
+                Ok(true)
             }
-            End::Corrupt(reason) => {
-                let cut = Cut {
-                    index,
-                    offset: seg.end as u64,
-                    reason,
-                };
-                cut_log(&mut scan, &files, cut, mode)?;
-                break;
-            }
+            End::Corrupt(reason) => self.cut(Cut {
+                index,
+                offset: end,
+                reason,
+            }),
         }
     }
-    scan.report.segments = scan.kept.len();
-    scan.report.next_lsn = next_lsn.unwrap_or(1);
-    Ok(scan)
+
+    /// Handles corruption: an error in strict mode, a truncation plan in
+    /// repair mode. Returns false: the log ends here.
+    fn cut(&mut self, cut: Cut) -> Result<bool> {
+        cut_log(&mut self.scan, &self.files, cut, self.mode)?;
+        Ok(false)
+    }
 }
 
 enum HeaderVerdict {
