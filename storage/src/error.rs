@@ -78,6 +78,9 @@ pub enum Error {
     /// The WAL options are unusable (e.g. a segment size too small).
     #[error("invalid WAL options: {0}")]
     InvalidOptions(String),
+    /// [`crate::Wal::complete_flush`] was called with no job outstanding.
+    #[error("complete_flush called without an outstanding flush job")]
+    NoJobOutstanding,
     /// The catalog store failed.
     #[error("catalog: {0}")]
     Catalog(String),

@@ -143,6 +143,10 @@ impl Wal {
                 u32::MAX
             )));
         }
+        if opts.durability == Durability::None {
+            tracing::warn!(dir = %dir.display(),
+                "WAL durability is `none`: nothing is ever synced, a crash loses data (benchmarks only)");
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create dir", dir, e))?;
         let read = |path: &Path| {
             let file = fs.open(path)?;
@@ -405,9 +409,7 @@ impl Wal {
             return Err(Error::Poisoned);
         }
         let Some(in_flight) = self.in_flight.take() else {
-            return Err(Error::InvalidOptions(
-                "complete_flush without an outstanding job".into(),
-            ));
+            return Err(Error::NoJobOutstanding);
         };
         for (first_lsn, file) in done.created {
             if let Some(segment) = self.segments.iter_mut().find(|s| s.first_lsn == first_lsn) {
