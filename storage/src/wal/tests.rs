@@ -87,3 +87,34 @@ fn interval_mode_syncs_on_sync_job() {
     assert_eq!(wal.durable_lsn(), 1);
     assert!(wal.sync_job().is_none());
 }
+
+#[test]
+fn flush_jobs_run_on_another_thread() {
+    fn send_static<T: Send + 'static>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), 4096);
+    for i in 0..100u32 {
+        wal.append(2, &i.to_le_bytes()).unwrap();
+    }
+    let job = wal.flush_job().unwrap().unwrap();
+    send_static(&job);
+    assert_eq!(job.target_lsn(), 100);
+    let outcome = std::thread::spawn(move || job.run()).join().unwrap();
+    send_static(&outcome);
+    assert!(outcome.is_ok());
+    assert_eq!(wal.complete_flush(outcome).unwrap(), 100);
+    // A second outcome with no job outstanding is refused.
+    wal.append(2, b"x").unwrap();
+    let job = wal.flush_job().unwrap().unwrap();
+    let first = job.run();
+    wal.complete_flush(first).unwrap();
+    wal.append(2, b"y").unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = open(other_dir.path(), 4096);
+    other.append(1, b"z").unwrap();
+    let stray = other.flush_job().unwrap().unwrap().run();
+    assert!(matches!(
+        wal.complete_flush(stray),
+        Err(Error::NoJobOutstanding)
+    ));
+}
