@@ -1,0 +1,120 @@
+//! Unit tests of the WAL's in-memory bookkeeping.
+
+use super::*;
+use crate::fs::StdFileSystem;
+
+fn open(dir: &Path, segment_size: u64) -> Wal {
+    let opts = WalOptions {
+        segment_size,
+        ..WalOptions::default()
+    };
+    Wal::open(dir, Arc::new(StdFileSystem), opts, |_, _, _| {})
+        .unwrap()
+        .0
+}
+
+#[test]
+fn one_job_outstanding_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), 4096);
+    wal.append(1, b"a").unwrap();
+    let job = wal.flush_job().unwrap().unwrap();
+    wal.append(1, b"b").unwrap();
+    assert!(wal.flush_job().unwrap().is_none());
+    assert_eq!(wal.complete_flush(job.run()).unwrap(), 1);
+    assert_eq!(wal.flush_blocking().unwrap(), 2);
+    assert!(wal.flush_job().unwrap().is_none(), "nothing pending");
+}
+
+#[test]
+fn pending_bytes_and_lsns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), 4096);
+    assert_eq!(wal.last_appended_lsn(), 0);
+    assert_eq!(wal.append(7, &[0; 10]).unwrap(), 1);
+    assert_eq!(wal.pending_bytes(), 19);
+    assert_eq!(wal.durable_lsn(), 0);
+    wal.flush_blocking().unwrap();
+    assert_eq!(wal.pending_bytes(), 0);
+    assert_eq!(wal.durable_lsn(), 1);
+}
+
+#[test]
+fn rejects_records_larger_than_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), 4096);
+    let max = wal.max_payload() as usize;
+    assert!(matches!(
+        wal.append(1, &vec![0; max + 1]),
+        Err(Error::RecordTooLarge { .. })
+    ));
+    assert_eq!(wal.append(1, &vec![1; max]).unwrap(), 1);
+    assert_eq!(wal.append(1, &vec![2; max]).unwrap(), 2);
+    assert_eq!(wal.flush_blocking().unwrap(), 2);
+    assert_eq!(wal.segments.len(), 2);
+}
+
+#[test]
+fn rejects_tiny_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions {
+        segment_size: 100,
+        ..WalOptions::default()
+    };
+    let res = Wal::open(dir.path(), Arc::new(StdFileSystem), opts, |_, _, _| {});
+    assert!(matches!(res, Err(Error::InvalidOptions(_))));
+}
+
+#[test]
+fn interval_mode_syncs_on_sync_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WalOptions {
+        segment_size: 4096,
+        durability: Durability::Interval,
+        ..WalOptions::default()
+    };
+    let (mut wal, _) = Wal::open(dir.path(), Arc::new(StdFileSystem), opts, |_, _, _| {}).unwrap();
+    wal.append(1, b"x").unwrap();
+    let job = wal.flush_job().unwrap().unwrap();
+    assert_eq!(
+        wal.complete_flush(job.run()).unwrap(),
+        1,
+        "acknowledged after the write"
+    );
+    assert_eq!(wal.durable_lsn(), 0);
+    let sync = wal.sync_job().unwrap();
+    wal.complete_flush(sync.run()).unwrap();
+    assert_eq!(wal.durable_lsn(), 1);
+    assert!(wal.sync_job().is_none());
+}
+
+#[test]
+fn flush_jobs_run_on_another_thread() {
+    fn send_static<T: Send + 'static>(_: &T) {}
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), 4096);
+    for i in 0..100u32 {
+        wal.append(2, &i.to_le_bytes()).unwrap();
+    }
+    let job = wal.flush_job().unwrap().unwrap();
+    send_static(&job);
+    assert_eq!(job.target_lsn(), 100);
+    let outcome = std::thread::spawn(move || job.run()).join().unwrap();
+    send_static(&outcome);
+    assert!(outcome.is_ok());
+    assert_eq!(wal.complete_flush(outcome).unwrap(), 100);
+    // A second outcome with no job outstanding is refused.
+    wal.append(2, b"x").unwrap();
+    let job = wal.flush_job().unwrap().unwrap();
+    let first = job.run();
+    wal.complete_flush(first).unwrap();
+    wal.append(2, b"y").unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = open(other_dir.path(), 4096);
+    other.append(1, b"z").unwrap();
+    let stray = other.flush_job().unwrap().unwrap().run();
+    assert!(matches!(
+        wal.complete_flush(stray),
+        Err(Error::NoJobOutstanding)
+    ));
+}
