@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
-use mcmp_engine::catalog::{self, table, BillCode, CatalogError, ChannelService, Client, Customer, Services};
+use mcmp_engine::catalog::{
+    self, table, BillCode, CatalogError, ChannelService, Client, Customer, Services,
+};
 use mcmp_engine::model::Channel;
 use mcmp_storage::Catalog;
 use serde::de::DeserializeOwned;
@@ -31,11 +33,18 @@ type Answer = Result<Response<Body>, Response<Body>>;
 
 /// Routes `/admin/v1/...` after checking the admin token.
 pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
-    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let ok = auth::bearer_token(header)
         .is_some_and(|t| auth::constant_time_eq(t.as_bytes(), api.state.admin_token.as_bytes()));
     if !ok {
-        return http::error(StatusCode::UNAUTHORIZED, "unauthorized", "admin token required");
+        return http::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin token required",
+        );
     }
     let method = req.method().clone();
     let owned: Vec<String> = rest.iter().map(|s| http::percent_decode(s)).collect();
@@ -51,9 +60,13 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::PATCH, ["customers", g, "clients", c]) => patch_client(api, g, c, req).await,
         (Method::DELETE, ["customers", g, "clients", c]) => delete_client(api, g, c).await,
         (Method::PUT, ["customers", g, "bill-codes", b]) => put_bill_code(api, g, b, req).await,
-        (Method::DELETE, ["customers", g, "bill-codes", b]) => delete_row(api, g, table::BILL_CODES, b).await,
+        (Method::DELETE, ["customers", g, "bill-codes", b]) => {
+            delete_row(api, g, table::BILL_CODES, b).await
+        }
         (Method::PUT, ["customers", g, "caller-ids", n]) => put_caller_id(api, g, n).await,
-        (Method::DELETE, ["customers", g, "caller-ids", n]) => delete_row(api, g, table::CALLER_IDS, n).await,
+        (Method::DELETE, ["customers", g, "caller-ids", n]) => {
+            delete_row(api, g, table::CALLER_IDS, n).await
+        }
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
         _ => Err(http::not_found()),
     };
@@ -66,26 +79,46 @@ fn bad_request(msg: &str) -> Response<Body> {
 
 fn store_error(e: CatalogError) -> Response<Body> {
     tracing::error!("catalog: {e}");
-    http::error(StatusCode::INTERNAL_SERVER_ERROR, "catalog_error", &e.to_string())
+    http::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "catalog_error",
+        &e.to_string(),
+    )
 }
 
 fn no_customer(g: &str) -> Response<Body> {
-    http::error(StatusCode::NOT_FOUND, "not_found", &format!("no customer {g}"))
+    http::error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no customer {g}"),
+    )
 }
 
 /// Reads a JSON body into `T` (unknown fields rejected); an empty body is `{}`.
 async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
     let bytes = http::read_body(req, ADMIN_BODY_LIMIT).await?;
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
     serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.to_string().starts_with("unknown field") { "unknown_field" } else { "invalid_request" };
+        let code = if e.to_string().starts_with("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_request"
+        };
         http::error(StatusCode::BAD_REQUEST, code, &e.to_string())
     })
 }
 
 /// Checks a group code: 1–32 of `[A-Za-z0-9_-]`, or `*` (the default customer).
 fn valid_group_code(g: &str) -> bool {
-    g == "*" || (!g.is_empty() && g.len() <= 32 && g.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    g == "*"
+        || (!g.is_empty()
+            && g.len() <= 32
+            && g.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
 fn customer_exists(store: &dyn Catalog, g: &str) -> Result<bool, CatalogError> {
@@ -106,10 +139,18 @@ struct CustomerBody {
 
 async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     if !valid_group_code(g) {
-        return Err(bad_request("group_code must be 1-32 letters, digits, '_' or '-'"));
+        return Err(bad_request(
+            "group_code must be 1-32 letters, digits, '_' or '-'",
+        ));
     }
     let b: CustomerBody = body(req).await?;
-    let customer = Customer { group_code: g.to_string(), name: b.name, vas: b.vas, prepaid: b.prepaid, balance: b.balance };
+    let customer = Customer {
+        group_code: g.to_string(),
+        name: b.name,
+        vas: b.vas,
+        prepaid: b.prepaid,
+        balance: b.balance,
+    };
     let row = customer.clone();
     let created = api
         .shard
@@ -120,7 +161,11 @@ async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
         })
         .await
         .map_err(store_error)?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok(http::json(status, &customer))
 }
 
@@ -131,7 +176,10 @@ async fn list_customers(api: &ShardApi) -> Answer {
         .await
         .map_err(store_error)?;
     let customers: Vec<Customer> = rows.into_iter().map(|(_, c)| c).collect();
-    Ok(http::json(StatusCode::OK, &json!({ "customers": customers })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "customers": customers }),
+    ))
 }
 
 async fn get_customer(api: &ShardApi, g: &str) -> Answer {
@@ -139,21 +187,32 @@ async fn get_customer(api: &ShardApi, g: &str) -> Answer {
     let found = api
         .shard
         .catalog_read(move |s| {
-            let Some(c) = catalog::get::<Customer>(s, table::CUSTOMERS, &g2)? else { return Ok(None) };
+            let Some(c) = catalog::get::<Customer>(s, table::CUSTOMERS, &g2)? else {
+                return Ok(None);
+            };
             let services = catalog::get::<Services>(s, table::SERVICES, &g2)?.unwrap_or_default();
             let prefix = format!("{g2}/");
-            let bills: Vec<(String, BillCode)> = catalog::scan_prefix(s, table::BILL_CODES, &prefix)?;
+            let bills: Vec<(String, BillCode)> =
+                catalog::scan_prefix(s, table::BILL_CODES, &prefix)?;
             let callers: Vec<(String, ())> = catalog::scan_prefix(s, table::CALLER_IDS, &prefix)?;
             Ok(Some((c, services, bills, callers)))
         })
         .await
         .map_err(store_error)?;
-    let Some((c, services, bills, callers)) = found else { return Err(no_customer(g)) };
+    let Some((c, services, bills, callers)) = found else {
+        return Err(no_customer(g));
+    };
     let clients = client_rows(api, g);
     let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
     v["services"] = serde_json::to_value(&services.channels).unwrap_or(Value::Null);
-    v["bill_codes"] = bills.into_iter().map(|(_, b)| json!({"bill_code": b.bill_code, "ad": b.ad})).collect();
-    v["caller_ids"] = callers.into_iter().filter_map(|(k, ())| k.split_once('/').map(|(_, n)| Value::from(n))).collect();
+    v["bill_codes"] = bills
+        .into_iter()
+        .map(|(_, b)| json!({"bill_code": b.bill_code, "ad": b.ad}))
+        .collect();
+    v["caller_ids"] = callers
+        .into_iter()
+        .filter_map(|(k, ())| k.split_once('/').map(|(_, n)| Value::from(n)))
+        .collect();
     v["clients"] = Value::Array(clients);
     Ok(http::json(StatusCode::OK, &v))
 }
@@ -182,7 +241,11 @@ async fn delete_customer(api: &ShardApi, g: &str) -> Answer {
         })
         .await
         .map_err(store_error)?;
-    if deleted { Ok(http::empty(StatusCode::NO_CONTENT)) } else { Err(no_customer(g)) }
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(no_customer(g))
+    }
 }
 
 #[derive(Deserialize)]
@@ -204,9 +267,17 @@ async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
     let mut services = Services::default();
     for (name, s) in b.channels {
         let channel = Channel::parse(&name).ok_or_else(|| {
-            bad_request(&format!("unknown channel {name:?}; expected one of SMS, LMS, MMS, RCS, KKO, EMAIL, PUSH"))
+            bad_request(&format!(
+                "unknown channel {name:?}; expected one of SMS, LMS, MMS, RCS, KKO, EMAIL, PUSH"
+            ))
         })?;
-        services.channels.insert(channel, ChannelService { enabled: s.enabled, tps: s.tps });
+        services.channels.insert(
+            channel,
+            ChannelService {
+                enabled: s.enabled,
+                tps: s.tps,
+            },
+        );
     }
     let (g2, row) = (g.to_string(), services.clone());
     let found = api
@@ -223,7 +294,10 @@ async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
     if !found {
         return Err(no_customer(g));
     }
-    Ok(http::json(StatusCode::OK, &json!({"group_code": g, "channels": services.channels})))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"group_code": g, "channels": services.channels}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -235,7 +309,10 @@ struct ClientBody {
 
 fn check_report_uri(uri: &Option<String>) -> Result<(), Response<Body>> {
     match uri {
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) || u.parse::<hyper::Uri>().is_err() => {
+        Some(u)
+            if !(u.starts_with("http://") || u.starts_with("https://"))
+                || u.parse::<hyper::Uri>().is_err() =>
+        {
             Err(bad_request("report_uri must be an http:// or https:// URL"))
         }
         _ => Ok(()),
@@ -246,7 +323,13 @@ async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answe
     let b: ClientBody = body(req).await?;
     check_report_uri(&b.report_uri)?;
     let random = |n| {
-        auth::random_token(n).map_err(|e| http::error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &format!("no randomness: {e}")))
+        auth::random_token(n).map_err(|e| {
+            http::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                &format!("no randomness: {e}"),
+            )
+        })
     };
     let client = Client {
         client_id: format!("c_{}", random(12)?),
@@ -279,7 +362,11 @@ async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answe
 /// A customer's clients, without secrets, from the local snapshot.
 fn client_rows(api: &ShardApi, g: &str) -> Vec<Value> {
     let snapshot = api.shard.snapshot();
-    let mut rows: Vec<&Client> = snapshot.clients.values().filter(|c| c.group_code == g).collect();
+    let mut rows: Vec<&Client> = snapshot
+        .clients
+        .values()
+        .filter(|c| c.group_code == g)
+        .collect();
     rows.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     rows.into_iter()
         .map(|c| json!({"client_id": c.client_id, "report_uri": c.report_uri, "created_at": crate::time::format_rfc3339(c.created_at_ms)}))
@@ -287,10 +374,15 @@ fn client_rows(api: &ShardApi, g: &str) -> Vec<Value> {
 }
 
 async fn list_clients(api: &ShardApi, g: &str) -> Answer {
-    if !api.shard.snapshot().customers.get(g).is_some_and(|c| c.customer.is_some()) {
+    let snapshot = api.shard.snapshot();
+    let known = snapshot.customers.get(g).and_then(|c| c.customer.as_ref());
+    if known.is_none() {
         return Err(no_customer(g));
     }
-    Ok(http::json(StatusCode::OK, &json!({"clients": client_rows(api, g)})))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"clients": client_rows(api, g)}),
+    ))
 }
 
 async fn patch_client(api: &ShardApi, g: &str, c: &str, req: Request<Incoming>) -> Answer {
@@ -300,7 +392,9 @@ async fn patch_client(api: &ShardApi, g: &str, c: &str, req: Request<Incoming>) 
     let updated = api
         .shard
         .catalog_write(move |s| {
-            let Some(mut row) = catalog::get::<Client>(s, table::CLIENTS, &c2)? else { return Ok(None) };
+            let Some(mut row) = catalog::get::<Client>(s, table::CLIENTS, &c2)? else {
+                return Ok(None);
+            };
             if row.group_code != g2 {
                 return Ok(None);
             }
@@ -311,8 +405,15 @@ async fn patch_client(api: &ShardApi, g: &str, c: &str, req: Request<Incoming>) 
         .await
         .map_err(store_error)?;
     match updated {
-        Some(row) => Ok(http::json(StatusCode::OK, &json!({"client_id": row.client_id, "report_uri": row.report_uri}))),
-        None => Err(http::error(StatusCode::NOT_FOUND, "not_found", "no such client")),
+        Some(row) => Ok(http::json(
+            StatusCode::OK,
+            &json!({"client_id": row.client_id, "report_uri": row.report_uri}),
+        )),
+        None => Err(http::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such client",
+        )),
     }
 }
 
@@ -321,12 +422,21 @@ async fn delete_client(api: &ShardApi, g: &str, c: &str) -> Answer {
     let deleted = api
         .shard
         .catalog_write(move |s| {
-            let owned = catalog::get::<Client>(s, table::CLIENTS, &c2)?.is_some_and(|row| row.group_code == g2);
+            let owned = catalog::get::<Client>(s, table::CLIENTS, &c2)?
+                .is_some_and(|row| row.group_code == g2);
             Ok(owned && s.delete(table::CLIENTS, &c2)?)
         })
         .await
         .map_err(store_error)?;
-    if deleted { Ok(http::empty(StatusCode::NO_CONTENT)) } else { Err(http::error(StatusCode::NOT_FOUND, "not_found", "no such client")) }
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(http::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such client",
+        ))
+    }
 }
 
 #[derive(Deserialize)]
@@ -341,8 +451,18 @@ async fn put_bill_code(api: &ShardApi, g: &str, b: &str, req: Request<Incoming>)
     if b.is_empty() || b.len() > 64 {
         return Err(bad_request("bill_code must be 1-64 characters"));
     }
-    let row = BillCode { bill_code: b.to_string(), ad: body.ad };
-    put_child(api, g, table::BILL_CODES, b, serde_json::to_value(&row).unwrap_or(Value::Null)).await
+    let row = BillCode {
+        bill_code: b.to_string(),
+        ad: body.ad,
+    };
+    put_child(
+        api,
+        g,
+        table::BILL_CODES,
+        b,
+        serde_json::to_value(&row).unwrap_or(Value::Null),
+    )
+    .await
 }
 
 async fn put_caller_id(api: &ShardApi, g: &str, n: &str) -> Answer {
@@ -375,13 +495,27 @@ async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value:
     if t == table::CALLER_IDS {
         out["number"] = Value::from(child);
     } else if let Value::Object(m) = value {
-        out.as_object_mut().into_iter().for_each(|o| o.extend(m.clone()));
+        out.as_object_mut()
+            .into_iter()
+            .for_each(|o| o.extend(m.clone()));
     }
     Ok(http::json(StatusCode::OK, &out))
 }
 
 async fn delete_row(api: &ShardApi, g: &str, t: &'static str, child: &str) -> Answer {
     let key = format!("{g}/{child}");
-    let deleted = api.shard.catalog_write(move |s| Ok(s.delete(t, &key)?)).await.map_err(store_error)?;
-    if deleted { Ok(http::empty(StatusCode::NO_CONTENT)) } else { Err(http::error(StatusCode::NOT_FOUND, "not_found", "no such row")) }
+    let deleted = api
+        .shard
+        .catalog_write(move |s| Ok(s.delete(t, &key)?))
+        .await
+        .map_err(store_error)?;
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(http::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such row",
+        ))
+    }
 }

@@ -46,14 +46,25 @@ pub async fn token(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
                     "grant_type must be client_credentials",
                 )
             }
-            Err(e) => return http::error(StatusCode::BAD_REQUEST, "invalid_request", &format!("{e:?}")),
+            Err(e) => {
+                return http::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("{e:?}"),
+                )
+            }
         };
     let snapshot = api.shard.snapshot();
-    let client = snapshot.clients.get(&client_id).filter(|c| {
-        auth::constant_time_eq(c.secret.as_bytes(), secret.as_bytes())
-    });
+    let client = snapshot
+        .clients
+        .get(&client_id)
+        .filter(|c| auth::constant_time_eq(c.secret.as_bytes(), secret.as_bytes()));
     let Some(client) = client else {
-        return http::error(StatusCode::UNAUTHORIZED, "invalid_client", "unknown client or wrong secret");
+        return http::error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
     };
     let now = now_ms() / 1000;
     let claims = Claims {
@@ -87,7 +98,10 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
 /// Checks the bearer token and that its client still exists.
 fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Response<Body>> {
     let unauthorized = |msg: &str| http::error(StatusCode::UNAUTHORIZED, "unauthorized", msg);
-    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let token = auth::bearer_token(header).ok_or_else(|| unauthorized("missing bearer token"))?;
     let claims = auth::verify_token(&api.state.jwt_key, token, now_ms() / 1000)
         .map_err(|e| unauthorized(&format!("invalid access token: {e:?}")))?;
@@ -117,7 +131,11 @@ async fn post_messages(api: &ShardApi, claims: &Claims, req: Request<Incoming>) 
     let params = http::parse_query(req.uri().query());
     let dry_run = matches!(http::query_param(&params, "dry_run"), Some("true" | "1"));
     if api.state.engine.is_draining() {
-        return http::error(StatusCode::SERVICE_UNAVAILABLE, "draining", "the server is shutting down");
+        return http::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "draining",
+            "the server is shutting down",
+        );
     }
     let body = match http::read_body(req, api.state.config.server.max_body).await {
         Ok(b) => b,
@@ -137,16 +155,27 @@ async fn post_messages(api: &ShardApi, claims: &Claims, req: Request<Incoming>) 
             }
             Err(rej) => {
                 src_ids.push(rej.src_msg_id);
-                Err(Verdict::Rejected { code: rej.code, reason: rej.reason, original: None })
+                Err(Verdict::Rejected {
+                    code: rej.code,
+                    reason: rej.reason,
+                    original: None,
+                })
             }
         })
         .collect();
-    let origin = Origin { group_code: &claims.grp, client_id: &claims.sub };
+    let origin = Origin {
+        group_code: &claims.grp,
+        client_id: &claims.sub,
+    };
     let verdicts = match accept::accept(&api.shard, origin, items, dry_run).await {
         Ok(v) => v,
         Err(e) => return unavailable(e),
     };
-    let results: Vec<ResultRow> = src_ids.into_iter().zip(verdicts).map(|(s, v)| result_row(s, v)).collect();
+    let results: Vec<ResultRow> = src_ids
+        .into_iter()
+        .zip(verdicts)
+        .map(|(s, v)| result_row(s, v))
+        .collect();
     http::json(StatusCode::OK, &json!({ "results": results }))
 }
 
@@ -159,7 +188,11 @@ fn result_row(src_msg_id: String, verdict: Verdict) -> ResultRow {
             code: mcmp_engine::codes::ResultCode::Accepted.as_u16(),
             reason: None,
         },
-        Verdict::Rejected { code, reason, original } => ResultRow {
+        Verdict::Rejected {
+            code,
+            reason,
+            original,
+        } => ResultRow {
             src_msg_id,
             message_id: original.map(|i| i.to_string()),
             status: "rejected",
@@ -171,8 +204,13 @@ fn result_row(src_msg_id: String, verdict: Verdict) -> ResultRow {
 
 fn unavailable(e: AcceptError) -> Response<Body> {
     let (code, msg) = match e {
-        AcceptError::Wal(WalError::StorageFull) => ("storage_full", "the disk is full; nothing was accepted"),
-        AcceptError::Wal(WalError::Poisoned) => ("wal_poisoned", "the write-ahead log failed; this shard stopped accepting"),
+        AcceptError::Wal(WalError::StorageFull) => {
+            ("storage_full", "the disk is full; nothing was accepted")
+        }
+        AcceptError::Wal(WalError::Poisoned) => (
+            "wal_poisoned",
+            "the write-ahead log failed; this shard stopped accepting",
+        ),
         _ => ("unavailable", "the server is shutting down"),
     };
     http::error(StatusCode::SERVICE_UNAVAILABLE, code, msg)
@@ -189,10 +227,18 @@ async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body
     }
 }
 
-async fn get_by_src_msg_id(api: &ShardApi, claims: &Claims, req: &Request<Incoming>) -> Response<Body> {
+async fn get_by_src_msg_id(
+    api: &ShardApi,
+    claims: &Claims,
+    req: &Request<Incoming>,
+) -> Response<Body> {
     let params = http::parse_query(req.uri().query());
     let Some(src) = http::query_param(&params, "src_msg_id") else {
-        return http::error(StatusCode::BAD_REQUEST, "invalid_request", "src_msg_id is required");
+        return http::error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "src_msg_id is required",
+        );
     };
     match api.shard.find_by_src_msg_id(&claims.grp, src).await {
         Some(v) => http::json(StatusCode::OK, &message_json(&v)),
@@ -205,7 +251,9 @@ pub fn message_json(v: &MessageView) -> Value {
     let events: Vec<Value> = v
         .events
         .iter()
-        .map(|e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}))
+        .map(
+            |e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}),
+        )
         .collect();
     json!({
         "message_id": v.id.to_string(),

@@ -16,7 +16,11 @@ pub type Body = Full<Bytes>;
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => with_type(status, bytes, "application/json"),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
     }
 }
 
@@ -75,8 +79,17 @@ pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Resp
     let limited = Limited::new(req.into_body(), limit as usize);
     match limited.collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, "bad_body", &format!("reading body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            &format!("reading body: {e}"),
+        )),
     }
 }
 
@@ -121,7 +134,10 @@ fn hex(b: u8) -> Option<u8> {
 
 /// The value of a query parameter.
 pub fn query_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]

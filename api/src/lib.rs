@@ -12,6 +12,11 @@
 //! mcmp_api::serve(config, mcmp_api::ServeOptions::default()).expect("served");
 //! ```
 
+// NOTE: handlers return `Result<_, Response>` so `?` turns any failure into
+// its HTTP answer; a response is ~144 bytes and moves once, so boxing it
+// would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 pub mod admin;
 pub mod auth;
 pub mod config;
@@ -77,18 +82,20 @@ pub enum ServeError {
 
 /// Runs the server until SIGTERM/SIGINT, then drains and returns.
 pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
-    let listen: SocketAddr = config
-        .server
-        .listen
-        .parse()
-        .map_err(|e| ServeError::Config(format!("server.listen {:?}: {e}", config.server.listen)))?;
+    let listen: SocketAddr = config.server.listen.parse().map_err(|e| {
+        ServeError::Config(format!("server.listen {:?}: {e}", config.server.listen))
+    })?;
     let shards = match config.server.shards {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
     mcmp_engine::rt::probe(shards)?;
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io { op: "creating data dir", path: data_dir.clone(), source })?;
+    std::fs::create_dir_all(&data_dir).map_err(|source| ServeError::Io {
+        op: "creating data dir",
+        path: data_dir.clone(),
+        source,
+    })?;
     let store = Arc::new(SledCatalog::open(&data_dir.join("catalog"))?);
     let jwt_key = jwt_key(store.as_ref())?;
     let admin_token = admin_token(&config, &data_dir)?;
@@ -105,12 +112,22 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         },
         sync_interval: config.wal.sync_interval,
         segment_size: config.wal.segment_size,
-        recovery: if options.repair_wal { RecoveryMode::Repair } else { RecoveryMode::Strict },
+        recovery: if options.repair_wal {
+            RecoveryMode::Repair
+        } else {
+            RecoveryMode::Strict
+        },
         dedup_window: config.dedup.window,
     };
     let engine = SharedEngine::new(engine_config, SharedCatalog::new(store))?;
     install_signal_handler(engine.clone())?;
-    let state = Arc::new(ApiState::new(config, admin_token, jwt_key, engine.clone(), listen));
+    let state = Arc::new(ApiState::new(
+        config,
+        admin_token,
+        jwt_key,
+        engine.clone(),
+        listen,
+    ));
     engine.run(move |shard| server::serve_shard(shard, state.clone()))?;
     tracing::info!("stopped cleanly");
     Ok(())
@@ -135,7 +152,13 @@ fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
         return Ok(t.clone());
     }
     let path = data_dir.join("admin.token");
-    let io = |op| move |source| ServeError::Io { op, path: data_dir.join("admin.token"), source };
+    let io = |op| {
+        move |source| ServeError::Io {
+            op,
+            path: data_dir.join("admin.token"),
+            source,
+        }
+    };
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => {
             tracing::info!("admin token: {}", path.display());
@@ -155,7 +178,9 @@ fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
         .mode(0o600)
         .open(&path)
         .map_err(io("creating"))?;
-    f.write_all(token.as_bytes()).and_then(|()| f.sync_all()).map_err(io("writing"))?;
+    f.write_all(token.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(io("writing"))?;
     tracing::info!("generated an admin token in {}", path.display());
     Ok(token)
 }
@@ -163,8 +188,13 @@ fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
 /// SIGTERM / SIGINT start the drain; a second signal exits at once.
 fn install_signal_handler(engine: Arc<SharedEngine>) -> Result<(), ServeError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-        .map_err(|source| ServeError::Io { op: "installing signal handler", path: PathBuf::new(), source })?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| {
+        ServeError::Io {
+            op: "installing signal handler",
+            path: PathBuf::new(),
+            source,
+        }
+    })?;
     std::thread::Builder::new()
         .name("mcmp-signals".into())
         .spawn(move || {
@@ -173,10 +203,16 @@ fn install_signal_handler(engine: Arc<SharedEngine>) -> Result<(), ServeError> {
                     tracing::warn!("second signal {signal}: exiting without draining");
                     std::process::exit(1);
                 }
-                tracing::info!("signal {signal}: draining (finishing in-flight requests, flushing the WAL)");
+                tracing::info!(
+                    "signal {signal}: draining (finishing in-flight requests, flushing the WAL)"
+                );
                 engine.begin_drain();
             }
         })
-        .map_err(|source| ServeError::Io { op: "spawning signal thread", path: PathBuf::new(), source })?;
+        .map_err(|source| ServeError::Io {
+            op: "spawning signal thread",
+            path: PathBuf::new(),
+            source,
+        })?;
     Ok(())
 }

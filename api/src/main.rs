@@ -70,10 +70,26 @@ enum WalCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config, listen, data_dir, shards, demo, repair_wal, log_json } => {
-            serve(config.as_deref(), listen, data_dir, shards, demo, repair_wal, log_json)
-        }
-        Command::Wal { command: WalCommand::Inspect { dir } } => inspect(&dir),
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+            shards,
+            demo,
+            repair_wal,
+            log_json,
+        } => serve(
+            config.as_deref(),
+            listen,
+            data_dir,
+            shards,
+            demo,
+            repair_wal,
+            log_json,
+        ),
+        Command::Wal {
+            command: WalCommand::Inspect { dir },
+        } => inspect(&dir),
         Command::CheckConfig { file } => check_config(&file),
     };
     match result {
@@ -128,7 +144,10 @@ fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MCMP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Human => builder.init(),
@@ -143,10 +162,18 @@ fn inspect(dir: &Path) -> anyhow::Result<()> {
             Ok(r) => format!("{r:?}"),
             Err(e) => format!("<{e}>"),
         };
-        let _ = writeln!(out, "{} @{} lsn={} kind={} len={} {}", info.segment, info.offset, info.lsn, info.kind, info.len, what);
+        let _ = writeln!(
+            out,
+            "{} @{} lsn={} kind={} len={} {}",
+            info.segment, info.offset, info.lsn, info.kind, info.len, what
+        );
     })
     .with_context(|| format!("inspecting {}", dir.display()))?;
-    writeln!(out, "{} records in {} segments", report.records, report.segments)?;
+    writeln!(
+        out,
+        "{} records in {} segments",
+        report.records, report.segments
+    )?;
     Ok(())
 }
 

@@ -96,8 +96,17 @@ pub async fn accept(
             Ok(request) => {
                 verdicts.push(Verdict::rejected(ResultCode::Accepted)); // placeholder
                 let key = DedupKey::new(origin.group_code, &request.src_msg_id);
-                let id = if dry_run { MessageId(0) } else { shard.next_message_id() };
-                pending.push(Pending { slot, id, key, request });
+                let id = if dry_run {
+                    MessageId(0)
+                } else {
+                    shard.next_message_id()
+                };
+                pending.push(Pending {
+                    slot,
+                    id,
+                    key,
+                    request,
+                });
             }
             Err(v) => verdicts.push(v),
         }
@@ -116,7 +125,10 @@ pub async fn accept(
             }
             ClaimOutcome::Claimed => {
                 let status = initial_status(&p.request, now);
-                verdicts[p.slot] = Verdict::Accepted { id: Some(p.id), status };
+                verdicts[p.slot] = Verdict::Accepted {
+                    id: Some(p.id),
+                    status,
+                };
                 kept.push((p.key, p.id));
                 records.push(Record::Accepted(AcceptedRecord {
                     id: p.id,
@@ -169,7 +181,10 @@ fn check_catalog(customer: &CustomerView, req: MessageRequest) -> Result<Message
         return Err(Verdict::rejected(ResultCode::UnknownBillCode));
     }
     if req.channel.is_phone() {
-        let registered = req.from.as_ref().is_some_and(|f| customer.caller_ids.contains(f));
+        let registered = req
+            .from
+            .as_ref()
+            .is_some_and(|f| customer.caller_ids.contains(f));
         if !registered {
             return Err(Verdict::rejected(ResultCode::CallerIdNotRegistered));
         }
@@ -182,11 +197,16 @@ async fn claim_all(shard: &Shard, pending: &[Pending]) -> Result<Vec<ClaimOutcom
     let n = shard.shards();
     let mut outcomes = vec![ClaimOutcome::Claimed; pending.len()];
     for owner in 0..n {
-        let idx: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].key.owner(n) == owner).collect();
+        let idx: Vec<usize> = (0..pending.len())
+            .filter(|&i| pending[i].key.owner(n) == owner)
+            .collect();
         if idx.is_empty() {
             continue;
         }
-        let claims = idx.iter().map(|&i| (pending[i].key, pending[i].id)).collect();
+        let claims = idx
+            .iter()
+            .map(|&i| (pending[i].key, pending[i].id))
+            .collect();
         let got = shard
             .claim(owner, claims)
             .await
@@ -201,7 +221,11 @@ async fn claim_all(shard: &Shard, pending: &[Pending]) -> Result<Vec<ClaimOutcom
 async fn release_all(shard: &Shard, kept: Vec<(DedupKey, MessageId)>) {
     let n = shard.shards();
     for owner in 0..n {
-        let claims: Vec<_> = kept.iter().copied().filter(|(k, _)| k.owner(n) == owner).collect();
+        let claims: Vec<_> = kept
+            .iter()
+            .copied()
+            .filter(|(k, _)| k.owner(n) == owner)
+            .collect();
         if !claims.is_empty() {
             shard.release(owner, claims).await;
         }

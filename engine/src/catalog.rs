@@ -105,7 +105,11 @@ pub struct CustomerView {
 impl CustomerView {
     /// The settings of `channel` (disabled when not configured).
     pub fn service(&self, channel: Channel) -> ChannelService {
-        self.services.channels.get(&channel).copied().unwrap_or_default()
+        self.services
+            .channels
+            .get(&channel)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -252,7 +256,11 @@ fn scan<T: DeserializeOwned>(
     scan_prefix(store, table, "")
 }
 
-fn parse<T: DeserializeOwned>(table: &'static str, key: &str, bytes: &[u8]) -> Result<T, CatalogError> {
+fn parse<T: DeserializeOwned>(
+    table: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, CatalogError> {
     serde_json::from_slice(bytes).map_err(|e| CatalogError::BadRow {
         table,
         key: key.to_string(),

@@ -150,8 +150,9 @@ mod tests {
     fn keys_differ_by_customer_and_spread_over_shards() {
         assert_ne!(DedupKey::new("A1", "x"), DedupKey::new("A2", "x"));
         assert_ne!(DedupKey::new("A1", "x"), DedupKey::new("A1x", ""));
-        let owners: std::collections::HashSet<_> =
-            (0..64).map(|i| DedupKey::new("A1", &i.to_string()).owner(4)).collect();
+        let owners: std::collections::HashSet<_> = (0..64)
+            .map(|i| DedupKey::new("A1", &i.to_string()).owner(4))
+            .collect();
         assert_eq!(owners.len(), 4);
     }
 

@@ -10,7 +10,9 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
 /// A message channel (SPEC §1 "Channels").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Encode, Decode)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Encode, Decode,
+)]
 pub enum Channel {
     /// Short text.
     #[serde(rename = "SMS")]

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use mcmp_storage::{Durability, FileSystem, RecoveryMode, StdFileSystem, Wal, WalOptions};
+use mcmp_storage::fs::{FileSystem, StdFileSystem};
+use mcmp_storage::{Durability, RecoveryMode, Wal, WalOptions};
 
 use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
 use crate::codec::Record;
@@ -162,7 +163,10 @@ pub enum StartError {
 
 impl SharedEngine {
     /// Prepares an engine over a catalog; nothing runs until [`SharedEngine::run`].
-    pub fn new(config: EngineConfig, catalog: SharedCatalog) -> Result<Arc<SharedEngine>, StartError> {
+    pub fn new(
+        config: EngineConfig,
+        catalog: SharedCatalog,
+    ) -> Result<Arc<SharedEngine>, StartError> {
         let initial = Arc::new(catalog.load()?);
         let (mesh, inboxes) = mesh::build(config.shards);
         Ok(Arc::new(SharedEngine {
@@ -239,7 +243,11 @@ impl Shard {
             .and_then(Option::take)
             .ok_or(StartError::Aborted)?;
         let (wal, messages, recovered) = recover(&engine.config, id)?;
-        let window = engine.config.dedup_window.as_secs().min(u64::from(u32::MAX)) as u32;
+        let window = engine
+            .config
+            .dedup_window
+            .as_secs()
+            .min(u64::from(u32::MAX)) as u32;
         let shard = Rc::new(Shard {
             id,
             snapshot: RefCell::new(engine.initial.clone()),
@@ -261,7 +269,10 @@ impl Shard {
         Ok(shard)
     }
 
-    async fn restore_dedup(&self, recovered: Vec<(DedupKey, MessageId, u32)>) -> Result<(), StartError> {
+    async fn restore_dedup(
+        &self,
+        recovered: Vec<(DedupKey, MessageId, u32)>,
+    ) -> Result<(), StartError> {
         let n = self.shared.shards();
         let mut per_owner: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
         for e in recovered {
@@ -274,7 +285,9 @@ impl Shard {
                     entries: chunk.to_vec(),
                     reply,
                 };
-                self.send(owner, msg).await.map_err(|_| StartError::Aborted)?;
+                self.send(owner, msg)
+                    .await
+                    .map_err(|_| StartError::Aborted)?;
                 rx.await.map_err(|_| StartError::Aborted)?;
             }
         }
@@ -319,14 +332,29 @@ impl Shard {
 
     fn handle(&self, msg: MeshMsg) {
         match msg {
-            MeshMsg::Claim { claims, now_secs, reply } => {
+            MeshMsg::Claim {
+                claims,
+                now_secs,
+                reply,
+            } => {
                 let mut dedup = self.dedup.borrow_mut();
-                let out = claims.into_iter().map(|(k, id)| dedup.claim(k, id, now_secs)).collect();
+                let out = claims
+                    .into_iter()
+                    .map(|(k, id)| dedup.claim(k, id, now_secs))
+                    .collect();
                 let _ = reply.send(out);
             }
-            MeshMsg::Peek { keys, now_secs, reply } => {
+            MeshMsg::Peek {
+                keys,
+                now_secs,
+                reply,
+            } => {
                 let dedup = self.dedup.borrow();
-                let _ = reply.send(keys.into_iter().map(|k| dedup.lookup(k, now_secs)).collect());
+                let _ = reply.send(
+                    keys.into_iter()
+                        .map(|k| dedup.lookup(k, now_secs))
+                        .collect(),
+                );
             }
             MeshMsg::Release { claims } => {
                 let mut dedup = self.dedup.borrow_mut();
@@ -340,7 +368,11 @@ impl Shard {
                 }
                 let _ = reply.send(());
             }
-            MeshMsg::View { id, group_code, reply } => {
+            MeshMsg::View {
+                id,
+                group_code,
+                reply,
+            } => {
                 let _ = reply.send(self.messages.borrow().view(id, &group_code));
             }
             MeshMsg::Catalog { snapshot, reply } => {
@@ -354,18 +386,42 @@ impl Shard {
     }
 
     /// Claims dedup keys at their owner; one outcome per claim, in order.
-    pub async fn claim(&self, owner: usize, claims: Vec<(DedupKey, MessageId)>) -> Result<Vec<ClaimOutcome>, MeshClosed> {
+    pub async fn claim(
+        &self,
+        owner: usize,
+        claims: Vec<(DedupKey, MessageId)>,
+    ) -> Result<Vec<ClaimOutcome>, MeshClosed> {
         let (reply, rx) = oneshot::channel();
         let now_secs = unix_secs();
-        self.send(owner, MeshMsg::Claim { claims, now_secs, reply }).await?;
+        self.send(
+            owner,
+            MeshMsg::Claim {
+                claims,
+                now_secs,
+                reply,
+            },
+        )
+        .await?;
         rx.await.map_err(|_| MeshClosed)
     }
 
     /// Looks keys up at their owner without claiming.
-    pub async fn peek(&self, owner: usize, keys: Vec<DedupKey>) -> Result<Vec<Option<MessageId>>, MeshClosed> {
+    pub async fn peek(
+        &self,
+        owner: usize,
+        keys: Vec<DedupKey>,
+    ) -> Result<Vec<Option<MessageId>>, MeshClosed> {
         let (reply, rx) = oneshot::channel();
         let now_secs = unix_secs();
-        self.send(owner, MeshMsg::Peek { keys, now_secs, reply }).await?;
+        self.send(
+            owner,
+            MeshMsg::Peek {
+                keys,
+                now_secs,
+                reply,
+            },
+        )
+        .await?;
         rx.await.map_err(|_| MeshClosed)
     }
 
@@ -393,9 +449,18 @@ impl Shard {
     }
 
     /// Finds a customer's message by `src_msg_id` (within the dedup window).
-    pub async fn find_by_src_msg_id(&self, group_code: &str, src_msg_id: &str) -> Option<MessageView> {
+    pub async fn find_by_src_msg_id(
+        &self,
+        group_code: &str,
+        src_msg_id: &str,
+    ) -> Option<MessageView> {
         let key = DedupKey::new(group_code, src_msg_id);
-        let id = self.peek(key.owner(self.shards()), vec![key]).await.ok()?.pop().flatten()?;
+        let id = self
+            .peek(key.owner(self.shards()), vec![key])
+            .await
+            .ok()?
+            .pop()
+            .flatten()?;
         self.view(id, group_code).await
     }
 

@@ -100,7 +100,8 @@ impl LocalWal {
                 last = wal.append(kind, &payload)?;
             }
         }
-        self.appended.set(self.appended.get() + records.len() as u64);
+        self.appended
+            .set(self.appended.get() + records.len() as u64);
         let (tx, rx) = oneshot::channel();
         self.waiters.borrow_mut().push_back((last, tx));
         self.kick.notify();
@@ -132,7 +133,9 @@ impl LocalWal {
                 let err = WalError::from(e);
                 if err == WalError::Poisoned {
                     self.poisoned.set(true);
-                    tracing::error!("fsync failed: the WAL is poisoned and this shard stops accepting");
+                    tracing::error!(
+                        "fsync failed: the WAL is poisoned and this shard stops accepting"
+                    );
                 }
                 // Every waiter not yet released belongs to the failed job or
                 // to records buffered behind it; none of them is durable.

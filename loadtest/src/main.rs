@@ -13,7 +13,10 @@ fn main() -> anyhow::Result<()> {
     let arg = std::env::args().nth(1);
     match arg.as_deref() {
         None | Some("--help" | "-h") => {
-            println!("mcmp-loadtest {}: load generator and simulators for MCMP", env!("CARGO_PKG_VERSION"));
+            println!(
+                "mcmp-loadtest {}: load generator and simulators for MCMP",
+                env!("CARGO_PKG_VERSION")
+            );
             println!("no subcommands yet: run, smsc, provider, sink, e2e and baseline are planned (see ARCHITECTURE.md)");
             Ok(())
         }

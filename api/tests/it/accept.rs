@@ -9,8 +9,15 @@ const MESSAGES: usize = 10_000;
 const BATCH: usize = 500;
 
 fn post_batch(server: &Server, token: &str, from: usize) -> Vec<Value> {
-    let messages: Vec<Value> = (from..from + BATCH).map(|i| sms(&format!("order-{i}"))).collect();
-    let (status, body) = server.call("POST", "/v1/messages", Some(token), Some(&json!({ "messages": messages })));
+    let messages: Vec<Value> = (from..from + BATCH)
+        .map(|i| sms(&format!("order-{i}")))
+        .collect();
+    let (status, body) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(token),
+        Some(&json!({ "messages": messages })),
+    );
     assert_eq!(status, 200, "{body}");
     body["results"].as_array().expect("results").clone()
 }
@@ -34,7 +41,12 @@ fn ten_thousand_accepted_messages_survive_kill_9_and_stay_deduplicated() {
 
     // Before the restart: a re-sent src_msg_id is a duplicate of the original.
     let check_dup = |server: &Server, token: &str, i: usize| {
-        let (s, body) = server.call("POST", "/v1/messages", Some(token), Some(&sms(&format!("order-{i}"))));
+        let (s, body) = server.call(
+            "POST",
+            "/v1/messages",
+            Some(token),
+            Some(&sms(&format!("order-{i}"))),
+        );
         assert_eq!(s, 200);
         let r = &body["results"][0];
         assert_eq!(r["status"], "rejected", "{r}");
@@ -62,7 +74,12 @@ fn ten_thousand_accepted_messages_survive_kill_9_and_stay_deduplicated() {
             assert_eq!(r["message_id"], ids[from + i].as_str());
         }
     }
-    let (s, m) = server.call("GET", "/v1/messages?src_msg_id=order-42", Some(&token), None);
+    let (s, m) = server.call(
+        "GET",
+        "/v1/messages?src_msg_id=order-42",
+        Some(&token),
+        None,
+    );
     assert_eq!(s, 200);
     assert_eq!(m["message_id"], ids[42].as_str());
 }
@@ -104,12 +121,25 @@ fn catalog_checks_reject_in_spec_order() {
     let body = json!({"messages": [kko, bad_bill, bad_from, sms("ok")]});
     let (s, r) = server.call("POST", "/v1/messages", Some(&token), Some(&body));
     assert_eq!(s, 200, "{r}");
-    let codes: Vec<_> = r["results"].as_array().expect("results").iter().map(|x| x["code"].as_u64()).collect();
+    let codes: Vec<_> = r["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|x| x["code"].as_u64())
+        .collect();
     assert_eq!(codes, vec![Some(3005), Some(3004), Some(3003), Some(1000)]);
     // dry run: same checks, nothing stored.
-    let (_, d) = server.call("POST", "/v1/messages?dry_run=true", Some(&token), Some(&sms("dry")));
+    let (_, d) = server.call(
+        "POST",
+        "/v1/messages?dry_run=true",
+        Some(&token),
+        Some(&sms("dry")),
+    );
     assert_eq!(d["results"][0]["status"], "accepted");
     assert!(d["results"][0].get("message_id").is_none());
     let (_, again) = server.call("POST", "/v1/messages", Some(&token), Some(&sms("dry")));
-    assert_eq!(again["results"][0]["status"], "accepted", "dry run did not take the src_msg_id");
+    assert_eq!(
+        again["results"][0]["status"], "accepted",
+        "dry run did not take the src_msg_id"
+    );
 }

@@ -11,11 +11,21 @@ use crate::harness::{data_dir, raw_request, send_raw, sms, Server};
 
 fn error_code(body: &[u8]) -> String {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    v["error"]["code"].as_str().unwrap_or("<no error code>").to_string()
+    v["error"]["code"]
+        .as_str()
+        .unwrap_or("<no error code>")
+        .to_string()
 }
 
 fn post(server: &Server, token: &str, body: &[u8]) -> (u16, String) {
-    let (s, b) = raw_request(server.addr, "POST", "/v1/messages", Some(token), "application/json", body);
+    let (s, b) = raw_request(
+        server.addr,
+        "POST",
+        "/v1/messages",
+        Some(token),
+        "application/json",
+        body,
+    );
     (s, error_code(&b))
 }
 
@@ -29,19 +39,46 @@ fn malformed_requests_get_400_with_a_machine_code() {
     let mut wrong_type = sms("w");
     wrong_type["ad"] = json!("yes");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("malformed JSON", b"{\"messages\": [".to_vec(), "invalid_json"),
-        ("unknown field", unknown.to_string().into_bytes(), "unknown_field"),
-        ("unknown wrapper field", json!({"messages": [sms("a")], "extra": 1}).to_string().into_bytes(), "unknown_field"),
-        ("wrong type", wrong_type.to_string().into_bytes(), "invalid_type"),
-        ("invalid UTF-8", b"{\"src_msg_id\":\"\xff\xfe\"}".to_vec(), "invalid_utf8"),
-        ("empty batch", json!({"messages": []}).to_string().into_bytes(), "empty_batch"),
+        (
+            "malformed JSON",
+            b"{\"messages\": [".to_vec(),
+            "invalid_json",
+        ),
+        (
+            "unknown field",
+            unknown.to_string().into_bytes(),
+            "unknown_field",
+        ),
+        (
+            "unknown wrapper field",
+            json!({"messages": [sms("a")], "extra": 1})
+                .to_string()
+                .into_bytes(),
+            "unknown_field",
+        ),
+        (
+            "wrong type",
+            wrong_type.to_string().into_bytes(),
+            "invalid_type",
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"src_msg_id\":\"\xff\xfe\"}".to_vec(),
+            "invalid_utf8",
+        ),
+        (
+            "empty batch",
+            json!({"messages": []}).to_string().into_bytes(),
+            "empty_batch",
+        ),
     ];
     for (what, body, code) in cases {
         let (s, c) = post(&server, &token, &body);
         assert_eq!((s, c.as_str()), (400, code), "{what}");
     }
     // 1,000 messages are fine, 1,001 are not.
-    let batch = |n: usize| json!({"messages": (0..n).map(|i| sms(&format!("m{i}"))).collect::<Vec<_>>()});
+    let batch =
+        |n: usize| json!({"messages": (0..n).map(|i| sms(&format!("m{i}"))).collect::<Vec<_>>()});
     let (s, _) = server.call("POST", "/v1/messages", Some(&token), Some(&batch(1000)));
     assert_eq!(s, 200);
     let (s, c) = post(&server, &token, batch(1001).to_string().as_bytes());
@@ -51,7 +88,12 @@ fn malformed_requests_get_400_with_a_machine_code() {
     no_to.as_object_mut().expect("object").remove("to");
     let mut bad_to = sms("t");
     bad_to["to"] = json!("12345");
-    let (s, r) = server.call("POST", "/v1/messages", Some(&token), Some(&json!({"messages": [no_to, bad_to]})));
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(&token),
+        Some(&json!({"messages": [no_to, bad_to]})),
+    );
     assert_eq!(s, 200, "{r}");
     assert_eq!(r["results"][0]["code"], 3013);
     assert_eq!(r["results"][1]["code"], 3001);
@@ -106,9 +148,13 @@ fn missing_or_invalid_tokens_are_401() {
     let (s, _) = server.call("POST", "/v1/messages", Some(&forged.join(".")), Some(&body));
     assert_eq!(s, 401);
     // Wrong client credentials.
-    let creds = json!({"grant_type": "client_credentials", "client_id": "c_nope", "client_secret": "x"});
+    let creds =
+        json!({"grant_type": "client_credentials", "client_id": "c_nope", "client_secret": "x"});
     let (s, v) = server.call("POST", "/oauth/token", None, Some(&creds));
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("invalid_client")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("invalid_client"))
+    );
     // Admin API without the admin token.
     let (s, _) = server.call("GET", "/admin/v1/customers", Some(&token), None);
     assert_eq!(s, 401);
@@ -119,20 +165,28 @@ fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
     let dir = data_dir();
     let config = dir.path().join("mcmp.toml");
     std::fs::write(&config, "[server]\nheader-read-timeout = \"1s\"\n").expect("write config");
-    let server = Server::start_with(&dir.path().join("data"), &["--config", config.to_str().expect("utf-8 path")]);
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("utf-8 path")],
+    );
     let mut slow = TcpStream::connect(server.addr).expect("connect");
-    slow.write_all(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n").expect("partial head");
+    slow.write_all(b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n")
+        .expect("partial head");
     let started = Instant::now();
     // Meanwhile everyone else is served.
     for _ in 0..5 {
         let (s, _) = server.call("GET", "/healthz", None, None);
         assert_eq!(s, 200);
     }
-    slow.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     let mut buf = Vec::new();
     let _ = slow.read_to_end(&mut buf);
     let waited = started.elapsed();
-    assert!(waited < Duration::from_secs(15), "slow connection was not closed (waited {waited:?})");
+    assert!(
+        waited < Duration::from_secs(15),
+        "slow connection was not closed (waited {waited:?})"
+    );
     let (s, _) = server.call("GET", "/healthz", None, None);
     assert_eq!(s, 200);
 }

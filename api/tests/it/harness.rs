@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,9 +16,9 @@ pub const ADMIN: &str = "test-admin-token";
 /// A running `mcmp serve`.
 pub struct Server {
     pub addr: SocketAddr,
-    pub data_dir: PathBuf,
     child: Child,
-    pub log: mpsc::Receiver<String>,
+    /// Keeps the stderr reader alive so the server never blocks on a full pipe.
+    _log: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -30,7 +30,14 @@ impl Server {
     /// Starts with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcmp"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--shards", "2", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--shards",
+                "2",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra)
             .env("MCMP_ADMIN_TOKEN", ADMIN)
@@ -48,13 +55,27 @@ impl Server {
                 }
             }
         });
+        // Owned by `server` from here on: a failed start still kills and reaps it.
+        let mut server = Server {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            child,
+            _log: rx,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("server printed its ready line in time");
+            let line = server
+                ._log
+                .recv_timeout(left)
+                .expect("server printed its ready line in time");
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr = rest.split_whitespace().next().expect("addr").parse().expect("socket addr");
-                return Server { addr, data_dir: data_dir.to_path_buf(), child, log: rx };
+                server.addr = rest
+                    .split_whitespace()
+                    .next()
+                    .expect("addr")
+                    .parse()
+                    .expect("socket addr");
+                return server;
             }
         }
     }
@@ -69,29 +90,51 @@ impl Server {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         // SAFETY-free: `kill` is a plain syscall on our own child's pid.
         let pid = self.child.id() as i32;
-        let rc = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill -TERM");
+        let rc = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
         assert!(rc.success());
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit within 15 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit within 15 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Sends a request and returns the status and JSON body (Null when empty).
-    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        let (status, bytes) = raw_request(self.addr, method, path, token, "application/json", &body);
-        let v = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        let (status, bytes) =
+            raw_request(self.addr, method, path, token, "application/json", &body);
+        let v = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
         (status, v)
     }
 
     /// An admin call.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call(method, &format!("/admin/v1{path}"), Some(ADMIN), body.as_ref())
+        self.call(
+            method,
+            &format!("/admin/v1{path}"),
+            Some(ADMIN),
+            body.as_ref(),
+        )
     }
 
     /// Registers customer `g` with SMS/LMS enabled, bill code `B1`, caller ID
@@ -101,21 +144,41 @@ impl Server {
             assert!((200..300).contains(&s), "admin call failed: {s} {v}");
             v
         };
-        ok(self.admin("PUT", &format!("/customers/{g}"), Some(json!({"name": "Test"}))));
+        ok(self.admin(
+            "PUT",
+            &format!("/customers/{g}"),
+            Some(json!({"name": "Test"})),
+        ));
         ok(self.admin(
             "PUT",
             &format!("/customers/{g}/services"),
             Some(json!({"channels": {"SMS": {"enabled": true, "tps": 0}, "LMS": {"enabled": true, "tps": 0}}})),
         ));
-        ok(self.admin("PUT", &format!("/customers/{g}/bill-codes/B1"), Some(json!({"ad": false}))));
-        ok(self.admin("PUT", &format!("/customers/{g}/caller-ids/0212345678"), None));
-        let client = ok(self.admin("POST", &format!("/customers/{g}/clients"), Some(json!({"report_uri": "http://127.0.0.1:9/r"}))));
-        self.token(client["client_id"].as_str().expect("id"), client["client_secret"].as_str().expect("secret"))
+        ok(self.admin(
+            "PUT",
+            &format!("/customers/{g}/bill-codes/B1"),
+            Some(json!({"ad": false})),
+        ));
+        ok(self.admin(
+            "PUT",
+            &format!("/customers/{g}/caller-ids/0212345678"),
+            None,
+        ));
+        let client = ok(self.admin(
+            "POST",
+            &format!("/customers/{g}/clients"),
+            Some(json!({"report_uri": "http://127.0.0.1:9/r"})),
+        ));
+        self.token(
+            client["client_id"].as_str().expect("id"),
+            client["client_secret"].as_str().expect("secret"),
+        )
     }
 
     /// Gets an access token for a client.
     pub fn token(&self, id: &str, secret: &str) -> String {
-        let body = json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret});
+        let body =
+            json!({"grant_type": "client_credentials", "client_id": id, "client_secret": secret});
         let (s, v) = self.call("POST", "/oauth/token", None, Some(&body));
         assert_eq!(s, 200, "token: {v}");
         v["access_token"].as_str().expect("token").to_string()
@@ -135,7 +198,14 @@ pub fn sms(src: &str) -> Value {
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns status and body.
-pub fn raw_request(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, content_type: &str, body: &[u8]) -> (u16, Vec<u8>) {
+pub fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n", body.len());
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -149,7 +219,8 @@ pub fn raw_request(addr: SocketAddr, method: &str, path: &str, token: Option<&st
 /// Writes raw bytes and reads one response (the server closes after it).
 pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     // The server may answer (413) before reading all of a huge body.
     let _ = s.write_all(bytes);
     let mut resp = Vec::new();
@@ -159,11 +230,21 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> (u16, Vec<u8>) {
 
 /// Splits a `Connection: close` response into status and (de-chunked) body.
 pub fn parse_response(resp: &[u8]) -> (u16, Vec<u8>) {
-    let text_end = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("complete response head");
+    let text_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("complete response head");
     let head = String::from_utf8_lossy(&resp[..text_end]).to_string();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
     let mut body = resp[text_end + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     (status, body)
@@ -172,8 +253,11 @@ pub fn parse_response(resp: &[u8]) -> (u16, Vec<u8>) {
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { return out };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             return out;
         }
@@ -184,5 +268,8 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 /// A temp dir for a server's data.
 pub fn data_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("mcmp-it-").tempdir_in(std::env::temp_dir()).expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("mcmp-it-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("tempdir")
 }

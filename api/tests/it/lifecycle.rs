@@ -13,7 +13,10 @@ fn sigterm_drains_and_exits_zero_and_data_survives() {
     assert_eq!(s, 200);
     let token = server.register_customer("A1");
     let (_, r) = server.call("POST", "/v1/messages", Some(&token), Some(&sms("s1")));
-    let id = r["results"][0]["message_id"].as_str().expect("id").to_string();
+    let id = r["results"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
     let server = Server::start(dir.path());
@@ -25,27 +28,61 @@ fn sigterm_drains_and_exits_zero_and_data_survives() {
 fn admin_rows_round_trip_and_validate() {
     let dir = data_dir();
     let server = Server::start(dir.path());
-    let (s, _) = server.admin("PUT", "/customers/A000005", Some(json!({"name": "Acme", "prepaid": true, "balance": 5000})));
+    let (s, _) = server.admin(
+        "PUT",
+        "/customers/A000005",
+        Some(json!({"name": "Acme", "prepaid": true, "balance": 5000})),
+    );
     assert_eq!(s, 201);
-    let (s, _) = server.admin("PUT", "/customers/A000005", Some(json!({"name": "Acme Corp"})));
+    let (s, _) = server.admin(
+        "PUT",
+        "/customers/A000005",
+        Some(json!({"name": "Acme Corp"})),
+    );
     assert_eq!(s, 200);
-    let (s, v) = server.admin("PUT", "/customers/A000005", Some(json!({"name": "x", "nmae": "typo"})));
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("unknown_field")));
-    let (s, v) = server.admin("PUT", "/customers/A000005/services", Some(json!({"channels": {"FAX": {"enabled": true}}})));
+    let (s, v) = server.admin(
+        "PUT",
+        "/customers/A000005",
+        Some(json!({"name": "x", "nmae": "typo"})),
+    );
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("unknown_field"))
+    );
+    let (s, v) = server.admin(
+        "PUT",
+        "/customers/A000005/services",
+        Some(json!({"channels": {"FAX": {"enabled": true}}})),
+    );
     assert_eq!(s, 400, "{v}");
-    let (s, _) = server.admin("PUT", "/customers/NOPE/services", Some(json!({"channels": {}})));
+    let (s, _) = server.admin(
+        "PUT",
+        "/customers/NOPE/services",
+        Some(json!({"channels": {}})),
+    );
     assert_eq!(s, 404);
     let (s, _) = server.admin("PUT", "/customers/A000005/caller-ids/abc", None);
     assert_eq!(s, 400);
-    let (s, c) = server.admin("POST", "/customers/A000005/clients", Some(json!({"report_uri": "https://example.test/r"})));
+    let (s, c) = server.admin(
+        "POST",
+        "/customers/A000005/clients",
+        Some(json!({"report_uri": "https://example.test/r"})),
+    );
     assert_eq!(s, 201);
     let client_id = c["client_id"].as_str().expect("client_id");
     assert!(c["client_secret"].as_str().is_some_and(|s| s.len() >= 16));
     let (s, list) = server.admin("GET", "/customers/A000005/clients", None);
     assert_eq!(s, 200);
     assert_eq!(list["clients"][0]["client_id"], client_id);
-    assert!(list["clients"][0].get("client_secret").is_none(), "secrets are never shown again");
-    let (s, _) = server.admin("PATCH", &format!("/customers/A000005/clients/{client_id}"), Some(json!({"report_uri": "http://127.0.0.1:1/x"})));
+    assert!(
+        list["clients"][0].get("client_secret").is_none(),
+        "secrets are never shown again"
+    );
+    let (s, _) = server.admin(
+        "PATCH",
+        &format!("/customers/A000005/clients/{client_id}"),
+        Some(json!({"report_uri": "http://127.0.0.1:1/x"})),
+    );
     assert_eq!(s, 200);
     let (s, v) = server.admin("GET", "/customers/A000005", None);
     assert_eq!(s, 200);
@@ -57,7 +94,11 @@ fn admin_rows_round_trip_and_validate() {
     let (s, v) = server.admin("GET", "/customers", None);
     assert_eq!(s, 200);
     assert_eq!(v["customers"][0]["group_code"], "A000005");
-    let (s, _) = server.admin("DELETE", &format!("/customers/A000005/clients/{client_id}"), None);
+    let (s, _) = server.admin(
+        "DELETE",
+        &format!("/customers/A000005/clients/{client_id}"),
+        None,
+    );
     assert_eq!(s, 204);
     let (s, _) = server.admin("DELETE", "/customers/A000005", None);
     assert_eq!(s, 204);
@@ -70,7 +111,14 @@ fn a_generated_admin_token_is_stored_with_mode_0600() {
     use std::os::unix::fs::PermissionsExt;
     let dir = data_dir();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mcmp"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--shards", "1", "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--data-dir",
+        ])
         .arg(dir.path())
         .env_remove("MCMP_ADMIN_TOKEN")
         .stderr(std::process::Stdio::null())
@@ -79,11 +127,18 @@ fn a_generated_admin_token_is_stored_with_mode_0600() {
     let path = dir.path().join("admin.token");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::fs::read_to_string(&path).map_or(true, |t| t.is_empty()) {
-        assert!(std::time::Instant::now() < deadline, "admin.token was not written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "admin.token was not written"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let _ = child.kill();
     let _ = child.wait();
-    let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
 }

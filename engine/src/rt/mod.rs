@@ -124,7 +124,7 @@ impl Listener {
     /// Binds `addr` with `SO_REUSEPORT`.
     pub fn bind(addr: SocketAddr) -> io::Result<Listener> {
         let inner = glommio::net::TcpListener::bind(addr)
-            .map_err(|e| io::Error::new(io::ErrorKind::Other, format!("binding {addr}: {e}")))?;
+            .map_err(|e| io::Error::other(format!("binding {addr}: {e}")))?;
         Ok(Listener { inner })
     }
 
