@@ -31,6 +31,7 @@ pub mod mesh;
 pub mod model;
 pub mod notify;
 pub mod rt;
+pub mod sender;
 pub mod shard;
 pub mod store;
 pub mod wal;

@@ -148,3 +148,75 @@ fn glommio_io<T: std::fmt::Debug>(e: glommio::GlommioError<T>) -> io::Error {
         other => io::Error::other(other.to_string()),
     }
 }
+
+/// An outgoing TCP connection of one shard (carrier binds, providers,
+/// webhooks, SMTP). `TCP_NODELAY` is set. Reads and writes through the
+/// `futures_lite` `AsyncRead`/`AsyncWrite` traits.
+pub struct TcpConn {
+    inner: glommio::net::TcpStream,
+}
+
+/// Connects to `addr` within `timeout`.
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpConn> {
+    let inner = glommio::net::TcpStream::connect_timeout(addr, timeout)
+        .await
+        .map_err(glommio_io)?;
+    inner.set_nodelay(true).map_err(glommio_io)?;
+    Ok(TcpConn { inner })
+}
+
+/// Resolves `host:port` on the blocking pool (DNS must not block the core).
+pub async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    let target = format!("{host}:{port}");
+    blocking(move || {
+        use std::net::ToSocketAddrs as _;
+        target
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{target}: no address")))
+    })
+    .await
+}
+
+impl futures_lite::AsyncRead for TcpConn {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl futures_lite::AsyncWrite for TcpConn {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_close(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_close(cx)
+    }
+}
+
+/// Runs `fut` with a deadline; `None` when the deadline passed first.
+pub async fn timeout<F: Future>(duration: Duration, fut: F) -> Option<F::Output> {
+    futures_lite::future::or(async { Some(fut.await) }, async {
+        sleep(duration).await;
+        None
+    })
+    .await
+}

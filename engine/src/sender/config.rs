@@ -1,0 +1,189 @@
+//! Sender configuration as the operator writes it
+//! (`PUT /admin/v1/senders/{name}`, SPEC §1 "Senders"), stored in the catalog.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Channel;
+
+/// The operator's switch for a sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ability {
+    /// In routing when healthy.
+    #[default]
+    Available,
+    /// Out of routing, whatever its health.
+    Unavailable,
+}
+
+/// One configured connection to a carrier or provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderConfig {
+    /// Name, e.g. `G_S_KT01` (set from the URL).
+    #[serde(default)]
+    pub name: String,
+    /// Sender group: the key route rules refer to.
+    pub group: String,
+    /// Channels it can carry.
+    pub channels: Vec<Channel>,
+    /// Carriers it reaches (`SKT`, `KT`, `LGT`, `INTL`, or `*`).
+    pub carriers: Vec<String>,
+    /// Country code it serves, default `82`.
+    #[serde(default = "default_nat_cd")]
+    pub nat_cd: String,
+    /// Operator switch.
+    #[serde(default)]
+    pub ability: Ability,
+    /// How it connects.
+    pub transport: Transport,
+    /// Free text.
+    #[serde(default)]
+    pub remark: Option<String>,
+}
+
+fn default_nat_cd() -> String {
+    "82".into()
+}
+
+/// The transport of a sender, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Transport {
+    /// SMPP 3.4 ESME client.
+    Smpp(SmppConfig),
+    /// JSON over HTTP to a provider.
+    Http(HttpConfig),
+    /// SMTP client.
+    Smtp(SmtpConfig),
+    /// In-process simulated carrier.
+    Sim(SimConfig),
+}
+
+/// Data coding used when the text allows a choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmppCoding {
+    /// EUC-KR / KS X 1001 (the `smpp` module documents the data_coding value).
+    #[default]
+    EucKr,
+    /// UCS-2 big-endian (data_coding 0x08).
+    Ucs2,
+    /// GSM 03.38 default alphabet (data_coding 0x00).
+    Gsm7,
+}
+
+/// SMPP transport fields (defaults from SPEC).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppConfig {
+    /// SMSC host.
+    pub host: String,
+    /// SMSC port.
+    pub port: u16,
+    /// Bind system_id.
+    pub system_id: String,
+    /// Bind password.
+    pub password: String,
+    /// Bind system_type, default `""`.
+    #[serde(default)]
+    pub system_type: String,
+    /// Number of binds (sessions), default 1.
+    #[serde(default = "one")]
+    pub binds: u32,
+    /// Outstanding submit_sm per bind, default 64.
+    #[serde(default = "default_window")]
+    pub window: u32,
+    /// Submits per second for the whole sender; 0 = no cap.
+    #[serde(default)]
+    pub tps: u32,
+    /// enquire_link period, default 30 s.
+    #[serde(default = "default_enquire")]
+    pub enquire_link_secs: u32,
+    /// Response timeout, default 10,000 ms.
+    #[serde(default = "default_response_timeout")]
+    pub response_timeout_ms: u32,
+    /// Preferred coding, default `euc-kr`.
+    #[serde(default)]
+    pub default_coding: SmppCoding,
+}
+
+/// HTTP provider transport fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Provider URL (`http://host:port/path`).
+    pub url: String,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Request timeout, default 5,000 ms.
+    #[serde(default = "default_http_timeout")]
+    pub timeout_ms: u32,
+    /// How a message becomes the request body: `kko`, `rcs`, `mms`, `push`.
+    pub profile: String,
+}
+
+/// SMTP transport fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Relay host.
+    pub host: String,
+    /// Relay port.
+    pub port: u16,
+    /// AUTH user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// AUTH password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Whether to STARTTLS.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Envelope sender.
+    pub from: String,
+}
+
+/// Simulated carrier fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// Submit latency, default 5 ms.
+    #[serde(default = "default_sim_latency")]
+    pub latency_ms: u32,
+    /// Share of messages delivered, default 1.0.
+    #[serde(default = "default_success")]
+    pub success_rate: f64,
+    /// Receipt delay after submit, default 10 ms.
+    #[serde(default = "default_dlr_delay")]
+    pub dlr_delay_ms: u32,
+    /// Submits per second; 0 = no cap.
+    #[serde(default)]
+    pub tps: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_window() -> u32 {
+    64
+}
+fn default_enquire() -> u32 {
+    30
+}
+fn default_response_timeout() -> u32 {
+    10_000
+}
+fn default_http_timeout() -> u32 {
+    5_000
+}
+fn default_sim_latency() -> u32 {
+    5
+}
+fn default_success() -> f64 {
+    1.0
+}
+fn default_dlr_delay() -> u32 {
+    10
+}

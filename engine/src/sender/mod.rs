@@ -1,0 +1,90 @@
+//! Senders: the connections to carriers and providers, and the contract
+//! between the routing core and a transport session.
+//!
+//! A *session* is one bind/connection of a sender, running as a task on one
+//! shard. The routing core hands it [`Outbound`] messages through its bounded
+//! [`SessionQueue`]; the session reports what happens through its
+//! [`SessionEvents`] callback, on the same shard. The session never touches
+//! the WAL or message state: the routing core turns events into durable state
+//! changes. Transports: `smpp` ([`smpp`]), `sim`; `http` and `smtp` follow.
+
+pub mod config;
+pub mod queue;
+
+pub use config::{
+    Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,
+};
+pub use queue::SessionQueue;
+
+use std::rc::Rc;
+
+use crate::codes::ResultCode;
+use crate::model::{Channel, MessageId};
+
+/// A message as a session sends it: only what the carrier needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// The message (its owning shard is `id.shard()`).
+    pub id: MessageId,
+    /// Channel.
+    pub channel: Channel,
+    /// Caller ID / sender address.
+    pub from: String,
+    /// Recipient (Korean numbers in national `0…` form, international `+…`).
+    pub to: String,
+    /// Body.
+    pub text: String,
+    /// Subject (LMS/MMS/EMAIL).
+    pub subject: Option<String>,
+    /// Template (KKO/RCS).
+    pub template_code: Option<String>,
+    /// Template variables.
+    pub vars: Vec<(String, String)>,
+    /// Whether the recipient is international.
+    pub international: bool,
+}
+
+/// What a session reports. Delivered on the session's shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The session is connected and bound: it can take messages.
+    Up,
+    /// The session lost its connection (it reconnects by itself).
+    Down {
+        /// Why, for operators.
+        reason: String,
+    },
+    /// The carrier took the message and gave it this id.
+    Submitted {
+        /// The message.
+        id: MessageId,
+        /// The carrier's message id (matches receipts).
+        carrier_id: String,
+    },
+    /// The carrier refused the message, or it could not be sent.
+    SubmitFailed {
+        /// The message.
+        id: MessageId,
+        /// Unified code for a final failure.
+        code: ResultCode,
+        /// Whether another attempt (on this or another sender) may succeed:
+        /// throttling, a timeout, a dropped connection.
+        retry: bool,
+        /// The carrier's own status, for operators.
+        detail: String,
+    },
+    /// A delivery receipt (SMPP `deliver_sm`, provider callback).
+    Receipt {
+        /// The carrier's message id, as given at submit.
+        carrier_id: String,
+        /// Whether the message was delivered.
+        delivered: bool,
+        /// Unified code (2000 when delivered).
+        code: ResultCode,
+        /// The carrier's own status (`DELIVRD`, `UNDELIV`, error code...).
+        detail: String,
+    },
+}
+
+/// Where a session sends its events (a shard-local callback).
+pub type SessionEvents = Rc<dyn Fn(SessionEvent)>;

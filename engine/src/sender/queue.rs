@@ -1,0 +1,86 @@
+//! A session's bounded queue of outbound messages. Shard-local.
+//!
+//! The routing core pushes (and gets [`QueueFull`] back when the queue is at
+//! its bound, so it can pick another sender or hold the message); the session
+//! pops, waiting while the queue is empty. `drain` empties it when the
+//! session's sender leaves routing, so its messages can be routed elsewhere.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use super::Outbound;
+use crate::notify::LocalNotify;
+
+/// Default bound of a session queue.
+pub const SESSION_QUEUE_BOUND: usize = 100_000;
+
+/// The queue is at its bound; the message was not taken.
+#[derive(Debug)]
+pub struct QueueFull(pub Outbound);
+
+/// A bounded FIFO of [`Outbound`] messages between routing and one session.
+pub struct SessionQueue {
+    items: RefCell<VecDeque<Outbound>>,
+    bound: usize,
+    ready: LocalNotify,
+}
+
+impl SessionQueue {
+    /// An empty queue holding at most `bound` messages.
+    pub fn new(bound: usize) -> SessionQueue {
+        SessionQueue {
+            items: RefCell::new(VecDeque::new()),
+            bound,
+            ready: LocalNotify::default(),
+        }
+    }
+
+    /// Queued messages.
+    pub fn len(&self) -> usize {
+        self.items.borrow().len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.items.borrow().is_empty()
+    }
+
+    /// Appends a message, or gives it back when full.
+    pub fn push(&self, msg: Outbound) -> Result<(), QueueFull> {
+        let mut items = self.items.borrow_mut();
+        if items.len() >= self.bound {
+            return Err(QueueFull(msg));
+        }
+        items.push_back(msg);
+        drop(items);
+        self.ready.notify();
+        Ok(())
+    }
+
+    /// Puts a message back at the head (a retry after a transient failure).
+    pub fn push_front(&self, msg: Outbound) {
+        self.items.borrow_mut().push_front(msg);
+        self.ready.notify();
+    }
+
+    /// Takes the next message without waiting.
+    pub fn try_pop(&self) -> Option<Outbound> {
+        self.items.borrow_mut().pop_front()
+    }
+
+    /// Takes the next message, waiting while the queue is empty. Only one
+    /// task (the session) may wait at a time.
+    pub async fn pop(&self) -> Outbound {
+        loop {
+            if let Some(m) = self.try_pop() {
+                return m;
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Empties the queue (its sender left routing).
+    pub fn drain(&self) -> Vec<Outbound> {
+        self.items.borrow_mut().drain(..).collect()
+    }
+}
