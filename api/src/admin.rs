@@ -17,10 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth;
 use crate::http::{self, Body};
 use crate::server::ShardApi;
 use crate::time::now_ms;
+use crate::{admin_routing, auth};
 
 /// Largest admin request body (PNX loads will get their own limit).
 const ADMIN_BODY_LIMIT: u64 = 1 << 20;
@@ -29,7 +29,7 @@ const ADMIN_BODY_LIMIT: u64 = 1 << 20;
 const SECRET_BYTES: usize = 24;
 
 /// An admin answer: a response or an error response.
-type Answer = Result<Response<Body>, Response<Body>>;
+pub(crate) type Answer = Result<Response<Body>, Response<Body>>;
 
 /// Routes `/admin/v1/...` after checking the admin token.
 pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
@@ -68,16 +68,33 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
             delete_row(api, g, table::CALLER_IDS, n).await
         }
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["senders"]) => admin_routing::list_senders(api),
+        (Method::PUT, ["senders", n]) => admin_routing::put_sender(api, n, req).await,
+        (Method::GET, ["senders", n]) => admin_routing::get_sender(api, n),
+        (Method::PATCH, ["senders", n]) => admin_routing::patch_sender(api, n, req).await,
+        (Method::DELETE, ["senders", n]) => admin_routing::delete_sender(api, n).await,
+        (Method::POST, ["senders", n, "queue", "move"]) => {
+            admin_routing::move_queue(api, n, req).await
+        }
+        (_, ["senders", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["routes"]) => admin_routing::list_routes(api),
+        (Method::PUT, ["routes", g, c]) => admin_routing::put_route(api, g, c, req).await,
+        (Method::GET, ["routes", g, c]) => admin_routing::get_route(api, g, c),
+        (Method::DELETE, ["routes", g, c]) => admin_routing::delete_route(api, g, c).await,
+        (_, ["routes", ..]) => Err(http::method_not_allowed()),
+        (Method::POST, ["pnx"]) => admin_routing::load_pnx(api, req).await,
+        (Method::GET, ["pnx", n]) => admin_routing::get_pnx(api, n),
+        (_, ["pnx", ..]) => Err(http::method_not_allowed()),
         _ => Err(http::not_found()),
     };
     answer.unwrap_or_else(|e| e)
 }
 
-fn bad_request(msg: &str) -> Response<Body> {
+pub(crate) fn bad_request(msg: &str) -> Response<Body> {
     http::error(StatusCode::BAD_REQUEST, "invalid_request", msg)
 }
 
-fn store_error(e: CatalogError) -> Response<Body> {
+pub(crate) fn store_error(e: CatalogError) -> Response<Body> {
     tracing::error!("catalog: {e}");
     http::error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,7 +112,7 @@ fn no_customer(g: &str) -> Response<Body> {
 }
 
 /// Reads a JSON body into `T` (unknown fields rejected); an empty body is `{}`.
-async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
+pub(crate) async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
     let bytes = http::read_body(req, ADMIN_BODY_LIMIT).await?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"

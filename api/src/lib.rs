@@ -18,6 +18,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod admin_routing;
 pub mod auth;
 pub mod config;
 pub mod customer;
@@ -118,8 +119,15 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
             RecoveryMode::Strict
         },
         dedup_window: config.dedup.window,
+        hold_timeout: config.routing.hold_timeout,
     };
-    let engine = SharedEngine::new(engine_config, SharedCatalog::new(store))?;
+    let prefixes = config
+        .carriers
+        .prefixes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let engine = SharedEngine::new(engine_config, SharedCatalog::new(store, shards, prefixes))?;
     install_signal_handler(engine.clone())?;
     let state = Arc::new(ApiState::new(
         config,

@@ -13,6 +13,9 @@ use crate::codec::{AcceptedRecord, Record};
 use crate::codes::ResultCode;
 use crate::dedup::{ClaimOutcome, DedupKey};
 use crate::model::{MessageId, MessageRequest, Status};
+use std::rc::Rc;
+
+use crate::pipeline;
 use crate::shard::Shard;
 use crate::unix_ms;
 use crate::wal::WalError;
@@ -80,7 +83,7 @@ struct Pending {
 /// Accepts a batch for `origin`. `items` holds the API's schema verdicts in
 /// request order; the result has one verdict per item, in the same order.
 pub async fn accept(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     origin: Origin<'_>,
     items: Vec<Result<MessageRequest, Verdict>>,
     dry_run: bool,
@@ -148,12 +151,20 @@ pub async fn accept(
         release_all(shard, kept).await;
         return Err(e.into());
     }
-    let mut messages = shard.messages.borrow_mut();
-    for r in records {
-        if let Record::Accepted(rec) = r {
-            messages.apply_accepted(rec);
+    let mut to_route = Vec::new();
+    {
+        let mut messages = shard.messages.borrow_mut();
+        for r in records {
+            if let Record::Accepted(rec) = r {
+                match (rec.status, rec.request.send_at) {
+                    (Status::Scheduled, Some(at)) => shard.pipeline.schedule(rec.id, at),
+                    _ => to_route.push(rec.id),
+                }
+                messages.apply_accepted(rec);
+            }
         }
     }
+    pipeline::route_soon(shard, to_route);
     Ok(verdicts)
 }
 
@@ -193,7 +204,10 @@ fn check_catalog(customer: &CustomerView, req: MessageRequest) -> Result<Message
 }
 
 /// Claims every pending key, one mesh hop per owning shard.
-async fn claim_all(shard: &Shard, pending: &[Pending]) -> Result<Vec<ClaimOutcome>, AcceptError> {
+async fn claim_all(
+    shard: &Rc<Shard>,
+    pending: &[Pending],
+) -> Result<Vec<ClaimOutcome>, AcceptError> {
     let n = shard.shards();
     let mut outcomes = vec![ClaimOutcome::Claimed; pending.len()];
     for owner in 0..n {
@@ -218,7 +232,7 @@ async fn claim_all(shard: &Shard, pending: &[Pending]) -> Result<Vec<ClaimOutcom
     Ok(outcomes)
 }
 
-async fn release_all(shard: &Shard, kept: Vec<(DedupKey, MessageId)>) {
+async fn release_all(shard: &Rc<Shard>, kept: Vec<(DedupKey, MessageId)>) {
     let n = shard.shards();
     for owner in 0..n {
         let claims: Vec<_> = kept
@@ -233,7 +247,7 @@ async fn release_all(shard: &Shard, kept: Vec<(DedupKey, MessageId)>) {
 }
 
 async fn dry_run_dedup(
-    shard: &Shard,
+    shard: &Rc<Shard>,
     pending: Vec<Pending>,
     mut verdicts: Vec<Verdict>,
 ) -> Result<Vec<Verdict>, AcceptError> {

@@ -16,6 +16,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Channel;
+use crate::routing::pnx::PnxTable;
+use crate::routing::rule::RouteRule;
+use crate::sender::live::SenderLive;
+use crate::sender::SenderConfig;
 
 /// Store table names.
 pub mod table {
@@ -31,6 +35,12 @@ pub mod table {
     pub const CALLER_IDS: &str = "caller_ids";
     /// Server metadata (the JWT signing key, ...).
     pub const META: &str = "meta";
+    /// Senders by name.
+    pub const SENDERS: &str = "senders";
+    /// Route rules by `group_code/CHANNEL`.
+    pub const ROUTES: &str = "routes";
+    /// Number portability: national number → carrier.
+    pub const PNX: &str = "pnx";
 }
 
 /// A tenant.
@@ -113,6 +123,15 @@ impl CustomerView {
     }
 }
 
+/// A sender's configuration with its live state.
+#[derive(Debug, Clone)]
+pub struct SenderEntry {
+    /// As configured.
+    pub config: SenderConfig,
+    /// Shared live state (kept across snapshots).
+    pub live: Arc<SenderLive>,
+}
+
 /// An immutable view of the whole catalog, one per generation.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -122,6 +141,21 @@ pub struct Snapshot {
     pub customers: HashMap<String, CustomerView>,
     /// Clients by client id.
     pub clients: HashMap<String, Client>,
+    /// Senders by name.
+    pub senders: BTreeMap<String, SenderEntry>,
+    /// Route rules by customer (or `*`) and channel.
+    pub routes: HashMap<(String, Channel), RouteRule>,
+    /// Number portability with prefix fallback.
+    pub pnx: Arc<PnxTable>,
+}
+
+impl Snapshot {
+    /// The rule for a customer's channel, else the `*` rule.
+    pub fn route(&self, group_code: &str, channel: Channel) -> Option<&RouteRule> {
+        self.routes
+            .get(&(group_code.to_string(), channel))
+            .or_else(|| self.routes.get(&("*".to_string(), channel)))
+    }
 }
 
 /// A catalog failure.
@@ -148,16 +182,56 @@ pub struct SharedCatalog {
     /// Serializes write + rebuild so generations are ordered like writes.
     write_lock: Mutex<()>,
     generation: AtomicU64,
+    shards: usize,
+    live: Mutex<HashMap<String, Arc<SenderLive>>>,
+    prefixes: Vec<(String, String)>,
+    pnx: Mutex<Option<Arc<PnxTable>>>,
 }
 
 impl SharedCatalog {
-    /// Wraps a store.
-    pub fn new(store: Arc<dyn Catalog>) -> SharedCatalog {
+    /// Wraps a store for an engine of `shards` shards; `prefixes` is the
+    /// configured prefix → carrier fallback of the PNX lookup.
+    pub fn new(
+        store: Arc<dyn Catalog>,
+        shards: usize,
+        prefixes: Vec<(String, String)>,
+    ) -> SharedCatalog {
         SharedCatalog {
             store,
             write_lock: Mutex::new(()),
             generation: AtomicU64::new(0),
+            shards,
+            live: Mutex::new(HashMap::new()),
+            prefixes,
+            pnx: Mutex::new(None),
         }
+    }
+
+    /// Forgets the cached PNX table so the next snapshot reloads it (after a
+    /// PNX write).
+    pub fn invalidate_pnx(&self) {
+        *self.pnx.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn pnx_table(&self) -> Result<Arc<PnxTable>, CatalogError> {
+        let mut cached = self.pnx.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = cached.as_ref() {
+            return Ok(t.clone());
+        }
+        let mut table = PnxTable::with_prefixes(&self.prefixes);
+        for (number, carrier) in self.store.scan(table::PNX)? {
+            table.insert(&number, String::from_utf8_lossy(&carrier).trim_matches('"'));
+        }
+        let table = Arc::new(table);
+        *cached = Some(table.clone());
+        Ok(table)
+    }
+
+    fn live_state(&self, name: &str) -> Arc<SenderLive> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.entry(name.to_string())
+            .or_insert_with(|| Arc::new(SenderLive::new(self.shards)))
+            .clone()
     }
 
     /// The store, for reads off the hot path (admin GETs).
@@ -205,6 +279,16 @@ impl SharedCatalog {
         for (id, c) in scan::<Client>(self.store(), table::CLIENTS)? {
             snap.clients.insert(id, c);
         }
+        for (name, mut config) in scan::<SenderConfig>(self.store(), table::SENDERS)? {
+            config.name = name.clone();
+            let live = self.live_state(&name);
+            snap.senders.insert(name, SenderEntry { config, live });
+        }
+        for (_, rule) in scan::<RouteRule>(self.store(), table::ROUTES)? {
+            snap.routes
+                .insert((rule.group_code.clone(), rule.channel), rule);
+        }
+        snap.pnx = self.pnx_table()?;
         Ok(snap)
     }
 }

@@ -45,6 +45,8 @@ pub struct StateRecord {
     pub sender: Option<String>,
     /// The carrier (`SKT`/`KT`/`LGT`/...), if known.
     pub carrier: Option<String>,
+    /// The carrier's message id (at `submitted`), to match receipts.
+    pub carrier_msg_id: Option<String>,
 }
 
 /// A decoded WAL record.

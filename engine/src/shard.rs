@@ -28,6 +28,10 @@ use crate::codec::Record;
 use crate::dedup::{ClaimOutcome, DedupKey, DedupTable};
 use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
 use crate::model::MessageId;
+use crate::outbox::Outbox;
+use crate::pipeline::{self, OwnerEvent, PickRequest, Pipeline, ReceiptKey};
+use crate::sender::host::{self as sender_host, SenderHost};
+use crate::sender::Outbound;
 use crate::store::{LocalMessages, MessageView};
 use crate::wal::LocalWal;
 use crate::{rt, unix_ms};
@@ -49,6 +53,8 @@ pub struct EngineConfig {
     pub recovery: RecoveryMode,
     /// How long a `src_msg_id` stays taken.
     pub dedup_window: Duration,
+    /// How long a message waits for an available sender.
+    pub hold_timeout: Duration,
 }
 
 /// A request from one shard to another, always sent in a batch.
@@ -99,6 +105,45 @@ pub enum MeshMsg {
         /// Installed.
         reply: oneshot::Sender<()>,
     },
+    /// Weighted picks for a route key this shard owns.
+    Pick(PickRequest),
+    /// Messages for a session of `sender` on this shard.
+    Submit {
+        /// The sender.
+        sender: String,
+        /// The messages.
+        items: Vec<Outbound>,
+    },
+    /// An event about a message this shard owns.
+    Owner(OwnerEvent),
+    /// Index a carrier id (this shard owns the key).
+    IndexReceipt {
+        /// The key.
+        key: ReceiptKey,
+        /// The message.
+        id: MessageId,
+    },
+    /// A receipt for a key this shard owns.
+    Receipt {
+        /// The key.
+        key: ReceiptKey,
+        /// Delivered or not.
+        delivered: bool,
+        /// Unified code.
+        code: u16,
+        /// Carrier detail.
+        detail: String,
+    },
+    /// Move the queues of `sender`'s sessions on this shard back to routing,
+    /// or to the sender `to`.
+    DrainSender {
+        /// The sender.
+        sender: String,
+        /// Where to (else: normal routing).
+        to: Option<String>,
+        /// How many messages moved.
+        reply: oneshot::Sender<usize>,
+    },
 }
 
 /// What every shard shares (`Send + Sync`): the catalog store, the mesh and
@@ -129,6 +174,11 @@ pub struct Shard {
     /// The shard's WAL.
     pub wal: Rc<LocalWal>,
     next_seq: Cell<u64>,
+    /// Routing, held messages, receipt keys.
+    pub pipeline: Pipeline,
+    /// The sender sessions placed on this shard.
+    pub senders: SenderHost,
+    outbox: Rc<Outbox>,
 }
 
 /// Why the engine could not start.
@@ -255,6 +305,9 @@ impl Shard {
             messages: RefCell::new(messages),
             dedup: RefCell::new(DedupTable::new(window)),
             wal: LocalWal::start(wal, engine.config.durability, engine.config.sync_interval),
+            pipeline: Pipeline::default(),
+            senders: SenderHost::default(),
+            outbox: Rc::new(Outbox::new(engine.config.shards)),
             shared: engine.clone(),
         });
         rt::spawn(shard.clone().serve_mesh(inbox));
@@ -266,11 +319,14 @@ impl Shard {
             }
             rt::sleep(Duration::from_millis(1)).await;
         }
+        shard.senders.reconcile(&shard);
+        pipeline::resume(&shard).await;
+        rt::spawn(pipeline::tick_loop(shard.clone()));
         Ok(shard)
     }
 
     async fn restore_dedup(
-        &self,
+        self: &Rc<Self>,
         recovered: Vec<(DedupKey, MessageId, u32)>,
     ) -> Result<(), StartError> {
         let n = self.shared.shards();
@@ -312,13 +368,29 @@ impl Shard {
     }
 
     /// Sends one request to `shard` (handled inline when it is this shard).
-    async fn send(&self, shard: usize, msg: MeshMsg) -> Result<(), MeshClosed> {
+    async fn send(self: &Rc<Self>, shard: usize, msg: MeshMsg) -> Result<(), MeshClosed> {
         if shard == self.id {
             self.handle(msg);
             Ok(())
         } else {
             self.shared.mesh.send(shard, vec![msg]).await
         }
+    }
+
+    /// Sends one request now and waits for room in the destination's inbox.
+    pub async fn send_now(self: &Rc<Self>, shard: usize, msg: MeshMsg) {
+        let _ = self.send(shard, msg).await;
+    }
+
+    /// Queues a message for `shard` in the outbox (batched, sent when the
+    /// current task yields; also for this shard, to avoid re-entrancy).
+    pub fn send_to(&self, shard: usize, msg: MeshMsg) {
+        self.outbox.push(&self.shared.mesh, shard, msg);
+    }
+
+    /// Reports an event to the shard that owns the message.
+    pub fn to_owner(&self, id: MessageId, ev: OwnerEvent) {
+        self.send_to(id.shard(), MeshMsg::Owner(ev));
     }
 
     async fn serve_mesh(self: Rc<Self>, mut inbox: Inbox<MeshMsg>) {
@@ -330,7 +402,7 @@ impl Shard {
         }
     }
 
-    fn handle(&self, msg: MeshMsg) {
+    fn handle(self: &Rc<Self>, msg: MeshMsg) {
         match msg {
             MeshMsg::Claim {
                 claims,
@@ -379,15 +451,35 @@ impl Shard {
                 let newer = snapshot.generation > self.snapshot.borrow().generation;
                 if newer {
                     *self.snapshot.borrow_mut() = snapshot;
+                    self.senders.reconcile(self);
                 }
                 let _ = reply.send(());
+            }
+            MeshMsg::Pick(req) => self.pipeline.pick(&self.snapshot(), req),
+            MeshMsg::Submit { sender, items } => {
+                for m in items {
+                    if let Err(back) = self.senders.push(&sender, m) {
+                        sender_host::unplaced(self, back.id);
+                    }
+                }
+            }
+            MeshMsg::Owner(ev) => pipeline::on_owner_event(self, ev),
+            MeshMsg::IndexReceipt { key, id } => self.pipeline.index_receipt(self, key, id),
+            MeshMsg::Receipt {
+                key,
+                delivered,
+                code,
+                ..
+            } => self.pipeline.receipt(self, key, delivered, code),
+            MeshMsg::DrainSender { sender, to, reply } => {
+                let _ = reply.send(self.senders.drain(self, &sender, to));
             }
         }
     }
 
     /// Claims dedup keys at their owner; one outcome per claim, in order.
     pub async fn claim(
-        &self,
+        self: &Rc<Self>,
         owner: usize,
         claims: Vec<(DedupKey, MessageId)>,
     ) -> Result<Vec<ClaimOutcome>, MeshClosed> {
@@ -407,7 +499,7 @@ impl Shard {
 
     /// Looks keys up at their owner without claiming.
     pub async fn peek(
-        &self,
+        self: &Rc<Self>,
         owner: usize,
         keys: Vec<DedupKey>,
     ) -> Result<Vec<Option<MessageId>>, MeshClosed> {
@@ -426,12 +518,12 @@ impl Shard {
     }
 
     /// Releases claims whose messages were not written.
-    pub async fn release(&self, owner: usize, claims: Vec<(DedupKey, MessageId)>) {
+    pub async fn release(self: &Rc<Self>, owner: usize, claims: Vec<(DedupKey, MessageId)>) {
         let _ = self.send(owner, MeshMsg::Release { claims }).await;
     }
 
     /// Reads a message's state from its owning shard, for `group_code`.
-    pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
+    pub async fn view(self: &Rc<Self>, id: MessageId, group_code: &str) -> Option<MessageView> {
         if id.shard() >= self.shards() {
             return None;
         }
@@ -450,7 +542,7 @@ impl Shard {
 
     /// Finds a customer's message by `src_msg_id` (within the dedup window).
     pub async fn find_by_src_msg_id(
-        &self,
+        self: &Rc<Self>,
         group_code: &str,
         src_msg_id: &str,
     ) -> Option<MessageView> {
@@ -467,7 +559,7 @@ impl Shard {
     /// Writes to the catalog store (off-core), then installs the resulting
     /// snapshot on every shard before returning.
     pub async fn catalog_write<T: Send + 'static>(
-        &self,
+        self: &Rc<Self>,
         write: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
     ) -> Result<T, CatalogError> {
         let catalog = self.shared.catalog.clone();
@@ -483,6 +575,23 @@ impl Shard {
             }
         }
         Ok(out)
+    }
+
+    /// Moves every queued message of `sender` (on all shards) back to routing.
+    pub async fn drain_sender(self: &Rc<Self>, sender: &str, to: Option<&str>) -> usize {
+        let mut moved = 0;
+        for shard in 0..self.shards() {
+            let (reply, rx) = oneshot::channel();
+            let msg = MeshMsg::DrainSender {
+                sender: sender.to_string(),
+                to: to.map(str::to_string),
+                reply,
+            };
+            if self.send(shard, msg).await.is_ok() {
+                moved += rx.await.unwrap_or(0);
+            }
+        }
+        moved
     }
 
     /// Reads from the catalog store off-core (admin GETs).

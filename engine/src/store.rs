@@ -42,6 +42,8 @@ pub struct StoredMessage {
     pub carrier: Option<String>,
     /// Sender, once routed.
     pub sender: Option<String>,
+    /// The carrier's message id, once submitted.
+    pub carrier_msg_id: Option<String>,
     /// Accept time, unix ms.
     pub created_at_ms: i64,
     /// Last change, unix ms.
@@ -125,6 +127,7 @@ impl LocalMessages {
             code,
             carrier: None,
             sender: None,
+            carrier_msg_id: None,
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.created_at_ms,
             fallback_message_id: None,
@@ -150,12 +153,20 @@ impl LocalMessages {
             if rec.carrier.is_some() {
                 m.carrier = rec.carrier;
             }
+            if rec.carrier_msg_id.is_some() {
+                m.carrier_msg_id = rec.carrier_msg_id;
+            }
             m.events.push(Event {
                 at_ms: rec.at_ms,
                 status: rec.status,
                 code: rec.code,
             });
         }
+    }
+
+    /// Every message, for recovery actions after a restart.
+    pub fn iter(&self) -> impl Iterator<Item = &StoredMessage> {
+        self.by_seq.values()
     }
 
     /// The message with `id`, if this shard holds it.

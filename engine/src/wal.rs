@@ -108,6 +108,26 @@ impl LocalWal {
         rx.await.unwrap_or(Err(WalError::Closed))
     }
 
+    /// Appends records without waiting for them to be durable (state changes
+    /// whose loss on a crash only repeats work: the previous state is
+    /// recovered and acted on again). The next group commit covers them.
+    pub fn append_background(&self, records: &[Record]) -> Result<(), WalError> {
+        if self.poisoned.get() {
+            return Err(WalError::Poisoned);
+        }
+        {
+            let mut wal = self.wal.borrow_mut();
+            for r in records {
+                let (kind, payload) = r.encode();
+                wal.append(kind, &payload)?;
+            }
+        }
+        self.appended
+            .set(self.appended.get() + records.len() as u64);
+        self.kick.notify();
+        Ok(())
+    }
+
     async fn flusher(self: Rc<Self>) {
         loop {
             self.kick.notified().await;

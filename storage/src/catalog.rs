@@ -16,6 +16,9 @@ pub trait Catalog: Send + Sync + 'static {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` under `key`; durable when this returns.
     fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<()>;
+    /// Stores many entries with one flush (bulk loads such as PNX tables);
+    /// durable when this returns.
+    fn put_many(&self, table: &str, rows: &[(String, Vec<u8>)]) -> Result<()>;
     /// Deletes `key`; durable when this returns. True if it existed.
     fn delete(&self, table: &str, key: &str) -> Result<bool>;
     /// Every entry of `table`, sorted by key.
@@ -73,6 +76,17 @@ impl Catalog for SledCatalog {
         Ok(())
     }
 
+    fn put_many(&self, table: &str, rows: &[(String, Vec<u8>)]) -> Result<()> {
+        let tree = self.tree(table)?;
+        let mut batch = sled::Batch::default();
+        for (key, value) in rows {
+            batch.insert(key.as_bytes(), value.as_slice());
+        }
+        tree.apply_batch(batch).map_err(sled_err)?;
+        tree.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
     fn delete(&self, table: &str, key: &str) -> Result<bool> {
         let tree = self.tree(table)?;
         let existed = tree.remove(key).map_err(sled_err)?.is_some();
@@ -98,6 +112,12 @@ mod tests {
     fn put_get_delete_scan() {
         let dir = tempfile::tempdir().unwrap();
         let cat = SledCatalog::open(dir.path()).unwrap();
+        cat.put_many(
+            "bulk",
+            &[("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(cat.scan("bulk").unwrap().len(), 2);
         cat.put("routes", "b", b"2").unwrap();
         cat.put("routes", "a", b"1").unwrap();
         cat.put("routes", "ab", b"3").unwrap();

@@ -9,7 +9,10 @@
 //! changes. Transports: `smpp` ([`smpp`]), `sim`; `http` and `smtp` follow.
 
 pub mod config;
+pub mod host;
+pub mod live;
 pub mod queue;
+pub mod sim;
 
 pub use config::{
     Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,

@@ -1,0 +1,426 @@
+//! The admin API for routing (SPEC §2.3): senders with their live state,
+//! queue moves, route rules and the PNX table. Writes go through the
+//! catalog and reach every shard before the answer.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use mcmp_engine::catalog::{self, table, SenderEntry};
+use mcmp_engine::model::Channel;
+use mcmp_engine::routing::pnx::CARRIERS;
+use mcmp_engine::routing::rule::{GroupRatio, RouteRule, CARRIER_KEYS};
+use mcmp_engine::sender::host::SenderHost;
+use mcmp_engine::sender::{SenderConfig, Transport};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::admin::{bad_request, body, store_error, Answer};
+use crate::http;
+use crate::server::ShardApi;
+use crate::time::format_rfc3339;
+
+/// Largest PNX CSV body.
+pub const PNX_BODY_LIMIT: u64 = 256 << 20;
+
+/// Largest number of binds a sender may ask for.
+const MAX_BINDS: u32 = 64;
+
+fn not_found(what: &str) -> hyper::Response<http::Body> {
+    http::error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no such {what}"),
+    )
+}
+
+/// Checks a sender configuration; the error says what to fix.
+pub fn validate_sender(c: &SenderConfig) -> Result<(), String> {
+    if c.group.trim().is_empty() {
+        return Err("group must not be empty".into());
+    }
+    if c.channels.is_empty() {
+        return Err("channels must list at least one channel".into());
+    }
+    if let Some(bad) = c
+        .carriers
+        .iter()
+        .find(|k| !CARRIER_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown carrier {bad:?}; expected SKT, KT, LGT, INTL or *"
+        ));
+    }
+    if c.carriers.is_empty() {
+        return Err("carriers must list at least one carrier (or \"*\")".into());
+    }
+    if c.nat_cd.is_empty() || c.nat_cd.len() > 3 || !c.nat_cd.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("nat_cd must be a 1-3 digit country code".into());
+    }
+    match &c.transport {
+        Transport::Smpp(s) => {
+            if s.host.is_empty() || s.port == 0 {
+                return Err("smpp: host and port are required".into());
+            }
+            if s.binds == 0 || s.binds > MAX_BINDS {
+                return Err(format!("smpp: binds must be 1-{MAX_BINDS}"));
+            }
+            if s.window == 0 || s.response_timeout_ms == 0 || s.enquire_link_secs == 0 {
+                return Err(
+                    "smpp: window, response_timeout_ms and enquire_link_secs must be > 0".into(),
+                );
+            }
+        }
+        Transport::Http(h) => {
+            if !h.url.starts_with("http://") || h.url.parse::<hyper::Uri>().is_err() {
+                return Err("http: url must be an http:// URL".into());
+            }
+            if !["kko", "rcs", "mms", "push"].contains(&h.profile.as_str()) {
+                return Err("http: profile must be kko, rcs, mms or push".into());
+            }
+        }
+        Transport::Smtp(s) => {
+            if s.host.is_empty() || s.port == 0 || !s.from.contains('@') {
+                return Err("smtp: host, port and a from address are required".into());
+            }
+        }
+        Transport::Sim(s) => {
+            if !(0.0..=1.0).contains(&s.success_rate) {
+                return Err("sim: success_rate must be between 0.0 and 1.0".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_sender(name: &str, v: Value) -> Result<SenderConfig, hyper::Response<http::Body>> {
+    let mut c: SenderConfig = serde_json::from_value(v).map_err(|e| {
+        let code = if e.to_string().contains("unknown field") {
+            "unknown_field"
+        } else {
+            "invalid_request"
+        };
+        http::error(StatusCode::BAD_REQUEST, code, &e.to_string())
+    })?;
+    c.name = name.to_string();
+    validate_sender(&c).map_err(|m| bad_request(&m))?;
+    Ok(c)
+}
+
+/// `PUT /senders/{name}`.
+pub async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
+    if name.is_empty() || name.len() > 64 || name.contains('/') {
+        return Err(bad_request(
+            "sender name must be 1-64 characters without '/'",
+        ));
+    }
+    let v: Value = body(req).await?;
+    let config = parse_sender(name, v)?;
+    let row = config.clone();
+    let created = api
+        .shard
+        .catalog_write(move |s| {
+            let created = s.get(table::SENDERS, &row.name)?.is_none();
+            catalog::put(s, table::SENDERS, &row.name, &row)?;
+            Ok(created)
+        })
+        .await
+        .map_err(store_error)?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(http::json(status, &config))
+}
+
+/// `PATCH /senders/{name}`: the given fields replace the stored ones.
+pub async fn patch_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
+    let patch: serde_json::Map<String, Value> = body(req).await?;
+    let snapshot = api.shard.snapshot();
+    let entry = snapshot
+        .senders
+        .get(name)
+        .ok_or_else(|| not_found("sender"))?;
+    let mut v = serde_json::to_value(&entry.config).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.extend(patch);
+    }
+    let config = parse_sender(name, v)?;
+    let row = config.clone();
+    api.shard
+        .catalog_write(move |s| catalog::put(s, table::SENDERS, &row.name, &row))
+        .await
+        .map_err(store_error)?;
+    Ok(http::json(StatusCode::OK, &config))
+}
+
+/// A sender's configuration plus live state.
+fn sender_json(e: &SenderEntry, shards: usize) -> Value {
+    let live = &e.live;
+    let heartbeat = live.last_heartbeat_ms.load(Ordering::Relaxed);
+    let mut v = serde_json::to_value(&e.config).unwrap_or(Value::Null);
+    v["state"] = json!({
+        "connected": live.connected() > 0,
+        "sessions_up": live.connected(),
+        "sessions": SenderHost::total_sessions(&e.config.name, &e.config.transport, shards),
+        "queued": live.queued(),
+        "in_flight": live.in_flight(),
+        "sent": live.sent.load(Ordering::Relaxed),
+        "failed": live.failed.load(Ordering::Relaxed),
+        "receipts": live.receipts.load(Ordering::Relaxed),
+        "downs": live.downs.load(Ordering::Relaxed),
+        "last_heartbeat": (heartbeat > 0).then(|| format_rfc3339(heartbeat)),
+    });
+    v
+}
+
+/// `GET /senders`.
+pub fn list_senders(api: &ShardApi) -> Answer {
+    let snapshot = api.shard.snapshot();
+    let shards = api.shard.shards();
+    let senders: Vec<Value> = snapshot
+        .senders
+        .values()
+        .map(|e| sender_json(e, shards))
+        .collect();
+    Ok(http::json(StatusCode::OK, &json!({ "senders": senders })))
+}
+
+/// `GET /senders/{name}`.
+pub fn get_sender(api: &ShardApi, name: &str) -> Answer {
+    let snapshot = api.shard.snapshot();
+    let e = snapshot
+        .senders
+        .get(name)
+        .ok_or_else(|| not_found("sender"))?;
+    Ok(http::json(
+        StatusCode::OK,
+        &sender_json(e, api.shard.shards()),
+    ))
+}
+
+/// `DELETE /senders/{name}`: its sessions stop and their queues go back to
+/// routing, which moves them to the group's other senders.
+pub async fn delete_sender(api: &ShardApi, name: &str) -> Answer {
+    let n = name.to_string();
+    let deleted = api
+        .shard
+        .catalog_write(move |s| Ok(s.delete(table::SENDERS, &n)?))
+        .await
+        .map_err(store_error)?;
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(not_found("sender"))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    to: Option<String>,
+}
+
+/// `POST /senders/{name}/queue/move` `{"to": "OTHER"}`.
+pub async fn move_queue(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
+    let b: MoveBody = body(req).await?;
+    let snapshot = api.shard.snapshot();
+    if !snapshot.senders.contains_key(name) {
+        return Err(not_found("sender"));
+    }
+    if let Some(to) = &b.to {
+        if to == name || !snapshot.senders.contains_key(to) {
+            return Err(bad_request("\"to\" must name another existing sender"));
+        }
+    }
+    let moved = api.shard.drain_sender(name, b.to.as_deref()).await;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"from": name, "to": b.to, "moved": moved}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteBody {
+    carriers: BTreeMap<String, Vec<GroupRatio>>,
+    #[serde(default)]
+    remark: Option<String>,
+}
+
+/// `PUT /routes/{group_code}/{channel}`.
+pub async fn put_route(api: &ShardApi, g: &str, ch: &str, req: Request<Incoming>) -> Answer {
+    let channel =
+        Channel::parse(ch).ok_or_else(|| bad_request(&format!("unknown channel {ch:?}")))?;
+    let b: RouteBody = body(req).await?;
+    if let Some(bad) = b
+        .carriers
+        .keys()
+        .find(|k| !CARRIER_KEYS.contains(&k.as_str()))
+    {
+        return Err(bad_request(&format!(
+            "unknown carrier key {bad:?}; expected SKT, KT, LGT, INTL or *"
+        )));
+    }
+    if b.carriers
+        .values()
+        .flatten()
+        .any(|g| g.sender_group.trim().is_empty())
+    {
+        return Err(bad_request("sender_group must not be empty"));
+    }
+    let snapshot = api.shard.snapshot();
+    let warnings: Vec<String> = b
+        .carriers
+        .values()
+        .flatten()
+        .filter(|gr| {
+            !snapshot
+                .senders
+                .values()
+                .any(|e| e.config.group == gr.sender_group)
+        })
+        .map(|gr| format!("sender group {:?} has no sender yet", gr.sender_group))
+        .collect();
+    let rule = RouteRule {
+        route_id: RouteRule::id(g, channel),
+        group_code: g.to_string(),
+        channel,
+        carriers: b.carriers,
+        remark: b.remark,
+    };
+    let row = rule.clone();
+    let key = format!("{g}/{channel}");
+    api.shard
+        .catalog_write(move |s| catalog::put(s, table::ROUTES, &key, &row))
+        .await
+        .map_err(store_error)?;
+    let mut v = serde_json::to_value(&rule).unwrap_or(Value::Null);
+    if !warnings.is_empty() {
+        v["warnings"] = json!(warnings);
+    }
+    Ok(http::json(StatusCode::OK, &v))
+}
+
+/// `GET /routes`.
+pub fn list_routes(api: &ShardApi) -> Answer {
+    let snapshot = api.shard.snapshot();
+    let mut routes: Vec<&RouteRule> = snapshot.routes.values().collect();
+    routes.sort_by(|a, b| a.route_id.cmp(&b.route_id));
+    Ok(http::json(StatusCode::OK, &json!({ "routes": routes })))
+}
+
+/// `GET /routes/{group_code}/{channel}`.
+pub fn get_route(api: &ShardApi, g: &str, ch: &str) -> Answer {
+    let channel =
+        Channel::parse(ch).ok_or_else(|| bad_request(&format!("unknown channel {ch:?}")))?;
+    let snapshot = api.shard.snapshot();
+    let rule = snapshot
+        .routes
+        .get(&(g.to_string(), channel))
+        .ok_or_else(|| not_found("route"))?;
+    Ok(http::json(StatusCode::OK, rule))
+}
+
+/// `DELETE /routes/{group_code}/{channel}`.
+pub async fn delete_route(api: &ShardApi, g: &str, ch: &str) -> Answer {
+    let channel =
+        Channel::parse(ch).ok_or_else(|| bad_request(&format!("unknown channel {ch:?}")))?;
+    let key = format!("{g}/{channel}");
+    let deleted = api
+        .shard
+        .catalog_write(move |s| Ok(s.delete(table::ROUTES, &key)?))
+        .await
+        .map_err(store_error)?;
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(not_found("route"))
+    }
+}
+
+/// Parses a PNX CSV (`number,carrier` per line; an optional header line;
+/// blank lines and `#` comments skipped). The error names the line.
+pub fn parse_pnx_csv(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (number, carrier) = line
+            .split_once(',')
+            .ok_or_else(|| format!("line {}: expected number,carrier", i + 1))?;
+        let (number, carrier) = (
+            number.trim().replace('-', ""),
+            carrier.trim().to_ascii_uppercase(),
+        );
+        if i == 0 && !number.bytes().all(|b| b.is_ascii_digit()) {
+            continue; // header
+        }
+        if mcmp_engine::routing::pnx::number_key(&number).is_none() {
+            return Err(format!(
+                "line {}: {number:?} is not a national number",
+                i + 1
+            ));
+        }
+        if !CARRIERS.contains(&carrier.as_str()) {
+            return Err(format!(
+                "line {}: unknown carrier {carrier:?}; expected SKT, KT, LGT or UNKNOWN",
+                i + 1
+            ));
+        }
+        rows.push((number, serde_json::to_vec(&carrier).unwrap_or_default()));
+    }
+    Ok(rows)
+}
+
+/// `POST /pnx` (text/csv).
+pub async fn load_pnx(api: &ShardApi, req: Request<Incoming>) -> Answer {
+    let bytes = http::read_body(req, PNX_BODY_LIMIT).await?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| bad_request("the CSV is not UTF-8"))?;
+    let rows = parse_pnx_csv(text).map_err(|m| bad_request(&m))?;
+    let loaded = rows.len();
+    let catalog = api.shard.shared.catalog.clone();
+    api.shard
+        .catalog_write(move |s| {
+            s.put_many(table::PNX, &rows)?;
+            catalog.invalidate_pnx();
+            Ok(())
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(http::json(StatusCode::OK, &json!({ "loaded": loaded })))
+}
+
+/// `GET /pnx/{number}`.
+pub fn get_pnx(api: &ShardApi, number: &str) -> Answer {
+    let number = number.replace('-', "");
+    let (carrier, source) = api.shard.snapshot().pnx.lookup(&number);
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"number": number, "carrier": carrier, "source": source.as_str()}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pnx_csv_with_header_comments_and_errors() {
+        let rows = parse_pnx_csv("number,carrier\n# ported\n010-1234-5678,kt\n\n01098765432,LGT\n")
+            .expect("valid");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0, "01012345678");
+        assert!(parse_pnx_csv("01012345678,VERIZON")
+            .expect_err("bad carrier")
+            .contains("line 1"));
+        assert!(parse_pnx_csv("01012345678,KT\nabc,KT")
+            .expect_err("bad number")
+            .contains("line 2"));
+        assert!(parse_pnx_csv("01012345678").is_err());
+    }
+}

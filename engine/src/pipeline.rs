@@ -1,0 +1,654 @@
+//! The life of a message after accept, on the shard that owns it:
+//! route → hand to a session → submitted → delivered / failed, each step a
+//! WAL record. Also the two kinds of keys a shard owns for everyone: route
+//! keys (the weighted choice of a sender group, exact across shards) and
+//! receipt keys (carrier message id → message, so a receipt arriving on any
+//! bind, also after a restart, finds its message).
+//!
+//! Routing never loses a message: no rule → failed 4001 at once; no
+//! available sender → the held queue, retried every tick until
+//! `routing.hold-timeout` (then failed 4002); a full session queue or a
+//! session going down → back to routing.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+
+use crate::catalog::{SenderEntry, Snapshot};
+use crate::codec::{Record, StateRecord};
+use crate::codes::ResultCode;
+use crate::model::{Channel, MessageId, Status};
+use crate::routing::rule::RouteRule;
+use crate::routing::swrr::Swrr;
+use crate::rt;
+use crate::sender::{Ability, Outbound};
+use crate::shard::{MeshMsg, Shard};
+use crate::store::StoredMessage;
+use crate::unix_ms;
+
+/// How often held and scheduled messages are looked at.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Submit attempts (transient failures) before a message fails for good.
+pub const MAX_ATTEMPTS: u8 = 10;
+
+/// Most messages held per shard; beyond, new ones fail at once with 4002.
+pub const HELD_BOUND: usize = 1_000_000;
+
+/// Receipts kept while their submit is not yet indexed (they can overtake
+/// the submit's own event across cores).
+const EARLY_RECEIPTS_BOUND: usize = 100_000;
+
+/// Something that happened to a message, reported to its owning shard.
+#[derive(Debug, Clone)]
+pub enum OwnerEvent {
+    /// The carrier took it.
+    Submitted {
+        /// The message.
+        id: MessageId,
+        /// Through which sender.
+        sender: String,
+        /// The carrier's id.
+        carrier_id: String,
+    },
+    /// The submit failed.
+    SubmitFailed {
+        /// The message.
+        id: MessageId,
+        /// Through which sender.
+        sender: String,
+        /// Unified code.
+        code: ResultCode,
+        /// Whether to try again.
+        retry: bool,
+        /// Carrier detail.
+        detail: String,
+    },
+    /// It came back unsent (queue full, session down, sender gone).
+    Bounced {
+        /// The message.
+        id: MessageId,
+    },
+    /// The operator moved it to another sender's queue.
+    Moved {
+        /// The message.
+        id: MessageId,
+        /// The sender it must go to.
+        to: String,
+    },
+    /// The receipt arrived.
+    Final {
+        /// The message.
+        id: MessageId,
+        /// Delivered or not.
+        delivered: bool,
+        /// Unified code.
+        code: u16,
+    },
+}
+
+impl OwnerEvent {
+    /// The message concerned.
+    pub fn id(&self) -> MessageId {
+        match self {
+            OwnerEvent::Submitted { id, .. }
+            | OwnerEvent::SubmitFailed { id, .. }
+            | OwnerEvent::Bounced { id }
+            | OwnerEvent::Moved { id, .. }
+            | OwnerEvent::Final { id, .. } => *id,
+        }
+    }
+}
+
+/// A receipt key: hash of sender name and carrier message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReceiptKey(pub u128);
+
+impl ReceiptKey {
+    /// The key of a carrier id at a sender.
+    pub fn new(sender: &str, carrier_id: &str) -> ReceiptKey {
+        ReceiptKey(hash128(&[sender.as_bytes(), carrier_id.as_bytes()]))
+    }
+
+    /// The shard that owns the key.
+    pub fn owner(self, shards: usize) -> usize {
+        (self.0 as u64 % shards as u64) as usize
+    }
+}
+
+fn hash128(parts: &[&[u8]]) -> u128 {
+    let half = |seed: u8| {
+        let mut h =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        h.write_u8(seed);
+        for p in parts {
+            h.write(p);
+            h.write_u8(0xff);
+        }
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// The shard that owns a route key.
+pub fn route_owner(route_id: &str, carrier_key: &str, shards: usize) -> usize {
+    (hash128(&[route_id.as_bytes(), carrier_key.as_bytes()]) as u64 % shards as u64) as usize
+}
+
+/// What a message needs for routing.
+#[derive(Debug, Clone)]
+pub struct RouteTarget {
+    /// The channel.
+    pub channel: Channel,
+    /// The recipient.
+    pub to: String,
+    /// Carrier (`SKT`, ..., `UNKNOWN`, `INTL`).
+    pub carrier: String,
+}
+
+/// A request for `count` weighted picks of one route key.
+#[derive(Debug)]
+pub struct PickRequest {
+    /// The customer whose rule applies (or `*`).
+    pub rule_group: String,
+    /// The target.
+    pub target: RouteTarget,
+    /// The key in the rule.
+    pub carrier_key: String,
+    /// How many picks.
+    pub count: usize,
+    /// For each pick, the chosen group's name (or `None`: nothing available).
+    pub reply: oneshot::Sender<Vec<Option<String>>>,
+}
+
+/// A receipt on its way to the key's owner.
+#[derive(Debug, Clone)]
+struct EarlyReceipt {
+    delivered: bool,
+    code: u16,
+    at_ms: i64,
+}
+
+/// Routing and receipt state of one shard. Shard-local.
+#[derive(Default)]
+pub struct Pipeline {
+    held: RefCell<VecDeque<(MessageId, i64)>>,
+    attempts: RefCell<HashMap<u64, u8>>,
+    swrr: RefCell<HashMap<(String, String), Swrr>>,
+    receipts: RefCell<HashMap<ReceiptKey, MessageId>>,
+    early: RefCell<HashMap<ReceiptKey, EarlyReceipt>>,
+    scheduled: RefCell<std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64)>>>,
+}
+
+/// Whether a sender can carry `target` now.
+pub fn sender_fits(e: &SenderEntry, target: &RouteTarget) -> bool {
+    let c = &e.config;
+    if c.ability != Ability::Available
+        || e.live.connected() == 0
+        || !c.channels.contains(&target.channel)
+    {
+        return false;
+    }
+    let reaches = |k: &str| c.carriers.iter().any(|x| x == k || x == "*");
+    if target.carrier == "INTL" {
+        reaches("INTL") && target.to.starts_with(&format!("+{}", c.nat_cd))
+    } else {
+        reaches(&target.carrier) && c.nat_cd == "82"
+    }
+}
+
+/// Whether `group` has a sender that can carry `target`.
+fn group_available(snapshot: &Snapshot, group: &str, target: &RouteTarget) -> bool {
+    snapshot
+        .senders
+        .values()
+        .any(|e| e.config.group == group && sender_fits(e, target))
+}
+
+/// The sender of `group` for `target`: least work first, then local session.
+pub fn choose_sender<'a>(
+    snapshot: &'a Snapshot,
+    group: &str,
+    target: &RouteTarget,
+    shard: usize,
+) -> Option<&'a SenderEntry> {
+    snapshot
+        .senders
+        .values()
+        .filter(|e| e.config.group == group && sender_fits(e, target))
+        .min_by_key(|e| (e.live.load(), !e.live.up_on(shard)))
+}
+
+impl Pipeline {
+    /// Answers weighted picks for a route key this shard owns.
+    pub fn pick(&self, snapshot: &Snapshot, req: PickRequest) {
+        let Some(rule) = snapshot.route(&req.rule_group, req.target.channel) else {
+            let _ = req.reply.send(vec![None; req.count]);
+            return;
+        };
+        let groups = rule
+            .carriers
+            .get(&req.carrier_key)
+            .cloned()
+            .unwrap_or_default();
+        let weights: Vec<u32> = groups.iter().map(|g| g.ratio).collect();
+        let available: Vec<bool> = groups
+            .iter()
+            .map(|g| group_available(snapshot, &g.sender_group, &req.target))
+            .collect();
+        let mut states = self.swrr.borrow_mut();
+        let key = (rule.route_id.clone(), req.carrier_key.clone());
+        let state = states.entry(key).or_insert_with(|| Swrr::new(&weights));
+        if !state.has_weights(&weights) {
+            *state = Swrr::new(&weights);
+        }
+        let picks = (0..req.count)
+            .map(|_| {
+                state
+                    .pick(|i| available[i])
+                    .map(|i| groups[i].sender_group.clone())
+            })
+            .collect();
+        let _ = req.reply.send(picks);
+    }
+
+    /// Remembers which message a carrier id belongs to (this shard owns the key).
+    pub fn index_receipt(&self, shard: &Shard, key: ReceiptKey, id: MessageId) {
+        if let Some(early) = self.early.borrow_mut().remove(&key) {
+            shard.to_owner(
+                id,
+                OwnerEvent::Final {
+                    id,
+                    delivered: early.delivered,
+                    code: early.code,
+                },
+            );
+            return;
+        }
+        self.receipts.borrow_mut().insert(key, id);
+    }
+
+    /// A receipt arrived for a key this shard owns.
+    pub fn receipt(&self, shard: &Shard, key: ReceiptKey, delivered: bool, code: u16) {
+        if let Some(id) = self.receipts.borrow_mut().remove(&key) {
+            shard.to_owner(
+                id,
+                OwnerEvent::Final {
+                    id,
+                    delivered,
+                    code,
+                },
+            );
+            return;
+        }
+        let mut early = self.early.borrow_mut();
+        if early.len() >= EARLY_RECEIPTS_BOUND {
+            let cutoff = unix_ms() - 300_000;
+            early.retain(|_, e| e.at_ms > cutoff);
+        }
+        if early.len() < EARLY_RECEIPTS_BOUND {
+            early.insert(
+                key,
+                EarlyReceipt {
+                    delivered,
+                    code,
+                    at_ms: unix_ms(),
+                },
+            );
+        } else {
+            tracing::warn!("receipt for an unknown carrier id dropped: early-receipt buffer full");
+        }
+    }
+
+    /// Remembers a scheduled message.
+    pub fn schedule(&self, id: MessageId, at_ms: i64) {
+        self.scheduled
+            .borrow_mut()
+            .push(std::cmp::Reverse((at_ms, id.0)));
+    }
+
+    /// Number of held messages.
+    pub fn held(&self) -> usize {
+        self.held.borrow().len()
+    }
+}
+
+/// Starts routing `ids` (owned by this shard) soon, in one batch.
+pub fn route_soon(shard: &Rc<Shard>, ids: Vec<MessageId>) {
+    if ids.is_empty() {
+        return;
+    }
+    let shard = shard.clone();
+    rt::spawn(async move { route(&shard, ids).await });
+}
+
+fn target_of(snapshot: &Snapshot, m: &StoredMessage) -> RouteTarget {
+    let to = m.request.to.clone();
+    let carrier = if to.starts_with('+') {
+        "INTL".to_string()
+    } else if m.request.channel.is_phone() {
+        snapshot.pnx.lookup(&to).0.to_string()
+    } else {
+        "*".to_string()
+    };
+    RouteTarget {
+        channel: m.request.channel,
+        to,
+        carrier,
+    }
+}
+
+/// Routes messages owned by this shard: one pick request per route key.
+pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
+    let snapshot = shard.snapshot();
+    // (rule group, carrier key) → messages
+    let mut by_key: HashMap<(String, String), Vec<(MessageId, RouteTarget)>> = HashMap::new();
+    {
+        let messages = shard.messages.borrow();
+        for id in ids {
+            let Some(m) = messages.get(id) else { continue };
+            if !matches!(
+                m.status,
+                Status::Accepted | Status::Queued | Status::Scheduled
+            ) {
+                continue;
+            }
+            let target = target_of(&snapshot, m);
+            let rule = snapshot.route(&m.group_code, m.request.channel);
+            match rule.and_then(|r| r.key_for(&target.carrier).map(|k| (r, k.to_string()))) {
+                Some((r, key)) => by_key
+                    .entry((r.group_code.clone(), key))
+                    .or_default()
+                    .push((id, target)),
+                None => fail(shard, id, ResultCode::NoRoute, None),
+            }
+        }
+    }
+    for ((rule_group, carrier_key), items) in by_key {
+        let route_id = RouteRule::id(&rule_group, items[0].1.channel);
+        let owner = route_owner(&route_id, &carrier_key, shard.shards());
+        let (reply, rx) = oneshot::channel();
+        let req = PickRequest {
+            rule_group,
+            target: items[0].1.clone(),
+            carrier_key,
+            count: items.len(),
+            reply,
+        };
+        // NOTE: one pick request per key covers messages whose targets differ
+        // only in recipient; availability is judged on the first target, and
+        // a sender that cannot take a particular message bounces it back.
+        shard.send_now(owner, MeshMsg::Pick(req)).await;
+        let picks = rx.await.unwrap_or_else(|_| vec![None; items.len()]);
+        for ((id, target), group) in items.into_iter().zip(picks) {
+            match group {
+                Some(g) => hand_over(shard, &snapshot, id, &g, target),
+                None => hold(shard, id),
+            }
+        }
+    }
+}
+
+fn hand_over(
+    shard: &Rc<Shard>,
+    snapshot: &Snapshot,
+    id: MessageId,
+    group: &str,
+    target: RouteTarget,
+) {
+    match choose_sender(snapshot, group, &target, shard.id) {
+        Some(entry) => hand_to_sender(shard, entry, id, target),
+        None => hold(shard, id),
+    }
+}
+
+/// Queues a message at one sender: a session on this shard if it has one,
+/// else on a shard that does.
+fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target: RouteTarget) {
+    let Some(dest) = entry.live.shard_for(shard.id, id.seq() as usize) else {
+        hold(shard, id);
+        return;
+    };
+    let sender = entry.config.name.clone();
+    let outbound = {
+        let messages = shard.messages.borrow();
+        let Some(m) = messages.get(id) else { return };
+        Outbound {
+            id,
+            channel: m.request.channel,
+            from: m.request.from.clone().unwrap_or_default(),
+            to: m.request.to.clone(),
+            text: m.request.text.clone(),
+            subject: m.request.subject.clone(),
+            template_code: m.request.template_code.clone(),
+            vars: m.request.vars.clone(),
+            international: target.carrier == "INTL",
+        }
+    };
+    change_state(
+        shard,
+        id,
+        Status::Queued,
+        ResultCode::Accepted.as_u16(),
+        Some(sender.clone()),
+        Some(target.carrier),
+        None,
+    );
+    if dest == shard.id {
+        if let Err(back) = shard.senders.push(&sender, outbound) {
+            hold(shard, back.id);
+        }
+    } else {
+        shard.send_to(
+            dest,
+            MeshMsg::Submit {
+                sender,
+                items: vec![outbound],
+            },
+        );
+    }
+}
+
+fn hold(shard: &Shard, id: MessageId) {
+    let mut held = shard.pipeline.held.borrow_mut();
+    if held.iter().any(|(h, _)| *h == id) {
+        return;
+    }
+    if held.len() >= HELD_BOUND {
+        drop(held);
+        fail(shard, id, ResultCode::NoAvailableSender, None);
+        return;
+    }
+    held.push_back((id, unix_ms()));
+}
+
+/// Records a state change: WAL (group-committed in the background) and memory.
+pub fn change_state(
+    shard: &Shard,
+    id: MessageId,
+    status: Status,
+    code: u16,
+    sender: Option<String>,
+    carrier: Option<String>,
+    carrier_msg_id: Option<String>,
+) {
+    let rec = StateRecord {
+        id,
+        status,
+        code,
+        at_ms: unix_ms(),
+        sender,
+        carrier,
+        carrier_msg_id,
+    };
+    if let Err(e) = shard.wal.append_background(&[Record::State(rec.clone())]) {
+        tracing::error!(%id, "state change not logged: {e}");
+    }
+    shard.messages.borrow_mut().apply_state(rec);
+}
+
+fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {
+    shard.pipeline.attempts.borrow_mut().remove(&id.seq());
+    change_state(shard, id, Status::Failed, code.as_u16(), sender, None, None);
+}
+
+/// Applies events about messages this shard owns.
+pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
+    let id = ev.id();
+    let status = shard.messages.borrow().get(id).map(|m| m.status);
+    let Some(status) = status else { return };
+    if status.is_final() {
+        return;
+    }
+    match ev {
+        OwnerEvent::Submitted {
+            sender, carrier_id, ..
+        } => {
+            change_state(
+                shard,
+                id,
+                Status::Submitted,
+                ResultCode::Accepted.as_u16(),
+                Some(sender.clone()),
+                None,
+                Some(carrier_id.clone()),
+            );
+            let key = ReceiptKey::new(&sender, &carrier_id);
+            shard.send_to(key.owner(shard.shards()), MeshMsg::IndexReceipt { key, id });
+        }
+        OwnerEvent::SubmitFailed {
+            sender,
+            code,
+            retry,
+            detail,
+            ..
+        } => {
+            let attempts = {
+                let mut a = shard.pipeline.attempts.borrow_mut();
+                let n = a.entry(id.seq()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if retry && attempts < MAX_ATTEMPTS {
+                tracing::debug!(%id, %sender, %detail, attempts, "transient submit failure; re-routing");
+                route_soon(shard, vec![id]);
+            } else {
+                fail(shard, id, code, Some(sender));
+            }
+        }
+        OwnerEvent::Bounced { .. } => hold(shard, id),
+        OwnerEvent::Moved { to, .. } => {
+            let snapshot = shard.snapshot();
+            let target = match shard.messages.borrow().get(id) {
+                Some(m) => target_of(&snapshot, m),
+                None => return,
+            };
+            match snapshot
+                .senders
+                .get(&to)
+                .filter(|e| sender_fits(e, &target))
+            {
+                Some(entry) => hand_to_sender(shard, entry, id, target),
+                None => route_soon(shard, vec![id]),
+            }
+        }
+        OwnerEvent::Final {
+            delivered, code, ..
+        } => {
+            shard.pipeline.attempts.borrow_mut().remove(&id.seq());
+            let status = if delivered {
+                Status::Delivered
+            } else {
+                Status::Failed
+            };
+            change_state(shard, id, status, code, None, None, None);
+        }
+    }
+}
+
+/// The shard's periodic work: retry held messages, expire them after the
+/// hold timeout, release scheduled ones, sample sender queues.
+pub async fn tick_loop(shard: Rc<Shard>) {
+    loop {
+        rt::sleep(TICK).await;
+        if shard.shared.is_draining() {
+            return;
+        }
+        shard.senders.sample(shard.id);
+        let now = unix_ms();
+        let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
+        let mut retry = Vec::new();
+        {
+            let mut held = shard.pipeline.held.borrow_mut();
+            let items: Vec<_> = held.drain(..).collect();
+            drop(held);
+            for (id, since) in items {
+                if now - since >= hold_ms {
+                    fail(&shard, id, ResultCode::NoAvailableSender, None);
+                } else {
+                    retry.push((id, since));
+                }
+            }
+        }
+        let mut due = Vec::new();
+        {
+            let mut sched = shard.pipeline.scheduled.borrow_mut();
+            while sched.peek().is_some_and(|r| r.0 .0 <= now) {
+                if let Some(std::cmp::Reverse((_, raw))) = sched.pop() {
+                    due.push(MessageId(raw));
+                }
+            }
+        }
+        if !retry.is_empty() {
+            // Keep their original hold time: re-hold with it if still unroutable.
+            let ids: Vec<MessageId> = retry.iter().map(|(id, _)| *id).collect();
+            let since: HashMap<u64, i64> = retry.into_iter().map(|(id, s)| (id.0, s)).collect();
+            route(&shard, ids).await;
+            for (id, t) in shard.pipeline.held.borrow_mut().iter_mut() {
+                if let Some(s) = since.get(&id.0) {
+                    *t = *s;
+                }
+            }
+        }
+        if !due.is_empty() {
+            route(&shard, due).await;
+        }
+    }
+}
+
+/// After recovery: resume every non-final message where it was.
+pub async fn resume(shard: &Rc<Shard>) {
+    let mut to_route = Vec::new();
+    let mut receipts = Vec::new();
+    {
+        let messages = shard.messages.borrow();
+        let now = unix_ms();
+        for m in messages.iter() {
+            match m.status {
+                Status::Scheduled => match m.request.send_at {
+                    Some(at) if at > now => shard.pipeline.schedule(m.id, at),
+                    _ => to_route.push(m.id),
+                },
+                Status::Accepted | Status::Queued => to_route.push(m.id),
+                Status::Submitted => {
+                    if let (Some(sender), Some(cid)) = (&m.sender, &m.carrier_msg_id) {
+                        receipts.push((ReceiptKey::new(sender, cid), m.id));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for (key, id) in receipts {
+        shard.send_to(key.owner(shard.shards()), MeshMsg::IndexReceipt { key, id });
+    }
+    // Held messages wait for sessions to bind; the tick retries them.
+    for id in to_route {
+        hold(shard, id);
+    }
+}

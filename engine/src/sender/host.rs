@@ -1,0 +1,285 @@
+//! The sessions placed on one shard, and what happens to their events.
+//!
+//! After every catalog change the host reconciles: it starts the sessions of
+//! new senders placed on this shard, restarts those whose configuration
+//! changed and stops those of deleted senders. Session events become
+//! [`OwnerEvent`]s for the shard that owns each message, receipts go to the
+//! shard that owns the receipt key, and when a session goes down its queue is
+//! handed back to the owners so routing can move it to the group's other
+//! senders. Shard-local.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::live::SenderLive;
+use super::queue::{SessionQueue, SESSION_QUEUE_BOUND};
+use super::{Outbound, SessionEvent, SessionEvents, Transport};
+use crate::model::MessageId;
+use crate::notify::LocalNotify;
+use crate::pipeline::{OwnerEvent, ReceiptKey};
+use crate::rt;
+use crate::shard::{MeshMsg, Shard};
+
+/// One session running on this shard.
+pub struct LocalSession {
+    /// The sender it belongs to.
+    pub sender: String,
+    /// Its queue.
+    pub queue: Rc<SessionQueue>,
+    stop: Rc<LocalNotify>,
+    up: Cell<bool>,
+    fingerprint: String,
+    live: Arc<SenderLive>,
+}
+
+impl LocalSession {
+    /// Whether the session is bound and can take messages.
+    pub fn is_up(&self) -> bool {
+        self.up.get()
+    }
+}
+
+/// The sessions of one shard, by sender name.
+#[derive(Default)]
+pub struct SenderHost {
+    sessions: RefCell<HashMap<String, Vec<Rc<LocalSession>>>>,
+}
+
+/// How many sessions of a sender run on `shard` out of `shards`.
+pub fn sessions_on(name: &str, transport: &Transport, shard: usize, shards: usize) -> usize {
+    match transport {
+        Transport::Smpp(c) => {
+            let offset = name
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+            (0..c.binds.max(1) as usize)
+                .filter(|k| (k + offset) % shards == shard)
+                .count()
+        }
+        // In-process and HTTP-like transports run one session per shard so
+        // every shard can hand messages over locally.
+        Transport::Sim(_) | Transport::Http(_) | Transport::Smtp(_) => 1,
+    }
+}
+
+impl SenderHost {
+    /// Starts, restarts and stops sessions to match the shard's snapshot.
+    pub fn reconcile(&self, shard: &Rc<Shard>) {
+        let snapshot = shard.snapshot();
+        let mut sessions = self.sessions.borrow_mut();
+        let mut stopped = Vec::new();
+        sessions.retain(|name, list| {
+            let keep = snapshot.senders.get(name).is_some_and(|e| {
+                list.first()
+                    .is_some_and(|s| s.fingerprint == fingerprint(&e.config.transport))
+            });
+            if !keep {
+                stopped.append(list);
+            }
+            keep
+        });
+        for (name, entry) in &snapshot.senders {
+            if sessions.contains_key(name) {
+                continue;
+            }
+            let n = sessions_on(name, &entry.config.transport, shard.id, shard.shards());
+            let list = (0..n)
+                .filter_map(|_| {
+                    start_session(shard, name, &entry.config.transport, entry.live.clone())
+                })
+                .collect();
+            sessions.insert(name.clone(), list);
+        }
+        drop(sessions);
+        for s in stopped {
+            s.stop.notify();
+            bounce(shard, s.queue.drain());
+        }
+    }
+
+    /// Hands a message to a bound session of `sender` on this shard (the one
+    /// with the shortest queue); gives it back if there is none or all are full.
+    pub fn push(&self, sender: &str, msg: Outbound) -> Result<(), Outbound> {
+        let sessions = self.sessions.borrow();
+        let best = sessions.get(sender).and_then(|list| {
+            list.iter()
+                .filter(|s| s.is_up())
+                .min_by_key(|s| s.queue.len())
+        });
+        match best {
+            Some(s) => match s.queue.push(msg) {
+                Ok(()) => {
+                    s.live.pushed();
+                    Ok(())
+                }
+                Err(full) => Err(full.0),
+            },
+            None => Err(msg),
+        }
+    }
+
+    /// Moves every queued message of `sender`'s sessions on this shard back
+    /// to routing (operator's queue move, sender deletion).
+    pub fn drain(&self, shard: &Shard, sender: &str, to: Option<String>) -> usize {
+        let drained: Vec<Outbound> = self
+            .sessions
+            .borrow()
+            .get(sender)
+            .map(|list| list.iter().flat_map(|s| s.queue.drain()).collect())
+            .unwrap_or_default();
+        let n = drained.len();
+        match to {
+            Some(to) => {
+                for m in drained {
+                    shard.to_owner(
+                        m.id,
+                        OwnerEvent::Moved {
+                            id: m.id,
+                            to: to.clone(),
+                        },
+                    );
+                }
+            }
+            None => bounce(shard, drained),
+        }
+        n
+    }
+
+    /// Total sessions of a sender on all shards.
+    pub fn total_sessions(name: &str, transport: &Transport, shards: usize) -> usize {
+        (0..shards)
+            .map(|s| sessions_on(name, transport, s, shards))
+            .sum()
+    }
+
+    /// Samples queue lengths into the senders' live state.
+    pub fn sample(&self, shard: usize) {
+        for list in self.sessions.borrow().values() {
+            if let Some(first) = list.first() {
+                first
+                    .live
+                    .set_queued(shard, list.iter().map(|s| s.queue.len()).sum());
+            }
+        }
+    }
+}
+
+fn fingerprint(t: &Transport) -> String {
+    serde_json::to_string(t).unwrap_or_default()
+}
+
+fn start_session(
+    shard: &Rc<Shard>,
+    name: &str,
+    transport: &Transport,
+    live: Arc<SenderLive>,
+) -> Option<Rc<LocalSession>> {
+    let session = Rc::new(LocalSession {
+        sender: name.to_string(),
+        queue: Rc::new(SessionQueue::new(SESSION_QUEUE_BOUND)),
+        stop: Rc::new(LocalNotify::default()),
+        up: Cell::new(false),
+        fingerprint: fingerprint(transport),
+        live,
+    });
+    let events = session_events(shard.clone(), session.clone());
+    let (queue, stop) = (session.queue.clone(), session.stop.clone());
+    match transport.clone() {
+        Transport::Sim(c) => rt::spawn(super::sim::run_session(c, queue, events, stop)),
+        Transport::Smpp(_) | Transport::Http(_) | Transport::Smtp(_) => {
+            tracing::warn!(
+                sender = name,
+                "transport not available in this build; the sender stays down"
+            );
+            return Some(session);
+        }
+    }
+    Some(session)
+}
+
+/// The callback a session reports through.
+fn session_events(shard: Rc<Shard>, session: Rc<LocalSession>) -> SessionEvents {
+    Rc::new(move |event| on_event(&shard, &session, event))
+}
+
+fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
+    let live = &s.live;
+    live.last_heartbeat_ms
+        .store(crate::unix_ms(), std::sync::atomic::Ordering::Relaxed);
+    match event {
+        SessionEvent::Up => {
+            if !s.up.replace(true) {
+                live.session_changed(shard.id, true);
+                tracing::info!(sender = %s.sender, shard = shard.id, "session up");
+            }
+        }
+        SessionEvent::Down { reason } => {
+            if s.up.replace(false) {
+                live.session_changed(shard.id, false);
+                tracing::warn!(sender = %s.sender, shard = shard.id, %reason, "session down; moving its queue");
+            }
+            bounce(shard, s.queue.drain());
+        }
+        SessionEvent::Submitted { id, carrier_id } => {
+            live.resolved();
+            live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let ev = OwnerEvent::Submitted {
+                id,
+                sender: s.sender.clone(),
+                carrier_id,
+            };
+            shard.to_owner(id, ev);
+        }
+        SessionEvent::SubmitFailed {
+            id,
+            code,
+            retry,
+            detail,
+        } => {
+            live.resolved();
+            if !retry {
+                live.failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let ev = OwnerEvent::SubmitFailed {
+                id,
+                sender: s.sender.clone(),
+                code,
+                retry,
+                detail,
+            };
+            shard.to_owner(id, ev);
+        }
+        SessionEvent::Receipt {
+            carrier_id,
+            delivered,
+            code,
+            detail,
+        } => {
+            live.receipts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let key = ReceiptKey::new(&s.sender, &carrier_id);
+            let msg = MeshMsg::Receipt {
+                key,
+                delivered,
+                code: code.as_u16(),
+                detail,
+            };
+            shard.send_to(key.owner(shard.shards()), msg);
+        }
+    }
+}
+
+/// Hands messages back to their owners for re-routing.
+fn bounce(shard: &Shard, msgs: Vec<Outbound>) {
+    for m in msgs {
+        shard.to_owner(m.id, OwnerEvent::Bounced { id: m.id });
+    }
+}
+
+/// A message that could not be placed on any session here.
+pub fn unplaced(shard: &Shard, id: MessageId) {
+    shard.to_owner(id, OwnerEvent::Bounced { id });
+}
