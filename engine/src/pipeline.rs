@@ -33,6 +33,13 @@ use crate::unix_ms;
 /// How often held and scheduled messages are looked at.
 pub const TICK: Duration = Duration::from_millis(50);
 
+/// Held messages are retried every this many ticks (200 ms)...
+const HELD_RETRY_EVERY: u64 = 4;
+
+/// ...at most this many per round, so a long outage does not turn every
+/// round into a storm of routing work.
+const HELD_RETRY_BATCH: usize = 50_000;
+
 /// Submit attempts (transient failures) before a message fails for good.
 pub const MAX_ATTEMPTS: u8 = 10;
 
@@ -348,6 +355,7 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
     let snapshot = shard.snapshot();
     // (rule group, carrier key) → messages
     let mut by_key: HashMap<(String, String), Vec<(MessageId, RouteTarget)>> = HashMap::new();
+    let mut no_route = Vec::new();
     {
         let messages = shard.messages.borrow();
         for id in ids {
@@ -365,9 +373,12 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
                     .entry((r.group_code.clone(), key))
                     .or_default()
                     .push((id, target)),
-                None => fail(shard, id, ResultCode::NoRoute, None),
+                None => no_route.push(id),
             }
         }
+    }
+    for id in no_route {
+        fail(shard, id, ResultCode::NoRoute, None);
     }
     for ((rule_group, carrier_key), items) in by_key {
         let route_id = RouteRule::id(&rule_group, items[0].1.channel);
@@ -574,6 +585,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
 /// The shard's periodic work: retry held messages, expire them after the
 /// hold timeout, release scheduled ones, sample sender queues.
 pub async fn tick_loop(shard: Rc<Shard>) {
+    let mut ticks: u64 = 0;
     loop {
         rt::sleep(TICK).await;
         if shard.shared.is_draining() {
@@ -583,9 +595,11 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         let now = unix_ms();
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
-        {
+        ticks += 1;
+        if ticks % HELD_RETRY_EVERY == 0 {
             let mut held = shard.pipeline.held.borrow_mut();
-            let items: Vec<_> = held.drain(..).collect();
+            let n = held.len().min(HELD_RETRY_BATCH);
+            let items: Vec<_> = held.drain(..n).collect();
             drop(held);
             for (id, since) in items {
                 if now - since >= hold_ms {

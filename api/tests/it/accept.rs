@@ -27,6 +27,7 @@ fn ten_thousand_accepted_messages_survive_kill_9_and_stay_deduplicated() {
     let dir = data_dir();
     let server = Server::start(dir.path());
     let token = server.register_customer("A000005");
+    server.hold_sms("A000005");
     let mut ids = Vec::with_capacity(MESSAGES);
     for from in (0..MESSAGES).step_by(BATCH) {
         for (i, r) in post_batch(&server, &token, from).iter().enumerate() {

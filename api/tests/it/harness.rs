@@ -49,7 +49,11 @@ impl Server {
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let echo = std::env::var_os("MCMP_TEST_LOG").is_some();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("[mcmp] {line}");
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -173,6 +177,14 @@ impl Server {
             client["client_id"].as_str().expect("id"),
             client["client_secret"].as_str().expect("secret"),
         )
+    }
+
+    /// Routes the customer's SMS to a sender group without senders, so its
+    /// messages stay `accepted` (held for a sender) while a test looks at them.
+    pub fn hold_sms(&self, g: &str) {
+        let rule = json!({"carriers": {"*": [{"sender_group": "NOBODY", "ratio": 1}]}});
+        let (s, v) = self.admin("PUT", &format!("/routes/{g}/SMS"), Some(rule));
+        assert_eq!(s, 200, "{v}");
     }
 
     /// Gets an access token for a client.

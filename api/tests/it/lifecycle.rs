@@ -12,6 +12,7 @@ fn sigterm_drains_and_exits_zero_and_data_survives() {
     let (s, _) = server.call("GET", "/readyz", None, None);
     assert_eq!(s, 200);
     let token = server.register_customer("A1");
+    server.hold_sms("A1");
     let (_, r) = server.call("POST", "/v1/messages", Some(&token), Some(&sms("s1")));
     let id = r["results"][0]["message_id"]
         .as_str()

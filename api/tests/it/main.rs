@@ -5,3 +5,4 @@ mod accept;
 mod bad_input;
 mod harness;
 mod lifecycle;
+mod routing;
