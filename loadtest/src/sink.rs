@@ -239,13 +239,17 @@ pub fn signature_ok(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((hex_digit(*hi)? << 4) | hex_digit(*lo)?),
+            _ => None,
+        })
         .collect()
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::state::Part;
 use super::Smsc;
@@ -85,7 +85,13 @@ struct Session {
 }
 
 /// Runs one connection to its end.
-pub async fn run(smsc: Arc<Smsc>, conn_id: u64, stream: TcpStream, shutdown: Shutdown) {
+pub async fn run(
+    smsc: Arc<Smsc>,
+    conn_id: u64,
+    stream: TcpStream,
+    mut dropped: watch::Receiver<u64>,
+    shutdown: Shutdown,
+) {
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
     let writer = tokio::spawn(write_loop(wr, rx));
@@ -102,7 +108,6 @@ pub async fn run(smsc: Arc<Smsc>, conn_id: u64, stream: TcpStream, shutdown: Shu
         bound: None,
         outstanding: Arc::new(AtomicU64::new(0)),
     };
-    let mut dropped = smsc.drop_generation.subscribe();
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
     let graceful = loop {

@@ -143,7 +143,16 @@ pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
         };
         let _ = stream.set_nodelay(true);
         let id = smsc.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(conn::run(smsc.clone(), id, stream, shutdown.clone()));
+        // Subscribe before spawning so a `/drop` racing with the task's
+        // start still closes this connection.
+        let dropped = smsc.drop_generation.subscribe();
+        tokio::spawn(conn::run(
+            smsc.clone(),
+            id,
+            stream,
+            dropped,
+            shutdown.clone(),
+        ));
     }
 }
 
