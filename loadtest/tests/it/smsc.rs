@@ -284,7 +284,7 @@ fn fail_rate_and_duplicates_are_counted() {
 
 #[test]
 fn window_check_refuses_submits_past_the_window() {
-    let sim = smsc(&["--window-check", "--window", "2", "--resp-delay-ms", "200"]);
+    let sim = smsc(&["--window-check", "--window", "2", "--resp-delay-ms", "5000"]);
     let mut esme = bound(&sim);
     let seqs: Vec<u32> = (0..3)
         .map(|i| esme.submit(&text("1", "2", &format!("m{i}"))))
