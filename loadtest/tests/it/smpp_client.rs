@@ -111,15 +111,21 @@ impl Esme {
 
     /// `bind_transceiver`; returns the response status.
     pub fn bind(&mut self, system_id: &str, password: &str) -> u32 {
+        self.bind_as(BIND_TRANSCEIVER, system_id, password)
+    }
+
+    /// A bind of kind `command` (transmitter 0x02, receiver 0x01,
+    /// transceiver 0x09); returns the response status.
+    pub fn bind_as(&mut self, command: u32, system_id: &str, password: &str) -> u32 {
         let mut body = Vec::new();
         cstr(&mut body, system_id);
         cstr(&mut body, password);
         cstr(&mut body, "");
         body.extend_from_slice(&[0x34, 0, 0]);
         cstr(&mut body, "");
-        let seq = self.send(BIND_TRANSCEIVER, &body);
+        let seq = self.send(command, &body);
         let resp = self.expect();
-        assert_eq!((resp.id, resp.seq), (BIND_TRANSCEIVER | RESP, seq));
+        assert_eq!((resp.id, resp.seq), (command | RESP, seq));
         resp.status
     }
 

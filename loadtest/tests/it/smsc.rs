@@ -295,3 +295,27 @@ fn window_check_refuses_submits_past_the_window() {
     assert_eq!(stat(&sim, "window_violations"), 1);
     assert_eq!(stat(&sim, "max_outstanding"), 2);
 }
+
+#[test]
+fn receipts_of_a_transmitter_go_to_its_receiver_bind() {
+    let sim = smsc(&[]);
+    let mut tx = Esme::connect(sim.addr("smsc"));
+    assert_eq!(tx.bind_as(0x02, "G_S_KT01", "pw"), 0);
+    let mut rx = Esme::connect(sim.addr("smsc"));
+    assert_eq!(rx.bind_as(0x01, "G_S_KT01", "pw"), 0);
+    let seq = tx.submit(&text("1588", "010", "split binds"));
+    let (status, id) = tx.submit_resp(seq);
+    assert_eq!(status, 0);
+    let receipt = rx.receipt();
+    assert!(
+        receipt.text.starts_with(&format!("id:{id} ")),
+        "{}",
+        receipt.text
+    );
+    eventually("the receipt ack to be counted", || {
+        stat(&sim, "receipts_acked") == 1
+    });
+    // A receiver bind may not submit.
+    let seq = rx.submit(&text("1588", "010", "x"));
+    assert_eq!(rx.submit_resp(seq).0, 0x04, "ESME_RINVBNDSTS");
+}
