@@ -116,8 +116,11 @@ impl Smsc {
     /// Closes every current connection (`POST /drop`); returns how many
     /// connections were open.
     pub fn drop_all(&self) -> usize {
+        // Count first: a connection that sees the change closes and drops
+        // its receiver at once.
+        let open = self.drop_generation.receiver_count();
         self.drop_generation.send_modify(|g| *g += 1);
-        self.drop_generation.receiver_count()
+        open
     }
 
     /// Sets whether new binds are refused (`POST /refuse-binds`).
