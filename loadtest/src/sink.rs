@@ -1,0 +1,286 @@
+//! The webhook sink: a customer's report endpoint.
+//!
+//! `POST` (any path) of `{"reports":[…]}` signed with
+//! `X-MCMP-Signature: sha256=<hex HMAC-SHA256(body, secret)>`. Order of
+//! checks: the signature (bad → 401, `bad_signatures`), the body shape
+//! (bad → 400, `malformed`), then the failure injection (`--fail-first`,
+//! `--fail-rate` → `--status`, `failed_on_purpose`); only then are the
+//! reports recorded and the request answered 200.
+//!
+//! Every validly signed request counts as one delivery attempt for each of
+//! its reports, failed on purpose or not, so a report recorded on its retry
+//! shows `attempt: 2`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac as _};
+use hyper::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::http::{self, Request, Response};
+use crate::shutdown::Shutdown;
+
+/// The signature header (SPEC §1 Report delivery).
+pub const SIGNATURE_HEADER: &str = "x-mcmp-signature";
+/// Reports kept for `GET /reports`; past it the counters stay exact but
+/// new reports are not listed (`reports_not_kept`).
+const MAX_KEPT_REPORTS: usize = 1_000_000;
+
+/// Flags of `mcmp-loadtest sink`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SinkArgs {
+    /// HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// The client secret the signatures are keyed with.
+    #[arg(long)]
+    pub secret: String,
+    /// Answer `--status` to the first N validly signed requests.
+    #[arg(long, default_value_t = 0)]
+    pub fail_first: u64,
+    /// Probability of answering `--status` to a validly signed request.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// The status of a failure on purpose.
+    #[arg(long, default_value_t = 500)]
+    pub status: u16,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Stats {
+    requests: u64,
+    reports: u64,
+    unique: u64,
+    duplicates: u64,
+    bad_signatures: u64,
+    malformed: u64,
+    failed_on_purpose: u64,
+    reports_not_kept: u64,
+}
+
+/// One received report as listed by `GET /reports`.
+#[derive(Debug, Serialize)]
+struct Received {
+    report_id: Option<String>,
+    message_id: Option<String>,
+    /// Arrival time, unix milliseconds.
+    arrived_ms: u64,
+    /// 1 for the first signed request carrying this report_id, 2 for the next…
+    attempt: u32,
+    report: Value,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    stats: Stats,
+    signed_requests: u64,
+    /// Attempts per report_id (signed requests that carried it).
+    attempts: HashMap<String, u32>,
+    /// Times each report_id was accepted (200).
+    accepted: HashMap<String, u32>,
+    received: Vec<Received>,
+}
+
+struct Sink {
+    args: SinkArgs,
+    status: StatusCode,
+    state: Mutex<State>,
+}
+
+impl Sink {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Runs the sink until `shutdown`.
+pub async fn run(args: SinkArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let status = StatusCode::from_u16(args.status)?;
+    let (listener, addr) = http::bind(args.listen).await?;
+    let sink = Arc::new(Sink {
+        args,
+        status,
+        state: Mutex::new(State::default()),
+    });
+    crate::ready("sink", addr);
+    http::serve(listener, shutdown, move |req| {
+        let sink = sink.clone();
+        async move { handle(&sink, &req) }
+    })
+    .await;
+    Ok(())
+}
+
+fn handle(sink: &Sink, req: &Request) -> Response {
+    match (&req.method, req.path.as_str()) {
+        (&Method::GET, "/stats") => http::json(StatusCode::OK, &json!(sink.state().stats)),
+        (&Method::GET, "/reports") => http::json(StatusCode::OK, &json!(sink.state().received)),
+        (&Method::POST, _) => receive(sink, req),
+        _ => http::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST reports, GET /stats or /reports",
+        ),
+    }
+}
+
+fn receive(sink: &Sink, req: &Request) -> Response {
+    let mut state = sink.state();
+    state.stats.requests += 1;
+    let signature = req
+        .headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    if !signature_ok(sink.args.secret.as_bytes(), &req.body, signature) {
+        state.stats.bad_signatures += 1;
+        return http::error(StatusCode::UNAUTHORIZED, "bad signature");
+    }
+    let reports = match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(mut o)) => match o.remove("reports") {
+            Some(Value::Array(reports)) => reports,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if reports.is_empty() {
+        state.stats.malformed += 1;
+        return http::error(StatusCode::BAD_REQUEST, "expected {\"reports\":[…]}");
+    }
+    state.signed_requests += 1;
+    let ids: Vec<Option<String>> = reports
+        .iter()
+        .map(|r| string_field(r, "report_id"))
+        .collect();
+    let attempts: Vec<u32> = ids
+        .iter()
+        .map(|id| match id {
+            Some(id) => {
+                let n = state.attempts.entry(id.clone()).or_default();
+                *n += 1;
+                *n
+            }
+            None => 1,
+        })
+        .collect();
+    let fail =
+        state.signed_requests <= sink.args.fail_first || fastrand::f64() < sink.args.fail_rate;
+    if fail {
+        state.stats.failed_on_purpose += 1;
+        return http::error(sink.status, "failed on purpose");
+    }
+    let arrived_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for ((report, report_id), attempt) in reports.into_iter().zip(ids).zip(attempts) {
+        record(&mut state, report, report_id, attempt, arrived_ms);
+    }
+    http::json(StatusCode::OK, &json!({ "ok": true }))
+}
+
+fn record(
+    state: &mut State,
+    report: Value,
+    report_id: Option<String>,
+    attempt: u32,
+    arrived_ms: u64,
+) {
+    state.stats.reports += 1;
+    let times = match &report_id {
+        Some(id) => {
+            let n = state.accepted.entry(id.clone()).or_default();
+            *n += 1;
+            *n
+        }
+        None => 1,
+    };
+    if times == 1 {
+        state.stats.unique += 1;
+    } else {
+        state.stats.duplicates += 1;
+    }
+    if state.received.len() >= MAX_KEPT_REPORTS {
+        state.stats.reports_not_kept += 1;
+        return;
+    }
+    state.received.push(Received {
+        message_id: string_field(&report, "message_id"),
+        report_id,
+        arrived_ms,
+        attempt,
+        report,
+    });
+}
+
+fn string_field(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Checks `sha256=<hex>` against HMAC-SHA256(body, secret) in constant time.
+pub fn signature_ok(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Some(expected) = decode_hex(hex) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some((hex_digit(*hi)? << 4) | hex_digit(*lo)?),
+            _ => None,
+        })
+        .collect()
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &[u8], body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
+        mac.update(body);
+        let hex: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("sha256={hex}")
+    }
+
+    #[test]
+    fn signatures_verify() {
+        let sig = sign(b"k", b"{}");
+        assert!(signature_ok(b"k", b"{}", Some(&sig)));
+        assert!(signature_ok(
+            b"k",
+            b"{}",
+            Some(&sig.to_uppercase().replace("SHA256", "sha256"))
+        ));
+        assert!(!signature_ok(b"other", b"{}", Some(&sig)));
+        assert!(!signature_ok(b"k", b"{ }", Some(&sig)));
+        assert!(!signature_ok(b"k", b"{}", None));
+        assert!(!signature_ok(b"k", b"{}", Some("sha256=zz")));
+        assert!(!signature_ok(b"k", b"{}", Some("md5=00")));
+    }
+}

@@ -1,0 +1,69 @@
+//! The SMSC simulator's control API (HTTP/JSON on `--control`):
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /stats` | counters, plus `by_system_id` |
+//! | `GET /messages` | every kept, reassembled message |
+//! | `POST /drop` | closes every connection: `{"dropped":n}` |
+//! | `POST /refuse-binds` `{"refuse":bool}` | while true, binds get ESME_RBINDFAIL |
+//! | `POST /reset` | clears counters, messages and the duplicate detector |
+
+use std::sync::Arc;
+
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+use super::Smsc;
+use crate::http::{self, Request, Response};
+use crate::shutdown::Shutdown;
+
+/// Serves the control API until `shutdown`.
+pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
+    http::serve(listener, shutdown, move |req| {
+        let smsc = smsc.clone();
+        async move { handle(&smsc, &req) }
+    })
+    .await;
+}
+
+fn handle(smsc: &Smsc, req: &Request) -> Response {
+    match (&req.method, req.path.as_str()) {
+        (&Method::GET, "/stats") => http::json(StatusCode::OK, &stats(smsc)),
+        (&Method::GET, "/messages") => {
+            let state = smsc.state();
+            let list: Vec<&super::state::Message> = state.messages().collect();
+            http::json(StatusCode::OK, &json!(list))
+        }
+        (&Method::POST, "/drop") => {
+            let n = smsc.drop_all();
+            http::json(StatusCode::OK, &json!({ "dropped": n }))
+        }
+        (&Method::POST, "/refuse-binds") => refuse_binds(smsc, &req.body),
+        (&Method::POST, "/reset") => {
+            smsc.state().reset();
+            http::json(StatusCode::OK, &json!({ "reset": true }))
+        }
+        _ => http::error(StatusCode::NOT_FOUND, "no such control endpoint"),
+    }
+}
+
+fn stats(smsc: &Smsc) -> Value {
+    let state = smsc.state();
+    let mut v = json!(state.counters);
+    v["by_system_id"] = json!(state.by_system_id);
+    v
+}
+
+fn refuse_binds(smsc: &Smsc, body: &[u8]) -> Response {
+    let refuse = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("refuse").and_then(Value::as_bool));
+    match refuse {
+        Some(refuse) => {
+            smsc.set_refuse_binds(refuse);
+            http::json(StatusCode::OK, &json!({ "refuse": refuse }))
+        }
+        None => http::error(StatusCode::BAD_REQUEST, "expected {\"refuse\": true|false}"),
+    }
+}

@@ -1,0 +1,174 @@
+//! The SMPP 3.4 SMSC simulator: what a Korean carrier's SMSC looks like to
+//! the engine's `smpp` senders.
+//!
+//! One tokio task per connection reads PDUs; a second one writes them, fed
+//! by a bounded queue, so that receipts scheduled by timer tasks and
+//! responses share one ordered byte stream. Everything observable is in
+//! [`state::State`], served by the control API ([`control`]).
+
+mod conn;
+pub mod control;
+pub mod state;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::shutdown::Shutdown;
+use state::State;
+
+/// Flags of `mcmp-loadtest smsc`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SmscArgs {
+    /// SMPP listen address.
+    #[arg(long, default_value = "127.0.0.1:2775")]
+    pub listen: SocketAddr,
+    /// Control API (HTTP) listen address.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub control: SocketAddr,
+    /// Required system_id; any is accepted when unset.
+    #[arg(long)]
+    pub system_id: Option<String>,
+    /// Required password; any is accepted when unset.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Delay between submit_sm_resp and the deliver_sm receipt.
+    #[arg(long, default_value_t = 10)]
+    pub dlr_delay_ms: u64,
+    /// Delay before each submit_sm_resp (0 = answer at once); with
+    /// `--window-check` it lets a test fill the client's window.
+    #[arg(long, default_value_t = 0)]
+    pub resp_delay_ms: u64,
+    /// Probability of answering submit_sm with ESME_RSUBMITFAIL (0x45).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Probability of answering submit_sm with ESME_RTHROTTLED (0x58).
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// The `stat:` of every receipt (DELIVRD, UNDELIV, EXPIRED, REJECTD, ...).
+    #[arg(long, default_value = "DELIVRD")]
+    pub dlr_stat: String,
+    /// Refuse (ESME_RMSGQFUL, counted in `window_violations`) any submit_sm
+    /// that arrives while `--window` others are unanswered on its connection.
+    #[arg(long)]
+    pub window_check: bool,
+    /// The window enforced by `--window-check`.
+    #[arg(long, default_value_t = 64)]
+    pub window: u64,
+    /// Messages kept for `GET /messages` (oldest forgotten first).
+    #[arg(long, default_value_t = state::DEFAULT_MAX_MESSAGES)]
+    pub max_messages: usize,
+}
+
+/// The simulator shared by every connection task and the control API.
+#[derive(Debug)]
+pub struct Smsc {
+    args: SmscArgs,
+    state: Mutex<State>,
+    next_message_id: AtomicU64,
+    next_conn_id: AtomicU64,
+    refuse_binds: AtomicBool,
+    /// Bumped by `POST /drop`; every connection watching it closes.
+    drop_generation: watch::Sender<u64>,
+    /// Bound connections able to take receipts, by connection id.
+    receivers: Mutex<HashMap<u64, Arc<conn::Outbox>>>,
+}
+
+impl Smsc {
+    /// A simulator configured by `args`.
+    pub fn new(args: SmscArgs) -> Self {
+        let max_messages = args.max_messages;
+        Smsc {
+            args,
+            state: Mutex::new(State::new(max_messages)),
+            next_message_id: AtomicU64::new(1),
+            next_conn_id: AtomicU64::new(1),
+            refuse_binds: AtomicBool::new(false),
+            drop_generation: watch::channel(0).0,
+            receivers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Locks the state. A panic while holding the lock cannot leave the
+    /// counters inconsistent in a way that matters to a simulator, so a
+    /// poisoned lock is simply taken over.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn receivers(&self) -> MutexGuard<'_, HashMap<u64, Arc<conn::Outbox>>> {
+        self.receivers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next message id: 10 lowercase hex digits, unique in this process.
+    fn message_id(&self) -> String {
+        format!(
+            "{:010x}",
+            self.next_message_id.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// Closes every current connection (`POST /drop`); returns how many
+    /// connections were open.
+    pub fn drop_all(&self) -> usize {
+        // Count first: a connection that sees the change closes and drops
+        // its receiver at once.
+        let open = self.drop_generation.receiver_count();
+        self.drop_generation.send_modify(|g| *g += 1);
+        open
+    }
+
+    /// Sets whether new binds are refused (`POST /refuse-binds`).
+    pub fn set_refuse_binds(&self, refuse: bool) {
+        self.refuse_binds.store(refuse, Ordering::Relaxed);
+    }
+
+    fn dlr_delay(&self) -> Duration {
+        Duration::from_millis(self.args.dlr_delay_ms)
+    }
+}
+
+/// Serves SMPP on `listener` until `shutdown`.
+pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = shutdown.wait() => return,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let id = smsc.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        // Subscribe before spawning so a `/drop` racing with the task's
+        // start still closes this connection.
+        let dropped = smsc.drop_generation.subscribe();
+        tokio::spawn(conn::run(
+            smsc.clone(),
+            id,
+            stream,
+            dropped,
+            shutdown.clone(),
+        ));
+    }
+}
+
+/// Runs the simulator: binds both listeners, prints the ready lines, serves
+/// until `shutdown`.
+pub async fn run(args: SmscArgs, shutdown: Shutdown) -> anyhow::Result<()> {
+    let (smpp, smpp_addr) = crate::http::bind(args.listen).await?;
+    let (control, control_addr) = crate::http::bind(args.control).await?;
+    let smsc = Arc::new(Smsc::new(args));
+    let control_task = tokio::spawn(control::serve(smsc.clone(), control, shutdown.clone()));
+    crate::ready("smsc", smpp_addr);
+    crate::ready("control", control_addr);
+    serve(smsc, smpp, shutdown).await;
+    control_task.await?;
+    Ok(())
+}
