@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod queue;
+pub mod smpp;
 
 pub use config::{
     Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,
