@@ -8,15 +8,15 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_lite::future::{or, pending};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::codec::{self, status, Address, Framer, Inbound, SubmitFields};
 use super::coding;
+use super::pace::{jitter, TokenBucket};
 use super::receipt;
 use crate::codes::ResultCode;
 use crate::model::MessageId;
@@ -740,67 +740,4 @@ impl Link {
             self.framer.push(&self.buf[..n]);
         }
     }
-}
-
-/// The per-session TPS cap. `config.tps` is for the whole sender, so each of
-/// its `binds` sessions gets `tps / binds`. The burst is a tenth of a
-/// second's worth (at least one), so no 1 s window sees much more than the
-/// rate. Shard-local.
-struct TokenBucket {
-    /// Tokens per second; 0 = no cap.
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(tps: u32, binds: u32, now: Instant) -> TokenBucket {
-        let rate = f64::from(tps) / f64::from(binds.max(1));
-        let burst = (rate / 10.0).max(1.0);
-        TokenBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: now,
-        }
-    }
-
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.last = now;
-    }
-
-    fn ready(&self) -> bool {
-        self.rate == 0.0 || self.tokens >= 1.0
-    }
-
-    fn take(&mut self, n: usize) {
-        if self.rate > 0.0 {
-            self.tokens -= n as f64;
-        }
-    }
-
-    fn next_token(&self, now: Instant) -> Option<Instant> {
-        if self.ready() {
-            return None;
-        }
-        Some(now + Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
-    }
-}
-
-/// Up to a quarter of `delay`, derived from the clock, the session name and
-/// the attempt number (no RNG crate), so binds of one sender that fail
-/// together do not reconnect in lockstep.
-fn jitter(delay: Duration, name: &str, attempt: u64) -> Duration {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut hasher);
-    attempt.hash(&mut hasher);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    nanos.hash(&mut hasher);
-    let quarter = (delay.as_millis() / 4) as u64;
-    Duration::from_millis(hasher.finish() % (quarter + 1))
 }
