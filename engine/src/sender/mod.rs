@@ -13,6 +13,7 @@ pub mod host;
 pub mod live;
 pub mod queue;
 pub mod sim;
+pub mod smpp;
 
 pub use config::{
     Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,
