@@ -30,6 +30,7 @@ pub mod dedup;
 pub mod mesh;
 pub mod model;
 pub mod notify;
+pub mod policy;
 pub mod rt;
 pub mod sender;
 pub mod shard;
