@@ -35,6 +35,7 @@ pub mod rt;
 pub mod sender;
 pub mod shard;
 pub mod store;
+pub mod timer;
 pub mod wal;
 
 /// Wall-clock time in unix milliseconds.
