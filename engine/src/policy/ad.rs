@@ -64,7 +64,7 @@ fn starts_with_phone_number(rest: &str) -> bool {
 /// (inclusive) to 08:00 (exclusive) Asia/Seoul time.
 pub fn is_night(at_ms: i64) -> bool {
     let local_ms_of_day = (at_ms + SEOUL_OFFSET_MS).rem_euclid(DAY_MS);
-    local_ms_of_day >= NIGHT_START_MS || local_ms_of_day < NIGHT_END_MS
+    !(NIGHT_END_MS..NIGHT_START_MS).contains(&local_ms_of_day)
 }
 
 #[cfg(test)]

@@ -185,57 +185,57 @@ fn night_edges_to_the_millisecond() {
 
 #[test]
 fn scheduled_ads_use_the_effective_send_time() {
-    let at = |now: i64, send_at: i64| PolicyInput {
+    let at = |send_at: i64| PolicyInput {
         send_at: Some(send_at),
         ..ad(GOOD_AD)
     };
     let cases: &[(&str, PolicyInput<'_>, i64, Option<ResultCode>)] = &[
         (
             "accepted at night, scheduled for the morning",
-            at(kst(23, 0), kst(24 + 9, 0)),
+            at(kst(24 + 9, 0)),
             kst(23, 0),
             None,
         ),
         (
             "accepted at night, scheduled for 08:00",
-            at(kst(2, 0), kst(8, 0)),
+            at(kst(8, 0)),
             kst(2, 0),
             None,
         ),
         (
             "accepted at noon, scheduled into the night",
-            at(NOON, kst(22, 0)),
+            at(kst(22, 0)),
             NOON,
             Some(ResultCode::AdAtNight),
         ),
         (
             "accepted at noon, scheduled for 21:00",
-            at(NOON, kst(21, 0)),
+            at(kst(21, 0)),
             NOON,
             Some(ResultCode::AdAtNight),
         ),
         (
             "accepted at noon, scheduled for 20:59",
-            at(NOON, kst(20, 59)),
+            at(kst(20, 59)),
             NOON,
             None,
         ),
         // A send_at in the past means "now": the accept time decides.
         (
             "accepted at night, send_at in the past (day)",
-            at(kst(22, 0), NOON),
+            at(NOON),
             kst(22, 0),
             Some(ResultCode::AdAtNight),
         ),
         (
             "accepted at noon, send_at in the past (night)",
-            at(NOON, kst(2, 0)),
+            at(kst(2, 0)),
             NOON,
             None,
         ),
         (
             "send_at equal to now, at night",
-            at(kst(22, 0), kst(22, 0)),
+            at(kst(22, 0)),
             kst(22, 0),
             Some(ResultCode::AdAtNight),
         ),
