@@ -26,6 +26,9 @@ const FULL_WIDTH_LAST: char = '\u{FF5E}';
 /// Distance from a full-width form to its ASCII twin (U+FF01 − U+0021).
 const FULL_WIDTH_OFFSET: u32 = 0xFEE0;
 
+/// The precomposed Hangul syllables, `가` … `힣`: no case, kept as they are.
+const HANGUL_SYLLABLES: std::ops::RangeInclusive<char> = '\u{AC00}'..='\u{D7A3}';
+
 /// Characters removed outright (rule 2 of the module doc).
 const INVISIBLE: [char; 6] = [
     '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}',
@@ -43,15 +46,23 @@ pub fn normalize(text: &str) -> String {
 pub fn normalize_into(text: &str, out: &mut String) {
     out.clear();
     for c in text.chars() {
+        // Fast paths for the two common cases, with the same result as the
+        // general rules: ASCII, and Hangul syllables (no case, no spaces).
+        if c.is_ascii() {
+            if !c.is_whitespace() {
+                out.push(c.to_ascii_lowercase());
+            }
+            continue;
+        }
+        if HANGUL_SYLLABLES.contains(&c) {
+            out.push(c);
+            continue;
+        }
         let c = fold_full_width(c);
         if INVISIBLE.contains(&c) || c.is_whitespace() {
             continue;
         }
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(c.to_lowercase());
-        }
+        out.extend(c.to_lowercase());
     }
 }
 
