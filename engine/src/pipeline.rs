@@ -596,7 +596,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
         ticks += 1;
-        if ticks % HELD_RETRY_EVERY == 0 {
+        if ticks.is_multiple_of(HELD_RETRY_EVERY) {
             let mut held = shard.pipeline.held.borrow_mut();
             let n = held.len().min(HELD_RETRY_BATCH);
             let items: Vec<_> = held.drain(..n).collect();

@@ -36,7 +36,12 @@ fn send_many(server: &Server, token: &str, prefix: &str, n: usize) -> Vec<String
     let mut ids = Vec::new();
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let msgs: Vec<Value> = chunk.iter().map(|i| sms(&format!("{prefix}{i}"))).collect();
-        let (s, r) = server.call("POST", "/v1/messages", Some(token), Some(&json!({ "messages": msgs })));
+        let (s, r) = server.call(
+            "POST",
+            "/v1/messages",
+            Some(token),
+            Some(&json!({ "messages": msgs })),
+        );
         assert_eq!(s, 200, "{r}");
         for x in r["results"].as_array().expect("results") {
             assert_eq!(x["code"], 1000, "{x}");
@@ -58,19 +63,44 @@ fn one_to_one_rule_splits_exactly_and_every_message_is_delivered() {
     let (s, v) = server.admin("PUT", "/routes/A1/SMS", Some(rule));
     assert_eq!(s, 200, "{v}");
     let csv = "number,carrier\n01012345678,KT\n";
-    let (s, v) = crate::harness::raw_request(server.addr, "POST", "/admin/v1/pnx", Some(crate::harness::ADMIN), "text/csv", csv.as_bytes());
+    let (s, v) = crate::harness::raw_request(
+        server.addr,
+        "POST",
+        "/admin/v1/pnx",
+        Some(crate::harness::ADMIN),
+        "text/csv",
+        csv.as_bytes(),
+    );
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&v));
     let (_, p) = server.admin("GET", "/pnx/01012345678", None);
-    assert_eq!((p["carrier"].as_str(), p["source"].as_str()), (Some("KT"), Some("table")));
+    assert_eq!(
+        (p["carrier"].as_str(), p["source"].as_str()),
+        (Some("KT"), Some("table"))
+    );
 
     let ids = send_many(&server, &token, "k", 1000);
     let mut per_sender = std::collections::HashMap::new();
     for id in &ids {
         let m = wait_status(&server, &token, id, |s| s == "delivered");
         assert_eq!(m["carrier"], "KT");
-        let events: Vec<_> = m["events"].as_array().expect("events").iter().map(|e| e["status"].clone()).collect();
-        assert_eq!(events, vec![json!("accepted"), json!("queued"), json!("submitted"), json!("delivered")]);
-        *per_sender.entry(m["sender"].as_str().expect("sender").to_string()).or_insert(0) += 1;
+        let events: Vec<_> = m["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["status"].clone())
+            .collect();
+        assert_eq!(
+            events,
+            vec![
+                json!("accepted"),
+                json!("queued"),
+                json!("submitted"),
+                json!("delivered")
+            ]
+        );
+        *per_sender
+            .entry(m["sender"].as_str().expect("sender").to_string())
+            .or_insert(0) += 1;
     }
     assert_eq!(per_sender.get("G_S_SIMA01"), Some(&500), "{per_sender:?}");
     assert_eq!(per_sender.get("G_S_SIMB01"), Some(&500), "{per_sender:?}");
@@ -79,7 +109,10 @@ fn one_to_one_rule_splits_exactly_and_every_message_is_delivered() {
     let mut other = sms("other");
     other["to"] = json!("01099998888");
     let (_, r) = server.call("POST", "/v1/messages", Some(&token), Some(&other));
-    let id = r["results"][0]["message_id"].as_str().expect("id").to_string();
+    let id = r["results"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let m = wait_status(&server, &token, &id, |s| s == "delivered");
     assert_eq!(m["sender"], "G_S_SIMA01");
     assert_eq!(m["carrier"], "UNKNOWN");
@@ -90,19 +123,37 @@ fn no_route_fails_4001_and_an_unserved_group_holds_then_fails_4002() {
     let dir = data_dir();
     let config = dir.path().join("mcmp.toml");
     std::fs::write(&config, "[routing]\nhold-timeout = \"1s\"\n").expect("config");
-    let server = Server::start_with(&dir.path().join("data"), &["--config", config.to_str().expect("path")]);
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
     let token = server.register_customer("A1");
     let (_, r) = server.call("POST", "/v1/messages", Some(&token), Some(&sms("noroute")));
-    let id = r["results"][0]["message_id"].as_str().expect("id").to_string();
+    let id = r["results"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let m = wait_status(&server, &token, &id, |s| s == "failed");
     assert_eq!(m["code"], 4001);
 
     // The default customer's rule points at a group without senders.
-    let (s, v) = server.admin("PUT", "/routes/*/SMS", Some(json!({"carriers": {"*": [{"sender_group": "NOBODY", "ratio": 1}]}})));
+    let (s, v) = server.admin(
+        "PUT",
+        "/routes/*/SMS",
+        Some(json!({"carriers": {"*": [{"sender_group": "NOBODY", "ratio": 1}]}})),
+    );
     assert_eq!(s, 200);
-    assert!(v["warnings"][0].as_str().is_some_and(|w| w.contains("NOBODY")), "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("NOBODY")),
+        "{v}"
+    );
     let (_, r) = server.call("POST", "/v1/messages", Some(&token), Some(&sms("held")));
-    let id = r["results"][0]["message_id"].as_str().expect("id").to_string();
+    let id = r["results"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     let m = wait_status(&server, &token, &id, |s| s == "failed");
     assert_eq!(m["code"], 4002);
 }
@@ -112,7 +163,11 @@ fn held_messages_survive_a_restart_and_go_out_when_a_sender_appears() {
     let dir = data_dir();
     let server = Server::start(dir.path());
     let token = server.register_customer("A1");
-    let (s, _) = server.admin("PUT", "/routes/A1/SMS", Some(json!({"carriers": {"*": [{"sender_group": "LATER", "ratio": 1}]}})));
+    let (s, _) = server.admin(
+        "PUT",
+        "/routes/A1/SMS",
+        Some(json!({"carriers": {"*": [{"sender_group": "LATER", "ratio": 1}]}})),
+    );
     assert_eq!(s, 200);
     let ids = send_many(&server, &token, "h", 50);
     for id in &ids {
@@ -134,16 +189,37 @@ fn operator_errors_are_400_with_a_clear_message() {
     let cases = [
         ("/routes/A1/FAX", json!({"carriers": {}})),
         ("/routes/A1/SMS", json!({"carriers": {"VERIZON": []}})),
-        ("/routes/A1/SMS", json!({"carriers": {"KT": [{"sender_group": "A", "ratio": -1}]}})),
-        ("/senders/X", json!({"group": "A", "channels": ["SMS"], "carriers": ["*"], "transport": {"type": "sim", "success_rate": 2.0}})),
-        ("/senders/X", json!({"group": "A", "channels": ["SMS"], "carriers": ["*"], "transport": {"type": "carrier-pigeon"}})),
-        ("/senders/X", json!({"group": "", "channels": ["SMS"], "carriers": ["*"], "transport": {"type": "sim"}})),
+        (
+            "/routes/A1/SMS",
+            json!({"carriers": {"KT": [{"sender_group": "A", "ratio": -1}]}}),
+        ),
+        (
+            "/senders/X",
+            json!({"group": "A", "channels": ["SMS"], "carriers": ["*"], "transport": {"type": "sim", "success_rate": 2.0}}),
+        ),
+        (
+            "/senders/X",
+            json!({"group": "A", "channels": ["SMS"], "carriers": ["*"], "transport": {"type": "carrier-pigeon"}}),
+        ),
+        (
+            "/senders/X",
+            json!({"group": "", "channels": ["SMS"], "carriers": ["*"], "transport": {"type": "sim"}}),
+        ),
     ];
     for (path, body) in cases {
         let (s, v) = server.admin("PUT", path, Some(body.clone()));
         assert_eq!(s, 400, "{path} {body} → {v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
-    let (s, _) = crate::harness::raw_request(server.addr, "POST", "/admin/v1/pnx", Some(crate::harness::ADMIN), "text/csv", b"0101234,AT&T\n");
+    let (s, _) = crate::harness::raw_request(
+        server.addr,
+        "POST",
+        "/admin/v1/pnx",
+        Some(crate::harness::ADMIN),
+        "text/csv",
+        b"0101234,AT&T\n",
+    );
     assert_eq!(s, 400);
 }

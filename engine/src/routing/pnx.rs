@@ -60,7 +60,7 @@ impl PnxTable {
             .iter()
             .filter_map(|(k, v)| carrier_index(v).map(|c| (k.clone(), c)))
             .collect();
-        p.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        p.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         PnxTable {
             numbers: HashMap::new(),
             prefixes: p,

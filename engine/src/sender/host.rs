@@ -32,6 +32,8 @@ pub struct LocalSession {
     up: Cell<bool>,
     fingerprint: String,
     live: Arc<SenderLive>,
+    /// Protocol counters of SMPP sessions (zero for other transports).
+    pub stats: super::smpp::SessionStats,
 }
 
 impl LocalSession {
@@ -183,12 +185,24 @@ fn start_session(
         up: Cell::new(false),
         fingerprint: fingerprint(transport),
         live,
+        stats: super::smpp::SessionStats::default(),
     });
     let events = session_events(shard.clone(), session.clone());
     let (queue, stop) = (session.queue.clone(), session.stop.clone());
     match transport.clone() {
         Transport::Sim(c) => rt::spawn(super::sim::run_session(c, queue, events, stop)),
-        Transport::Smpp(_) | Transport::Http(_) | Transport::Smtp(_) => {
+        Transport::Smpp(c) => {
+            let stats = session.stats.clone();
+            rt::spawn(super::smpp::run_session_with_stats(
+                name.to_string(),
+                c,
+                queue,
+                events,
+                stop,
+                stats,
+            ))
+        }
+        Transport::Http(_) | Transport::Smtp(_) => {
             tracing::warn!(
                 sender = name,
                 "transport not available in this build; the sender stays down"
