@@ -206,7 +206,7 @@ impl Drop for Server {
 
 /// An SMS for customer tests.
 pub fn sms(src: &str) -> Value {
-    json!({"src_msg_id": src, "channel": "SMS", "bill_code": "B1", "from": "0212345678", "to": "01012345678", "text": "hello"})
+    json!({"src_msg_id": src, "channel": "SMS", "bill_code": "B1", "from": "0212345678", "to": "01012345678", "text": format!("hello {src}")})
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns status and body.

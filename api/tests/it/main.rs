@@ -6,3 +6,5 @@ mod bad_input;
 mod harness;
 mod lifecycle;
 mod routing;
+mod sims;
+mod smpp;

@@ -337,6 +337,10 @@ impl Session {
     }
 }
 
+/// How long a receipt waits for a bind of its system_id when the bind that
+/// submitted the message is gone.
+const RECEIPT_HOLD: Duration = Duration::from_secs(120);
+
 /// An accepted `submit_sm` still to be answered, then receipted.
 struct Answer {
     smsc: Arc<Smsc>,
@@ -371,9 +375,19 @@ impl Answer {
     /// can receive, else on another receiver bound with the same system_id.
     async fn receipt_later(self) {
         tokio::time::sleep(self.smsc.dlr_delay()).await;
-        let Some(outbox) = self.receipt_outbox() else {
-            self.smsc.state().counters.receipts_undeliverable += 1;
-            return;
+        // Like a real SMSC, keep a receipt whose bind is gone and deliver it
+        // when the ESME binds again with the same system_id (store and
+        // forward), for up to RECEIPT_HOLD.
+        let deadline = tokio::time::Instant::now() + RECEIPT_HOLD;
+        let outbox = loop {
+            if let Some(outbox) = self.receipt_outbox() {
+                break outbox;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.smsc.state().counters.receipts_undeliverable += 1;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let seq = outbox.sequence();
         {

@@ -1,0 +1,244 @@
+//! Routing over real SMPP to the `mcmp-loadtest smsc` simulator: the exact
+//! split, receipts, long messages, a sender whose SMSC drops it, `kill -9`
+//! in the middle of the traffic, and a hostile peer.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{data_dir, sms, Server};
+use crate::routing::wait_status;
+use crate::sims::Sim;
+
+/// Registers an SMPP sender to `smsc`.
+fn smpp_sender(server: &Server, name: &str, group: &str, smsc: &Sim, extra: Value) {
+    let addr = smsc.addr("smsc");
+    let mut body = json!({"group": group, "channels": ["SMS", "LMS"], "carriers": ["*"],
+        "transport": {"type": "smpp", "host": addr.ip().to_string(), "port": addr.port(),
+                      "system_id": name, "password": "pw", "window": 64, "enquire_link_secs": 5,
+                      "response_timeout_ms": 2000}});
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    let (s, v) = server.admin("PUT", &format!("/senders/{name}"), Some(body));
+    assert!(s == 200 || s == 201, "{s} {v}");
+}
+
+/// Waits until `sender` reports a bound session.
+fn wait_connected(server: &Server, sender: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = server.admin("GET", &format!("/senders/{sender}"), None);
+        if v["state"]["connected"] == true {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sender} never bound: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for chunk in msgs.chunks(500) {
+        let (s, r) = server.call("POST", "/v1/messages", Some(token), Some(&json!({ "messages": chunk })));
+        assert_eq!(s, 200, "{r}");
+        for x in r["results"].as_array().expect("results") {
+            assert_eq!(x["code"], 1000, "{x}");
+            ids.push(x["message_id"].as_str().expect("id").to_string());
+        }
+    }
+    ids
+}
+
+fn kt_rule(server: &Server, g: &str) {
+    let rule = json!({"carriers": {"KT": [{"sender_group": "A", "ratio": 1}, {"sender_group": "B", "ratio": 1}]}});
+    let (s, v) = server.admin("PUT", &format!("/routes/{g}/SMS"), Some(rule));
+    assert_eq!(s, 200, "{v}");
+    let csv = "01012345678,KT\n";
+    let (s, _) = crate::harness::raw_request(server.addr, "POST", "/admin/v1/pnx", Some(crate::harness::ADMIN), "text/csv", csv.as_bytes());
+    assert_eq!(s, 200);
+}
+
+fn per_sender(server: &Server, token: &str, ids: &[String], status: &str) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for id in ids {
+        let m = wait_status(server, token, id, |s| s == status);
+        *counts.entry(m["sender"].as_str().unwrap_or("-").to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn ten_thousand_sms_split_exactly_over_smpp_and_all_are_delivered() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc, json!({}));
+    smpp_sender(&server, "G_S_KT02", "B", &smsc, json!({}));
+    kt_rule(&server, "A1");
+    wait_connected(&server, "G_S_KT01");
+    wait_connected(&server, "G_S_KT02");
+    let msgs: Vec<Value> = (0..10_000).map(|i| sms(&format!("s{i}"))).collect();
+    let ids = send(&server, &token, msgs);
+    let counts = per_sender(&server, &token, &ids, "delivered");
+    assert_eq!(counts.get("G_S_KT01"), Some(&5_000), "{counts:?}");
+    assert_eq!(counts.get("G_S_KT02"), Some(&5_000), "{counts:?}");
+    let stats = smsc.get("control", "/stats");
+    assert_eq!(stats["messages"], 10_000, "{stats}");
+    assert_eq!(stats["duplicates"], 0, "{stats}");
+}
+
+#[test]
+fn an_lms_and_a_long_international_sms_arrive_whole() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    smpp_sender(&server, "G_L_KT01", "A", &smsc, json!({}));
+    smpp_sender(&server, "G_I_UK01", "I", &smsc, json!({"carriers": ["INTL"], "nat_cd": "44"}));
+    for ch in ["SMS", "LMS"] {
+        let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}], "INTL": [{"sender_group": "I", "ratio": 1}]}});
+        let (s, v) = server.admin("PUT", &format!("/routes/A1/{ch}"), Some(rule));
+        assert_eq!(s, 200, "{v}");
+    }
+    wait_connected(&server, "G_L_KT01");
+    wait_connected(&server, "G_I_UK01");
+    let lms_text = "안녕하세요, 고객님. 주문하신 상품이 오늘 발송되었습니다. ".repeat(20);
+    let mut lms = sms("lms-1");
+    lms["channel"] = json!("LMS");
+    lms["subject"] = json!("배송 안내");
+    lms["text"] = json!(lms_text);
+    let intl_text = "Your parcel has shipped and will arrive tomorrow between 9 and 12. ".repeat(5);
+    let mut intl = sms("intl-1");
+    intl["to"] = json!("+447700900123");
+    intl["text"] = json!(intl_text);
+    let ids = send(&server, &token, vec![lms, intl]);
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    let got = smsc.get("control", "/messages");
+    let texts: Vec<&str> = got.as_array().expect("messages").iter().filter_map(|m| m["text"].as_str()).collect();
+    assert!(texts.contains(&lms_text.as_str()), "LMS not whole: {got}");
+    assert!(texts.contains(&intl_text.as_str()), "international SMS not whole: {got}");
+    let intl_msg = got.as_array().expect("messages").iter().find(|m| m["text"] == intl_text.as_str()).expect("intl");
+    assert!(intl_msg["parts"].as_u64().is_some_and(|p| p > 1), "{intl_msg}");
+    assert_eq!(intl_msg["to"], "447700900123");
+}
+
+#[test]
+fn a_dropped_sender_moves_its_queue_and_rejoins() {
+    // A is throttled to 200/s so a queue builds up before its SMSC drops it.
+    let smsc_a = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let smsc_b = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc_a, json!({}));
+    let (s, v) = server.admin("PATCH", "/senders/G_S_KT01", Some(json!({"transport": {"type": "smpp",
+        "host": smsc_a.addr("smsc").ip().to_string(), "port": smsc_a.addr("smsc").port(), "system_id": "G_S_KT01",
+        "password": "pw", "tps": 200, "response_timeout_ms": 2000, "enquire_link_secs": 5}})));
+    assert_eq!(s, 200, "{v}");
+    smpp_sender(&server, "G_S_KT02", "A", &smsc_b, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
+    server.admin("PUT", "/routes/A1/SMS", Some(rule));
+    wait_connected(&server, "G_S_KT01");
+    wait_connected(&server, "G_S_KT02");
+    let msgs: Vec<Value> = (0..3_000).map(|i| sms(&format!("d{i}"))).collect();
+    let ids = send(&server, &token, msgs);
+    // Drop A and keep it down: its queued messages must move to B.
+    smsc_a.post("control", "/refuse-binds", &json!({"refuse": true}));
+    smsc_a.post("control", "/drop", &json!({}));
+    // Everything still queued goes out through B; what A had submitted waits
+    // for its receipts, which A's SMSC keeps until A binds again.
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "submitted" || s == "delivered");
+    }
+    smsc_a.post("control", "/refuse-binds", &json!({"refuse": false}));
+    let counts = per_sender(&server, &token, &ids, "delivered");
+    let (a, b) = (smsc_a.get("control", "/stats"), smsc_b.get("control", "/stats"));
+    let total = a["messages"].as_u64().unwrap_or(0) + b["messages"].as_u64().unwrap_or(0);
+    assert_eq!(total, 3_000, "each message exactly once over both SMSCs: A {a} B {b} senders {counts:?}");
+    assert_eq!(a["duplicates"], 0);
+    assert_eq!(b["duplicates"], 0);
+    assert!(b["messages"].as_u64().unwrap_or(0) > 1_500, "B took over A's queue: {b}");
+    // A rejoined once its SMSC accepted binds again (its receipts came in).
+    wait_connected(&server, "G_S_KT01");
+    let (_, v) = server.admin("GET", "/senders/G_S_KT01", None);
+    assert!(v["state"]["downs"].as_u64().is_some_and(|d| d >= 1), "{v}");
+}
+
+#[test]
+fn kill_9_with_messages_queued_submitted_and_awaiting_receipts_loses_nothing() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "1500"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc, json!({}));
+    let (s, _) = server.admin("PATCH", "/senders/G_S_KT01", Some(json!({"transport": {"type": "smpp",
+        "host": smsc.addr("smsc").ip().to_string(), "port": smsc.addr("smsc").port(), "system_id": "G_S_KT01",
+        "password": "pw", "tps": 1000, "response_timeout_ms": 2000, "enquire_link_secs": 5}})));
+    assert_eq!(s, 200);
+    server.admin("PUT", "/routes/A1/SMS", Some(json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}})));
+    wait_connected(&server, "G_S_KT01");
+    let ids = send(&server, &token, (0..2_000).map(|i| sms(&format!("k{i}"))).collect());
+    // Wait until some are submitted (awaiting receipts) while others are still queued.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while smsc.get("control", "/stats")["messages"].as_u64().unwrap_or(0) < 300 {
+        assert!(Instant::now() < deadline, "nothing reached the SMSC");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server.kill9();
+    let server = Server::start(dir.path());
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    let stats = smsc.get("control", "/stats");
+    assert!(stats["messages"].as_u64().unwrap_or(0) >= 2_000, "{stats}");
+}
+
+#[test]
+fn a_hostile_smpp_peer_costs_only_its_own_session() {
+    // A "SMSC" that answers every bind with garbage and an absurd length.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let accepts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = accepts.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 256];
+            let _ = conn.read(&mut buf);
+            let mut garbage = vec![0xff, 0xff, 0xff, 0xff, 0x80, 0, 0, 9];
+            garbage.extend_from_slice(&[0xde; 64]);
+            let _ = conn.write_all(&garbage);
+        }
+    });
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    let bad = json!({"group": "BAD", "channels": ["SMS"], "carriers": ["*"],
+        "transport": {"type": "smpp", "host": "127.0.0.1", "port": addr.port(), "system_id": "x", "password": "y"}});
+    assert_eq!(server.admin("PUT", "/senders/G_S_BAD01", Some(bad)).0, 201);
+    crate::routing::sim_sender(&server, "G_S_SIM01", "GOOD", json!({}));
+    server.admin("PUT", "/routes/A1/SMS", Some(json!({"carriers": {"*": [{"sender_group": "BAD", "ratio": 1}, {"sender_group": "GOOD", "ratio": 1}]}})));
+    // The hostile peer is dropped and retried with backoff...
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while accepts.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "the session did not retry");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...while everything else goes on: messages flow through the good group.
+    let ids = send(&server, &token, (0..100).map(|i| sms(&format!("h{i}"))).collect());
+    for id in &ids {
+        let m = wait_status(&server, &token, id, |s| s == "delivered");
+        assert_eq!(m["sender"], "G_S_SIM01");
+    }
+    let (_, v) = server.admin("GET", "/senders/G_S_BAD01", None);
+    assert_eq!(v["state"]["connected"], false, "{v}");
+    assert_eq!(server.call("GET", "/healthz", None, None).0, 200);
+}
