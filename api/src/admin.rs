@@ -67,6 +67,15 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::DELETE, ["customers", g, "caller-ids", n]) => {
             delete_row(api, g, table::CALLER_IDS, n).await
         }
+        (Method::PUT, ["customers", g, "opt-outs", n]) => put_opt_out(api, g, n).await,
+        (Method::DELETE, ["customers", g, "opt-outs", n]) => {
+            delete_row(api, g, table::OPT_OUTS, n).await
+        }
+        (Method::POST, ["customers", g, "balance"]) => add_balance(api, g, req).await,
+        (Method::GET, ["spam-keywords"]) => list_spam_keywords(api).await,
+        (Method::PUT, ["spam-keywords", k]) => put_spam_keyword(api, k).await,
+        (Method::DELETE, ["spam-keywords", k]) => delete_spam_keyword(api, k).await,
+        (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
         (Method::GET, ["senders"]) => admin_routing::list_senders(api),
         (Method::PUT, ["senders", n]) => admin_routing::put_sender(api, n, req).await,
@@ -161,12 +170,16 @@ async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
         ));
     }
     let b: CustomerBody = body(req).await?;
+    // The balance given is the balance from now on: remember the charges so
+    // far, which the available balance is counted from.
+    let charges_offset = api.shard.net_charges(g).await;
     let customer = Customer {
         group_code: g.to_string(),
         name: b.name,
         vas: b.vas,
         prepaid: b.prepaid,
         balance: b.balance,
+        charges_offset,
     };
     let row = customer.clone();
     let created = api
@@ -183,7 +196,10 @@ async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
     } else {
         StatusCode::OK
     };
-    Ok(http::json(status, &customer))
+    Ok(http::json(
+        status,
+        &customer_json(&customer, charges_offset),
+    ))
 }
 
 async fn list_customers(api: &ShardApi) -> Answer {
@@ -192,7 +208,11 @@ async fn list_customers(api: &ShardApi) -> Answer {
         .catalog_read(|s| catalog::scan_prefix(s, table::CUSTOMERS, ""))
         .await
         .map_err(store_error)?;
-    let customers: Vec<Customer> = rows.into_iter().map(|(_, c)| c).collect();
+    let mut customers = Vec::with_capacity(rows.len());
+    for (_, c) in rows {
+        let net = api.shard.net_charges(&c.group_code).await;
+        customers.push(customer_json(&c, net));
+    }
     Ok(http::json(
         StatusCode::OK,
         &json!({ "customers": customers }),
@@ -220,7 +240,8 @@ async fn get_customer(api: &ShardApi, g: &str) -> Answer {
         return Err(no_customer(g));
     };
     let clients = client_rows(api, g);
-    let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+    let net = api.shard.net_charges(g).await;
+    let mut v = customer_json(&c, net);
     v["services"] = serde_json::to_value(&services.channels).unwrap_or(Value::Null);
     v["bill_codes"] = bills
         .into_iter()
@@ -263,6 +284,44 @@ async fn delete_customer(api: &ShardApi, g: &str) -> Answer {
     } else {
         Err(no_customer(g))
     }
+}
+
+/// A customer as the admin API shows it: `balance` is what is available now.
+fn customer_json(c: &Customer, net_charges: i64) -> Value {
+    json!({
+        "group_code": c.group_code,
+        "name": c.name,
+        "vas": c.vas,
+        "prepaid": c.prepaid,
+        "balance": c.balance - (net_charges - c.charges_offset),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceBody {
+    delta: i64,
+}
+
+/// `POST /customers/{g}/balance` `{"delta": n}`: top-up (or negative adjustment).
+async fn add_balance(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
+    let b: BalanceBody = body(req).await?;
+    let g2 = g.to_string();
+    let updated = api
+        .shard
+        .catalog_write(move |s| {
+            let Some(mut c) = catalog::get::<Customer>(s, table::CUSTOMERS, &g2)? else {
+                return Ok(None);
+            };
+            c.balance = c.balance.saturating_add(b.delta);
+            catalog::put(s, table::CUSTOMERS, &g2, &c)?;
+            Ok(Some(c))
+        })
+        .await
+        .map_err(store_error)?;
+    let c = updated.ok_or_else(|| no_customer(g))?;
+    let net = api.shard.net_charges(g).await;
+    Ok(http::json(StatusCode::OK, &customer_json(&c, net)))
 }
 
 #[derive(Deserialize)]
@@ -490,6 +549,62 @@ async fn put_caller_id(api: &ShardApi, g: &str, n: &str) -> Answer {
     put_child(api, g, table::CALLER_IDS, n, Value::Null).await
 }
 
+async fn put_opt_out(api: &ShardApi, g: &str, n: &str) -> Answer {
+    let number = n.replace('-', "");
+    if !(4..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad_request("an opt-out number is 4-15 digits"));
+    }
+    put_child(api, g, table::OPT_OUTS, &number, Value::Null).await
+}
+
+async fn list_spam_keywords(api: &ShardApi) -> Answer {
+    let rows = api
+        .shard
+        .catalog_read(|s| Ok(s.scan(table::SPAM_KEYWORDS)?))
+        .await
+        .map_err(store_error)?;
+    let keywords: Vec<String> = rows.into_iter().map(|(k, _)| k).collect();
+    Ok(http::json(StatusCode::OK, &json!({ "keywords": keywords })))
+}
+
+async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
+    if k.trim().is_empty() || k.chars().count() > 100 {
+        return Err(bad_request("a spam keyword is 1-100 characters"));
+    }
+    let (key, catalog) = (k.to_string(), api.shard.shared.catalog.clone());
+    api.shard
+        .catalog_write(move |s| {
+            s.put(table::SPAM_KEYWORDS, &key, b"null")?;
+            catalog.invalidate_spam();
+            Ok(())
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(http::json(StatusCode::OK, &json!({ "keyword": k })))
+}
+
+async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
+    let (key, catalog) = (k.to_string(), api.shard.shared.catalog.clone());
+    let deleted = api
+        .shard
+        .catalog_write(move |s| {
+            let deleted = s.delete(table::SPAM_KEYWORDS, &key)?;
+            catalog.invalidate_spam();
+            Ok(deleted)
+        })
+        .await
+        .map_err(store_error)?;
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(http::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such keyword",
+        ))
+    }
+}
+
 /// Writes a row keyed `group/child` of an existing customer.
 async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value: Value) -> Answer {
     let key = format!("{g}/{child}");
@@ -509,7 +624,7 @@ async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value:
         return Err(no_customer(g));
     }
     let mut out = json!({"group_code": g});
-    if t == table::CALLER_IDS {
+    if t == table::CALLER_IDS || t == table::OPT_OUTS {
         out["number"] = Value::from(child);
     } else if let Value::Object(m) = value {
         out.as_object_mut()

@@ -120,6 +120,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         },
         dedup_window: config.dedup.window,
         hold_timeout: config.routing.hold_timeout,
+        prices: mcmp_engine::model::Channel::ALL.map(|c| config.pricing.price(c)),
     };
     let prefixes = config
         .carriers

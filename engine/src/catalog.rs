@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Channel;
+use crate::policy::SpamKeywords;
 use crate::routing::pnx::PnxTable;
 use crate::routing::rule::RouteRule;
 use crate::sender::live::SenderLive;
@@ -41,6 +42,10 @@ pub mod table {
     pub const ROUTES: &str = "routes";
     /// Number portability: national number → carrier.
     pub const PNX: &str = "pnx";
+    /// Operator spam keywords (key = the keyword).
+    pub const SPAM_KEYWORDS: &str = "spam_keywords";
+    /// Opt-outs by `group_code/number`.
+    pub const OPT_OUTS: &str = "opt_outs";
 }
 
 /// A tenant.
@@ -54,8 +59,12 @@ pub struct Customer {
     pub vas: bool,
     /// Whether messages are paid from `balance`.
     pub prepaid: bool,
-    /// Prepaid balance in minor currency units.
+    /// The operator's credit in minor currency units, as last set; the
+    /// available balance is this minus the charges since it was set.
     pub balance: i64,
+    /// Net charges (from the WALs) when `balance` was set.
+    #[serde(default)]
+    pub charges_offset: i64,
 }
 
 /// The settings of one channel for a customer.
@@ -110,6 +119,8 @@ pub struct CustomerView {
     pub bill_codes: HashMap<String, BillCode>,
     /// Registered caller IDs.
     pub caller_ids: HashSet<String>,
+    /// Numbers that refused this customer's ads.
+    pub opt_outs: HashSet<String>,
 }
 
 impl CustomerView {
@@ -147,6 +158,8 @@ pub struct Snapshot {
     pub routes: HashMap<(String, Channel), RouteRule>,
     /// Number portability with prefix fallback.
     pub pnx: Arc<PnxTable>,
+    /// Operator spam keywords.
+    pub spam: Arc<SpamKeywords>,
 }
 
 impl Snapshot {
@@ -186,6 +199,7 @@ pub struct SharedCatalog {
     live: Mutex<HashMap<String, Arc<SenderLive>>>,
     prefixes: Vec<(String, String)>,
     pnx: Mutex<Option<Arc<PnxTable>>>,
+    spam: Mutex<Option<Arc<SpamKeywords>>>,
 }
 
 impl SharedCatalog {
@@ -204,7 +218,29 @@ impl SharedCatalog {
             live: Mutex::new(HashMap::new()),
             prefixes,
             pnx: Mutex::new(None),
+            spam: Mutex::new(None),
         }
+    }
+
+    /// Forgets the cached keyword automaton (after a keyword write).
+    pub fn invalidate_spam(&self) {
+        *self.spam.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn spam_keywords(&self) -> Result<Arc<SpamKeywords>, CatalogError> {
+        let mut cached = self.spam.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = cached.as_ref() {
+            return Ok(k.clone());
+        }
+        let words: Vec<String> = self
+            .store
+            .scan(table::SPAM_KEYWORDS)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let keywords = Arc::new(SpamKeywords::new(words));
+        *cached = Some(keywords.clone());
+        Ok(keywords)
     }
 
     /// Forgets the cached PNX table so the next snapshot reloads it (after a
@@ -288,7 +324,14 @@ impl SharedCatalog {
             snap.routes
                 .insert((rule.group_code.clone(), rule.channel), rule);
         }
+        for (key, ()) in scan::<()>(self.store(), table::OPT_OUTS)? {
+            if let Some((g, number)) = key.split_once('/') {
+                let view = snap.customers.entry(g.to_string()).or_default();
+                view.opt_outs.insert(number.to_string());
+            }
+        }
         snap.pnx = self.pnx_table()?;
+        snap.spam = self.spam_keywords()?;
         Ok(snap)
     }
 }

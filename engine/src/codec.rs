@@ -26,6 +26,8 @@ pub struct AcceptedRecord {
     pub created_at_ms: i64,
     /// Initial status: `Accepted` or `Scheduled`.
     pub status: Status,
+    /// What the prepaid customer was charged (0 when not prepaid).
+    pub price: i64,
     /// The validated request.
     pub request: MessageRequest,
 }
@@ -124,6 +126,7 @@ mod tests {
             client_id: "c1".into(),
             created_at_ms: 1_700_000_000_000,
             status: Status::Accepted,
+            price: 10,
             request: MessageRequest {
                 src_msg_id: "order-1".into(),
                 channel: Channel::Sms,

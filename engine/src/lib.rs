@@ -38,6 +38,7 @@ pub mod notify;
 pub mod outbox;
 pub mod pipeline;
 pub mod policy;
+pub mod quota;
 pub mod routing;
 pub mod rt;
 pub mod sender;

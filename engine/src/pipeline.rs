@@ -33,8 +33,13 @@ use crate::unix_ms;
 /// How often held and scheduled messages are looked at.
 pub const TICK: Duration = Duration::from_millis(50);
 
-/// Held messages are retried every this many ticks (200 ms)...
+/// Held messages are retried at most every this many ticks (200 ms), and
+/// only when a sender came up or the catalog changed since the last try...
 const HELD_RETRY_EVERY: u64 = 4;
+
+/// ...or, failing that, every this many ticks (5 s), so a message whose
+/// route appears by other means is not left waiting for an event.
+const HELD_RETRY_IDLE: u64 = 100;
 
 /// ...at most this many per round, so a long outage does not turn every
 /// round into a storm of routing work.
@@ -478,6 +483,12 @@ fn hold(shard: &Shard, id: MessageId) {
     held.push_back((id, unix_ms()));
 }
 
+/// Whether a message's prepaid charge is refunded if it ends now: it never
+/// reached a carrier (no `submitted` event).
+pub fn refundable(m: &StoredMessage) -> bool {
+    m.price != 0 && !m.events.iter().any(|e| e.status == Status::Submitted)
+}
+
 /// Records a state change: WAL (group-committed in the background) and memory.
 pub fn change_state(
     shard: &Shard,
@@ -500,7 +511,23 @@ pub fn change_state(
     if let Err(e) = shard.wal.append_background(&[Record::State(rec.clone())]) {
         tracing::error!(%id, "state change not logged: {e}");
     }
-    shard.messages.borrow_mut().apply_state(rec);
+    let refund = {
+        let mut messages = shard.messages.borrow_mut();
+        let refund = messages
+            .get(id)
+            .filter(|m| {
+                !m.status.is_final()
+                    && matches!(status, Status::Failed | Status::Canceled | Status::Rejected)
+                    && refundable(m)
+            })
+            .map(|m| (m.group_code.to_string(), m.price));
+        messages.apply_state(rec);
+        refund
+    };
+    if let Some((group, amount)) = refund {
+        let owner = crate::quota::owner(&group, shard.shards());
+        shard.send_to(owner, MeshMsg::Refund { group, amount });
+    }
 }
 
 fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {
@@ -586,6 +613,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
 /// hold timeout, release scheduled ones, sample sender queues.
 pub async fn tick_loop(shard: Rc<Shard>) {
     let mut ticks: u64 = 0;
+    let mut seen_epoch = u64::MAX;
     loop {
         rt::sleep(TICK).await;
         if shard.shared.is_draining() {
@@ -596,7 +624,12 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
         ticks += 1;
-        if ticks.is_multiple_of(HELD_RETRY_EVERY) {
+        let epoch = shard.shared.sender_epoch();
+        let changed = epoch != seen_epoch;
+        if (changed && ticks.is_multiple_of(HELD_RETRY_EVERY))
+            || ticks.is_multiple_of(HELD_RETRY_IDLE)
+        {
+            seen_epoch = epoch;
             let mut held = shard.pipeline.held.borrow_mut();
             let n = held.len().min(HELD_RETRY_BATCH);
             let items: Vec<_> = held.drain(..n).collect();

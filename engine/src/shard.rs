@@ -27,9 +27,10 @@ use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
 use crate::codec::Record;
 use crate::dedup::{ClaimOutcome, DedupKey, DedupTable};
 use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
-use crate::model::MessageId;
+use crate::model::{Channel, MessageId};
 use crate::outbox::Outbox;
 use crate::pipeline::{self, OwnerEvent, PickRequest, Pipeline, ReceiptKey};
+use crate::quota::{LocalLeases, QuotaOwner};
 use crate::sender::host::{self as sender_host, SenderHost};
 use crate::sender::Outbound;
 use crate::store::{LocalMessages, MessageView};
@@ -55,6 +56,18 @@ pub struct EngineConfig {
     pub dedup_window: Duration,
     /// How long a message waits for an available sender.
     pub hold_timeout: Duration,
+    /// Price per message part by channel (index = position in `Channel::ALL`).
+    pub prices: [i64; 7],
+}
+
+impl EngineConfig {
+    /// The price of one part on `channel`.
+    pub fn price(&self, channel: Channel) -> i64 {
+        Channel::ALL
+            .iter()
+            .position(|c| *c == channel)
+            .map_or(0, |i| self.prices[i])
+    }
 }
 
 /// A request from one shard to another, always sent in a batch.
@@ -134,6 +147,55 @@ pub enum MeshMsg {
         /// Carrier detail.
         detail: String,
     },
+    /// Lease TPS tokens of a customer's channel (this shard owns the customer).
+    Lease {
+        /// The customer.
+        group: String,
+        /// The channel.
+        channel: Channel,
+        /// Its limit.
+        tps: u32,
+        /// Tokens wanted.
+        want: u32,
+        /// Take them (false: dry run, only look).
+        take: bool,
+        /// Tokens granted.
+        reply: oneshot::Sender<u32>,
+    },
+    /// Debit prepaid prices in order (this shard owns the customer).
+    Charge {
+        /// The customer.
+        group: String,
+        /// Operator credit plus offset.
+        credit: i64,
+        /// Prices.
+        prices: Vec<i64>,
+        /// Debit them (false: dry run).
+        take: bool,
+        /// One verdict per price.
+        reply: oneshot::Sender<Vec<bool>>,
+    },
+    /// Give back a charge; with `0` and a reply: report the net charges.
+    Refund {
+        /// The customer.
+        group: String,
+        /// Amount.
+        amount: i64,
+    },
+    /// Charges recovered from another shard's WAL (start-up).
+    RestoreCharges {
+        /// Net charge per customer.
+        charges: Vec<(String, i64)>,
+        /// Done.
+        reply: oneshot::Sender<()>,
+    },
+    /// The customer's net charges (admin balance reads and writes).
+    NetCharges {
+        /// The customer.
+        group: String,
+        /// Net charges.
+        reply: oneshot::Sender<i64>,
+    },
     /// Move the queues of `sender`'s sessions on this shard back to routing,
     /// or to the sender `to`.
     DrainSender {
@@ -159,6 +221,9 @@ pub struct SharedEngine {
     recovering: AtomicUsize,
     failed: AtomicBool,
     draining: AtomicBool,
+    /// Bumped when a sender session comes up or the catalog changes: held
+    /// messages are worth another routing attempt.
+    sender_epoch: std::sync::atomic::AtomicU64,
 }
 
 /// One core's engine. Lives on its shard only.
@@ -178,6 +243,10 @@ pub struct Shard {
     pub pipeline: Pipeline,
     /// The sender sessions placed on this shard.
     pub senders: SenderHost,
+    /// Customer limits this shard owns.
+    pub quota: QuotaOwner,
+    /// TPS tokens this shard leased.
+    pub leases: LocalLeases,
     outbox: Rc<Outbox>,
 }
 
@@ -228,6 +297,7 @@ impl SharedEngine {
             initial,
             failed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            sender_epoch: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -281,6 +351,16 @@ impl SharedEngine {
     pub fn shards(&self) -> usize {
         self.config.shards
     }
+
+    /// Marks that held messages may now be routable.
+    pub fn bump_sender_epoch(&self) {
+        self.sender_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current sender epoch.
+    pub fn sender_epoch(&self) -> u64 {
+        self.sender_epoch.load(Ordering::Relaxed)
+    }
 }
 
 impl Shard {
@@ -307,11 +387,14 @@ impl Shard {
             wal: LocalWal::start(wal, engine.config.durability, engine.config.sync_interval),
             pipeline: Pipeline::default(),
             senders: SenderHost::default(),
+            quota: QuotaOwner::default(),
+            leases: LocalLeases::default(),
             outbox: Rc::new(Outbox::new(engine.config.shards)),
             shared: engine.clone(),
         });
         rt::spawn(shard.clone().serve_mesh(inbox));
         shard.restore_dedup(recovered).await?;
+        shard.restore_charges().await?;
         engine.recovering.fetch_sub(1, Ordering::SeqCst);
         while engine.recovering.load(Ordering::SeqCst) > 0 {
             if engine.failed.load(Ordering::SeqCst) {
@@ -348,6 +431,104 @@ impl Shard {
             }
         }
         Ok(())
+    }
+
+    /// Sends the net prepaid charges of this shard's messages to the
+    /// customers' owning shards.
+    async fn restore_charges(self: &Rc<Self>) -> Result<(), StartError> {
+        let n = self.shards();
+        let mut per_owner: Vec<Vec<(String, i64)>> = (0..n).map(|_| Vec::new()).collect();
+        let mut nets: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for m in self.messages.borrow().iter() {
+            if m.price != 0 {
+                let refunded = crate::pipeline::refundable(m) && m.status.is_final();
+                *nets.entry(m.group_code.to_string()).or_insert(0) +=
+                    if refunded { 0 } else { m.price };
+            }
+        }
+        for (g, net) in nets {
+            per_owner[crate::quota::owner(&g, n)].push((g, net));
+        }
+        for (owner, charges) in per_owner.into_iter().enumerate() {
+            if charges.is_empty() {
+                continue;
+            }
+            let (reply, rx) = oneshot::channel();
+            self.send(owner, MeshMsg::RestoreCharges { charges, reply })
+                .await
+                .map_err(|_| StartError::Aborted)?;
+            rx.await.map_err(|_| StartError::Aborted)?;
+        }
+        Ok(())
+    }
+
+    /// Leases TPS tokens from the customer's owning shard.
+    pub async fn lease_tps(
+        self: &Rc<Self>,
+        group: &str,
+        channel: Channel,
+        tps: u32,
+        want: u32,
+        take: bool,
+    ) -> u32 {
+        let (reply, rx) = oneshot::channel();
+        let owner = crate::quota::owner(group, self.shards());
+        let msg = MeshMsg::Lease {
+            group: group.to_string(),
+            channel,
+            tps,
+            want,
+            take,
+            reply,
+        };
+        if self.send(owner, msg).await.is_err() {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
+    }
+
+    /// Debits prepaid prices at the customer's owning shard.
+    pub async fn charge(
+        self: &Rc<Self>,
+        group: &str,
+        credit: i64,
+        prices: Vec<i64>,
+        take: bool,
+    ) -> Vec<bool> {
+        let n = prices.len();
+        let (reply, rx) = oneshot::channel();
+        let owner = crate::quota::owner(group, self.shards());
+        let msg = MeshMsg::Charge {
+            group: group.to_string(),
+            credit,
+            prices,
+            take,
+            reply,
+        };
+        if self.send(owner, msg).await.is_err() {
+            return vec![false; n];
+        }
+        rx.await.unwrap_or_else(|_| vec![false; n])
+    }
+
+    /// A customer's net prepaid charges (admin).
+    pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
+        let (reply, rx) = oneshot::channel();
+        let owner = crate::quota::owner(group, self.shards());
+        if self
+            .send(
+                owner,
+                MeshMsg::NetCharges {
+                    group: group.to_string(),
+                    reply,
+                },
+            )
+            .await
+            .is_err()
+        {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
     }
 
     /// The current catalog snapshot.
@@ -452,6 +633,7 @@ impl Shard {
                 if newer {
                     *self.snapshot.borrow_mut() = snapshot;
                     self.senders.reconcile(self);
+                    self.shared.bump_sender_epoch();
                 }
                 let _ = reply.send(());
             }
@@ -471,6 +653,35 @@ impl Shard {
                 code,
                 ..
             } => self.pipeline.receipt(self, key, delivered, code),
+            MeshMsg::Lease {
+                group,
+                channel,
+                tps,
+                want,
+                take,
+                reply,
+            } => {
+                let _ = reply.send(self.quota.lease(&group, channel, tps, want, take));
+            }
+            MeshMsg::Charge {
+                group,
+                credit,
+                prices,
+                take,
+                reply,
+            } => {
+                let _ = reply.send(self.quota.charge(&group, credit, &prices, take));
+            }
+            MeshMsg::Refund { group, amount } => self.quota.refund(&group, amount),
+            MeshMsg::RestoreCharges { charges, reply } => {
+                for (g, net) in charges {
+                    self.quota.restore(&g, net);
+                }
+                let _ = reply.send(());
+            }
+            MeshMsg::NetCharges { group, reply } => {
+                let _ = reply.send(self.quota.net(&group));
+            }
             MeshMsg::DrainSender { sender, to, reply } => {
                 let _ = reply.send(self.senders.drain(self, &sender, to));
             }

@@ -36,6 +36,8 @@ pub struct StoredMessage {
     pub request: MessageRequest,
     /// Current status.
     pub status: Status,
+    /// Prepaid charge (refunded if it never reaches a carrier).
+    pub price: i64,
     /// Current result code.
     pub code: u16,
     /// Carrier, once known.
@@ -124,6 +126,7 @@ impl LocalMessages {
             client_id: self.intern(&rec.client_id),
             request: rec.request,
             status: rec.status,
+            price: rec.price,
             code,
             carrier: None,
             sender: None,

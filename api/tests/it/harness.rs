@@ -18,7 +18,7 @@ pub struct Server {
     pub addr: SocketAddr,
     child: Child,
     /// Keeps the stderr reader alive so the server never blocks on a full pipe.
-    _log: mpsc::Receiver<String>,
+    _log: std::sync::Mutex<mpsc::Receiver<String>>,
 }
 
 impl Server {
@@ -63,13 +63,15 @@ impl Server {
         let mut server = Server {
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             child,
-            _log: rx,
+            _log: std::sync::Mutex::new(rx),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = server
                 ._log
+                .lock()
+                .expect("log lock")
                 .recv_timeout(left)
                 .expect("server printed its ready line in time");
             if let Some(rest) = line.split("listening on http://").nth(1) {

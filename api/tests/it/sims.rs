@@ -17,7 +17,11 @@ pub fn loadtest_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let bin = dir.join("mcmp-loadtest");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p mcmp-loadtest` (cargo test --workspace builds it)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p mcmp-loadtest` (cargo test --workspace builds it)",
+        bin.display()
+    );
     bin
 }
 
@@ -46,14 +50,18 @@ impl Sim {
                 }
             }
         });
-        let mut sim = Sim { child, ready: Vec::new() };
+        let mut sim = Sim {
+            child,
+            ready: Vec::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while sim.ready.len() < expect {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).expect("simulator ready in time");
             let parts: Vec<&str> = line.split_whitespace().collect();
             if let ["ready", kind, addr] = parts.as_slice() {
-                sim.ready.push((kind.to_string(), addr.parse().expect("addr")));
+                sim.ready
+                    .push((kind.to_string(), addr.parse().expect("addr")));
             }
         }
         sim
@@ -61,14 +69,24 @@ impl Sim {
 
     /// An SMSC on 127.0.0.1:0 with its control API.
     pub fn smsc(extra: &[&str]) -> Sim {
-        let mut args = vec!["smsc", "--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"];
+        let mut args = vec![
+            "smsc",
+            "--listen",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+        ];
         args.extend_from_slice(extra);
         Sim::start(&args, 2)
     }
 
     /// The address printed for `kind`.
     pub fn addr(&self, kind: &str) -> SocketAddr {
-        self.ready.iter().find(|(k, _)| k == kind).map(|(_, a)| *a).expect("kind announced")
+        self.ready
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, a)| *a)
+            .expect("kind announced")
     }
 
     /// GET on the control API (or the simulator's own port for HTTP ones).
@@ -80,7 +98,14 @@ impl Sim {
 
     /// POST on the control API.
     pub fn post(&self, kind: &str, path: &str, body: &Value) -> Value {
-        let (s, b) = raw_request(self.addr(kind), "POST", path, None, "application/json", body.to_string().as_bytes());
+        let (s, b) = raw_request(
+            self.addr(kind),
+            "POST",
+            path,
+            None,
+            "application/json",
+            body.to_string().as_bytes(),
+        );
         assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&b));
         serde_json::from_slice(&b).unwrap_or(Value::Null)
     }

@@ -43,7 +43,12 @@ fn wait_connected(server: &Server, sender: &str) {
 fn send(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
     let mut ids = Vec::new();
     for chunk in msgs.chunks(500) {
-        let (s, r) = server.call("POST", "/v1/messages", Some(token), Some(&json!({ "messages": chunk })));
+        let (s, r) = server.call(
+            "POST",
+            "/v1/messages",
+            Some(token),
+            Some(&json!({ "messages": chunk })),
+        );
         assert_eq!(s, 200, "{r}");
         for x in r["results"].as_array().expect("results") {
             assert_eq!(x["code"], 1000, "{x}");
@@ -58,15 +63,29 @@ fn kt_rule(server: &Server, g: &str) {
     let (s, v) = server.admin("PUT", &format!("/routes/{g}/SMS"), Some(rule));
     assert_eq!(s, 200, "{v}");
     let csv = "01012345678,KT\n";
-    let (s, _) = crate::harness::raw_request(server.addr, "POST", "/admin/v1/pnx", Some(crate::harness::ADMIN), "text/csv", csv.as_bytes());
+    let (s, _) = crate::harness::raw_request(
+        server.addr,
+        "POST",
+        "/admin/v1/pnx",
+        Some(crate::harness::ADMIN),
+        "text/csv",
+        csv.as_bytes(),
+    );
     assert_eq!(s, 200);
 }
 
-fn per_sender(server: &Server, token: &str, ids: &[String], status: &str) -> HashMap<String, usize> {
+fn per_sender(
+    server: &Server,
+    token: &str,
+    ids: &[String],
+    status: &str,
+) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for id in ids {
         let m = wait_status(server, token, id, |s| s == status);
-        *counts.entry(m["sender"].as_str().unwrap_or("-").to_string()).or_insert(0) += 1;
+        *counts
+            .entry(m["sender"].as_str().unwrap_or("-").to_string())
+            .or_insert(0) += 1;
     }
     counts
 }
@@ -99,7 +118,13 @@ fn an_lms_and_a_long_international_sms_arrive_whole() {
     let server = Server::start(dir.path());
     let token = server.register_customer("A1");
     smpp_sender(&server, "G_L_KT01", "A", &smsc, json!({}));
-    smpp_sender(&server, "G_I_UK01", "I", &smsc, json!({"carriers": ["INTL"], "nat_cd": "44"}));
+    smpp_sender(
+        &server,
+        "G_I_UK01",
+        "I",
+        &smsc,
+        json!({"carriers": ["INTL"], "nat_cd": "44"}),
+    );
     for ch in ["SMS", "LMS"] {
         let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}], "INTL": [{"sender_group": "I", "ratio": 1}]}});
         let (s, v) = server.admin("PUT", &format!("/routes/A1/{ch}"), Some(rule));
@@ -121,11 +146,27 @@ fn an_lms_and_a_long_international_sms_arrive_whole() {
         wait_status(&server, &token, id, |s| s == "delivered");
     }
     let got = smsc.get("control", "/messages");
-    let texts: Vec<&str> = got.as_array().expect("messages").iter().filter_map(|m| m["text"].as_str()).collect();
+    let texts: Vec<&str> = got
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
     assert!(texts.contains(&lms_text.as_str()), "LMS not whole: {got}");
-    assert!(texts.contains(&intl_text.as_str()), "international SMS not whole: {got}");
-    let intl_msg = got.as_array().expect("messages").iter().find(|m| m["text"] == intl_text.as_str()).expect("intl");
-    assert!(intl_msg["parts"].as_u64().is_some_and(|p| p > 1), "{intl_msg}");
+    assert!(
+        texts.contains(&intl_text.as_str()),
+        "international SMS not whole: {got}"
+    );
+    let intl_msg = got
+        .as_array()
+        .expect("messages")
+        .iter()
+        .find(|m| m["text"] == intl_text.as_str())
+        .expect("intl");
+    assert!(
+        intl_msg["parts"].as_u64().is_some_and(|p| p > 1),
+        "{intl_msg}"
+    );
     assert_eq!(intl_msg["to"], "447700900123");
 }
 
@@ -155,16 +196,27 @@ fn a_dropped_sender_moves_its_queue_and_rejoins() {
     // Everything still queued goes out through B; what A had submitted waits
     // for its receipts, which A's SMSC keeps until A binds again.
     for id in &ids {
-        wait_status(&server, &token, id, |s| s == "submitted" || s == "delivered");
+        wait_status(&server, &token, id, |s| {
+            s == "submitted" || s == "delivered"
+        });
     }
     smsc_a.post("control", "/refuse-binds", &json!({"refuse": false}));
     let counts = per_sender(&server, &token, &ids, "delivered");
-    let (a, b) = (smsc_a.get("control", "/stats"), smsc_b.get("control", "/stats"));
+    let (a, b) = (
+        smsc_a.get("control", "/stats"),
+        smsc_b.get("control", "/stats"),
+    );
     let total = a["messages"].as_u64().unwrap_or(0) + b["messages"].as_u64().unwrap_or(0);
-    assert_eq!(total, 3_000, "each message exactly once over both SMSCs: A {a} B {b} senders {counts:?}");
+    assert_eq!(
+        total, 3_000,
+        "each message exactly once over both SMSCs: A {a} B {b} senders {counts:?}"
+    );
     assert_eq!(a["duplicates"], 0);
     assert_eq!(b["duplicates"], 0);
-    assert!(b["messages"].as_u64().unwrap_or(0) > 1_500, "B took over A's queue: {b}");
+    assert!(
+        b["messages"].as_u64().unwrap_or(0) > 1_500,
+        "B took over A's queue: {b}"
+    );
     // A rejoined once its SMSC accepted binds again (its receipts came in).
     wait_connected(&server, "G_S_KT01");
     let (_, v) = server.admin("GET", "/senders/G_S_KT01", None);
@@ -182,12 +234,24 @@ fn kill_9_with_messages_queued_submitted_and_awaiting_receipts_loses_nothing() {
         "host": smsc.addr("smsc").ip().to_string(), "port": smsc.addr("smsc").port(), "system_id": "G_S_KT01",
         "password": "pw", "tps": 1000, "response_timeout_ms": 2000, "enquire_link_secs": 5}})));
     assert_eq!(s, 200);
-    server.admin("PUT", "/routes/A1/SMS", Some(json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}})));
+    server.admin(
+        "PUT",
+        "/routes/A1/SMS",
+        Some(json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}})),
+    );
     wait_connected(&server, "G_S_KT01");
-    let ids = send(&server, &token, (0..2_000).map(|i| sms(&format!("k{i}"))).collect());
+    let ids = send(
+        &server,
+        &token,
+        (0..2_000).map(|i| sms(&format!("k{i}"))).collect(),
+    );
     // Wait until some are submitted (awaiting receipts) while others are still queued.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while smsc.get("control", "/stats")["messages"].as_u64().unwrap_or(0) < 300 {
+    while smsc.get("control", "/stats")["messages"]
+        .as_u64()
+        .unwrap_or(0)
+        < 300
+    {
         assert!(Instant::now() < deadline, "nothing reached the SMSC");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -233,7 +297,11 @@ fn a_hostile_smpp_peer_costs_only_its_own_session() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // ...while everything else goes on: messages flow through the good group.
-    let ids = send(&server, &token, (0..100).map(|i| sms(&format!("h{i}"))).collect());
+    let ids = send(
+        &server,
+        &token,
+        (0..100).map(|i| sms(&format!("h{i}"))).collect(),
+    );
     for id in &ids {
         let m = wait_status(&server, &token, id, |s| s == "delivered");
         assert_eq!(m["sender"], "G_S_SIM01");

@@ -12,7 +12,7 @@ use super::normalize::normalize_into;
 ///
 /// Immutable and `Send + Sync`: built by whoever rebuilds the catalog
 /// snapshot, then read by every shard.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SpamKeywords {
     /// The keywords as the operator wrote them, in the order kept; the
     /// automaton's pattern ids index this.

@@ -226,6 +226,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         SessionEvent::Up => {
             if !s.up.replace(true) {
                 live.session_changed(shard.id, true);
+                shard.shared.bump_sender_epoch();
                 tracing::info!(sender = %s.sender, shard = shard.id, "session up");
             }
         }

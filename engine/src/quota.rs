@@ -1,0 +1,258 @@
+//! Customer-wide limits across shards (DESIGN §2): TPS per customer and
+//! channel, and prepaid balances. Each customer's state has an owning shard
+//! (hash of `group_code`); everything else asks it over the mesh.
+//!
+//! TPS: the owner counts the parts it granted per customer and channel in a
+//! sliding one-second window (100 slots of 10 ms) and grants only what keeps
+//! the window at or under `tps`, so no 1 s window, however aligned, sees
+//! more than the limit (plus what leased shards spend late, below); under
+//! overload the window stays full, and a stall loses nothing that the next
+//! second cannot use. Other shards lease parts in chunks of `tps / (20 ×
+//! shards)` and spend them locally for up to [`LEASE_TTL`], so the hot path
+//! rarely hops; a lease spent late or left unspent shifts at most one chunk
+//! per shard (5 % of the limit).
+//!
+//! Prepaid: the owner serializes every debit, so a balance is never
+//! overdrawn however many connections race. The balance itself is derived:
+//! the catalog holds the operator's credit (`balance`, with the net charges
+//! at the time it was set as `charges_offset`), and the charges are rebuilt
+//! from the WALs at start-up (each accepted message records its price; a
+//! refund is implied by its final state).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::model::Channel;
+
+/// How long a leased TPS chunk may be spent by the leasing shard.
+pub const LEASE_TTL: Duration = Duration::from_millis(100);
+
+/// The shard that owns a customer's limits.
+pub fn owner(group_code: &str, shards: usize) -> usize {
+    let h = group_code.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h % shards as u64) as usize
+}
+
+/// Tokens a shard leases at once for a limit of `tps`.
+pub fn lease_chunk(tps: u32, shards: usize) -> u32 {
+    (tps / (20 * shards.max(1) as u32)).max(1)
+}
+
+/// Width of one slot of the sliding window.
+const SLOT_MS: i64 = 10;
+
+/// Slots in the one-second window.
+const SLOTS: usize = 100;
+
+/// One customer-channel window: parts granted per 10 ms slot over the last
+/// second.
+struct Bucket {
+    slots: [u32; SLOTS],
+    /// Index (in slots since the epoch) of the newest slot written.
+    head: i64,
+    /// Sum of `slots`.
+    total: u32,
+}
+
+impl Bucket {
+    fn new(now_slot: i64) -> Bucket {
+        Bucket {
+            slots: [0; SLOTS],
+            head: now_slot,
+            total: 0,
+        }
+    }
+
+    /// Moves the window to `now_slot`, forgetting slots older than a second.
+    fn advance(&mut self, now_slot: i64) {
+        let steps = (now_slot - self.head).clamp(0, SLOTS as i64);
+        for k in 1..=steps {
+            let i = (self.head + k).rem_euclid(SLOTS as i64) as usize;
+            self.total -= self.slots[i];
+            self.slots[i] = 0;
+        }
+        self.head = self.head.max(now_slot);
+    }
+
+    fn add(&mut self, parts: u32) {
+        self.slots[self.head.rem_euclid(SLOTS as i64) as usize] += parts;
+        self.total += parts;
+    }
+}
+
+fn now_slot() -> i64 {
+    crate::unix_ms().div_euclid(SLOT_MS)
+}
+
+/// The limits this shard owns. Shard-local.
+#[derive(Default)]
+pub struct QuotaOwner {
+    buckets: RefCell<HashMap<(String, Channel), Bucket>>,
+    net_charges: RefCell<HashMap<String, i64>>,
+}
+
+impl QuotaOwner {
+    /// Grants up to `want` tokens of a customer's channel limit `tps`
+    /// (`take = false`: only says how many are there, for dry runs).
+    pub fn lease(&self, group: &str, channel: Channel, tps: u32, want: u32, take: bool) -> u32 {
+        let slot = now_slot();
+        let mut buckets = self.buckets.borrow_mut();
+        let b = buckets
+            .entry((group.to_string(), channel))
+            .or_insert_with(|| Bucket::new(slot));
+        b.advance(slot);
+        let granted = tps.saturating_sub(b.total).min(want);
+        if take {
+            b.add(granted);
+        }
+        granted
+    }
+
+    /// Debits `prices` in order while the balance allows; one verdict each.
+    /// `credit` is the operator's balance plus its `charges_offset`.
+    pub fn charge(&self, group: &str, credit: i64, prices: &[i64], take: bool) -> Vec<bool> {
+        let mut nets = self.net_charges.borrow_mut();
+        let net = nets.entry(group.to_string()).or_insert(0);
+        let mut spent = *net;
+        let verdicts = prices
+            .iter()
+            .map(|&p| {
+                let ok = credit - spent >= p;
+                if ok {
+                    spent += p;
+                }
+                ok
+            })
+            .collect();
+        if take {
+            *net = spent;
+        }
+        verdicts
+    }
+
+    /// Gives back the price of a message that never reached a carrier.
+    pub fn refund(&self, group: &str, amount: i64) {
+        *self
+            .net_charges
+            .borrow_mut()
+            .entry(group.to_string())
+            .or_insert(0) -= amount;
+    }
+
+    /// Adds charges recovered from a WAL (start-up).
+    pub fn restore(&self, group: &str, net: i64) {
+        *self
+            .net_charges
+            .borrow_mut()
+            .entry(group.to_string())
+            .or_insert(0) += net;
+    }
+
+    /// The customer's net charges so far.
+    pub fn net(&self, group: &str) -> i64 {
+        self.net_charges.borrow().get(group).copied().unwrap_or(0)
+    }
+}
+
+/// TPS tokens this shard leased and has not spent. Shard-local.
+#[derive(Default)]
+pub struct LocalLeases {
+    leases: RefCell<HashMap<(String, Channel), (u32, Instant)>>,
+}
+
+impl LocalLeases {
+    /// Takes up to `want` unexpired tokens.
+    pub fn take(&self, group: &str, channel: Channel, want: u32) -> u32 {
+        let mut leases = self.leases.borrow_mut();
+        let Some((tokens, expires)) = leases.get_mut(&(group.to_string(), channel)) else {
+            return 0;
+        };
+        if *expires <= Instant::now() {
+            *tokens = 0;
+            return 0;
+        }
+        let got = (*tokens).min(want);
+        *tokens -= got;
+        got
+    }
+
+    /// Keeps `tokens` for later requests, until the lease expires.
+    pub fn keep(&self, group: &str, channel: Channel, tokens: u32) {
+        if tokens > 0 {
+            let expires = Instant::now() + LEASE_TTL;
+            let mut leases = self.leases.borrow_mut();
+            let e = leases
+                .entry((group.to_string(), channel))
+                .or_insert((0, expires));
+            if e.1 <= Instant::now() {
+                e.0 = 0;
+            }
+            e.0 += tokens;
+            e.1 = expires;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_is_never_overdrawn_and_refunds_free_it() {
+        let q = QuotaOwner::default();
+        assert_eq!(
+            q.charge("g", 25, &[10, 10, 10], true),
+            vec![true, true, false]
+        );
+        assert_eq!(
+            q.charge("g", 25, &[5], false),
+            vec![true],
+            "dry run only looks"
+        );
+        assert_eq!(q.net("g"), 20);
+        q.refund("g", 10);
+        assert_eq!(q.charge("g", 25, &[10, 10], true), vec![true, false]);
+        q.restore("h", 7);
+        assert_eq!(q.net("h"), 7);
+    }
+
+    #[test]
+    fn tps_window_slides() {
+        let mut b = Bucket::new(1000);
+        b.add(600);
+        b.advance(1050);
+        b.add(400);
+        assert_eq!(b.total, 1000);
+        b.advance(1100);
+        assert_eq!(b.total, 400, "the slot from a second ago left the window");
+        b.advance(5000);
+        assert_eq!(b.total, 0);
+        let q = QuotaOwner::default();
+        let first = q.lease("g", Channel::Sms, 1000, 600, true);
+        let second = q.lease("g", Channel::Sms, 1000, 600, true);
+        assert_eq!(first, 600);
+        assert!(second <= 400);
+        assert_eq!(
+            q.lease("g", Channel::Sms, 1000, 600, false),
+            q.lease("g", Channel::Sms, 1000, 600, false)
+        );
+        assert_eq!(
+            q.lease("g", Channel::Sms, 1000, 10_000, false),
+            q.lease("g", Channel::Sms, 1000, 10_000, false)
+        );
+        assert_eq!(lease_chunk(1000, 2), 25);
+        assert_eq!(lease_chunk(5, 4), 1);
+    }
+
+    #[test]
+    fn leases_are_spent_then_expire() {
+        let l = LocalLeases::default();
+        l.keep("g", Channel::Sms, 5);
+        assert_eq!(l.take("g", Channel::Sms, 3), 3);
+        assert_eq!(l.take("g", Channel::Sms, 3), 2);
+        assert_eq!(l.take("g", Channel::Lms, 3), 0);
+    }
+}
