@@ -43,7 +43,12 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     pub fn start(answer: fn(&SeenRequest) -> Answer) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+        TestServer::start_at("127.0.0.1:0", answer)
+    }
+
+    /// [`TestServer::start`] on a given address (a port freed earlier).
+    pub fn start_at(addr: &str, answer: fn(&SeenRequest) -> Answer) -> TestServer {
+        let listener = TcpListener::bind(addr).expect("binds");
         let addr = listener.local_addr().expect("addr");
         let connections = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(Mutex::new(Vec::new()));

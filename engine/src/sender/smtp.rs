@@ -1,0 +1,1 @@
+//! The `smtp` transport (in progress).
