@@ -1,1 +1,0 @@
-//! The `smtp` transport (in progress).
