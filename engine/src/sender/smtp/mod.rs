@@ -257,12 +257,18 @@ impl Relay {
                         down_reported = true;
                         self.emit(SessionEvent::Down { reason });
                     }
-                    let slept = or(async { Some(rt::sleep(backoff).await) }, async {
-                        self.stop.notified().await;
-                        None
-                    })
+                    let stopped = or(
+                        async {
+                            rt::sleep(backoff).await;
+                            false
+                        },
+                        async {
+                            self.stop.notified().await;
+                            true
+                        },
+                    )
                     .await;
-                    if slept.is_none() {
+                    if stopped {
                         break;
                     }
                     backoff = (backoff * 2).min(RECONNECT_MAX);
