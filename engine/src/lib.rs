@@ -32,6 +32,7 @@ pub mod catalog;
 pub mod codec;
 pub mod codes;
 pub mod dedup;
+pub mod http_client;
 pub mod mesh;
 pub mod model;
 pub mod notify;

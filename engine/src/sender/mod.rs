@@ -10,10 +10,12 @@
 
 pub mod config;
 pub mod host;
+pub mod http;
 pub mod live;
 pub mod queue;
 pub mod sim;
 pub mod smpp;
+pub mod smtp;
 
 pub use config::{
     Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,

@@ -1,0 +1,387 @@
+//! Tests of the `http` transport against an in-test provider.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::http_client::tests::{on_shard, Answer, SeenRequest, TestServer};
+use crate::model::{Channel, MessageId};
+
+fn provider(r: &SeenRequest) -> Answer {
+    let answer = match r.path.as_str() {
+        "/accept" => (
+            200,
+            r#"{"provider_msg_id":"P-1","status":"accepted","extra":1}"#,
+        ),
+        "/delivered" => (
+            200,
+            r#"{"provider_msg_id":"P-2","status":"delivered","code":"K000"}"#,
+        ),
+        "/failed" => (
+            200,
+            r#"{"provider_msg_id":"P-3","status":"failed","code":"K101"}"#,
+        ),
+        "/bad" => (400, r#"{"error":"bad template"}"#),
+        "/throttled" => (429, "{}"),
+        _ => (503, "{}"),
+    };
+    Some((answer.0, answer.1.to_string()))
+}
+
+fn outbound(n: u64, channel: Channel) -> Outbound {
+    Outbound {
+        id: MessageId::new(0, n),
+        channel,
+        from: "0215881234".into(),
+        to: "01012345678".into(),
+        text: "안녕하세요".into(),
+        subject: Some("제목".into()),
+        template_code: Some("TPL01".into()),
+        vars: vec![("name".into(), "홍길동".into())],
+        international: false,
+    }
+}
+
+fn config(url: String, profile: &str) -> HttpConfig {
+    let mut headers = BTreeMap::new();
+    headers.insert("X-Api-Key".to_string(), "secret".to_string());
+    HttpConfig {
+        url,
+        headers,
+        timeout_ms: 2_000,
+        profile: profile.into(),
+    }
+}
+
+/// Runs a session, pushes `messages`, waits until `done(events)` (or 15 s),
+/// stops it and returns the events.
+fn run_against(
+    config: HttpConfig,
+    messages: Vec<Outbound>,
+    done: fn(&[SessionEvent]) -> bool,
+) -> Vec<SessionEvent> {
+    on_shard(move || {
+        let (config, messages) = (config.clone(), messages.clone());
+        async move {
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let sink = seen.clone();
+            let events: SessionEvents = Rc::new(move |e| sink.borrow_mut().push(e));
+            let queue = Rc::new(SessionQueue::new(64));
+            let stop = Rc::new(LocalNotify::default());
+            let task = rt::spawn_task(run_session(
+                "H_K_TEST01".into(),
+                config,
+                Rc::new(HttpClient::new()),
+                Some("http://mcmp.example:8080/".into()),
+                queue.clone(),
+                events,
+                stop.clone(),
+            ));
+            for m in messages {
+                queue.push(m).expect("room");
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && !done(&seen.borrow()) {
+                rt::sleep(Duration::from_millis(5)).await;
+            }
+            stop.notify();
+            task.await;
+            let events = seen.borrow().clone();
+            events
+        }
+    })
+}
+
+fn finals(events: &[SessionEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                SessionEvent::Receipt { .. } | SessionEvent::SubmitFailed { .. }
+            )
+        })
+        .count()
+}
+
+fn submitted(events: &[SessionEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::Submitted { .. }))
+}
+
+#[test]
+fn accepted_answer_submits_with_the_provider_id_and_sends_the_kko_body() {
+    let server = TestServer::start(provider);
+    let events = run_against(
+        config(server.url("/accept"), "kko"),
+        vec![outbound(1, Channel::Kko)],
+        submitted,
+    );
+    assert_eq!(events[0], SessionEvent::Up);
+    assert_eq!(
+        events[1],
+        SessionEvent::Submitted {
+            id: MessageId::new(0, 1),
+            carrier_id: "P-1".into()
+        }
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].header("x-api-key"), Some("secret"));
+    assert_eq!(seen[0].header("content-type"), Some("application/json"));
+    let body: Value = serde_json::from_slice(&seen[0].body).expect("json");
+    assert_eq!(
+        body,
+        json!({
+            "message_id": MessageId::new(0, 1).to_string(),
+            "to": "01012345678",
+            "from": "0215881234",
+            "text": "안녕하세요",
+            "channel": "KKO",
+            "report_url": "http://mcmp.example:8080/provider/v1/reports/H_K_TEST01",
+            "template_code": "TPL01",
+            "vars": {"name": "홍길동"},
+        })
+    );
+}
+
+#[test]
+fn synchronous_answers_submit_then_report_at_once() {
+    let server = TestServer::start(provider);
+    let events = run_against(
+        config(server.url("/delivered"), "rcs"),
+        vec![outbound(2, Channel::Rcs)],
+        |e| finals(e) == 1,
+    );
+    assert_eq!(
+        &events[1..3],
+        &[
+            SessionEvent::Submitted {
+                id: MessageId::new(0, 2),
+                carrier_id: "P-2".into()
+            },
+            SessionEvent::Receipt {
+                carrier_id: "P-2".into(),
+                delivered: true,
+                code: ResultCode::Delivered,
+                detail: "K000".into()
+            }
+        ]
+    );
+    let events = run_against(
+        config(server.url("/failed"), "kko"),
+        vec![outbound(3, Channel::Kko)],
+        |e| finals(e) == 1,
+    );
+    assert_eq!(
+        events[2],
+        SessionEvent::Receipt {
+            carrier_id: "P-3".into(),
+            delivered: false,
+            code: ResultCode::UnknownSubscriber,
+            detail: "K101".into()
+        }
+    );
+}
+
+#[test]
+fn a_4xx_is_final_and_a_5xx_or_429_is_retryable() {
+    let server = TestServer::start(provider);
+    for (path, code, retry) in [
+        ("/bad", ResultCode::RejectedByCarrier, false),
+        ("/unavailable", ResultCode::ProviderError, true),
+        ("/throttled", ResultCode::ProviderError, true),
+    ] {
+        let events = run_against(
+            config(server.url(path), "mms"),
+            vec![outbound(4, Channel::Mms)],
+            |e| finals(e) == 1,
+        );
+        match &events[1] {
+            SessionEvent::SubmitFailed {
+                code: c, retry: r, ..
+            } => assert_eq!((*c, *r), (code, retry), "{path}"),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn refused_connections_take_the_session_down_then_a_probe_brings_it_up() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+        l.local_addr().expect("addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}/accept");
+    let messages = (0..DOWN_AFTER as u64)
+        .map(|n| outbound(n, Channel::Push))
+        .collect();
+    let events = run_against(config(url.clone(), "push"), messages, |e| {
+        e.iter().any(|e| matches!(e, SessionEvent::Down { .. }))
+    });
+    let failed = events
+        .iter()
+        .filter(|e| matches!(e, SessionEvent::SubmitFailed { retry: true, .. }))
+        .count();
+    assert_eq!(failed, DOWN_AFTER as usize, "{events:?}");
+    assert!(matches!(events.last(), Some(SessionEvent::Down { .. })));
+
+    // The same port comes back: the probe sees it and the session is up.
+    let messages = (0..DOWN_AFTER as u64)
+        .map(|n| outbound(n, Channel::Push))
+        .collect();
+    let addr = format!("127.0.0.1:{port}");
+    let url2 = url.clone();
+    let events = on_shard_with_late_server(url2, messages, addr);
+    let ups = events.iter().filter(|e| **e == SessionEvent::Up).count();
+    assert_eq!(ups, 2, "{events:?}");
+}
+
+/// Like [`run_against`], but starts the provider on `addr` once the session
+/// reported `Down`, and waits for the second `Up`.
+fn on_shard_with_late_server(
+    url: String,
+    messages: Vec<Outbound>,
+    addr: String,
+) -> Vec<SessionEvent> {
+    on_shard(move || {
+        let (url, messages, addr) = (url.clone(), messages.clone(), addr.clone());
+        async move {
+            let seen = Rc::new(RefCell::new(Vec::new()));
+            let sink = seen.clone();
+            let events: SessionEvents = Rc::new(move |e| sink.borrow_mut().push(e));
+            let queue = Rc::new(SessionQueue::new(64));
+            let stop = Rc::new(LocalNotify::default());
+            let task = rt::spawn_task(run_session(
+                "H_P_TEST01".into(),
+                config(url, "push"),
+                Rc::new(HttpClient::new()),
+                None,
+                queue.clone(),
+                events,
+                stop.clone(),
+            ));
+            for m in messages {
+                queue.push(m).expect("room");
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            let mut server = None;
+            while Instant::now() < deadline {
+                let (down, ups) = {
+                    let seen = seen.borrow();
+                    let down = seen.iter().any(|e| matches!(e, SessionEvent::Down { .. }));
+                    (
+                        down,
+                        seen.iter().filter(|e| **e == SessionEvent::Up).count(),
+                    )
+                };
+                if down && server.is_none() {
+                    server = Some(TestServer::start_at(&addr, provider));
+                }
+                if ups == 2 {
+                    break;
+                }
+                rt::sleep(Duration::from_millis(5)).await;
+            }
+            stop.notify();
+            task.await;
+            let events = seen.borrow().clone();
+            events
+        }
+    })
+}
+
+#[test]
+fn a_bad_profile_or_url_keeps_the_session_down() {
+    for (url, profile) in [
+        ("http://127.0.0.1:1/", "fax"),
+        ("https://p.example/", "kko"),
+    ] {
+        let events = run_against(config(url.into(), profile), Vec::new(), |e| !e.is_empty());
+        assert!(
+            matches!(&events[0], SessionEvent::Down { .. }),
+            "{url} {profile}: {events:?}"
+        );
+        assert!(!events.contains(&SessionEvent::Up));
+    }
+}
+
+#[test]
+fn bodies_per_profile() {
+    let msg = outbound(9, Channel::Mms);
+    let body = |p| -> Value { serde_json::from_slice(&request_body(p, &msg, None)).expect("json") };
+    let mms = body(Profile::Mms);
+    assert_eq!(mms["subject"], "제목");
+    assert_eq!(mms["report_url"], Value::Null);
+    assert_eq!(mms["channel"], "MMS");
+    assert!(mms.get("template_code").is_none() && mms.get("title").is_none());
+    let push = body(Profile::Push);
+    assert_eq!(push["title"], "제목");
+    assert!(push.get("subject").is_none());
+    let rcs = body(Profile::Rcs);
+    assert_eq!(rcs["template_code"], "TPL01");
+    assert_eq!(rcs["vars"], json!({"name": "홍길동"}));
+    assert_eq!(Profile::parse("KKO"), Some(Profile::Kko));
+    assert_eq!(Profile::parse("sms"), None);
+}
+
+#[test]
+fn provider_reports_parse_and_ignore_unknown_fields() {
+    let body = br#"{"results":[
+        {"provider_msg_id":"P-1","status":"delivered","code":"K000","at":"2024-01-01"},
+        {"provider_msg_id":"P-2","status":"FAILED","code":404},
+        {"provider_msg_id":"P-3","status":"failed"}
+    ],"batch":7}"#;
+    let results = parse_provider_report(body).expect("parses");
+    assert_eq!(results.len(), 3);
+    assert_eq!(
+        result_to_receipt(&results[0]),
+        SessionEvent::Receipt {
+            carrier_id: "P-1".into(),
+            delivered: true,
+            code: ResultCode::Delivered,
+            detail: "K000".into()
+        }
+    );
+    assert_eq!(results[1].code, "404");
+    assert_eq!(
+        result_to_receipt(&results[2]),
+        SessionEvent::Receipt {
+            carrier_id: "P-3".into(),
+            delivered: false,
+            code: ResultCode::ProviderError,
+            detail: "failed".into()
+        }
+    );
+    for bad in [
+        &br#"{"results":[{"provider_msg_id":"P","status":"queued"}]}"#[..],
+        br#"{"results":[{"status":"delivered"}]}"#,
+        br#"{"results":[{"provider_msg_id":"","status":"failed"}]}"#,
+        br#"not json"#,
+    ] {
+        assert!(
+            parse_provider_report(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[test]
+fn the_code_table_maps_provider_codes() {
+    for (code, unified) in PROVIDER_CODES {
+        let delivered = *unified == ResultCode::Delivered;
+        assert_eq!(provider_code(code, delivered), *unified, "{code}");
+        assert!(unified.as_u16() == 2000 || (5001..=5006).contains(&unified.as_u16()));
+    }
+    assert_eq!(provider_code("K105", false), ResultCode::RejectedByCarrier);
+    assert_eq!(provider_code("r503", false), ResultCode::ProviderError);
+    assert_eq!(provider_code("X123", false), ResultCode::ProviderError);
+    assert_eq!(provider_code("K000", false), ResultCode::ProviderError);
+    assert_eq!(provider_code("", true), ResultCode::Delivered);
+}
