@@ -5,7 +5,11 @@
 //!   concatenation, data codings) with an HTTP control API;
 //! - `provider`: an HTTP provider for KKO/RCS/MMS/PUSH that posts final
 //!   results back to the product;
-//! - `sink`: a customer's webhook endpoint that verifies report signatures.
+//! - `sink`: a customer's webhook endpoint that verifies report signatures;
+//! - `baseline`: a bare HTTP server answering 202, the machine's ceiling;
+//! - `run`: the load generator, against any deployment (or `baseline`);
+//! - `e2e`: MCMP with the simulators around it, loaded and then checked for
+//!   lost or duplicated messages and reports.
 //!
 //! Why this shape: it depends on no MCMP crate and speaks only the wire
 //! protocols (its own small SMPP codec in [`smpp`]), so a bug shared by the
@@ -21,8 +25,12 @@
 //! ready control 127.0.0.1:40124
 //! ```
 
+mod baseline;
+mod e2e;
 mod http;
+mod load;
 mod provider;
+mod run;
 mod shutdown;
 mod sink;
 mod smpp;
@@ -42,7 +50,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(name = "mcmp-loadtest", version)]
 struct Cli {
-    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    /// Stop after this many seconds (default: simulators run until
+    /// SIGINT/SIGTERM; `run` and `e2e` load for 10 s).
     #[arg(long, global = true)]
     duration: Option<u64>,
     #[command(subcommand)]
@@ -57,7 +66,17 @@ enum Command {
     Provider(provider::ProviderArgs),
     /// A webhook endpoint for reports.
     Sink(sink::SinkArgs),
+    /// A bare HTTP server answering 202 to everything (the HTTP ceiling).
+    Baseline(baseline::BaselineArgs),
+    /// Drive load against a deployment and summarize it.
+    Run(run::RunArgs),
+    /// Start (or target) MCMP with the simulators, load it, verify nothing
+    /// was lost or duplicated.
+    E2e(e2e::E2eArgs),
 }
+
+/// The load duration of `run` and `e2e` without `--duration`.
+const DEFAULT_LOAD_SECS: u64 = 10;
 
 /// Prints the ready line `ready <kind> <addr>` and flushes it at once:
 /// stdout is a pipe under tests, where lines are otherwise buffered.
@@ -78,11 +97,27 @@ fn main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let (shutdown, trigger) = shutdown::Shutdown::new();
     let duration = cli.duration.map(Duration::from_secs);
+    let load_for = Duration::from_secs(cli.duration.unwrap_or(DEFAULT_LOAD_SECS));
+    let command = match cli.command {
+        Command::Run(args) => {
+            return load_then_exit(run::run(args, load_for, shutdown), trigger).await;
+        }
+        Command::E2e(args) => {
+            let passed = load_then_exit(e2e::run(args, load_for, shutdown), trigger).await?;
+            if !passed {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+        other => other,
+    };
     let work = async {
-        match cli.command {
+        match command {
             Command::Smsc(args) => smsc::run(args, shutdown).await,
             Command::Provider(args) => provider::run(args, shutdown).await,
             Command::Sink(args) => sink::run(args, shutdown).await,
+            Command::Baseline(args) => baseline::run(args, shutdown).await,
+            Command::Run(_) | Command::E2e(_) => Ok(()),
         }
     };
     tokio::pin!(work);
@@ -94,4 +129,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // Give the listeners a moment to stop; a simulator has nothing to drain.
     let _ = tokio::time::timeout(Duration::from_secs(2), work).await;
     Ok(())
+}
+
+/// Runs a load command: its duration is its own (`--duration` is the load
+/// time, not a deadline), and SIGINT/SIGTERM only cut the load short, so
+/// the summary and the checks still run.
+async fn load_then_exit<T>(
+    work: impl std::future::Future<Output = anyhow::Result<T>>,
+    trigger: shutdown::Trigger,
+) -> anyhow::Result<T> {
+    tokio::spawn(async move {
+        if shutdown::signal_or_deadline(None).await.is_ok() {
+            eprintln!("signal: stopping the load early");
+        }
+        trigger.fire();
+    });
+    work.await
 }

@@ -86,7 +86,9 @@ struct State {
     received: Vec<Received>,
 }
 
-struct Sink {
+/// The sink's state, shared by its connections (and read in-process by `e2e`).
+#[derive(Debug)]
+pub struct Sink {
     args: SinkArgs,
     status: StatusCode,
     state: Mutex<State>,
@@ -95,6 +97,62 @@ struct Sink {
 impl Sink {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One kept report, as `e2e` reads it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// `report_id`.
+    pub report_id: Option<String>,
+    /// `message_id`.
+    pub message_id: Option<String>,
+    /// Arrival, unix ms.
+    pub arrived_ms: u64,
+    /// The whole report.
+    pub report: Value,
+}
+
+impl Sink {
+    /// Serves `listener` in a task until `shutdown` (in-process use: the
+    /// listener is bound first so its address can go into `report_uri`
+    /// before the client secret exists).
+    pub fn spawn(
+        args: SinkArgs,
+        listener: tokio::net::TcpListener,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Arc<Sink>> {
+        let status = StatusCode::from_u16(args.status)?;
+        let sink = Arc::new(Sink {
+            args,
+            status,
+            state: Mutex::new(State::default()),
+        });
+        let served = sink.clone();
+        tokio::spawn(http::serve(listener, shutdown, move |req| {
+            let sink = served.clone();
+            async move { handle(&sink, &req) }
+        }));
+        Ok(sink)
+    }
+
+    /// The counters as served by `GET /stats`.
+    pub fn stats(&self) -> Value {
+        json!(self.state().stats)
+    }
+
+    /// The kept reports from number `from` on, in arrival order.
+    pub fn seen_since(&self, from: usize) -> Vec<Seen> {
+        let state = self.state();
+        state.received[from.min(state.received.len())..]
+            .iter()
+            .map(|r| Seen {
+                report_id: r.report_id.clone(),
+                message_id: r.message_id.clone(),
+                arrived_ms: r.arrived_ms,
+                report: r.report.clone(),
+            })
+            .collect()
     }
 }
 

@@ -3,7 +3,9 @@
 //! the wire only (a tiny SMPP client and a tiny HTTP client written here,
 //! independent of the crate's own codec).
 
+mod e2e;
 mod provider;
+mod run;
 mod sink;
 mod smpp_client;
 mod smsc;
