@@ -33,6 +33,7 @@ pub mod codec;
 pub mod codes;
 pub mod dedup;
 pub mod mesh;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod outbox;
