@@ -34,6 +34,7 @@ pub mod codes;
 pub mod dedup;
 pub mod http_client;
 pub mod mesh;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod outbox;

@@ -1,0 +1,326 @@
+//! The Prometheus text exposition format 0.0.4 for a merged
+//! [`MetricsSnapshot`] plus the values read live at scrape time ([`Gauges`]).
+//!
+//! Families come out sorted by name, each with one `# HELP` and one
+//! `# TYPE` line; label values are escaped (`\\`, `\"`, `\n`); latency
+//! families are summaries whose quantiles come from the HDR histograms.
+
+use std::collections::BTreeMap;
+use std::fmt::{Display, Write as _};
+
+use super::{
+    code_label, final_statuses, http_status_counts, HttpRoute, MetricsSnapshot, Summary,
+    MAX_LABEL_VALUES, OTHER_LABEL, QUANTILES,
+};
+use crate::model::Channel;
+
+/// Live per-sender values, summed over the shards that host its sessions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderGauges {
+    /// Messages waiting in the sender's session queues.
+    pub queue_depth: u64,
+    /// Messages submitted and not yet answered (`submit_sm` without resp).
+    pub in_flight: u64,
+    /// Sessions (binds) currently connected.
+    pub connected: u64,
+}
+
+impl SenderGauges {
+    fn add(&mut self, other: SenderGauges) {
+        self.queue_depth += other.queue_depth;
+        self.in_flight += other.in_flight;
+        self.connected += other.connected;
+    }
+}
+
+/// The values read from live state when `/metrics` is scraped, not stored
+/// by [`super::LocalMetrics`]. Plain data (`Send`): each shard fills one
+/// with what it hosts and the scraping shard adds them with
+/// [`Gauges::merge`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Per sender (name from the catalog), at most
+    /// [`MAX_LABEL_VALUES`](super::MAX_LABEL_VALUES) names; fill it with
+    /// [`Gauges::add_sender`].
+    pub senders: BTreeMap<String, SenderGauges>,
+    /// Messages in held queues (no available sender yet).
+    pub held_messages: u64,
+    /// Webhook reports waiting for a retry.
+    pub webhook_pending_retries: u64,
+    /// Shards (cores) the engine runs; merge keeps the larger value.
+    pub shards: u64,
+}
+
+impl Gauges {
+    /// Adds `values` to `sender`'s gauges (beyond the label cap, to the
+    /// `other` series).
+    pub fn add_sender(&mut self, sender: &str, values: SenderGauges) {
+        if let Some(g) = self.senders.get_mut(sender) {
+            g.add(values);
+        } else if self.senders.len() < MAX_LABEL_VALUES {
+            self.senders.insert(sender.to_owned(), values);
+        } else {
+            self.senders
+                .entry(OTHER_LABEL.to_owned())
+                .or_default()
+                .add(values);
+        }
+    }
+
+    /// Adds another shard's gauges into these.
+    pub fn merge(&mut self, other: Gauges) {
+        for (sender, values) in other.senders {
+            self.add_sender(&sender, values);
+        }
+        self.held_messages += other.held_messages;
+        self.webhook_pending_retries += other.webhook_pending_retries;
+        self.shards = self.shards.max(other.shards);
+    }
+}
+
+/// Appends `v` to `out` as a label value: backslash, double quote and
+/// newline escaped as the exposition format requires.
+fn push_escaped(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The `quantile` label of each of [`QUANTILES`], written out so that
+/// rendering does not format floats for labels.
+const QUANTILE_LABELS: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
+
+/// Writes the exposition text into one `String`.
+struct Writer {
+    out: String,
+}
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        // NOTE: writing into a `String` cannot fail; the `fmt::Result` is
+        // dropped here and in `sample` for that reason.
+        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                push_escaped(&mut self.out, v);
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    /// A summary's quantile, `_sum` and `_count` lines; quantiles are `NaN`
+    /// when nothing was recorded, as Prometheus clients do.
+    fn summary(&mut self, name: &str, labels: &[(&str, &str)], s: &Summary) {
+        let mut with_q: Vec<(&str, &str)> = labels.to_vec();
+        for (q, q_label) in QUANTILES.into_iter().zip(QUANTILE_LABELS) {
+            with_q.push(("quantile", q_label));
+            match s.quantile_seconds(q) {
+                Some(v) => self.sample(name, &with_q, v),
+                None => self.sample(name, &with_q, "NaN"),
+            }
+            with_q.pop();
+        }
+        self.sample(&format!("{name}_sum"), labels, s.sum_seconds());
+        self.sample(&format!("{name}_count"), labels, s.count());
+    }
+}
+
+/// Renders the merged snapshot and the scrape-time gauges as Prometheus text
+/// exposition format 0.0.4 (`Content-Type: text/plain; version=0.0.4`).
+pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
+    let mut w = Writer {
+        out: String::with_capacity(16 << 10),
+    };
+    // Families in name order.
+    w.family(
+        "mcmp_build_info",
+        "gauge",
+        "Build of the running server; always 1.",
+    );
+    w.sample(
+        "mcmp_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1,
+    );
+    render_delivery(&mut w, merged);
+    w.family(
+        "mcmp_held_messages",
+        "gauge",
+        "Messages waiting for an available sender.",
+    );
+    w.sample("mcmp_held_messages", &[], gauges.held_messages);
+    render_http(&mut w, merged);
+    render_messages(&mut w, merged);
+    render_senders(&mut w, gauges);
+    w.family(
+        "mcmp_shards",
+        "gauge",
+        "Shards (pinned cores) the engine runs.",
+    );
+    w.sample("mcmp_shards", &[], gauges.shards);
+    w.family(
+        "mcmp_smpp_protocol_errors_total",
+        "counter",
+        "Malformed or unexpected SMPP PDUs received, by sender.",
+    );
+    for (sender, n) in merged.smpp_protocol_errors.sorted() {
+        w.sample("mcmp_smpp_protocol_errors_total", &[("sender", sender)], n);
+    }
+    render_wal(&mut w, merged);
+    render_webhooks(&mut w, merged, gauges);
+    w.out
+}
+
+fn render_delivery(w: &mut Writer, m: &MetricsSnapshot) {
+    let name = "mcmp_delivery_seconds";
+    w.family(
+        name,
+        "summary",
+        "Time from accept to final state, by channel.",
+    );
+    for ch in Channel::ALL {
+        let s = &m.delivery[ch as usize];
+        if s.count() > 0 {
+            w.summary(name, &[("channel", ch.as_str())], s);
+        }
+    }
+}
+
+fn render_http(w: &mut Writer, m: &MetricsSnapshot) {
+    let name = "mcmp_http_request_seconds";
+    w.family(name, "summary", "HTTP request latency, by route.");
+    for route in HttpRoute::ALL {
+        let s = &m.http_seconds[route as usize];
+        if s.count() > 0 {
+            w.summary(name, &[("route", route.as_str())], s);
+        }
+    }
+    let name = "mcmp_http_requests_total";
+    w.family(
+        name,
+        "counter",
+        "HTTP requests answered, by route and status.",
+    );
+    for route in HttpRoute::ALL {
+        for (status, n) in http_status_counts(m, route) {
+            w.sample(name, &[("route", route.as_str()), ("status", &status)], n);
+        }
+    }
+}
+
+fn render_messages(w: &mut Writer, m: &MetricsSnapshot) {
+    let name = "mcmp_messages_accepted_total";
+    w.family(name, "counter", "Messages accepted (durable), by channel.");
+    for ch in Channel::ALL {
+        w.sample(name, &[("channel", ch.as_str())], m.accepted[ch as usize]);
+    }
+    let name = "mcmp_messages_final_total";
+    w.family(
+        name,
+        "counter",
+        "Accepted messages that reached a final state, by channel, status and result code.",
+    );
+    for ch in Channel::ALL {
+        for (s, status) in final_statuses().iter().enumerate() {
+            for (c, n) in m.finals[ch as usize][s].iter().enumerate() {
+                if *n > 0 {
+                    let code = code_label(c);
+                    let labels = [
+                        ("channel", ch.as_str()),
+                        ("status", status.as_str()),
+                        ("code", code.as_str()),
+                    ];
+                    w.sample(name, &labels, n);
+                }
+            }
+        }
+    }
+    let name = "mcmp_messages_rejected_total";
+    w.family(
+        name,
+        "counter",
+        "Messages rejected at accept, by channel and result code.",
+    );
+    for ch in Channel::ALL {
+        for (c, n) in m.rejected[ch as usize].iter().enumerate() {
+            if *n > 0 {
+                let code = code_label(c);
+                w.sample(name, &[("channel", ch.as_str()), ("code", &code)], n);
+            }
+        }
+    }
+}
+
+/// A per-sender gauge family: name, help, and which value it shows.
+type SenderFamily = (&'static str, &'static str, fn(&SenderGauges) -> u64);
+
+fn render_senders(w: &mut Writer, g: &Gauges) {
+    let families: [SenderFamily; 3] = [
+        (
+            "mcmp_sender_connected",
+            "Connected sessions (binds), by sender.",
+            |s| s.connected,
+        ),
+        (
+            "mcmp_sender_in_flight",
+            "Messages submitted and not yet answered, by sender.",
+            |s| s.in_flight,
+        ),
+        (
+            "mcmp_sender_queue_depth",
+            "Messages queued for the sender's sessions.",
+            |s| s.queue_depth,
+        ),
+    ];
+    for (name, help, value) in families {
+        w.family(name, "gauge", help);
+        for (sender, s) in &g.senders {
+            w.sample(name, &[("sender", sender)], value(s));
+        }
+    }
+}
+
+fn render_wal(w: &mut Writer, m: &MetricsSnapshot) {
+    w.family(
+        "mcmp_wal_appends_total",
+        "counter",
+        "WAL appends (group-commit batches).",
+    );
+    w.sample("mcmp_wal_appends_total", &[], m.wal_appends);
+    w.family(
+        "mcmp_wal_bytes_total",
+        "counter",
+        "Bytes appended to the WAL.",
+    );
+    w.sample("mcmp_wal_bytes_total", &[], m.wal_bytes);
+    let name = "mcmp_wal_fsync_seconds";
+    w.family(name, "summary", "WAL fdatasync latency.");
+    w.summary(name, &[], &m.wal_fsync);
+}
+
+fn render_webhooks(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
+    let name = "mcmp_webhook_pending_retries";
+    w.family(name, "gauge", "Webhook reports waiting for a retry.");
+    w.sample(name, &[], g.webhook_pending_retries);
+    let name = "mcmp_webhook_requests_total";
+    w.family(name, "counter", "Webhook attempts, by result.");
+    w.sample(name, &[("result", "failure")], m.webhook_failure);
+    w.sample(name, &[("result", "success")], m.webhook_success);
+}
