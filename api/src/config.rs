@@ -121,6 +121,11 @@ pub struct ServerConfig {
     /// Time in-flight requests get to finish on SIGTERM. Default `"8s"`, so the process exits within the 10 s a supervisor allows.
     #[serde(with = "human_duration")]
     pub shutdown_grace: Duration,
+    /// The URL providers and other machines reach this server at (used in
+    /// the `report_url` sent to HTTP providers). Default: derived from
+    /// `listen` (`http://<listen>`, with `0.0.0.0` read as `127.0.0.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +138,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             max_body: 16 << 20,
             shutdown_grace: Duration::from_secs(8),
+            public_url: None,
         }
     }
 }
@@ -449,6 +455,14 @@ impl Config {
         if s.listen.parse::<SocketAddr>().is_err() {
             let msg = format!("`{}` is not an address like 127.0.0.1:8080", s.listen);
             return Err(invalid("server.listen", msg));
+        }
+        if let Some(url) = &s.public_url {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                return Err(invalid(
+                    "server.public-url",
+                    "must start with http:// or https://",
+                ));
+            }
         }
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("server.data-dir", "must not be empty"));

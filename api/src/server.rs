@@ -104,6 +104,7 @@ pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
         }
     };
     rt::spawn(watch_drain(api.clone()));
+    api.shard.activate().await;
     announce_ready(&api).await;
     accept_loop(&api, &listener).await;
     drop(listener);
@@ -129,10 +130,28 @@ async fn bind(api: &ShardApi) -> std::io::Result<Listener> {
     };
     let listener = Listener::bind(addr)?;
     if api.shard.id == 0 {
-        let _ = state.bound.set(listener.local_addr()?);
+        let bound = listener.local_addr()?;
+        let _ = state.bound.set(bound);
+        state
+            .engine
+            .set_public_url(public_url(&state.config, bound));
     }
     state.shards_bound.fetch_add(1, Ordering::SeqCst);
     Ok(listener)
+}
+
+/// The URL providers call back: configured, else derived from the bound
+/// address (an unspecified IP is read as loopback).
+fn public_url(config: &Config, bound: SocketAddr) -> String {
+    if let Some(url) = &config.server.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let ip = if bound.ip().is_unspecified() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        bound.ip()
+    };
+    format!("http://{}", SocketAddr::new(ip, bound.port()))
 }
 
 async fn announce_ready(api: &ShardApi) {
@@ -200,7 +219,15 @@ async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
     let handler = api.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let api = handler.clone();
-        async move { Ok::<Response<Body>, Infallible>(routes::route(&api, req).await) }
+        async move {
+            let started = Instant::now();
+            let route = routes::metrics_route(req.method(), req.uri().path());
+            let resp = routes::route(&api, req).await;
+            api.shard
+                .metrics
+                .http_request(route, resp.status().as_u16(), started.elapsed());
+            Ok::<Response<Body>, Infallible>(resp)
+        }
     });
     let mut builder = http1::Builder::new();
     builder

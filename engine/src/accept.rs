@@ -104,7 +104,13 @@ pub async fn accept(
     let mut verdicts = Vec::with_capacity(items.len());
     let mut pending = Vec::new();
     for (slot, item) in items.into_iter().enumerate() {
-        match item.and_then(|req| check_catalog(customer, req)) {
+        let channel = item.as_ref().ok().map(|r| r.channel);
+        let checked = item.and_then(|req| check_catalog(customer, req));
+        if let (Some(ch), Err(Verdict::Rejected { code, .. }), false) = (channel, &checked, dry_run)
+        {
+            shard.metrics.rejected(ch, *code);
+        }
+        match checked {
             Ok(request) => {
                 verdicts.push(Verdict::rejected(ResultCode::Accepted)); // decided below
                 let key = DedupKey::new(origin.group_code, &request.src_msg_id);
@@ -152,6 +158,9 @@ pub async fn accept(
         .map(|(p, _)| (p.key, p.id))
         .collect();
     for (p, v) in rejected {
+        if let (false, Verdict::Rejected { code, .. }) = (dry_run, &v) {
+            shard.metrics.rejected(p.request.channel, *code);
+        }
         tracing::debug!(group = origin.group_code, src_msg_id = %p.request.src_msg_id, ?v, "rejected at accept");
         verdicts[p.slot] = v;
     }
@@ -218,6 +227,7 @@ async fn write(
         let mut messages = shard.messages.borrow_mut();
         for r in records {
             if let Record::Accepted(rec) = r {
+                shard.metrics.accepted(rec.request.channel);
                 match (rec.status, rec.request.send_at) {
                     (Status::Scheduled, Some(at)) => shard.pipeline.schedule(rec.id, at),
                     _ => to_route.push(rec.id),

@@ -513,6 +513,15 @@ pub fn change_state(
     }
     let refund = {
         let mut messages = shard.messages.borrow_mut();
+        if status.is_final() {
+            if let Some(m) = messages.get(id).filter(|m| !m.status.is_final()) {
+                shard.metrics.final_state(m.request.channel, status, code);
+                let took = (rec.at_ms - m.created_at_ms).max(0) as u64;
+                shard
+                    .metrics
+                    .delivery(m.request.channel, std::time::Duration::from_millis(took));
+            }
+        }
         let refund = messages
             .get(id)
             .filter(|m| {

@@ -196,6 +196,11 @@ pub enum MeshMsg {
         /// Net charges.
         reply: oneshot::Sender<i64>,
     },
+    /// This shard's metrics and gauges (for `GET /metrics`).
+    Metrics {
+        /// Snapshot and scrape-time gauges.
+        reply: oneshot::Sender<(crate::metrics::MetricsSnapshot, crate::metrics::Gauges)>,
+    },
     /// Move the queues of `sender`'s sessions on this shard back to routing,
     /// or to the sender `to`.
     DrainSender {
@@ -224,6 +229,7 @@ pub struct SharedEngine {
     /// Bumped when a sender session comes up or the catalog changes: held
     /// messages are worth another routing attempt.
     sender_epoch: std::sync::atomic::AtomicU64,
+    public_url: std::sync::OnceLock<String>,
 }
 
 /// One core's engine. Lives on its shard only.
@@ -247,6 +253,10 @@ pub struct Shard {
     pub quota: QuotaOwner,
     /// TPS tokens this shard leased.
     pub leases: LocalLeases,
+    /// Outgoing HTTP (providers, webhooks).
+    pub http: Rc<crate::http_client::HttpClient>,
+    /// This shard's metrics.
+    pub metrics: Rc<crate::metrics::LocalMetrics>,
     outbox: Rc<Outbox>,
 }
 
@@ -298,6 +308,7 @@ impl SharedEngine {
             failed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
             sender_epoch: std::sync::atomic::AtomicU64::new(0),
+            public_url: std::sync::OnceLock::new(),
         }))
     }
 
@@ -352,6 +363,16 @@ impl SharedEngine {
         self.config.shards
     }
 
+    /// Sets the URL providers reach this server at (once, when known).
+    pub fn set_public_url(&self, url: String) {
+        let _ = self.public_url.set(url);
+    }
+
+    /// The URL providers reach this server at, if known.
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url.get().cloned()
+    }
+
     /// Marks that held messages may now be routable.
     pub fn bump_sender_epoch(&self) {
         self.sender_epoch.fetch_add(1, Ordering::Relaxed);
@@ -378,17 +399,25 @@ impl Shard {
             .dedup_window
             .as_secs()
             .min(u64::from(u32::MAX)) as u32;
+        let metrics = Rc::new(crate::metrics::LocalMetrics::new());
         let shard = Rc::new(Shard {
             id,
             snapshot: RefCell::new(engine.initial.clone()),
             next_seq: Cell::new(messages.max_seq() + 1),
             messages: RefCell::new(messages),
             dedup: RefCell::new(DedupTable::new(window)),
-            wal: LocalWal::start(wal, engine.config.durability, engine.config.sync_interval),
+            wal: LocalWal::start(
+                wal,
+                engine.config.durability,
+                engine.config.sync_interval,
+                metrics.clone(),
+            ),
             pipeline: Pipeline::default(),
             senders: SenderHost::default(),
             quota: QuotaOwner::default(),
             leases: LocalLeases::default(),
+            http: Rc::new(crate::http_client::HttpClient::new()),
+            metrics,
             outbox: Rc::new(Outbox::new(engine.config.shards)),
             shared: engine.clone(),
         });
@@ -402,10 +431,16 @@ impl Shard {
             }
             rt::sleep(Duration::from_millis(1)).await;
         }
-        shard.senders.reconcile(&shard);
-        pipeline::resume(&shard).await;
-        rt::spawn(pipeline::tick_loop(shard.clone()));
         Ok(shard)
+    }
+
+    /// Starts the work after recovery: sender sessions, the messages that
+    /// were in flight, the periodic tick. The server calls it once it knows
+    /// its public address (providers need it for their callbacks).
+    pub async fn activate(self: &Rc<Self>) {
+        self.senders.reconcile(self);
+        pipeline::resume(self).await;
+        rt::spawn(pipeline::tick_loop(self.clone()));
     }
 
     async fn restore_dedup(
@@ -682,6 +717,9 @@ impl Shard {
             MeshMsg::NetCharges { group, reply } => {
                 let _ = reply.send(self.quota.net(&group));
             }
+            MeshMsg::Metrics { reply } => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
             MeshMsg::DrainSender { sender, to, reply } => {
                 let _ = reply.send(self.senders.drain(self, &sender, to));
             }
@@ -803,6 +841,30 @@ impl Shard {
             }
         }
         moved
+    }
+
+    fn metrics_snapshot(&self) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
+        let mut gauges = crate::metrics::Gauges::default();
+        self.senders.gauges(self, &mut gauges);
+        gauges.held_messages = self.pipeline.held() as u64;
+        gauges.shards = self.shards() as u64;
+        (self.metrics.snapshot(), gauges)
+    }
+
+    /// Every shard's metrics merged and rendered (Prometheus text).
+    pub async fn render_metrics(self: &Rc<Self>) -> String {
+        let mut merged = crate::metrics::MetricsSnapshot::default();
+        let mut gauges = crate::metrics::Gauges::default();
+        for shard in 0..self.shards() {
+            let (reply, rx) = oneshot::channel();
+            if self.send(shard, MeshMsg::Metrics { reply }).await.is_ok() {
+                if let Ok((snap, g)) = rx.await {
+                    merged.merge(snap);
+                    gauges.merge(g);
+                }
+            }
+        }
+        crate::metrics::render(&merged, &gauges)
     }
 
     /// Reads from the catalog store off-core (admin GETs).

@@ -56,12 +56,18 @@ pub struct LocalWal {
     poisoned: Cell<bool>,
     sync_interval: Option<Duration>,
     appended: Cell<u64>,
+    metrics: Rc<crate::metrics::LocalMetrics>,
 }
 
 impl LocalWal {
     /// Wraps an opened WAL and starts its flusher (and, in `interval`
     /// durability, its periodic sync) on the current shard.
-    pub fn start(wal: Wal, durability: Durability, sync_interval: Duration) -> Rc<LocalWal> {
+    pub fn start(
+        wal: Wal,
+        durability: Durability,
+        sync_interval: Duration,
+        metrics: Rc<crate::metrics::LocalMetrics>,
+    ) -> Rc<LocalWal> {
         let this = Rc::new(LocalWal {
             poisoned: Cell::new(wal.is_poisoned()),
             wal: RefCell::new(wal),
@@ -69,6 +75,7 @@ impl LocalWal {
             kick: LocalNotify::default(),
             sync_interval: matches!(durability, Durability::Interval).then_some(sync_interval),
             appended: Cell::new(0),
+            metrics,
         });
         rt::spawn(this.clone().flusher());
         if let Some(every) = this.sync_interval {
@@ -145,8 +152,15 @@ impl LocalWal {
                 return false;
             }
         };
+        let bytes = job.bytes() as u64;
+        let started = std::time::Instant::now();
         let outcome = rt::blocking(move || job.run()).await;
+        let took = started.elapsed();
         let result = self.wal.borrow_mut().complete_flush(outcome);
+        if result.is_ok() {
+            self.metrics.wal_fsync(took);
+            self.metrics.wal_append(bytes);
+        }
         match result {
             Ok(durable) => self.release_waiters(durable),
             Err(e) => {

@@ -34,6 +34,7 @@ pub struct LocalSession {
     live: Arc<SenderLive>,
     /// Protocol counters of SMPP sessions (zero for other transports).
     pub stats: super::smpp::SessionStats,
+    reported_errors: Cell<u64>,
 }
 
 impl LocalSession {
@@ -156,6 +157,29 @@ impl SenderHost {
             .sum()
     }
 
+    /// Adds this shard's sessions to the scrape-time gauges, and reports the
+    /// SMPP protocol errors counted since the last scrape.
+    pub fn gauges(&self, shard: &Shard, gauges: &mut crate::metrics::Gauges) {
+        for (name, list) in self.sessions.borrow().iter() {
+            let queued: usize = list.iter().map(|s| s.queue.len()).sum();
+            let connected = list.iter().filter(|s| s.is_up()).count() as u64;
+            let in_flight = list.first().map_or(0, |s| s.live.in_flight().max(0) as u64);
+            let value = crate::metrics::SenderGauges {
+                queue_depth: queued as u64,
+                in_flight,
+                connected,
+            };
+            gauges.add_sender(name, value);
+            for s in list {
+                let total = s.stats.protocol_errors();
+                let seen = s.reported_errors.replace(total);
+                for _ in seen..total {
+                    shard.metrics.smpp_protocol_error(name);
+                }
+            }
+        }
+    }
+
     /// Samples queue lengths into the senders' live state.
     pub fn sample(&self, shard: usize) {
         for list in self.sessions.borrow().values() {
@@ -186,6 +210,7 @@ fn start_session(
         fingerprint: fingerprint(transport),
         live,
         stats: super::smpp::SessionStats::default(),
+        reported_errors: Cell::new(0),
     });
     let events = session_events(shard.clone(), session.clone());
     let (queue, stop) = (session.queue.clone(), session.stop.clone());
@@ -202,13 +227,22 @@ fn start_session(
                 stats,
             ))
         }
-        Transport::Http(_) | Transport::Smtp(_) => {
-            tracing::warn!(
-                sender = name,
-                "transport not available in this build; the sender stays down"
-            );
-            return Some(session);
-        }
+        Transport::Http(c) => rt::spawn(super::http::run_session(
+            name.to_string(),
+            c,
+            shard.http.clone(),
+            shard.shared.public_url(),
+            queue,
+            events,
+            stop,
+        )),
+        Transport::Smtp(c) => rt::spawn(super::smtp::run_session(
+            name.to_string(),
+            c,
+            queue,
+            events,
+            stop,
+        )),
     }
     Some(session)
 }
@@ -275,16 +309,29 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         } => {
             live.receipts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let key = ReceiptKey::new(&s.sender, &carrier_id);
-            let msg = MeshMsg::Receipt {
-                key,
-                delivered,
-                code: code.as_u16(),
-                detail,
-            };
-            shard.send_to(key.owner(shard.shards()), msg);
+            route_receipt(shard, &s.sender, &carrier_id, delivered, code, detail);
         }
     }
+}
+
+/// Sends a receipt (from a session or a provider callback) to the shard
+/// that owns its key, which finds the message.
+pub fn route_receipt(
+    shard: &Shard,
+    sender: &str,
+    carrier_id: &str,
+    delivered: bool,
+    code: crate::codes::ResultCode,
+    detail: String,
+) {
+    let key = ReceiptKey::new(sender, carrier_id);
+    let msg = MeshMsg::Receipt {
+        key,
+        delivered,
+        code: code.as_u16(),
+        detail,
+    };
+    shard.send_to(key.owner(shard.shards()), msg);
 }
 
 /// Hands messages back to their owners for re-routing.
