@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
 use crate::http::{self, Body};
-use crate::schema;
 use crate::server::ShardApi;
-use crate::time::{format_rfc3339, now_ms};
+use crate::time::now_ms;
+use crate::{reports, schema};
 
 /// Lifetime of an access token.
 pub const TOKEN_TTL_SECS: i64 = 3600;
@@ -88,9 +88,23 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
     };
     match (req.method().clone(), rest) {
         (Method::POST, ["messages"]) => post_messages(api, &claims, req).await,
-        (Method::GET, ["messages"]) => get_by_src_msg_id(api, &claims, &req).await,
+        (Method::GET, ["messages"]) => {
+            let params = http::parse_query(req.uri().query());
+            if http::query_param(&params, "src_msg_id").is_some() {
+                get_by_src_msg_id(api, &claims, &req).await
+            } else {
+                reports::history(api, &claims, &params).await
+            }
+        }
         (Method::GET, ["messages", id]) => get_message(api, &claims, id).await,
+        (Method::DELETE, ["messages", id]) => reports::cancel(api, &claims, id).await,
         (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
+        (Method::GET, ["reports"]) => {
+            let params = http::parse_query(req.uri().query());
+            reports::poll(api, &claims, &params).await
+        }
+        (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
+        (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
         _ => http::not_found(),
     }
 }
@@ -248,26 +262,5 @@ async fn get_by_src_msg_id(
 
 /// The SPEC's message object.
 pub fn message_json(v: &MessageView) -> Value {
-    let events: Vec<Value> = v
-        .events
-        .iter()
-        .map(
-            |e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}),
-        )
-        .collect();
-    json!({
-        "message_id": v.id.to_string(),
-        "src_msg_id": v.src_msg_id,
-        "channel": v.channel.as_str(),
-        "to": v.to,
-        "status": v.status.as_str(),
-        "code": v.code,
-        "carrier": v.carrier,
-        "sender": v.sender,
-        "created_at": format_rfc3339(v.created_at_ms),
-        "updated_at": format_rfc3339(v.updated_at_ms),
-        "fallback_message_id": v.fallback_message_id.map(|i| i.to_string()),
-        "fallback_of": v.fallback_of.map(|i| i.to_string()),
-        "events": events,
-    })
+    mcmp_engine::report::view_json(v)
 }

@@ -24,6 +24,7 @@ pub mod config;
 pub mod customer;
 pub mod http;
 pub mod phone;
+pub mod reports;
 pub mod routes;
 pub mod schema;
 pub mod server;
@@ -121,6 +122,10 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         dedup_window: config.dedup.window,
         hold_timeout: config.routing.hold_timeout,
         prices: mcmp_engine::model::Channel::ALL.map(|c| config.pricing.price(c)),
+        retry_unit: config.reports.retry_unit,
+        max_attempts: config.reports.max_attempts,
+        webhook_timeout: config.reports.webhook_timeout,
+        report_retention: config.reports.retention,
     };
     let prefixes = config
         .carriers

@@ -207,6 +207,7 @@ async fn write(
             created_at_ms: now,
             status,
             price: p.price,
+            fallback_of: None,
             request: p.request,
         }));
     }

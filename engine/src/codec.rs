@@ -12,6 +12,10 @@ use crate::model::{MessageId, MessageRequest, Status};
 pub const KIND_ACCEPTED: u8 = 1;
 /// Record kind: a message changed state ([`StateRecord`]).
 pub const KIND_STATE: u8 = 2;
+/// Record kind: a report's delivery state changed ([`ReportRecord`]).
+pub const KIND_REPORT: u8 = 3;
+/// Record kind: a fallback message was created for a message ([`LinkRecord`]).
+pub const KIND_LINK: u8 = 4;
 
 /// A message as accepted: everything needed to rebuild it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -28,6 +32,8 @@ pub struct AcceptedRecord {
     pub status: Status,
     /// What the prepaid customer was charged (0 when not prepaid).
     pub price: i64,
+    /// The message this one is the fallback of.
+    pub fallback_of: Option<MessageId>,
     /// The validated request.
     pub request: MessageRequest,
 }
@@ -51,6 +57,30 @@ pub struct StateRecord {
     pub carrier_msg_id: Option<String>,
 }
 
+/// A report's delivery state after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ReportRecord {
+    /// The message.
+    pub id: MessageId,
+    /// Failed attempts so far.
+    pub failures: u8,
+    /// When the next attempt is due (unix ms).
+    pub due_ms: i64,
+    /// Delivered.
+    pub done: bool,
+    /// Given up.
+    pub abandoned: bool,
+}
+
+/// The link from a failed message to its fallback.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct LinkRecord {
+    /// The message that failed.
+    pub id: MessageId,
+    /// Its fallback message.
+    pub fallback_message_id: MessageId,
+}
+
 /// A decoded WAL record.
 // NOTE: records are short-lived (encoded or applied right away), so the size
 // gap between variants costs nothing worth a Box per accepted message.
@@ -61,6 +91,10 @@ pub enum Record {
     Accepted(AcceptedRecord),
     /// See [`StateRecord`].
     State(StateRecord),
+    /// See [`ReportRecord`].
+    Report(ReportRecord),
+    /// See [`LinkRecord`].
+    Link(LinkRecord),
 }
 
 /// A record that could not be decoded.
@@ -89,6 +123,8 @@ impl Record {
                 encode(&|| bincode::encode_to_vec(r, config())),
             ),
             Record::State(r) => (KIND_STATE, encode(&|| bincode::encode_to_vec(r, config()))),
+            Record::Report(r) => (KIND_REPORT, encode(&|| bincode::encode_to_vec(r, config()))),
+            Record::Link(r) => (KIND_LINK, encode(&|| bincode::encode_to_vec(r, config()))),
         }
     }
 
@@ -104,6 +140,12 @@ impl Record {
                 .map_err(err),
             KIND_STATE => bincode::decode_from_slice(payload, config())
                 .map(|(r, _)| Record::State(r))
+                .map_err(err),
+            KIND_REPORT => bincode::decode_from_slice(payload, config())
+                .map(|(r, _)| Record::Report(r))
+                .map_err(err),
+            KIND_LINK => bincode::decode_from_slice(payload, config())
+                .map(|(r, _)| Record::Link(r))
                 .map_err(err),
             _ => Err(DecodeError {
                 kind,
@@ -127,6 +169,7 @@ mod tests {
             created_at_ms: 1_700_000_000_000,
             status: Status::Accepted,
             price: 10,
+            fallback_of: None,
             request: MessageRequest {
                 src_msg_id: "order-1".into(),
                 channel: Channel::Sms,

@@ -92,6 +92,18 @@ pub enum OwnerEvent {
         /// The sender it must go to.
         to: String,
     },
+    /// Route it (a new fallback message).
+    Route {
+        /// The message.
+        id: MessageId,
+    },
+    /// The endpoint answered a report (2xx: delivered) or not.
+    ReportOutcome {
+        /// The message.
+        id: MessageId,
+        /// Whether the endpoint took it.
+        delivered: bool,
+    },
     /// The receipt arrived.
     Final {
         /// The message.
@@ -111,6 +123,8 @@ impl OwnerEvent {
             | OwnerEvent::SubmitFailed { id, .. }
             | OwnerEvent::Bounced { id }
             | OwnerEvent::Moved { id, .. }
+            | OwnerEvent::ReportOutcome { id, .. }
+            | OwnerEvent::Route { id }
             | OwnerEvent::Final { id, .. } => *id,
         }
     }
@@ -328,6 +342,16 @@ impl Pipeline {
     pub fn held(&self) -> usize {
         self.held.borrow().len()
     }
+
+    /// Whether a message is held.
+    pub fn is_held(&self, id: MessageId) -> bool {
+        self.held.borrow().iter().any(|(h, _)| *h == id)
+    }
+
+    /// Forgets a held message (canceled).
+    pub fn remove_held(&self, id: MessageId) {
+        self.held.borrow_mut().retain(|(h, _)| *h != id);
+    }
 }
 
 /// Starts routing `ids` (owned by this shard) soon, in one batch.
@@ -508,13 +532,19 @@ pub fn change_state(
         carrier,
         carrier_msg_id,
     };
-    if let Err(e) = shard.wal.append_background(&[Record::State(rec.clone())]) {
-        tracing::error!(%id, "state change not logged: {e}");
-    }
+    let lsn = match shard.wal.append_background(&[Record::State(rec.clone())]) {
+        Ok(lsn) => lsn,
+        Err(e) => {
+            tracing::error!(%id, "state change not logged: {e}");
+            0
+        }
+    };
+    let mut became_final = false;
     let refund = {
         let mut messages = shard.messages.borrow_mut();
         if status.is_final() {
             if let Some(m) = messages.get(id).filter(|m| !m.status.is_final()) {
+                became_final = true;
                 shard.metrics.final_state(m.request.channel, status, code);
                 let took = (rec.at_ms - m.created_at_ms).max(0) as u64;
                 shard
@@ -537,6 +567,9 @@ pub fn change_state(
         let owner = crate::quota::owner(&group, shard.shards());
         shard.send_to(owner, MeshMsg::Refund { group, amount });
     }
+    if became_final {
+        crate::lifecycle::on_final(shard, id, status, lsn);
+    }
 }
 
 fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {
@@ -547,6 +580,10 @@ fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) 
 /// Applies events about messages this shard owns.
 pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
     let id = ev.id();
+    if let OwnerEvent::ReportOutcome { delivered, .. } = ev {
+        crate::lifecycle::on_report_outcome(shard, id, delivered);
+        return;
+    }
     let status = shard.messages.borrow().get(id).map(|m| m.status);
     let Some(status) = status else { return };
     if status.is_final() {
@@ -589,6 +626,8 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
             }
         }
         OwnerEvent::Bounced { .. } => hold(shard, id),
+        OwnerEvent::ReportOutcome { .. } => {}
+        OwnerEvent::Route { .. } => route_soon(shard, vec![id]),
         OwnerEvent::Moved { to, .. } => {
             let snapshot = shard.snapshot();
             let target = match shard.messages.borrow().get(id) {
@@ -630,6 +669,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         }
         shard.senders.sample(shard.id);
         let now = unix_ms();
+        crate::lifecycle::due_retries(&shard, now);
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
         ticks += 1;

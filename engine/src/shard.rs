@@ -58,6 +58,14 @@ pub struct EngineConfig {
     pub hold_timeout: Duration,
     /// Price per message part by channel (index = position in `Channel::ALL`).
     pub prices: [i64; 7],
+    /// Unit of the webhook retry schedule.
+    pub retry_unit: Duration,
+    /// Webhook retries after the first attempt.
+    pub max_attempts: u32,
+    /// How long an endpoint has to answer.
+    pub webhook_timeout: Duration,
+    /// How long reports and history stay available.
+    pub report_retention: Duration,
 }
 
 impl EngineConfig {
@@ -196,6 +204,33 @@ pub enum MeshMsg {
         /// Net charges.
         reply: oneshot::Sender<i64>,
     },
+    /// Reports for endpoints this shard owns.
+    Reports(Vec<crate::report::ReportItem>),
+    /// Cancel a message this shard owns.
+    Cancel {
+        /// The message.
+        id: MessageId,
+        /// The customer asking.
+        group_code: String,
+        /// The outcome.
+        reply: oneshot::Sender<crate::lifecycle::CancelOutcome>,
+    },
+    /// Take a message out of a session queue here, if it is still there.
+    Unqueue {
+        /// The sender.
+        sender: String,
+        /// The message.
+        id: MessageId,
+        /// Whether it was still queued (and is now removed).
+        reply: oneshot::Sender<bool>,
+    },
+    /// A page of a customer's messages or reports on this shard.
+    Query {
+        /// What to find.
+        query: crate::query::Query,
+        /// Matching rows, in order, at most the query's limit.
+        reply: oneshot::Sender<Vec<crate::query::Row>>,
+    },
     /// This shard's metrics and gauges (for `GET /metrics`).
     Metrics {
         /// Snapshot and scrape-time gauges.
@@ -251,6 +286,10 @@ pub struct Shard {
     pub senders: SenderHost,
     /// Customer limits this shard owns.
     pub quota: QuotaOwner,
+    /// Webhook endpoints this shard owns.
+    pub endpoints: crate::report::Endpoints,
+    /// Reports of this shard's messages waiting to go out.
+    pub reports: crate::lifecycle::ReportQueue,
     /// TPS tokens this shard leased.
     pub leases: LocalLeases,
     /// Outgoing HTTP (providers, webhooks).
@@ -415,6 +454,8 @@ impl Shard {
             pipeline: Pipeline::default(),
             senders: SenderHost::default(),
             quota: QuotaOwner::default(),
+            endpoints: crate::report::Endpoints::default(),
+            reports: crate::lifecycle::ReportQueue::default(),
             leases: LocalLeases::default(),
             http: Rc::new(crate::http_client::HttpClient::new()),
             metrics,
@@ -440,6 +481,8 @@ impl Shard {
     pub async fn activate(self: &Rc<Self>) {
         self.senders.reconcile(self);
         pipeline::resume(self).await;
+        crate::lifecycle::resume_reports(self);
+        rt::spawn(crate::lifecycle::dispatch_loop(self.clone()));
         rt::spawn(pipeline::tick_loop(self.clone()));
     }
 
@@ -717,6 +760,24 @@ impl Shard {
             MeshMsg::NetCharges { group, reply } => {
                 let _ = reply.send(self.quota.net(&group));
             }
+            MeshMsg::Reports(items) => crate::report::enqueue(self, items),
+            MeshMsg::Cancel {
+                id,
+                group_code,
+                reply,
+            } => {
+                let shard = self.clone();
+                rt::spawn(async move {
+                    let outcome = crate::lifecycle::cancel(&shard, id, &group_code).await;
+                    let _ = reply.send(outcome);
+                });
+            }
+            MeshMsg::Unqueue { sender, id, reply } => {
+                let _ = reply.send(self.senders.unqueue(&sender, id));
+            }
+            MeshMsg::Query { query, reply } => {
+                let _ = reply.send(crate::query::run_local(self, &query));
+            }
             MeshMsg::Metrics { reply } => {
                 let _ = reply.send(self.metrics_snapshot());
             }
@@ -826,6 +887,23 @@ impl Shard {
         Ok(out)
     }
 
+    /// Cancels a message (at its owning shard) for `group_code`.
+    pub async fn cancel(
+        self: &Rc<Self>,
+        id: MessageId,
+        group_code: &str,
+    ) -> crate::lifecycle::CancelOutcome {
+        let (reply, rx) = oneshot::channel();
+        let msg = MeshMsg::Cancel {
+            id,
+            group_code: group_code.to_string(),
+            reply,
+        };
+        self.send_now(id.shard(), msg).await;
+        rx.await
+            .unwrap_or(crate::lifecycle::CancelOutcome::NotFound)
+    }
+
     /// Moves every queued message of `sender` (on all shards) back to routing.
     pub async fn drain_sender(self: &Rc<Self>, sender: &str, to: Option<&str>) -> usize {
         let mut moved = 0;
@@ -847,6 +925,7 @@ impl Shard {
         let mut gauges = crate::metrics::Gauges::default();
         self.senders.gauges(self, &mut gauges);
         gauges.held_messages = self.pipeline.held() as u64;
+        gauges.webhook_pending_retries = self.reports.pending_retries() as u64;
         gauges.shards = self.shards() as u64;
         (self.metrics.snapshot(), gauges)
     }
@@ -903,6 +982,8 @@ fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, StartError>
                 messages.apply_accepted(rec);
             }
             Ok(Record::State(rec)) => messages.apply_state(rec),
+            Ok(Record::Report(rec)) => messages.apply_report(&rec),
+            Ok(Record::Link(rec)) => messages.apply_link(&rec),
             Err(e) => bad = Some(e),
         }
     })

@@ -6,11 +6,12 @@
 //! NOTE: today every message is held in memory, so memory grows with the
 //! retention period; DESIGN §3's on-disk status slots will replace this map.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use crate::codec::{AcceptedRecord, StateRecord};
+use crate::codec::{AcceptedRecord, LinkRecord, ReportRecord, StateRecord};
 use crate::model::{Channel, MessageId, MessageRequest, Status};
+use crate::report::ReportState;
 
 /// One state change, as shown in `events`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,8 @@ pub struct StoredMessage {
     pub fallback_of: Option<MessageId>,
     /// Every state change.
     pub events: Vec<Event>,
+    /// The report's delivery state (final messages only).
+    pub report: ReportState,
 }
 
 /// A read-only copy of a message's state, sent across shards.
@@ -94,7 +97,7 @@ pub struct MessageView {
 /// The shard's messages by sequence number.
 #[derive(Default)]
 pub struct LocalMessages {
-    by_seq: HashMap<u64, StoredMessage>,
+    by_seq: BTreeMap<u64, StoredMessage>,
     max_seq: u64,
     interned: HashMap<String, Rc<str>>,
 }
@@ -134,7 +137,8 @@ impl LocalMessages {
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.created_at_ms,
             fallback_message_id: None,
-            fallback_of: None,
+            fallback_of: rec.fallback_of,
+            report: ReportState::default(),
             events: vec![Event {
                 at_ms: rec.created_at_ms,
                 status: rec.status,
@@ -165,6 +169,30 @@ impl LocalMessages {
                 code: rec.code,
             });
         }
+    }
+
+    /// Applies a report delivery record.
+    pub fn apply_report(&mut self, rec: &ReportRecord) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+            m.report = ReportState {
+                failures: rec.failures,
+                next_due_ms: rec.due_ms,
+                done: rec.done,
+                abandoned: rec.abandoned,
+            };
+        }
+    }
+
+    /// Applies a fallback link.
+    pub fn apply_link(&mut self, rec: &LinkRecord) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+            m.fallback_message_id = Some(rec.fallback_message_id);
+        }
+    }
+
+    /// A message by id, mutable.
+    pub fn get_mut(&mut self, id: MessageId) -> Option<&mut StoredMessage> {
+        self.by_seq.get_mut(&id.seq()).filter(|m| m.id == id)
     }
 
     /// Every message, for recovery actions after a restart.

@@ -57,6 +57,8 @@ pub struct LocalWal {
     sync_interval: Option<Duration>,
     appended: Cell<u64>,
     metrics: Rc<crate::metrics::LocalMetrics>,
+    acked: Cell<u64>,
+    acked_notify: LocalNotify,
 }
 
 impl LocalWal {
@@ -76,6 +78,8 @@ impl LocalWal {
             sync_interval: matches!(durability, Durability::Interval).then_some(sync_interval),
             appended: Cell::new(0),
             metrics,
+            acked: Cell::new(0),
+            acked_notify: LocalNotify::default(),
         });
         rt::spawn(this.clone().flusher());
         if let Some(every) = this.sync_interval {
@@ -118,21 +122,32 @@ impl LocalWal {
     /// Appends records without waiting for them to be durable (state changes
     /// whose loss on a crash only repeats work: the previous state is
     /// recovered and acted on again). The next group commit covers them.
-    pub fn append_background(&self, records: &[Record]) -> Result<(), WalError> {
+    pub fn append_background(&self, records: &[Record]) -> Result<u64, WalError> {
         if self.poisoned.get() {
             return Err(WalError::Poisoned);
         }
+        let mut last = 0;
         {
             let mut wal = self.wal.borrow_mut();
             for r in records {
                 let (kind, payload) = r.encode();
-                wal.append(kind, &payload)?;
+                last = wal.append(kind, &payload)?;
             }
         }
         self.appended
             .set(self.appended.get() + records.len() as u64);
         self.kick.notify();
-        Ok(())
+        Ok(last)
+    }
+
+    /// The highest LSN acknowledged as durable (per the durability mode).
+    pub fn acked_lsn(&self) -> u64 {
+        self.acked.get()
+    }
+
+    /// Waits until the acknowledged LSN may have moved (one waiter).
+    pub async fn acked_moved(&self) {
+        self.acked_notify.notified().await
     }
 
     async fn flusher(self: Rc<Self>) {
@@ -180,6 +195,10 @@ impl LocalWal {
     }
 
     fn release_waiters(&self, durable: u64) {
+        if durable > self.acked.get() {
+            self.acked.set(durable);
+            self.acked_notify.notify();
+        }
         let mut waiters = self.waiters.borrow_mut();
         while waiters.front().is_some_and(|(lsn, _)| *lsn <= durable) {
             if let Some((_, tx)) = waiters.pop_front() {

@@ -6,6 +6,8 @@ mod bad_input;
 mod harness;
 mod lifecycle;
 mod policy;
+mod reports;
 mod routing;
 mod sims;
 mod smpp;
+mod webhook;

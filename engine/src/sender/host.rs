@@ -180,6 +180,14 @@ impl SenderHost {
         }
     }
 
+    /// Takes message `id` out of `sender`'s session queues here, if queued.
+    pub fn unqueue(&self, sender: &str, id: crate::model::MessageId) -> bool {
+        self.sessions
+            .borrow()
+            .get(sender)
+            .is_some_and(|list| list.iter().any(|s| s.queue.remove(id)))
+    }
+
     /// Samples queue lengths into the senders' live state.
     pub fn sample(&self, shard: usize) {
         for list in self.sessions.borrow().values() {

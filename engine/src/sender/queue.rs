@@ -84,3 +84,14 @@ impl SessionQueue {
         self.items.borrow_mut().drain(..).collect()
     }
 }
+
+impl SessionQueue {
+    /// Removes the message `id` if it is still queued (a cancel).
+    pub fn remove(&self, id: crate::model::MessageId) -> bool {
+        let mut items = self.items.borrow_mut();
+        match items.iter().position(|m| m.id == id) {
+            Some(i) => items.remove(i).is_some(),
+            None => false,
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The customer's reading endpoints beyond one message (SPEC §2.2): message
+//! history, report polling, report lookup, and cancel.
+
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use mcmp_engine::lifecycle::CancelOutcome;
+use mcmp_engine::model::{Channel, MessageId, Status};
+use mcmp_engine::query::{self, Cursor, Query, SETTLE_MS};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Claims;
+use crate::http::{self, Body};
+use crate::server::ShardApi;
+use crate::time::{now_ms, parse_rfc3339};
+
+/// Largest page.
+pub const MAX_LIMIT: usize = 1_000;
+
+/// Page size when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// Largest lookup request body.
+const LOOKUP_BODY_LIMIT: u64 = 1 << 20;
+
+fn bad(msg: &str) -> Response<Body> {
+    http::error(StatusCode::BAD_REQUEST, "invalid_request", msg)
+}
+
+fn limit_param(params: &[(String, String)]) -> Result<usize, Response<Body>> {
+    match http::query_param(params, "limit") {
+        None | Some("") => Ok(DEFAULT_LIMIT),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(bad("limit must be 1-1000")),
+        },
+    }
+}
+
+fn cursor_param(params: &[(String, String)]) -> Result<Option<Cursor>, Response<Body>> {
+    match http::query_param(params, "after") {
+        None | Some("") => Ok(None),
+        Some(v) => Cursor::parse(v)
+            .map(Some)
+            .ok_or_else(|| bad("after is not a cursor from a previous page")),
+    }
+}
+
+fn page(rows: Vec<query::Row>, limit: usize, key: &str) -> Response<Body> {
+    let next = if rows.len() == limit {
+        rows.last().map(|r| r.cursor.encode())
+    } else {
+        None
+    };
+    let items: Vec<Value> = rows.into_iter().map(|r| r.json).collect();
+    http::json(StatusCode::OK, &json!({ key: items, "next": next }))
+}
+
+fn status_param(s: &str) -> Option<Status> {
+    [
+        Status::Accepted,
+        Status::Scheduled,
+        Status::Queued,
+        Status::Submitted,
+        Status::Delivered,
+        Status::Failed,
+        Status::Canceled,
+        Status::Rejected,
+    ]
+    .into_iter()
+    .find(|x| x.as_str() == s)
+}
+
+/// `GET /v1/messages?since=&until=&status=&channel=&to=&after=&limit=`.
+pub async fn history(
+    api: &ShardApi,
+    claims: &Claims,
+    params: &[(String, String)],
+) -> Response<Body> {
+    let time = |name: &str, default: i64| match http::query_param(params, name) {
+        None | Some("") => Ok(default),
+        Some(v) => parse_rfc3339(v).ok_or_else(|| bad(&format!("{name} must be an RFC 3339 time"))),
+    };
+    let retention = api.state.config.reports.retention.as_millis() as i64;
+    let (since, until) = match (time("since", now_ms() - retention), time("until", i64::MAX)) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let status = match http::query_param(params, "status") {
+        None | Some("") => None,
+        Some(s) => match status_param(s) {
+            Some(s) => Some(s),
+            None => return bad("unknown status"),
+        },
+    };
+    let channel = match http::query_param(params, "channel") {
+        None | Some("") => None,
+        Some(c) => match Channel::parse(c) {
+            Some(c) => Some(c),
+            None => return bad("unknown channel"),
+        },
+    };
+    let to = http::query_param(params, "to")
+        .filter(|t| !t.is_empty())
+        .map(str::to_string);
+    let (limit, after) = match (limit_param(params), cursor_param(params)) {
+        (Ok(l), Ok(a)) => (l, a),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let q = Query::History {
+        group: claims.grp.clone(),
+        since,
+        until,
+        status,
+        channel,
+        to,
+        after,
+        limit,
+    };
+    page(query::run(&api.shard, q).await, limit, "messages")
+}
+
+/// `GET /v1/reports?after=&limit=`: the customer's reports in order.
+pub async fn poll(api: &ShardApi, claims: &Claims, params: &[(String, String)]) -> Response<Body> {
+    let (limit, after) = match (limit_param(params), cursor_param(params)) {
+        (Ok(l), Ok(a)) => (l, a),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let now = now_ms();
+    let retention = api.state.config.reports.retention.as_millis() as i64;
+    let q = Query::Reports {
+        group: claims.grp.clone(),
+        after,
+        before: now - SETTLE_MS,
+        not_before: now - retention,
+        limit,
+    };
+    page(query::run(&api.shard, q).await, limit, "reports")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupBody {
+    message_ids: Vec<String>,
+}
+
+/// `POST /v1/reports/lookup` `{"message_ids":[…]}`.
+pub async fn lookup(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> Response<Body> {
+    let body = match http::read_body(req, LOOKUP_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let parsed: LookupBody = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            let code = if e.to_string().contains("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_request"
+            };
+            return http::error(StatusCode::BAD_REQUEST, code, &e.to_string());
+        }
+    };
+    if parsed.message_ids.len() > MAX_LIMIT {
+        return bad("at most 1000 message_ids");
+    }
+    let ids: Vec<MessageId> = parsed
+        .message_ids
+        .iter()
+        .filter_map(|s| MessageId::parse(s))
+        .collect();
+    let rows = query::run(
+        &api.shard,
+        Query::Lookup {
+            group: claims.grp.clone(),
+            ids,
+        },
+    )
+    .await;
+    let reports: Vec<Value> = rows.into_iter().map(|r| r.json).collect();
+    http::json(StatusCode::OK, &json!({ "reports": reports }))
+}
+
+/// `DELETE /v1/messages/{id}`: cancel while scheduled or queued.
+pub async fn cancel(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
+    let Some(id) = MessageId::parse(id).filter(|i| i.shard() < api.shard.shards()) else {
+        return http::error(StatusCode::NOT_FOUND, "not_found", "no such message");
+    };
+    match api.shard.cancel(id, &claims.grp).await {
+        CancelOutcome::Canceled => http::json(StatusCode::OK, &json!({"status": "canceled"})),
+        CancelOutcome::NotCancelable(status) => http::error(
+            StatusCode::CONFLICT,
+            "not_cancelable",
+            &format!(
+                "the message is {} and can no longer be canceled",
+                status.as_str()
+            ),
+        ),
+        CancelOutcome::NotFound => {
+            http::error(StatusCode::NOT_FOUND, "not_found", "no such message")
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! A customer's webhook endpoint for the tests: a real HTTP server on
+//! 127.0.0.1:0 that records every request (time, body, signature) and
+//! answers as told (fail the first k requests, or always fail).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One request the endpoint received.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// When it arrived.
+    pub at: Instant,
+    /// The parsed body.
+    pub body: Value,
+    /// The raw body.
+    pub raw: Vec<u8>,
+    /// The `X-MCMP-Signature` header.
+    pub signature: String,
+    /// The status answered.
+    pub status: u16,
+}
+
+/// The endpoint.
+pub struct Webhook {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Every request so far.
+    pub hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl Webhook {
+    /// Answers 500 to the first `fail_first` requests, then 200
+    /// (`usize::MAX`: always 500).
+    pub fn start(fail_first: usize) -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (h, seen) = (h.clone(), seen.clone());
+                std::thread::spawn(move || serve(conn, h, seen, fail_first));
+            }
+        });
+        Webhook { addr, hits }
+    }
+
+    /// The URL to register as `report_uri`.
+    pub fn url(&self) -> String {
+        format!("http://{}/reports", self.addr)
+    }
+
+    /// Every report received (from every request, 2xx or not).
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().expect("hits").clone()
+    }
+
+    /// Waits until `pred(hits)` holds.
+    pub fn wait(&self, what: &str, pred: impl Fn(&[Hit]) -> bool) -> Vec<Hit> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let hits = self.hits();
+            if pred(&hits) {
+                return hits;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "webhook never saw {what}: {} requests",
+                hits.len()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve(
+    conn: std::net::TcpStream,
+    hits: Arc<Mutex<Vec<Hit>>>,
+    seen: Arc<AtomicUsize>,
+    fail_first: usize,
+) {
+    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+    let mut writer = conn;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let (mut length, mut signature) = (0usize, String::new());
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "content-length" => length = v.trim().parse().unwrap_or(0),
+                    "x-mcmp-signature" => signature = v.trim().to_string(),
+                    _ => {}
+                }
+            }
+        }
+        let mut raw = vec![0u8; length];
+        if reader.read_exact(&mut raw).is_err() {
+            return;
+        }
+        let n = seen.fetch_add(1, Ordering::SeqCst);
+        let status = if n < fail_first { 500 } else { 200 };
+        let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        hits.lock().expect("hits").push(Hit {
+            at: Instant::now(),
+            body,
+            raw,
+            signature,
+            status,
+        });
+        let reason = if status == 200 {
+            "OK"
+        } else {
+            "Internal Server Error"
+        };
+        let answer = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n\r\n");
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Every report in the hits, with the status its request got.
+pub fn reports(hits: &[Hit]) -> Vec<(Value, u16)> {
+    hits.iter()
+        .flat_map(|h| {
+            h.body["reports"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |r| (r, h.status))
+        })
+        .collect()
+}

@@ -1,0 +1,306 @@
+//! The end of a message's life, on its owning shard: the report of every
+//! final state (sent once the final state is durable, retried on the
+//! schedule, resumed after a restart), fallback messages for failed RCS/KKO
+//! messages, and cancel.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+
+use crate::codec::{AcceptedRecord, LinkRecord, Record, ReportRecord};
+use crate::codes::ResultCode;
+use crate::model::{Channel, MessageId, Status};
+use crate::report::{self, retry_delay};
+use crate::shard::{MeshMsg, Shard};
+use crate::{pipeline, unix_ms};
+
+/// What a cancel found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was scheduled or queued and is now canceled.
+    Canceled,
+    /// It was already submitted or final.
+    NotCancelable(Status),
+    /// No such message for this customer.
+    NotFound,
+}
+
+/// Reports waiting on this shard: for their final state to be durable, or
+/// for their next attempt. Shard-local.
+#[derive(Default)]
+pub struct ReportQueue {
+    unsent: RefCell<VecDeque<(u64, MessageId)>>,
+    retries: RefCell<BinaryHeap<Reverse<(i64, u64)>>>,
+}
+
+impl ReportQueue {
+    /// Reports waiting for a retry (a gauge).
+    pub fn pending_retries(&self) -> usize {
+        self.retries.borrow().len()
+    }
+}
+
+/// Called when a message became final through the record at `lsn`.
+pub fn on_final(shard: &Shard, id: MessageId, status: Status, lsn: u64) {
+    if status == Status::Failed {
+        maybe_fallback(shard, id);
+    }
+    shard.reports.unsent.borrow_mut().push_back((lsn, id));
+}
+
+/// Sends each report once its final state is durable (one task per shard).
+pub async fn dispatch_loop(shard: Rc<Shard>) {
+    loop {
+        shard.wal.acked_moved().await;
+        let acked = shard.wal.acked_lsn();
+        let ready: Vec<MessageId> = {
+            let mut unsent = shard.reports.unsent.borrow_mut();
+            let mut ready = Vec::new();
+            while unsent.front().is_some_and(|(lsn, _)| *lsn <= acked) {
+                if let Some((_, id)) = unsent.pop_front() {
+                    ready.push(id);
+                }
+            }
+            ready
+        };
+        for id in ready {
+            send_report(&shard, id);
+        }
+    }
+}
+
+/// Hands a pending report to its endpoint's shard (or gives up when the
+/// client has no endpoint: the report stays available by polling).
+fn send_report(shard: &Shard, id: MessageId) {
+    let snapshot = shard.snapshot();
+    let messages = shard.messages.borrow();
+    let Some(m) = messages
+        .get(id)
+        .filter(|m| m.status.is_final() && m.report.pending())
+    else {
+        return;
+    };
+    let has_endpoint = snapshot
+        .clients
+        .get(&*m.client_id)
+        .is_some_and(|c| c.report_uri.is_some());
+    if has_endpoint {
+        report::dispatch(shard, m);
+    } else {
+        let mut state = m.report;
+        drop(messages);
+        state.abandoned = true;
+        record(shard, id, state);
+    }
+}
+
+fn record(shard: &Shard, id: MessageId, state: report::ReportState) {
+    let rec = ReportRecord {
+        id,
+        failures: state.failures,
+        due_ms: state.next_due_ms,
+        done: state.done,
+        abandoned: state.abandoned,
+    };
+    if let Err(e) = shard.wal.append_background(&[Record::Report(rec.clone())]) {
+        tracing::error!(%id, "report state not logged: {e}");
+    }
+    shard.messages.borrow_mut().apply_report(&rec);
+}
+
+/// The endpoint answered (or did not) for a report of this shard.
+pub fn on_report_outcome(shard: &Shard, id: MessageId, delivered: bool) {
+    let state = shard.messages.borrow().get(id).map(|m| m.report);
+    let Some(mut state) = state.filter(|s| s.pending()) else {
+        return;
+    };
+    if delivered {
+        state.done = true;
+    } else {
+        state.failures = state.failures.saturating_add(1);
+        let config = &shard.shared.config;
+        if u32::from(state.failures) > config.max_attempts {
+            state.abandoned = true;
+            tracing::info!(%id, failures = state.failures, "report not delivered after the last retry; available by polling");
+        } else {
+            let wait = retry_delay(u32::from(state.failures), config.retry_unit);
+            state.next_due_ms = unix_ms() + wait.as_millis() as i64;
+            shard
+                .reports
+                .retries
+                .borrow_mut()
+                .push(Reverse((state.next_due_ms, id.0)));
+        }
+    }
+    record(shard, id, state);
+}
+
+/// Sends the reports whose retry is due.
+pub fn due_retries(shard: &Shard, now: i64) {
+    let mut due = Vec::new();
+    {
+        let mut retries = shard.reports.retries.borrow_mut();
+        while retries.peek().is_some_and(|r| r.0 .0 <= now) {
+            if let Some(Reverse((_, raw))) = retries.pop() {
+                due.push(MessageId(raw));
+            }
+        }
+    }
+    for id in due {
+        send_report(shard, id);
+    }
+}
+
+/// After recovery: every pending report continues at the attempt it was on.
+pub fn resume_reports(shard: &Shard) {
+    let mut now_ids = Vec::new();
+    {
+        let messages = shard.messages.borrow();
+        let mut retries = shard.reports.retries.borrow_mut();
+        for m in messages
+            .iter()
+            .filter(|m| m.status.is_final() && m.report.pending())
+        {
+            if m.report.failures == 0 {
+                now_ids.push(m.id);
+            } else {
+                retries.push(Reverse((m.report.next_due_ms, m.id.0)));
+            }
+        }
+    }
+    for id in now_ids {
+        send_report(shard, id);
+    }
+}
+
+/// Creates the next message of a failed RCS/KKO message's fallback chain.
+fn maybe_fallback(shard: &Shard, id: MessageId) {
+    let (rec, link) = {
+        let messages = shard.messages.borrow();
+        let Some(m) = messages.get(id) else { return };
+        if !matches!(m.request.channel, Channel::Rcs | Channel::Kko)
+            || m.fallback_message_id.is_some()
+        {
+            return;
+        }
+        let Some(step) = m.request.fallback.first() else {
+            return;
+        };
+        let mut request = m.request.clone();
+        request.channel = step.channel;
+        request.text = step.text.clone();
+        request.subject = step.subject.clone();
+        request.template_code = step.template_code.clone();
+        request.fallback = m.request.fallback[1..].to_vec();
+        request.src_msg_id = format!(
+            "{}#fallback{}",
+            m.request.src_msg_id,
+            fallback_depth(m.request.fallback.len())
+        );
+        request.send_at = None;
+        request.attachments = Vec::new();
+        request.parts = 1;
+        let new_id = shard.next_message_id();
+        let rec = AcceptedRecord {
+            id: new_id,
+            group_code: m.group_code.to_string(),
+            client_id: m.client_id.to_string(),
+            created_at_ms: unix_ms(),
+            status: Status::Accepted,
+            price: 0,
+            fallback_of: Some(id),
+            request,
+        };
+        (
+            rec,
+            LinkRecord {
+                id,
+                fallback_message_id: new_id,
+            },
+        )
+    };
+    let new_id = rec.id;
+    let records = [Record::Accepted(rec.clone()), Record::Link(link.clone())];
+    if let Err(e) = shard.wal.append_background(&records) {
+        tracing::error!(%id, "fallback not created: {e}");
+        return;
+    }
+    {
+        let mut messages = shard.messages.borrow_mut();
+        messages.apply_accepted(rec);
+        messages.apply_link(&link);
+    }
+    tracing::debug!(%id, fallback = %new_id, "fallback message created");
+    shard.send_to(
+        shard.id,
+        MeshMsg::Owner(pipeline::OwnerEvent::Route { id: new_id }),
+    );
+}
+
+/// A short suffix that stays unique along one chain.
+fn fallback_depth(remaining: usize) -> usize {
+    10 - remaining.min(9)
+}
+
+/// Cancels a message this shard owns, if still scheduled or queued.
+pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> CancelOutcome {
+    let found = {
+        let messages = shard.messages.borrow();
+        messages
+            .get(id)
+            .filter(|m| &*m.group_code == group_code)
+            .map(|m| (m.status, m.sender.clone()))
+    };
+    let Some((status, sender)) = found else {
+        return CancelOutcome::NotFound;
+    };
+    let cancelable = match status {
+        Status::Accepted | Status::Scheduled => true,
+        Status::Queued if shard.pipeline.is_held(id) => true,
+        Status::Queued => match sender {
+            Some(sender) => unqueue_anywhere(shard, &sender, id).await,
+            None => false,
+        },
+        _ => false,
+    };
+    // The state may have moved while the session queues were asked.
+    let now_status = shard.messages.borrow().get(id).map(|m| m.status);
+    if !cancelable || now_status.is_none_or(|s| s.is_final() || s == Status::Submitted) {
+        return CancelOutcome::NotCancelable(now_status.unwrap_or(status));
+    }
+    shard.pipeline.remove_held(id);
+    pipeline::change_state(
+        shard,
+        id,
+        Status::Canceled,
+        ResultCode::Canceled.as_u16(),
+        None,
+        None,
+        None,
+    );
+    CancelOutcome::Canceled
+}
+
+/// Asks every shard to take the message out of `sender`'s session queues.
+async fn unqueue_anywhere(shard: &Rc<Shard>, sender: &str, id: MessageId) -> bool {
+    for dest in 0..shard.shards() {
+        let (reply, rx) = oneshot::channel();
+        shard
+            .send_now(
+                dest,
+                MeshMsg::Unqueue {
+                    sender: sender.to_string(),
+                    id,
+                    reply,
+                },
+            )
+            .await;
+        if rx.await.unwrap_or(false) {
+            return true;
+        }
+    }
+    false
+}

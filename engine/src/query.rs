@@ -1,0 +1,211 @@
+//! Reading a customer's messages and reports across shards: the message
+//! history (`GET /v1/messages?since=…`), report polling (`GET /v1/reports`)
+//! and report lookup (`POST /v1/reports/lookup`).
+//!
+//! Each shard answers for the messages it owns, in order, up to the limit;
+//! the asking shard merges the answers and keeps the first `limit`. Order
+//! is (time, message id): accept time for history, final time for reports,
+//! so a cursor (`<ms>-<message_id>`) resumes exactly after the last row.
+//! Report paging only returns reports final before "now − [`SETTLE_MS`]",
+//! so a report made final on one shard while another is being read cannot
+//! slip in behind a cursor already handed out.
+//!
+//! NOTE: each query scans the shard's messages in memory; fine for the
+//! in-memory store of today, to be replaced by on-disk indexes with it.
+
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+use serde_json::Value;
+
+use crate::model::{Channel, MessageId, Status};
+use crate::shard::{MeshMsg, Shard};
+
+/// How far behind "now" report paging stays.
+pub const SETTLE_MS: i64 = 200;
+
+/// A position in an ordered listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    /// The time the order is by (unix ms).
+    pub at_ms: i64,
+    /// Tie-break.
+    pub id: MessageId,
+}
+
+impl Cursor {
+    /// `<ms>-<message_id>`.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.at_ms, self.id)
+    }
+
+    /// Parses [`Cursor::encode`]'s form.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (ms, id) = s.split_once('-')?;
+        Some(Cursor {
+            at_ms: ms.parse().ok()?,
+            id: MessageId::parse(id)?,
+        })
+    }
+}
+
+/// What to find.
+#[derive(Debug, Clone)]
+pub enum Query {
+    /// Messages accepted in `[since, until)`, filtered, after the cursor.
+    History {
+        /// The customer.
+        group: String,
+        /// From (unix ms, inclusive).
+        since: i64,
+        /// To (unix ms, exclusive).
+        until: i64,
+        /// Only this status.
+        status: Option<Status>,
+        /// Only this channel.
+        channel: Option<Channel>,
+        /// Only this recipient.
+        to: Option<String>,
+        /// Resume after.
+        after: Option<Cursor>,
+        /// Most rows.
+        limit: usize,
+    },
+    /// Reports final before `before`, after the cursor.
+    Reports {
+        /// The customer.
+        group: String,
+        /// Resume after.
+        after: Option<Cursor>,
+        /// Only reports final before this (unix ms).
+        before: i64,
+        /// Not older than this (retention; unix ms).
+        not_before: i64,
+        /// Most rows.
+        limit: usize,
+    },
+    /// The reports of these messages (those final and the customer's).
+    Lookup {
+        /// The customer.
+        group: String,
+        /// Messages (those owned by the answering shard are looked at).
+        ids: Vec<MessageId>,
+    },
+}
+
+/// One result row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Its place in the order.
+    pub cursor: Cursor,
+    /// The message or report, as JSON.
+    pub json: Value,
+}
+
+/// Answers for the messages this shard owns.
+pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
+    let messages = shard.messages.borrow();
+    let mut rows: Vec<Row> = match query {
+        Query::History {
+            group,
+            since,
+            until,
+            status,
+            channel,
+            to,
+            after,
+            ..
+        } => messages
+            .iter()
+            .filter(|m| {
+                &*m.group_code == group && m.created_at_ms >= *since && m.created_at_ms < *until
+            })
+            .filter(|m| {
+                status.is_none_or(|s| m.status == s)
+                    && channel.is_none_or(|c| m.request.channel == c)
+            })
+            .filter(|m| to.as_ref().is_none_or(|t| &m.request.to == t))
+            .map(|m| Row {
+                cursor: Cursor {
+                    at_ms: m.created_at_ms,
+                    id: m.id,
+                },
+                json: Value::Null,
+            })
+            .filter(|r| after.is_none_or(|a| r.cursor > a))
+            .collect(),
+        Query::Reports {
+            group,
+            after,
+            before,
+            not_before,
+            ..
+        } => messages
+            .iter()
+            .filter(|m| &*m.group_code == group && m.status.is_final())
+            .filter(|m| m.updated_at_ms < *before && m.updated_at_ms >= *not_before)
+            .map(|m| Row {
+                cursor: Cursor {
+                    at_ms: m.updated_at_ms,
+                    id: m.id,
+                },
+                json: Value::Null,
+            })
+            .filter(|r| after.is_none_or(|a| r.cursor > a))
+            .collect(),
+        Query::Lookup { group, ids } => ids
+            .iter()
+            .filter(|id| id.shard() == shard.id)
+            .filter_map(|id| messages.get(*id))
+            .filter(|m| &*m.group_code == group && m.status.is_final())
+            .map(|m| Row {
+                cursor: Cursor {
+                    at_ms: m.updated_at_ms,
+                    id: m.id,
+                },
+                json: Value::Null,
+            })
+            .collect(),
+    };
+    rows.sort_by_key(|r| r.cursor);
+    rows.truncate(limit(query));
+    for row in &mut rows {
+        if let Some(m) = messages.get(row.cursor.id) {
+            row.json = match query {
+                Query::History { .. } => messages
+                    .view(m.id, &m.group_code)
+                    .map_or(Value::Null, |v| crate::report::view_json(&v)),
+                _ => crate::report::report_json(m),
+            };
+        }
+    }
+    rows
+}
+
+fn limit(query: &Query) -> usize {
+    match query {
+        Query::History { limit, .. } | Query::Reports { limit, .. } => *limit,
+        Query::Lookup { ids, .. } => ids.len(),
+    }
+}
+
+/// Asks every shard and merges: the first `limit` rows in order.
+pub async fn run(shard: &Rc<Shard>, query: Query) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for dest in 0..shard.shards() {
+        let (reply, rx) = oneshot::channel();
+        shard
+            .send_now(
+                dest,
+                MeshMsg::Query {
+                    query: query.clone(),
+                    reply,
+                },
+            )
+            .await;
+        rows.extend(rx.await.unwrap_or_default());
+    }
+    rows.sort_by_key(|r| r.cursor);
+    rows.truncate(limit(&query));
+    rows
+}

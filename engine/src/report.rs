@@ -1,0 +1,360 @@
+//! Reports (SPEC §1 "Lifecycle and reports", "Report delivery"; DESIGN §6).
+//!
+//! Every final state (delivered, failed, canceled, rejected after accept)
+//! produces exactly one report, identified by `R<message_id>`. The report is
+//! derived from the message's final state record; its delivery state
+//! (failures so far, next due time, done) is a WAL record of the message's
+//! owning shard, so a restart resumes each report at the attempt it was on.
+//!
+//! Delivery: the owning shard hands a report, once its final state is
+//! durable, to the shard that owns the client's endpoint (hash of
+//! `client_id`). That shard batches per endpoint (≤ 1,000 reports, ≤ 1 MiB,
+//! ≤ [`BATCH_DELAY`] of waiting), signs the body with the client secret and
+//! POSTs it; each endpoint has its own queue and sender task, so an endpoint
+//! that is down holds only its own reports. The outcome goes back to the
+//! owning shard, which records it and, after a failure, schedules the next
+//! attempt `(n² − n + 1) × reports.retry-unit` later (n = 1…max-attempts);
+//! after the last one the report is only available by polling.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::model::MessageId;
+use crate::rt;
+use crate::shard::{MeshMsg, Shard};
+use crate::store::{MessageView, StoredMessage};
+use crate::time::format_rfc3339;
+
+/// Longest a report waits for companions before its batch goes out.
+pub const BATCH_DELAY: Duration = Duration::from_millis(10);
+
+/// Most reports in one webhook request (SPEC).
+pub const MAX_BATCH_REPORTS: usize = 1_000;
+
+/// Largest webhook body (SPEC).
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// Most reports queued at one endpoint; beyond, new ones wait at their owner
+/// (they count as a failed attempt and come back on the retry schedule).
+pub const ENDPOINT_QUEUE_BOUND: usize = 100_000;
+
+/// Where a message's report stands. Lives with the message on its owning shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReportState {
+    /// Failed delivery attempts so far.
+    pub failures: u8,
+    /// When the next attempt is due (unix ms).
+    pub next_due_ms: i64,
+    /// Delivered to the endpoint (2xx).
+    pub done: bool,
+    /// No more attempts (retries exhausted, or the client has no endpoint).
+    pub abandoned: bool,
+}
+
+impl ReportState {
+    /// Whether the report still has to be pushed.
+    pub fn pending(&self) -> bool {
+        !self.done && !self.abandoned
+    }
+}
+
+/// The wait before attempt `n` (n = 1 for the first retry):
+/// `(n² − n + 1) × unit`, i.e. 1, 3, 7, 13, 21, 31, 43, 57, 73, 91 units.
+pub fn retry_delay(n: u32, unit: Duration) -> Duration {
+    let n = u64::from(n.max(1));
+    unit.saturating_mul((n * n - n + 1) as u32)
+}
+
+/// The id of a message's report.
+pub fn report_id(id: MessageId) -> String {
+    format!("R{id}")
+}
+
+/// `sha256=<hex HMAC-SHA256 of body keyed with secret>`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hmac_sha256_hex(secret, body))
+}
+
+/// Hex HMAC-SHA256.
+pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[allow(clippy::panic)]
+fn unreachable_mac() -> Hmac<Sha256> {
+    panic!("HMAC-SHA256 takes keys of any length")
+}
+
+/// The report of a final message (SPEC §2.2 shape).
+pub fn report_json(m: &StoredMessage) -> Value {
+    json!({
+        "report_id": report_id(m.id),
+        "message_id": m.id.to_string(),
+        "src_msg_id": m.request.src_msg_id,
+        "client_id": &*m.client_id,
+        "channel": m.request.channel.as_str(),
+        "to": m.request.to,
+        "status": m.status.as_str(),
+        "code": m.code,
+        "carrier": m.carrier,
+        "sender": m.sender,
+        "accepted_at": format_rfc3339(m.created_at_ms),
+        "done_at": format_rfc3339(m.updated_at_ms),
+        "fallback_message_id": m.fallback_message_id.map(|i| i.to_string()),
+    })
+}
+
+/// The SPEC's message object (`GET /v1/messages/{id}`, history).
+pub fn view_json(v: &MessageView) -> Value {
+    let events: Vec<Value> = v
+        .events
+        .iter()
+        .map(
+            |e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}),
+        )
+        .collect();
+    json!({
+        "message_id": v.id.to_string(),
+        "src_msg_id": v.src_msg_id,
+        "channel": v.channel.as_str(),
+        "to": v.to,
+        "status": v.status.as_str(),
+        "code": v.code,
+        "carrier": v.carrier,
+        "sender": v.sender,
+        "created_at": format_rfc3339(v.created_at_ms),
+        "updated_at": format_rfc3339(v.updated_at_ms),
+        "fallback_message_id": v.fallback_message_id.map(|i| i.to_string()),
+        "fallback_of": v.fallback_of.map(|i| i.to_string()),
+        "events": events,
+    })
+}
+
+/// A report on its way to its endpoint's shard.
+#[derive(Debug, Clone)]
+pub struct ReportItem {
+    /// The message.
+    pub id: MessageId,
+    /// Its client (whose endpoint and secret apply).
+    pub client_id: String,
+    /// The report, serialized.
+    pub body: Vec<u8>,
+}
+
+/// The endpoints this shard owns. Shard-local.
+#[derive(Default)]
+pub struct Endpoints {
+    map: RefCell<HashMap<String, Rc<Endpoint>>>,
+    pending: Cell<usize>,
+}
+
+struct Endpoint {
+    client_id: String,
+    queue: RefCell<VecDeque<ReportItem>>,
+    running: Cell<bool>,
+}
+
+impl Endpoints {
+    /// Reports waiting at this shard's endpoints.
+    pub fn queued(&self) -> usize {
+        self.pending.get()
+    }
+}
+
+/// Queues reports at their endpoints (this shard owns them) and starts the
+/// endpoints' sender tasks.
+pub fn enqueue(shard: &Rc<Shard>, items: Vec<ReportItem>) {
+    for item in items {
+        let ep = shard
+            .endpoints
+            .map
+            .borrow_mut()
+            .entry(item.client_id.clone())
+            .or_insert_with(|| {
+                Rc::new(Endpoint {
+                    client_id: item.client_id.clone(),
+                    queue: RefCell::new(VecDeque::new()),
+                    running: Cell::new(false),
+                })
+            })
+            .clone();
+        if ep.queue.borrow().len() >= ENDPOINT_QUEUE_BOUND {
+            shard.to_owner(
+                item.id,
+                crate::pipeline::OwnerEvent::ReportOutcome {
+                    id: item.id,
+                    delivered: false,
+                },
+            );
+            continue;
+        }
+        ep.queue.borrow_mut().push_back(item);
+        shard
+            .endpoints
+            .pending
+            .set(shard.endpoints.pending.get() + 1);
+        if !ep.running.replace(true) {
+            rt::spawn(run_endpoint(shard.clone(), ep));
+        }
+    }
+}
+
+/// Sends an endpoint's queue in batches until it is empty.
+async fn run_endpoint(shard: Rc<Shard>, ep: Rc<Endpoint>) {
+    loop {
+        if ep.queue.borrow().len() < MAX_BATCH_REPORTS {
+            rt::sleep(BATCH_DELAY).await;
+        }
+        let batch = take_batch(&ep);
+        if batch.is_empty() {
+            ep.running.set(false);
+            return;
+        }
+        shard
+            .endpoints
+            .pending
+            .set(shard.endpoints.pending.get().saturating_sub(batch.len()));
+        let delivered = post_batch(&shard, &ep.client_id, &batch).await;
+        shard.metrics.webhook(delivered);
+        for item in batch {
+            shard.to_owner(
+                item.id,
+                crate::pipeline::OwnerEvent::ReportOutcome {
+                    id: item.id,
+                    delivered,
+                },
+            );
+        }
+    }
+}
+
+fn take_batch(ep: &Endpoint) -> Vec<ReportItem> {
+    let mut queue = ep.queue.borrow_mut();
+    let mut batch = Vec::new();
+    let mut bytes = 16;
+    while let Some(next) = queue.front() {
+        if batch.len() >= MAX_BATCH_REPORTS
+            || (bytes + next.body.len() + 1 > MAX_BATCH_BYTES && !batch.is_empty())
+        {
+            break;
+        }
+        bytes += next.body.len() + 1;
+        if let Some(item) = queue.pop_front() {
+            batch.push(item);
+        }
+    }
+    batch
+}
+
+/// Builds `{"reports":[…]}` from serialized reports.
+pub fn batch_body(items: &[ReportItem]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(16 + items.iter().map(|i| i.body.len() + 1).sum::<usize>());
+    body.extend_from_slice(b"{\"reports\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&item.body);
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+/// POSTs one signed batch; true on a 2xx within the webhook timeout.
+async fn post_batch(shard: &Shard, client_id: &str, batch: &[ReportItem]) -> bool {
+    let snapshot = shard.snapshot();
+    let Some(client) = snapshot.clients.get(client_id) else {
+        return false;
+    };
+    let Some(uri) = client.report_uri.as_deref() else {
+        return false;
+    };
+    let body = batch_body(batch);
+    let headers = [(
+        "X-MCMP-Signature".to_string(),
+        signature(client.secret.as_bytes(), &body),
+    )];
+    let timeout = shard.shared.config.webhook_timeout;
+    match shard
+        .http
+        .post_json(uri, &headers, bytes::Bytes::from(body), timeout)
+        .await
+    {
+        Ok(resp) => (200..300).contains(&resp.status),
+        Err(e) => {
+            tracing::debug!(client_id, "webhook failed: {e}");
+            false
+        }
+    }
+}
+
+/// Hands a report to the shard that owns its endpoint.
+pub fn dispatch(shard: &Shard, m: &StoredMessage) {
+    let item = ReportItem {
+        id: m.id,
+        client_id: m.client_id.to_string(),
+        body: serde_json::to_vec(&report_json(m)).unwrap_or_default(),
+    };
+    let owner = endpoint_owner(&item.client_id, shard.shards());
+    shard.send_to(owner, MeshMsg::Reports(vec![item]));
+}
+
+/// The shard that owns a client's endpoint.
+pub fn endpoint_owner(client_id: &str, shards: usize) -> usize {
+    let h = client_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (h % shards as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_follows_n_squared_minus_n_plus_one() {
+        let unit = Duration::from_secs(60);
+        let waits: Vec<u64> = (1..=10).map(|n| retry_delay(n, unit).as_secs()).collect();
+        assert_eq!(
+            waits,
+            vec![60, 180, 420, 780, 1260, 1860, 2580, 3420, 4380, 5460]
+        );
+    }
+
+    #[test]
+    fn signature_is_hex_hmac_sha256() {
+        // RFC 4231 test case 2.
+        let sig = hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            sig,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(signature(b"k", b"x").starts_with("sha256="));
+    }
+
+    #[test]
+    fn batch_body_joins_reports() {
+        let item = |b: &str| ReportItem {
+            id: MessageId(1),
+            client_id: "c".into(),
+            body: b.as_bytes().to_vec(),
+        };
+        assert_eq!(
+            batch_body(&[item("{\"a\":1}"), item("{\"b\":2}")]),
+            b"{\"reports\":[{\"a\":1},{\"b\":2}]}"
+        );
+    }
+}
