@@ -29,6 +29,7 @@
 
 pub mod accept;
 pub mod catalog;
+pub mod code_tables;
 pub mod codec;
 pub mod codes;
 pub mod dedup;
