@@ -91,6 +91,9 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::GET, ["messages"]) => get_by_src_msg_id(api, &claims, &req).await,
         (Method::GET, ["messages", id]) => get_message(api, &claims, id).await,
         (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
+        (Method::POST, ["agents", "heartbeat"]) => {
+            crate::ops::agent_heartbeat(api, &claims, req).await
+        }
         _ => http::not_found(),
     }
 }
