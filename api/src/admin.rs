@@ -95,6 +95,8 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::POST, ["pnx"]) => admin_routing::load_pnx(api, req).await,
         (Method::GET, ["pnx", n]) => admin_routing::get_pnx(api, n),
         (_, ["pnx", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["stats"]) => crate::ops::stats(api).await,
+        (Method::GET, ["agents"]) => crate::ops::agents(api).await,
         _ => Err(http::not_found()),
     };
     answer.unwrap_or_else(|e| e)

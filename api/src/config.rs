@@ -97,6 +97,10 @@ pub struct Config {
     pub carriers: CarriersConfig,
     /// `[log]`: log format and level.
     pub log: LogConfig,
+    /// `[agents]`: customer agents' heartbeats.
+    pub agents: AgentsConfig,
+    /// `[alerts]`: where operator alerts are POSTed.
+    pub alerts: AlertsConfig,
 }
 
 /// `[server]`.
@@ -356,6 +360,37 @@ impl Default for LogConfig {
     }
 }
 
+/// `[agents]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentsConfig {
+    /// How often agents send a heartbeat; an agent silent for
+    /// [`LOST_AFTER_INTERVALS`] intervals is shown as lost. Default `"30s"`.
+    #[serde(with = "human_duration")]
+    pub heartbeat_interval: Duration,
+}
+
+/// Missed heartbeats after which an agent is lost.
+pub const LOST_AFTER_INTERVALS: u32 = 3;
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            heartbeat_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlertsConfig {
+    /// URL operator alerts (`sender_down`, `sender_up`, `wal_poisoned`, ...)
+    /// are POSTed to as JSON. Default: unset (alerts are only logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+}
+
 impl Config {
     /// Parses a configuration file's text; missing keys take their defaults.
     pub fn from_toml_str(s: &str) -> Result<Config, ConfigError> {
@@ -436,6 +471,7 @@ impl Config {
             ("reports.webhook-timeout", r.webhook_timeout),
             ("reports.retention", r.retention),
             ("routing.hold-timeout", self.routing.hold_timeout),
+            ("agents.heartbeat-interval", self.agents.heartbeat_interval),
         ];
         non_zero(&positive)?;
         for channel in Channel::ALL {
@@ -444,6 +480,11 @@ impl Config {
             }
         }
         self.validate_carriers()?;
+        if let Some(url) = &self.alerts.webhook_url {
+            mcmp_engine::http_client::check_url(url).map_err(|e| {
+                invalid("alerts.webhook-url", format!("`{url}` is not usable: {e}"))
+            })?;
+        }
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
         }

@@ -105,6 +105,9 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         }
         (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
         (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
+        (Method::POST, ["agents", "heartbeat"]) => {
+            crate::ops::agent_heartbeat(api, &claims, req).await
+        }
         _ => http::not_found(),
     }
 }

@@ -22,7 +22,9 @@ pub mod admin_routing;
 pub mod auth;
 pub mod config;
 pub mod customer;
+pub mod demo;
 pub mod http;
+pub mod ops;
 pub mod phone;
 pub mod reports;
 pub mod routes;
@@ -47,6 +49,8 @@ use crate::server::ApiState;
 pub struct ServeOptions {
     /// Truncate a WAL at mid-log corruption instead of refusing to start.
     pub repair_wal: bool,
+    /// Register the demo customer and print how to use it (`--demo`).
+    pub demo: bool,
 }
 
 /// Why the server could not run.
@@ -101,6 +105,10 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     let store = Arc::new(SledCatalog::open(&data_dir.join("catalog"))?);
     let jwt_key = jwt_key(store.as_ref())?;
     let admin_token = admin_token(&config, &data_dir)?;
+    let demo = options
+        .demo
+        .then(|| demo::register(store.as_ref()))
+        .transpose()?;
     let engine_config = EngineConfig {
         data_dir: data_dir.clone(),
         shards,
@@ -135,13 +143,9 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         .collect();
     let engine = SharedEngine::new(engine_config, SharedCatalog::new(store, shards, prefixes))?;
     install_signal_handler(engine.clone())?;
-    let state = Arc::new(ApiState::new(
-        config,
-        admin_token,
-        jwt_key,
-        engine.clone(),
-        listen,
-    ));
+    let state = Arc::new(
+        ApiState::new(config, admin_token, jwt_key, engine.clone(), listen).with_demo(demo),
+    );
     engine.run(move |shard| server::serve_shard(shard, state.clone()))?;
     tracing::info!("stopped cleanly");
     Ok(())

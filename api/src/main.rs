@@ -134,10 +134,7 @@ fn serve(
     }
     config.validate()?;
     init_logging(&config);
-    if demo {
-        tracing::warn!("--demo is not available yet (it arrives with the sim senders and routes)");
-    }
-    mcmp_api::serve(config, mcmp_api::ServeOptions { repair_wal }).context("mcmp serve")
+    mcmp_api::serve(config, mcmp_api::ServeOptions { repair_wal, demo }).context("mcmp serve")
 }
 
 fn init_logging(config: &Config) {

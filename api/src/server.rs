@@ -44,6 +44,7 @@ pub struct ApiState {
     bound: OnceLock<SocketAddr>,
     shards_bound: AtomicUsize,
     ready: AtomicBool,
+    demo: Option<crate::demo::DemoClient>,
 }
 
 impl ApiState {
@@ -64,7 +65,15 @@ impl ApiState {
             bound: OnceLock::new(),
             shards_bound: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
+            demo: None,
         }
+    }
+
+    /// Prints the demo client's credentials and `curl` commands after the
+    /// ready line (`mcmp serve --demo`).
+    pub fn with_demo(mut self, demo: Option<crate::demo::DemoClient>) -> ApiState {
+        self.demo = demo;
+        self
     }
 
     /// Whether `/readyz` says ready: recovered, listening, not draining.
@@ -104,6 +113,8 @@ pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
         }
     };
     rt::spawn(watch_drain(api.clone()));
+    let alert_url = api.state.config.alerts.webhook_url.clone();
+    mcmp_engine::alerts::install(&api.shard, alert_url, crate::time::format_rfc3339);
     api.shard.activate().await;
     announce_ready(&api).await;
     accept_loop(&api, &listener).await;
@@ -172,6 +183,14 @@ async fn announce_ready(api: &ShardApi) {
             state.engine.shards(),
             state.config.server.data_dir.display()
         );
+        if let Some(demo) = &state.demo {
+            // NOTE: a blocking write to stdout on a shard, once at start-up,
+            // before any request is served; not worth the blocking pool.
+            println!(
+                "{}",
+                crate::demo::banner(demo, *addr, crate::time::now_ms())
+            );
+        }
     }
 }
 

@@ -28,6 +28,8 @@
 #![allow(clippy::result_large_err)]
 
 pub mod accept;
+pub mod agents;
+pub mod alerts;
 pub mod catalog;
 pub mod code_tables;
 pub mod codec;
@@ -49,6 +51,7 @@ pub mod routing;
 pub mod rt;
 pub mod sender;
 pub mod shard;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod timer;

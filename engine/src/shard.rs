@@ -246,6 +246,13 @@ pub enum MeshMsg {
         /// How many messages moved.
         reply: oneshot::Sender<usize>,
     },
+    /// Agents this shard owns: a heartbeat, or the list (`crate::agents`).
+    Agent(crate::agents::AgentMsg),
+    /// This shard's message counts (for `GET /admin/v1/stats`).
+    Stats {
+        /// The counts.
+        reply: oneshot::Sender<crate::stats::MessageStats>,
+    },
 }
 
 /// What every shard shares (`Send + Sync`): the catalog store, the mesh and
@@ -297,6 +304,8 @@ pub struct Shard {
     /// This shard's metrics.
     pub metrics: Rc<crate::metrics::LocalMetrics>,
     outbox: Rc<Outbox>,
+    /// The customer agents this shard owns (in memory only).
+    pub agents: crate::agents::LocalAgents,
 }
 
 /// Why the engine could not start.
@@ -461,6 +470,7 @@ impl Shard {
             metrics,
             outbox: Rc::new(Outbox::new(engine.config.shards)),
             shared: engine.clone(),
+            agents: crate::agents::LocalAgents::default(),
         });
         rt::spawn(shard.clone().serve_mesh(inbox));
         shard.restore_dedup(recovered).await?;
@@ -783,6 +793,10 @@ impl Shard {
             }
             MeshMsg::DrainSender { sender, to, reply } => {
                 let _ = reply.send(self.senders.drain(self, &sender, to));
+            }
+            MeshMsg::Agent(msg) => crate::agents::handle(self, msg),
+            MeshMsg::Stats { reply } => {
+                let _ = reply.send(crate::stats::local(self));
             }
         }
     }

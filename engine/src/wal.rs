@@ -185,6 +185,10 @@ impl LocalWal {
                     tracing::error!(
                         "fsync failed: the WAL is poisoned and this shard stops accepting"
                     );
+                    crate::alerts::raise(
+                        crate::alerts::AlertEvent::WalPoisoned,
+                        serde_json::json!({"during": "append"}),
+                    );
                 }
                 // Every waiter not yet released belongs to the failed job or
                 // to records buffered behind it; none of them is durable.
@@ -225,6 +229,10 @@ impl LocalWal {
                 if self.wal.borrow_mut().complete_flush(outcome).is_err() {
                     self.poisoned.set(true);
                     tracing::error!("periodic fsync failed: the WAL is poisoned");
+                    crate::alerts::raise(
+                        crate::alerts::AlertEvent::WalPoisoned,
+                        serde_json::json!({"during": "periodic sync"}),
+                    );
                 }
             }
         }

@@ -272,3 +272,38 @@ fn load_names_the_file() {
     std::fs::write(&good, FULL).expect("write");
     assert_eq!(Config::load(&good).expect("good").server.shards, 4);
 }
+
+#[test]
+fn agents_and_alerts_sections() {
+    let c = Config::from_toml_str(
+        "[agents]\nheartbeat-interval = \"1s\"\n[alerts]\nwebhook-url = \"http://127.0.0.1:9/a\"\n",
+    )
+    .expect("parses");
+    assert_eq!(c.agents.heartbeat_interval, Duration::from_secs(1));
+    assert_eq!(
+        c.alerts.webhook_url.as_deref(),
+        Some("http://127.0.0.1:9/a")
+    );
+    c.validate().expect("valid");
+    assert_eq!(Config::from_toml_str(&c.to_toml()).expect("round trip"), c);
+    let d = Config::default();
+    assert_eq!(d.agents.heartbeat_interval, Duration::from_secs(30));
+    assert_eq!(d.alerts.webhook_url, None);
+    type Edit = fn(&mut Config);
+    let cases: &[(Edit, &str)] = &[
+        (
+            |c| c.agents.heartbeat_interval = Duration::ZERO,
+            "agents.heartbeat-interval",
+        ),
+        (
+            |c| c.alerts.webhook_url = Some("ftp://x".into()),
+            "alerts.webhook-url",
+        ),
+    ];
+    for (edit, key) in cases {
+        let mut c = Config::default();
+        edit(&mut c);
+        let err = c.validate().expect_err(key).to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}

@@ -5,6 +5,7 @@ mod accept;
 mod bad_input;
 mod harness;
 mod lifecycle;
+mod ops;
 mod policy;
 mod reports;
 mod routing;

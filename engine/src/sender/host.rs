@@ -268,6 +268,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         SessionEvent::Up => {
             if !s.up.replace(true) {
                 live.session_changed(shard.id, true);
+                crate::alerts::sender_session_changed(&s.sender, live, None);
                 shard.shared.bump_sender_epoch();
                 tracing::info!(sender = %s.sender, shard = shard.id, "session up");
             }
@@ -275,6 +276,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         SessionEvent::Down { reason } => {
             if s.up.replace(false) {
                 live.session_changed(shard.id, false);
+                crate::alerts::sender_session_changed(&s.sender, live, Some(&reason));
                 tracing::warn!(sender = %s.sender, shard = shard.id, %reason, "session down; moving its queue");
             }
             bounce(shard, s.queue.drain());

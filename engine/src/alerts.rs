@@ -1,0 +1,149 @@
+//! Operator alerts: events POSTed as JSON to the configured
+//! `alerts.webhook-url`, fire-and-forget, from the shard where they happen.
+//!
+//! ```json
+//! {"event":"sender_down","at":"2024-05-01T08:30:00.000Z","detail":{"sender":"G_S_KT01","reason":"…","shard":1}}
+//! ```
+//!
+//! Each shard has its own [`AlertSink`] (its HTTP client, its in-flight
+//! count); at most [`MAX_ALERTS_IN_FLIGHT`] alerts of a shard are on their
+//! way at once, and an alert raised beyond that is dropped with a log line,
+//! so a dead alert endpoint never piles up memory. An alert is tried once:
+//! the log keeps every event whatever happens to its POST.
+//!
+//! NOTE: the sink is reached through a thread-local (one shard per thread,
+//! the executor never moves tasks between threads) so that code holding no
+//! shard handle, such as the WAL, raises an alert with one line.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::http_client::HttpClient;
+use crate::rt;
+use crate::sender::live::SenderLive;
+use crate::shard::Shard;
+
+/// Most alerts one shard has in flight; beyond that new alerts are dropped.
+pub const MAX_ALERTS_IN_FLIGHT: usize = 100;
+
+/// Time the alert endpoint has to answer one POST.
+pub const ALERT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertEvent {
+    /// A sender's last bound session went down.
+    SenderDown,
+    /// A sender's first session came up.
+    SenderUp,
+    /// A shard's WAL failed an fsync and stopped accepting.
+    WalPoisoned,
+    /// The data directory's file system is nearly full.
+    DiskNearlyFull,
+    /// A customer's webhook keeps failing.
+    WebhookFailing,
+}
+
+impl AlertEvent {
+    /// The wire name (`"sender_down"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::SenderDown => "sender_down",
+            AlertEvent::SenderUp => "sender_up",
+            AlertEvent::WalPoisoned => "wal_poisoned",
+            AlertEvent::DiskNearlyFull => "disk_nearly_full",
+            AlertEvent::WebhookFailing => "webhook_failing",
+        }
+    }
+}
+
+/// One shard's alert sender. Shard-local.
+pub struct AlertSink {
+    url: String,
+    shard: usize,
+    http: Rc<HttpClient>,
+    in_flight: Cell<usize>,
+    format_at: fn(i64) -> String,
+}
+
+thread_local! {
+    static LOCAL_SINK: RefCell<Option<Rc<AlertSink>>> = const { RefCell::new(None) };
+}
+
+/// Installs the alert sink of the shard running on this thread; without a
+/// URL alerts are only logged. `format_at` renders unix ms as RFC 3339
+/// (the API crate owns the time formats).
+pub fn install(shard: &Shard, url: Option<String>, format_at: fn(i64) -> String) {
+    let sink = url.map(|url| {
+        Rc::new(AlertSink {
+            url,
+            shard: shard.id,
+            http: shard.http.clone(),
+            in_flight: Cell::new(0),
+            format_at,
+        })
+    });
+    LOCAL_SINK.with(|s| *s.borrow_mut() = sink);
+}
+
+/// Raises an alert from the current shard: logged, and POSTed when a URL
+/// is configured. `detail` is an object; the shard is added to it.
+pub fn raise(event: AlertEvent, detail: Value) {
+    tracing::warn!(event = event.as_str(), %detail, "alert");
+    let Some(sink) = LOCAL_SINK.with(|s| s.borrow().clone()) else {
+        return;
+    };
+    if sink.in_flight.get() >= MAX_ALERTS_IN_FLIGHT {
+        tracing::warn!(
+            event = event.as_str(),
+            "alert dropped: {MAX_ALERTS_IN_FLIGHT} alerts already in flight"
+        );
+        return;
+    }
+    let mut detail = detail;
+    if let Value::Object(m) = &mut detail {
+        m.insert("shard".into(), Value::from(sink.shard));
+    }
+    let body = json!({
+        "event": event.as_str(),
+        "at": (sink.format_at)(crate::unix_ms()),
+        "detail": detail,
+    });
+    sink.in_flight.set(sink.in_flight.get() + 1);
+    rt::spawn(async move {
+        let bytes = bytes::Bytes::from(body.to_string());
+        match sink
+            .http
+            .post_json(&sink.url, &[], bytes, ALERT_TIMEOUT)
+            .await
+        {
+            Ok(r) if (200..300).contains(&r.status) => {}
+            Ok(r) => tracing::warn!(status = r.status, "alert endpoint refused an alert"),
+            Err(e) => tracing::warn!("alert endpoint unreachable: {e}"),
+        }
+        sink.in_flight.set(sink.in_flight.get().saturating_sub(1));
+    });
+}
+
+/// A session of `sender` on this shard came up (`down_reason = None`) or
+/// went down, after its live state was updated: the sender's first session
+/// up is `sender_up`, its last one down `sender_down`.
+///
+/// NOTE: two shards changing at the same instant may both see the same
+/// total, so an edge can be reported twice (down) or missed (up); the log
+/// has every session change.
+pub fn sender_session_changed(sender: &str, live: &SenderLive, down_reason: Option<&str>) {
+    match down_reason {
+        None if live.connected() == 1 => {
+            raise(AlertEvent::SenderUp, json!({ "sender": sender }));
+        }
+        Some(reason) if live.connected() == 0 => raise(
+            AlertEvent::SenderDown,
+            json!({ "sender": sender, "reason": reason }),
+        ),
+        _ => {}
+    }
+}

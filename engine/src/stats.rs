@@ -1,0 +1,96 @@
+//! Live message counters for `GET /admin/v1/stats`: every shard counts the
+//! messages it owns (by status, channel and customer) and the held ones; the
+//! asking shard merges the answers. Counting walks the shard's messages, so
+//! it is an operator call, not something to poll many times a second.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use futures_channel::oneshot;
+
+use crate::shard::{MeshMsg, Shard};
+
+/// Message counts of one shard, or of all of them once merged (`Send`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageStats {
+    /// Messages by status wire name (`"delivered"`, ...).
+    pub by_status: BTreeMap<&'static str, u64>,
+    /// Messages by channel wire name.
+    pub by_channel: BTreeMap<&'static str, u64>,
+    /// Messages by customer group code.
+    pub by_customer: BTreeMap<String, u64>,
+    /// Messages waiting for an available sender.
+    pub held: u64,
+}
+
+impl MessageStats {
+    /// Adds another shard's counts.
+    pub fn merge(&mut self, other: MessageStats) {
+        for (k, n) in other.by_status {
+            *self.by_status.entry(k).or_default() += n;
+        }
+        for (k, n) in other.by_channel {
+            *self.by_channel.entry(k).or_default() += n;
+        }
+        for (k, n) in other.by_customer {
+            *self.by_customer.entry(k).or_default() += n;
+        }
+        self.held += other.held;
+    }
+}
+
+/// Counts the messages `shard` owns (the handler of [`MeshMsg::Stats`]).
+pub fn local(shard: &Shard) -> MessageStats {
+    let mut stats = MessageStats {
+        held: shard.pipeline.held() as u64,
+        ..MessageStats::default()
+    };
+    let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();
+    let messages = shard.messages.borrow();
+    for m in messages.iter() {
+        *stats.by_status.entry(m.status.as_str()).or_default() += 1;
+        *stats
+            .by_channel
+            .entry(m.request.channel.as_str())
+            .or_default() += 1;
+        *by_customer.entry(&m.group_code).or_default() += 1;
+    }
+    stats.by_customer = by_customer
+        .into_iter()
+        .map(|(g, n)| (g.to_string(), n))
+        .collect();
+    stats
+}
+
+/// Every shard's counts, merged.
+pub async fn gather(shard: &Rc<Shard>) -> MessageStats {
+    let mut merged = MessageStats::default();
+    for owner in 0..shard.shards() {
+        let (reply, rx) = oneshot::channel();
+        shard.send_now(owner, MeshMsg::Stats { reply }).await;
+        if let Ok(s) = rx.await {
+            merged.merge(s);
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_per_key() {
+        let mut a = MessageStats::default();
+        a.by_status.insert("delivered", 2);
+        a.by_customer.insert("G".into(), 2);
+        a.held = 1;
+        let mut b = a.clone();
+        b.by_status.insert("failed", 1);
+        a.merge(b);
+        assert_eq!(a.by_status.get("delivered"), Some(&4));
+        assert_eq!(a.by_status.get("failed"), Some(&1));
+        assert_eq!(a.by_customer.get("G"), Some(&4));
+        assert_eq!(a.held, 2);
+    }
+}
