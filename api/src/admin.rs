@@ -77,7 +77,10 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::DELETE, ["spam-keywords", k]) => delete_spam_keyword(api, k).await,
         (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["result-codes"]) => Ok(http::json(StatusCode::OK, &mcmp_engine::code_tables::json())),
+        (Method::GET, ["result-codes"]) => Ok(http::json(
+            StatusCode::OK,
+            &mcmp_engine::code_tables::json(),
+        )),
         (Method::GET, ["senders"]) => admin_routing::list_senders(api),
         (Method::PUT, ["senders", n]) => admin_routing::put_sender(api, n, req).await,
         (Method::GET, ["senders", n]) => admin_routing::get_sender(api, n),

@@ -11,7 +11,10 @@ use crate::sender::smpp::receipt::{OTHER_STATUS, RECEIPT_STATS, SUBMIT_STATUSES}
 
 /// Every table as JSON.
 pub fn json() -> Value {
-    let codes: Vec<Value> = ResultCode::ALL.iter().map(|c| json!({"code": c.as_u16(), "meaning": c.description()})).collect();
+    let codes: Vec<Value> = ResultCode::ALL
+        .iter()
+        .map(|c| json!({"code": c.as_u16(), "meaning": c.description()}))
+        .collect();
     let receipts: Vec<Value> = RECEIPT_STATS
         .iter()
         .map(|m| json!({"stat": m.stat, "message_state": m.message_state, "code": m.code.map(|c| c.as_u16())}))
@@ -21,7 +24,10 @@ pub fn json() -> Value {
         .chain(std::iter::once(&OTHER_STATUS))
         .map(|m| json!({"command_status": m.name, "code": m.code.as_u16(), "retry": m.retry, "slow_down": m.slow_down}))
         .collect();
-    let provider: Vec<Value> = PROVIDER_CODES.iter().map(|(p, c)| json!({"provider_code": p, "code": c.as_u16()})).collect();
+    let provider: Vec<Value> = PROVIDER_CODES
+        .iter()
+        .map(|(p, c)| json!({"provider_code": p, "code": c.as_u16()}))
+        .collect();
     json!({
         "codes": codes,
         "smpp": {"receipt_stats": receipts, "submit_statuses": submits},
@@ -34,14 +40,27 @@ pub fn json() -> Value {
 pub fn markdown() -> String {
     let mut out = String::from("### SMPP receipts (`deliver_sm` stat → code)\n\n| stat | message_state | code |\n| --- | --- | --- |\n");
     for m in RECEIPT_STATS {
-        let code = m.code.map_or("not final (ignored)".to_string(), |c| c.as_u16().to_string());
-        out.push_str(&format!("| {} | {} | {} |\n", m.stat, m.message_state, code));
+        let code = m.code.map_or("not final (ignored)".to_string(), |c| {
+            c.as_u16().to_string()
+        });
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            m.stat, m.message_state, code
+        ));
     }
     out.push_str("\n### SMPP `submit_sm_resp` command_status → code\n\n| command_status | code | retry | slows down |\n| --- | --- | --- | --- |\n");
     for m in SUBMIT_STATUSES.iter().chain(std::iter::once(&OTHER_STATUS)) {
-        out.push_str(&format!("| {} | {} | {} | {} |\n", m.name, m.code.as_u16(), m.retry, m.slow_down));
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            m.name,
+            m.code.as_u16(),
+            m.retry,
+            m.slow_down
+        ));
     }
-    out.push_str("\n### HTTP providers (result `code` → code)\n\n| provider code | code |\n| --- | --- |\n");
+    out.push_str(
+        "\n### HTTP providers (result `code` → code)\n\n| provider code | code |\n| --- | --- |\n",
+    );
     for (p, c) in PROVIDER_CODES {
         out.push_str(&format!("| {p} | {} |\n", c.as_u16()));
     }
@@ -62,7 +81,12 @@ mod tests {
     fn documented_transport_tables_match_code() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/RESULT_CODES.md");
         let doc = std::fs::read_to_string(path).expect("docs/RESULT_CODES.md exists");
-        assert!(doc.contains(&super::markdown()), "docs/RESULT_CODES.md is out of date; paste code_tables::markdown() into it");
-        assert!(super::json()["smpp"]["receipt_stats"].as_array().is_some_and(|a| !a.is_empty()));
+        assert!(
+            doc.contains(&super::markdown()),
+            "docs/RESULT_CODES.md is out of date; paste code_tables::markdown() into it"
+        );
+        assert!(super::json()["smpp"]["receipt_stats"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()));
     }
 }

@@ -165,7 +165,13 @@ struct Endpoint {
     client_id: String,
     queue: RefCell<VecDeque<ReportItem>>,
     running: Cell<bool>,
+    /// Failed requests in a row (an alert goes out when it reaches
+    /// [`FAILING_AFTER`], once per outage).
+    failures_in_a_row: Cell<u32>,
 }
+
+/// Failed webhook requests in a row after which the operator is alerted.
+pub const FAILING_AFTER: u32 = 3;
 
 impl Endpoints {
     /// Reports waiting at this shard's endpoints.
@@ -188,6 +194,7 @@ pub fn enqueue(shard: &Rc<Shard>, items: Vec<ReportItem>) {
                     client_id: item.client_id.clone(),
                     queue: RefCell::new(VecDeque::new()),
                     running: Cell::new(false),
+                    failures_in_a_row: Cell::new(0),
                 })
             })
             .clone();
@@ -229,6 +236,16 @@ async fn run_endpoint(shard: Rc<Shard>, ep: Rc<Endpoint>) {
             .set(shard.endpoints.pending.get().saturating_sub(batch.len()));
         let delivered = post_batch(&shard, &ep.client_id, &batch).await;
         shard.metrics.webhook(delivered);
+        let in_a_row = if delivered {
+            0
+        } else {
+            ep.failures_in_a_row.get() + 1
+        };
+        ep.failures_in_a_row.set(in_a_row);
+        if in_a_row == FAILING_AFTER {
+            let detail = serde_json::json!({"client_id": ep.client_id, "failed_requests_in_a_row": in_a_row});
+            crate::alerts::raise(crate::alerts::AlertEvent::WebhookFailing, detail);
+        }
         for item in batch {
             shard.to_owner(
                 item.id,

@@ -63,7 +63,12 @@ fn snapshot(numbers: usize) -> Snapshot {
                 carriers: vec!["*".into()],
                 nat_cd: "82".into(),
                 ability: Ability::Available,
-                transport: Transport::Sim(SimConfig { latency_ms: 1, success_rate: 1.0, dlr_delay_ms: 1, tps: 0 }),
+                transport: Transport::Sim(SimConfig {
+                    latency_ms: 1,
+                    success_rate: 1.0,
+                    dlr_delay_ms: 1,
+                    tps: 0,
+                }),
                 remark: None,
             };
             senders.insert(name, SenderEntry { config, live });
@@ -72,11 +77,40 @@ fn snapshot(numbers: usize) -> Snapshot {
     let mut routes = HashMap::new();
     for c in 0..CUSTOMERS {
         let g = format!("C{c:05}");
-        let groups = |a: usize, b: usize| vec![GroupRatio { sender_group: format!("GROUP{a}"), ratio: 2 }, GroupRatio { sender_group: format!("GROUP{b}"), ratio: 1 }];
-        let carriers = BTreeMap::from([("SKT".to_string(), groups(0, 1)), ("KT".to_string(), groups(1, 2)), ("*".to_string(), groups(2, 3))]);
-        routes.insert((g.clone(), Channel::Sms), RouteRule { route_id: RouteRule::id(&g, Channel::Sms), group_code: g, channel: Channel::Sms, carriers, remark: None });
+        let groups = |a: usize, b: usize| {
+            vec![
+                GroupRatio {
+                    sender_group: format!("GROUP{a}"),
+                    ratio: 2,
+                },
+                GroupRatio {
+                    sender_group: format!("GROUP{b}"),
+                    ratio: 1,
+                },
+            ]
+        };
+        let carriers = BTreeMap::from([
+            ("SKT".to_string(), groups(0, 1)),
+            ("KT".to_string(), groups(1, 2)),
+            ("*".to_string(), groups(2, 3)),
+        ]);
+        routes.insert(
+            (g.clone(), Channel::Sms),
+            RouteRule {
+                route_id: RouteRule::id(&g, Channel::Sms),
+                group_code: g,
+                channel: Channel::Sms,
+                carriers,
+                remark: None,
+            },
+        );
     }
-    Snapshot { senders, routes, pnx: Arc::new(pnx), ..Snapshot::default() }
+    Snapshot {
+        senders,
+        routes,
+        pnx: Arc::new(pnx),
+        ..Snapshot::default()
+    }
 }
 
 fn main() -> Result<()> {
@@ -96,7 +130,10 @@ fn main() -> Result<()> {
         }
     }
     let base = n as f64 / started.elapsed().as_secs_f64();
-    println!("baseline pnx_lookup: {base:.0} lookups/s ({:.0} ns each; {hits} found)", 1e9 / base);
+    println!(
+        "baseline pnx_lookup: {base:.0} lookups/s ({:.0} ns each; {hits} found)",
+        1e9 / base
+    );
 
     // Full decisions.
     let mut swrr: HashMap<(String, String), Swrr> = HashMap::new();
@@ -107,18 +144,29 @@ fn main() -> Result<()> {
             let group_code = format!("C{:05}", n % CUSTOMERS as u64);
             let to = number(n.wrapping_mul(7919));
             let carrier = snap.pnx.lookup(&to).0.to_string();
-            let target = RouteTarget { channel: Channel::Sms, to, carrier };
+            let target = RouteTarget {
+                channel: Channel::Sms,
+                to,
+                carrier,
+            };
             let rule = snap.route(&group_code, Channel::Sms).context("rule")?;
             let key = rule.key_for(&target.carrier).context("key")?.to_string();
             let groups = &rule.carriers[&key];
             let weights: Vec<u32> = groups.iter().map(|g| g.ratio).collect();
             let available: Vec<bool> = groups
                 .iter()
-                .map(|g| snap.senders.values().any(|e| e.config.group == g.sender_group && sender_fits(e, &target)))
+                .map(|g| {
+                    snap.senders
+                        .values()
+                        .any(|e| e.config.group == g.sender_group && sender_fits(e, &target))
+                })
                 .collect();
-            let state = swrr.entry((rule.route_id.clone(), key)).or_insert_with(|| Swrr::new(&weights));
+            let state = swrr
+                .entry((rule.route_id.clone(), key))
+                .or_insert_with(|| Swrr::new(&weights));
             let pick = state.pick(|i| available[i]).context("a group")?;
-            let sender = choose_sender(&snap, &groups[pick].sender_group, &target, 0).context("a sender")?;
+            let sender =
+                choose_sender(&snap, &groups[pick].sender_group, &target, 0).context("a sender")?;
             *per_sender.entry(sender.config.name.clone()).or_insert(0) += 1;
             n += 1;
         }
