@@ -463,10 +463,18 @@ fn valid_address(addr: &str) -> bool {
 
 /// The message as sent after `DATA` (without the final `.` line): headers,
 /// a blank line and the base64 body, CRLF line ends. `now` is Unix seconds.
+/// The `From:` header is the customer's sender address when the message
+/// has one (`from` of an EMAIL is optional), else the sender's configured
+/// `from`, which stays the envelope sender (bounces go to the operator).
 fn message_text(from: &str, msg: &Outbound, now: i64) -> String {
     let subject = msg.subject.as_deref().unwrap_or("");
+    let author = if valid_address(&msg.from) {
+        msg.from.as_str()
+    } else {
+        from
+    };
     let mut out = format!(
-        "From: <{from}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
+        "From: <{author}>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
          Message-ID: <{id}@mcmp>\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
         to = msg.to,

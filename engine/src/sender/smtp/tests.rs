@@ -355,3 +355,17 @@ fn envelope_addresses_are_checked() {
         assert!(!valid_address(bad), "{bad:?}");
     }
 }
+
+#[test]
+fn the_customers_sender_address_is_the_author_when_given() {
+    let mut msg = email(7, "kim@example.com");
+    msg.from = "shop@customer.test".into();
+    let text = message_text("noreply@mcmp.test", &msg, 0);
+    assert!(text.starts_with("From: <shop@customer.test>\r\n"), "{text}");
+    // Without one (or with one unfit for a header) the configured address.
+    for from in ["", "bad\r\nBcc: x@y.z"] {
+        msg.from = from.into();
+        let text = message_text("noreply@mcmp.test", &msg, 0);
+        assert!(text.starts_with("From: <noreply@mcmp.test>\r\n"), "{text}");
+    }
+}
