@@ -21,7 +21,8 @@ pub fn sim_sender(server: &Server, name: &str, group: &str, extra: Value) {
 
 /// Polls a message until `pred` holds for its status, or panics.
 pub fn wait_status(server: &Server, token: &str, id: &str, pred: impl Fn(&str) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: CI runs many servers in parallel on two cores.
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (_, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(token), None);
         if m["status"].as_str().is_some_and(&pred) {
