@@ -204,6 +204,8 @@ struct EarlyReceipt {
 #[derive(Default)]
 pub struct Pipeline {
     held: RefCell<VecDeque<(MessageId, i64)>>,
+    /// The ids in `held`, so holding stays O(1) with a million held.
+    held_ids: RefCell<std::collections::HashSet<u64>>,
     attempts: RefCell<HashMap<u64, u8>>,
     swrr: RefCell<HashMap<(String, String), Swrr>>,
     receipts: RefCell<HashMap<ReceiptKey, MessageId>>,
@@ -345,12 +347,14 @@ impl Pipeline {
 
     /// Whether a message is held.
     pub fn is_held(&self, id: MessageId) -> bool {
-        self.held.borrow().iter().any(|(h, _)| *h == id)
+        self.held_ids.borrow().contains(&id.0)
     }
 
     /// Forgets a held message (canceled).
     pub fn remove_held(&self, id: MessageId) {
-        self.held.borrow_mut().retain(|(h, _)| *h != id);
+        if self.held_ids.borrow_mut().remove(&id.0) {
+            self.held.borrow_mut().retain(|(h, _)| *h != id);
+        }
     }
 }
 
@@ -495,16 +499,17 @@ fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target:
 }
 
 fn hold(shard: &Shard, id: MessageId) {
-    let mut held = shard.pipeline.held.borrow_mut();
-    if held.iter().any(|(h, _)| *h == id) {
+    if shard.pipeline.is_held(id) {
         return;
     }
+    let mut held = shard.pipeline.held.borrow_mut();
     if held.len() >= HELD_BOUND {
         drop(held);
         fail(shard, id, ResultCode::NoAvailableSender, None);
         return;
     }
     held.push_back((id, unix_ms()));
+    shard.pipeline.held_ids.borrow_mut().insert(id.0);
 }
 
 /// Whether a message's prepaid charge is refunded if it ends now: it never
@@ -683,6 +688,11 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             let n = held.len().min(HELD_RETRY_BATCH);
             let items: Vec<_> = held.drain(..n).collect();
             drop(held);
+            let mut ids = shard.pipeline.held_ids.borrow_mut();
+            for (id, _) in &items {
+                ids.remove(&id.0);
+            }
+            drop(ids);
             for (id, since) in items {
                 if now - since >= hold_ms {
                     fail(&shard, id, ResultCode::NoAvailableSender, None);
