@@ -232,6 +232,9 @@ pub struct ReportsConfig {
     /// How long reports stay available to `GET /v1/reports`. Default `"7d"`.
     #[serde(with = "human_duration")]
     pub retention: Duration,
+    /// When the daily failure digest goes to each customer's clients,
+    /// Asia/Seoul time, `HH:MM` or `HH:MM:SS`. Default `"08:30"`.
+    pub digest_at: String,
 }
 
 impl Default for ReportsConfig {
@@ -241,6 +244,7 @@ impl Default for ReportsConfig {
             max_attempts: 10,
             webhook_timeout: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 86_400),
+            digest_at: "08:30".to_owned(),
         }
     }
 }
@@ -504,6 +508,12 @@ impl Config {
                     "must start with http:// or https://",
                 ));
             }
+        }
+        if mcmp_engine::digest::parse_time_of_day(&self.reports.digest_at).is_none() {
+            return Err(invalid(
+                "reports.digest-at",
+                "must be HH:MM or HH:MM:SS (Asia/Seoul time)",
+            ));
         }
         if s.data_dir.as_os_str().is_empty() {
             return Err(invalid("server.data-dir", "must not be empty"));

@@ -134,6 +134,9 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         max_attempts: config.reports.max_attempts,
         webhook_timeout: config.reports.webhook_timeout,
         report_retention: config.reports.retention,
+        digest_at_second: mcmp_engine::digest::parse_time_of_day(&config.reports.digest_at)
+            .unwrap_or(30_600),
+        data_dir_for_alerts: config.server.data_dir.clone(),
     };
     let prefixes = config
         .carriers

@@ -35,6 +35,7 @@ pub mod code_tables;
 pub mod codec;
 pub mod codes;
 pub mod dedup;
+pub mod digest;
 pub mod http_client;
 pub mod lifecycle;
 pub mod mesh;

@@ -662,11 +662,38 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
     }
 }
 
+/// The free-space check runs every this many ticks (30 s).
+const DISK_CHECK_EVERY: u64 = 600;
+
+/// Below this share of free space the operator is alerted...
+const DISK_ALERT_FREE: f64 = 0.05;
+
+/// ...and alerted again only after it went back above this.
+const DISK_REARM_FREE: f64 = 0.10;
+
+/// Raises `disk_nearly_full` once when the data directory's file system runs
+/// low; returns whether the alert is (still) raised.
+fn check_disk(shard: &Shard, alerted: bool) -> bool {
+    let dir = &shard.shared.config.data_dir_for_alerts;
+    let Some(free) = rt::free_space_fraction(dir) else {
+        return alerted;
+    };
+    if !alerted && free < DISK_ALERT_FREE {
+        let detail = serde_json::json!({"data_dir": dir.display().to_string(), "free_percent": (free * 1000.0).round() / 10.0});
+        crate::alerts::raise(crate::alerts::AlertEvent::DiskNearlyFull, detail);
+        return true;
+    }
+    alerted && free < DISK_REARM_FREE
+}
+
 /// The shard's periodic work: retry held messages, expire them after the
 /// hold timeout, release scheduled ones, sample sender queues.
 pub async fn tick_loop(shard: Rc<Shard>) {
     let mut ticks: u64 = 0;
     let mut seen_epoch = u64::MAX;
+    let digest_at = shard.shared.config.digest_at_second;
+    let mut next_digest = crate::digest::next_digest_ms(unix_ms(), digest_at);
+    let mut disk_alerted = false;
     loop {
         rt::sleep(TICK).await;
         if shard.shared.is_draining() {
@@ -675,6 +702,13 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         shard.senders.sample(shard.id);
         let now = unix_ms();
         crate::lifecycle::due_retries(&shard, now);
+        if now >= next_digest {
+            rt::spawn(crate::digest::run(shard.clone(), next_digest));
+            next_digest = crate::digest::next_digest_ms(now, digest_at);
+        }
+        if shard.id == 0 && ticks.is_multiple_of(DISK_CHECK_EVERY) {
+            disk_alerted = check_disk(&shard, disk_alerted);
+        }
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
         ticks += 1;

@@ -66,6 +66,10 @@ pub struct EngineConfig {
     pub webhook_timeout: Duration,
     /// How long reports and history stay available.
     pub report_retention: Duration,
+    /// When the daily failure digest goes out (seconds after midnight, Asia/Seoul).
+    pub digest_at_second: u32,
+    /// The directory whose free space is watched for the disk alert.
+    pub data_dir_for_alerts: PathBuf,
 }
 
 impl EngineConfig {
@@ -230,6 +234,17 @@ pub enum MeshMsg {
         query: crate::query::Query,
         /// Matching rows, in order, at most the query's limit.
         reply: oneshot::Sender<Vec<crate::query::Row>>,
+    },
+    /// A customer's failed messages on this shard by code (daily digest).
+    FailedCounts {
+        /// The customer.
+        group: String,
+        /// From (unix ms).
+        since: i64,
+        /// To (unix ms, exclusive).
+        until: i64,
+        /// Code → count.
+        reply: oneshot::Sender<std::collections::BTreeMap<u16, u64>>,
     },
     /// This shard's metrics and gauges (for `GET /metrics`).
     Metrics {
@@ -787,6 +802,14 @@ impl Shard {
             }
             MeshMsg::Query { query, reply } => {
                 let _ = reply.send(crate::query::run_local(self, &query));
+            }
+            MeshMsg::FailedCounts {
+                group,
+                since,
+                until,
+                reply,
+            } => {
+                let _ = reply.send(crate::digest::local_counts(self, &group, since, until));
             }
             MeshMsg::Metrics { reply } => {
                 let _ = reply.send(self.metrics_snapshot());

@@ -533,3 +533,48 @@ fn rcs_falls_back_to_lms_and_a_chain_rcs_kko_lms_ends_delivered() {
     assert_eq!(r["status"], "failed");
     assert!(r["fallback_message_id"].is_string(), "{r}");
 }
+
+#[test]
+fn the_daily_failure_digest_counts_failed_messages_by_code() {
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    // The digest time: 8 s from now, Asia/Seoul.
+    let kst_secs = (mcmp_api::time::now_ms() / 1000 + 9 * 3600 + 8).rem_euclid(86_400);
+    let at = format!(
+        "{:02}:{:02}:{:02}",
+        kst_secs / 3600,
+        kst_secs / 60 % 60,
+        kst_secs % 60
+    );
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, format!("[reports]\ndigest-at = \"{at}\"\n")).expect("config");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
+    let (token, secret) = customer(&server, "DG", &hook.url(), 1);
+    assert_eq!(server.admin("DELETE", "/routes/DG/SMS", None).0, 204);
+    let ids = send(
+        &server,
+        &token,
+        (0..3).map(|i| sms(&format!("dg{i}"))).collect(),
+    );
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "failed");
+    }
+    let hits = hook.wait("the daily digest", |h| {
+        h.iter().any(|x| x.body["event"] == "daily_digest")
+    });
+    let digest = hits
+        .iter()
+        .find(|x| x.body["event"] == "daily_digest")
+        .expect("digest");
+    assert_eq!(digest.body["group_code"], "DG");
+    assert_eq!(digest.body["failed_total"], 3, "{}", digest.body);
+    assert_eq!(digest.body["failed_by_code"]["4001"], 3);
+    let expected = format!(
+        "sha256={}",
+        mcmp_api::auth::hmac_sha256_hex(secret.as_bytes(), &digest.raw)
+    );
+    assert_eq!(digest.signature, expected);
+}

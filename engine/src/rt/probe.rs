@@ -81,3 +81,29 @@ fn io_uring_available() -> std::io::Result<()> {
     unsafe { libc::close(fd as libc::c_int) };
     Ok(())
 }
+
+/// The share (0.0–1.0) of the file system holding `path` that is free for
+/// unprivileged writes, or `None` if it cannot be read.
+pub fn free_space_fraction(path: &std::path::Path) -> Option<f64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all-zero is a valid value of it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statvfs,
+    // both live for the call.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    if rc != 0 || st.f_blocks == 0 {
+        return None;
+    }
+    Some(st.f_bavail as f64 / st.f_blocks as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn free_space_of_the_current_dir_is_a_fraction() {
+        let f = super::free_space_fraction(std::path::Path::new(".")).expect("statvfs works here");
+        assert!((0.0..=1.0).contains(&f));
+        assert!(super::free_space_fraction(std::path::Path::new("/no/such/dir")).is_none());
+    }
+}
