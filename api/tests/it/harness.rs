@@ -206,6 +206,26 @@ impl Drop for Server {
     }
 }
 
+/// Sends messages in batches of 500, asserts every one is accepted and
+/// returns their ids in order.
+pub fn send_accepted(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
+    let mut ids = Vec::with_capacity(msgs.len());
+    for chunk in msgs.chunks(500) {
+        let (s, r) = server.call(
+            "POST",
+            "/v1/messages",
+            Some(token),
+            Some(&json!({ "messages": chunk })),
+        );
+        assert_eq!(s, 200, "{r}");
+        for x in r["results"].as_array().expect("results") {
+            assert_eq!(x["code"], 1000, "{x}");
+            ids.push(x["message_id"].as_str().expect("id").to_string());
+        }
+    }
+    ids
+}
+
 /// An SMS for customer tests.
 pub fn sms(src: &str) -> Value {
     json!({"src_msg_id": src, "channel": "SMS", "bill_code": "B1", "from": "0212345678", "to": "01012345678", "text": format!("hello {src}")})

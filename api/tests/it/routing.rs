@@ -34,22 +34,11 @@ pub fn wait_status(server: &Server, token: &str, id: &str, pred: impl Fn(&str) -
 }
 
 fn send_many(server: &Server, token: &str, prefix: &str, n: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let msgs: Vec<Value> = chunk.iter().map(|i| sms(&format!("{prefix}{i}"))).collect();
-        let (s, r) = server.call(
-            "POST",
-            "/v1/messages",
-            Some(token),
-            Some(&json!({ "messages": msgs })),
-        );
-        assert_eq!(s, 200, "{r}");
-        for x in r["results"].as_array().expect("results") {
-            assert_eq!(x["code"], 1000, "{x}");
-            ids.push(x["message_id"].as_str().expect("id").to_string());
-        }
-    }
-    ids
+    crate::harness::send_accepted(
+        server,
+        token,
+        (0..n).map(|i| sms(&format!("{prefix}{i}"))).collect(),
+    )
 }
 
 #[test]

@@ -41,21 +41,7 @@ fn wait_connected(server: &Server, sender: &str) {
 }
 
 fn send(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
-    let mut ids = Vec::new();
-    for chunk in msgs.chunks(500) {
-        let (s, r) = server.call(
-            "POST",
-            "/v1/messages",
-            Some(token),
-            Some(&json!({ "messages": chunk })),
-        );
-        assert_eq!(s, 200, "{r}");
-        for x in r["results"].as_array().expect("results") {
-            assert_eq!(x["code"], 1000, "{x}");
-            ids.push(x["message_id"].as_str().expect("id").to_string());
-        }
-    }
-    ids
+    crate::harness::send_accepted(server, token, msgs)
 }
 
 fn kt_rule(server: &Server, g: &str) {
