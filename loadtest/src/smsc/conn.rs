@@ -6,7 +6,7 @@
 //! and the connection closed after the answer is written; a framing error
 //! (absurd `command_length`), `POST /drop` or shutdown closes it at once.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,7 +47,9 @@ enum Out {
 pub struct Outbox {
     tx: mpsc::Sender<Out>,
     next_seq: AtomicU32,
-    pending_receipts: Mutex<HashSet<u32>>,
+    /// Receipts sent and not yet answered, by sequence number (their
+    /// `deliver_sm` bodies, to send again on another bind if this one dies).
+    pending_receipts: Mutex<HashMap<u32, Vec<u8>>>,
     system_id: Mutex<String>,
 }
 
@@ -62,7 +64,7 @@ impl Outbox {
         (self.next_seq.fetch_add(1, Ordering::Relaxed) % 0x7FFF_FFFF) + 1
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Vec<u8>>> {
         self.pending_receipts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -98,7 +100,7 @@ pub async fn run(
     let outbox = Arc::new(Outbox {
         tx,
         next_seq: AtomicU32::new(0),
-        pending_receipts: Mutex::new(HashSet::new()),
+        pending_receipts: Mutex::new(HashMap::new()),
         system_id: Mutex::new(String::new()),
     });
     let mut session = Session {
@@ -125,6 +127,23 @@ pub async fn run(
         }
     };
     smsc.receivers().remove(&conn_id);
+    // Like a real SMSC, receipts this bind never acknowledged go out again
+    // on the next bind of the same system_id.
+    let unacked: Vec<Vec<u8>> = session
+        .outbox
+        .pending()
+        .drain()
+        .map(|(_, body)| body)
+        .collect();
+    let system_id = session
+        .outbox
+        .system_id
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    for body in unacked {
+        tokio::spawn(redeliver(smsc.clone(), system_id.clone(), body));
+    }
     if graceful {
         let _ = session.outbox.tx.send(Out::Close).await;
         let _ = writer.await;
@@ -204,7 +223,7 @@ impl Session {
             }
             cmd::SUBMIT_SM => self.submit(pdu).await,
             id if id == cmd::DELIVER_SM | cmd::RESP => {
-                if self.outbox.pending().remove(&pdu.sequence) {
+                if self.outbox.pending().remove(&pdu.sequence).is_some() {
                     self.smsc.state().counters.receipts_acked += 1;
                 }
             }
@@ -389,23 +408,14 @@ impl Answer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let seq = outbox.sequence();
-        {
-            let mut pending = outbox.pending();
-            if pending.len() < MAX_PENDING_RECEIPTS {
-                pending.insert(seq);
-            }
-        }
         let body = receipt(
             &self.id,
             &self.sm,
             &self.smsc.args.dlr_stat,
             SystemTime::now(),
-        );
-        outbox
-            .send(Pdu::new(cmd::DELIVER_SM, 0, seq, body.encode()))
-            .await;
-        self.smsc.state().counters.receipts_sent += 1;
+        )
+        .encode();
+        send_receipt(&self.smsc, &outbox, body).await;
     }
 
     fn receipt_outbox(&self) -> Option<Arc<Outbox>> {
@@ -423,6 +433,41 @@ impl Answer {
             .values()
             .find(|o| *o.system_id.lock().unwrap_or_else(|p| p.into_inner()) == system_id)
             .cloned()
+    }
+}
+
+/// Sends a receipt on `outbox`, remembering it until it is acknowledged.
+async fn send_receipt(smsc: &Smsc, outbox: &Outbox, body: Vec<u8>) {
+    let seq = outbox.sequence();
+    {
+        let mut pending = outbox.pending();
+        if pending.len() < MAX_PENDING_RECEIPTS {
+            pending.insert(seq, body.clone());
+        }
+    }
+    outbox.send(Pdu::new(cmd::DELIVER_SM, 0, seq, body)).await;
+    smsc.state().counters.receipts_sent += 1;
+}
+
+/// Sends an unacknowledged receipt again once a bind of `system_id` exists
+/// (for up to RECEIPT_HOLD).
+async fn redeliver(smsc: Arc<Smsc>, system_id: String, body: Vec<u8>) {
+    let deadline = tokio::time::Instant::now() + RECEIPT_HOLD;
+    loop {
+        let outbox = smsc
+            .receivers()
+            .values()
+            .find(|o| *o.system_id.lock().unwrap_or_else(|p| p.into_inner()) == system_id)
+            .cloned();
+        if let Some(outbox) = outbox {
+            send_receipt(&smsc, &outbox, body).await;
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            smsc.state().counters.receipts_undeliverable += 1;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
