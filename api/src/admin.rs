@@ -361,21 +361,7 @@ async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
             },
         );
     }
-    let (g2, row) = (g.to_string(), services.clone());
-    let found = api
-        .shard
-        .catalog_write(move |s| {
-            if !customer_exists(s, &g2)? {
-                return Ok(false);
-            }
-            catalog::put(s, table::SERVICES, &g2, &row)?;
-            Ok(true)
-        })
-        .await
-        .map_err(store_error)?;
-    if !found {
-        return Err(no_customer(g));
-    }
+    put_for_customer(api, g, table::SERVICES, g.to_string(), services.clone()).await?;
     Ok(http::json(
         StatusCode::OK,
         &json!({"group_code": g, "channels": services.channels}),
@@ -420,21 +406,14 @@ async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answe
         report_uri: b.report_uri,
         created_at_ms: now_ms(),
     };
-    let row = client.clone();
-    let found = api
-        .shard
-        .catalog_write(move |s| {
-            if !customer_exists(s, &row.group_code)? {
-                return Ok(false);
-            }
-            catalog::put(s, table::CLIENTS, &row.client_id, &row)?;
-            Ok(true)
-        })
-        .await
-        .map_err(store_error)?;
-    if !found {
-        return Err(no_customer(g));
-    }
+    put_for_customer(
+        api,
+        g,
+        table::CLIENTS,
+        client.client_id.clone(),
+        client.clone(),
+    )
+    .await?;
     Ok(http::json(
         StatusCode::CREATED,
         &json!({"client_id": client.client_id, "client_secret": client.secret, "report_uri": client.report_uri}),
@@ -611,24 +590,38 @@ async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
     }
 }
 
-/// Writes a row keyed `group/child` of an existing customer.
-async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value: Value) -> Answer {
-    let key = format!("{g}/{child}");
-    let (g2, v2) = (g.to_string(), value.clone());
+/// Writes one row that belongs to customer `g` (404 if there is no such
+/// customer), through the catalog so every shard sees it.
+async fn put_for_customer<T: serde::Serialize + Send + 'static>(
+    api: &ShardApi,
+    g: &str,
+    t: &'static str,
+    key: String,
+    row: T,
+) -> Result<(), Response<Body>> {
+    let g2 = g.to_string();
     let found = api
         .shard
         .catalog_write(move |s| {
             if !customer_exists(s, &g2)? {
                 return Ok(false);
             }
-            catalog::put(s, t, &key, &v2)?;
+            catalog::put(s, t, &key, &row)?;
             Ok(true)
         })
         .await
         .map_err(store_error)?;
-    if !found {
-        return Err(no_customer(g));
+    if found {
+        Ok(())
+    } else {
+        Err(no_customer(g))
     }
+}
+
+/// Writes a row keyed `group/child` of an existing customer.
+async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value: Value) -> Answer {
+    let key = format!("{g}/{child}");
+    put_for_customer(api, g, t, key, value.clone()).await?;
     let mut out = json!({"group_code": g});
     if t == table::CALLER_IDS || t == table::OPT_OUTS {
         out["number"] = Value::from(child);

@@ -35,3 +35,21 @@ impl LocalNotify {
         .await
     }
 }
+
+impl LocalNotify {
+    /// Sleeps for `duration` unless notified first; returns whether it was
+    /// notified (a session's back-off that a stop must cut short).
+    pub async fn sleep_unless_notified(&self, duration: std::time::Duration) -> bool {
+        futures_lite::future::or(
+            async {
+                crate::rt::sleep(duration).await;
+                false
+            },
+            async {
+                self.notified().await;
+                true
+            },
+        )
+        .await
+    }
+}

@@ -204,17 +204,7 @@ impl Session {
             }
             let delay = backoff + jitter(backoff, &self.name, attempt);
             backoff = (backoff * 2).min(RECONNECT_MAX);
-            let stopped = or(
-                async {
-                    rt::sleep(delay).await;
-                    false
-                },
-                async {
-                    self.stop.notified().await;
-                    true
-                },
-            )
-            .await;
+            let stopped = self.stop.sleep_unless_notified(delay).await;
             if stopped {
                 return;
             }

@@ -257,17 +257,7 @@ impl Relay {
                         down_reported = true;
                         self.emit(SessionEvent::Down { reason });
                     }
-                    let stopped = or(
-                        async {
-                            rt::sleep(backoff).await;
-                            false
-                        },
-                        async {
-                            self.stop.notified().await;
-                            true
-                        },
-                    )
-                    .await;
+                    let stopped = self.stop.sleep_unless_notified(backoff).await;
                     if stopped {
                         break;
                     }
