@@ -105,6 +105,24 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
     answer.unwrap_or_else(|e| e)
 }
 
+/// 404 `not_found` for a missing row of kind `what`.
+pub(crate) fn not_found(what: &str) -> Response<Body> {
+    http::error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no such {what}"),
+    )
+}
+
+/// The answer to a DELETE: 204 if the row was there, else 404.
+pub(crate) fn deleted_or_404(deleted: bool, what: &str) -> Answer {
+    if deleted {
+        Ok(http::empty(StatusCode::NO_CONTENT))
+    } else {
+        Err(not_found(what))
+    }
+}
+
 pub(crate) fn bad_request(msg: &str) -> Response<Body> {
     http::error(StatusCode::BAD_REQUEST, "invalid_request", msg)
 }
@@ -489,15 +507,7 @@ async fn delete_client(api: &ShardApi, g: &str, c: &str) -> Answer {
         })
         .await
         .map_err(store_error)?;
-    if deleted {
-        Ok(http::empty(StatusCode::NO_CONTENT))
-    } else {
-        Err(http::error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such client",
-        ))
-    }
+    deleted_or_404(deleted, "client")
 }
 
 #[derive(Deserialize)]
@@ -579,15 +589,7 @@ async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
         })
         .await
         .map_err(store_error)?;
-    if deleted {
-        Ok(http::empty(StatusCode::NO_CONTENT))
-    } else {
-        Err(http::error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such keyword",
-        ))
-    }
+    deleted_or_404(deleted, "keyword")
 }
 
 /// Writes one row that belongs to customer `g` (404 if there is no such
@@ -640,13 +642,5 @@ async fn delete_row(api: &ShardApi, g: &str, t: &'static str, child: &str) -> An
         .catalog_write(move |s| Ok(s.delete(t, &key)?))
         .await
         .map_err(store_error)?;
-    if deleted {
-        Ok(http::empty(StatusCode::NO_CONTENT))
-    } else {
-        Err(http::error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such row",
-        ))
-    }
+    deleted_or_404(deleted, "row")
 }

@@ -16,7 +16,7 @@ use mcmp_engine::sender::{SenderConfig, Transport};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{bad_request, body, store_error, Answer};
+use crate::admin::{bad_request, body, deleted_or_404, not_found, store_error, Answer};
 use crate::http;
 use crate::server::ShardApi;
 use crate::time::format_rfc3339;
@@ -26,14 +26,6 @@ pub const PNX_BODY_LIMIT: u64 = 256 << 20;
 
 /// Largest number of binds a sender may ask for.
 const MAX_BINDS: u32 = 64;
-
-fn not_found(what: &str) -> hyper::Response<http::Body> {
-    http::error(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        &format!("no such {what}"),
-    )
-}
 
 /// Checks a sender configuration; the error says what to fix.
 pub fn validate_sender(c: &SenderConfig) -> Result<(), String> {
@@ -210,11 +202,7 @@ pub async fn delete_sender(api: &ShardApi, name: &str) -> Answer {
         .catalog_write(move |s| Ok(s.delete(table::SENDERS, &n)?))
         .await
         .map_err(store_error)?;
-    if deleted {
-        Ok(http::empty(StatusCode::NO_CONTENT))
-    } else {
-        Err(not_found("sender"))
-    }
+    deleted_or_404(deleted, "sender")
 }
 
 #[derive(Deserialize)]
@@ -334,11 +322,7 @@ pub async fn delete_route(api: &ShardApi, g: &str, ch: &str) -> Answer {
         .catalog_write(move |s| Ok(s.delete(table::ROUTES, &key)?))
         .await
         .map_err(store_error)?;
-    if deleted {
-        Ok(http::empty(StatusCode::NO_CONTENT))
-    } else {
-        Err(not_found("route"))
-    }
+    deleted_or_404(deleted, "route")
 }
 
 /// Parses a PNX CSV (`number,carrier` per line; an optional header line;

@@ -100,22 +100,9 @@ impl LocalWal {
 
     /// Appends records and waits until all of them are durable.
     pub async fn append_durable(&self, records: &[Record]) -> Result<(), WalError> {
-        if self.poisoned.get() {
-            return Err(WalError::Poisoned);
-        }
-        let mut last = 0;
-        {
-            let mut wal = self.wal.borrow_mut();
-            for r in records {
-                let (kind, payload) = r.encode();
-                last = wal.append(kind, &payload)?;
-            }
-        }
-        self.appended
-            .set(self.appended.get() + records.len() as u64);
+        let last = self.append_background(records)?;
         let (tx, rx) = oneshot::channel();
         self.waiters.borrow_mut().push_back((last, tx));
-        self.kick.notify();
         rx.await.unwrap_or(Err(WalError::Closed))
     }
 
