@@ -3,8 +3,10 @@
 //!
 //! Protocol of a connection: it starts unbound; `bind_*` binds it (once);
 //! `submit_sm` needs a transmitter or transceiver bind; `unbind` is answered
-//! and the connection closed after the answer is written; a framing error
-//! (absurd `command_length`), `POST /drop` or shutdown closes it at once.
+//! and the connection closed after the answer is written; `POST /drop`
+//! hangs up (stops reading, writes the answers to every PDU read, closes);
+//! a framing error (absurd `command_length`), `POST /drop {"abrupt":true}`
+//! or shutdown cuts it at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -17,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::state::Part;
-use super::Smsc;
+use super::{DropOrder, Smsc};
 use crate::shutdown::Shutdown;
 use crate::smpp::{cmd, status, tag, Bind, Pdu, ShortMessage, Tlv};
 use crate::text;
@@ -30,6 +32,8 @@ const OUTBOX_CAPACITY: usize = 4096;
 /// peer that never acknowledges stops growing the set (its acks are then
 /// not counted).
 const MAX_PENDING_RECEIPTS: usize = 100_000;
+/// How long a hung-up connection waits for the peer to close.
+const HANG_UP_LINGER: Duration = Duration::from_secs(2);
 /// The `system_id` this SMSC gives in `bind_*_resp`.
 const SMSC_SYSTEM_ID: &str = "MCMPSIM";
 /// ESME_RALYBND: a second bind on a bound connection.
@@ -91,7 +95,7 @@ pub async fn run(
     smsc: Arc<Smsc>,
     conn_id: u64,
     stream: TcpStream,
-    mut dropped: watch::Receiver<u64>,
+    mut dropped: watch::Receiver<DropOrder>,
     shutdown: Shutdown,
 ) {
     let (mut rd, wr) = stream.into_split();
@@ -112,18 +116,20 @@ pub async fn run(
     };
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
-    let graceful = loop {
+    let end = loop {
         let n = tokio::select! {
             r = rd.read(&mut chunk) => r,
-            _ = dropped.changed() => break false,
-            () = shutdown.wait() => break false,
+            _ = dropped.changed() => {
+                break if dropped.borrow().abrupt { End::Cut } else { End::HangUp };
+            }
+            () = shutdown.wait() => break End::Cut,
         };
-        let Ok(n @ 1..) = n else { break false };
+        let Ok(n @ 1..) = n else { break End::Cut };
         buf.extend_from_slice(&chunk[..n]);
         match session.drain(&mut buf).await {
             Flow::Continue => {}
-            Flow::Close => break false,
-            Flow::CloseAfterWrite => break true,
+            Flow::Close => break End::Cut,
+            Flow::CloseAfterWrite => break End::AfterWrite,
         }
     };
     smsc.receivers().remove(&conn_id);
@@ -144,12 +150,43 @@ pub async fn run(
     for body in unacked {
         tokio::spawn(redeliver(smsc.clone(), system_id.clone(), body));
     }
-    if graceful {
-        let _ = session.outbox.tx.send(Out::Close).await;
-        let _ = writer.await;
-    } else {
+    if end == End::Cut {
         writer.abort();
+        return;
     }
+    if end == End::HangUp {
+        // Answers held back by `--resp-delay-ms` are still owed.
+        let owed = async {
+            while session.outstanding.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let limit = Duration::from_millis(smsc.args.resp_delay_ms) + HANG_UP_LINGER;
+        let _ = tokio::time::timeout(limit, owed).await;
+    }
+    let _ = session.outbox.tx.send(Out::Close).await;
+    let _ = writer.await;
+    if end == End::HangUp {
+        // Read and ignore what the peer still sends until it closes too, so
+        // the kernel does not answer it with a reset that could destroy the
+        // answers just written.
+        let _ = tokio::time::timeout(HANG_UP_LINGER, async {
+            while rd.read(&mut chunk).await.is_ok_and(|n| n > 0) {}
+        })
+        .await;
+    }
+}
+
+/// How a connection's read loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// Closed at once; answers not yet written are lost.
+    Cut,
+    /// Closed after writing the answers to everything read (`unbind`).
+    AfterWrite,
+    /// `POST /drop`: like `AfterWrite`, then unread input is discarded
+    /// until the peer closes (or [`HANG_UP_LINGER`]).
+    HangUp,
 }
 
 enum Flow {

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `GET /stats` | counters, plus `by_system_id` |
 //! | `GET /messages` | every kept, reassembled message |
-//! | `POST /drop` | closes every connection: `{"dropped":n}` |
+//! | `POST /drop` `{"abrupt":bool}` | closes every connection: hangs up after answering every PDU read, or with `abrupt` cuts at once → `{"dropped":n}` |
 //! | `POST /refuse-binds` `{"refuse":bool}` | while true, binds get ESME_RBINDFAIL |
 //! | `POST /reset` | clears counters, messages and the duplicate detector |
 
@@ -36,7 +36,11 @@ fn handle(smsc: &Smsc, req: &Request) -> Response {
             http::json(StatusCode::OK, &json!(list))
         }
         (&Method::POST, "/drop") => {
-            let n = smsc.drop_all();
+            let abrupt = serde_json::from_slice::<Value>(&req.body)
+                .ok()
+                .and_then(|v| v.get("abrupt").and_then(Value::as_bool))
+                .unwrap_or(false);
+            let n = smsc.drop_all(abrupt);
             http::json(StatusCode::OK, &json!({ "dropped": n }))
         }
         (&Method::POST, "/refuse-binds") => refuse_binds(smsc, &req.body),

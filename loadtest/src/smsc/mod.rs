@@ -73,8 +73,9 @@ pub struct Smsc {
     next_message_id: AtomicU64,
     next_conn_id: AtomicU64,
     refuse_binds: AtomicBool,
-    /// Bumped by `POST /drop`; every connection watching it closes.
-    drop_generation: watch::Sender<u64>,
+    /// Changed by `POST /drop`; every connection watching it closes the
+    /// way the order says.
+    drop_order: watch::Sender<DropOrder>,
     /// Bound connections able to take receipts, by connection id.
     receivers: Mutex<HashMap<u64, Arc<conn::Outbox>>>,
 }
@@ -89,7 +90,7 @@ impl Smsc {
             next_message_id: AtomicU64::new(1),
             next_conn_id: AtomicU64::new(1),
             refuse_binds: AtomicBool::new(false),
-            drop_generation: watch::channel(0).0,
+            drop_order: watch::channel(DropOrder::default()).0,
             receivers: Mutex::new(HashMap::new()),
         }
     }
@@ -114,12 +115,18 @@ impl Smsc {
     }
 
     /// Closes every current connection (`POST /drop`); returns how many
-    /// connections were open.
-    pub fn drop_all(&self) -> usize {
+    /// connections were open. `abrupt` cuts them at once (answers not yet
+    /// written are lost, as when a network path dies); otherwise each one
+    /// hangs up: it stops reading, answers every PDU it has read and
+    /// closes.
+    pub fn drop_all(&self, abrupt: bool) -> usize {
         // Count first: a connection that sees the change closes and drops
         // its receiver at once.
-        let open = self.drop_generation.receiver_count();
-        self.drop_generation.send_modify(|g| *g += 1);
+        let open = self.drop_order.receiver_count();
+        self.drop_order.send_modify(|order| {
+            order.generation += 1;
+            order.abrupt = abrupt;
+        });
         open
     }
 
@@ -131,6 +138,13 @@ impl Smsc {
     fn dlr_delay(&self) -> Duration {
         Duration::from_millis(self.args.dlr_delay_ms)
     }
+}
+
+/// The latest `POST /drop`: connections close when `generation` changes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DropOrder {
+    generation: u64,
+    abrupt: bool,
 }
 
 /// Serves SMPP on `listener` until `shutdown`.
@@ -148,7 +162,7 @@ pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
         let id = smsc.next_conn_id.fetch_add(1, Ordering::Relaxed);
         // Subscribe before spawning so a `/drop` racing with the task's
         // start still closes this connection.
-        let dropped = smsc.drop_generation.subscribe();
+        let dropped = smsc.drop_order.subscribe();
         tokio::spawn(conn::run(
             smsc.clone(),
             id,

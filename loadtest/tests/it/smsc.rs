@@ -207,6 +207,36 @@ fn drop_closes_every_connection() {
 }
 
 #[test]
+fn a_hang_up_answers_every_submit_it_read_and_an_abrupt_drop_does_not_wait() {
+    let sim = smsc(&["--resp-delay-ms", "300"]);
+    let mut esme = bound(&sim);
+    let seqs: Vec<u32> = (0..20)
+        .map(|i| esme.submit(&text("1588", "01012345678", &format!("h{i}"))))
+        .collect();
+    eventually("all submits to be read", || stat(&sim, "submits") == 20);
+    let (status, body) = post_json(sim.addr("control"), "/drop", &json!({}));
+    assert_eq!((status, body["dropped"].as_u64()), (200, Some(1)));
+    // Every submit the SMSC counted is answered before the connection ends.
+    // Delayed answers come in any order.
+    let mut answered: Vec<u32> = std::iter::from_fn(|| esme.read())
+        .map(|pdu| {
+            assert_eq!((pdu.id, pdu.status), (0x8000_0004, 0), "{pdu:?}");
+            pdu.seq
+        })
+        .collect();
+    answered.sort_unstable();
+    assert_eq!(answered, seqs);
+
+    let mut cut = bound(&sim);
+    let seq = cut.submit(&text("1588", "01012345678", "cut"));
+    eventually("the submit to be read", || stat(&sim, "submits") == 21);
+    post_json(sim.addr("control"), "/drop", &json!({"abrupt": true}));
+    // The answer was still held back: it is lost with the connection.
+    let answer = cut.read();
+    assert!(answer.is_none(), "no answer after an abrupt drop: {seq}");
+}
+
+#[test]
 fn refused_binds_hold_a_sender_down_until_released() {
     let sim = smsc(&[]);
     let control = sim.addr("control");

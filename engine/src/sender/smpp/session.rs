@@ -35,6 +35,8 @@ const STABLE_BIND: Duration = Duration::from_secs(10);
 const THROTTLE_MIN: Duration = Duration::from_millis(100);
 /// Throttle pause cap.
 const THROTTLE_MAX: Duration = Duration::from_secs(5);
+/// How long a broken link is still read for answers already sent.
+const DRAIN_LIMIT: Duration = Duration::from_millis(200);
 /// Socket read size; a frame larger than this is assembled by the framer.
 const READ_CHUNK: usize = 16 * 1024;
 /// Sequence numbers run 1..=0x7FFF_FFFF (SMPP 3.4 §5.1.4), then wrap.
@@ -310,10 +312,28 @@ impl Session {
                 Ok(Some(reason)) => return End::Failed(reason),
                 Err(broken) => {
                     self.count(&broken);
+                    if !broken.protocol {
+                        self.read_what_is_left(link).await;
+                    }
                     return End::Failed(broken.reason);
                 }
             }
         }
+    }
+
+    /// After the link broke for a reason other than a protocol fault,
+    /// handles the answers the SMSC had already sent (a write can fail
+    /// while `submit_sm_resp`s sit unread), so only submissions that truly
+    /// got no answer are retried elsewhere. Bounded by [`DRAIN_LIMIT`].
+    async fn read_what_is_left(&mut self, link: &mut Link) {
+        let _ = rt::timeout(DRAIN_LIMIT, async {
+            while let Ok(inbound) = link.next_inbound().await {
+                if !matches!(self.on_inbound(link, inbound).await, Ok(None)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     fn can_submit(&mut self, link: &Link, now: Instant) -> bool {
