@@ -152,6 +152,8 @@ pub async fn patch_sender(api: &ShardApi, name: &str, req: Request<Incoming>) ->
 fn sender_json(e: &SenderEntry, shards: usize) -> Value {
     let live = &e.live;
     let heartbeat = live.last_heartbeat_ms.load(Ordering::Relaxed);
+    let sidelined_until = live.sidelined_until(mcmp_engine::unix_ms());
+    let (window_ok, window_errors) = live.window_outcomes();
     let mut v = serde_json::to_value(&e.config).unwrap_or(Value::Null);
     v["state"] = json!({
         "connected": live.connected() > 0,
@@ -164,6 +166,11 @@ fn sender_json(e: &SenderEntry, shards: usize) -> Value {
         "receipts": live.receipts.load(Ordering::Relaxed),
         "downs": live.downs.load(Ordering::Relaxed),
         "last_heartbeat": (heartbeat > 0).then(|| format_rfc3339(heartbeat)),
+        "healthy": sidelined_until.is_none(),
+        "sidelined_until": sidelined_until.map(format_rfc3339),
+        "sidelined": live.sidelined.load(Ordering::Relaxed),
+        "recent_submitted": window_ok,
+        "recent_errors": window_errors,
     });
     v
 }

@@ -39,6 +39,8 @@ pub enum AlertEvent {
     SenderDown,
     /// A sender's first session came up.
     SenderUp,
+    /// A sender's error rate took it out of routing for a while.
+    SenderSidelined,
     /// A shard's WAL failed an fsync and stopped accepting.
     WalPoisoned,
     /// The data directory's file system is nearly full.
@@ -53,6 +55,7 @@ impl AlertEvent {
         match self {
             AlertEvent::SenderDown => "sender_down",
             AlertEvent::SenderUp => "sender_up",
+            AlertEvent::SenderSidelined => "sender_sidelined",
             AlertEvent::WalPoisoned => "wal_poisoned",
             AlertEvent::DiskNearlyFull => "disk_nearly_full",
             AlertEvent::WebhookFailing => "webhook_failing",

@@ -218,6 +218,7 @@ pub fn sender_fits(e: &SenderEntry, target: &RouteTarget) -> bool {
     let c = &e.config;
     if c.ability != Ability::Available
         || e.live.connected() == 0
+        || !e.live.healthy_now()
         || !c.channels.contains(&target.channel)
     {
         return false;
@@ -238,18 +239,27 @@ fn group_available(snapshot: &Snapshot, group: &str, target: &RouteTarget) -> bo
         .any(|e| e.config.group == group && sender_fits(e, target))
 }
 
-/// The sender of `group` for `target`: least work first, then local session.
+/// The sender of `group` for `target`: any sender but `avoid` (the one a
+/// retried message just failed at) if the group has one, then least work,
+/// then a session on this shard.
 pub fn choose_sender<'a>(
     snapshot: &'a Snapshot,
     group: &str,
     target: &RouteTarget,
     shard: usize,
+    avoid: Option<&str>,
 ) -> Option<&'a SenderEntry> {
     snapshot
         .senders
         .values()
         .filter(|e| e.config.group == group && sender_fits(e, target))
-        .min_by_key(|e| (e.live.load(), !e.live.up_on(shard)))
+        .min_by_key(|e| {
+            (
+                avoid == Some(e.config.name.as_str()),
+                e.live.load(),
+                !e.live.up_on(shard),
+            )
+        })
 }
 
 impl Pipeline {
@@ -445,7 +455,13 @@ fn hand_over(
     group: &str,
     target: RouteTarget,
 ) {
-    match choose_sender(snapshot, group, &target, shard.id) {
+    // A message routed again after a failed attempt tries another sender.
+    let last = shard
+        .messages
+        .borrow()
+        .get(id)
+        .and_then(|m| m.sender.clone());
+    match choose_sender(snapshot, group, &target, shard.id, last.as_deref()) {
         Some(entry) => hand_to_sender(shard, entry, id, target),
         None => hold(shard, id),
     }

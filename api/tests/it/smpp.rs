@@ -210,6 +210,38 @@ fn a_dropped_sender_moves_its_queue_and_rejoins() {
 }
 
 #[test]
+fn a_sender_whose_carrier_refuses_most_submissions_is_sidelined_and_its_traffic_moves() {
+    // A's SMSC is bound and answers, but throttles every submit.
+    let smsc_a = Sim::smsc(&["--throttle-rate", "1.0", "--dlr-delay-ms", "5"]);
+    let smsc_b = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc_a, json!({}));
+    smpp_sender(&server, "G_S_KT02", "A", &smsc_b, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
+    server.admin("PUT", "/routes/A1/SMS", Some(rule));
+    wait_connected(&server, "G_S_KT01");
+    wait_connected(&server, "G_S_KT02");
+    let msgs: Vec<Value> = (0..500).map(|i| sms(&format!("e{i}"))).collect();
+    let ids = send(&server, &token, msgs);
+    let counts = per_sender(&server, &token, &ids, "delivered");
+    assert_eq!(
+        counts.get("G_S_KT02"),
+        Some(&500),
+        "every message went out through B: {counts:?}"
+    );
+    let (_, a) = server.admin("GET", "/senders/G_S_KT01", None);
+    assert!(
+        a["state"]["sidelined"].as_u64().is_some_and(|n| n >= 1),
+        "the error rate took A out of routing: {a}"
+    );
+    assert_eq!(a["state"]["connected"], true, "A stayed bound: {a}");
+    assert!(smsc_a.get("control", "/stats")["throttled"].as_u64() > Some(0));
+    assert_eq!(smsc_a.get("control", "/stats")["messages"], 0);
+}
+
+#[test]
 fn kill_9_with_messages_queued_submitted_and_awaiting_receipts_loses_nothing() {
     let smsc = Sim::smsc(&["--dlr-delay-ms", "1500"]);
     let dir = data_dir();

@@ -165,8 +165,8 @@ fn main() -> Result<()> {
                 .entry((rule.route_id.clone(), key))
                 .or_insert_with(|| Swrr::new(&weights));
             let pick = state.pick(|i| available[i]).context("a group")?;
-            let sender =
-                choose_sender(&snap, &groups[pick].sender_group, &target, 0).context("a sender")?;
+            let sender = choose_sender(&snap, &groups[pick].sender_group, &target, 0, None)
+                .context("a sender")?;
             *per_sender.entry(sender.config.name.clone()).or_insert(0) += 1;
             n += 1;
         }

@@ -282,6 +282,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
             bounce(shard, s.queue.drain());
         }
         SessionEvent::Submitted { id, carrier_id } => {
+            live.record_outcome(true, crate::unix_ms());
             live.resolved();
             live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let ev = OwnerEvent::Submitted {
@@ -301,6 +302,8 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
             if !retry {
                 live.failed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if s.is_up() {
+                sideline_on_errors(shard, s);
             }
             let ev = OwnerEvent::SubmitFailed {
                 id,
@@ -345,6 +348,24 @@ pub fn route_receipt(
 }
 
 /// Hands messages back to their owners for re-routing.
+/// Counts a retryable failure against the sender's error rate. While the
+/// sender is sidelined, this session's queue goes back to routing, which
+/// moves it to the group's other senders.
+fn sideline_on_errors(shard: &Shard, s: &LocalSession) {
+    let live = &s.live;
+    let now = crate::unix_ms();
+    if live.record_outcome(false, now) {
+        let until = now + super::live::SIDELINE_MS;
+        tracing::warn!(sender = %s.sender, until_ms = until, "error rate too high; sender out of routing for a while");
+        let detail = serde_json::json!({"sender": s.sender, "for_ms": super::live::SIDELINE_MS, "shard": shard.id});
+        crate::alerts::raise(crate::alerts::AlertEvent::SenderSidelined, detail);
+    }
+    if !live.healthy(now) && !s.queue.is_empty() {
+        bounce(shard, s.queue.drain());
+        shard.shared.bump_sender_epoch();
+    }
+}
+
 fn bounce(shard: &Shard, msgs: Vec<Outbound>) {
     for m in msgs {
         shard.to_owner(m.id, OwnerEvent::Bounced { id: m.id });

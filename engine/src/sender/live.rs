@@ -4,6 +4,14 @@
 //!
 //! Each counter is written by the shard that does the work and read by any
 //! shard's routing; a slightly stale read only shifts load a little.
+//!
+//! Health from the error rate: submissions that fail in a way worth trying
+//! elsewhere (provider errors, throttling, timeouts; not a carrier's final
+//! refusal) are counted against those the carrier took, in windows of
+//! [`HEALTH_WINDOW_MS`]. When at least [`HEALTH_MIN_ERRORS`] failed and they
+//! are at least half of the window's outcomes, the sender is sidelined for
+//! [`SIDELINE_MS`]: routing skips it as if it were down, then it is tried
+//! again with a fresh window.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -25,7 +33,24 @@ pub struct SenderLive {
     pub downs: AtomicU64,
     /// Last sign of life from any session (unix ms).
     pub last_heartbeat_ms: AtomicI64,
+    /// Start of the current health window (unix ms).
+    window_start_ms: AtomicI64,
+    /// Outcomes in the current window: taken by the carrier...
+    window_ok: AtomicU32,
+    /// ...and failed, worth retrying elsewhere.
+    window_errors: AtomicU32,
+    /// Routing skips the sender until then (unix ms; 0 = never sidelined).
+    sidelined_until_ms: AtomicI64,
+    /// Times the error rate sidelined it.
+    pub sidelined: AtomicU64,
 }
+
+/// Length of an error-rate window.
+pub const HEALTH_WINDOW_MS: i64 = 10_000;
+/// Failures a window needs before the rate can sideline a sender.
+pub const HEALTH_MIN_ERRORS: u32 = 5;
+/// How long a sender with too many errors stays out of routing.
+pub const SIDELINE_MS: i64 = 10_000;
 
 impl SenderLive {
     /// Fresh state for `shards` shards.
@@ -40,7 +65,84 @@ impl SenderLive {
             receipts: AtomicU64::new(0),
             downs: AtomicU64::new(0),
             last_heartbeat_ms: AtomicI64::new(0),
+            window_start_ms: AtomicI64::new(0),
+            window_ok: AtomicU32::new(0),
+            window_errors: AtomicU32::new(0),
+            sidelined_until_ms: AtomicI64::new(0),
+            sidelined: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a submission's outcome at `now_ms`: `ok` when the carrier took
+    /// it, else a failure worth retrying elsewhere. Returns true when this
+    /// outcome sidelined the sender.
+    pub fn record_outcome(&self, ok: bool, now_ms: i64) -> bool {
+        let start = self.window_start_ms.load(Ordering::Relaxed);
+        if now_ms - start >= HEALTH_WINDOW_MS
+            && self
+                .window_start_ms
+                .compare_exchange(start, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.window_ok.store(0, Ordering::Relaxed);
+            self.window_errors.store(0, Ordering::Relaxed);
+        }
+        if ok {
+            self.window_ok.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let errors = self.window_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        let taken = self.window_ok.load(Ordering::Relaxed);
+        if errors < HEALTH_MIN_ERRORS || errors < taken || !self.healthy(now_ms) {
+            return false;
+        }
+        self.sidelined_until_ms
+            .store(now_ms + SIDELINE_MS, Ordering::Relaxed);
+        // The sender comes back with a clean slate.
+        self.window_start_ms
+            .store(now_ms + SIDELINE_MS, Ordering::Relaxed);
+        self.window_ok.store(0, Ordering::Relaxed);
+        self.window_errors.store(0, Ordering::Relaxed);
+        self.sidelined.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether routing may use the sender at `now_ms` (not sidelined by its
+    /// error rate).
+    pub fn healthy(&self, now_ms: i64) -> bool {
+        self.sidelined_until_ms.load(Ordering::Relaxed) <= now_ms
+    }
+
+    /// [`Self::healthy`] now; reads the clock only while sidelined.
+    pub fn healthy_now(&self) -> bool {
+        let until = self.sidelined_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        if until > crate::unix_ms() {
+            return false;
+        }
+        let _ = self.sidelined_until_ms.compare_exchange(
+            until,
+            0,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        true
+    }
+
+    /// Until when the sender is sidelined, if it is at `now_ms`.
+    pub fn sidelined_until(&self, now_ms: i64) -> Option<i64> {
+        let until = self.sidelined_until_ms.load(Ordering::Relaxed);
+        (until > now_ms).then_some(until)
+    }
+
+    /// The current window's outcomes: (taken, failed).
+    pub fn window_outcomes(&self) -> (u32, u32) {
+        (
+            self.window_ok.load(Ordering::Relaxed),
+            self.window_errors.load(Ordering::Relaxed),
+        )
     }
 
     /// A session on `shard` came up (`up = true`) or went down.
@@ -115,5 +217,51 @@ impl SenderLive {
     pub fn load(&self) -> i64 {
         let pushed = self.pushed.load(Ordering::Relaxed) as i64;
         pushed - self.resolved.load(Ordering::Relaxed) as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sender_failing_half_its_submissions_is_sidelined_then_returns() {
+        let live = SenderLive::new(1);
+        let t0 = 1_000_000;
+        // 4 failures are not enough, whatever the share.
+        for _ in 0..HEALTH_MIN_ERRORS - 1 {
+            assert!(!live.record_outcome(false, t0));
+        }
+        assert!(live.healthy(t0));
+        // The 5th, with no more successes than failures, sidelines it once.
+        for _ in 0..HEALTH_MIN_ERRORS {
+            live.record_outcome(true, t0);
+        }
+        assert!(live.record_outcome(false, t0 + 1));
+        assert!(!live.healthy(t0 + 1));
+        assert!(!live.record_outcome(false, t0 + 2), "already sidelined");
+        assert_eq!(live.sidelined_until(t0 + 2), Some(t0 + 1 + SIDELINE_MS));
+        assert!(live.healthy(t0 + 1 + SIDELINE_MS));
+        assert_eq!(live.sidelined.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn failures_among_more_successes_or_in_old_windows_do_not_sideline() {
+        let live = SenderLive::new(1);
+        let t0 = 1_000_000;
+        for _ in 0..30 {
+            live.record_outcome(true, t0);
+        }
+        for _ in 0..29 {
+            assert!(!live.record_outcome(false, t0));
+        }
+        assert!(live.healthy(t0));
+        // A new window forgets the old outcomes.
+        let t1 = t0 + HEALTH_WINDOW_MS;
+        for _ in 0..HEALTH_MIN_ERRORS - 1 {
+            assert!(!live.record_outcome(false, t1));
+        }
+        assert_eq!(live.window_outcomes(), (0, HEALTH_MIN_ERRORS - 1));
+        assert!(live.healthy(t1));
     }
 }

@@ -181,17 +181,20 @@ impl Session {
                 Some(Ok(mut link)) => {
                     bump(&self.stats.binds);
                     self.emit(SessionEvent::Up);
-                    down_reported = false;
                     let since = Instant::now();
                     let end = self.serve(&mut link).await;
+                    // Down first: the unanswered submissions then fail as
+                    // a consequence of the lost connection, not as errors
+                    // of a bound sender.
+                    let reason = match &end {
+                        End::Stopped => "session stopped".to_owned(),
+                        End::Failed(reason) => reason.clone(),
+                    };
+                    self.emit(SessionEvent::Down { reason });
+                    down_reported = true;
                     self.fail_all(&mut link, "connection ended before submit_sm_resp");
                     match end {
-                        End::Stopped => {
-                            self.emit(SessionEvent::Down {
-                                reason: "session stopped".into(),
-                            });
-                            return;
-                        }
+                        End::Stopped => return,
                         End::Failed(reason) => (reason, since.elapsed()),
                     }
                 }
