@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::codes::ResultCode;
 use crate::sender::http::PROVIDER_CODES;
-use crate::sender::smpp::receipt::{OTHER_STATUS, RECEIPT_STATS, SUBMIT_STATUSES};
+use crate::sender::smpp::receipt::{OTHER_STATUS, RECEIPT_ERRORS, RECEIPT_STATS, SUBMIT_STATUSES};
 
 /// Every table as JSON.
 pub fn json() -> Value {
@@ -18,6 +18,10 @@ pub fn json() -> Value {
     let receipts: Vec<Value> = RECEIPT_STATS
         .iter()
         .map(|m| json!({"stat": m.stat, "message_state": m.message_state, "code": m.code.map(|c| c.as_u16())}))
+        .collect();
+    let errors: Vec<Value> = RECEIPT_ERRORS
+        .iter()
+        .map(|m| json!({"err": m.err, "meaning": m.meaning, "code": m.code.as_u16()}))
         .collect();
     let submits: Vec<Value> = SUBMIT_STATUSES
         .iter()
@@ -30,7 +34,7 @@ pub fn json() -> Value {
         .collect();
     json!({
         "codes": codes,
-        "smpp": {"receipt_stats": receipts, "submit_statuses": submits},
+        "smpp": {"receipt_stats": receipts, "receipt_errors": errors, "submit_statuses": submits},
         "http": {"provider_codes": provider},
         "smtp": {"250": 2000, "4xx": "retry, then 5006", "5xx on RCPT": 5001, "5xx on MAIL/DATA": 5003},
     })
@@ -46,6 +50,15 @@ pub fn markdown() -> String {
         out.push_str(&format!(
             "| {} | {} | {} |\n",
             m.stat, m.message_state, code
+        ));
+    }
+    out.push_str("\n### SMPP receipt `err:` values (refine a failed receipt's code)\n\n| err | meaning | code |\n| --- | --- | --- |\n");
+    for m in RECEIPT_ERRORS {
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            m.err,
+            m.meaning,
+            m.code.as_u16()
         ));
     }
     out.push_str("\n### SMPP `submit_sm_resp` command_status → code\n\n| command_status | code | retry | slows down |\n| --- | --- | --- | --- |\n");

@@ -211,6 +211,8 @@ pub struct Pipeline {
     receipts: RefCell<HashMap<ReceiptKey, MessageId>>,
     early: RefCell<HashMap<ReceiptKey, EarlyReceipt>>,
     scheduled: RefCell<std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64)>>>,
+    /// Ported-out numbers waiting for their PNX write.
+    pub ported: crate::routing::ported::PortedOut,
 }
 
 /// Whether a sender can carry `target` now.
@@ -421,7 +423,19 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         }
     }
     for id in no_route {
-        fail(shard, id, ResultCode::NoRoute, None);
+        // A ported number's second attempt has no route: it ends as what
+        // the carrier reported.
+        let ported = shard
+            .messages
+            .borrow()
+            .get(id)
+            .is_some_and(crate::routing::ported::was_rerouted);
+        let code = if ported {
+            ResultCode::PortedOut
+        } else {
+            ResultCode::NoRoute
+        };
+        fail(shard, id, code, None);
     }
     for ((rule_group, carrier_key), items) in by_key {
         let route_id = RouteRule::id(&rule_group, items[0].1.channel);
@@ -668,6 +682,12 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
             delivered, code, ..
         } => {
             shard.pipeline.attempts.borrow_mut().remove(&id.seq());
+            if !delivered
+                && code == ResultCode::PortedOut.as_u16()
+                && crate::routing::ported::on_ported_out(shard, id)
+            {
+                return;
+            }
             let status = if delivered {
                 Status::Delivered
             } else {
@@ -716,6 +736,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             return;
         }
         shard.senders.sample(shard.id);
+        crate::routing::ported::flush(&shard);
         let now = unix_ms();
         crate::lifecycle::due_retries(&shard, now);
         if now >= next_digest {
@@ -781,10 +802,16 @@ pub async fn tick_loop(shard: Rc<Shard>) {
 pub async fn resume(shard: &Rc<Shard>) {
     let mut to_route = Vec::new();
     let mut receipts = Vec::new();
+    let mut ported = Vec::new();
     {
         let messages = shard.messages.borrow();
         let now = unix_ms();
         for m in messages.iter() {
+            if crate::routing::ported::awaits_pnx(m) {
+                // The PNX write may not have happened before the restart.
+                ported.push((m.request.to.clone(), m.id));
+                continue;
+            }
             match m.status {
                 Status::Scheduled => match m.request.send_at {
                     Some(at) if at > now => shard.pipeline.schedule(m.id, at),
@@ -802,6 +829,9 @@ pub async fn resume(shard: &Rc<Shard>) {
     }
     for (key, id) in receipts {
         shard.send_to(key.owner(shard.shards()), MeshMsg::IndexReceipt { key, id });
+    }
+    for (number, id) in ported {
+        crate::routing::ported::enqueue(shard, number, id);
     }
     // Held messages wait for sessions to bind; the tick retries them.
     for id in to_route {

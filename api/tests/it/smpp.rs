@@ -218,27 +218,95 @@ fn a_sender_whose_carrier_refuses_most_submissions_is_sidelined_and_its_traffic_
     let server = Server::start(dir.path());
     let token = server.register_customer("A1");
     smpp_sender(&server, "G_S_KT01", "A", &smsc_a, json!({}));
-    smpp_sender(&server, "G_S_KT02", "A", &smsc_b, json!({}));
     let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
     server.admin("PUT", "/routes/A1/SMS", Some(rule));
     wait_connected(&server, "G_S_KT01");
-    wait_connected(&server, "G_S_KT02");
-    let msgs: Vec<Value> = (0..500).map(|i| sms(&format!("e{i}"))).collect();
+    // A alone gets all the traffic and fails it: its error rate sidelines it.
+    let msgs: Vec<Value> = (0..200).map(|i| sms(&format!("e{i}"))).collect();
     let ids = send(&server, &token, msgs);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let a = loop {
+        let (_, a) = server.admin("GET", "/senders/G_S_KT01", None);
+        if a["state"]["healthy"] == false {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "A never sidelined: {a}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(a["state"]["sidelined"].as_u64() >= Some(1), "{a}");
+    assert!(a["state"]["sidelined_until"].is_string(), "{a}");
+    assert_eq!(a["state"]["connected"], true, "A stayed bound: {a}");
+    // A second sender in the group takes A's queue while A is out.
+    smpp_sender(&server, "G_S_KT02", "A", &smsc_b, json!({}));
     let counts = per_sender(&server, &token, &ids, "delivered");
     assert_eq!(
         counts.get("G_S_KT02"),
-        Some(&500),
+        Some(&200),
         "every message went out through B: {counts:?}"
     );
-    let (_, a) = server.admin("GET", "/senders/G_S_KT01", None);
-    assert!(
-        a["state"]["sidelined"].as_u64().is_some_and(|n| n >= 1),
-        "the error rate took A out of routing: {a}"
-    );
-    assert_eq!(a["state"]["connected"], true, "A stayed bound: {a}");
-    assert!(smsc_a.get("control", "/stats")["throttled"].as_u64() > Some(0));
+    assert!(smsc_a.get("control", "/stats")["throttled"].as_u64() >= Some(5));
     assert_eq!(smsc_a.get("control", "/stats")["messages"], 0);
+}
+
+#[test]
+fn a_ported_out_number_updates_pnx_and_is_re_routed_once() {
+    // SKT's SMSC reports both numbers ported out; the fallback SMSC only
+    // the second.
+    let skt = Sim::smsc(&["--dlr-delay-ms", "5", "--ported", "01099998888,01077776666"]);
+    let other = Sim::smsc(&["--dlr-delay-ms", "5", "--ported", "01077776666"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("A1");
+    smpp_sender(
+        &server,
+        "G_S_SKT01",
+        "A",
+        &skt,
+        json!({"carriers": ["SKT"]}),
+    );
+    smpp_sender(&server, "G_S_ANY01", "B", &other, json!({}));
+    let rule = json!({"carriers": {"SKT": [{"sender_group": "A", "ratio": 1}],
+                                   "*": [{"sender_group": "B", "ratio": 1}]}});
+    let (s, v) = server.admin("PUT", "/routes/A1/SMS", Some(rule));
+    assert_eq!(s, 200, "{v}");
+    let csv = "01099998888,SKT\n01077776666,SKT\n";
+    let (s, _) = crate::harness::raw_request(
+        server.addr,
+        "POST",
+        "/admin/v1/pnx",
+        Some(crate::harness::ADMIN),
+        "text/csv",
+        csv.as_bytes(),
+    );
+    assert_eq!(s, 200);
+    wait_connected(&server, "G_S_SKT01");
+    wait_connected(&server, "G_S_ANY01");
+    let mut first = sms("ported once");
+    first["to"] = json!("01099998888");
+    let mut second = sms("ported twice");
+    second["to"] = json!("01077776666");
+    let ids = send(&server, &token, vec![first, second]);
+
+    let m = wait_status(&server, &token, &ids[0], |s| s == "delivered");
+    assert_eq!(m["sender"], "G_S_ANY01", "{m}");
+    let ported_events = |m: &Value| {
+        m["events"]
+            .as_array()
+            .map_or(0, |e| e.iter().filter(|e| e["code"] == 5004).count())
+    };
+    assert_eq!(ported_events(&m), 1, "one re-route: {m}");
+    let (s, pnx) = server.admin("GET", "/pnx/01099998888", None);
+    assert_eq!(s, 200);
+    assert_eq!(
+        pnx,
+        json!({"number": "01099998888", "carrier": "UNKNOWN", "source": "table"})
+    );
+
+    let m = wait_status(&server, &token, &ids[1], |s| s == "failed");
+    assert_eq!(m["code"], 5004, "{m}");
+    assert_eq!(ported_events(&m), 2, "re-routed once, then final: {m}");
+    assert_eq!(skt.get("control", "/stats")["messages"], 2);
+    assert_eq!(other.get("control", "/stats")["messages"], 2);
 }
 
 #[test]

@@ -86,6 +86,7 @@ async fn start_world(args: &E2eArgs, shutdown: &Shutdown) -> anyhow::Result<Worl
         fail_rate: 0.0,
         throttle_rate: 0.0,
         dlr_stat: "DELIVRD".into(),
+        ported: Vec::new(),
         window_check: false,
         window: 64,
         // Every message of a run is checked, so keep all of a 60 s run.

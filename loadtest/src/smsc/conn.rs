@@ -445,13 +445,15 @@ impl Answer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let body = receipt(
-            &self.id,
-            &self.sm,
-            &self.smsc.args.dlr_stat,
-            SystemTime::now(),
-        )
-        .encode();
+        let args = &self.smsc.args;
+        let (stat, err) = if args.ported.contains(&self.sm.dest) {
+            ("UNDELIV", PORTED_OUT_ERR)
+        } else if args.dlr_stat == "DELIVRD" {
+            ("DELIVRD", "000")
+        } else {
+            (args.dlr_stat.as_str(), "001")
+        };
+        let body = receipt(&self.id, &self.sm, stat, err, SystemTime::now()).encode();
         send_receipt(&self.smsc, &outbox, body).await;
     }
 
@@ -522,10 +524,20 @@ fn message_state(stat: &str) -> u8 {
     }
 }
 
-/// The `deliver_sm` receipt for message `id` submitted as `sm`: addresses
-/// swapped, esm_class 0x04, the classic text format (SMPP 3.4 Appendix B)
-/// and the `receipted_message_id` / `message_state` TLVs.
-pub fn receipt(id: &str, sm: &ShortMessage, stat: &str, now: SystemTime) -> ShortMessage {
+/// The receipt `err:` of a ported-out recipient (MCMP's receipt error table).
+const PORTED_OUT_ERR: &str = "088";
+
+/// The `deliver_sm` receipt for message `id` submitted as `sm`, with
+/// `stat:` and `err:`: addresses swapped, esm_class 0x04, the classic text
+/// format (SMPP 3.4 Appendix B) and the `receipted_message_id` /
+/// `message_state` TLVs.
+pub fn receipt(
+    id: &str,
+    sm: &ShortMessage,
+    stat: &str,
+    err: &str,
+    now: SystemTime,
+) -> ShortMessage {
     let date = yymmddhhmm(now);
     let delivered = stat == "DELIVRD";
     let payload = sm
@@ -534,9 +546,8 @@ pub fn receipt(id: &str, sm: &ShortMessage, stat: &str, now: SystemTime) -> Shor
     let (_, data) = text::split_udh(sm.esm_class, payload);
     let excerpt = text::receipt_excerpt(&text::decode(sm.data_coding, data));
     let body = format!(
-        "id:{id} sub:001 dlvrd:{} submit date:{date} done date:{date} stat:{stat} err:{} text:{excerpt}",
+        "id:{id} sub:001 dlvrd:{} submit date:{date} done date:{date} stat:{stat} err:{err} text:{excerpt}",
         if delivered { "001" } else { "000" },
-        if delivered { "000" } else { "001" },
     );
     let mut receipted_id = id.as_bytes().to_vec();
     receipted_id.push(0);
@@ -611,7 +622,7 @@ mod tests {
             short_message: b"hello".to_vec(),
             ..ShortMessage::default()
         };
-        let r = receipt("00000000ab", &sm, "DELIVRD", UNIX_EPOCH);
+        let r = receipt("00000000ab", &sm, "DELIVRD", "000", UNIX_EPOCH);
         let text = String::from_utf8(r.short_message.clone()).expect("ascii");
         assert_eq!(
             text,

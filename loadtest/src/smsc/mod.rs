@@ -53,6 +53,10 @@ pub struct SmscArgs {
     /// The `stat:` of every receipt (DELIVRD, UNDELIV, EXPIRED, REJECTD, ...).
     #[arg(long, default_value = "DELIVRD")]
     pub dlr_stat: String,
+    /// Recipients this carrier reports as ported out: their receipts say
+    /// `stat:UNDELIV err:088` (comma-separated, as the ESME sends them).
+    #[arg(long, value_delimiter = ',')]
+    pub ported: Vec<String>,
     /// Refuse (ESME_RMSGQFUL, counted in `window_violations`) any submit_sm
     /// that arrives while `--window` others are unanswered on its connection.
     #[arg(long)]

@@ -77,8 +77,9 @@ pub const PROVIDER_CODES: &[(&str, ResultCode)] = &[
     ("P404", ResultCode::UnknownSubscriber),
     ("P410", ResultCode::UnknownSubscriber),
     ("P408", ResultCode::ExpiredAtCarrier),
-    // Any profile: undeliverable / provider internal error.
+    // Any profile: undeliverable / ported out / provider internal error.
     ("5001", ResultCode::Undeliverable),
+    ("5004", ResultCode::PortedOut),
     ("9999", ResultCode::ProviderError),
 ];
 

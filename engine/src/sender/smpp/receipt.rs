@@ -72,6 +72,36 @@ pub const RECEIPT_STATS: &[StatMapping] = &[
     },
 ];
 
+/// One row of the receipt error table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrMapping {
+    /// The `err:` value (compared as a number: `88` and `088` are equal).
+    pub err: &'static str,
+    /// What it means.
+    pub meaning: &'static str,
+    /// The unified code it gives a failed receipt instead of its stat's.
+    pub code: ResultCode,
+}
+
+/// `err:` values that refine a failed receipt's code. SMPP leaves `err:`
+/// to each network; these are the values MCMP understands (the SMSC
+/// simulator uses them too). A ported-out report re-routes the message
+/// once (SPEC §1 Routing).
+pub const RECEIPT_ERRORS: &[ErrMapping] = &[ErrMapping {
+    err: "088",
+    meaning: "number ported out to another carrier",
+    code: ResultCode::PortedOut,
+}];
+
+/// The code `err` gives a failed receipt, if it is in [`RECEIPT_ERRORS`].
+pub fn err_code(err: &str) -> Option<ResultCode> {
+    let digits = err.trim_start_matches('0');
+    RECEIPT_ERRORS
+        .iter()
+        .find(|m| m.err.trim_start_matches('0') == digits && !digits.is_empty())
+        .map(|m| m.code)
+}
+
 /// One row of the submit_sm_resp table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusMapping {
@@ -236,8 +266,13 @@ pub fn parse_receipt(deliver: &Deliver) -> Option<Receipt> {
             .map(|m| m.stat.to_owned())
     });
     let stat = from_state.or(text.stat).unwrap_or_default();
+    let refined = text.err.as_deref().and_then(err_code);
+    let code = match stat_code(&stat) {
+        Some(code) if code != ResultCode::Delivered => refined.or(Some(code)),
+        other => other,
+    };
     Some(Receipt {
-        code: stat_code(&stat),
+        code,
         carrier_id,
         stat,
         err: text.err,

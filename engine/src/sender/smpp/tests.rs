@@ -310,6 +310,36 @@ fn receipt_text_is_parsed_tolerantly() {
 }
 
 #[test]
+fn receipt_err_refines_a_failure_but_never_a_delivery() {
+    let code = |text: &str| {
+        receipt::parse_receipt(&receipt_deliver(text))
+            .expect("receipt")
+            .code
+    };
+    assert_eq!(
+        code("id:1 stat:UNDELIV err:088"),
+        Some(ResultCode::PortedOut)
+    );
+    assert_eq!(
+        code("id:1 stat:REJECTD err:88"),
+        Some(ResultCode::PortedOut)
+    );
+    assert_eq!(
+        code("id:1 stat:UNDELIV err:001"),
+        Some(ResultCode::Undeliverable)
+    );
+    assert_eq!(
+        code("id:1 stat:UNDELIV err:000"),
+        Some(ResultCode::Undeliverable)
+    );
+    assert_eq!(
+        code("id:1 stat:DELIVRD err:088"),
+        Some(ResultCode::Delivered)
+    );
+    assert_eq!(code("id:1 stat:ENROUTE err:088"), None, "not final");
+}
+
+#[test]
 fn receipt_tlvs_win_over_text() {
     let sm = DeliverSm::builder()
         .esm_class(EsmClass::from(0x04))
