@@ -230,7 +230,9 @@ async fn write(
             if let Record::Accepted(rec) = r {
                 shard.metrics.accepted(rec.request.channel);
                 match (rec.status, rec.request.send_at) {
-                    (Status::Scheduled, Some(at)) => shard.pipeline.schedule(rec.id, at),
+                    (Status::Scheduled, Some(at)) => {
+                        shard.deadlines.at(at, crate::deadlines::Due::Send(rec.id));
+                    }
                     _ => to_route.push(rec.id),
                 }
                 messages.apply_accepted(rec);

@@ -34,6 +34,7 @@ pub mod catalog;
 pub mod code_tables;
 pub mod codec;
 pub mod codes;
+pub mod deadlines;
 pub mod dedup;
 pub mod digest;
 pub mod http_client;

@@ -4,14 +4,14 @@
 //! messages, and cancel.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use futures_channel::oneshot;
 
 use crate::codec::{AcceptedRecord, LinkRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
+use crate::deadlines::Due;
 use crate::model::{Channel, MessageId, Status};
 use crate::report::{self, retry_delay};
 use crate::shard::{MeshMsg, Shard};
@@ -33,14 +33,6 @@ pub enum CancelOutcome {
 #[derive(Default)]
 pub struct ReportQueue {
     unsent: RefCell<VecDeque<(u64, MessageId)>>,
-    retries: RefCell<BinaryHeap<Reverse<(i64, u64)>>>,
-}
-
-impl ReportQueue {
-    /// Reports waiting for a retry (a gauge).
-    pub fn pending_retries(&self) -> usize {
-        self.retries.borrow().len()
-    }
 }
 
 /// Called when a message became final through the record at `lsn`.
@@ -74,7 +66,7 @@ pub async fn dispatch_loop(shard: Rc<Shard>) {
 
 /// Hands a pending report to its endpoint's shard (or gives up when the
 /// client has no endpoint: the report stays available by polling).
-fn send_report(shard: &Shard, id: MessageId) {
+pub fn send_report(shard: &Shard, id: MessageId) {
     let snapshot = shard.snapshot();
     let messages = shard.messages.borrow();
     let Some(m) = messages
@@ -128,30 +120,10 @@ pub fn on_report_outcome(shard: &Shard, id: MessageId, delivered: bool) {
         } else {
             let wait = retry_delay(u32::from(state.failures), config.retry_unit);
             state.next_due_ms = unix_ms() + wait.as_millis() as i64;
-            shard
-                .reports
-                .retries
-                .borrow_mut()
-                .push(Reverse((state.next_due_ms, id.0)));
+            shard.deadlines.at(state.next_due_ms, Due::ReportRetry(id));
         }
     }
     record(shard, id, state);
-}
-
-/// Sends the reports whose retry is due.
-pub fn due_retries(shard: &Shard, now: i64) {
-    let mut due = Vec::new();
-    {
-        let mut retries = shard.reports.retries.borrow_mut();
-        while retries.peek().is_some_and(|r| r.0 .0 <= now) {
-            if let Some(Reverse((_, raw))) = retries.pop() {
-                due.push(MessageId(raw));
-            }
-        }
-    }
-    for id in due {
-        send_report(shard, id);
-    }
 }
 
 /// After recovery: every pending report continues at the attempt it was on.
@@ -159,7 +131,6 @@ pub fn resume_reports(shard: &Shard) {
     let mut now_ids = Vec::new();
     {
         let messages = shard.messages.borrow();
-        let mut retries = shard.reports.retries.borrow_mut();
         for m in messages
             .iter()
             .filter(|m| m.status.is_final() && m.report.pending())
@@ -167,7 +138,9 @@ pub fn resume_reports(shard: &Shard) {
             if m.report.failures == 0 {
                 now_ids.push(m.id);
             } else {
-                retries.push(Reverse((m.report.next_due_ms, m.id.0)));
+                shard
+                    .deadlines
+                    .at(m.report.next_due_ms, Due::ReportRetry(m.id));
             }
         }
     }

@@ -21,6 +21,7 @@ use futures_channel::oneshot;
 use crate::catalog::{SenderEntry, Snapshot};
 use crate::codec::{Record, StateRecord};
 use crate::codes::ResultCode;
+use crate::deadlines::Due;
 use crate::model::{Channel, MessageId, Status};
 use crate::routing::rule::RouteRule;
 use crate::routing::swrr::Swrr;
@@ -210,7 +211,6 @@ pub struct Pipeline {
     swrr: RefCell<HashMap<(String, String), Swrr>>,
     receipts: RefCell<HashMap<ReceiptKey, MessageId>>,
     early: RefCell<HashMap<ReceiptKey, EarlyReceipt>>,
-    scheduled: RefCell<std::collections::BinaryHeap<std::cmp::Reverse<(i64, u64)>>>,
     /// Ported-out numbers waiting for their PNX write.
     pub ported: crate::routing::ported::PortedOut,
 }
@@ -343,13 +343,6 @@ impl Pipeline {
         } else {
             tracing::warn!("receipt for an unknown carrier id dropped: early-receipt buffer full");
         }
-    }
-
-    /// Remembers a scheduled message.
-    pub fn schedule(&self, id: MessageId, at_ms: i64) {
-        self.scheduled
-            .borrow_mut()
-            .push(std::cmp::Reverse((at_ms, id.0)));
     }
 
     /// Number of held messages.
@@ -723,7 +716,9 @@ fn check_disk(shard: &Shard, alerted: bool) -> bool {
 }
 
 /// The shard's periodic work: retry held messages, expire them after the
-/// hold timeout, release scheduled ones, sample sender queues.
+/// hold timeout, sample sender queues, write ported-out numbers, the daily
+/// digest and the disk check. (Scheduled sends and webhook retries are on
+/// the timer wheel: [`crate::deadlines`].)
 pub async fn tick_loop(shard: Rc<Shard>) {
     let mut ticks: u64 = 0;
     let mut seen_epoch = u64::MAX;
@@ -738,7 +733,6 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         shard.senders.sample(shard.id);
         crate::routing::ported::flush(&shard);
         let now = unix_ms();
-        crate::lifecycle::due_retries(&shard, now);
         if now >= next_digest {
             rt::spawn(crate::digest::run(shard.clone(), next_digest));
             next_digest = crate::digest::next_digest_ms(now, digest_at);
@@ -772,15 +766,6 @@ pub async fn tick_loop(shard: Rc<Shard>) {
                 }
             }
         }
-        let mut due = Vec::new();
-        {
-            let mut sched = shard.pipeline.scheduled.borrow_mut();
-            while sched.peek().is_some_and(|r| r.0 .0 <= now) {
-                if let Some(std::cmp::Reverse((_, raw))) = sched.pop() {
-                    due.push(MessageId(raw));
-                }
-            }
-        }
         if !retry.is_empty() {
             // Keep their original hold time: re-hold with it if still unroutable.
             let ids: Vec<MessageId> = retry.iter().map(|(id, _)| *id).collect();
@@ -791,9 +776,6 @@ pub async fn tick_loop(shard: Rc<Shard>) {
                     *t = *s;
                 }
             }
-        }
-        if !due.is_empty() {
-            route(&shard, due).await;
         }
     }
 }
@@ -814,7 +796,7 @@ pub async fn resume(shard: &Rc<Shard>) {
             }
             match m.status {
                 Status::Scheduled => match m.request.send_at {
-                    Some(at) if at > now => shard.pipeline.schedule(m.id, at),
+                    Some(at) if at > now => shard.deadlines.at(at, Due::Send(m.id)),
                     _ => to_route.push(m.id),
                 },
                 Status::Accepted | Status::Queued => to_route.push(m.id),

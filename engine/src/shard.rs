@@ -312,6 +312,8 @@ pub struct Shard {
     pub endpoints: crate::report::Endpoints,
     /// Reports of this shard's messages waiting to go out.
     pub reports: crate::lifecycle::ReportQueue,
+    /// Scheduled sends and webhook retries on the shard's timer wheel.
+    pub deadlines: crate::deadlines::Deadlines,
     /// TPS tokens this shard leased.
     pub leases: LocalLeases,
     /// Outgoing HTTP (providers, webhooks).
@@ -480,6 +482,7 @@ impl Shard {
             quota: QuotaOwner::default(),
             endpoints: crate::report::Endpoints::default(),
             reports: crate::lifecycle::ReportQueue::default(),
+            deadlines: crate::deadlines::Deadlines::default(),
             leases: LocalLeases::default(),
             http: Rc::new(crate::http_client::HttpClient::new()),
             metrics,
@@ -509,6 +512,7 @@ impl Shard {
         crate::lifecycle::resume_reports(self);
         rt::spawn(crate::lifecycle::dispatch_loop(self.clone()));
         rt::spawn(pipeline::tick_loop(self.clone()));
+        rt::spawn(crate::deadlines::run(self.clone()));
     }
 
     async fn restore_dedup(
@@ -962,7 +966,7 @@ impl Shard {
         let mut gauges = crate::metrics::Gauges::default();
         self.senders.gauges(self, &mut gauges);
         gauges.held_messages = self.pipeline.held() as u64;
-        gauges.webhook_pending_retries = self.reports.pending_retries() as u64;
+        gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
         gauges.shards = self.shards() as u64;
         (self.metrics.snapshot(), gauges)
     }

@@ -355,6 +355,13 @@ mod tests {
     /// that assumes the wheel starts at zero.
     const T0: u64 = 1_710_000_123_457;
 
+    #[test]
+    fn a_shard_deadline_costs_32_bytes_plus_its_slot_index() {
+        // docs/PERFORMANCE.md counts a pending webhook retry with this.
+        assert_eq!(mem::size_of::<crate::deadlines::Due>(), 16);
+        assert_eq!(mem::size_of::<Entry<crate::deadlines::Due>>(), 32);
+    }
+
     /// A tiny deterministic generator (64-bit LCG, Knuth's MMIX constants).
     struct Lcg(u64);
 
