@@ -7,8 +7,10 @@
 //! restarts without a file of its own. Entries older than the window are
 //! ignored on lookup and evicted in insertion order.
 //!
-//! Memory: a key costs its 16-byte hash, the 8-byte message id and a 4-byte
-//! timestamp in the map, plus 20 bytes in the eviction queue.
+//! Memory: a key is stored as four `u32` words (no 16-byte alignment, which
+//! a `u128` would impose on x86_64): a 32-byte map entry (16-byte key,
+//! 8-byte message id, 4-byte timestamp, padding) plus its control byte, and
+//! a 20-byte eviction entry — about 58 bytes at the map's full load.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
@@ -49,11 +51,27 @@ pub enum ClaimOutcome {
     Duplicate(MessageId),
 }
 
+/// A [`DedupKey`] as stored: 4-byte aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct StoredKey([u32; 4]);
+
+impl From<DedupKey> for StoredKey {
+    fn from(k: DedupKey) -> StoredKey {
+        let v = k.0;
+        StoredKey([
+            (v >> 96) as u32,
+            (v >> 64) as u32,
+            (v >> 32) as u32,
+            v as u32,
+        ])
+    }
+}
+
 /// The keys one shard owns. Shard-local.
 pub struct DedupTable {
     window_secs: u32,
-    map: HashMap<DedupKey, (MessageId, u32)>,
-    order: VecDeque<(u32, DedupKey)>,
+    map: HashMap<StoredKey, (MessageId, u32)>,
+    order: VecDeque<(u32, StoredKey)>,
 }
 
 impl DedupTable {
@@ -79,7 +97,7 @@ impl DedupTable {
     /// The message holding `key`, if it is within the window at `now_secs`.
     pub fn lookup(&self, key: DedupKey, now_secs: u32) -> Option<MessageId> {
         self.map
-            .get(&key)
+            .get(&StoredKey::from(key))
             .filter(|(_, at)| now_secs.saturating_sub(*at) < self.window_secs)
             .map(|(id, _)| *id)
     }
@@ -103,12 +121,14 @@ impl DedupTable {
 
     /// Undoes a claim whose message was not written (only if `id` holds it).
     pub fn release(&mut self, key: DedupKey, id: MessageId) {
+        let key = StoredKey::from(key);
         if self.map.get(&key).is_some_and(|(holder, _)| *holder == id) {
             self.map.remove(&key);
         }
     }
 
     fn insert(&mut self, key: DedupKey, id: MessageId, at_secs: u32) {
+        let key = StoredKey::from(key);
         self.map.insert(key, (id, at_secs));
         self.order.push_back((at_secs, key));
     }
@@ -154,6 +174,18 @@ mod tests {
             .map(|i| DedupKey::new("A1", &i.to_string()).owner(4))
             .collect();
         assert_eq!(owners.len(), 4);
+    }
+
+    #[test]
+    fn a_key_costs_under_64_bytes() {
+        // docs/PERFORMANCE.md counts a dedup key with these sizes.
+        assert_eq!(std::mem::size_of::<(StoredKey, (MessageId, u32))>(), 32);
+        assert_eq!(std::mem::size_of::<(u32, StoredKey)>(), 20);
+        let k = DedupKey(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+        assert_eq!(
+            StoredKey::from(k),
+            StoredKey([0x0102_0304, 0x0506_0708, 0x090a_0b0c, 0x0d0e_0f10])
+        );
     }
 
     #[test]
