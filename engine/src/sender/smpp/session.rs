@@ -308,7 +308,7 @@ impl Session {
                 Wake::Timer => Ok(None),
                 Wake::Read(Ok(inbound)) => self.on_inbound(link, inbound).await,
                 Wake::Read(Err(broken)) => Err(broken),
-                Wake::Message(msg) => self.submit(link, msg).await.map(|()| None),
+                Wake::Message(msg) => self.submit_burst(link, msg).await.map(|()| None),
             };
             match step {
                 Ok(None) => {}
@@ -543,11 +543,30 @@ impl Session {
         }
     }
 
-    /// Sends one message (all its parts at once).
+    /// Sends `first` and every further queued message the window, the
+    /// throttle and the TPS cap allow now, in one write (a burst shares one
+    /// syscall instead of one per PDU).
+    async fn submit_burst(&mut self, link: &mut Link, first: Outbound) -> Result<(), Broken> {
+        let mut bytes = Vec::new();
+        self.stage(link, first, &mut bytes);
+        while self.can_submit(link, Instant::now()) {
+            let Some(msg) = self.queue.try_pop() else {
+                break;
+            };
+            self.stage(link, msg, &mut bytes);
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        link.send(&bytes, self.timeout()).await
+    }
+
+    /// Puts one message (all its parts) in the window and its PDUs in
+    /// `bytes`; a message that cannot be sent at all fails here.
     // NOTE: a concatenated message's parts go out together, so the window
     // may be exceeded by a message's extra parts; each part takes a TPS
     // token (the carrier counts PDUs), and the bucket may go into debt.
-    async fn submit(&mut self, link: &mut Link, msg: Outbound) -> Result<(), Broken> {
+    fn stage(&mut self, link: &mut Link, msg: Outbound, bytes: &mut Vec<u8>) {
         let pdus = match self.build_pdus(link, &msg) {
             Ok(pdus) => pdus,
             Err((code, detail)) => {
@@ -557,13 +576,12 @@ impl Session {
                     retry: false,
                     detail,
                 });
-                return Ok(());
+                return;
             }
         };
         let now = Instant::now();
         let submission = link.next_submission;
         link.next_submission += 1;
-        let mut bytes = Vec::new();
         for (part, (seq, pdu)) in pdus.iter().enumerate() {
             let flight = InFlight {
                 submission,
@@ -581,7 +599,6 @@ impl Session {
         };
         link.submissions.insert(submission, sub);
         self.bucket.take(pdus.len());
-        link.send(&bytes, self.timeout()).await
     }
 
     /// The submit_sm PDUs of a message with their sequence numbers, or the
