@@ -111,6 +111,47 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// Most bytes bincode may claim per payload byte while decoding a record.
+///
+/// bincode reserves a container's memory (length × in-memory element size)
+/// before it reads the elements, so without a limit a corrupt length prefix
+/// makes it allocate terabytes (abort) or overflow the capacity (panic). A
+/// legitimate record never claims more than 25 bytes per payload byte: every
+/// element of every container in a record encodes to at least one byte per
+/// 24 bytes of its in-memory size (the worst are `(String, String)` pairs and
+/// [`crate::model::Attachment`]s: 48 and 72 bytes for two and three empty
+/// strings), plus one byte claimed per byte read. 64 leaves room for new
+/// fields; `claim_factor_covers_worst_case_records` checks it.
+const CLAIM_PER_PAYLOAD_BYTE: usize = 64;
+
+/// Decodes with a bincode byte limit of `LIMIT` (the limit only affects
+/// decoding; the encoding is the same `standard()` one).
+fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record, DecodeError> {
+    let config = config().with_limit::<LIMIT>();
+    let err = |e: bincode::error::DecodeError| DecodeError {
+        kind,
+        reason: e.to_string(),
+    };
+    match kind {
+        KIND_ACCEPTED => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::Accepted(r))
+            .map_err(err),
+        KIND_STATE => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::State(r))
+            .map_err(err),
+        KIND_REPORT => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::Report(r))
+            .map_err(err),
+        KIND_LINK => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::Link(r))
+            .map_err(err),
+        _ => Err(DecodeError {
+            kind,
+            reason: "unknown kind".into(),
+        }),
+    }
+}
+
 impl Record {
     /// Encodes into `(kind, payload)`.
     pub fn encode(&self) -> (u8, Vec<u8>) {
@@ -128,29 +169,27 @@ impl Record {
         }
     }
 
-    /// Decodes a record framed with `kind`.
+    /// Decodes a record framed with `kind`. Whatever the payload says, this
+    /// never panics and reserves at most 64 KiB or 1 KiB per payload byte.
     pub fn decode(kind: u8, payload: &[u8]) -> Result<Record, DecodeError> {
-        let err = |e: bincode::error::DecodeError| DecodeError {
-            kind,
-            reason: e.to_string(),
-        };
-        match kind {
-            KIND_ACCEPTED => bincode::decode_from_slice(payload, config())
-                .map(|(r, _)| Record::Accepted(r))
-                .map_err(err),
-            KIND_STATE => bincode::decode_from_slice(payload, config())
-                .map(|(r, _)| Record::State(r))
-                .map_err(err),
-            KIND_REPORT => bincode::decode_from_slice(payload, config())
-                .map(|(r, _)| Record::Report(r))
-                .map_err(err),
-            KIND_LINK => bincode::decode_from_slice(payload, config())
-                .map(|(r, _)| Record::Link(r))
-                .map_err(err),
-            _ => Err(DecodeError {
-                kind,
-                reason: "unknown kind".into(),
-            }),
+        // The limit is a const generic: take the smallest of a few tiers
+        // (×16 apart) that covers the payload. A WAL payload is below 4 GiB
+        // (its length is a u32), so the last tier always suffices.
+        let claim = payload.len().saturating_mul(CLAIM_PER_PAYLOAD_BYTE);
+        if claim <= 1 << 16 {
+            decode_limited::<{ 1 << 16 }>(kind, payload)
+        } else if claim <= 1 << 20 {
+            decode_limited::<{ 1 << 20 }>(kind, payload)
+        } else if claim <= 1 << 24 {
+            decode_limited::<{ 1 << 24 }>(kind, payload)
+        } else if claim <= 1 << 28 {
+            decode_limited::<{ 1 << 28 }>(kind, payload)
+        } else if claim <= 1 << 32 {
+            decode_limited::<{ 1 << 32 }>(kind, payload)
+        } else if claim <= 1 << 36 {
+            decode_limited::<{ 1 << 36 }>(kind, payload)
+        } else {
+            decode_limited::<{ 1 << 40 }>(kind, payload)
         }
     }
 }
@@ -194,5 +233,99 @@ mod tests {
         assert_eq!(Record::decode(kind, &bytes).expect("decodes"), rec);
         assert!(Record::decode(99, &bytes).is_err());
         assert!(Record::decode(KIND_ACCEPTED, &bytes[..bytes.len() / 2]).is_err());
+    }
+
+    /// A corrupt length prefix used to make bincode reserve it up front:
+    /// capacity overflow (a panic) or a multi-terabyte allocation (an abort).
+    /// Found by the `wal_record` fuzz target.
+    #[test]
+    fn huge_length_prefix_is_an_error_not_a_crash() {
+        // AcceptedRecord: id (varint 1), then `group_code` whose length is a
+        // varint with a u64 following (0xFD): 2^64-1 and 1 TiB.
+        let mut overflow = vec![1u8, 0xFD];
+        overflow.extend_from_slice(&u64::MAX.to_le_bytes());
+        let mut terabyte = vec![1u8, 0xFD];
+        terabyte.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        for payload in [overflow, terabyte] {
+            assert!(Record::decode(KIND_ACCEPTED, &payload).is_err());
+        }
+        // StateRecord: `sender` is Some (1) with a 2^62-byte string.
+        let mut state = vec![1u8, 0, 0, 0, 1, 0xFD];
+        state.extend_from_slice(&(1u64 << 62).to_le_bytes());
+        assert!(Record::decode(KIND_STATE, &state).is_err());
+    }
+
+    /// The decode limit is proportional to the payload; records that hold
+    /// the most memory per encoded byte (thousands of empty container
+    /// elements, one kind of container at a time) must still decode.
+    #[test]
+    fn claim_factor_covers_worst_case_records() {
+        use crate::model::{Attachment, FallbackStep, PushOptions};
+        let n = 5_000;
+        let base = || MessageRequest {
+            src_msg_id: String::new(),
+            channel: Channel::Push,
+            bill_code: String::new(),
+            from: None,
+            to: String::new(),
+            text: String::new(),
+            subject: None,
+            ad: false,
+            send_at: None,
+            template_code: None,
+            vars: vec![],
+            attachments: vec![],
+            fallback: vec![],
+            email: None,
+            push: None,
+            parts: 1,
+        };
+        let pairs = vec![(String::new(), String::new()); n];
+        let attachment = Attachment {
+            name: String::new(),
+            content_type: String::new(),
+            data: Vec::new(),
+        };
+        let step = FallbackStep {
+            channel: Channel::Sms,
+            text: String::new(),
+            subject: None,
+            template_code: None,
+        };
+        let requests = [
+            MessageRequest {
+                vars: pairs.clone(),
+                ..base()
+            },
+            MessageRequest {
+                attachments: vec![attachment; n],
+                ..base()
+            },
+            MessageRequest {
+                fallback: vec![step; n],
+                ..base()
+            },
+            MessageRequest {
+                push: Some(PushOptions {
+                    title: String::new(),
+                    data: pairs,
+                }),
+                ..base()
+            },
+        ];
+        for request in requests {
+            let rec = Record::Accepted(AcceptedRecord {
+                id: MessageId::new(0, 1),
+                group_code: String::new(),
+                client_id: String::new(),
+                created_at_ms: 0,
+                status: Status::Accepted,
+                price: 0,
+                fallback_of: None,
+                request,
+            });
+            let (kind, bytes) = rec.encode();
+            assert_eq!(Record::decode(kind, &bytes).expect("decodes"), rec);
+        }
     }
 }

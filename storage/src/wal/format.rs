@@ -21,7 +21,8 @@
 //! verify in this one. A record header of nine zero bytes is the end of the
 //! log: segments are zero-filled when created. LSNs are implicit: the n-th
 //! record (from 0) of a segment has LSN `first_lsn + n`; the first LSN of a
-//! shard is 1.
+//! shard is 1. A file whose name gives a first LSN of 0 or above
+//! [`MAX_FIRST_LSN`] is not a segment.
 
 /// Magic bytes at the start of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"MCMPWAL\0";
@@ -35,19 +36,29 @@ pub const RECORD_HEADER_LEN: u64 = 9;
 pub const SEGMENT_SUFFIX: &str = ".wal";
 /// Digits of the zero-padded first LSN in a segment file name.
 const NAME_DIGITS: usize = 20;
+/// The highest first LSN a segment may have (2^63 - 1). LSNs count records
+/// from 1 and never come near it (at 10 million records a second that takes
+/// 29,000 years), and below it every LSN recovery derives from a segment's
+/// first LSN fits a u64.
+pub const MAX_FIRST_LSN: u64 = i64::MAX as u64;
 
 /// The file name of the segment whose first record has LSN `first_lsn`.
 pub fn segment_file_name(first_lsn: u64) -> String {
     format!("{first_lsn:0NAME_DIGITS$}{SEGMENT_SUFFIX}")
 }
 
-/// Parses a segment file name back into its first LSN.
+/// Parses a segment file name back into its first LSN; `None` for a name
+/// this WAL never writes, including a first LSN of 0 or above
+/// [`MAX_FIRST_LSN`].
 pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(SEGMENT_SUFFIX)?;
     if digits.len() != NAME_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    digits.parse().ok()
+    digits
+        .parse()
+        .ok()
+        .filter(|lsn| (1..=MAX_FIRST_LSN).contains(lsn))
 }
 
 /// Encodes the header of a segment starting at `first_lsn`.
@@ -222,9 +233,16 @@ mod tests {
     fn file_names_round_trip() {
         assert_eq!(segment_file_name(7), "00000000000000000007.wal");
         assert_eq!(
-            parse_segment_file_name(&segment_file_name(u64::MAX)),
-            Some(u64::MAX)
+            parse_segment_file_name(&segment_file_name(MAX_FIRST_LSN)),
+            Some(MAX_FIRST_LSN)
         );
+        assert_eq!(parse_segment_file_name(&segment_file_name(1)), Some(1));
+        assert_eq!(parse_segment_file_name(&segment_file_name(0)), None);
+        assert_eq!(
+            parse_segment_file_name(&segment_file_name(MAX_FIRST_LSN + 1)),
+            None
+        );
+        assert_eq!(parse_segment_file_name(&segment_file_name(u64::MAX)), None);
         assert_eq!(parse_segment_file_name("7.wal"), None);
         assert_eq!(parse_segment_file_name("0000000000000000000x.wal"), None);
     }

@@ -118,3 +118,41 @@ fn flush_jobs_run_on_another_thread() {
         Err(Error::NoJobOutstanding)
     ));
 }
+
+/// A segment file named for LSN 0 (never written: the first LSN is 1) used
+/// to make `open` compute `next_lsn - 1` on 0 and panic. Found by the
+/// `wal_segment` fuzz target (an empty `00000000000000000000.wal`). Such a
+/// file is not a segment; it is ignored like any other stray file.
+#[test]
+fn segment_named_lsn_zero_is_not_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(segment_file_name(0)), b"").unwrap();
+    let mut wal = open(dir.path(), 4096);
+    assert_eq!(wal.append(1, b"a").unwrap(), 1);
+    assert_eq!(wal.flush_blocking().unwrap(), 1);
+}
+
+/// A valid segment whose first LSN is near `u64::MAX` used to overflow the
+/// LSN arithmetic of recovery. First LSNs above `MAX_FIRST_LSN` are not
+/// segment names.
+#[test]
+fn segment_near_u64_max_is_not_a_segment() {
+    for first in [u64::MAX, format::MAX_FIRST_LSN + 1] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = format::encode_header(first).to_vec();
+        encode_record(&mut bytes, record_seed(first), 1, b"x");
+        encode_record(&mut bytes, record_seed(first), 1, b"y");
+        std::fs::write(dir.path().join(segment_file_name(first)), bytes).unwrap();
+        let mut seen = 0;
+        let opts = WalOptions {
+            segment_size: 4096,
+            ..WalOptions::default()
+        };
+        let (mut wal, report) = Wal::open(dir.path(), Arc::new(StdFileSystem), opts, |_, _, _| {
+            seen += 1
+        })
+        .unwrap();
+        assert_eq!((seen, report.next_lsn), (0, 1));
+        assert_eq!(wal.append(1, b"a").unwrap(), 1);
+    }
+}
