@@ -143,6 +143,18 @@ impl Server {
         )
     }
 
+    /// `POST /admin/v1/pnx` with a CSV body; returns the status and body.
+    pub fn load_pnx(&self, csv: &str) -> (u16, Vec<u8>) {
+        raw_request(
+            self.addr,
+            "POST",
+            "/admin/v1/pnx",
+            Some(ADMIN),
+            "text/csv",
+            csv.as_bytes(),
+        )
+    }
+
     /// Registers customer `g` with SMS/LMS enabled, bill code `B1`, caller ID
     /// `0212345678` and one client; returns an access token.
     pub fn register_customer(&self, g: &str) -> String {

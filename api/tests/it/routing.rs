@@ -52,15 +52,7 @@ fn one_to_one_rule_splits_exactly_and_every_message_is_delivered() {
                                    "*": [{"sender_group": "A", "ratio": 1}, {"sender_group": "B", "ratio": 0}]}});
     let (s, v) = server.admin("PUT", "/routes/A1/SMS", Some(rule));
     assert_eq!(s, 200, "{v}");
-    let csv = "number,carrier\n01012345678,KT\n";
-    let (s, v) = crate::harness::raw_request(
-        server.addr,
-        "POST",
-        "/admin/v1/pnx",
-        Some(crate::harness::ADMIN),
-        "text/csv",
-        csv.as_bytes(),
-    );
+    let (s, v) = server.load_pnx("number,carrier\n01012345678,KT\n");
     assert_eq!(s, 200, "{}", String::from_utf8_lossy(&v));
     let (_, p) = server.admin("GET", "/pnx/01012345678", None);
     assert_eq!(
@@ -203,13 +195,6 @@ fn operator_errors_are_400_with_a_clear_message() {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
     }
-    let (s, _) = crate::harness::raw_request(
-        server.addr,
-        "POST",
-        "/admin/v1/pnx",
-        Some(crate::harness::ADMIN),
-        "text/csv",
-        b"0101234,AT&T\n",
-    );
+    let (s, _) = server.load_pnx("0101234,AT&T\n");
     assert_eq!(s, 400);
 }

@@ -48,15 +48,7 @@ fn kt_rule(server: &Server, g: &str) {
     let rule = json!({"carriers": {"KT": [{"sender_group": "A", "ratio": 1}, {"sender_group": "B", "ratio": 1}]}});
     let (s, v) = server.admin("PUT", &format!("/routes/{g}/SMS"), Some(rule));
     assert_eq!(s, 200, "{v}");
-    let csv = "01012345678,KT\n";
-    let (s, _) = crate::harness::raw_request(
-        server.addr,
-        "POST",
-        "/admin/v1/pnx",
-        Some(crate::harness::ADMIN),
-        "text/csv",
-        csv.as_bytes(),
-    );
+    let (s, _) = server.load_pnx("01012345678,KT\n");
     assert_eq!(s, 200);
 }
 
@@ -269,15 +261,7 @@ fn a_ported_out_number_updates_pnx_and_is_re_routed_once() {
                                    "*": [{"sender_group": "B", "ratio": 1}]}});
     let (s, v) = server.admin("PUT", "/routes/A1/SMS", Some(rule));
     assert_eq!(s, 200, "{v}");
-    let csv = "01099998888,SKT\n01077776666,SKT\n";
-    let (s, _) = crate::harness::raw_request(
-        server.addr,
-        "POST",
-        "/admin/v1/pnx",
-        Some(crate::harness::ADMIN),
-        "text/csv",
-        csv.as_bytes(),
-    );
+    let (s, _) = server.load_pnx("01099998888,SKT\n01077776666,SKT\n");
     assert_eq!(s, 200);
     wait_connected(&server, "G_S_SKT01");
     wait_connected(&server, "G_S_ANY01");
