@@ -140,8 +140,30 @@ impl LocalWal {
     async fn flusher(self: Rc<Self>) {
         loop {
             self.kick.notified().await;
-            while self.flush_once().await {}
+            while self.flush_once().await {
+                self.prepare_spare();
+            }
         }
+    }
+
+    /// Starts writing the next segment ahead of the roll when the WAL asks
+    /// for it (storage `wal::spare`), so a roll does not stall the group
+    /// commit that crosses it.
+    fn prepare_spare(self: &Rc<Self>) {
+        let Some(job) = self.wal.borrow_mut().spare_job() else {
+            return;
+        };
+        let this = self.clone();
+        rt::spawn(async move {
+            let outcome = rt::on_own_thread("mcmp-wal-spare", move || job.run())
+                .await
+                .unwrap_or_else(|| {
+                    mcmp_storage::wal::SpareOutcome::failed(std::io::Error::other(
+                        "could not start a thread",
+                    ))
+                });
+            this.wal.borrow_mut().complete_spare(outcome);
+        });
     }
 
     /// Runs one flush if anything is buffered; returns whether it did.

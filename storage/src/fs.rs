@@ -22,6 +22,8 @@ pub trait FileSystem: Send + Sync + 'static {
     fn open(&self, path: &Path) -> io::Result<Box<dyn SegmentFile>>;
     /// Removes a file.
     fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Renames a file (atomically, within one directory).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes the directory entries of `dir` durable (fsync on the directory).
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 }
@@ -68,6 +70,10 @@ impl FileSystem for StdFileSystem {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -196,6 +202,10 @@ impl FileSystem for FaultyFileSystem {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         StdFileSystem.remove(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        StdFileSystem.rename(from, to)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

@@ -144,3 +144,42 @@ fn catalog_checks_reject_in_spec_order() {
         "dry run did not take the src_msg_id"
     );
 }
+
+#[test]
+fn small_segments_roll_into_spares_and_lose_nothing_on_kill_9() {
+    let dir = data_dir();
+    let data = dir.path().join("data");
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, "[wal]\nsegment-size = \"64KiB\"\n").expect("config");
+    let args = ["--config", config.to_str().expect("path")];
+    let server = Server::start_with(&data, &args);
+    let token = server.register_customer("A000005");
+    server.hold_sms("A000005");
+    let mut ids = Vec::new();
+    for from in (0..5_000).step_by(BATCH) {
+        for r in post_batch(&server, &token, from) {
+            assert_eq!(r["status"], "accepted", "{r}");
+            ids.push(r["message_id"].as_str().expect("message_id").to_string());
+        }
+    }
+    let segments = |data: &std::path::Path| {
+        let mut n = 0;
+        for shard in std::fs::read_dir(data.join("wal")).expect("wal dir") {
+            for f in std::fs::read_dir(shard.expect("entry").path()).expect("shard dir") {
+                let name = f.expect("entry").file_name();
+                n += usize::from(name.to_string_lossy().ends_with(".wal"));
+            }
+        }
+        n
+    };
+    // The shards rolled several times (a 64 KiB segment holds about 500 of
+    // these records).
+    assert!(segments(&data) >= 8, "{} segments", segments(&data));
+    server.kill9();
+    let server = Server::start_with(&data, &args);
+    for (i, id) in ids.iter().enumerate() {
+        let (s, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+        assert_eq!(s, 200, "message {i} ({id}) lost after kill -9: {m}");
+        assert_eq!(m["src_msg_id"], format!("order-{i}"));
+    }
+}

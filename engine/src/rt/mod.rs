@@ -109,6 +109,24 @@ where
     glommio::executor().spawn_blocking(f).await
 }
 
+/// Runs a long blocking call on a short-lived thread of its own, so it
+/// never queues ahead of the short ones in the shard's blocking pool (which
+/// has one thread); `None` if no thread could be started.
+pub async fn on_own_thread<F, R>(name: &str, f: F) -> Option<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let (tx, rx) = futures_channel::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .ok()?;
+    rx.await.ok()
+}
+
 /// Lets other tasks of the shard run if this one has used its time slice.
 pub async fn yield_if_needed() {
     glommio::yield_if_needed().await;

@@ -26,6 +26,8 @@ pub(crate) struct JobChunk {
     pub path: PathBuf,
     /// `None`: create the segment (zero-filled to `capacity`) before writing.
     pub file: Option<Arc<dyn SegmentFile>>,
+    /// With `file` `None`: the spare to turn into the segment instead.
+    pub spare: Option<Arc<dyn SegmentFile>>,
     pub capacity: u64,
     pub offset: u64,
     pub bytes: Vec<u8>,
@@ -121,7 +123,12 @@ impl FlushJob {
             let file = match &chunk.file {
                 Some(file) => Arc::clone(file),
                 None => {
-                    let file = create_segment(self.fs.as_ref(), &self.dir, chunk)?;
+                    let file = match &chunk.spare {
+                        Some(spare) => {
+                            super::spare::adopt(self.fs.as_ref(), &self.dir, spare, chunk)?
+                        }
+                        None => create_segment(self.fs.as_ref(), &self.dir, chunk)?,
+                    };
                     out.created.push((chunk.first_lsn, Arc::clone(&file)));
                     file
                 }
@@ -207,7 +214,7 @@ pub(crate) fn create_segment(
     Ok(file)
 }
 
-fn zero_fill(file: &dyn SegmentFile, first_lsn: u64, capacity: u64) -> io::Result<()> {
+pub(crate) fn zero_fill(file: &dyn SegmentFile, first_lsn: u64, capacity: u64) -> io::Result<()> {
     let mut block = vec![0u8; ZERO_BLOCK.min(capacity as usize)];
     block[..SEGMENT_HEADER_LEN as usize].copy_from_slice(&encode_header(first_lsn));
     let mut offset = 0;

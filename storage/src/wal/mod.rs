@@ -7,6 +7,7 @@
 pub mod format;
 pub mod job;
 pub mod recovery;
+pub mod spare;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use job::{create_segment, zero_range, Failure, JobChunk};
 pub use job::{FlushJob, FlushOutcome};
 use recovery::{scan_dir, Action, KeptSegment};
 pub use recovery::{RecordInfo, RecoveryMode, RecoveryReport};
+pub use spare::{SpareJob, SpareOutcome, SPARE_FILE_NAME};
 
 use crate::error::{Error, Result};
 use crate::fs::{read_exact_at, FileSystem, SegmentFile};
@@ -71,6 +73,8 @@ struct Segment {
     seed: u32,
     /// `None` until the flush job that creates it completes.
     file: Option<Arc<dyn SegmentFile>>,
+    /// For a planned segment: the spare the job turns into it.
+    spare: Option<Arc<dyn SegmentFile>>,
 }
 
 /// Buffered bytes for one segment.
@@ -99,6 +103,8 @@ enum InFlight {
 ///
 /// ```text
 /// dir/{first_lsn:020}.wal  segment, pre-written with zeros to segment_size
+/// dir/next.wal.spare        the next segment, pre-written ahead of the roll
+///                           (no records; deleted at start-up; see [`mod@spare`])
 /// header = { magic b"MCMPWAL\0" | u16 version=1 | u16 0 | u32 crc32c | u64 first_lsn | u64 0 }
 /// record = { u32 len | u32 crc32c(seed(first_lsn), kind ++ payload) | u8 kind | payload }
 /// ```
@@ -124,6 +130,13 @@ pub struct Wal {
     unsynced: Vec<(u64, PathBuf, Arc<dyn SegmentFile>)>,
     in_flight: Option<InFlight>,
     poisoned: bool,
+    /// The next segment, written ahead ([`mod@spare`]).
+    spare: Option<Arc<dyn SegmentFile>>,
+    /// A [`SpareJob`] is out.
+    spare_out: bool,
+    /// The segment during which a spare job failed: no new try before the
+    /// next one (a full disk would otherwise be written to at every flush).
+    spare_failed_in: Option<u64>,
 }
 
 impl Wal {
@@ -158,6 +171,13 @@ impl Wal {
             visit(info.lsn, info.kind, payload)
         })?;
         apply_actions(fs.as_ref(), dir, &scan.actions)?;
+        // A spare left by a previous run holds no records; a fresh one is
+        // written when the active segment fills.
+        let spare_path = dir.join(SPARE_FILE_NAME);
+        if spare_path.exists() {
+            fs.remove(&spare_path)
+                .map_err(|e| Error::io("remove spare segment", &spare_path, e))?;
+        }
         let report = scan.report;
         let mut wal = Wal {
             dir: dir.to_path_buf(),
@@ -174,6 +194,9 @@ impl Wal {
             unsynced: Vec::new(),
             in_flight: None,
             poisoned: false,
+            spare: None,
+            spare_out: false,
+            spare_failed_in: None,
         };
         wal.install_segments(scan.kept)?;
         Ok((wal, report))
@@ -187,6 +210,7 @@ impl Wal {
                 capacity: k.len,
                 seed: record_seed(k.first_lsn),
                 file: None,
+                spare: None,
             });
         }
         match (kept.last(), self.segments.last_mut()) {
@@ -204,6 +228,7 @@ impl Wal {
                     first_lsn: segment.first_lsn,
                     path: segment.path.clone(),
                     file: None,
+                    spare: None,
                     capacity: segment.capacity,
                     offset: 0,
                     bytes: Vec::new(),
@@ -226,6 +251,44 @@ impl Wal {
             capacity: self.opts.segment_size,
             seed: record_seed(first_lsn),
             file: None,
+            spare: None,
+        }
+    }
+
+    /// A job writing the next segment ahead of the roll, when the active
+    /// segment is at least half full and there is no spare yet. Run it on a
+    /// thread of its own and give the outcome to [`Wal::complete_spare`].
+    pub fn spare_job(&mut self) -> Option<SpareJob> {
+        let tail = self.segments.last()?;
+        let half_full = self.write_pos >= tail.capacity / 2;
+        if self.poisoned
+            || self.spare.is_some()
+            || self.spare_out
+            || !half_full
+            || self.spare_failed_in == Some(tail.first_lsn)
+        {
+            return None;
+        }
+        self.spare_out = true;
+        Some(SpareJob {
+            fs: Arc::clone(&self.fs),
+            path: self.dir.join(SPARE_FILE_NAME),
+            capacity: self.opts.segment_size,
+        })
+    }
+
+    /// Takes back a finished [`SpareJob`]. A failure is only logged: the
+    /// roll then creates the segment itself (and reports a full disk then).
+    pub fn complete_spare(&mut self, done: SpareOutcome) {
+        self.spare_out = false;
+        match done.result {
+            Ok(file) if !self.poisoned => self.spare = Some(file),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "could not write the spare WAL segment; the next roll creates it inline");
+                self.spare_failed_in = self.segments.last().map(|s| s.first_lsn);
+            }
         }
     }
 
@@ -254,8 +317,10 @@ impl Wal {
             .last()
             .is_some_and(|tail| self.write_pos + framed <= tail.capacity);
         if !fits {
-            // A record never spans segments: roll first.
-            let segment = self.plan_segment(self.next_lsn);
+            // A record never spans segments: roll first (into the spare,
+            // if one is ready).
+            let mut segment = self.plan_segment(self.next_lsn);
+            segment.spare = self.spare.take();
             self.segments.push(segment);
             self.write_pos = SEGMENT_HEADER_LEN;
         }
@@ -354,6 +419,7 @@ impl Wal {
                 first_lsn: segment.first_lsn,
                 path: segment.path.clone(),
                 file: segment.file.clone(),
+                spare: segment.spare.clone(),
                 capacity: segment.capacity,
                 offset: chunk.offset,
                 bytes: chunk.bytes,
@@ -414,6 +480,7 @@ impl Wal {
         for (first_lsn, file) in done.created {
             if let Some(segment) = self.segments.iter_mut().find(|s| s.first_lsn == first_lsn) {
                 segment.file = Some(file);
+                segment.spare = None;
             }
         }
         match (done.result, in_flight) {

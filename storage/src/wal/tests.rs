@@ -156,3 +156,82 @@ fn segment_near_u64_max_is_not_a_segment() {
         assert_eq!(wal.append(1, b"a").unwrap(), 1);
     }
 }
+
+/// Appends `n` records of `len` bytes (payload byte = lsn % 251) and flushes.
+fn append_flushed(wal: &mut Wal, n: usize, len: usize) {
+    for _ in 0..n {
+        let lsn = wal.last_appended_lsn() + 1;
+        wal.append(3, &vec![(lsn % 251) as u8; len]).unwrap();
+    }
+    wal.flush_blocking().unwrap();
+}
+
+#[test]
+fn the_spare_is_written_at_half_full_and_becomes_the_next_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let spare_path = dir.path().join(SPARE_FILE_NAME);
+    let mut wal = open(dir.path(), 4096);
+    append_flushed(&mut wal, 10, 100); // ~1.2 KiB of 4 KiB
+    assert!(wal.spare_job().is_none(), "not before half full");
+    append_flushed(&mut wal, 10, 100); // ~2.4 KiB
+    let job = wal.spare_job().expect("half full: a spare job");
+    assert!(wal.spare_job().is_none(), "one job at a time");
+    wal.complete_spare(job.run());
+    assert!(wal.spare_job().is_none(), "the spare is ready");
+    assert_eq!(std::fs::metadata(&spare_path).unwrap().len(), 4096);
+    // Cross the roll: the spare is renamed into the second segment.
+    append_flushed(&mut wal, 30, 100);
+    assert!(!spare_path.exists());
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names
+        .iter()
+        .all(|n| format::parse_segment_file_name(n).is_some()));
+    drop(wal);
+    // Every record comes back, in order, from both segments.
+    let mut seen = Vec::new();
+    let opts = WalOptions {
+        segment_size: 4096,
+        ..WalOptions::default()
+    };
+    let (wal, report) = Wal::open(dir.path(), Arc::new(StdFileSystem), opts, |lsn, _, p| {
+        assert_eq!(p, vec![(lsn % 251) as u8; 100].as_slice());
+        seen.push(lsn);
+    })
+    .unwrap();
+    assert_eq!(seen, (1..=50).collect::<Vec<u64>>());
+    assert_eq!(report.next_lsn, 51);
+    assert_eq!(wal.segments.len(), 2);
+}
+
+#[test]
+fn a_leftover_spare_is_removed_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let spare_path = dir.path().join(SPARE_FILE_NAME);
+    {
+        let mut wal = open(dir.path(), 4096);
+        append_flushed(&mut wal, 25, 100);
+        let job = wal.spare_job().expect("a spare job");
+        wal.complete_spare(job.run());
+    }
+    assert!(spare_path.exists());
+    let wal = open(dir.path(), 4096);
+    assert!(!spare_path.exists());
+    assert_eq!(wal.last_appended_lsn(), 25);
+}
+
+#[test]
+fn a_failed_spare_is_not_retried_in_the_same_segment_and_the_roll_still_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut wal = open(dir.path(), 4096);
+    append_flushed(&mut wal, 25, 100);
+    let _job = wal.spare_job().expect("a spare job");
+    wal.complete_spare(SpareOutcome::failed(std::io::Error::other("disk full")));
+    assert!(wal.spare_job().is_none(), "not again in this segment");
+    append_flushed(&mut wal, 25, 100); // rolls, creating the segment inline
+    assert_eq!(wal.segments.len(), 2);
+    assert_eq!(wal.durable_lsn(), 50);
+}
