@@ -199,6 +199,28 @@ mod tests {
     use super::*;
     use crate::model::Channel;
 
+    /// An empty PUSH request; tests override the fields they need.
+    fn empty_request() -> MessageRequest {
+        MessageRequest {
+            src_msg_id: String::new(),
+            channel: Channel::Push,
+            bill_code: String::new(),
+            from: None,
+            to: String::new(),
+            text: String::new(),
+            subject: None,
+            ad: false,
+            send_at: None,
+            template_code: None,
+            vars: vec![],
+            attachments: vec![],
+            fallback: vec![],
+            email: None,
+            push: None,
+            parts: 1,
+        }
+    }
+
     #[test]
     fn accepted_round_trip() {
         let rec = Record::Accepted(AcceptedRecord {
@@ -216,16 +238,7 @@ mod tests {
                 from: Some("0212345678".into()),
                 to: "01012345678".into(),
                 text: "안녕하세요".into(),
-                subject: None,
-                ad: false,
-                send_at: None,
-                template_code: None,
-                vars: vec![],
-                attachments: vec![],
-                fallback: vec![],
-                email: None,
-                push: None,
-                parts: 1,
+                ..empty_request()
             },
         });
         let (kind, bytes) = rec.encode();
@@ -262,24 +275,7 @@ mod tests {
     fn claim_factor_covers_worst_case_records() {
         use crate::model::{Attachment, FallbackStep, PushOptions};
         let n = 5_000;
-        let base = || MessageRequest {
-            src_msg_id: String::new(),
-            channel: Channel::Push,
-            bill_code: String::new(),
-            from: None,
-            to: String::new(),
-            text: String::new(),
-            subject: None,
-            ad: false,
-            send_at: None,
-            template_code: None,
-            vars: vec![],
-            attachments: vec![],
-            fallback: vec![],
-            email: None,
-            push: None,
-            parts: 1,
-        };
+        let base = empty_request;
         let pairs = vec![(String::new(), String::new()); n];
         let attachment = Attachment {
             name: String::new(),
