@@ -171,6 +171,29 @@ fn valid_group_code(g: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
 }
 
+/// Creates or replaces the row `key` of `table`: 201 if it was new, else 200.
+pub(crate) async fn put_row<T: serde::Serialize + Send + 'static>(
+    api: &ShardApi,
+    table: &'static str,
+    key: String,
+    row: T,
+) -> Result<StatusCode, Response<Body>> {
+    let created = api
+        .shard
+        .catalog_write(move |s| {
+            let created = s.get(table, &key)?.is_none();
+            catalog::put(s, table, &key, &row)?;
+            Ok(created)
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    })
+}
+
 fn customer_exists(store: &dyn Catalog, g: &str) -> Result<bool, CatalogError> {
     Ok(store.get(table::CUSTOMERS, g)?.is_some())
 }
@@ -205,21 +228,7 @@ async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
         balance: b.balance,
         charges_offset,
     };
-    let row = customer.clone();
-    let created = api
-        .shard
-        .catalog_write(move |s| {
-            let created = !customer_exists(s, &row.group_code)?;
-            catalog::put(s, table::CUSTOMERS, &row.group_code, &row)?;
-            Ok(created)
-        })
-        .await
-        .map_err(store_error)?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = put_row(api, table::CUSTOMERS, g.to_string(), customer.clone()).await?;
     Ok(http::json(
         status,
         &customer_json(&customer, charges_offset),

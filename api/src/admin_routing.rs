@@ -16,7 +16,7 @@ use mcmp_engine::sender::{SenderConfig, Transport};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{bad_request, body, deleted_or_404, not_found, store_error, Answer};
+use crate::admin::{bad_request, body, deleted_or_404, not_found, put_row, store_error, Answer};
 use crate::http;
 use crate::server::ShardApi;
 use crate::time::format_rfc3339;
@@ -109,21 +109,7 @@ pub async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> A
     }
     let v: Value = body(req).await?;
     let config = parse_sender(name, v)?;
-    let row = config.clone();
-    let created = api
-        .shard
-        .catalog_write(move |s| {
-            let created = s.get(table::SENDERS, &row.name)?.is_none();
-            catalog::put(s, table::SENDERS, &row.name, &row)?;
-            Ok(created)
-        })
-        .await
-        .map_err(store_error)?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = put_row(api, table::SENDERS, config.name.clone(), config.clone()).await?;
     Ok(http::json(status, &config))
 }
 
