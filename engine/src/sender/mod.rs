@@ -16,6 +16,8 @@ pub mod queue;
 pub mod sim;
 pub mod smpp;
 pub mod smtp;
+#[cfg(test)]
+mod test_support;
 
 pub use config::{
     Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,

@@ -1,15 +1,14 @@
 //! Tests of the `http` transport against an in-test provider.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::*;
 use crate::http_client::tests::{on_shard, Answer, SeenRequest, TestServer};
 use crate::model::{Channel, MessageId};
+use crate::sender::test_support::drive;
 
 fn provider(r: &SeenRequest) -> Answer {
     let answer = match r.path.as_str() {
@@ -67,31 +66,18 @@ fn run_against(
     on_shard(move || {
         let (config, messages) = (config.clone(), messages.clone());
         async move {
-            let seen = Rc::new(RefCell::new(Vec::new()));
-            let sink = seen.clone();
-            let events: SessionEvents = Rc::new(move |e| sink.borrow_mut().push(e));
-            let queue = Rc::new(SessionQueue::new(64));
-            let stop = Rc::new(LocalNotify::default());
-            let task = rt::spawn_task(run_session(
-                "H_K_TEST01".into(),
-                config,
-                Rc::new(HttpClient::new()),
-                Some("http://mcmp.example:8080/".into()),
-                queue.clone(),
-                events,
-                stop.clone(),
-            ));
-            for m in messages {
-                queue.push(m).expect("room");
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline && !done(&seen.borrow()) {
-                rt::sleep(Duration::from_millis(5)).await;
-            }
-            stop.notify();
-            task.await;
-            let events = seen.borrow().clone();
-            events
+            let start = |queue, events, stop| {
+                run_session(
+                    "H_K_TEST01".into(),
+                    config,
+                    Rc::new(HttpClient::new()),
+                    Some("http://mcmp.example:8080/".into()),
+                    queue,
+                    events,
+                    stop,
+                )
+            };
+            drive(start, 64, messages, done).await.0
         }
     })
 }
@@ -252,46 +238,27 @@ fn on_shard_with_late_server(
     on_shard(move || {
         let (url, messages, addr) = (url.clone(), messages.clone(), addr.clone());
         async move {
-            let seen = Rc::new(RefCell::new(Vec::new()));
-            let sink = seen.clone();
-            let events: SessionEvents = Rc::new(move |e| sink.borrow_mut().push(e));
-            let queue = Rc::new(SessionQueue::new(64));
-            let stop = Rc::new(LocalNotify::default());
-            let task = rt::spawn_task(run_session(
-                "H_P_TEST01".into(),
-                config(url, "push"),
-                Rc::new(HttpClient::new()),
-                None,
-                queue.clone(),
-                events,
-                stop.clone(),
-            ));
-            for m in messages {
-                queue.push(m).expect("room");
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
+            let start = |queue, events, stop| {
+                run_session(
+                    "H_P_TEST01".into(),
+                    config(url, "push"),
+                    Rc::new(HttpClient::new()),
+                    None,
+                    queue,
+                    events,
+                    stop,
+                )
+            };
+            // The server lives in the condition, so until the session stops.
             let mut server = None;
-            while Instant::now() < deadline {
-                let (down, ups) = {
-                    let seen = seen.borrow();
-                    let down = seen.iter().any(|e| matches!(e, SessionEvent::Down { .. }));
-                    (
-                        down,
-                        seen.iter().filter(|e| **e == SessionEvent::Up).count(),
-                    )
-                };
+            let until = |seen: &[SessionEvent]| {
+                let down = seen.iter().any(|e| matches!(e, SessionEvent::Down { .. }));
                 if down && server.is_none() {
                     server = Some(TestServer::start_at(&addr, provider));
                 }
-                if ups == 2 {
-                    break;
-                }
-                rt::sleep(Duration::from_millis(5)).await;
-            }
-            stop.notify();
-            task.await;
-            let events = seen.borrow().clone();
-            events
+                seen.iter().filter(|e| **e == SessionEvent::Up).count() == 2
+            };
+            drive(start, 64, messages, until).await.0
         }
     })
 }

@@ -2,11 +2,9 @@
 //! status tables (sans-io), and two end-to-end runs of `run_session`
 //! against a tiny SMSC served by a plain std thread.
 
-use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusmpp_core::command::owned::Command;
 use rusmpp_core::decode::owned::DecodeWithLength;
@@ -21,10 +19,10 @@ use super::coding::{self, PlanError, DC_GSM7, DC_KSC5601, DC_UCS2, ESM_UDHI};
 use super::receipt::{self, RECEIPT_STATS, SUBMIT_STATUSES};
 use super::{run_session_with_stats, SessionStats};
 use crate::codes::ResultCode;
+use crate::http_client::tests::on_shard;
 use crate::model::{Channel, MessageId};
-use crate::notify::LocalNotify;
-use crate::rt;
-use crate::sender::{Outbound, SessionEvent, SessionQueue, SmppCoding, SmppConfig};
+use crate::sender::test_support::drive;
+use crate::sender::{Outbound, SessionEvent, SmppCoding, SmppConfig};
 
 // ---- framing ----
 
@@ -515,43 +513,24 @@ fn run_against(
     messages: Vec<Outbound>,
     done: fn(&[SessionEvent], &SessionStats) -> bool,
 ) -> (Vec<SessionEvent>, bool) {
-    let results = rt::run_shards(1, move |_| {
+    on_shard(move || {
         let messages = messages.clone();
         async move {
-            let seen = Rc::new(RefCell::new(Vec::new()));
-            let sink = seen.clone();
-            let events = Rc::new(move |e: SessionEvent| sink.borrow_mut().push(e));
-            let queue = Rc::new(SessionQueue::new(16));
-            let stop = Rc::new(LocalNotify::default());
             let stats = SessionStats::default();
-            let task = rt::spawn_task(run_session_with_stats(
-                "T_S_TEST01".into(),
-                smpp_config(port),
-                queue.clone(),
-                events,
-                stop.clone(),
-                stats.clone(),
-            ));
-            for m in messages {
-                queue.push(m).expect("room");
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
-            let mut ok = false;
-            while Instant::now() < deadline {
-                if done(&seen.borrow(), &stats) {
-                    ok = true;
-                    break;
-                }
-                rt::sleep(Duration::from_millis(5)).await;
-            }
-            stop.notify();
-            task.await;
-            let events = seen.borrow().clone();
-            (events, ok)
+            let session_stats = stats.clone();
+            let start = |queue, events, stop| {
+                run_session_with_stats(
+                    "T_S_TEST01".into(),
+                    smpp_config(port),
+                    queue,
+                    events,
+                    stop,
+                    session_stats,
+                )
+            };
+            drive(start, 16, messages, |seen| done(seen, &stats)).await
         }
     })
-    .expect("executor runs");
-    results.into_iter().next().expect("one shard")
 }
 
 #[test]

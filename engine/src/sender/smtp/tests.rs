@@ -1,15 +1,14 @@
 //! Tests of the `smtp` transport against an in-test SMTP sink.
 
-use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use super::*;
 use crate::http_client::tests::on_shard;
 use crate::model::{Channel, MessageId};
+use crate::sender::test_support::drive;
 
 /// One mail the sink took.
 #[derive(Debug, Clone, Default)]
@@ -148,22 +147,8 @@ fn run_against(config: SmtpConfig, messages: Vec<Outbound>, finals: usize) -> Ve
     on_shard(move || {
         let (config, messages) = (config.clone(), messages.clone());
         async move {
-            let seen = Rc::new(RefCell::new(Vec::new()));
-            let sink = seen.clone();
-            let events: SessionEvents = Rc::new(move |e| sink.borrow_mut().push(e));
-            let queue = Rc::new(SessionQueue::new(16));
-            let stop = Rc::new(LocalNotify::default());
-            let task = rt::spawn_task(run_session(
-                "M_E_TEST01".into(),
-                config,
-                queue.clone(),
-                events,
-                stop.clone(),
-            ));
-            for m in messages {
-                queue.push(m).expect("room");
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
+            let start =
+                |queue, events, stop| run_session("M_E_TEST01".into(), config, queue, events, stop);
             let done = |e: &[SessionEvent]| {
                 e.iter()
                     .filter(|e| {
@@ -177,13 +162,7 @@ fn run_against(config: SmtpConfig, messages: Vec<Outbound>, finals: usize) -> Ve
                     .count()
                     >= finals
             };
-            while Instant::now() < deadline && !done(&seen.borrow()) {
-                rt::sleep(Duration::from_millis(5)).await;
-            }
-            stop.notify();
-            task.await;
-            let events = seen.borrow().clone();
-            events
+            drive(start, 16, messages, done).await.0
         }
     })
 }
