@@ -76,16 +76,6 @@ impl Deadlines {
         self.report_retries.get()
     }
 
-    /// Pending deadlines of every kind.
-    pub fn len(&self) -> usize {
-        self.wheel.borrow().len()
-    }
-
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn fire(&self, now_ms: u64) -> Vec<Due> {
         let mut fired = Vec::new();
         self.wheel.borrow_mut().advance(now_ms, &mut fired);

@@ -71,7 +71,7 @@ pub fn on_ported_out(shard: &Rc<Shard>, id: MessageId) -> bool {
         None,
         None,
     );
-    tracing::info!(%id, number = %to, "ported out: PNX entry updated, routing once more");
+    tracing::info!(%id, number = %to, "ported out: updating its PNX entry, then routing once more");
     enqueue(shard, to, id);
     true
 }
