@@ -34,6 +34,10 @@ const OUTBOX_CAPACITY: usize = 4096;
 const MAX_PENDING_RECEIPTS: usize = 100_000;
 /// How long a hung-up connection waits for the peer to close.
 const HANG_UP_LINGER: Duration = Duration::from_secs(2);
+/// How long a hung-up connection waits, beyond `--resp-delay-ms`, for its
+/// owed answers to be written (they are released at once; this bound only
+/// matters if the writer is stuck behind a peer that does not read).
+const HANG_UP_OWED: Duration = Duration::from_secs(10);
 /// The `system_id` this SMSC gives in `bind_*_resp`.
 const SMSC_SYSTEM_ID: &str = "MCMPSIM";
 /// ESME_RALYBND: a second bind on a bound connection.
@@ -88,6 +92,9 @@ struct Session {
     outbox: Arc<Outbox>,
     bound: Option<(String, BindKind)>,
     outstanding: Arc<AtomicU64>,
+    /// Set when this connection hangs up: answers still held back are
+    /// released and written before it closes.
+    hung_up: Arc<watch::Sender<bool>>,
 }
 
 /// Runs one connection to its end.
@@ -113,6 +120,7 @@ pub async fn run(
         outbox,
         bound: None,
         outstanding: Arc::new(AtomicU64::new(0)),
+        hung_up: Arc::new(watch::channel(false).0),
     };
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16 * 1024];
@@ -155,13 +163,15 @@ pub async fn run(
         return;
     }
     if end == End::HangUp {
-        // Answers held back by `--resp-delay-ms` are still owed.
+        // Answers held back (`--resp-delay-ms`, `POST /hold-answers`) are
+        // still owed: release the held ones and wait for all to be written.
+        session.hung_up.send_replace(true);
         let owed = async {
             while session.outstanding.load(Ordering::Relaxed) > 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         };
-        let limit = Duration::from_millis(smsc.args.resp_delay_ms) + HANG_UP_LINGER;
+        let limit = Duration::from_millis(smsc.args.resp_delay_ms) + HANG_UP_OWED;
         let _ = tokio::time::timeout(limit, owed).await;
     }
     let _ = session.outbox.tx.send(Out::Close).await;
@@ -353,11 +363,14 @@ impl Session {
             outbox: self.outbox.clone(),
             conn_id: self.conn_id,
             outstanding: self.outstanding.clone(),
+            hung_up: self.hung_up.subscribe(),
             sequence: pdu.sequence,
             id,
             sm,
         };
-        if self.smsc.args.resp_delay_ms == 0 {
+        // Decided when the submit is read: a hold ordered before it (and
+        // acknowledged by the control API) always applies to it.
+        if self.smsc.args.resp_delay_ms == 0 && !self.smsc.holding_answers() {
             answer.respond().await;
             tokio::spawn(answer.receipt_later());
         } else {
@@ -403,6 +416,8 @@ struct Answer {
     outbox: Arc<Outbox>,
     conn_id: u64,
     outstanding: Arc<AtomicU64>,
+    /// This connection's hang-up, which releases a held answer.
+    hung_up: watch::Receiver<bool>,
     sequence: u32,
     id: String,
     sm: ShortMessage,
@@ -421,10 +436,31 @@ impl Answer {
         self.outstanding.fetch_sub(1, Ordering::Relaxed);
     }
 
-    async fn delayed(self) {
+    /// Answers after `--resp-delay-ms` and once no hold applies.
+    async fn delayed(mut self) {
         tokio::time::sleep(Duration::from_millis(self.smsc.args.resp_delay_ms)).await;
+        self.released().await;
         self.respond().await;
         self.receipt_later().await;
+    }
+
+    /// Returns once `POST /hold-answers` is off or this connection hangs
+    /// up. A connection that is cut never releases its held answers: they
+    /// stay held until the hold ends, and then go to a closed writer.
+    async fn released(&mut self) {
+        let mut hold = self.smsc.hold_answers.subscribe();
+        let mut connection_open = true;
+        loop {
+            if !*hold.borrow_and_update() || *self.hung_up.borrow_and_update() {
+                return;
+            }
+            tokio::select! {
+                changed = hold.changed() => if changed.is_err() { return },
+                changed = self.hung_up.changed(), if connection_open => {
+                    connection_open = changed.is_ok();
+                }
+            }
+        }
     }
 
     /// Sends the receipt after `--dlr-delay-ms` on this connection when it

@@ -5,6 +5,7 @@
 //! | `GET /stats` | counters, plus `by_system_id` |
 //! | `GET /messages` | every kept, reassembled message |
 //! | `POST /drop` `{"abrupt":bool}` | closes every connection: hangs up after answering every PDU read, or with `abrupt` cuts at once → `{"dropped":n}` |
+//! | `POST /hold-answers` `{"hold":bool}` | while true, answers to accepted submits are held back until released or until their connection hangs up (`/drop`); an abrupt drop loses them |
 //! | `POST /refuse-binds` `{"refuse":bool}` | while true, binds get ESME_RBINDFAIL |
 //! | `POST /reset` | clears counters, messages and the duplicate detector |
 
@@ -36,14 +37,24 @@ fn handle(smsc: &Smsc, req: &Request) -> Response {
             http::json(StatusCode::OK, &json!(list))
         }
         (&Method::POST, "/drop") => {
-            let abrupt = serde_json::from_slice::<Value>(&req.body)
-                .ok()
-                .and_then(|v| v.get("abrupt").and_then(Value::as_bool))
-                .unwrap_or(false);
+            let abrupt = flag(&req.body, "abrupt").unwrap_or(false);
             let n = smsc.drop_all(abrupt);
             http::json(StatusCode::OK, &json!({ "dropped": n }))
         }
-        (&Method::POST, "/refuse-binds") => refuse_binds(smsc, &req.body),
+        (&Method::POST, "/refuse-binds") => match flag(&req.body, "refuse") {
+            Some(refuse) => {
+                smsc.set_refuse_binds(refuse);
+                http::json(StatusCode::OK, &json!({ "refuse": refuse }))
+            }
+            None => http::error(StatusCode::BAD_REQUEST, "expected {\"refuse\": true|false}"),
+        },
+        (&Method::POST, "/hold-answers") => match flag(&req.body, "hold") {
+            Some(hold) => {
+                smsc.set_hold_answers(hold);
+                http::json(StatusCode::OK, &json!({ "hold": hold }))
+            }
+            None => http::error(StatusCode::BAD_REQUEST, "expected {\"hold\": true|false}"),
+        },
         (&Method::POST, "/reset") => {
             smsc.state().reset();
             http::json(StatusCode::OK, &json!({ "reset": true }))
@@ -59,15 +70,9 @@ fn stats(smsc: &Smsc) -> Value {
     v
 }
 
-fn refuse_binds(smsc: &Smsc, body: &[u8]) -> Response {
-    let refuse = serde_json::from_slice::<Value>(body)
+/// The boolean `key` of a JSON object body.
+fn flag(body: &[u8], key: &str) -> Option<bool> {
+    serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| v.get("refuse").and_then(Value::as_bool));
-    match refuse {
-        Some(refuse) => {
-            smsc.set_refuse_binds(refuse);
-            http::json(StatusCode::OK, &json!({ "refuse": refuse }))
-        }
-        None => http::error(StatusCode::BAD_REQUEST, "expected {\"refuse\": true|false}"),
-    }
+        .and_then(|v| v.get(key).and_then(Value::as_bool))
 }

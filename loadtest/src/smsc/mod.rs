@@ -80,6 +80,10 @@ pub struct Smsc {
     /// Changed by `POST /drop`; every connection watching it closes the
     /// way the order says.
     drop_order: watch::Sender<DropOrder>,
+    /// `POST /hold-answers`: while true, every accepted `submit_sm` read
+    /// gets its answer (and so its receipt) only when the hold ends or its
+    /// connection hangs up; an abrupt drop loses it.
+    hold_answers: watch::Sender<bool>,
     /// Bound connections able to take receipts, by connection id.
     receivers: Mutex<HashMap<u64, Arc<conn::Outbox>>>,
 }
@@ -95,6 +99,7 @@ impl Smsc {
             next_conn_id: AtomicU64::new(1),
             refuse_binds: AtomicBool::new(false),
             drop_order: watch::channel(DropOrder::default()).0,
+            hold_answers: watch::channel(false).0,
             receivers: Mutex::new(HashMap::new()),
         }
     }
@@ -132,6 +137,18 @@ impl Smsc {
             order.abrupt = abrupt;
         });
         open
+    }
+
+    /// Holds back (or releases) the answers to accepted submits
+    /// (`POST /hold-answers`). Unlike `--resp-delay-ms` this does not
+    /// depend on time: a test can order a drop while answers are surely
+    /// still owed.
+    pub fn set_hold_answers(&self, hold: bool) {
+        self.hold_answers.send_replace(hold);
+    }
+
+    fn holding_answers(&self) -> bool {
+        *self.hold_answers.borrow()
     }
 
     /// Sets whether new binds are refused (`POST /refuse-binds`).
