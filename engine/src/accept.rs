@@ -367,7 +367,7 @@ async fn tps(
         let local = if dry_run {
             0
         } else {
-            shard.leases.take(group, channel, want)
+            shard.leases.take(crate::unix_ms(), group, channel, want)
         };
         let mut have = local;
         if have < want {
@@ -400,7 +400,7 @@ async fn tps(
     });
     if !dry_run {
         for (channel, left) in budget {
-            shard.leases.keep(group, channel, left);
+            shard.leases.keep(crate::unix_ms(), group, channel, left);
         }
     }
 }

@@ -21,7 +21,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::model::Channel;
 
@@ -83,8 +83,9 @@ impl Bucket {
     }
 }
 
-fn now_slot() -> i64 {
-    crate::unix_ms().div_euclid(SLOT_MS)
+/// The window slot of a time in unix milliseconds.
+fn slot_of(now_ms: i64) -> i64 {
+    now_ms.div_euclid(SLOT_MS)
 }
 
 /// The limits this shard owns. Shard-local.
@@ -95,10 +96,17 @@ pub struct QuotaOwner {
 }
 
 impl QuotaOwner {
-    /// Grants up to `want` tokens of a customer's channel limit `tps`
-    /// (`take = false`: only says how many are there, for dry runs).
-    pub fn lease(&self, group: &str, channel: Channel, tps: u32, want: u32, take: bool) -> u32 {
-        let slot = now_slot();
+    /// Grants up to `want` tokens of a customer's channel limit `tps` at
+    /// `now_ms` (`take = false`: only says how many are there, for dry runs).
+    pub fn lease(&self, now_ms: i64, req: LeaseRequest<'_>) -> u32 {
+        let LeaseRequest {
+            group,
+            channel,
+            tps,
+            want,
+            take,
+        } = req;
+        let slot = slot_of(now_ms);
         let mut buckets = self.buckets.borrow_mut();
         let b = buckets
             .entry((group.to_string(), channel))
@@ -157,20 +165,36 @@ impl QuotaOwner {
     }
 }
 
-/// TPS tokens this shard leased and has not spent. Shard-local.
+/// What [`QuotaOwner::lease`] is asked for.
+#[derive(Debug, Clone, Copy)]
+pub struct LeaseRequest<'a> {
+    /// The customer.
+    pub group: &'a str,
+    /// The channel.
+    pub channel: Channel,
+    /// Its limit.
+    pub tps: u32,
+    /// Tokens wanted.
+    pub want: u32,
+    /// Take them (false: dry run, only look).
+    pub take: bool,
+}
+
+/// TPS tokens this shard leased and has not spent, with their expiry in
+/// unix ms. Shard-local.
 #[derive(Default)]
 pub struct LocalLeases {
-    leases: RefCell<HashMap<(String, Channel), (u32, Instant)>>,
+    leases: RefCell<HashMap<(String, Channel), (u32, i64)>>,
 }
 
 impl LocalLeases {
-    /// Takes up to `want` unexpired tokens.
-    pub fn take(&self, group: &str, channel: Channel, want: u32) -> u32 {
+    /// Takes up to `want` tokens unexpired at `now_ms`.
+    pub fn take(&self, now_ms: i64, group: &str, channel: Channel, want: u32) -> u32 {
         let mut leases = self.leases.borrow_mut();
         let Some((tokens, expires)) = leases.get_mut(&(group.to_string(), channel)) else {
             return 0;
         };
-        if *expires <= Instant::now() {
+        if *expires <= now_ms {
             *tokens = 0;
             return 0;
         }
@@ -179,15 +203,17 @@ impl LocalLeases {
         got
     }
 
-    /// Keeps `tokens` for later requests, until the lease expires.
-    pub fn keep(&self, group: &str, channel: Channel, tokens: u32) {
+    /// Keeps `tokens` leased at `now_ms` for later requests, until the
+    /// lease expires ([`LEASE_TTL`] later; earlier unspent tokens are
+    /// renewed with it).
+    pub fn keep(&self, now_ms: i64, group: &str, channel: Channel, tokens: u32) {
         if tokens > 0 {
-            let expires = Instant::now() + LEASE_TTL;
+            let expires = now_ms + LEASE_TTL.as_millis() as i64;
             let mut leases = self.leases.borrow_mut();
             let e = leases
                 .entry((group.to_string(), channel))
                 .or_insert((0, expires));
-            if e.1 <= Instant::now() {
+            if e.1 <= now_ms {
                 e.0 = 0;
             }
             e.0 += tokens;
@@ -219,6 +245,16 @@ mod tests {
         assert_eq!(q.net("h"), 7);
     }
 
+    fn sms(want: u32, take: bool) -> LeaseRequest<'static> {
+        LeaseRequest {
+            group: "g",
+            channel: Channel::Sms,
+            tps: 1000,
+            want,
+            take,
+        }
+    }
+
     #[test]
     fn tps_window_slides() {
         let mut b = Bucket::new(1000);
@@ -230,29 +266,61 @@ mod tests {
         assert_eq!(b.total, 400, "the slot from a second ago left the window");
         b.advance(5000);
         assert_eq!(b.total, 0);
-        let q = QuotaOwner::default();
-        let first = q.lease("g", Channel::Sms, 1000, 600, true);
-        let second = q.lease("g", Channel::Sms, 1000, 600, true);
-        assert_eq!(first, 600);
-        assert!(second <= 400);
-        assert_eq!(
-            q.lease("g", Channel::Sms, 1000, 600, false),
-            q.lease("g", Channel::Sms, 1000, 600, false)
-        );
-        assert_eq!(
-            q.lease("g", Channel::Sms, 1000, 10_000, false),
-            q.lease("g", Channel::Sms, 1000, 10_000, false)
-        );
         assert_eq!(lease_chunk(1000, 2), 25);
         assert_eq!(lease_chunk(5, 4), 1);
     }
 
     #[test]
+    fn leases_never_grant_more_than_the_limit_in_any_second() {
+        let q = QuotaOwner::default();
+        let t = 1_700_000_000_000;
+        assert_eq!(q.lease(t, sms(600, true)), 600);
+        assert_eq!(
+            q.lease(t + 500, sms(600, true)),
+            400,
+            "the rest of the second"
+        );
+        assert_eq!(
+            q.lease(t + 999, sms(1, true)),
+            0,
+            "full until a second has passed"
+        );
+        // A dry run looks without taking.
+        assert_eq!(q.lease(t + 999, sms(10_000, false)), 0);
+        // The first grant leaves the window a second after it was made.
+        assert_eq!(q.lease(t + 1000, sms(10_000, false)), 600);
+        assert_eq!(
+            q.lease(t + 1000, sms(10_000, false)),
+            600,
+            "still only looked"
+        );
+        assert_eq!(q.lease(t + 1000, sms(700, true)), 600);
+        assert_eq!(q.lease(t + 1500, sms(700, true)), 400);
+        // Another customer or channel has its own window.
+        let lms = LeaseRequest {
+            channel: Channel::Lms,
+            ..sms(1000, true)
+        };
+        assert_eq!(q.lease(t + 1500, lms), 1000);
+        // After a long pause the whole limit is there again.
+        assert_eq!(q.lease(t + 60_000, sms(5000, true)), 1000);
+    }
+
+    #[test]
     fn leases_are_spent_then_expire() {
         let l = LocalLeases::default();
-        l.keep("g", Channel::Sms, 5);
-        assert_eq!(l.take("g", Channel::Sms, 3), 3);
-        assert_eq!(l.take("g", Channel::Sms, 3), 2);
-        assert_eq!(l.take("g", Channel::Lms, 3), 0);
+        let t = 1_700_000_000_000;
+        let ttl = LEASE_TTL.as_millis() as i64;
+        l.keep(t, "g", Channel::Sms, 5);
+        assert_eq!(l.take(t, "g", Channel::Sms, 3), 3);
+        assert_eq!(l.take(t + ttl - 1, "g", Channel::Sms, 3), 2);
+        assert_eq!(l.take(t, "g", Channel::Lms, 3), 0);
+        // Unspent tokens expire with their lease.
+        l.keep(t, "g", Channel::Sms, 5);
+        assert_eq!(l.take(t + ttl, "g", Channel::Sms, 1), 0);
+        // A new lease renews the unspent ones with it.
+        l.keep(t + 2 * ttl, "g", Channel::Sms, 4);
+        l.keep(t + 2 * ttl + 50, "g", Channel::Sms, 1);
+        assert_eq!(l.take(t + 3 * ttl + 49, "g", Channel::Sms, 10), 5);
     }
 }

@@ -768,7 +768,14 @@ impl Shard {
                 take,
                 reply,
             } => {
-                let _ = reply.send(self.quota.lease(&group, channel, tps, want, take));
+                let req = crate::quota::LeaseRequest {
+                    group: &group,
+                    channel,
+                    tps,
+                    want,
+                    take,
+                };
+                let _ = reply.send(self.quota.lease(unix_ms(), req));
             }
             MeshMsg::Charge {
                 group,
@@ -967,6 +974,7 @@ impl Shard {
         self.senders.gauges(self, &mut gauges);
         gauges.held_messages = self.pipeline.held() as u64;
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
+        gauges.wal_unsynced_records = self.wal.unsynced();
         gauges.shards = self.shards() as u64;
         (self.metrics.snapshot(), gauges)
     }

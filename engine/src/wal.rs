@@ -56,6 +56,8 @@ pub struct LocalWal {
     poisoned: Cell<bool>,
     sync_interval: Option<Duration>,
     appended: Cell<u64>,
+    /// The LSN of the last record appended.
+    last_lsn: Cell<u64>,
     metrics: Rc<crate::metrics::LocalMetrics>,
     acked: Cell<u64>,
     acked_notify: LocalNotify,
@@ -77,6 +79,7 @@ impl LocalWal {
             kick: LocalNotify::default(),
             sync_interval: matches!(durability, Durability::Interval).then_some(sync_interval),
             appended: Cell::new(0),
+            last_lsn: Cell::new(0),
             metrics,
             acked: Cell::new(0),
             acked_notify: LocalNotify::default(),
@@ -123,8 +126,16 @@ impl LocalWal {
         }
         self.appended
             .set(self.appended.get() + records.len() as u64);
+        if last > 0 {
+            self.last_lsn.set(last);
+        }
         self.kick.notify();
         Ok(last)
+    }
+
+    /// Records appended and not yet acknowledged as durable.
+    pub fn unsynced(&self) -> u64 {
+        self.last_lsn.get().saturating_sub(self.acked.get())
     }
 
     /// The highest LSN acknowledged as durable (per the durability mode).

@@ -86,6 +86,24 @@ impl Server {
         }
     }
 
+    /// Waits until every state change the server has made visible is on
+    /// disk (`mcmp_wal_unsynced_records` is 0), so that a `kill -9` right
+    /// after cannot take back what the test just read. State changes are
+    /// appended in the background by design (a crash repeats their work).
+    pub fn wait_wal_synced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = raw_request(self.addr, "GET", "/metrics", None, "text/plain", b"");
+            assert_eq!(status, 200);
+            let text = String::from_utf8_lossy(&body);
+            if text.lines().any(|l| l == "mcmp_wal_unsynced_records 0") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the WAL never caught up");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// `kill -9`.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill");

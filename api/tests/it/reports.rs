@@ -143,9 +143,14 @@ fn retries_follow_the_schedule_and_stop_after_the_last_attempt() {
         .windows(2)
         .map(|w| (w[1].at - w[0].at).as_secs_f64() / unit.as_secs_f64())
         .collect();
+    // A retry never comes early; how late it may come is loose (up to 10
+    // units, 400 ms, plus a quarter), since a debug build on a busy 2-core
+    // machine stalls now and then. The schedule still shows in the lower
+    // bounds and in the count of attempts.
+    let late = |expected: f64| expected * 1.25 + 10.0;
     for (gap, expected) in gaps.iter().zip([1.0, 3.0, 7.0]) {
         assert!(
-            *gap >= expected * 0.9 && *gap < expected + 4.0,
+            *gap >= expected * 0.9 && *gap < late(expected),
             "gaps {gaps:?} (units), expected 1, 3, 7"
         );
     }
@@ -160,7 +165,7 @@ fn retries_follow_the_schedule_and_stop_after_the_last_attempt() {
         .zip([1.0, 3.0, 7.0, 13.0, 21.0, 31.0, 43.0, 57.0, 73.0, 91.0])
     {
         assert!(
-            *gap >= expected * 0.9 && *gap < expected * 1.2 + 4.0,
+            *gap >= expected * 0.9 && *gap < late(expected),
             "gaps {gaps:?} (units)"
         );
     }
@@ -181,8 +186,15 @@ fn retries_follow_the_schedule_and_stop_after_the_last_attempt() {
 
 #[test]
 fn a_customer_whose_endpoint_is_down_does_not_slow_the_others() {
+    // A dead endpoint holds each request for the whole webhook timeout: 30 s
+    // here, so a good customer queued behind it would wait at least that.
     let dir = data_dir();
-    let server = Server::start(dir.path());
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, "[reports]\nwebhook-timeout = \"30s\"\n").expect("config");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
     let healthy = Webhook::start(0);
     // A black hole: accepts connections, never answers.
     let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -208,14 +220,14 @@ fn a_customer_whose_endpoint_is_down_does_not_slow_the_others() {
         &bad,
         (0..500).map(|i| sms(&format!("x{i}"))).collect(),
     );
-    std::thread::sleep(Duration::from_millis(200));
+    // The server is now stuck on the dead endpoint: its first request came in.
+    let (_stuck, _) = hole.accept().expect("a report for the dead endpoint");
     let beside = measure("b", 50);
     eprintln!("good customer's report latency: alone {alone:?}, beside a dead endpoint {beside:?}");
     assert!(
-        beside < alone * 5 + Duration::from_millis(500),
-        "alone {alone:?}, beside {beside:?}"
+        beside < Duration::from_secs(15),
+        "alone {alone:?}, beside {beside:?}: the good customer waited for the dead endpoint"
     );
-    drop(hole);
 }
 
 #[test]
@@ -297,7 +309,8 @@ fn report_paging_returns_every_report_once_in_order_across_restarts() {
             }
         }
     };
-    std::thread::sleep(Duration::from_millis(300));
+    // What the pages show must be on disk before the crash below.
+    server.wait_wal_synced();
     let first = page_all(&server);
     let got: Vec<&str> = first
         .iter()
@@ -347,6 +360,8 @@ fn scheduled_messages_fire_on_time_also_across_a_restart_and_cancel_works_until_
     let at = |ms: i64| mcmp_api::time::format_rfc3339(mcmp_api::time::now_ms() + ms);
     let mut later = sms("later");
     later["send_at"] = json!(at(3_000));
+    let send_at_ms =
+        mcmp_api::time::parse_rfc3339(later["send_at"].as_str().expect("send_at")).expect("time");
     let mut keep = sms("keep");
     keep["send_at"] = json!(at(60_000));
     let mut cancel_me = sms("cancel-me");
@@ -388,9 +403,7 @@ fn scheduled_messages_fire_on_time_also_across_a_restart_and_cancel_works_until_
         .find(|e| e["status"] == "queued")
         .expect("queued event");
     let fired = mcmp_api::time::parse_rfc3339(submitted["at"].as_str().expect("at")).expect("time");
-    let created =
-        mcmp_api::time::parse_rfc3339(m["created_at"].as_str().expect("created")).expect("time");
-    assert!(fired - created >= 2_900, "fired early: {m}");
+    assert!(fired >= send_at_ms, "fired before send_at: {m}");
     // After submission: 409.
     let (s, e) = server.call(
         "DELETE",
@@ -538,20 +551,9 @@ fn rcs_falls_back_to_lms_and_a_chain_rcs_kko_lms_ends_delivered() {
 fn the_daily_failure_digest_counts_failed_messages_by_code() {
     let hook = Webhook::start(0);
     let dir = data_dir();
-    // The digest time: 8 s from now, Asia/Seoul.
-    let kst_secs = (mcmp_api::time::now_ms() / 1000 + 9 * 3600 + 8).rem_euclid(86_400);
-    let at = format!(
-        "{:02}:{:02}:{:02}",
-        kst_secs / 3600,
-        kst_secs / 60 % 60,
-        kst_secs % 60
-    );
-    let config = dir.path().join("mcmp.toml");
-    std::fs::write(&config, format!("[reports]\ndigest-at = \"{at}\"\n")).expect("config");
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        &["--config", config.to_str().expect("path")],
-    );
+    let data = dir.path().join("data");
+    // The failures first, on a server without a digest time near.
+    let server = Server::start(&data);
     let (token, secret) = customer(&server, "DG", &hook.url(), 1);
     assert_eq!(server.admin("DELETE", "/routes/DG/SMS", None).0, 204);
     let ids = send(
@@ -562,6 +564,19 @@ fn the_daily_failure_digest_counts_failed_messages_by_code() {
     for id in &ids {
         wait_status(&server, &token, id, |s| s == "failed");
     }
+    assert!(server.terminate().success());
+    // Then a restart with the digest due 15 s from now (Asia/Seoul): only
+    // the start-up has to fit in that margin, not the test's set-up.
+    let kst_secs = (mcmp_api::time::now_ms() / 1000 + 9 * 3600 + 15).rem_euclid(86_400);
+    let at = format!(
+        "{:02}:{:02}:{:02}",
+        kst_secs / 3600,
+        kst_secs / 60 % 60,
+        kst_secs % 60
+    );
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, format!("[reports]\ndigest-at = \"{at}\"\n")).expect("config");
+    let _server = Server::start_with(&data, &["--config", config.to_str().expect("path")]);
     let hits = hook.wait("the daily digest", |h| {
         h.iter().any(|x| x.body["event"] == "daily_digest")
     });

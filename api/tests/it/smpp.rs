@@ -19,7 +19,7 @@ fn smpp_sender(server: &Server, name: &str, group: &str, smsc: &Sim, extra: Valu
     let mut body = json!({"group": group, "channels": ["SMS", "LMS"], "carriers": ["*"],
         "transport": {"type": "smpp", "host": addr.ip().to_string(), "port": addr.port(),
                       "system_id": name, "password": "pw", "window": 64, "enquire_link_secs": 5,
-                      "response_timeout_ms": 2000}});
+                      "response_timeout_ms": 30000}});
     if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
         b.extend(e);
     }
@@ -159,18 +159,23 @@ fn a_dropped_sender_moves_its_queue_and_rejoins() {
     smpp_sender(&server, "G_S_KT01", "A", &smsc_a, json!({}));
     let (s, v) = server.admin("PATCH", "/senders/G_S_KT01", Some(json!({"transport": {"type": "smpp",
         "host": smsc_a.addr("smsc").ip().to_string(), "port": smsc_a.addr("smsc").port(), "system_id": "G_S_KT01",
-        "password": "pw", "tps": 200, "response_timeout_ms": 2000, "enquire_link_secs": 5}})));
+        "password": "pw", "tps": 200, "response_timeout_ms": 30000, "enquire_link_secs": 5}})));
     assert_eq!(s, 200, "{v}");
     smpp_sender(&server, "G_S_KT02", "A", &smsc_b, json!({}));
     let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
     server.admin("PUT", "/routes/A1/SMS", Some(rule));
     wait_connected(&server, "G_S_KT01");
     wait_connected(&server, "G_S_KT02");
+    // A's SMSC answers nothing until it hangs up: A keeps at most its window
+    // in flight, however long the test takes to get to the drop.
+    smsc_a.post("control", "/hold-answers", &json!({"hold": true}));
     let msgs: Vec<Value> = (0..3_000).map(|i| sms(&format!("d{i}"))).collect();
     let ids = send(&server, &token, msgs);
-    // Drop A and keep it down: its queued messages must move to B.
+    // Drop A and keep it down: its queued messages must move to B. The
+    // hang-up answers what A had submitted.
     smsc_a.post("control", "/refuse-binds", &json!({"refuse": true}));
     smsc_a.post("control", "/drop", &json!({}));
+    smsc_a.post("control", "/hold-answers", &json!({"hold": false}));
     // Everything still queued goes out through B; what A had submitted waits
     // for its receipts, which A's SMSC keeps until A binds again.
     for id in &ids {
@@ -302,7 +307,7 @@ fn kill_9_with_messages_queued_submitted_and_awaiting_receipts_loses_nothing() {
     smpp_sender(&server, "G_S_KT01", "A", &smsc, json!({}));
     let (s, _) = server.admin("PATCH", "/senders/G_S_KT01", Some(json!({"transport": {"type": "smpp",
         "host": smsc.addr("smsc").ip().to_string(), "port": smsc.addr("smsc").port(), "system_id": "G_S_KT01",
-        "password": "pw", "tps": 1000, "response_timeout_ms": 2000, "enquire_link_secs": 5}})));
+        "password": "pw", "tps": 1000, "response_timeout_ms": 30000, "enquire_link_secs": 5}})));
     assert_eq!(s, 200);
     server.admin(
         "PUT",

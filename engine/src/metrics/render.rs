@@ -47,6 +47,8 @@ pub struct Gauges {
     pub held_messages: u64,
     /// Webhook reports waiting for a retry.
     pub webhook_pending_retries: u64,
+    /// WAL records appended and not yet acknowledged durable.
+    pub wal_unsynced_records: u64,
     /// Shards (cores) the engine runs; merge keeps the larger value.
     pub shards: u64,
 }
@@ -74,6 +76,7 @@ impl Gauges {
         }
         self.held_messages += other.held_messages;
         self.webhook_pending_retries += other.webhook_pending_retries;
+        self.wal_unsynced_records += other.wal_unsynced_records;
         self.shards = self.shards.max(other.shards);
     }
 }
@@ -183,7 +186,7 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
     for (sender, n) in merged.smpp_protocol_errors.sorted() {
         w.sample("mcmp_smpp_protocol_errors_total", &[("sender", sender)], n);
     }
-    render_wal(&mut w, merged);
+    render_wal(&mut w, merged, gauges);
     render_webhooks(&mut w, merged, gauges);
     w.out
 }
@@ -297,7 +300,14 @@ fn render_senders(w: &mut Writer, g: &Gauges) {
     }
 }
 
-fn render_wal(w: &mut Writer, m: &MetricsSnapshot) {
+fn render_wal(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
+    let name = "mcmp_wal_unsynced_records";
+    w.family(
+        name,
+        "gauge",
+        "WAL records appended and not yet durable (a crash now would lose the state changes they carry).",
+    );
+    w.sample(name, &[], g.wal_unsynced_records);
     w.family(
         "mcmp_wal_appends_total",
         "counter",

@@ -520,8 +520,10 @@ async fn send_receipt(smsc: &Smsc, outbox: &Outbox, body: Vec<u8>) {
             pending.insert(seq, body.clone());
         }
     }
-    outbox.send(Pdu::new(cmd::DELIVER_SM, 0, seq, body)).await;
+    // Counted before it is queued: the peer's ack can be read (and counted
+    // as `receipts_acked`) before this task runs again.
     smsc.state().counters.receipts_sent += 1;
+    outbox.send(Pdu::new(cmd::DELIVER_SM, 0, seq, body)).await;
 }
 
 /// Sends an unacknowledged receipt again once a bind of `system_id` exists

@@ -104,9 +104,19 @@ impl Esme {
         self.read().expect("a PDU, got end of stream")
     }
 
-    /// True once the server closed the connection (reads EOF or a reset).
+    /// True when the server closed the connection (end of stream or a
+    /// reset) before sending anything more; false when a byte arrives or
+    /// nothing happens before the read timeout.
     pub fn is_closed(&mut self) -> bool {
-        self.read().is_none()
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ),
+        }
     }
 
     /// `bind_transceiver`; returns the response status.

@@ -235,11 +235,10 @@ fn a_hang_up_answers_every_submit_it_read_and_an_abrupt_drop_does_not_wait() {
     let seq = cut.submit(&text("1588", "01012345678", "cut"));
     eventually("the submit to be read", || stat(&sim, "submits") == 21);
     post_json(sim.addr("control"), "/drop", &json!({"abrupt": true}));
-    // The answer was still held back: it is lost with the connection, even
-    // once the hold ends.
-    hold_answers(&sim, false);
-    let answer = cut.read();
-    assert!(answer.is_none(), "no answer after an abrupt drop: {seq}");
+    // The answer was still held back: the connection closes without it.
+    // (The hold stays on: `/drop` returns before the cut is done, so a
+    // release now could race the cut.)
+    assert!(cut.is_closed(), "no answer after an abrupt drop: {seq}");
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn config(url: String, profile: &str) -> HttpConfig {
     HttpConfig {
         url,
         headers,
-        timeout_ms: 2_000,
+        timeout_ms: 10_000,
         profile: profile.into(),
     }
 }

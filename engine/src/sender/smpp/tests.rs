@@ -486,7 +486,7 @@ fn smpp_config(port: u16) -> SmppConfig {
         window: 8,
         tps: 0,
         enquire_link_secs: 30,
-        response_timeout_ms: 2_000,
+        response_timeout_ms: 30_000,
         default_coding: SmppCoding::EucKr,
     }
 }
