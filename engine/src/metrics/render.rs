@@ -301,13 +301,6 @@ fn render_senders(w: &mut Writer, g: &Gauges) {
 }
 
 fn render_wal(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
-    let name = "mcmp_wal_unsynced_records";
-    w.family(
-        name,
-        "gauge",
-        "WAL records appended and not yet durable (a crash now would lose the state changes they carry).",
-    );
-    w.sample(name, &[], g.wal_unsynced_records);
     w.family(
         "mcmp_wal_appends_total",
         "counter",
@@ -323,6 +316,13 @@ fn render_wal(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
     let name = "mcmp_wal_fsync_seconds";
     w.family(name, "summary", "WAL fdatasync latency.");
     w.summary(name, &[], &m.wal_fsync);
+    let name = "mcmp_wal_unsynced_records";
+    w.family(
+        name,
+        "gauge",
+        "WAL records appended and not yet durable (a crash now would lose the state changes they carry).",
+    );
+    w.sample(name, &[], g.wal_unsynced_records);
 }
 
 fn render_webhooks(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
