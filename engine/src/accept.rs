@@ -214,7 +214,7 @@ async fn write(
     if let Err(e) = shard.wal.append_durable(&records).await {
         release_all(shard, kept).await;
         if charged != 0 {
-            let owner = crate::quota::owner(origin.group_code, shard.shards());
+            let owner = crate::mesh::owner::customer(origin.group_code, shard.shards());
             let refund = crate::shard::MeshMsg::Refund {
                 group: origin.group_code.to_string(),
                 amount: charged,
@@ -304,7 +304,7 @@ async fn dedup(
     let mut originals: Vec<Option<MessageId>> = vec![None; pending.len()];
     for owner in 0..n {
         let idx: Vec<usize> = (0..pending.len())
-            .filter(|&i| pending[i].key.owner(n) == owner)
+            .filter(|&i| crate::mesh::owner::dedup(pending[i].key, n) == owner)
             .collect();
         if idx.is_empty() {
             continue;
@@ -468,7 +468,7 @@ async fn release_all(shard: &Rc<Shard>, kept: Vec<(DedupKey, MessageId)>) {
         let claims: Vec<_> = kept
             .iter()
             .copied()
-            .filter(|(k, _)| k.owner(n) == owner)
+            .filter(|(k, _)| crate::mesh::owner::dedup(*k, n) == owner)
             .collect();
         if !claims.is_empty() {
             shard.release(owner, claims).await;

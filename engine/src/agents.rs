@@ -17,6 +17,8 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 
+use crate::mesh::call::{ask, ask_all};
+use crate::mesh::owner;
 use crate::shard::{MeshMsg, Shard};
 
 /// Most agents one shard tracks: a bound on memory should a customer invent
@@ -146,11 +148,6 @@ fn per_min(before: u64, after: u64, before_ms: i64, after_ms: i64) -> f64 {
     (after - before) as f64 * 60_000.0 / elapsed_ms as f64
 }
 
-/// The shard that owns an agent.
-pub fn owner(group_code: &str, agent_id: &str, shards: usize) -> usize {
-    crate::quota::owner(&key(group_code, agent_id), shards)
-}
-
 /// Handles an [`AgentMsg`] on the shard it was sent to.
 pub fn handle(shard: &Shard, msg: AgentMsg) {
     match msg {
@@ -165,27 +162,22 @@ pub fn handle(shard: &Shard, msg: AgentMsg) {
 
 /// Records a heartbeat at the agent's owning shard; false when refused.
 pub async fn heartbeat(shard: &Rc<Shard>, heartbeat: Heartbeat) -> bool {
-    let owner = owner(&heartbeat.group_code, &heartbeat.agent_id, shard.shards());
-    let (reply, rx) = oneshot::channel();
-    shard
-        .send_now(
-            owner,
-            MeshMsg::Agent(AgentMsg::Heartbeat { heartbeat, reply }),
-        )
-        .await;
-    rx.await.unwrap_or(false)
+    let to = owner::agent(&heartbeat.group_code, &heartbeat.agent_id, shard.shards());
+    ask(shard, to, |reply| {
+        MeshMsg::Agent(AgentMsg::Heartbeat { heartbeat, reply })
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// Every agent of every shard, by customer then agent id.
 pub async fn list(shard: &Rc<Shard>) -> Vec<AgentView> {
-    let mut all = Vec::new();
-    for owner in 0..shard.shards() {
-        let (reply, rx) = oneshot::channel();
-        shard
-            .send_now(owner, MeshMsg::Agent(AgentMsg::List { reply }))
-            .await;
-        all.extend(rx.await.unwrap_or_default());
-    }
+    let mut all: Vec<AgentView> = ask_all(shard, |reply| MeshMsg::Agent(AgentMsg::List { reply }))
+        .await
+        .into_iter()
+        .flatten()
+        .flatten()
+        .collect();
     all.sort_by(|a, b| {
         (&a.last.group_code, &a.last.agent_id).cmp(&(&b.last.group_code, &b.last.agent_id))
     });

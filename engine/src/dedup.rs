@@ -35,11 +35,6 @@ impl DedupKey {
         };
         DedupKey((u128::from(half(1)) << 64) | u128::from(half(2)))
     }
-
-    /// The shard that owns this key.
-    pub fn owner(self, shards: usize) -> usize {
-        (self.0 as u64 % shards as u64) as usize
-    }
 }
 
 /// What a claim found.
@@ -171,7 +166,7 @@ mod tests {
         assert_ne!(DedupKey::new("A1", "x"), DedupKey::new("A2", "x"));
         assert_ne!(DedupKey::new("A1", "x"), DedupKey::new("A1x", ""));
         let owners: std::collections::HashSet<_> = (0..64)
-            .map(|i| DedupKey::new("A1", &i.to_string()).owner(4))
+            .map(|i| crate::mesh::owner::dedup(DedupKey::new("A1", &i.to_string()), 4))
             .collect();
         assert_eq!(owners.len(), 4);
     }

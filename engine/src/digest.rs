@@ -10,13 +10,13 @@
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures_channel::oneshot;
+use crate::mesh::call::ask_all;
+use crate::mesh::owner;
 use serde_json::json;
 
+use crate::io::webhook::{post_signed, Posted};
 use crate::model::Status;
-use crate::report::signature;
 use crate::shard::{MeshMsg, Shard};
 use crate::time::format_rfc3339;
 
@@ -70,23 +70,20 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
     let owned: Vec<String> = snapshot
         .customers
         .keys()
-        .filter(|g| crate::quota::owner(g, shard.shards()) == shard.id)
+        .filter(|g| owner::customer(g, shard.shards()) == shard.id)
         .cloned()
         .collect();
     for group in owned {
         let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
-        for dest in 0..shard.shards() {
-            let (reply, rx) = oneshot::channel();
-            let msg = MeshMsg::FailedCounts {
-                group: group.clone(),
-                since,
-                until,
-                reply,
-            };
-            shard.send_now(dest, msg).await;
-            for (code, n) in rx.await.unwrap_or_default() {
-                *counts.entry(code).or_insert(0) += n;
-            }
+        let per_shard = ask_all(&shard, |reply| MeshMsg::FailedCounts {
+            group: group.clone(),
+            since,
+            until,
+            reply,
+        })
+        .await;
+        for (code, n) in per_shard.into_iter().flatten().flatten() {
+            *counts.entry(code).or_insert(0) += n;
         }
         if counts.is_empty() {
             continue;
@@ -111,27 +108,17 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
             let Some(uri) = client.report_uri.as_deref() else {
                 continue;
             };
-            let headers = [(
-                "X-MCMP-Signature".to_string(),
-                signature(client.secret.as_bytes(), &bytes),
-            )];
-            let sent = shard
-                .http
-                .post_json(
-                    uri,
-                    &headers,
-                    bytes::Bytes::from(bytes.clone()),
-                    Duration::from_secs(5),
-                )
-                .await;
-            match sent {
-                Ok(r) if (200..300).contains(&r.status) => {
+            let secret = client.secret.as_bytes();
+            let timeout = shard.shared.config.webhook_timeout;
+            let body = bytes.clone();
+            match post_signed(&shard.http, uri, secret, body, timeout).await {
+                Posted::Accepted => {
                     tracing::info!(%group, client = %client.client_id, total, "daily digest sent")
                 }
-                Ok(r) => {
-                    tracing::warn!(%group, client = %client.client_id, status = r.status, "daily digest refused")
+                Posted::Refused(status) => {
+                    tracing::warn!(%group, client = %client.client_id, status, "daily digest refused")
                 }
-                Err(e) => {
+                Posted::Failed(e) => {
                     tracing::warn!(%group, client = %client.client_id, "daily digest not sent: {e}")
                 }
             }

@@ -38,6 +38,7 @@ pub mod deadlines;
 pub mod dedup;
 pub mod digest;
 pub mod http_client;
+pub mod io;
 pub mod lifecycle;
 pub mod mesh;
 pub mod metrics;

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use futures_channel::oneshot;
+use crate::mesh::call::ask_all;
 
 use crate::codec::{AcceptedRecord, LinkRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
@@ -259,21 +259,12 @@ pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> Cance
 
 /// Asks every shard to take the message out of `sender`'s session queues.
 async fn unqueue_anywhere(shard: &Rc<Shard>, sender: &str, id: MessageId) -> bool {
-    for dest in 0..shard.shards() {
-        let (reply, rx) = oneshot::channel();
-        shard
-            .send_now(
-                dest,
-                MeshMsg::Unqueue {
-                    sender: sender.to_string(),
-                    id,
-                    reply,
-                },
-            )
-            .await;
-        if rx.await.unwrap_or(false) {
-            return true;
-        }
-    }
-    false
+    ask_all(shard, |reply| MeshMsg::Unqueue {
+        sender: sender.to_string(),
+        id,
+        reply,
+    })
+    .await
+    .into_iter()
+    .any(|unqueued| unqueued == Ok(true))
 }

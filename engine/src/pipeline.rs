@@ -12,7 +12,6 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -22,6 +21,8 @@ use crate::catalog::{SenderEntry, Snapshot};
 use crate::codec::{Record, StateRecord};
 use crate::codes::ResultCode;
 use crate::deadlines::Due;
+use crate::mesh::call::ask;
+use crate::mesh::owner;
 use crate::model::{Channel, MessageId, Status};
 use crate::routing::rule::RouteRule;
 use crate::routing::swrr::Swrr;
@@ -138,33 +139,8 @@ pub struct ReceiptKey(pub u128);
 impl ReceiptKey {
     /// The key of a carrier id at a sender.
     pub fn new(sender: &str, carrier_id: &str) -> ReceiptKey {
-        ReceiptKey(hash128(&[sender.as_bytes(), carrier_id.as_bytes()]))
+        ReceiptKey(owner::hash128(&[sender.as_bytes(), carrier_id.as_bytes()]))
     }
-
-    /// The shard that owns the key.
-    pub fn owner(self, shards: usize) -> usize {
-        (self.0 as u64 % shards as u64) as usize
-    }
-}
-
-fn hash128(parts: &[&[u8]]) -> u128 {
-    let half = |seed: u8| {
-        let mut h =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-                .build_hasher();
-        h.write_u8(seed);
-        for p in parts {
-            h.write(p);
-            h.write_u8(0xff);
-        }
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
-}
-
-/// The shard that owns a route key.
-pub fn route_owner(route_id: &str, carrier_key: &str, shards: usize) -> usize {
-    (hash128(&[route_id.as_bytes(), carrier_key.as_bytes()]) as u64 % shards as u64) as usize
 }
 
 /// What a message needs for routing.
@@ -432,20 +408,22 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
     }
     for ((rule_group, carrier_key), items) in by_key {
         let route_id = RouteRule::id(&rule_group, items[0].1.channel);
-        let owner = route_owner(&route_id, &carrier_key, shard.shards());
-        let (reply, rx) = oneshot::channel();
-        let req = PickRequest {
-            rule_group,
-            target: items[0].1.clone(),
-            carrier_key,
-            count: items.len(),
-            reply,
-        };
+        let to = owner::route(&route_id, &carrier_key, shard.shards());
+        let (target, count) = (items[0].1.clone(), items.len());
         // NOTE: one pick request per key covers messages whose targets differ
         // only in recipient; availability is judged on the first target, and
         // a sender that cannot take a particular message bounces it back.
-        shard.send_now(owner, MeshMsg::Pick(req)).await;
-        let picks = rx.await.unwrap_or_else(|_| vec![None; items.len()]);
+        let picks = ask(shard, to, |reply| {
+            MeshMsg::Pick(PickRequest {
+                rule_group,
+                target,
+                carrier_key,
+                count,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or_else(|_| vec![None; count]);
         for ((id, target), group) in items.into_iter().zip(picks) {
             match group {
                 Some(g) => hand_over(shard, &snapshot, id, &g, target),
@@ -592,7 +570,7 @@ pub fn change_state(
         refund
     };
     if let Some((group, amount)) = refund {
-        let owner = crate::quota::owner(&group, shard.shards());
+        let owner = owner::customer(&group, shard.shards());
         shard.send_to(owner, MeshMsg::Refund { group, amount });
     }
     if became_final {
@@ -631,7 +609,10 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
                 Some(carrier_id.clone()),
             );
             let key = ReceiptKey::new(&sender, &carrier_id);
-            shard.send_to(key.owner(shard.shards()), MeshMsg::IndexReceipt { key, id });
+            shard.send_to(
+                owner::receipt(key, shard.shards()),
+                MeshMsg::IndexReceipt { key, id },
+            );
         }
         OwnerEvent::SubmitFailed {
             sender,
@@ -810,7 +791,10 @@ pub async fn resume(shard: &Rc<Shard>) {
         }
     }
     for (key, id) in receipts {
-        shard.send_to(key.owner(shard.shards()), MeshMsg::IndexReceipt { key, id });
+        shard.send_to(
+            owner::receipt(key, shard.shards()),
+            MeshMsg::IndexReceipt { key, id },
+        );
     }
     for (number, id) in ported {
         crate::routing::ported::enqueue(shard, number, id);

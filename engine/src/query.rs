@@ -15,7 +15,7 @@
 
 use std::rc::Rc;
 
-use futures_channel::oneshot;
+use crate::mesh::call::ask_all;
 use serde_json::Value;
 
 use crate::model::{Channel, MessageId, Status};
@@ -191,20 +191,15 @@ fn limit(query: &Query) -> usize {
 
 /// Asks every shard and merges: the first `limit` rows in order.
 pub async fn run(shard: &Rc<Shard>, query: Query) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for dest in 0..shard.shards() {
-        let (reply, rx) = oneshot::channel();
-        shard
-            .send_now(
-                dest,
-                MeshMsg::Query {
-                    query: query.clone(),
-                    reply,
-                },
-            )
-            .await;
-        rows.extend(rx.await.unwrap_or_default());
-    }
+    let mut rows: Vec<Row> = ask_all(shard, |reply| MeshMsg::Query {
+        query: query.clone(),
+        reply,
+    })
+    .await
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect();
     rows.sort_by_key(|r| r.cursor);
     rows.truncate(limit(&query));
     rows

@@ -28,14 +28,6 @@ use crate::model::Channel;
 /// How long a leased TPS chunk may be spent by the leasing shard.
 pub const LEASE_TTL: Duration = Duration::from_millis(100);
 
-/// The shard that owns a customer's limits.
-pub fn owner(group_code: &str, shards: usize) -> usize {
-    let h = group_code.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (h % shards as u64) as usize
-}
-
 /// Tokens a shard leases at once for a limit of `tps`.
 pub fn lease_chunk(tps: u32, shards: usize) -> u32 {
     (tps / (20 * shards.max(1) as u32)).max(1)

@@ -21,10 +21,9 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
+use crate::io::webhook::Posted;
 use crate::model::MessageId;
 use crate::rt;
 use crate::shard::{MeshMsg, Shard};
@@ -74,28 +73,6 @@ pub fn retry_delay(n: u32, unit: Duration) -> Duration {
 /// The id of a message's report.
 pub fn report_id(id: MessageId) -> String {
     format!("R{id}")
-}
-
-/// `sha256=<hex HMAC-SHA256 of body keyed with secret>`.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    format!("sha256={}", hmac_sha256_hex(secret, body))
-}
-
-/// Hex HMAC-SHA256.
-pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
-    mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-#[allow(clippy::panic)]
-fn unreachable_mac() -> Hmac<Sha256> {
-    panic!("HMAC-SHA256 takes keys of any length")
 }
 
 /// The report of a final message (SPEC §2.2 shape).
@@ -300,18 +277,15 @@ async fn post_batch(shard: &Shard, client_id: &str, batch: &[ReportItem]) -> boo
         return false;
     };
     let body = batch_body(batch);
-    let headers = [(
-        "X-MCMP-Signature".to_string(),
-        signature(client.secret.as_bytes(), &body),
-    )];
     let timeout = shard.shared.config.webhook_timeout;
-    match shard
-        .http
-        .post_json(uri, &headers, bytes::Bytes::from(body), timeout)
-        .await
-    {
-        Ok(resp) => (200..300).contains(&resp.status),
-        Err(e) => {
+    let secret = client.secret.as_bytes();
+    match crate::io::webhook::post_signed(&shard.http, uri, secret, body, timeout).await {
+        Posted::Accepted => true,
+        Posted::Refused(status) => {
+            tracing::debug!(client_id, status, "webhook refused");
+            false
+        }
+        Posted::Failed(e) => {
             tracing::debug!(client_id, "webhook failed: {e}");
             false
         }
@@ -325,16 +299,8 @@ pub fn dispatch(shard: &Shard, m: &StoredMessage) {
         client_id: m.client_id.to_string(),
         body: serde_json::to_vec(&report_json(m)).unwrap_or_default(),
     };
-    let owner = endpoint_owner(&item.client_id, shard.shards());
+    let owner = crate::mesh::owner::endpoint(&item.client_id, shard.shards());
     shard.send_to(owner, MeshMsg::Reports(vec![item]));
-}
-
-/// The shard that owns a client's endpoint.
-pub fn endpoint_owner(client_id: &str, shards: usize) -> usize {
-    let h = client_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (h % shards as u64) as usize
 }
 
 #[cfg(test)]
@@ -349,17 +315,6 @@ mod tests {
             waits,
             vec![60, 180, 420, 780, 1260, 1860, 2580, 3420, 4380, 5460]
         );
-    }
-
-    #[test]
-    fn signature_is_hex_hmac_sha256() {
-        // RFC 4231 test case 2.
-        let sig = hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            sig,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        assert!(signature(b"k", b"x").starts_with("sha256="));
     }
 
     #[test]

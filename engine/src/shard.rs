@@ -26,7 +26,8 @@ use mcmp_storage::{Durability, RecoveryMode, Wal, WalOptions};
 use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
 use crate::codec::Record;
 use crate::dedup::{ClaimOutcome, DedupKey, DedupTable};
-use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
+use crate::mesh::call::{ask, ask_all, Post};
+use crate::mesh::{self, owner, Inbox, MeshClosed, SharedMesh};
 use crate::model::{Channel, MessageId};
 use crate::outbox::Outbox;
 use crate::pipeline::{self, OwnerEvent, PickRequest, Pipeline, ReceiptKey};
@@ -522,19 +523,14 @@ impl Shard {
         let n = self.shared.shards();
         let mut per_owner: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
         for e in recovered {
-            per_owner[e.0.owner(n)].push(e);
+            per_owner[owner::dedup(e.0, n)].push(e);
         }
-        for (owner, entries) in per_owner.into_iter().enumerate() {
+        for (to, entries) in per_owner.into_iter().enumerate() {
             for chunk in entries.chunks(4096) {
-                let (reply, rx) = oneshot::channel();
-                let msg = MeshMsg::Restore {
-                    entries: chunk.to_vec(),
-                    reply,
-                };
-                self.send(owner, msg)
+                let entries = chunk.to_vec();
+                ask(self, to, |reply| MeshMsg::Restore { entries, reply })
                     .await
                     .map_err(|_| StartError::Aborted)?;
-                rx.await.map_err(|_| StartError::Aborted)?;
             }
         }
         Ok(())
@@ -554,17 +550,15 @@ impl Shard {
             }
         }
         for (g, net) in nets {
-            per_owner[crate::quota::owner(&g, n)].push((g, net));
+            per_owner[owner::customer(&g, n)].push((g, net));
         }
-        for (owner, charges) in per_owner.into_iter().enumerate() {
+        for (to, charges) in per_owner.into_iter().enumerate() {
             if charges.is_empty() {
                 continue;
             }
-            let (reply, rx) = oneshot::channel();
-            self.send(owner, MeshMsg::RestoreCharges { charges, reply })
+            ask(self, to, |reply| MeshMsg::RestoreCharges { charges, reply })
                 .await
                 .map_err(|_| StartError::Aborted)?;
-            rx.await.map_err(|_| StartError::Aborted)?;
         }
         Ok(())
     }
@@ -578,20 +572,18 @@ impl Shard {
         want: u32,
         take: bool,
     ) -> u32 {
-        let (reply, rx) = oneshot::channel();
-        let owner = crate::quota::owner(group, self.shards());
-        let msg = MeshMsg::Lease {
-            group: group.to_string(),
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| MeshMsg::Lease {
+            group,
             channel,
             tps,
             want,
             take,
             reply,
-        };
-        if self.send(owner, msg).await.is_err() {
-            return 0;
-        }
-        rx.await.unwrap_or(0)
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Debits prepaid prices at the customer's owning shard.
@@ -603,39 +595,26 @@ impl Shard {
         take: bool,
     ) -> Vec<bool> {
         let n = prices.len();
-        let (reply, rx) = oneshot::channel();
-        let owner = crate::quota::owner(group, self.shards());
-        let msg = MeshMsg::Charge {
-            group: group.to_string(),
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| MeshMsg::Charge {
+            group,
             credit,
             prices,
             take,
             reply,
-        };
-        if self.send(owner, msg).await.is_err() {
-            return vec![false; n];
-        }
-        rx.await.unwrap_or_else(|_| vec![false; n])
+        })
+        .await
+        .unwrap_or_else(|_| vec![false; n])
     }
 
     /// A customer's net prepaid charges (admin).
     pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
-        let (reply, rx) = oneshot::channel();
-        let owner = crate::quota::owner(group, self.shards());
-        if self
-            .send(
-                owner,
-                MeshMsg::NetCharges {
-                    group: group.to_string(),
-                    reply,
-                },
-            )
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| MeshMsg::NetCharges { group, reply })
             .await
-            .is_err()
-        {
-            return 0;
-        }
-        rx.await.unwrap_or(0)
+            .unwrap_or(0)
     }
 
     /// The current catalog snapshot.
@@ -841,18 +820,13 @@ impl Shard {
         owner: usize,
         claims: Vec<(DedupKey, MessageId)>,
     ) -> Result<Vec<ClaimOutcome>, MeshClosed> {
-        let (reply, rx) = oneshot::channel();
         let now_secs = unix_secs();
-        self.send(
-            owner,
-            MeshMsg::Claim {
-                claims,
-                now_secs,
-                reply,
-            },
-        )
-        .await?;
-        rx.await.map_err(|_| MeshClosed)
+        ask(self, owner, |reply| MeshMsg::Claim {
+            claims,
+            now_secs,
+            reply,
+        })
+        .await
     }
 
     /// Looks keys up at their owner without claiming.
@@ -861,18 +835,13 @@ impl Shard {
         owner: usize,
         keys: Vec<DedupKey>,
     ) -> Result<Vec<Option<MessageId>>, MeshClosed> {
-        let (reply, rx) = oneshot::channel();
         let now_secs = unix_secs();
-        self.send(
-            owner,
-            MeshMsg::Peek {
-                keys,
-                now_secs,
-                reply,
-            },
-        )
-        .await?;
-        rx.await.map_err(|_| MeshClosed)
+        ask(self, owner, |reply| MeshMsg::Peek {
+            keys,
+            now_secs,
+            reply,
+        })
+        .await
     }
 
     /// Releases claims whose messages were not written.
@@ -888,14 +857,15 @@ impl Shard {
         if id.shard() == self.id {
             return self.messages.borrow().view(id, group_code);
         }
-        let (reply, rx) = oneshot::channel();
-        let msg = MeshMsg::View {
+        let group_code = group_code.to_string();
+        ask(self, owner::message(id), |reply| MeshMsg::View {
             id,
-            group_code: group_code.to_string(),
+            group_code,
             reply,
-        };
-        self.send(id.shard(), msg).await.ok()?;
-        rx.await.ok().flatten()
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     /// Finds a customer's message by `src_msg_id` (within the dedup window).
@@ -906,7 +876,7 @@ impl Shard {
     ) -> Option<MessageView> {
         let key = DedupKey::new(group_code, src_msg_id);
         let id = self
-            .peek(key.owner(self.shards()), vec![key])
+            .peek(owner::dedup(key, self.shards()), vec![key])
             .await
             .ok()?
             .pop()
@@ -922,16 +892,11 @@ impl Shard {
     ) -> Result<T, CatalogError> {
         let catalog = self.shared.catalog.clone();
         let (out, snapshot) = rt::blocking(move || catalog.write(write)).await?;
-        for shard in 0..self.shards() {
-            let (reply, rx) = oneshot::channel();
-            let msg = MeshMsg::Catalog {
-                snapshot: snapshot.clone(),
-                reply,
-            };
-            if self.send(shard, msg).await.is_ok() {
-                let _ = rx.await;
-            }
-        }
+        ask_all(self, |reply| MeshMsg::Catalog {
+            snapshot: snapshot.clone(),
+            reply,
+        })
+        .await;
         Ok(out)
     }
 
@@ -941,32 +906,27 @@ impl Shard {
         id: MessageId,
         group_code: &str,
     ) -> crate::lifecycle::CancelOutcome {
-        let (reply, rx) = oneshot::channel();
-        let msg = MeshMsg::Cancel {
+        let group_code = group_code.to_string();
+        ask(self, owner::message(id), |reply| MeshMsg::Cancel {
             id,
-            group_code: group_code.to_string(),
+            group_code,
             reply,
-        };
-        self.send_now(id.shard(), msg).await;
-        rx.await
-            .unwrap_or(crate::lifecycle::CancelOutcome::NotFound)
+        })
+        .await
+        .unwrap_or(crate::lifecycle::CancelOutcome::NotFound)
     }
 
     /// Moves every queued message of `sender` (on all shards) back to routing.
     pub async fn drain_sender(self: &Rc<Self>, sender: &str, to: Option<&str>) -> usize {
-        let mut moved = 0;
-        for shard in 0..self.shards() {
-            let (reply, rx) = oneshot::channel();
-            let msg = MeshMsg::DrainSender {
-                sender: sender.to_string(),
-                to: to.map(str::to_string),
-                reply,
-            };
-            if self.send(shard, msg).await.is_ok() {
-                moved += rx.await.unwrap_or(0);
-            }
-        }
-        moved
+        ask_all(self, |reply| MeshMsg::DrainSender {
+            sender: sender.to_string(),
+            to: to.map(str::to_string),
+            reply,
+        })
+        .await
+        .into_iter()
+        .map(|moved| moved.unwrap_or(0))
+        .sum()
     }
 
     fn metrics_snapshot(&self) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
@@ -983,14 +943,13 @@ impl Shard {
     pub async fn render_metrics(self: &Rc<Self>) -> String {
         let mut merged = crate::metrics::MetricsSnapshot::default();
         let mut gauges = crate::metrics::Gauges::default();
-        for shard in 0..self.shards() {
-            let (reply, rx) = oneshot::channel();
-            if self.send(shard, MeshMsg::Metrics { reply }).await.is_ok() {
-                if let Ok((snap, g)) = rx.await {
-                    merged.merge(snap);
-                    gauges.merge(g);
-                }
-            }
+        for (snap, g) in ask_all(self, |reply| MeshMsg::Metrics { reply })
+            .await
+            .into_iter()
+            .flatten()
+        {
+            merged.merge(snap);
+            gauges.merge(g);
         }
         crate::metrics::render(&merged, &gauges)
     }
@@ -1002,6 +961,16 @@ impl Shard {
     ) -> Result<T, CatalogError> {
         let catalog = self.shared.catalog.clone();
         rt::blocking(move || read(catalog.store())).await
+    }
+}
+
+impl Post<MeshMsg> for Rc<Shard> {
+    fn shards(&self) -> usize {
+        self.shared.shards()
+    }
+
+    async fn post(&self, to: usize, msg: MeshMsg) -> Result<(), MeshClosed> {
+        self.send(to, msg).await
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures_channel::oneshot;
+use crate::mesh::call::ask_all;
 
 use crate::shard::{MeshMsg, Shard};
 
@@ -65,12 +65,12 @@ pub fn local(shard: &Shard) -> MessageStats {
 /// Every shard's counts, merged.
 pub async fn gather(shard: &Rc<Shard>) -> MessageStats {
     let mut merged = MessageStats::default();
-    for owner in 0..shard.shards() {
-        let (reply, rx) = oneshot::channel();
-        shard.send_now(owner, MeshMsg::Stats { reply }).await;
-        if let Ok(s) = rx.await {
-            merged.merge(s);
-        }
+    for s in ask_all(shard, |reply| MeshMsg::Stats { reply })
+        .await
+        .into_iter()
+        .flatten()
+    {
+        merged.merge(s);
     }
     merged
 }

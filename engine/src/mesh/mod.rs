@@ -11,6 +11,9 @@
 use futures_channel::mpsc;
 use futures_lite::StreamExt;
 
+pub mod call;
+pub mod owner;
+
 /// How many batches an inbox holds before senders wait.
 pub const INBOX_BATCHES: usize = 1024;
 

@@ -344,7 +344,7 @@ pub fn route_receipt(
         code: code.as_u16(),
         detail,
     };
-    shard.send_to(key.owner(shard.shards()), msg);
+    shard.send_to(crate::mesh::owner::receipt(key, shard.shards()), msg);
 }
 
 /// Hands messages back to their owners for re-routing.

@@ -1,0 +1,123 @@
+//! Every key → owning shard function, in one place (CORE.md §3).
+//!
+//! Strings (customers, endpoints, agents) are placed by 64-bit FNV-1a;
+//! 128-bit keys (dedup, receipts, route keys) by their low 64 bits. A
+//! message is owned by the shard that accepted it (in its id). None of
+//! these placements is stored on disk: every owner's state is rebuilt from
+//! the WALs at start-up, so they may change between versions, never within
+//! a running process.
+
+use std::hash::{BuildHasher, Hasher};
+
+use crate::dedup::DedupKey;
+use crate::model::MessageId;
+use crate::pipeline::ReceiptKey;
+
+/// The shard that owns a customer's limits (TPS windows, prepaid charges)
+/// and sends its daily digest.
+pub fn customer(group_code: &str, shards: usize) -> usize {
+    modulo(fnv1a(&[group_code.as_bytes()]), shards)
+}
+
+/// The shard that owns a client's webhook endpoint queue.
+pub fn endpoint(client_id: &str, shards: usize) -> usize {
+    modulo(fnv1a(&[client_id.as_bytes()]), shards)
+}
+
+/// The shard that owns a customer agent's heartbeats.
+pub fn agent(group_code: &str, agent_id: &str, shards: usize) -> usize {
+    modulo(
+        fnv1a(&[group_code.as_bytes(), b"/", agent_id.as_bytes()]),
+        shards,
+    )
+}
+
+/// The shard that owns a route key's weighted round-robin state.
+pub fn route(route_id: &str, carrier_key: &str, shards: usize) -> usize {
+    modulo(
+        hash128(&[route_id.as_bytes(), carrier_key.as_bytes()]) as u64,
+        shards,
+    )
+}
+
+/// The shard that owns a `src_msg_id` dedup key.
+pub fn dedup(key: DedupKey, shards: usize) -> usize {
+    modulo(key.0 as u64, shards)
+}
+
+/// The shard that owns a carrier id's receipt key.
+pub fn receipt(key: ReceiptKey, shards: usize) -> usize {
+    modulo(key.0 as u64, shards)
+}
+
+/// The shard that owns a message: the one that accepted it.
+pub fn message(id: MessageId) -> usize {
+    id.shard()
+}
+
+/// A 128-bit hash of `parts` (each followed by 0xff), stable within a
+/// process: two SipHash-1-3 runs with fixed keys, seeded 1 and 2.
+pub fn hash128(parts: &[&[u8]]) -> u128 {
+    let half = |seed: u8| {
+        let mut h =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        h.write_u8(seed);
+        for p in parts {
+            h.write(p);
+            h.write_u8(0xff);
+        }
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// 64-bit FNV-1a over the concatenation of `parts`.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+fn modulo(h: u64, shards: usize) -> usize {
+    (h % shards.max(1) as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        assert_eq!(fnv1a(&[b""]), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(&[b"foo", b"bar"]), fnv1a(&[b"foobar"]));
+    }
+
+    #[test]
+    fn owners_stay_in_range_and_spread() {
+        for shards in 1..=8 {
+            for i in 0..64 {
+                let g = format!("G{i}");
+                assert!(customer(&g, shards) < shards);
+                assert!(endpoint(&g, shards) < shards);
+                assert!(agent(&g, "a", shards) < shards);
+                assert!(route(&g, "KT", shards) < shards);
+                assert!(dedup(DedupKey::new(&g, "x"), shards) < shards);
+                assert!(receipt(ReceiptKey::new(&g, "x"), shards) < shards);
+            }
+        }
+        let spread: std::collections::HashSet<usize> =
+            (0..64).map(|i| customer(&format!("G{i}"), 4)).collect();
+        assert_eq!(spread.len(), 4);
+        assert_eq!(message(MessageId::new(3, 7)), 3);
+    }
+
+    #[test]
+    fn an_agent_is_placed_by_customer_and_id_together() {
+        assert_eq!(agent("A1", "x", 1024), customer("A1/x", 1024));
+    }
+}
