@@ -38,7 +38,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mcmp_engine::catalog::{table, SharedCatalog};
-use mcmp_engine::shard::{EngineConfig, SharedEngine, StartError};
+use mcmp_engine::config::EngineConfig;
+use mcmp_engine::shard::{SharedEngine, StartError};
 use mcmp_storage::{Catalog, RecoveryMode, SledCatalog};
 
 use crate::config::Config;

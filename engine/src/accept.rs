@@ -215,10 +215,10 @@ async fn write(
         release_all(shard, kept).await;
         if charged != 0 {
             let owner = crate::mesh::owner::customer(origin.group_code, shard.shards());
-            let refund = crate::shard::MeshMsg::Refund {
+            let refund = crate::mesh::msg::MeshMsg::Quota(crate::mesh::msg::QuotaMsg::Refund {
                 group: origin.group_code.to_string(),
                 amount: charged,
-            };
+            });
             shard.send_to(owner, refund);
         }
         return Err(e.into());

@@ -18,8 +18,9 @@ use std::rc::Rc;
 use futures_channel::oneshot;
 
 use crate::mesh::call::{ask, ask_all};
+use crate::mesh::msg::{AdminMsg, MeshMsg};
 use crate::mesh::owner;
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 
 /// Most agents one shard tracks: a bound on memory should a customer invent
 /// agent ids; further new agents are refused until the server restarts.
@@ -164,7 +165,7 @@ pub fn handle(shard: &Shard, msg: AgentMsg) {
 pub async fn heartbeat(shard: &Rc<Shard>, heartbeat: Heartbeat) -> bool {
     let to = owner::agent(&heartbeat.group_code, &heartbeat.agent_id, shard.shards());
     ask(shard, to, |reply| {
-        MeshMsg::Agent(AgentMsg::Heartbeat { heartbeat, reply })
+        MeshMsg::Admin(AdminMsg::Agent(AgentMsg::Heartbeat { heartbeat, reply }))
     })
     .await
     .unwrap_or(false)
@@ -172,12 +173,14 @@ pub async fn heartbeat(shard: &Rc<Shard>, heartbeat: Heartbeat) -> bool {
 
 /// Every agent of every shard, by customer then agent id.
 pub async fn list(shard: &Rc<Shard>) -> Vec<AgentView> {
-    let mut all: Vec<AgentView> = ask_all(shard, |reply| MeshMsg::Agent(AgentMsg::List { reply }))
-        .await
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect();
+    let mut all: Vec<AgentView> = ask_all(shard, |reply| {
+        MeshMsg::Admin(AdminMsg::Agent(AgentMsg::List { reply }))
+    })
+    .await
+    .into_iter()
+    .flatten()
+    .flatten()
+    .collect();
     all.sort_by(|a, b| {
         (&a.last.group_code, &a.last.agent_id).cmp(&(&b.last.group_code, &b.last.agent_id))
     });

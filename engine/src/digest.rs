@@ -16,8 +16,9 @@ use crate::mesh::owner;
 use serde_json::json;
 
 use crate::io::webhook::{post_signed, Posted};
+use crate::mesh::msg::{MeshMsg, MessagesMsg};
 use crate::model::Status;
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 use crate::time::format_rfc3339;
 
 /// Asia/Seoul is UTC+9 all year (no daylight saving time).
@@ -75,11 +76,13 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
         .collect();
     for group in owned {
         let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
-        let per_shard = ask_all(&shard, |reply| MeshMsg::FailedCounts {
-            group: group.clone(),
-            since,
-            until,
-            reply,
+        let per_shard = ask_all(&shard, |reply| {
+            MeshMsg::Messages(MessagesMsg::FailedCounts {
+                group: group.clone(),
+                since,
+                until,
+                reply,
+            })
         })
         .await;
         for (code, n) in per_shard.into_iter().flatten().flatten() {

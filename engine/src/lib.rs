@@ -12,7 +12,8 @@
 //! durable (group commit, [`wal::LocalWal`]).
 //!
 //! ```no_run
-//! # use mcmp_engine::shard::{EngineConfig, SharedEngine};
+//! # use mcmp_engine::config::EngineConfig;
+//! # use mcmp_engine::shard::SharedEngine;
 //! # fn demo(config: EngineConfig, catalog: mcmp_engine::catalog::SharedCatalog) {
 //! let engine = SharedEngine::new(config, catalog).expect("catalog loads");
 //! engine.run(|shard| async move {
@@ -34,6 +35,7 @@ pub mod catalog;
 pub mod code_tables;
 pub mod codec;
 pub mod codes;
+pub mod config;
 pub mod deadlines;
 pub mod dedup;
 pub mod digest;

@@ -12,9 +12,10 @@ use crate::mesh::call::ask_all;
 use crate::codec::{AcceptedRecord, LinkRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
 use crate::deadlines::Due;
+use crate::mesh::msg::{MeshMsg, SessionMsg};
 use crate::model::{Channel, MessageId, Status};
 use crate::report::{self, retry_delay};
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 use crate::{pipeline, unix_ms};
 
 /// What a cancel found.
@@ -259,10 +260,12 @@ pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> Cance
 
 /// Asks every shard to take the message out of `sender`'s session queues.
 async fn unqueue_anywhere(shard: &Rc<Shard>, sender: &str, id: MessageId) -> bool {
-    ask_all(shard, |reply| MeshMsg::Unqueue {
-        sender: sender.to_string(),
-        id,
-        reply,
+    ask_all(shard, |reply| {
+        MeshMsg::Session(SessionMsg::Unqueue {
+            sender: sender.to_string(),
+            id,
+            reply,
+        })
     })
     .await
     .into_iter()

@@ -6,9 +6,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use crate::mesh::msg::MeshMsg;
 use crate::mesh::SharedMesh;
 use crate::rt;
-use crate::shard::MeshMsg;
 
 /// Per-destination batches waiting for the next flush.
 pub struct Outbox {

@@ -22,13 +22,14 @@ use crate::codec::{Record, StateRecord};
 use crate::codes::ResultCode;
 use crate::deadlines::Due;
 use crate::mesh::call::ask;
+use crate::mesh::msg::{MeshMsg, QuotaMsg, ReceiptMsg, SessionMsg};
 use crate::mesh::owner;
 use crate::model::{Channel, MessageId, Status};
 use crate::routing::rule::RouteRule;
 use crate::routing::swrr::Swrr;
 use crate::rt;
 use crate::sender::{Ability, Outbound};
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 use crate::store::StoredMessage;
 use crate::unix_ms;
 
@@ -414,7 +415,7 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         // only in recipient; availability is judged on the first target, and
         // a sender that cannot take a particular message bounces it back.
         let picks = ask(shard, to, |reply| {
-            MeshMsg::Pick(PickRequest {
+            MeshMsg::Route(PickRequest {
                 rule_group,
                 target,
                 carrier_key,
@@ -491,10 +492,10 @@ fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target:
     } else {
         shard.send_to(
             dest,
-            MeshMsg::Submit {
+            MeshMsg::Session(SessionMsg::Submit {
                 sender,
                 items: vec![outbound],
-            },
+            }),
         );
     }
 }
@@ -571,7 +572,7 @@ pub fn change_state(
     };
     if let Some((group, amount)) = refund {
         let owner = owner::customer(&group, shard.shards());
-        shard.send_to(owner, MeshMsg::Refund { group, amount });
+        shard.send_to(owner, MeshMsg::Quota(QuotaMsg::Refund { group, amount }));
     }
     if became_final {
         crate::lifecycle::on_final(shard, id, status, lsn);
@@ -611,7 +612,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
             let key = ReceiptKey::new(&sender, &carrier_id);
             shard.send_to(
                 owner::receipt(key, shard.shards()),
-                MeshMsg::IndexReceipt { key, id },
+                MeshMsg::Receipt(ReceiptMsg::Index { key, id }),
             );
         }
         OwnerEvent::SubmitFailed {
@@ -793,7 +794,7 @@ pub async fn resume(shard: &Rc<Shard>) {
     for (key, id) in receipts {
         shard.send_to(
             owner::receipt(key, shard.shards()),
-            MeshMsg::IndexReceipt { key, id },
+            MeshMsg::Receipt(ReceiptMsg::Index { key, id }),
         );
     }
     for (number, id) in ported {

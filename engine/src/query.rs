@@ -18,8 +18,9 @@ use std::rc::Rc;
 use crate::mesh::call::ask_all;
 use serde_json::Value;
 
+use crate::mesh::msg::{MeshMsg, MessagesMsg};
 use crate::model::{Channel, MessageId, Status};
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 
 /// How far behind "now" report paging stays.
 pub const SETTLE_MS: i64 = 200;
@@ -191,9 +192,11 @@ fn limit(query: &Query) -> usize {
 
 /// Asks every shard and merges: the first `limit` rows in order.
 pub async fn run(shard: &Rc<Shard>, query: Query) -> Vec<Row> {
-    let mut rows: Vec<Row> = ask_all(shard, |reply| MeshMsg::Query {
-        query: query.clone(),
-        reply,
+    let mut rows: Vec<Row> = ask_all(shard, |reply| {
+        MeshMsg::Messages(MessagesMsg::Query {
+            query: query.clone(),
+            reply,
+        })
     })
     .await
     .into_iter()

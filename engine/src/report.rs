@@ -24,9 +24,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::io::webhook::Posted;
+use crate::mesh::msg::MeshMsg;
 use crate::model::MessageId;
 use crate::rt;
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 use crate::store::{MessageView, StoredMessage};
 use crate::time::format_rfc3339;
 
@@ -300,7 +301,7 @@ pub fn dispatch(shard: &Shard, m: &StoredMessage) {
         body: serde_json::to_vec(&report_json(m)).unwrap_or_default(),
     };
     let owner = crate::mesh::owner::endpoint(&item.client_id, shard.shards());
-    shard.send_to(owner, MeshMsg::Reports(vec![item]));
+    shard.send_to(owner, MeshMsg::Report(vec![item]));
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
 
-use crate::shard::{MeshMsg, Shard};
+use crate::mesh::msg::{MeshMsg, MessagesMsg};
+use crate::shard::Shard;
 
 /// Message counts of one shard, or of all of them once merged (`Send`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,10 +66,12 @@ pub fn local(shard: &Shard) -> MessageStats {
 /// Every shard's counts, merged.
 pub async fn gather(shard: &Rc<Shard>) -> MessageStats {
     let mut merged = MessageStats::default();
-    for s in ask_all(shard, |reply| MeshMsg::Stats { reply })
-        .await
-        .into_iter()
-        .flatten()
+    for s in ask_all(shard, |reply| {
+        MeshMsg::Messages(MessagesMsg::Stats { reply })
+    })
+    .await
+    .into_iter()
+    .flatten()
     {
         merged.merge(s);
     }

@@ -12,6 +12,7 @@ use futures_channel::mpsc;
 use futures_lite::StreamExt;
 
 pub mod call;
+pub mod msg;
 pub mod owner;
 
 /// How many batches an inbox holds before senders wait.

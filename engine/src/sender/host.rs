@@ -16,11 +16,12 @@ use std::sync::Arc;
 use super::live::SenderLive;
 use super::queue::{SessionQueue, SESSION_QUEUE_BOUND};
 use super::{Outbound, SessionEvent, SessionEvents, Transport};
+use crate::mesh::msg::{MeshMsg, ReceiptMsg};
 use crate::model::MessageId;
 use crate::notify::LocalNotify;
 use crate::pipeline::{OwnerEvent, ReceiptKey};
 use crate::rt;
-use crate::shard::{MeshMsg, Shard};
+use crate::shard::Shard;
 
 /// One session running on this shard.
 pub struct LocalSession {
@@ -338,12 +339,12 @@ pub fn route_receipt(
     detail: String,
 ) {
     let key = ReceiptKey::new(sender, carrier_id);
-    let msg = MeshMsg::Receipt {
+    let msg = MeshMsg::Receipt(ReceiptMsg::Arrived {
         key,
         delivered,
         code: code.as_u16(),
         detail,
-    };
+    });
     shard.send_to(crate::mesh::owner::receipt(key, shard.shards()), msg);
 }
 

@@ -1,0 +1,53 @@
+//! The engine's settings, built by the API crate from its configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mcmp_storage::{Durability, RecoveryMode};
+
+use crate::model::Channel;
+
+/// Engine settings (built by the API crate from its configuration).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root data directory; WALs live in `<data_dir>/wal/<shard>/`.
+    pub data_dir: PathBuf,
+    /// Number of shards (≥ 1).
+    pub shards: usize,
+    /// WAL durability mode.
+    pub durability: Durability,
+    /// Sync period in `interval` durability.
+    pub sync_interval: Duration,
+    /// WAL segment size in bytes.
+    pub segment_size: u64,
+    /// What to do with mid-log corruption.
+    pub recovery: RecoveryMode,
+    /// How long a `src_msg_id` stays taken.
+    pub dedup_window: Duration,
+    /// How long a message waits for an available sender.
+    pub hold_timeout: Duration,
+    /// Price per message part by channel (index = position in `Channel::ALL`).
+    pub prices: [i64; 7],
+    /// Unit of the webhook retry schedule.
+    pub retry_unit: Duration,
+    /// Webhook retries after the first attempt.
+    pub max_attempts: u32,
+    /// How long an endpoint has to answer.
+    pub webhook_timeout: Duration,
+    /// How long reports and history stay available.
+    pub report_retention: Duration,
+    /// When the daily failure digest goes out (seconds after midnight, Asia/Seoul).
+    pub digest_at_second: u32,
+    /// The directory whose free space is watched for the disk alert.
+    pub data_dir_for_alerts: PathBuf,
+}
+
+impl EngineConfig {
+    /// The price of one part on `channel`.
+    pub fn price(&self, channel: Channel) -> i64 {
+        Channel::ALL
+            .iter()
+            .position(|c| *c == channel)
+            .map_or(0, |i| self.prices[i])
+    }
+}

@@ -1,0 +1,204 @@
+//! The shard's side of the mesh: each batch from the inbox is handed out,
+//! one message at a time, to the owner of its domain.
+
+use std::rc::Rc;
+
+use super::{unix_secs, Shard};
+use crate::mesh::msg::{
+    AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, ReceiptMsg, SessionMsg,
+};
+use crate::mesh::Inbox;
+use crate::pipeline;
+use crate::rt;
+use crate::sender::host as sender_host;
+
+impl Shard {
+    /// Serves this shard's inbox until every sender is gone.
+    pub(super) async fn serve_mesh(self: Rc<Self>, mut inbox: Inbox<MeshMsg>) {
+        while let Some(batch) = inbox.recv().await {
+            for msg in batch {
+                self.handle(msg);
+            }
+            rt::yield_if_needed().await;
+        }
+    }
+
+    /// Hands one message to the owner of its domain.
+    pub(super) fn handle(self: &Rc<Self>, msg: MeshMsg) {
+        match msg {
+            MeshMsg::Dedup(m) => self.on_dedup(m),
+            MeshMsg::Quota(m) => self.on_quota(m),
+            MeshMsg::Route(req) => self.pipeline.pick(&self.snapshot(), req),
+            MeshMsg::Receipt(m) => self.on_receipt(m),
+            MeshMsg::Owner(ev) => pipeline::on_owner_event(self, ev),
+            MeshMsg::Messages(m) => self.on_messages(m),
+            MeshMsg::Session(m) => self.on_session(m),
+            MeshMsg::Report(items) => crate::report::enqueue(self, items),
+            MeshMsg::Admin(m) => self.on_admin(m),
+        }
+    }
+
+    fn on_dedup(&self, msg: DedupMsg) {
+        let mut dedup = self.dedup.borrow_mut();
+        match msg {
+            DedupMsg::Claim {
+                claims,
+                now_secs,
+                reply,
+            } => {
+                let out = claims
+                    .into_iter()
+                    .map(|(k, id)| dedup.claim(k, id, now_secs))
+                    .collect();
+                let _ = reply.send(out);
+            }
+            DedupMsg::Peek {
+                keys,
+                now_secs,
+                reply,
+            } => {
+                let out = keys
+                    .into_iter()
+                    .map(|k| dedup.lookup(k, now_secs))
+                    .collect();
+                let _ = reply.send(out);
+            }
+            DedupMsg::Release { claims } => {
+                claims.into_iter().for_each(|(k, id)| dedup.release(k, id));
+            }
+            DedupMsg::Restore { entries, reply } => {
+                let now = unix_secs();
+                for (k, id, at) in entries {
+                    dedup.restore(k, id, at, now);
+                }
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn on_quota(&self, msg: QuotaMsg) {
+        match msg {
+            QuotaMsg::Lease {
+                group,
+                channel,
+                tps,
+                want,
+                take,
+                reply,
+            } => {
+                let req = crate::quota::LeaseRequest {
+                    group: &group,
+                    channel,
+                    tps,
+                    want,
+                    take,
+                };
+                let _ = reply.send(self.quota.lease(crate::unix_ms(), req));
+            }
+            QuotaMsg::Charge {
+                group,
+                credit,
+                prices,
+                take,
+                reply,
+            } => {
+                let _ = reply.send(self.quota.charge(&group, credit, &prices, take));
+            }
+            QuotaMsg::Refund { group, amount } => self.quota.refund(&group, amount),
+            QuotaMsg::RestoreCharges { charges, reply } => {
+                for (g, net) in charges {
+                    self.quota.restore(&g, net);
+                }
+                let _ = reply.send(());
+            }
+            QuotaMsg::NetCharges { group, reply } => {
+                let _ = reply.send(self.quota.net(&group));
+            }
+        }
+    }
+
+    fn on_receipt(&self, msg: ReceiptMsg) {
+        match msg {
+            ReceiptMsg::Index { key, id } => self.pipeline.index_receipt(self, key, id),
+            ReceiptMsg::Arrived {
+                key,
+                delivered,
+                code,
+                ..
+            } => self.pipeline.receipt(self, key, delivered, code),
+        }
+    }
+
+    fn on_messages(self: &Rc<Self>, msg: MessagesMsg) {
+        match msg {
+            MessagesMsg::View {
+                id,
+                group_code,
+                reply,
+            } => {
+                let _ = reply.send(self.messages.borrow().view(id, &group_code));
+            }
+            MessagesMsg::Cancel {
+                id,
+                group_code,
+                reply,
+            } => {
+                let shard = self.clone();
+                rt::spawn(async move {
+                    let outcome = crate::lifecycle::cancel(&shard, id, &group_code).await;
+                    let _ = reply.send(outcome);
+                });
+            }
+            MessagesMsg::Query { query, reply } => {
+                let _ = reply.send(crate::query::run_local(self, &query));
+            }
+            MessagesMsg::FailedCounts {
+                group,
+                since,
+                until,
+                reply,
+            } => {
+                let _ = reply.send(crate::digest::local_counts(self, &group, since, until));
+            }
+            MessagesMsg::Stats { reply } => {
+                let _ = reply.send(crate::stats::local(self));
+            }
+        }
+    }
+
+    fn on_session(self: &Rc<Self>, msg: SessionMsg) {
+        match msg {
+            SessionMsg::Submit { sender, items } => {
+                for m in items {
+                    if let Err(back) = self.senders.push(&sender, m) {
+                        sender_host::unplaced(self, back.id);
+                    }
+                }
+            }
+            SessionMsg::Unqueue { sender, id, reply } => {
+                let _ = reply.send(self.senders.unqueue(&sender, id));
+            }
+            SessionMsg::Drain { sender, to, reply } => {
+                let _ = reply.send(self.senders.drain(self, &sender, to));
+            }
+        }
+    }
+
+    fn on_admin(self: &Rc<Self>, msg: AdminMsg) {
+        match msg {
+            AdminMsg::Catalog { snapshot, reply } => {
+                let newer = snapshot.generation > self.snapshot.borrow().generation;
+                if newer {
+                    *self.snapshot.borrow_mut() = snapshot;
+                    self.senders.reconcile(self);
+                    self.shared.bump_sender_epoch();
+                }
+                let _ = reply.send(());
+            }
+            AdminMsg::Metrics { reply } => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
+            AdminMsg::Agent(msg) => crate::agents::handle(self, msg),
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! A shard: one core's share of the engine, and the start-up protocol.
+//!
+//! A [`Shard`] lives on one core and owns, without locks, its WAL, the
+//! messages it accepted, its part of the dedup keys and its catalog snapshot.
+//! It is `!Send` (it holds `Rc`s and `RefCell`s); other cores reach it only
+//! through the mesh with a [`MeshMsg`] batch.
+//!
+//! Start-up, on every shard at once: open and replay the WAL (rebuilding the
+//! messages), send each recovered dedup key to its owning shard, wait until
+//! every shard has done the same, then serve. A shard that fails to start
+//! makes every other shard give up, so the process exits with the error.
+
+mod dispatch;
+mod handle;
+mod recovery;
+mod start;
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
+use crate::config::EngineConfig;
+use crate::dedup::DedupTable;
+use crate::mesh::call::Post;
+use crate::mesh::msg::MeshMsg;
+use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
+use crate::model::MessageId;
+use crate::outbox::Outbox;
+use crate::pipeline::{OwnerEvent, Pipeline};
+use crate::quota::{LocalLeases, QuotaOwner};
+use crate::sender::host::SenderHost;
+use crate::store::LocalMessages;
+use crate::wal::LocalWal;
+use crate::{rt, unix_ms};
+
+/// What every shard shares (`Send + Sync`): the catalog store, the mesh and
+/// the start-up and shutdown flags.
+pub struct SharedEngine {
+    /// Settings.
+    pub config: EngineConfig,
+    /// The catalog store.
+    pub catalog: Arc<SharedCatalog>,
+    mesh: SharedMesh<MeshMsg>,
+    inboxes: Mutex<Vec<Option<Inbox<MeshMsg>>>>,
+    initial: Arc<Snapshot>,
+    recovering: AtomicUsize,
+    failed: AtomicBool,
+    draining: AtomicBool,
+    /// Bumped when a sender session comes up or the catalog changes: held
+    /// messages are worth another routing attempt.
+    sender_epoch: std::sync::atomic::AtomicU64,
+    public_url: std::sync::OnceLock<String>,
+}
+
+/// One core's engine. Lives on its shard only.
+pub struct Shard {
+    /// This shard's index.
+    pub id: usize,
+    /// Shared parts.
+    pub shared: Arc<SharedEngine>,
+    snapshot: RefCell<Arc<Snapshot>>,
+    /// The messages this shard accepted.
+    pub messages: RefCell<LocalMessages>,
+    dedup: RefCell<DedupTable>,
+    /// The shard's WAL.
+    pub wal: Rc<LocalWal>,
+    next_seq: Cell<u64>,
+    /// Routing, held messages, receipt keys.
+    pub pipeline: Pipeline,
+    /// The sender sessions placed on this shard.
+    pub senders: SenderHost,
+    /// Customer limits this shard owns.
+    pub quota: QuotaOwner,
+    /// Webhook endpoints this shard owns.
+    pub endpoints: crate::report::Endpoints,
+    /// Reports of this shard's messages waiting to go out.
+    pub reports: crate::lifecycle::ReportQueue,
+    /// Scheduled sends and webhook retries on the shard's timer wheel.
+    pub deadlines: crate::deadlines::Deadlines,
+    /// TPS tokens this shard leased.
+    pub leases: LocalLeases,
+    /// Outgoing HTTP (providers, webhooks).
+    pub http: Rc<crate::http_client::HttpClient>,
+    /// This shard's metrics.
+    pub metrics: Rc<crate::metrics::LocalMetrics>,
+    outbox: Rc<Outbox>,
+    /// The customer agents this shard owns (in memory only).
+    pub agents: crate::agents::LocalAgents,
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The WAL could not be opened or replayed.
+    #[error("shard {shard}: {source}")]
+    Wal {
+        /// Shard.
+        shard: usize,
+        /// Cause.
+        source: mcmp_storage::Error,
+    },
+    /// A WAL record could not be decoded.
+    #[error("shard {shard}: {source}")]
+    Record {
+        /// Shard.
+        shard: usize,
+        /// Cause.
+        source: crate::codec::DecodeError,
+    },
+    /// The catalog could not be loaded.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Another shard failed first.
+    #[error("another shard failed to start")]
+    Aborted,
+    /// The executors could not be started.
+    #[error(transparent)]
+    Runtime(#[from] io::Error),
+}
+
+impl SharedEngine {
+    /// Prepares an engine over a catalog; nothing runs until [`SharedEngine::run`].
+    pub fn new(
+        config: EngineConfig,
+        catalog: SharedCatalog,
+    ) -> Result<Arc<SharedEngine>, StartError> {
+        let initial = Arc::new(catalog.load()?);
+        let (mesh, inboxes) = mesh::build(config.shards);
+        Ok(Arc::new(SharedEngine {
+            recovering: AtomicUsize::new(config.shards),
+            config,
+            catalog: Arc::new(catalog),
+            mesh,
+            inboxes: Mutex::new(inboxes.into_iter().map(Some).collect()),
+            initial,
+            failed: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            sender_epoch: std::sync::atomic::AtomicU64::new(0),
+            public_url: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// Starts every shard, runs `serve` on each once recovery is complete and
+    /// returns when all of them have returned (after shutdown).
+    pub fn run<F, Fut>(self: &Arc<Self>, serve: F) -> Result<(), StartError>
+    where
+        F: Fn(Rc<Shard>) -> Fut + Send + Sync + Clone + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let engine = self.clone();
+        let results = rt::run_shards(self.config.shards, move |id| {
+            let engine = engine.clone();
+            let serve = serve.clone();
+            async move {
+                let shard = match Shard::start(engine.clone(), id).await {
+                    Ok(shard) => shard,
+                    Err(e) => {
+                        engine.failed.store(true, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                };
+                serve(shard.clone()).await;
+                shard.wal.close().await;
+                Ok(())
+            }
+        })?;
+        let mut first = None;
+        for r in results {
+            match r {
+                Err(StartError::Aborted) | Ok(()) => {}
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Starts draining: readiness turns false and servers stop accepting.
+    pub fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the engine is draining.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.config.shards
+    }
+
+    /// Sets the URL providers reach this server at (once, when known).
+    pub fn set_public_url(&self, url: String) {
+        let _ = self.public_url.set(url);
+    }
+
+    /// The URL providers reach this server at, if known.
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url.get().cloned()
+    }
+
+    /// Marks that held messages may now be routable.
+    pub fn bump_sender_epoch(&self) {
+        self.sender_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current sender epoch.
+    pub fn sender_epoch(&self) -> u64 {
+        self.sender_epoch.load(Ordering::Relaxed)
+    }
+}
+
+impl Shard {
+    /// The current catalog snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shared.shards()
+    }
+
+    /// Allocates the id of a new message.
+    pub fn next_message_id(&self) -> MessageId {
+        let seq = self.next_seq.get();
+        self.next_seq.set(seq + 1);
+        MessageId::new(self.id, seq)
+    }
+
+    /// Sends one request to `shard` (handled inline when it is this shard).
+    async fn send(self: &Rc<Self>, shard: usize, msg: MeshMsg) -> Result<(), MeshClosed> {
+        if shard == self.id {
+            self.handle(msg);
+            Ok(())
+        } else {
+            self.shared.mesh.send(shard, vec![msg]).await
+        }
+    }
+
+    /// Sends one request now and waits for room in the destination's inbox.
+    pub async fn send_now(self: &Rc<Self>, shard: usize, msg: MeshMsg) {
+        let _ = self.send(shard, msg).await;
+    }
+
+    /// Queues a message for `shard` in the outbox (batched, sent when the
+    /// current task yields; also for this shard, to avoid re-entrancy).
+    pub fn send_to(&self, shard: usize, msg: MeshMsg) {
+        self.outbox.push(&self.shared.mesh, shard, msg);
+    }
+
+    /// Reports an event to the shard that owns the message.
+    pub fn to_owner(&self, id: MessageId, ev: OwnerEvent) {
+        self.send_to(id.shard(), MeshMsg::Owner(ev));
+    }
+}
+
+impl Post<MeshMsg> for Rc<Shard> {
+    fn shards(&self) -> usize {
+        self.shared.shards()
+    }
+
+    async fn post(&self, to: usize, msg: MeshMsg) -> Result<(), MeshClosed> {
+        self.send(to, msg).await
+    }
+}
+
+fn unix_secs() -> u32 {
+    (unix_ms() / 1000) as u32
+}

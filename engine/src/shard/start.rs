@@ -1,0 +1,145 @@
+//! Start-up, on every shard at once: replay the WAL, send each recovered
+//! dedup key and prepaid charge to its owning shard, wait until every shard
+//! has done the same; then, once the server is listening, activate: sender
+//! sessions, the messages that were in flight, the periodic tasks.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::recovery::recover;
+use super::{Shard, SharedEngine, StartError};
+use crate::dedup::{DedupKey, DedupTable};
+use crate::mesh::call::ask;
+use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
+use crate::mesh::owner;
+use crate::model::MessageId;
+use crate::outbox::Outbox;
+use crate::pipeline::{self, Pipeline};
+use crate::quota::{LocalLeases, QuotaOwner};
+use crate::rt;
+use crate::sender::host::SenderHost;
+use crate::wal::LocalWal;
+
+impl Shard {
+    pub(super) async fn start(
+        engine: Arc<SharedEngine>,
+        id: usize,
+    ) -> Result<Rc<Shard>, StartError> {
+        let inbox = engine
+            .inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+            .and_then(Option::take)
+            .ok_or(StartError::Aborted)?;
+        let (wal, messages, recovered) = recover(&engine.config, id)?;
+        let window = engine
+            .config
+            .dedup_window
+            .as_secs()
+            .min(u64::from(u32::MAX)) as u32;
+        let metrics = Rc::new(crate::metrics::LocalMetrics::new());
+        let shard = Rc::new(Shard {
+            id,
+            snapshot: RefCell::new(engine.initial.clone()),
+            next_seq: Cell::new(messages.max_seq() + 1),
+            messages: RefCell::new(messages),
+            dedup: RefCell::new(DedupTable::new(window)),
+            wal: LocalWal::start(
+                wal,
+                engine.config.durability,
+                engine.config.sync_interval,
+                metrics.clone(),
+            ),
+            pipeline: Pipeline::default(),
+            senders: SenderHost::default(),
+            quota: QuotaOwner::default(),
+            endpoints: crate::report::Endpoints::default(),
+            reports: crate::lifecycle::ReportQueue::default(),
+            deadlines: crate::deadlines::Deadlines::default(),
+            leases: LocalLeases::default(),
+            http: Rc::new(crate::http_client::HttpClient::new()),
+            metrics,
+            outbox: Rc::new(Outbox::new(engine.config.shards)),
+            shared: engine.clone(),
+            agents: crate::agents::LocalAgents::default(),
+        });
+        rt::spawn(shard.clone().serve_mesh(inbox));
+        shard.restore_dedup(recovered).await?;
+        shard.restore_charges().await?;
+        engine.recovering.fetch_sub(1, Ordering::SeqCst);
+        while engine.recovering.load(Ordering::SeqCst) > 0 {
+            if engine.failed.load(Ordering::SeqCst) {
+                return Err(StartError::Aborted);
+            }
+            rt::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(shard)
+    }
+
+    /// Starts the work after recovery: sender sessions, the messages that
+    /// were in flight, the periodic tick. The server calls it once it knows
+    /// its public address (providers need it for their callbacks).
+    pub async fn activate(self: &Rc<Self>) {
+        self.senders.reconcile(self);
+        pipeline::resume(self).await;
+        crate::lifecycle::resume_reports(self);
+        rt::spawn(crate::lifecycle::dispatch_loop(self.clone()));
+        rt::spawn(pipeline::tick_loop(self.clone()));
+        rt::spawn(crate::deadlines::run(self.clone()));
+    }
+
+    async fn restore_dedup(
+        self: &Rc<Self>,
+        recovered: Vec<(DedupKey, MessageId, u32)>,
+    ) -> Result<(), StartError> {
+        let n = self.shared.shards();
+        let mut per_owner: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
+        for e in recovered {
+            per_owner[owner::dedup(e.0, n)].push(e);
+        }
+        for (to, entries) in per_owner.into_iter().enumerate() {
+            for chunk in entries.chunks(4096) {
+                let entries = chunk.to_vec();
+                ask(self, to, |reply| {
+                    MeshMsg::Dedup(DedupMsg::Restore { entries, reply })
+                })
+                .await
+                .map_err(|_| StartError::Aborted)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the net prepaid charges of this shard's messages to the
+    /// customers' owning shards.
+    async fn restore_charges(self: &Rc<Self>) -> Result<(), StartError> {
+        let n = self.shards();
+        let mut per_owner: Vec<Vec<(String, i64)>> = (0..n).map(|_| Vec::new()).collect();
+        let mut nets: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for m in self.messages.borrow().iter() {
+            if m.price != 0 {
+                let refunded = crate::pipeline::refundable(m) && m.status.is_final();
+                *nets.entry(m.group_code.to_string()).or_insert(0) +=
+                    if refunded { 0 } else { m.price };
+            }
+        }
+        for (g, net) in nets {
+            per_owner[owner::customer(&g, n)].push((g, net));
+        }
+        for (to, charges) in per_owner.into_iter().enumerate() {
+            if charges.is_empty() {
+                continue;
+            }
+            ask(self, to, |reply| {
+                MeshMsg::Quota(QuotaMsg::RestoreCharges { charges, reply })
+            })
+            .await
+            .map_err(|_| StartError::Aborted)?;
+        }
+        Ok(())
+    }
+}
