@@ -231,7 +231,11 @@ fn a_hang_up_answers_every_submit_it_read_and_an_abrupt_drop_does_not_wait() {
     answered.sort_unstable();
     assert_eq!(answered, seqs);
 
-    let mut cut = bound(&sim);
+    // Another system_id: the receipts of the 20 answered above go to a
+    // bind of their own system_id, and this connection must see nothing
+    // but its own traffic.
+    let mut cut = Esme::connect(sim.addr("smsc"));
+    assert_eq!(cut.bind("G_S_CUT01", "pw"), 0);
     let seq = cut.submit(&text("1588", "01012345678", "cut"));
     eventually("the submit to be read", || stat(&sim, "submits") == 21);
     post_json(sim.addr("control"), "/drop", &json!({"abrupt": true}));
