@@ -20,7 +20,7 @@ use std::rc::Rc;
 use crate::catalog::{CustomerView, Snapshot};
 use crate::codec::{AcceptedRecord, Record};
 use crate::codes::ResultCode;
-use crate::dedup::{ClaimOutcome, DedupKey};
+use crate::core::dedup::{ClaimOutcome, DedupKey};
 use crate::model::{Channel, MessageId, MessageRequest, Status};
 use crate::pipeline;
 use crate::policy::{self, PolicyInput};
@@ -367,14 +367,18 @@ async fn tps(
         let local = if dry_run {
             0
         } else {
-            shard.leases.take(crate::unix_ms(), group, channel, want)
+            shard
+                .core
+                .borrow_mut()
+                .leases
+                .take(crate::unix_ms(), group, channel, want)
         };
         let mut have = local;
         if have < want {
             let ask = if dry_run {
                 want
             } else {
-                (want - have).max(crate::quota::lease_chunk(limit, shard.shards()))
+                (want - have).max(crate::core::quota::lease_chunk(limit, shard.shards()))
             };
             have += shard.lease_tps(group, channel, limit, ask, !dry_run).await;
         }
@@ -400,7 +404,11 @@ async fn tps(
     });
     if !dry_run {
         for (channel, left) in budget {
-            shard.leases.keep(crate::unix_ms(), group, channel, left);
+            shard
+                .core
+                .borrow_mut()
+                .leases
+                .keep(crate::unix_ms(), group, channel, left);
         }
     }
 }

@@ -36,8 +36,9 @@ pub mod code_tables;
 pub mod codec;
 pub mod codes;
 pub mod config;
+pub mod core;
 pub mod deadlines;
-pub mod dedup;
+
 pub mod digest;
 pub mod http_client;
 pub mod io;
@@ -50,7 +51,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod policy;
 pub mod query;
-pub mod quota;
+
 pub mod report;
 pub mod routing;
 pub mod rt;

@@ -233,7 +233,7 @@ pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> Cance
     };
     let cancelable = match status {
         Status::Accepted | Status::Scheduled => true,
-        Status::Queued if shard.pipeline.is_held(id) => true,
+        Status::Queued if shard.core.borrow().held.contains(id) => true,
         Status::Queued => match sender {
             Some(sender) => unqueue_anywhere(shard, &sender, id).await,
             None => false,
@@ -245,7 +245,7 @@ pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> Cance
     if !cancelable || now_status.is_none_or(|s| s.is_final() || s == Status::Submitted) {
         return CancelOutcome::NotCancelable(now_status.unwrap_or(status));
     }
-    shard.pipeline.remove_held(id);
+    shard.core.borrow_mut().held.remove(id);
     pipeline::change_state(
         shard,
         id,

@@ -247,3 +247,21 @@ pub struct MessageRequest {
     /// Number of carrier parts (concatenated SMS); 1 for everything else.
     pub parts: u16,
 }
+
+/// A 128-bit hash of `parts` (each followed by 0xff), stable within a
+/// process: two SipHash-1-3 runs with fixed keys, seeded 1 and 2.
+pub fn hash128(parts: &[&[u8]]) -> u128 {
+    let half = |seed: u8| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+                .build_hasher();
+        h.write_u8(seed);
+        for p in parts {
+            h.write(p);
+            h.write_u8(0xff);
+        }
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}

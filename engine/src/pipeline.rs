@@ -11,7 +11,7 @@
 //! session going down → back to routing.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,13 +20,14 @@ use futures_channel::oneshot;
 use crate::catalog::{SenderEntry, Snapshot};
 use crate::codec::{Record, StateRecord};
 use crate::codes::ResultCode;
+use crate::core::held::Hold;
+use crate::core::receipts::{Arrival, Receipt, ReceiptKey};
 use crate::deadlines::Due;
 use crate::mesh::call::ask;
 use crate::mesh::msg::{MeshMsg, QuotaMsg, ReceiptMsg, SessionMsg};
 use crate::mesh::owner;
 use crate::model::{Channel, MessageId, Status};
 use crate::routing::rule::RouteRule;
-use crate::routing::swrr::Swrr;
 use crate::rt;
 use crate::sender::{Ability, Outbound};
 use crate::shard::Shard;
@@ -50,13 +51,6 @@ const HELD_RETRY_BATCH: usize = 50_000;
 
 /// Submit attempts (transient failures) before a message fails for good.
 pub const MAX_ATTEMPTS: u8 = 10;
-
-/// Most messages held per shard; beyond, new ones fail at once with 4002.
-pub const HELD_BOUND: usize = 1_000_000;
-
-/// Receipts kept while their submit is not yet indexed (they can overtake
-/// the submit's own event across cores).
-const EARLY_RECEIPTS_BOUND: usize = 100_000;
 
 /// Something that happened to a message, reported to its owning shard.
 #[derive(Debug, Clone)]
@@ -133,17 +127,6 @@ impl OwnerEvent {
     }
 }
 
-/// A receipt key: hash of sender name and carrier message id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ReceiptKey(pub u128);
-
-impl ReceiptKey {
-    /// The key of a carrier id at a sender.
-    pub fn new(sender: &str, carrier_id: &str) -> ReceiptKey {
-        ReceiptKey(owner::hash128(&[sender.as_bytes(), carrier_id.as_bytes()]))
-    }
-}
-
 /// What a message needs for routing.
 #[derive(Debug, Clone)]
 pub struct RouteTarget {
@@ -170,24 +153,10 @@ pub struct PickRequest {
     pub reply: oneshot::Sender<Vec<Option<String>>>,
 }
 
-/// A receipt on its way to the key's owner.
-#[derive(Debug, Clone)]
-struct EarlyReceipt {
-    delivered: bool,
-    code: u16,
-    at_ms: i64,
-}
-
-/// Routing and receipt state of one shard. Shard-local.
+/// Routing state of one shard that has not moved to `core` yet. Shard-local.
 #[derive(Default)]
 pub struct Pipeline {
-    held: RefCell<VecDeque<(MessageId, i64)>>,
-    /// The ids in `held`, so holding stays O(1) with a million held.
-    held_ids: RefCell<std::collections::HashSet<u64>>,
     attempts: RefCell<HashMap<u64, u8>>,
-    swrr: RefCell<HashMap<(String, String), Swrr>>,
-    receipts: RefCell<HashMap<ReceiptKey, MessageId>>,
-    early: RefCell<HashMap<ReceiptKey, EarlyReceipt>>,
     /// Ported-out numbers waiting for their PNX write.
     pub ported: crate::routing::ported::PortedOut,
 }
@@ -241,101 +210,55 @@ pub fn choose_sender<'a>(
         })
 }
 
-impl Pipeline {
-    /// Answers weighted picks for a route key this shard owns.
-    pub fn pick(&self, snapshot: &Snapshot, req: PickRequest) {
-        let Some(rule) = snapshot.route(&req.rule_group, req.target.channel) else {
-            let _ = req.reply.send(vec![None; req.count]);
-            return;
-        };
-        let groups = rule
-            .carriers
-            .get(&req.carrier_key)
-            .cloned()
-            .unwrap_or_default();
-        let weights: Vec<u32> = groups.iter().map(|g| g.ratio).collect();
-        let available: Vec<bool> = groups
-            .iter()
-            .map(|g| group_available(snapshot, &g.sender_group, &req.target))
-            .collect();
-        let mut states = self.swrr.borrow_mut();
-        let key = (rule.route_id.clone(), req.carrier_key.clone());
-        let state = states.entry(key).or_insert_with(|| Swrr::new(&weights));
-        if !state.has_weights(&weights) {
-            *state = Swrr::new(&weights);
-        }
-        let picks = (0..req.count)
-            .map(|_| {
-                state
-                    .pick(|i| available[i])
-                    .map(|i| groups[i].sender_group.clone())
-            })
-            .collect();
-        let _ = req.reply.send(picks);
-    }
+/// Answers weighted picks for a route key this shard owns.
+pub fn pick(shard: &Shard, req: PickRequest) {
+    let snapshot = shard.snapshot();
+    let rule = snapshot.route(&req.rule_group, req.target.channel);
+    let available = |group: &str| group_available(&snapshot, group, &req.target);
+    let picks = shard
+        .core
+        .borrow_mut()
+        .routes
+        .pick(rule, &req.carrier_key, req.count, available);
+    let _ = req.reply.send(picks);
+}
 
-    /// Remembers which message a carrier id belongs to (this shard owns the key).
-    pub fn index_receipt(&self, shard: &Shard, key: ReceiptKey, id: MessageId) {
-        if let Some(early) = self.early.borrow_mut().remove(&key) {
-            shard.to_owner(
+/// Indexes a carrier id (this shard owns the key); a receipt that came
+/// first goes to the message's owner now.
+pub fn index_receipt(shard: &Shard, key: ReceiptKey, id: MessageId) {
+    let early = shard.core.borrow_mut().receipts.index(key, id);
+    if let Some(Receipt { delivered, code }) = early {
+        shard.to_owner(
+            id,
+            OwnerEvent::Final {
                 id,
-                OwnerEvent::Final {
-                    id,
-                    delivered: early.delivered,
-                    code: early.code,
-                },
-            );
-            return;
-        }
-        self.receipts.borrow_mut().insert(key, id);
+                delivered,
+                code,
+            },
+        );
     }
+}
 
-    /// A receipt arrived for a key this shard owns.
-    pub fn receipt(&self, shard: &Shard, key: ReceiptKey, delivered: bool, code: u16) {
-        if let Some(id) = self.receipts.borrow_mut().remove(&key) {
-            shard.to_owner(
+/// A receipt arrived for a key this shard owns.
+pub fn receipt(shard: &Shard, key: ReceiptKey, delivered: bool, code: u16) {
+    let receipt = Receipt { delivered, code };
+    let arrival = shard
+        .core
+        .borrow_mut()
+        .receipts
+        .arrived(unix_ms(), key, receipt);
+    match arrival {
+        Arrival::Matched(id) => shard.to_owner(
+            id,
+            OwnerEvent::Final {
                 id,
-                OwnerEvent::Final {
-                    id,
-                    delivered,
-                    code,
-                },
-            );
-            return;
-        }
-        let mut early = self.early.borrow_mut();
-        if early.len() >= EARLY_RECEIPTS_BOUND {
-            let cutoff = unix_ms() - 300_000;
-            early.retain(|_, e| e.at_ms > cutoff);
-        }
-        if early.len() < EARLY_RECEIPTS_BOUND {
-            early.insert(
-                key,
-                EarlyReceipt {
-                    delivered,
-                    code,
-                    at_ms: unix_ms(),
-                },
-            );
-        } else {
-            tracing::warn!("receipt for an unknown carrier id dropped: early-receipt buffer full");
-        }
-    }
-
-    /// Number of held messages.
-    pub fn held(&self) -> usize {
-        self.held.borrow().len()
-    }
-
-    /// Whether a message is held.
-    pub fn is_held(&self, id: MessageId) -> bool {
-        self.held_ids.borrow().contains(&id.0)
-    }
-
-    /// Forgets a held message (canceled).
-    pub fn remove_held(&self, id: MessageId) {
-        if self.held_ids.borrow_mut().remove(&id.0) {
-            self.held.borrow_mut().retain(|(h, _)| *h != id);
+                delivered,
+                code,
+            },
+        ),
+        Arrival::Early => {}
+        Arrival::Dropped => {
+            tracing::warn!("receipt for an unknown carrier id dropped: early-receipt buffer full")
         }
     }
 }
@@ -500,18 +423,13 @@ fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target:
     }
 }
 
+/// Holds a message until a sender is available; fails it (4002) when the
+/// held queue is full.
 fn hold(shard: &Shard, id: MessageId) {
-    if shard.pipeline.is_held(id) {
-        return;
-    }
-    let mut held = shard.pipeline.held.borrow_mut();
-    if held.len() >= HELD_BOUND {
-        drop(held);
+    let held = shard.core.borrow_mut().held.hold(id, unix_ms());
+    if held == Hold::Full {
         fail(shard, id, ResultCode::NoAvailableSender, None);
-        return;
     }
-    held.push_back((id, unix_ms()));
-    shard.pipeline.held_ids.borrow_mut().insert(id.0);
 }
 
 /// Whether a message's prepaid charge is refunded if it ends now: it never
@@ -731,33 +649,22 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             || ticks.is_multiple_of(HELD_RETRY_IDLE)
         {
             seen_epoch = epoch;
-            let mut held = shard.pipeline.held.borrow_mut();
-            let n = held.len().min(HELD_RETRY_BATCH);
-            let items: Vec<_> = held.drain(..n).collect();
-            drop(held);
-            let mut ids = shard.pipeline.held_ids.borrow_mut();
-            for (id, _) in &items {
-                ids.remove(&id.0);
+            let taken = shard
+                .core
+                .borrow_mut()
+                .held
+                .take(now, hold_ms, HELD_RETRY_BATCH);
+            for id in taken.expired {
+                fail(&shard, id, ResultCode::NoAvailableSender, None);
             }
-            drop(ids);
-            for (id, since) in items {
-                if now - since >= hold_ms {
-                    fail(&shard, id, ResultCode::NoAvailableSender, None);
-                } else {
-                    retry.push((id, since));
-                }
-            }
+            retry = taken.retry;
         }
         if !retry.is_empty() {
             // Keep their original hold time: re-hold with it if still unroutable.
             let ids: Vec<MessageId> = retry.iter().map(|(id, _)| *id).collect();
-            let since: HashMap<u64, i64> = retry.into_iter().map(|(id, s)| (id.0, s)).collect();
             route(&shard, ids).await;
-            for (id, t) in shard.pipeline.held.borrow_mut().iter_mut() {
-                if let Some(s) = since.get(&id.0) {
-                    *t = *s;
-                }
-            }
+            let since: HashMap<u64, i64> = retry.into_iter().map(|(id, s)| (id.0, s)).collect();
+            shard.core.borrow_mut().held.restore_since(&since);
         }
     }
 }

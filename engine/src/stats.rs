@@ -43,7 +43,7 @@ impl MessageStats {
 /// Counts the messages `shard` owns (the handler of [`MeshMsg::Stats`]).
 pub fn local(shard: &Shard) -> MessageStats {
     let mut stats = MessageStats {
-        held: shard.pipeline.held() as u64,
+        held: shard.core.borrow().held.len() as u64,
         ..MessageStats::default()
     };
     let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();

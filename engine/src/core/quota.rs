@@ -19,7 +19,6 @@
 //! from the WALs at start-up (each accepted message records its price; a
 //! refund is implied by its final state).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -83,14 +82,14 @@ fn slot_of(now_ms: i64) -> i64 {
 /// The limits this shard owns. Shard-local.
 #[derive(Default)]
 pub struct QuotaOwner {
-    buckets: RefCell<HashMap<(String, Channel), Bucket>>,
-    net_charges: RefCell<HashMap<String, i64>>,
+    buckets: HashMap<(String, Channel), Bucket>,
+    net_charges: HashMap<String, i64>,
 }
 
 impl QuotaOwner {
     /// Grants up to `want` tokens of a customer's channel limit `tps` at
     /// `now_ms` (`take = false`: only says how many are there, for dry runs).
-    pub fn lease(&self, now_ms: i64, req: LeaseRequest<'_>) -> u32 {
+    pub fn lease(&mut self, now_ms: i64, req: LeaseRequest<'_>) -> u32 {
         let LeaseRequest {
             group,
             channel,
@@ -99,8 +98,8 @@ impl QuotaOwner {
             take,
         } = req;
         let slot = slot_of(now_ms);
-        let mut buckets = self.buckets.borrow_mut();
-        let b = buckets
+        let b = self
+            .buckets
             .entry((group.to_string(), channel))
             .or_insert_with(|| Bucket::new(slot));
         b.advance(slot);
@@ -113,9 +112,8 @@ impl QuotaOwner {
 
     /// Debits `prices` in order while the balance allows; one verdict each.
     /// `credit` is the operator's balance plus its `charges_offset`.
-    pub fn charge(&self, group: &str, credit: i64, prices: &[i64], take: bool) -> Vec<bool> {
-        let mut nets = self.net_charges.borrow_mut();
-        let net = nets.entry(group.to_string()).or_insert(0);
+    pub fn charge(&mut self, group: &str, credit: i64, prices: &[i64], take: bool) -> Vec<bool> {
+        let net = self.net_charges.entry(group.to_string()).or_insert(0);
         let mut spent = *net;
         let verdicts = prices
             .iter()
@@ -134,26 +132,18 @@ impl QuotaOwner {
     }
 
     /// Gives back the price of a message that never reached a carrier.
-    pub fn refund(&self, group: &str, amount: i64) {
-        *self
-            .net_charges
-            .borrow_mut()
-            .entry(group.to_string())
-            .or_insert(0) -= amount;
+    pub fn refund(&mut self, group: &str, amount: i64) {
+        *self.net_charges.entry(group.to_string()).or_insert(0) -= amount;
     }
 
     /// Adds charges recovered from a WAL (start-up).
-    pub fn restore(&self, group: &str, net: i64) {
-        *self
-            .net_charges
-            .borrow_mut()
-            .entry(group.to_string())
-            .or_insert(0) += net;
+    pub fn restore(&mut self, group: &str, net: i64) {
+        *self.net_charges.entry(group.to_string()).or_insert(0) += net;
     }
 
     /// The customer's net charges so far.
     pub fn net(&self, group: &str) -> i64 {
-        self.net_charges.borrow().get(group).copied().unwrap_or(0)
+        self.net_charges.get(group).copied().unwrap_or(0)
     }
 }
 
@@ -176,14 +166,13 @@ pub struct LeaseRequest<'a> {
 /// unix ms. Shard-local.
 #[derive(Default)]
 pub struct LocalLeases {
-    leases: RefCell<HashMap<(String, Channel), (u32, i64)>>,
+    leases: HashMap<(String, Channel), (u32, i64)>,
 }
 
 impl LocalLeases {
     /// Takes up to `want` tokens unexpired at `now_ms`.
-    pub fn take(&self, now_ms: i64, group: &str, channel: Channel, want: u32) -> u32 {
-        let mut leases = self.leases.borrow_mut();
-        let Some((tokens, expires)) = leases.get_mut(&(group.to_string(), channel)) else {
+    pub fn take(&mut self, now_ms: i64, group: &str, channel: Channel, want: u32) -> u32 {
+        let Some((tokens, expires)) = self.leases.get_mut(&(group.to_string(), channel)) else {
             return 0;
         };
         if *expires <= now_ms {
@@ -198,11 +187,11 @@ impl LocalLeases {
     /// Keeps `tokens` leased at `now_ms` for later requests, until the
     /// lease expires ([`LEASE_TTL`] later; earlier unspent tokens are
     /// renewed with it).
-    pub fn keep(&self, now_ms: i64, group: &str, channel: Channel, tokens: u32) {
+    pub fn keep(&mut self, now_ms: i64, group: &str, channel: Channel, tokens: u32) {
         if tokens > 0 {
             let expires = now_ms + LEASE_TTL.as_millis() as i64;
-            let mut leases = self.leases.borrow_mut();
-            let e = leases
+            let e = self
+                .leases
                 .entry((group.to_string(), channel))
                 .or_insert((0, expires));
             if e.1 <= now_ms {
@@ -220,7 +209,7 @@ mod tests {
 
     #[test]
     fn balance_is_never_overdrawn_and_refunds_free_it() {
-        let q = QuotaOwner::default();
+        let mut q = QuotaOwner::default();
         assert_eq!(
             q.charge("g", 25, &[10, 10, 10], true),
             vec![true, true, false]
@@ -264,7 +253,7 @@ mod tests {
 
     #[test]
     fn leases_never_grant_more_than_the_limit_in_any_second() {
-        let q = QuotaOwner::default();
+        let mut q = QuotaOwner::default();
         let t = 1_700_000_000_000;
         assert_eq!(q.lease(t, sms(600, true)), 600);
         assert_eq!(
@@ -300,7 +289,7 @@ mod tests {
 
     #[test]
     fn leases_are_spent_then_expire() {
-        let l = LocalLeases::default();
+        let mut l = LocalLeases::default();
         let t = 1_700_000_000_000;
         let ttl = LEASE_TTL.as_millis() as i64;
         l.keep(t, "g", Channel::Sms, 5);

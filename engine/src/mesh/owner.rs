@@ -7,11 +7,9 @@
 //! the WALs at start-up, so they may change between versions, never within
 //! a running process.
 
-use std::hash::{BuildHasher, Hasher};
-
-use crate::dedup::DedupKey;
-use crate::model::MessageId;
-use crate::pipeline::ReceiptKey;
+use crate::core::dedup::DedupKey;
+use crate::core::receipts::ReceiptKey;
+use crate::model::{hash128, MessageId};
 
 /// The shard that owns a customer's limits (TPS windows, prepaid charges)
 /// and sends its daily digest.
@@ -53,23 +51,6 @@ pub fn receipt(key: ReceiptKey, shards: usize) -> usize {
 /// The shard that owns a message: the one that accepted it.
 pub fn message(id: MessageId) -> usize {
     id.shard()
-}
-
-/// A 128-bit hash of `parts` (each followed by 0xff), stable within a
-/// process: two SipHash-1-3 runs with fixed keys, seeded 1 and 2.
-pub fn hash128(parts: &[&[u8]]) -> u128 {
-    let half = |seed: u8| {
-        let mut h =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-                .build_hasher();
-        h.write_u8(seed);
-        for p in parts {
-            h.write(p);
-            h.write_u8(0xff);
-        }
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
 /// 64-bit FNV-1a over the concatenation of `parts`.

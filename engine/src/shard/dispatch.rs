@@ -28,7 +28,7 @@ impl Shard {
         match msg {
             MeshMsg::Dedup(m) => self.on_dedup(m),
             MeshMsg::Quota(m) => self.on_quota(m),
-            MeshMsg::Route(req) => self.pipeline.pick(&self.snapshot(), req),
+            MeshMsg::Route(req) => pipeline::pick(self, req),
             MeshMsg::Receipt(m) => self.on_receipt(m),
             MeshMsg::Owner(ev) => pipeline::on_owner_event(self, ev),
             MeshMsg::Messages(m) => self.on_messages(m),
@@ -39,7 +39,7 @@ impl Shard {
     }
 
     fn on_dedup(&self, msg: DedupMsg) {
-        let mut dedup = self.dedup.borrow_mut();
+        let dedup = &mut self.core.borrow_mut().dedup;
         match msg {
             DedupMsg::Claim {
                 claims,
@@ -77,6 +77,7 @@ impl Shard {
     }
 
     fn on_quota(&self, msg: QuotaMsg) {
+        let quota = &mut self.core.borrow_mut().quota;
         match msg {
             QuotaMsg::Lease {
                 group,
@@ -86,14 +87,14 @@ impl Shard {
                 take,
                 reply,
             } => {
-                let req = crate::quota::LeaseRequest {
+                let req = crate::core::quota::LeaseRequest {
                     group: &group,
                     channel,
                     tps,
                     want,
                     take,
                 };
-                let _ = reply.send(self.quota.lease(crate::unix_ms(), req));
+                let _ = reply.send(quota.lease(crate::unix_ms(), req));
             }
             QuotaMsg::Charge {
                 group,
@@ -102,30 +103,30 @@ impl Shard {
                 take,
                 reply,
             } => {
-                let _ = reply.send(self.quota.charge(&group, credit, &prices, take));
+                let _ = reply.send(quota.charge(&group, credit, &prices, take));
             }
-            QuotaMsg::Refund { group, amount } => self.quota.refund(&group, amount),
+            QuotaMsg::Refund { group, amount } => quota.refund(&group, amount),
             QuotaMsg::RestoreCharges { charges, reply } => {
                 for (g, net) in charges {
-                    self.quota.restore(&g, net);
+                    quota.restore(&g, net);
                 }
                 let _ = reply.send(());
             }
             QuotaMsg::NetCharges { group, reply } => {
-                let _ = reply.send(self.quota.net(&group));
+                let _ = reply.send(quota.net(&group));
             }
         }
     }
 
     fn on_receipt(&self, msg: ReceiptMsg) {
         match msg {
-            ReceiptMsg::Index { key, id } => self.pipeline.index_receipt(self, key, id),
+            ReceiptMsg::Index { key, id } => pipeline::index_receipt(self, key, id),
             ReceiptMsg::Arrived {
                 key,
                 delivered,
                 code,
                 ..
-            } => self.pipeline.receipt(self, key, delivered, code),
+            } => pipeline::receipt(self, key, delivered, code),
         }
     }
 

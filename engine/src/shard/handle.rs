@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use super::{unix_secs, Shard};
 use crate::catalog::CatalogError;
-use crate::dedup::{ClaimOutcome, DedupKey};
+use crate::core::dedup::{ClaimOutcome, DedupKey};
 use crate::mesh::call::{ask, ask_all};
 use crate::mesh::msg::{AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, SessionMsg};
 use crate::mesh::{owner, MeshClosed};
@@ -208,7 +208,7 @@ impl Shard {
     ) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
         let mut gauges = crate::metrics::Gauges::default();
         self.senders.gauges(self, &mut gauges);
-        gauges.held_messages = self.pipeline.held() as u64;
+        gauges.held_messages = self.core.borrow().held.len() as u64;
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
         gauges.wal_unsynced_records = self.wal.unsynced();
         gauges.shards = self.shards() as u64;

@@ -24,14 +24,13 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
 use crate::config::EngineConfig;
-use crate::dedup::DedupTable;
+use crate::core::ShardCore;
 use crate::mesh::call::Post;
 use crate::mesh::msg::MeshMsg;
 use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
 use crate::model::MessageId;
 use crate::outbox::Outbox;
 use crate::pipeline::{OwnerEvent, Pipeline};
-use crate::quota::{LocalLeases, QuotaOwner};
 use crate::sender::host::SenderHost;
 use crate::store::LocalMessages;
 use crate::wal::LocalWal;
@@ -65,24 +64,22 @@ pub struct Shard {
     snapshot: RefCell<Arc<Snapshot>>,
     /// The messages this shard accepted.
     pub messages: RefCell<LocalMessages>,
-    dedup: RefCell<DedupTable>,
+    /// The core owners (`crate::core`): borrowed for one synchronous step,
+    /// never across an `.await`.
+    pub core: RefCell<ShardCore>,
     /// The shard's WAL.
     pub wal: Rc<LocalWal>,
     next_seq: Cell<u64>,
-    /// Routing, held messages, receipt keys.
+    /// Submit attempts and ported-out numbers (moving to `core`).
     pub pipeline: Pipeline,
     /// The sender sessions placed on this shard.
     pub senders: SenderHost,
-    /// Customer limits this shard owns.
-    pub quota: QuotaOwner,
     /// Webhook endpoints this shard owns.
     pub endpoints: crate::report::Endpoints,
     /// Reports of this shard's messages waiting to go out.
     pub reports: crate::lifecycle::ReportQueue,
     /// Scheduled sends and webhook retries on the shard's timer wheel.
     pub deadlines: crate::deadlines::Deadlines,
-    /// TPS tokens this shard leased.
-    pub leases: LocalLeases,
     /// Outgoing HTTP (providers, webhooks).
     pub http: Rc<crate::http_client::HttpClient>,
     /// This shard's metrics.

@@ -9,7 +9,7 @@ use mcmp_storage::{Wal, WalOptions};
 use super::StartError;
 use crate::codec::Record;
 use crate::config::EngineConfig;
-use crate::dedup::DedupKey;
+use crate::core::dedup::DedupKey;
 use crate::model::MessageId;
 use crate::store::LocalMessages;
 

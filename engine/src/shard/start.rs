@@ -11,14 +11,14 @@ use std::time::Duration;
 
 use super::recovery::recover;
 use super::{Shard, SharedEngine, StartError};
-use crate::dedup::{DedupKey, DedupTable};
+use crate::core::dedup::DedupKey;
+use crate::core::ShardCore;
 use crate::mesh::call::ask;
 use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
 use crate::mesh::owner;
 use crate::model::MessageId;
 use crate::outbox::Outbox;
 use crate::pipeline::{self, Pipeline};
-use crate::quota::{LocalLeases, QuotaOwner};
 use crate::rt;
 use crate::sender::host::SenderHost;
 use crate::wal::LocalWal;
@@ -47,7 +47,7 @@ impl Shard {
             snapshot: RefCell::new(engine.initial.clone()),
             next_seq: Cell::new(messages.max_seq() + 1),
             messages: RefCell::new(messages),
-            dedup: RefCell::new(DedupTable::new(window)),
+            core: RefCell::new(ShardCore::new(window)),
             wal: LocalWal::start(
                 wal,
                 engine.config.durability,
@@ -56,11 +56,9 @@ impl Shard {
             ),
             pipeline: Pipeline::default(),
             senders: SenderHost::default(),
-            quota: QuotaOwner::default(),
             endpoints: crate::report::Endpoints::default(),
             reports: crate::lifecycle::ReportQueue::default(),
             deadlines: crate::deadlines::Deadlines::default(),
-            leases: LocalLeases::default(),
             http: Rc::new(crate::http_client::HttpClient::new()),
             metrics,
             outbox: Rc::new(Outbox::new(engine.config.shards)),

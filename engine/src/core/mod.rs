@@ -1,0 +1,54 @@
+//! The sans-IO core (CORE.md): the state a shard owns, in owners that
+//! cannot do IO. An owner is a plain struct with `&mut self` methods; it is
+//! given the time (`now_ms`, unix milliseconds) and whatever it needs from
+//! the catalog as arguments and answers with values; the shard driver
+//! (`crate::shard`) turns those answers into IO: mesh messages, WAL
+//! records, timers. Nothing here names the runtime, the mesh, the WAL,
+//! HTTP or the clock (`engine/tests/layering.rs` checks it), so every rule
+//! here is tested with exact times and no sleeps.
+//!
+//! The driver keeps all of them in one [`ShardCore`] behind one `RefCell`,
+//! borrowed for one synchronous step and never across an `.await`.
+//!
+//! Owners so far: [`dedup::DedupTable`] (`src_msg_id` keys),
+//! [`quota::QuotaOwner`] and [`quota::LocalLeases`] (TPS windows, prepaid
+//! charges, leased tokens), [`receipts::ReceiptIndex`] (carrier id →
+//! message), [`routes::RouteOwner`] (weighted round-robin per route key),
+//! [`held::HeldQueue`] (messages waiting for a sender). The message
+//! lifecycle moves here next (CORE.md §7 steps 4–5).
+
+pub mod dedup;
+pub mod held;
+pub mod quota;
+pub mod receipts;
+pub mod routes;
+
+/// Every core owner of one shard.
+pub struct ShardCore {
+    /// The `src_msg_id` keys this shard owns.
+    pub dedup: dedup::DedupTable,
+    /// The customer limits this shard owns.
+    pub quota: quota::QuotaOwner,
+    /// TPS tokens this shard leased and has not spent.
+    pub leases: quota::LocalLeases,
+    /// The receipt keys this shard owns.
+    pub receipts: receipts::ReceiptIndex,
+    /// The route keys this shard owns.
+    pub routes: routes::RouteOwner,
+    /// This shard's messages waiting for an available sender.
+    pub held: held::HeldQueue,
+}
+
+impl ShardCore {
+    /// Empty owners; `dedup_window_secs` is how long a `src_msg_id` stays taken.
+    pub fn new(dedup_window_secs: u32) -> ShardCore {
+        ShardCore {
+            dedup: dedup::DedupTable::new(dedup_window_secs),
+            quota: quota::QuotaOwner::default(),
+            leases: quota::LocalLeases::default(),
+            receipts: receipts::ReceiptIndex::default(),
+            routes: routes::RouteOwner::default(),
+            held: held::HeldQueue::new(held::HELD_BOUND),
+        }
+    }
+}
