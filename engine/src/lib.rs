@@ -58,7 +58,6 @@ pub mod rt;
 pub mod sender;
 pub mod shard;
 pub mod stats;
-pub mod store;
 pub mod time;
 pub mod timer;
 pub mod wal;

@@ -3,18 +3,17 @@
 //! schedule, resumed after a restart), fallback messages for failed RCS/KKO
 //! messages, and cancel.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
 
 use crate::codec::{AcceptedRecord, LinkRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
+use crate::core::lifecycle::report::{retry_delay, ReportState};
 use crate::deadlines::Due;
 use crate::mesh::msg::{MeshMsg, SessionMsg};
 use crate::model::{Channel, MessageId, Status};
-use crate::report::{self, retry_delay};
+use crate::report;
 use crate::shard::Shard;
 use crate::{pipeline, unix_ms};
 
@@ -29,36 +28,11 @@ pub enum CancelOutcome {
     NotFound,
 }
 
-/// Reports waiting on this shard: for their final state to be durable, or
-/// for their next attempt. Shard-local.
-#[derive(Default)]
-pub struct ReportQueue {
-    unsent: RefCell<VecDeque<(u64, MessageId)>>,
-}
-
-/// Called when a message became final through the record at `lsn`.
-pub fn on_final(shard: &Shard, id: MessageId, status: Status, lsn: u64) {
-    if status == Status::Failed {
-        maybe_fallback(shard, id);
-    }
-    shard.reports.unsent.borrow_mut().push_back((lsn, id));
-}
-
 /// Sends each report once its final state is durable (one task per shard).
 pub async fn dispatch_loop(shard: Rc<Shard>) {
     loop {
         shard.wal.acked_moved().await;
-        let acked = shard.wal.acked_lsn();
-        let ready: Vec<MessageId> = {
-            let mut unsent = shard.reports.unsent.borrow_mut();
-            let mut ready = Vec::new();
-            while unsent.front().is_some_and(|(lsn, _)| *lsn <= acked) {
-                if let Some((_, id)) = unsent.pop_front() {
-                    ready.push(id);
-                }
-            }
-            ready
-        };
+        let ready = shard.reports.borrow_mut().ready(shard.wal.acked_lsn());
         for id in ready {
             send_report(&shard, id);
         }
@@ -90,7 +64,7 @@ pub fn send_report(shard: &Shard, id: MessageId) {
     }
 }
 
-fn record(shard: &Shard, id: MessageId, state: report::ReportState) {
+fn record(shard: &Shard, id: MessageId, state: ReportState) {
     let rec = ReportRecord {
         id,
         failures: state.failures,
@@ -151,7 +125,7 @@ pub fn resume_reports(shard: &Shard) {
 }
 
 /// Creates the next message of a failed RCS/KKO message's fallback chain.
-fn maybe_fallback(shard: &Shard, id: MessageId) {
+pub fn maybe_fallback(shard: &Shard, id: MessageId) {
     let (rec, link) = {
         let messages = shard.messages.borrow();
         let Some(m) = messages.get(id) else { return };

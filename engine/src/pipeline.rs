@@ -18,20 +18,21 @@ use std::time::Duration;
 use futures_channel::oneshot;
 
 use crate::catalog::{SenderEntry, Snapshot};
-use crate::codec::{Record, StateRecord};
+
 use crate::codes::ResultCode;
 use crate::core::held::Hold;
+use crate::core::lifecycle::store::StoredMessage;
+use crate::core::lifecycle::transition::Step;
 use crate::core::receipts::{Arrival, Receipt, ReceiptKey};
 use crate::deadlines::Due;
 use crate::mesh::call::ask;
-use crate::mesh::msg::{MeshMsg, QuotaMsg, ReceiptMsg, SessionMsg};
+use crate::mesh::msg::{MeshMsg, ReceiptMsg, SessionMsg};
 use crate::mesh::owner;
 use crate::model::{Channel, MessageId, Status};
 use crate::routing::rule::RouteRule;
 use crate::rt;
 use crate::sender::{Ability, Outbound};
 use crate::shard::Shard;
-use crate::store::StoredMessage;
 use crate::unix_ms;
 
 /// How often held and scheduled messages are looked at.
@@ -432,13 +433,8 @@ fn hold(shard: &Shard, id: MessageId) {
     }
 }
 
-/// Whether a message's prepaid charge is refunded if it ends now: it never
-/// reached a carrier (no `submitted` event).
-pub fn refundable(m: &StoredMessage) -> bool {
-    m.price != 0 && !m.events.iter().any(|e| e.status == Status::Submitted)
-}
-
-/// Records a state change: WAL (group-committed in the background) and memory.
+/// Records a state change: `Lifecycle`'s transition and its effects
+/// (`Shard::change_state`).
 pub fn change_state(
     shard: &Shard,
     id: MessageId,
@@ -448,53 +444,14 @@ pub fn change_state(
     carrier: Option<String>,
     carrier_msg_id: Option<String>,
 ) {
-    let rec = StateRecord {
-        id,
+    let step = Step {
         status,
         code,
-        at_ms: unix_ms(),
         sender,
         carrier,
         carrier_msg_id,
     };
-    let lsn = match shard.wal.append_background(&[Record::State(rec.clone())]) {
-        Ok(lsn) => lsn,
-        Err(e) => {
-            tracing::error!(%id, "state change not logged: {e}");
-            0
-        }
-    };
-    let mut became_final = false;
-    let refund = {
-        let mut messages = shard.messages.borrow_mut();
-        if status.is_final() {
-            if let Some(m) = messages.get(id).filter(|m| !m.status.is_final()) {
-                became_final = true;
-                shard.metrics.final_state(m.request.channel, status, code);
-                let took = (rec.at_ms - m.created_at_ms).max(0) as u64;
-                shard
-                    .metrics
-                    .delivery(m.request.channel, std::time::Duration::from_millis(took));
-            }
-        }
-        let refund = messages
-            .get(id)
-            .filter(|m| {
-                !m.status.is_final()
-                    && matches!(status, Status::Failed | Status::Canceled | Status::Rejected)
-                    && refundable(m)
-            })
-            .map(|m| (m.group_code.to_string(), m.price));
-        messages.apply_state(rec);
-        refund
-    };
-    if let Some((group, amount)) = refund {
-        let owner = owner::customer(&group, shard.shards());
-        shard.send_to(owner, MeshMsg::Quota(QuotaMsg::Refund { group, amount }));
-    }
-    if became_final {
-        crate::lifecycle::on_final(shard, id, status, lsn);
-    }
+    shard.change_state(id, step);
 }
 
 fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {

@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::core::lifecycle::store::{MessageView, StoredMessage};
 use crate::io::webhook::Posted;
 use crate::mesh::msg::MeshMsg;
 use crate::model::MessageId;
 use crate::rt;
 use crate::shard::Shard;
-use crate::store::{MessageView, StoredMessage};
 use crate::time::format_rfc3339;
 
 /// Longest a report waits for companions before its batch goes out.
@@ -44,42 +44,10 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// (they count as a failed attempt and come back on the retry schedule).
 pub const ENDPOINT_QUEUE_BOUND: usize = 100_000;
 
-/// Where a message's report stands. Lives with the message on its owning shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReportState {
-    /// Failed delivery attempts so far.
-    pub failures: u8,
-    /// When the next attempt is due (unix ms).
-    pub next_due_ms: i64,
-    /// Delivered to the endpoint (2xx).
-    pub done: bool,
-    /// No more attempts (retries exhausted, or the client has no endpoint).
-    pub abandoned: bool,
-}
-
-impl ReportState {
-    /// Whether the report still has to be pushed.
-    pub fn pending(&self) -> bool {
-        !self.done && !self.abandoned
-    }
-}
-
-/// The wait before attempt `n` (n = 1 for the first retry):
-/// `(n² − n + 1) × unit`, i.e. 1, 3, 7, 13, 21, 31, 43, 57, 73, 91 units.
-pub fn retry_delay(n: u32, unit: Duration) -> Duration {
-    let n = u64::from(n.max(1));
-    unit.saturating_mul((n * n - n + 1) as u32)
-}
-
-/// The id of a message's report.
-pub fn report_id(id: MessageId) -> String {
-    format!("R{id}")
-}
-
 /// The report of a final message (SPEC §2.2 shape).
 pub fn report_json(m: &StoredMessage) -> Value {
     json!({
-        "report_id": report_id(m.id),
+        "report_id": crate::core::lifecycle::report::report_id(m.id),
         "message_id": m.id.to_string(),
         "src_msg_id": m.request.src_msg_id,
         "client_id": &*m.client_id,
@@ -307,16 +275,6 @@ pub fn dispatch(shard: &Shard, m: &StoredMessage) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_schedule_follows_n_squared_minus_n_plus_one() {
-        let unit = Duration::from_secs(60);
-        let waits: Vec<u64> = (1..=10).map(|n| retry_delay(n, unit).as_secs()).collect();
-        assert_eq!(
-            waits,
-            vec![60, 180, 420, 780, 1260, 1860, 2580, 3420, 4380, 5460]
-        );
-    }
 
     #[test]
     fn batch_body_joins_reports() {

@@ -113,19 +113,32 @@ impl LocalWal {
     /// whose loss on a crash only repeats work: the previous state is
     /// recovered and acted on again). The next group commit covers them.
     pub fn append_background(&self, records: &[Record]) -> Result<u64, WalError> {
+        self.append_all(records.iter())
+    }
+
+    /// [`LocalWal::append_background`] over any sequence of records; returns
+    /// the LSN of the last one (0 when there was none).
+    pub fn append_all<'a>(
+        &self,
+        records: impl Iterator<Item = &'a Record>,
+    ) -> Result<u64, WalError> {
         if self.poisoned.get() {
             return Err(WalError::Poisoned);
         }
         let mut last = 0;
+        let mut count = 0;
         {
             let mut wal = self.wal.borrow_mut();
             for r in records {
                 let (kind, payload) = r.encode();
                 last = wal.append(kind, &payload)?;
+                count += 1;
             }
         }
-        self.appended
-            .set(self.appended.get() + records.len() as u64);
+        if count == 0 {
+            return Ok(0);
+        }
+        self.appended.set(self.appended.get() + count);
         if last > 0 {
             self.last_lsn.set(last);
         }

@@ -84,7 +84,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("digest", 3),
     ("deadlines", 3),
     ("agents", 3),
-    ("store", 3),
     // the facade
     ("lib", 4),
 ];
@@ -100,11 +99,12 @@ const UPWARD_IMPORTS: &[(&str, &str)] = &[
     ("mesh", "query"),
     ("mesh", "report"),
     ("mesh", "stats"),
-    ("mesh", "store"),
     ("routing", "pipeline"),
     ("routing", "rt"),
     ("routing", "shard"),
-    ("routing", "store"),
+    // routing/ported.rs is driver code (it sends and writes); the store it
+    // reads moved to core/lifecycle, a layer above the pure routing rules.
+    ("routing", "core"),
     ("sender", "pipeline"),
     ("sender", "shard"),
 ];
@@ -122,7 +122,7 @@ const LONG_FILES: &[(&str, usize)] = &[
     ("api/src/admin.rs", 655),
     ("api/src/config.rs", 625),
     ("api/src/schema.rs", 699),
-    ("engine/src/pipeline.rs", 714),
+    ("engine/src/pipeline.rs", 671),
     ("engine/src/sender/smpp/session.rs", 773),
 ];
 

@@ -19,9 +19,63 @@
 
 pub mod dedup;
 pub mod held;
+pub mod lifecycle;
 pub mod quota;
 pub mod receipts;
 pub mod routes;
+
+use crate::codec::Record;
+use crate::model::MessageId;
+
+/// Something the core asks the driver to do.
+// NOTE: `Log` is the common variant and the buffer is reused, so the other
+// variants' waste costs no allocation; boxing the record would add one to
+// every state change.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Append this record to the shard's WAL (in the background; all the
+    /// records of one step go in one append).
+    Log(Record),
+    /// Give a prepaid charge back at the customer's owning shard.
+    Refund {
+        /// The customer.
+        group: String,
+        /// The amount.
+        amount: i64,
+    },
+    /// Count a final state in the metrics.
+    Observe(lifecycle::transition::FinalObservation),
+    /// Try the next message of this failed message's fallback chain.
+    Fallback(MessageId),
+    /// Send this message's report once the records logged before it in the
+    /// same step are durable.
+    ReportWhenDurable(MessageId),
+}
+
+/// The effects of one step, in order; a buffer the driver reuses.
+#[derive(Debug, Default)]
+pub struct Effects {
+    list: Vec<Effect>,
+}
+
+impl Effects {
+    /// Adds an effect.
+    pub fn push(&mut self, effect: Effect) {
+        self.list.push(effect);
+    }
+
+    /// Takes every effect out, in order, leaving the buffer empty (and its
+    /// capacity in place).
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Effect> {
+        self.list.drain(..)
+    }
+
+    /// The effects so far.
+    pub fn as_slice(&self) -> &[Effect] {
+        &self.list
+    }
+}
 
 /// Every core owner of one shard.
 pub struct ShardCore {

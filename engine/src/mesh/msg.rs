@@ -11,6 +11,7 @@ use super::call::Reply;
 use crate::agents::AgentMsg;
 use crate::catalog::Snapshot;
 use crate::core::dedup::{ClaimOutcome, DedupKey};
+use crate::core::lifecycle::store::MessageView;
 use crate::core::receipts::ReceiptKey;
 use crate::lifecycle::CancelOutcome;
 use crate::metrics::{Gauges, MetricsSnapshot};
@@ -20,7 +21,6 @@ use crate::query::{Query, Row};
 use crate::report::ReportItem;
 use crate::sender::Outbound;
 use crate::stats::MessageStats;
-use crate::store::MessageView;
 
 /// A request from one shard to another, always sent in a batch.
 pub enum MeshMsg {

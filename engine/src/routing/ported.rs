@@ -19,11 +19,11 @@ use std::rc::Rc;
 
 use crate::catalog::table;
 use crate::codes::ResultCode;
+use crate::core::lifecycle::store::StoredMessage;
 use crate::model::{MessageId, Status};
 use crate::pipeline::change_state;
 use crate::rt;
 use crate::shard::Shard;
-use crate::store::StoredMessage;
 
 /// The carrier a ported-out number is given in the table.
 pub const PORTED_CARRIER: &str = "UNKNOWN";

@@ -6,12 +6,12 @@ use std::rc::Rc;
 use super::{unix_secs, Shard};
 use crate::catalog::CatalogError;
 use crate::core::dedup::{ClaimOutcome, DedupKey};
+use crate::core::lifecycle::store::MessageView;
 use crate::mesh::call::{ask, ask_all};
 use crate::mesh::msg::{AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, SessionMsg};
 use crate::mesh::{owner, MeshClosed};
 use crate::model::{Channel, MessageId};
 use crate::rt;
-use crate::store::MessageView;
 
 impl Shard {
     /// Leases TPS tokens from the customer's owning shard.

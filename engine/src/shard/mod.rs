@@ -11,6 +11,8 @@
 //! makes every other shard give up, so the process exits with the error.
 
 mod dispatch;
+pub mod durability;
+mod effects;
 mod handle;
 mod recovery;
 mod start;
@@ -24,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
 use crate::config::EngineConfig;
+use crate::core::lifecycle::store::LocalMessages;
 use crate::core::ShardCore;
 use crate::mesh::call::Post;
 use crate::mesh::msg::MeshMsg;
@@ -32,7 +35,6 @@ use crate::model::MessageId;
 use crate::outbox::Outbox;
 use crate::pipeline::{OwnerEvent, Pipeline};
 use crate::sender::host::SenderHost;
-use crate::store::LocalMessages;
 use crate::wal::LocalWal;
 use crate::{rt, unix_ms};
 
@@ -76,8 +78,11 @@ pub struct Shard {
     pub senders: SenderHost,
     /// Webhook endpoints this shard owns.
     pub endpoints: crate::report::Endpoints,
-    /// Reports of this shard's messages waiting to go out.
-    pub reports: crate::lifecycle::ReportQueue,
+    /// Reports of this shard's messages waiting for their final state to
+    /// be durable.
+    pub reports: RefCell<durability::DurabilityGate>,
+    /// The effects buffer of the current step, reused.
+    fx: Cell<crate::core::Effects>,
     /// Scheduled sends and webhook retries on the shard's timer wheel.
     pub deadlines: crate::deadlines::Deadlines,
     /// Outgoing HTTP (providers, webhooks).

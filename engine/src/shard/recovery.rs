@@ -10,8 +10,8 @@ use super::StartError;
 use crate::codec::Record;
 use crate::config::EngineConfig;
 use crate::core::dedup::DedupKey;
+use crate::core::lifecycle::store::LocalMessages;
 use crate::model::MessageId;
-use crate::store::LocalMessages;
 
 pub(super) type Recovered = (Wal, LocalMessages, Vec<(DedupKey, MessageId, u32)>);
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::recovery::recover;
 use super::{Shard, SharedEngine, StartError};
 use crate::core::dedup::DedupKey;
+use crate::core::lifecycle::transition::net_charge;
 use crate::core::ShardCore;
 use crate::mesh::call::ask;
 use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
@@ -57,7 +58,8 @@ impl Shard {
             pipeline: Pipeline::default(),
             senders: SenderHost::default(),
             endpoints: crate::report::Endpoints::default(),
-            reports: crate::lifecycle::ReportQueue::default(),
+            reports: RefCell::default(),
+            fx: Cell::default(),
             deadlines: crate::deadlines::Deadlines::default(),
             http: Rc::new(crate::http_client::HttpClient::new()),
             metrics,
@@ -120,9 +122,7 @@ impl Shard {
         let mut nets: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for m in self.messages.borrow().iter() {
             if m.price != 0 {
-                let refunded = crate::pipeline::refundable(m) && m.status.is_final();
-                *nets.entry(m.group_code.to_string()).or_insert(0) +=
-                    if refunded { 0 } else { m.price };
+                *nets.entry(m.group_code.to_string()).or_insert(0) += net_charge(m);
             }
         }
         for (g, net) in nets {

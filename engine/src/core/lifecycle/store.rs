@@ -9,9 +9,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
+use super::report::ReportState;
 use crate::codec::{AcceptedRecord, LinkRecord, ReportRecord, StateRecord};
 use crate::model::{Channel, MessageId, MessageRequest, Status};
-use crate::report::ReportState;
 
 /// One state change, as shown in `events`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,61 @@
+//! The effects runner: the one place that turns what the core decided
+//! (`crate::core::Effect`) into IO. All the records of one step go to the
+//! WAL in one background append; the report of a message made final in the
+//! step waits at the durability gate for that append's last LSN.
+
+use super::Shard;
+use crate::core::lifecycle::transition::{transition, Step};
+use crate::core::{Effect, Effects};
+use crate::mesh::msg::{MeshMsg, QuotaMsg};
+use crate::mesh::owner;
+use crate::model::MessageId;
+use crate::unix_ms;
+
+impl Shard {
+    /// Changes a message's status (`crate::core::lifecycle::transition`)
+    /// and carries out what follows.
+    pub fn change_state(&self, id: MessageId, step: Step) {
+        let mut fx = self.fx.take();
+        transition(
+            &mut self.messages.borrow_mut(),
+            unix_ms(),
+            id,
+            step,
+            &mut fx,
+        );
+        self.run_effects(&mut fx);
+        self.fx.set(fx);
+    }
+
+    /// Carries out the effects of one step, in order, leaving `fx` empty.
+    pub fn run_effects(&self, fx: &mut Effects) {
+        let records = fx.as_slice().iter().filter_map(|e| match e {
+            Effect::Log(record) => Some(record),
+            _ => None,
+        });
+        let lsn = match self.wal.append_all(records) {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                tracing::error!("state change not logged: {e}");
+                0
+            }
+        };
+        for effect in fx.drain() {
+            match effect {
+                Effect::Log(_) => {}
+                Effect::Refund { group, amount } => {
+                    let to = owner::customer(&group, self.shards());
+                    self.send_to(to, MeshMsg::Quota(QuotaMsg::Refund { group, amount }));
+                }
+                Effect::Observe(seen) => {
+                    self.metrics
+                        .final_state(seen.channel, seen.status, seen.code);
+                    let took = std::time::Duration::from_millis(seen.took_ms);
+                    self.metrics.delivery(seen.channel, took);
+                }
+                Effect::Fallback(id) => crate::lifecycle::maybe_fallback(self, id),
+                Effect::ReportWhenDurable(id) => self.reports.borrow_mut().wait(lsn, id),
+            }
+        }
+    }
+}
