@@ -4,9 +4,10 @@
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use mcmp_engine::accept::{self, AcceptError, Origin, Verdict};
+use mcmp_engine::core::accept::{Origin, Verdict};
 use mcmp_engine::core::lifecycle::store::MessageView;
 use mcmp_engine::model::MessageId;
+use mcmp_engine::shard::accept::{self, AcceptError};
 use mcmp_engine::wal::WalError;
 use serde::Serialize;
 use serde_json::{json, Value};

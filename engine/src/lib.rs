@@ -6,7 +6,8 @@
 //! [`mesh`]. Everything that touches the runtime goes through [`rt`], the
 //! only module that names glommio.
 //!
-//! The accept path ([`accept::accept`]) checks a batch of validated messages
+//! The accept path ([`shard::accept::accept`], deciding with
+//! [`core::accept::Plan`]) checks a batch of validated messages
 //! against the local catalog snapshot, claims their `src_msg_id`s at the
 //! owning shards, appends them to the local WAL and returns once they are
 //! durable (group commit, [`wal::LocalWal`]).
@@ -28,7 +29,6 @@
 // for a rare case.
 #![allow(clippy::result_large_err)]
 
-pub mod accept;
 pub mod agents;
 pub mod alerts;
 pub mod catalog;

@@ -17,6 +17,7 @@
 //! [`held::HeldQueue`] (messages waiting for a sender). The message
 //! lifecycle moves here next (CORE.md §7 steps 4–5).
 
+pub mod accept;
 pub mod dedup;
 pub mod held;
 pub mod lifecycle;

@@ -10,6 +10,7 @@
 //! every shard has done the same, then serve. A shard that fails to start
 //! makes every other shard give up, so the process exits with the error.
 
+pub mod accept;
 mod dispatch;
 pub mod durability;
 mod effects;

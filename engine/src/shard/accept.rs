@@ -1,0 +1,221 @@
+//! The accept saga on the accepting shard: the facts that live on other
+//! shards are fetched between the steps of `core::accept::Plan` (dedup
+//! claims, TPS leases, prepaid debits), then the survivors are appended to
+//! the WAL and the answer waits until they are durable. A message whose
+//! write fails was never accepted: its claim is released, its charge
+//! refunded, and the whole request fails with [`AcceptError`] (the API
+//! answers 503). A dry run performs every check without claiming, leasing
+//! or debiting.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use super::Shard;
+use crate::catalog::CustomerView;
+use crate::codec::Record;
+use crate::core::accept::{Origin, Plan, Verdict};
+use crate::core::dedup::{ClaimOutcome, DedupKey};
+use crate::core::quota::lease_chunk;
+use crate::mesh::msg::{MeshMsg, QuotaMsg};
+use crate::mesh::owner;
+use crate::model::{Channel, MessageId, MessageRequest, Status};
+use crate::unix_ms;
+use crate::wal::WalError;
+
+/// Why a whole request could not be accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptError {
+    /// The WAL cannot take writes (poisoned, full, closing).
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// Another shard is gone (shutting down).
+    #[error("shard unavailable")]
+    ShardUnavailable,
+}
+
+/// Accepts a batch for `origin`. `items` holds the API's schema verdicts in
+/// request order; the result has one verdict per item, in the same order.
+pub async fn accept(
+    shard: &Rc<Shard>,
+    origin: Origin<'_>,
+    items: Vec<Result<MessageRequest, Verdict>>,
+    dry_run: bool,
+) -> Result<Vec<Verdict>, AcceptError> {
+    let snapshot = shard.snapshot();
+    let empty = CustomerView::default();
+    let customer = snapshot.customers.get(origin.group_code).unwrap_or(&empty);
+    let next_id = || match dry_run {
+        true => MessageId(0),
+        false => shard.next_message_id(),
+    };
+    let mut plan = Plan::new(customer, origin.group_code, items, next_id);
+    let originals = dedup(shard, plan.keys(), dry_run).await?;
+    plan.duplicates(&originals, !dry_run);
+    let budget = tps(shard, origin.group_code, plan.tps_needs(), dry_run).await;
+    let left = plan.spend_tps(budget);
+    if !dry_run {
+        let now = unix_ms();
+        let mut core = shard.core.borrow_mut();
+        for (channel, tokens) in left {
+            core.leases.keep(now, origin.group_code, channel, tokens);
+        }
+    }
+    plan.policy(&snapshot.spam, unix_ms());
+    if let Some((credit, prices)) = plan.prices(|c| shard.shared.config.price(c)) {
+        let paid = shard
+            .charge(origin.group_code, credit, prices, !dry_run)
+            .await;
+        plan.charged(&paid);
+    }
+    let mut outcome = plan.finish();
+    release(shard, std::mem::take(&mut outcome.release)).await;
+    if dry_run {
+        return Ok(outcome.dry_run(unix_ms()));
+    }
+    for (channel, code) in &outcome.rejections {
+        shard.metrics.rejected(*channel, *code);
+    }
+    let records = outcome.commit(origin, unix_ms());
+    write(shard, origin, records).await?;
+    Ok(outcome.verdicts)
+}
+
+/// Appends the accepted records, waits until they are durable, then starts
+/// their lives: a scheduled one on the timer wheel, the others to routing.
+async fn write(
+    shard: &Rc<Shard>,
+    origin: Origin<'_>,
+    records: Vec<crate::codec::AcceptedRecord>,
+) -> Result<(), AcceptError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let kept: Vec<(DedupKey, MessageId)> = records
+        .iter()
+        .map(|r| {
+            (
+                DedupKey::new(origin.group_code, &r.request.src_msg_id),
+                r.id,
+            )
+        })
+        .collect();
+    let charged: i64 = records.iter().map(|r| r.price).sum();
+    let records: Vec<Record> = records.into_iter().map(Record::Accepted).collect();
+    if let Err(e) = shard.wal.append_durable(&records).await {
+        release(shard, kept).await;
+        if charged != 0 {
+            let to = owner::customer(origin.group_code, shard.shards());
+            let group = origin.group_code.to_string();
+            let refund = QuotaMsg::Refund {
+                group,
+                amount: charged,
+            };
+            shard.send_to(to, MeshMsg::Quota(refund));
+        }
+        return Err(e.into());
+    }
+    let mut to_route = Vec::new();
+    {
+        let mut messages = shard.messages.borrow_mut();
+        for r in records {
+            let Record::Accepted(rec) = r else { continue };
+            shard.metrics.accepted(rec.request.channel);
+            match (rec.status, rec.request.send_at) {
+                (Status::Scheduled, Some(at)) => {
+                    shard.deadlines.at(at, crate::deadlines::Due::Send(rec.id));
+                }
+                _ => to_route.push(rec.id),
+            }
+            messages.apply_accepted(rec);
+        }
+    }
+    crate::pipeline::route_soon(shard, to_route);
+    Ok(())
+}
+
+/// Claims (or, in a dry run, looks up) every key, one request per owner;
+/// the original message of each duplicate, in key order.
+async fn dedup(
+    shard: &Rc<Shard>,
+    keys: Vec<(DedupKey, MessageId)>,
+    dry_run: bool,
+) -> Result<Vec<Option<MessageId>>, AcceptError> {
+    let n = shard.shards();
+    let mut originals = vec![None; keys.len()];
+    for to in 0..n {
+        let idx: Vec<usize> = (0..keys.len())
+            .filter(|&i| owner::dedup(keys[i].0, n) == to)
+            .collect();
+        if idx.is_empty() {
+            continue;
+        }
+        let found: Vec<Option<MessageId>> = if dry_run {
+            let ks = idx.iter().map(|&i| keys[i].0).collect();
+            shard.peek(to, ks).await
+        } else {
+            let claims = idx.iter().map(|&i| keys[i]).collect();
+            shard.claim(to, claims).await.map(|outcomes| {
+                outcomes
+                    .into_iter()
+                    .map(|o| match o {
+                        ClaimOutcome::Claimed => None,
+                        ClaimOutcome::Duplicate(original) => Some(original),
+                    })
+                    .collect()
+            })
+        }
+        .map_err(|_| AcceptError::ShardUnavailable)?;
+        for (i, original) in idx.into_iter().zip(found) {
+            originals[i] = original;
+        }
+    }
+    Ok(originals)
+}
+
+/// The TPS tokens for each channel's need: the local lease first, then one
+/// lease request to the customer's owning shard (at least a chunk).
+async fn tps(
+    shard: &Rc<Shard>,
+    group: &str,
+    needs: Vec<(Channel, u32, u32)>,
+    dry_run: bool,
+) -> HashMap<Channel, u32> {
+    let mut budget = HashMap::new();
+    for (channel, want, limit) in needs {
+        let mut have = match dry_run {
+            true => 0,
+            false => shard
+                .core
+                .borrow_mut()
+                .leases
+                .take(unix_ms(), group, channel, want),
+        };
+        if have < want {
+            let ask = match dry_run {
+                true => want,
+                false => (want - have).max(lease_chunk(limit, shard.shards())),
+            };
+            have += shard.lease_tps(group, channel, limit, ask, !dry_run).await;
+        }
+        budget.insert(channel, have);
+    }
+    budget
+}
+
+/// Gives dedup claims back to their owners.
+async fn release(shard: &Rc<Shard>, claims: Vec<(DedupKey, MessageId)>) {
+    if claims.is_empty() {
+        return;
+    }
+    let n = shard.shards();
+    for to in 0..n {
+        let mine: Vec<_> = claims
+            .iter()
+            .copied()
+            .filter(|(k, _)| owner::dedup(*k, n) == to)
+            .collect();
+        if !mine.is_empty() {
+            shard.release(to, mine).await;
+        }
+    }
+}
