@@ -52,7 +52,7 @@ pub fn parse_time_of_day(s: &str) -> Option<u32> {
 /// Failed messages of `group` on this shard, by code, final in `[since, until)`.
 pub fn local_counts(shard: &Shard, group: &str, since: i64, until: i64) -> BTreeMap<u16, u64> {
     let mut counts = BTreeMap::new();
-    for m in shard.messages.borrow().iter() {
+    for m in shard.messages().iter() {
         if &*m.group_code == group
             && m.status == Status::Failed
             && m.updated_at_ms >= since

@@ -43,7 +43,7 @@ pub async fn dispatch_loop(shard: Rc<Shard>) {
 /// client has no endpoint: the report stays available by polling).
 pub fn send_report(shard: &Shard, id: MessageId) {
     let snapshot = shard.snapshot();
-    let messages = shard.messages.borrow();
+    let messages = shard.messages();
     let Some(m) = messages
         .get(id)
         .filter(|m| m.status.is_final() && m.report.pending())
@@ -75,12 +75,12 @@ fn record(shard: &Shard, id: MessageId, state: ReportState) {
     if let Err(e) = shard.wal.append_background(&[Record::Report(rec.clone())]) {
         tracing::error!(%id, "report state not logged: {e}");
     }
-    shard.messages.borrow_mut().apply_report(&rec);
+    shard.messages_mut().apply_report(&rec);
 }
 
 /// The endpoint answered (or did not) for a report of this shard.
 pub fn on_report_outcome(shard: &Shard, id: MessageId, delivered: bool) {
-    let state = shard.messages.borrow().get(id).map(|m| m.report);
+    let state = shard.messages().get(id).map(|m| m.report);
     let Some(mut state) = state.filter(|s| s.pending()) else {
         return;
     };
@@ -105,7 +105,7 @@ pub fn on_report_outcome(shard: &Shard, id: MessageId, delivered: bool) {
 pub fn resume_reports(shard: &Shard) {
     let mut now_ids = Vec::new();
     {
-        let messages = shard.messages.borrow();
+        let messages = shard.messages();
         for m in messages
             .iter()
             .filter(|m| m.status.is_final() && m.report.pending())
@@ -127,7 +127,7 @@ pub fn resume_reports(shard: &Shard) {
 /// Creates the next message of a failed RCS/KKO message's fallback chain.
 pub fn maybe_fallback(shard: &Shard, id: MessageId) {
     let (rec, link) = {
-        let messages = shard.messages.borrow();
+        let messages = shard.messages();
         let Some(m) = messages.get(id) else { return };
         if !matches!(m.request.channel, Channel::Rcs | Channel::Kko)
             || m.fallback_message_id.is_some()
@@ -177,7 +177,7 @@ pub fn maybe_fallback(shard: &Shard, id: MessageId) {
         return;
     }
     {
-        let mut messages = shard.messages.borrow_mut();
+        let mut messages = shard.messages_mut();
         messages.apply_accepted(rec);
         messages.apply_link(&link);
     }
@@ -196,7 +196,7 @@ fn fallback_depth(remaining: usize) -> usize {
 /// Cancels a message this shard owns, if still scheduled or queued.
 pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> CancelOutcome {
     let found = {
-        let messages = shard.messages.borrow();
+        let messages = shard.messages();
         messages
             .get(id)
             .filter(|m| &*m.group_code == group_code)
@@ -207,7 +207,7 @@ pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> Cance
     };
     let cancelable = match status {
         Status::Accepted | Status::Scheduled => true,
-        Status::Queued if shard.core.borrow().held.contains(id) => true,
+        Status::Queued if shard.core.borrow().lifecycle.held.contains(id) => true,
         Status::Queued => match sender {
             Some(sender) => unqueue_anywhere(shard, &sender, id).await,
             None => false,
@@ -215,11 +215,11 @@ pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> Cance
         _ => false,
     };
     // The state may have moved while the session queues were asked.
-    let now_status = shard.messages.borrow().get(id).map(|m| m.status);
+    let now_status = shard.messages().get(id).map(|m| m.status);
     if !cancelable || now_status.is_none_or(|s| s.is_final() || s == Status::Submitted) {
         return CancelOutcome::NotCancelable(now_status.unwrap_or(status));
     }
-    shard.core.borrow_mut().held.remove(id);
+    shard.core.borrow_mut().lifecycle.held.remove(id);
     pipeline::change_state(
         shard,
         id,

@@ -10,7 +10,6 @@
 //! `routing.hold-timeout` (then failed 4002); a full session queue or a
 //! session going down → back to routing.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -157,7 +156,6 @@ pub struct PickRequest {
 /// Routing state of one shard that has not moved to `core` yet. Shard-local.
 #[derive(Default)]
 pub struct Pipeline {
-    attempts: RefCell<HashMap<u64, u8>>,
     /// Ported-out numbers waiting for their PNX write.
     pub ported: crate::routing::ported::PortedOut,
 }
@@ -296,7 +294,7 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
     let mut by_key: HashMap<(String, String), Vec<(MessageId, RouteTarget)>> = HashMap::new();
     let mut no_route = Vec::new();
     {
-        let messages = shard.messages.borrow();
+        let messages = shard.messages();
         for id in ids {
             let Some(m) = messages.get(id) else { continue };
             if !matches!(
@@ -320,8 +318,7 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         // A ported number's second attempt has no route: it ends as what
         // the carrier reported.
         let ported = shard
-            .messages
-            .borrow()
+            .messages()
             .get(id)
             .is_some_and(crate::routing::ported::was_rerouted);
         let code = if ported {
@@ -366,11 +363,7 @@ fn hand_over(
     target: RouteTarget,
 ) {
     // A message routed again after a failed attempt tries another sender.
-    let last = shard
-        .messages
-        .borrow()
-        .get(id)
-        .and_then(|m| m.sender.clone());
+    let last = shard.messages().get(id).and_then(|m| m.sender.clone());
     match choose_sender(snapshot, group, &target, shard.id, last.as_deref()) {
         Some(entry) => hand_to_sender(shard, entry, id, target),
         None => hold(shard, id),
@@ -386,7 +379,7 @@ fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target:
     };
     let sender = entry.config.name.clone();
     let outbound = {
-        let messages = shard.messages.borrow();
+        let messages = shard.messages();
         let Some(m) = messages.get(id) else { return };
         Outbound {
             id,
@@ -427,7 +420,7 @@ fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target:
 /// Holds a message until a sender is available; fails it (4002) when the
 /// held queue is full.
 fn hold(shard: &Shard, id: MessageId) {
-    let held = shard.core.borrow_mut().held.hold(id, unix_ms());
+    let held = shard.core.borrow_mut().lifecycle.held.hold(id, unix_ms());
     if held == Hold::Full {
         fail(shard, id, ResultCode::NoAvailableSender, None);
     }
@@ -455,7 +448,7 @@ pub fn change_state(
 }
 
 fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {
-    shard.pipeline.attempts.borrow_mut().remove(&id.seq());
+    shard.core.borrow_mut().lifecycle.forget_attempts(id);
     change_state(shard, id, Status::Failed, code.as_u16(), sender, None, None);
 }
 
@@ -466,7 +459,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
         crate::lifecycle::on_report_outcome(shard, id, delivered);
         return;
     }
-    let status = shard.messages.borrow().get(id).map(|m| m.status);
+    let status = shard.messages().get(id).map(|m| m.status);
     let Some(status) = status else { return };
     if status.is_final() {
         return;
@@ -497,12 +490,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
             detail,
             ..
         } => {
-            let attempts = {
-                let mut a = shard.pipeline.attempts.borrow_mut();
-                let n = a.entry(id.seq()).or_insert(0);
-                *n += 1;
-                *n
-            };
+            let attempts = shard.core.borrow_mut().lifecycle.attempt_failed(id);
             if retry && attempts < MAX_ATTEMPTS {
                 tracing::debug!(%id, %sender, %detail, attempts, "transient submit failure; re-routing");
                 route_soon(shard, vec![id]);
@@ -515,7 +503,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
         OwnerEvent::Route { .. } => route_soon(shard, vec![id]),
         OwnerEvent::Moved { to, .. } => {
             let snapshot = shard.snapshot();
-            let target = match shard.messages.borrow().get(id) {
+            let target = match shard.messages().get(id) {
                 Some(m) => target_of(&snapshot, m),
                 None => return,
             };
@@ -531,7 +519,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
         OwnerEvent::Final {
             delivered, code, ..
         } => {
-            shard.pipeline.attempts.borrow_mut().remove(&id.seq());
+            shard.core.borrow_mut().lifecycle.forget_attempts(id);
             if !delivered
                 && code == ResultCode::PortedOut.as_u16()
                 && crate::routing::ported::on_ported_out(shard, id)
@@ -609,6 +597,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             let taken = shard
                 .core
                 .borrow_mut()
+                .lifecycle
                 .held
                 .take(now, hold_ms, HELD_RETRY_BATCH);
             for id in taken.expired {
@@ -621,7 +610,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             let ids: Vec<MessageId> = retry.iter().map(|(id, _)| *id).collect();
             route(&shard, ids).await;
             let since: HashMap<u64, i64> = retry.into_iter().map(|(id, s)| (id.0, s)).collect();
-            shard.core.borrow_mut().held.restore_since(&since);
+            shard.core.borrow_mut().lifecycle.held.restore_since(&since);
         }
     }
 }
@@ -632,7 +621,7 @@ pub async fn resume(shard: &Rc<Shard>) {
     let mut receipts = Vec::new();
     let mut ported = Vec::new();
     {
-        let messages = shard.messages.borrow();
+        let messages = shard.messages();
         let now = unix_ms();
         for m in messages.iter() {
             if crate::routing::ported::awaits_pnx(m) {

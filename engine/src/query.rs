@@ -105,7 +105,7 @@ pub struct Row {
 
 /// Answers for the messages this shard owns.
 pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
-    let messages = shard.messages.borrow();
+    let messages = shard.messages();
     let mut rows: Vec<Row> = match query {
         Query::History {
             group,

@@ -43,11 +43,11 @@ impl MessageStats {
 /// Counts the messages `shard` owns (the handler of [`MeshMsg::Stats`]).
 pub fn local(shard: &Shard) -> MessageStats {
     let mut stats = MessageStats {
-        held: shard.core.borrow().held.len() as u64,
+        held: shard.core.borrow().lifecycle.held.len() as u64,
         ..MessageStats::default()
     };
     let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();
-    let messages = shard.messages.borrow();
+    let messages = shard.messages();
     for m in messages.iter() {
         *stats.by_status.entry(m.status.as_str()).or_default() += 1;
         *stats

@@ -90,20 +90,21 @@ pub struct ShardCore {
     pub receipts: receipts::ReceiptIndex,
     /// The route keys this shard owns.
     pub routes: routes::RouteOwner,
-    /// This shard's messages waiting for an available sender.
-    pub held: held::HeldQueue,
+    /// The messages this shard accepted.
+    pub lifecycle: lifecycle::Lifecycle,
 }
 
 impl ShardCore {
-    /// Empty owners; `dedup_window_secs` is how long a `src_msg_id` stays taken.
-    pub fn new(dedup_window_secs: u32) -> ShardCore {
+    /// The owners of a shard whose recovered messages are `store`;
+    /// `dedup_window_secs` is how long a `src_msg_id` stays taken.
+    pub fn new(store: lifecycle::store::LocalMessages, dedup_window_secs: u32) -> ShardCore {
         ShardCore {
             dedup: dedup::DedupTable::new(dedup_window_secs),
             quota: quota::QuotaOwner::default(),
             leases: quota::LocalLeases::default(),
             receipts: receipts::ReceiptIndex::default(),
             routes: routes::RouteOwner::default(),
-            held: held::HeldQueue::new(held::HELD_BOUND),
+            lifecycle: lifecycle::Lifecycle::new(store),
         }
     }
 }

@@ -58,7 +58,7 @@ pub fn awaits_pnx(m: &StoredMessage) -> bool {
 /// A carrier reported message `id`'s number ported out. Returns false when
 /// the message was already re-routed once (the caller ends it).
 pub fn on_ported_out(shard: &Rc<Shard>, id: MessageId) -> bool {
-    let to = match shard.messages.borrow().get(id) {
+    let to = match shard.messages().get(id) {
         Some(m) if !was_rerouted(m) => m.request.to.clone(),
         _ => return false,
     };

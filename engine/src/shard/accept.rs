@@ -116,7 +116,7 @@ async fn write(
     }
     let mut to_route = Vec::new();
     {
-        let mut messages = shard.messages.borrow_mut();
+        let mut messages = shard.messages_mut();
         for r in records {
             let Record::Accepted(rec) = r else { continue };
             shard.metrics.accepted(rec.request.channel);

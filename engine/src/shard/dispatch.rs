@@ -137,7 +137,7 @@ impl Shard {
                 group_code,
                 reply,
             } => {
-                let _ = reply.send(self.messages.borrow().view(id, &group_code));
+                let _ = reply.send(self.messages().view(id, &group_code));
             }
             MessagesMsg::Cancel {
                 id,

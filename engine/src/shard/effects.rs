@@ -16,13 +16,7 @@ impl Shard {
     /// and carries out what follows.
     pub fn change_state(&self, id: MessageId, step: Step) {
         let mut fx = self.fx.take();
-        transition(
-            &mut self.messages.borrow_mut(),
-            unix_ms(),
-            id,
-            step,
-            &mut fx,
-        );
+        transition(&mut self.messages_mut(), unix_ms(), id, step, &mut fx);
         self.run_effects(&mut fx);
         self.fx.set(fx);
     }

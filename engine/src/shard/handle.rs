@@ -121,7 +121,7 @@ impl Shard {
             return None;
         }
         if id.shard() == self.id {
-            return self.messages.borrow().view(id, group_code);
+            return self.messages().view(id, group_code);
         }
         let group_code = group_code.to_string();
         ask(self, owner::message(id), |reply| {
@@ -208,7 +208,7 @@ impl Shard {
     ) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
         let mut gauges = crate::metrics::Gauges::default();
         self.senders.gauges(self, &mut gauges);
-        gauges.held_messages = self.core.borrow().held.len() as u64;
+        gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
         gauges.wal_unsynced_records = self.wal.unsynced();
         gauges.shards = self.shards() as u64;

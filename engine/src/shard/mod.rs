@@ -18,7 +18,7 @@ mod handle;
 mod recovery;
 mod start;
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::future::Future;
 use std::io;
 use std::rc::Rc;
@@ -65,8 +65,6 @@ pub struct Shard {
     /// Shared parts.
     pub shared: Arc<SharedEngine>,
     snapshot: RefCell<Arc<Snapshot>>,
-    /// The messages this shard accepted.
-    pub messages: RefCell<LocalMessages>,
     /// The core owners (`crate::core`): borrowed for one synchronous step,
     /// never across an `.await`.
     pub core: RefCell<ShardCore>,
@@ -220,6 +218,17 @@ impl SharedEngine {
 }
 
 impl Shard {
+    /// The messages this shard accepted (in its core), for reading; never
+    /// held across an `.await` or a call that changes the core.
+    pub fn messages(&self) -> Ref<'_, LocalMessages> {
+        Ref::map(self.core.borrow(), |c| &c.lifecycle.store)
+    }
+
+    /// The messages this shard accepted, for changing.
+    pub fn messages_mut(&self) -> RefMut<'_, LocalMessages> {
+        RefMut::map(self.core.borrow_mut(), |c| &mut c.lifecycle.store)
+    }
+
     /// The current catalog snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()

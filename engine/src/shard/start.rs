@@ -47,8 +47,7 @@ impl Shard {
             id,
             snapshot: RefCell::new(engine.initial.clone()),
             next_seq: Cell::new(messages.max_seq() + 1),
-            messages: RefCell::new(messages),
-            core: RefCell::new(ShardCore::new(window)),
+            core: RefCell::new(ShardCore::new(messages, window)),
             wal: LocalWal::start(
                 wal,
                 engine.config.durability,
@@ -120,7 +119,7 @@ impl Shard {
         let n = self.shards();
         let mut per_owner: Vec<Vec<(String, i64)>> = (0..n).map(|_| Vec::new()).collect();
         let mut nets: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for m in self.messages.borrow().iter() {
+        for m in self.messages().iter() {
             if m.price != 0 {
                 *nets.entry(m.group_code.to_string()).or_insert(0) += net_charge(m);
             }
