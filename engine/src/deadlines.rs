@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::model::MessageId;
+pub use crate::core::Due;
 use crate::notify::LocalNotify;
 use crate::shard::Shard;
 use crate::timer::TimerWheel;
@@ -24,15 +24,6 @@ use crate::unix_ms;
 /// The longest the driver sleeps with nothing due (it also notices a
 /// draining shard this often).
 const IDLE: Duration = Duration::from_secs(1);
-
-/// What a deadline is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
-    /// A scheduled message's `send_at`.
-    Send(MessageId),
-    /// A report's next webhook attempt.
-    ReportRetry(MessageId),
-}
 
 /// The shard's wheel and its driver's wake-up. Shard-local.
 pub struct Deadlines {

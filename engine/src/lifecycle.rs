@@ -7,9 +7,9 @@ use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
 
-use crate::codec::{AcceptedRecord, LinkRecord, Record, ReportRecord};
+use crate::codec::{AcceptedRecord, LinkRecord, Record};
 use crate::codes::ResultCode;
-use crate::core::lifecycle::report::{retry_delay, ReportState};
+use crate::core::lifecycle::report::ReportState;
 use crate::deadlines::Due;
 use crate::mesh::msg::{MeshMsg, SessionMsg};
 use crate::model::{Channel, MessageId, Status};
@@ -65,40 +65,7 @@ pub fn send_report(shard: &Shard, id: MessageId) {
 }
 
 fn record(shard: &Shard, id: MessageId, state: ReportState) {
-    let rec = ReportRecord {
-        id,
-        failures: state.failures,
-        due_ms: state.next_due_ms,
-        done: state.done,
-        abandoned: state.abandoned,
-    };
-    if let Err(e) = shard.wal.append_background(&[Record::Report(rec.clone())]) {
-        tracing::error!(%id, "report state not logged: {e}");
-    }
-    shard.messages_mut().apply_report(&rec);
-}
-
-/// The endpoint answered (or did not) for a report of this shard.
-pub fn on_report_outcome(shard: &Shard, id: MessageId, delivered: bool) {
-    let state = shard.messages().get(id).map(|m| m.report);
-    let Some(mut state) = state.filter(|s| s.pending()) else {
-        return;
-    };
-    if delivered {
-        state.done = true;
-    } else {
-        state.failures = state.failures.saturating_add(1);
-        let config = &shard.shared.config;
-        if u32::from(state.failures) > config.max_attempts {
-            state.abandoned = true;
-            tracing::info!(%id, failures = state.failures, "report not delivered after the last retry; available by polling");
-        } else {
-            let wait = retry_delay(u32::from(state.failures), config.retry_unit);
-            state.next_due_ms = unix_ms() + wait.as_millis() as i64;
-            shard.deadlines.at(state.next_due_ms, Due::ReportRetry(id));
-        }
-    }
-    record(shard, id, state);
+    shard.feed(|core, _, fx| core.lifecycle.record_report(id, state, fx));
 }
 
 /// After recovery: every pending report continues at the attempt it was on.
@@ -184,7 +151,7 @@ pub fn maybe_fallback(shard: &Shard, id: MessageId) {
     tracing::debug!(%id, fallback = %new_id, "fallback message created");
     shard.send_to(
         shard.id,
-        MeshMsg::Owner(pipeline::OwnerEvent::Route { id: new_id }),
+        MeshMsg::Owner(crate::core::lifecycle::events::OwnerEvent::Route { id: new_id }),
     );
 }
 

@@ -19,7 +19,7 @@ use futures_channel::oneshot;
 use crate::catalog::{SenderEntry, Snapshot};
 
 use crate::codes::ResultCode;
-use crate::core::held::Hold;
+use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::lifecycle::store::StoredMessage;
 use crate::core::lifecycle::transition::Step;
 use crate::core::receipts::{Arrival, Receipt, ReceiptKey};
@@ -48,84 +48,6 @@ const HELD_RETRY_IDLE: u64 = 100;
 /// ...at most this many per round, so a long outage does not turn every
 /// round into a storm of routing work.
 const HELD_RETRY_BATCH: usize = 50_000;
-
-/// Submit attempts (transient failures) before a message fails for good.
-pub const MAX_ATTEMPTS: u8 = 10;
-
-/// Something that happened to a message, reported to its owning shard.
-#[derive(Debug, Clone)]
-pub enum OwnerEvent {
-    /// The carrier took it.
-    Submitted {
-        /// The message.
-        id: MessageId,
-        /// Through which sender.
-        sender: String,
-        /// The carrier's id.
-        carrier_id: String,
-    },
-    /// The submit failed.
-    SubmitFailed {
-        /// The message.
-        id: MessageId,
-        /// Through which sender.
-        sender: String,
-        /// Unified code.
-        code: ResultCode,
-        /// Whether to try again.
-        retry: bool,
-        /// Carrier detail.
-        detail: String,
-    },
-    /// It came back unsent (queue full, session down, sender gone).
-    Bounced {
-        /// The message.
-        id: MessageId,
-    },
-    /// The operator moved it to another sender's queue.
-    Moved {
-        /// The message.
-        id: MessageId,
-        /// The sender it must go to.
-        to: String,
-    },
-    /// Route it (a new fallback message).
-    Route {
-        /// The message.
-        id: MessageId,
-    },
-    /// The endpoint answered a report (2xx: delivered) or not.
-    ReportOutcome {
-        /// The message.
-        id: MessageId,
-        /// Whether the endpoint took it.
-        delivered: bool,
-    },
-    /// The receipt arrived.
-    Final {
-        /// The message.
-        id: MessageId,
-        /// Delivered or not.
-        delivered: bool,
-        /// Unified code.
-        code: u16,
-    },
-}
-
-impl OwnerEvent {
-    /// The message concerned.
-    pub fn id(&self) -> MessageId {
-        match self {
-            OwnerEvent::Submitted { id, .. }
-            | OwnerEvent::SubmitFailed { id, .. }
-            | OwnerEvent::Bounced { id }
-            | OwnerEvent::Moved { id, .. }
-            | OwnerEvent::ReportOutcome { id, .. }
-            | OwnerEvent::Route { id }
-            | OwnerEvent::Final { id, .. } => *id,
-        }
-    }
-}
 
 /// What a message needs for routing.
 #[derive(Debug, Clone)]
@@ -157,7 +79,7 @@ pub struct PickRequest {
 #[derive(Default)]
 pub struct Pipeline {
     /// Ported-out numbers waiting for their PNX write.
-    pub ported: crate::routing::ported::PortedOut,
+    pub ported: crate::shard::ported::PortedOut,
 }
 
 /// Whether a sender can carry `target` now.
@@ -320,7 +242,7 @@ pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         let ported = shard
             .messages()
             .get(id)
-            .is_some_and(crate::routing::ported::was_rerouted);
+            .is_some_and(crate::core::lifecycle::ported::was_rerouted);
         let code = if ported {
             ResultCode::PortedOut
         } else {
@@ -420,10 +342,7 @@ fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target:
 /// Holds a message until a sender is available; fails it (4002) when the
 /// held queue is full.
 fn hold(shard: &Shard, id: MessageId) {
-    let held = shard.core.borrow_mut().lifecycle.held.hold(id, unix_ms());
-    if held == Hold::Full {
-        fail(shard, id, ResultCode::NoAvailableSender, None);
-    }
+    shard.feed(|core, now, fx| core.lifecycle.hold(now, id, fx));
 }
 
 /// Records a state change: `Lifecycle`'s transition and its effects
@@ -448,91 +367,30 @@ pub fn change_state(
 }
 
 fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {
-    shard.core.borrow_mut().lifecycle.forget_attempts(id);
-    change_state(shard, id, Status::Failed, code.as_u16(), sender, None, None);
+    shard.feed(|core, now, fx| core.lifecycle.fail(now, id, code, sender, fx));
 }
 
-/// Applies events about messages this shard owns.
+/// Applies events about messages this shard owns: routing's here, the
+/// rest in the core's lifecycle.
 pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
-    let id = ev.id();
-    if let OwnerEvent::ReportOutcome { delivered, .. } = ev {
-        crate::lifecycle::on_report_outcome(shard, id, delivered);
-        return;
-    }
-    let status = shard.messages().get(id).map(|m| m.status);
-    let Some(status) = status else { return };
-    if status.is_final() {
-        return;
-    }
     match ev {
-        OwnerEvent::Submitted {
-            sender, carrier_id, ..
-        } => {
-            change_state(
-                shard,
-                id,
-                Status::Submitted,
-                ResultCode::Accepted.as_u16(),
-                Some(sender.clone()),
-                None,
-                Some(carrier_id.clone()),
-            );
-            let key = ReceiptKey::new(&sender, &carrier_id);
-            shard.send_to(
-                owner::receipt(key, shard.shards()),
-                MeshMsg::Receipt(ReceiptMsg::Index { key, id }),
-            );
-        }
-        OwnerEvent::SubmitFailed {
-            sender,
-            code,
-            retry,
-            detail,
-            ..
-        } => {
-            let attempts = shard.core.borrow_mut().lifecycle.attempt_failed(id);
-            if retry && attempts < MAX_ATTEMPTS {
-                tracing::debug!(%id, %sender, %detail, attempts, "transient submit failure; re-routing");
-                route_soon(shard, vec![id]);
-            } else {
-                fail(shard, id, code, Some(sender));
-            }
-        }
-        OwnerEvent::Bounced { .. } => hold(shard, id),
-        OwnerEvent::ReportOutcome { .. } => {}
-        OwnerEvent::Route { .. } => route_soon(shard, vec![id]),
-        OwnerEvent::Moved { to, .. } => {
-            let snapshot = shard.snapshot();
-            let target = match shard.messages().get(id) {
-                Some(m) => target_of(&snapshot, m),
-                None => return,
-            };
-            match snapshot
-                .senders
-                .get(&to)
-                .filter(|e| sender_fits(e, &target))
-            {
-                Some(entry) => hand_to_sender(shard, entry, id, target),
-                None => route_soon(shard, vec![id]),
-            }
-        }
-        OwnerEvent::Final {
-            delivered, code, ..
-        } => {
-            shard.core.borrow_mut().lifecycle.forget_attempts(id);
-            if !delivered
-                && code == ResultCode::PortedOut.as_u16()
-                && crate::routing::ported::on_ported_out(shard, id)
-            {
-                return;
-            }
-            let status = if delivered {
-                Status::Delivered
-            } else {
-                Status::Failed
-            };
-            change_state(shard, id, status, code, None, None, None);
-        }
+        OwnerEvent::Route { id } => route_soon(shard, vec![id]),
+        OwnerEvent::Moved { id, to } => moved(shard, id, &to),
+        ev => shard.feed(|core, now, fx| core.lifecycle.on_owner(now, ev, fx)),
+    }
+}
+
+/// The operator moved `id` to sender `to`'s queue: there if it fits, else
+/// back to routing.
+fn moved(shard: &Rc<Shard>, id: MessageId, to: &str) {
+    let snapshot = shard.snapshot();
+    let target = match shard.messages().get(id) {
+        Some(m) if !m.status.is_final() => target_of(&snapshot, m),
+        _ => return,
+    };
+    match snapshot.senders.get(to).filter(|e| sender_fits(e, &target)) {
+        Some(entry) => hand_to_sender(shard, entry, id, target),
+        None => route_soon(shard, vec![id]),
     }
 }
 
@@ -576,7 +434,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             return;
         }
         shard.senders.sample(shard.id);
-        crate::routing::ported::flush(&shard);
+        crate::shard::ported::flush(&shard);
         let now = unix_ms();
         if now >= next_digest {
             rt::spawn(crate::digest::run(shard.clone(), next_digest));
@@ -624,7 +482,7 @@ pub async fn resume(shard: &Rc<Shard>) {
         let messages = shard.messages();
         let now = unix_ms();
         for m in messages.iter() {
-            if crate::routing::ported::awaits_pnx(m) {
+            if crate::core::lifecycle::ported::awaits_pnx(m) {
                 // The PNX write may not have happened before the restart.
                 ported.push((m.request.to.clone(), m.id));
                 continue;
@@ -651,7 +509,7 @@ pub async fn resume(shard: &Rc<Shard>) {
         );
     }
     for (number, id) in ported {
-        crate::routing::ported::enqueue(shard, number, id);
+        crate::shard::ported::enqueue(shard, number, id);
     }
     // Held messages wait for sessions to bind; the tick retries them.
     for id in to_route {

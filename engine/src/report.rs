@@ -147,7 +147,7 @@ pub fn enqueue(shard: &Rc<Shard>, items: Vec<ReportItem>) {
         if ep.queue.borrow().len() >= ENDPOINT_QUEUE_BOUND {
             shard.to_owner(
                 item.id,
-                crate::pipeline::OwnerEvent::ReportOutcome {
+                crate::core::lifecycle::events::OwnerEvent::ReportOutcome {
                     id: item.id,
                     delivered: false,
                 },
@@ -195,7 +195,7 @@ async fn run_endpoint(shard: Rc<Shard>, ep: Rc<Endpoint>) {
         for item in batch {
             shard.to_owner(
                 item.id,
-                crate::pipeline::OwnerEvent::ReportOutcome {
+                crate::core::lifecycle::events::OwnerEvent::ReportOutcome {
                     id: item.id,
                     delivered,
                 },

@@ -28,6 +28,15 @@ pub mod routes;
 use crate::codec::Record;
 use crate::model::MessageId;
 
+/// What a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// A scheduled message's `send_at`.
+    Send(MessageId),
+    /// A report's next webhook attempt.
+    ReportRetry(MessageId),
+}
+
 /// Something the core asks the driver to do.
 // NOTE: `Log` is the common variant and the buffer is reused, so the other
 // variants' waste costs no allocation; boxing the record would add one to
@@ -52,6 +61,29 @@ pub enum Effect {
     /// Send this message's report once the records logged before it in the
     /// same step are durable.
     ReportWhenDurable(MessageId),
+    /// Index a carrier id at the receipt key's owner.
+    IndexReceipt {
+        /// The key.
+        key: receipts::ReceiptKey,
+        /// The message.
+        id: MessageId,
+    },
+    /// Route this message (again) soon.
+    Route(MessageId),
+    /// Write `number` as ported out to the PNX table, then route `id`.
+    PnxWrite {
+        /// The number.
+        number: String,
+        /// The message waiting for it.
+        id: MessageId,
+    },
+    /// Put a deadline on the timer wheel.
+    Schedule {
+        /// When, unix ms.
+        at_ms: i64,
+        /// For what.
+        due: Due,
+    },
 }
 
 /// The effects of one step, in order; a buffer the driver reuses.
@@ -97,14 +129,18 @@ pub struct ShardCore {
 impl ShardCore {
     /// The owners of a shard whose recovered messages are `store`;
     /// `dedup_window_secs` is how long a `src_msg_id` stays taken.
-    pub fn new(store: lifecycle::store::LocalMessages, dedup_window_secs: u32) -> ShardCore {
+    pub fn new(
+        store: lifecycle::store::LocalMessages,
+        dedup_window_secs: u32,
+        config: lifecycle::LifecycleConfig,
+    ) -> ShardCore {
         ShardCore {
             dedup: dedup::DedupTable::new(dedup_window_secs),
             quota: quota::QuotaOwner::default(),
             leases: quota::LocalLeases::default(),
             receipts: receipts::ReceiptIndex::default(),
             routes: routes::RouteOwner::default(),
-            lifecycle: lifecycle::Lifecycle::new(store),
+            lifecycle: lifecycle::Lifecycle::new(store, config),
         }
     }
 }

@@ -8,6 +8,5 @@
 //! asks for a batch of picks in one mesh hop.
 
 pub mod pnx;
-pub mod ported;
 pub mod rule;
 pub mod swrr;

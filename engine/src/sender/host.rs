@@ -16,11 +16,11 @@ use std::sync::Arc;
 use super::live::SenderLive;
 use super::queue::{SessionQueue, SESSION_QUEUE_BOUND};
 use super::{Outbound, SessionEvent, SessionEvents, Transport};
+use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::receipts::ReceiptKey;
 use crate::mesh::msg::{MeshMsg, ReceiptMsg};
 use crate::model::MessageId;
 use crate::notify::LocalNotify;
-use crate::pipeline::OwnerEvent;
 use crate::rt;
 use crate::shard::Shard;
 

@@ -4,21 +4,29 @@
 //! step waits at the durability gate for that append's last LSN.
 
 use super::Shard;
-use crate::core::lifecycle::transition::{transition, Step};
-use crate::core::{Effect, Effects};
-use crate::mesh::msg::{MeshMsg, QuotaMsg};
+use crate::core::lifecycle::events::OwnerEvent;
+use crate::core::lifecycle::transition::Step;
+use crate::core::{Effect, Effects, ShardCore};
+use crate::mesh::msg::{MeshMsg, QuotaMsg, ReceiptMsg};
 use crate::mesh::owner;
 use crate::model::MessageId;
 use crate::unix_ms;
 
 impl Shard {
+    /// One synchronous step of the core at the current time: `step` gets
+    /// the core and the effects buffer; the core is released before the
+    /// effects are carried out.
+    pub fn feed(&self, step: impl FnOnce(&mut ShardCore, i64, &mut Effects)) {
+        let mut fx = self.fx.take();
+        step(&mut self.core.borrow_mut(), unix_ms(), &mut fx);
+        self.run_effects(&mut fx);
+        self.fx.set(fx);
+    }
+
     /// Changes a message's status (`crate::core::lifecycle::transition`)
     /// and carries out what follows.
     pub fn change_state(&self, id: MessageId, step: Step) {
-        let mut fx = self.fx.take();
-        transition(&mut self.messages_mut(), unix_ms(), id, step, &mut fx);
-        self.run_effects(&mut fx);
-        self.fx.set(fx);
+        self.feed(|core, now, fx| core.lifecycle.transition(now, id, step, fx));
     }
 
     /// Carries out the effects of one step, in order, leaving `fx` empty.
@@ -49,6 +57,15 @@ impl Shard {
                 }
                 Effect::Fallback(id) => crate::lifecycle::maybe_fallback(self, id),
                 Effect::ReportWhenDurable(id) => self.reports.borrow_mut().wait(lsn, id),
+                Effect::IndexReceipt { key, id } => {
+                    let to = owner::receipt(key, self.shards());
+                    self.send_to(to, MeshMsg::Receipt(ReceiptMsg::Index { key, id }));
+                }
+                // NOTE: through this shard's own inbox (one batched hop), so
+                // routing starts after the step, as the spawned route did.
+                Effect::Route(id) => self.to_owner(id, OwnerEvent::Route { id }),
+                Effect::PnxWrite { number, id } => crate::shard::ported::enqueue(self, number, id),
+                Effect::Schedule { at_ms, due } => self.deadlines.at(at_ms, due),
             }
         }
     }

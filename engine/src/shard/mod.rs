@@ -15,6 +15,7 @@ mod dispatch;
 pub mod durability;
 mod effects;
 mod handle;
+pub mod ported;
 mod recovery;
 mod start;
 
@@ -27,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
 use crate::config::EngineConfig;
+use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::lifecycle::store::LocalMessages;
 use crate::core::ShardCore;
 use crate::mesh::call::Post;
@@ -34,7 +36,7 @@ use crate::mesh::msg::MeshMsg;
 use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
 use crate::model::MessageId;
 use crate::outbox::Outbox;
-use crate::pipeline::{OwnerEvent, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::sender::host::SenderHost;
 use crate::wal::LocalWal;
 use crate::{rt, unix_ms};

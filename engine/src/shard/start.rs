@@ -13,6 +13,7 @@ use super::recovery::recover;
 use super::{Shard, SharedEngine, StartError};
 use crate::core::dedup::DedupKey;
 use crate::core::lifecycle::transition::net_charge;
+use crate::core::lifecycle::LifecycleConfig;
 use crate::core::ShardCore;
 use crate::mesh::call::ask;
 use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
@@ -23,6 +24,14 @@ use crate::pipeline::{self, Pipeline};
 use crate::rt;
 use crate::sender::host::SenderHost;
 use crate::wal::LocalWal;
+
+/// The lifecycle's settings from the engine's.
+fn lifecycle_config(config: &crate::config::EngineConfig) -> LifecycleConfig {
+    LifecycleConfig {
+        report_retries: config.max_attempts,
+        report_retry_unit_ms: config.retry_unit.as_millis() as u64,
+    }
+}
 
 impl Shard {
     pub(super) async fn start(
@@ -47,7 +56,11 @@ impl Shard {
             id,
             snapshot: RefCell::new(engine.initial.clone()),
             next_seq: Cell::new(messages.max_seq() + 1),
-            core: RefCell::new(ShardCore::new(messages, window)),
+            core: RefCell::new(ShardCore::new(
+                messages,
+                window,
+                lifecycle_config(&engine.config),
+            )),
             wal: LocalWal::start(
                 wal,
                 engine.config.durability,

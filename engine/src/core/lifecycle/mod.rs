@@ -4,14 +4,35 @@
 //! The rest of the lifecycle (routing, held messages, attempts, fallback
 //! creation, cancel) moves here next (CORE.md §7 step 5).
 
+pub mod events;
+pub mod ported;
 pub mod report;
 pub mod store;
 pub mod transition;
 
 use std::collections::HashMap;
 
-use crate::core::held::{HeldQueue, HELD_BOUND};
-use crate::model::MessageId;
+use crate::codec::{Record, ReportRecord};
+use crate::codes::ResultCode;
+use crate::core::held::{HeldQueue, Hold, HELD_BOUND};
+use crate::core::receipts::ReceiptKey;
+use crate::core::{Due, Effect, Effects};
+use crate::model::{MessageId, Status};
+use events::OwnerEvent;
+use report::{retry_delay, ReportState};
+use transition::Step;
+
+/// Submit attempts (transient failures) before a message fails for good.
+pub const MAX_ATTEMPTS: u8 = 10;
+
+/// The settings the lifecycle follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// Webhook retries after the first attempt.
+    pub report_retries: u32,
+    /// Unit of the webhook retry schedule, in ms.
+    pub report_retry_unit_ms: u64,
+}
 
 /// The owner of the messages one shard accepted.
 pub struct Lifecycle {
@@ -21,16 +42,165 @@ pub struct Lifecycle {
     pub held: HeldQueue,
     /// Failed submit attempts so far, by message sequence.
     attempts: HashMap<u64, u8>,
+    config: LifecycleConfig,
 }
 
 impl Lifecycle {
     /// The owner of the messages recovered into `store`.
-    pub fn new(store: store::LocalMessages) -> Lifecycle {
+    pub fn new(store: store::LocalMessages, config: LifecycleConfig) -> Lifecycle {
         Lifecycle {
             store,
             held: HeldQueue::new(HELD_BOUND),
             attempts: HashMap::new(),
+            config,
         }
+    }
+
+    /// An event about one of this shard's messages at `now_ms`. Events
+    /// about a final (or unknown) message are ignored, except a report's
+    /// outcome. `Route` and `Moved` are routing's: the driver handles them.
+    pub fn on_owner(&mut self, now_ms: i64, ev: OwnerEvent, fx: &mut Effects) {
+        let id = ev.id();
+        if let OwnerEvent::ReportOutcome { delivered, .. } = ev {
+            return self.on_report_outcome(now_ms, id, delivered, fx);
+        }
+        if self.store.get(id).is_none_or(|m| m.status.is_final()) {
+            return;
+        }
+        match ev {
+            OwnerEvent::Submitted {
+                sender, carrier_id, ..
+            } => {
+                let key = ReceiptKey::new(&sender, &carrier_id);
+                let step = Step {
+                    sender: Some(sender),
+                    carrier_msg_id: Some(carrier_id),
+                    ..Step::to(Status::Submitted, ResultCode::Accepted.as_u16())
+                };
+                self.transition(now_ms, id, step, fx);
+                fx.push(Effect::IndexReceipt { key, id });
+            }
+            OwnerEvent::SubmitFailed {
+                sender,
+                code,
+                retry,
+                detail,
+                ..
+            } => {
+                let attempts = self.attempt_failed(id);
+                if retry && attempts < MAX_ATTEMPTS {
+                    tracing::debug!(%id, %sender, %detail, attempts, "transient submit failure; re-routing");
+                    fx.push(Effect::Route(id));
+                } else {
+                    self.fail(now_ms, id, code, Some(sender), fx);
+                }
+            }
+            OwnerEvent::Bounced { .. } => self.hold(now_ms, id, fx),
+            OwnerEvent::Final {
+                delivered, code, ..
+            } => {
+                self.forget_attempts(id);
+                let ported = !delivered && code == ResultCode::PortedOut.as_u16();
+                if ported && self.reroute_ported(now_ms, id, fx) {
+                    return;
+                }
+                let status = if delivered {
+                    Status::Delivered
+                } else {
+                    Status::Failed
+                };
+                self.transition(now_ms, id, Step::to(status, code), fx);
+            }
+            OwnerEvent::Route { .. } | OwnerEvent::Moved { .. } => {}
+            OwnerEvent::ReportOutcome { .. } => {}
+        }
+    }
+
+    /// Changes `id`'s status ([`transition::transition`]).
+    pub fn transition(&mut self, now_ms: i64, id: MessageId, step: Step, fx: &mut Effects) {
+        transition::transition(&mut self.store, now_ms, id, step, fx);
+    }
+
+    /// Ends `id` failed with `code` (through `sender`, if it was tried).
+    pub fn fail(
+        &mut self,
+        now_ms: i64,
+        id: MessageId,
+        code: ResultCode,
+        sender: Option<String>,
+        fx: &mut Effects,
+    ) {
+        self.forget_attempts(id);
+        let step = Step {
+            sender,
+            ..Step::to(Status::Failed, code.as_u16())
+        };
+        self.transition(now_ms, id, step, fx);
+    }
+
+    /// Holds `id` until a sender is available; fails it (4002) when the
+    /// held queue is full.
+    pub fn hold(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) {
+        if self.held.hold(id, now_ms) == Hold::Full {
+            self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
+        }
+    }
+
+    /// A carrier reported `id`'s number ported out: the first time, the
+    /// message waits (`queued` 5004) for its number's PNX entry to be
+    /// written, then is routed once more. Returns false when it was
+    /// re-routed before (the caller ends it).
+    fn reroute_ported(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) -> bool {
+        let number = match self.store.get(id) {
+            Some(m) if !ported::was_rerouted(m) => m.request.to.clone(),
+            _ => return false,
+        };
+        let step = Step::to(Status::Queued, ResultCode::PortedOut.as_u16());
+        self.transition(now_ms, id, step, fx);
+        tracing::info!(%id, %number, "ported out: updating its PNX entry, then routing once more");
+        fx.push(Effect::PnxWrite { number, id });
+        true
+    }
+
+    /// The endpoint took `id`'s report or not: done, or the next attempt
+    /// on the schedule, or abandoned after the last one.
+    fn on_report_outcome(&mut self, now_ms: i64, id: MessageId, delivered: bool, fx: &mut Effects) {
+        let state = self.store.get(id).map(|m| m.report);
+        let Some(mut state) = state.filter(ReportState::pending) else {
+            return;
+        };
+        if delivered {
+            state.done = true;
+        } else {
+            state.failures = state.failures.saturating_add(1);
+            if u32::from(state.failures) > self.config.report_retries {
+                state.abandoned = true;
+                tracing::info!(%id, failures = state.failures, "report not delivered after the last retry; available by polling");
+            } else {
+                let unit = std::time::Duration::from_millis(self.config.report_retry_unit_ms);
+                let wait = retry_delay(u32::from(state.failures), unit);
+                state.next_due_ms = now_ms + wait.as_millis() as i64;
+                let due = Due::ReportRetry(id);
+                fx.push(Effect::Schedule {
+                    at_ms: state.next_due_ms,
+                    due,
+                });
+            }
+        }
+        self.record_report(id, state, fx);
+    }
+
+    /// Logs and applies `id`'s report state.
+    pub fn record_report(&mut self, id: MessageId, state: ReportState, fx: &mut Effects) {
+        let rec = ReportRecord {
+            id,
+            failures: state.failures,
+            due_ms: state.next_due_ms,
+            done: state.done,
+            abandoned: state.abandoned,
+        };
+        self.store.apply_report(&rec);
+        fx.push(Effect::Log(Record::Report(rec)));
     }
 
     /// Counts a failed submit attempt of `id`; returns how many so far.

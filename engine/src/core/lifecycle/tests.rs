@@ -257,3 +257,274 @@ fn net_charge_after_replay_matches_the_runtime_refund() {
     let store = store_at(Status::Queued, false);
     assert_eq!(net_charge(store.get(id()).expect("message")), PRICE);
 }
+
+mod owner_events {
+    //! `Lifecycle::on_owner`: one table per event, at exact times.
+
+    use super::*;
+    use crate::codec::ReportRecord;
+    use crate::codes::ResultCode;
+    use crate::core::lifecycle::events::OwnerEvent;
+    use crate::core::lifecycle::{Lifecycle, LifecycleConfig, MAX_ATTEMPTS};
+    use crate::core::receipts::ReceiptKey;
+    use crate::core::Due;
+
+    const CONFIG: LifecycleConfig = LifecycleConfig {
+        report_retries: 2,
+        report_retry_unit_ms: 1_000,
+    };
+
+    fn lifecycle_at(status: Status, submitted: bool) -> Lifecycle {
+        Lifecycle::new(store_at(status, submitted), CONFIG)
+    }
+
+    fn on(l: &mut Lifecycle, now: i64, ev: OwnerEvent) -> Vec<Effect> {
+        let mut fx = Effects::default();
+        l.on_owner(now, ev, &mut fx);
+        fx.drain().collect()
+    }
+
+    fn status(l: &Lifecycle) -> (Status, u16) {
+        let m = l.store.get(id()).expect("message");
+        (m.status, m.code)
+    }
+
+    /// The kinds of the effects, for tables.
+    fn kinds(effects: &[Effect]) -> Vec<&'static str> {
+        effects
+            .iter()
+            .map(|e| match e {
+                Effect::Log(Record::State(_)) => "log-state",
+                Effect::Log(Record::Report(_)) => "log-report",
+                Effect::Log(_) => "log-other",
+                Effect::Refund { .. } => "refund",
+                Effect::Observe(_) => "observe",
+                Effect::Fallback(_) => "fallback",
+                Effect::ReportWhenDurable(_) => "report",
+                Effect::IndexReceipt { .. } => "index-receipt",
+                Effect::Route(_) => "route",
+                Effect::PnxWrite { .. } => "pnx-write",
+                Effect::Schedule { .. } => "schedule",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn submitted_records_the_carrier_id_and_indexes_it() {
+        let mut l = lifecycle_at(Status::Queued, false);
+        let ev = OwnerEvent::Submitted {
+            id: id(),
+            sender: "G_S_KT01".into(),
+            carrier_id: "00ab".into(),
+        };
+        let fx = on(&mut l, T0 + 5, ev);
+        assert_eq!(kinds(&fx), vec!["log-state", "index-receipt"]);
+        assert_eq!(
+            fx[1],
+            Effect::IndexReceipt {
+                key: ReceiptKey::new("G_S_KT01", "00ab"),
+                id: id()
+            }
+        );
+        let m = l.store.get(id()).expect("message");
+        assert_eq!(
+            (m.status, m.sender.as_deref(), m.carrier_msg_id.as_deref()),
+            (Status::Submitted, Some("G_S_KT01"), Some("00ab"))
+        );
+    }
+
+    #[test]
+    fn transient_failures_route_again_until_the_last_attempt() {
+        let mut l = lifecycle_at(Status::Queued, false);
+        let failed = || OwnerEvent::SubmitFailed {
+            id: id(),
+            sender: "S".into(),
+            code: ResultCode::ProviderError,
+            retry: true,
+            detail: "busy".into(),
+        };
+        for attempt in 1..MAX_ATTEMPTS {
+            let fx = on(&mut l, T0 + i64::from(attempt), failed());
+            assert_eq!(fx, vec![Effect::Route(id())], "attempt {attempt}");
+            assert_eq!(status(&l).0, Status::Queued);
+        }
+        // The 10th failure ends it with the carrier's code; it never reached
+        // a carrier, so its charge is refunded.
+        let fx = on(&mut l, T0 + 100, failed());
+        assert_eq!(
+            kinds(&fx),
+            vec!["log-state", "refund", "observe", "fallback", "report"]
+        );
+        assert_eq!(status(&l), (Status::Failed, 5006));
+        assert_eq!(
+            l.store.get(id()).and_then(|m| m.sender.clone()).as_deref(),
+            Some("S")
+        );
+    }
+
+    #[test]
+    fn a_final_refusal_fails_at_once_and_a_final_word_resets_attempts() {
+        let mut l = lifecycle_at(Status::Queued, false);
+        let ev = OwnerEvent::SubmitFailed {
+            id: id(),
+            sender: "S".into(),
+            code: ResultCode::RejectedByCarrier,
+            retry: false,
+            detail: "no".into(),
+        };
+        on(&mut l, T0 + 1, ev);
+        assert_eq!(status(&l), (Status::Failed, 5003));
+        // Attempts are counted per message and forgotten when it ends.
+        let mut l = lifecycle_at(Status::Queued, false);
+        for n in 1..=3 {
+            assert_eq!(l.attempt_failed(id()), n);
+        }
+        l.forget_attempts(id());
+        assert_eq!(l.attempt_failed(id()), 1);
+    }
+
+    #[test]
+    fn a_bounced_message_is_held_and_fails_when_the_held_queue_is_full() {
+        let mut l = lifecycle_at(Status::Queued, false);
+        let fx = on(&mut l, T0 + 7, OwnerEvent::Bounced { id: id() });
+        assert!(fx.is_empty());
+        assert!(l.held.contains(id()));
+        assert_eq!(l.held.take(T0 + 8, 1_000, 10).retry, vec![(id(), T0 + 7)]);
+        let mut l = lifecycle_at(Status::Queued, false);
+        l.held = crate::core::held::HeldQueue::new(0);
+        on(&mut l, T0 + 7, OwnerEvent::Bounced { id: id() });
+        assert_eq!(status(&l), (Status::Failed, 4002));
+    }
+
+    #[test]
+    fn the_carriers_final_word_ends_the_message() {
+        for (delivered, code, want) in [
+            (true, 2000, Status::Delivered),
+            (false, 5001, Status::Failed),
+        ] {
+            let mut l = lifecycle_at(Status::Submitted, true);
+            let ev = OwnerEvent::Final {
+                id: id(),
+                delivered,
+                code,
+            };
+            let fx = on(&mut l, T0 + 9, ev);
+            assert_eq!(status(&l), (want, code));
+            let expected = if delivered {
+                vec!["log-state", "observe", "report"]
+            } else {
+                vec!["log-state", "observe", "fallback", "report"]
+            };
+            assert_eq!(kinds(&fx), expected, "submitted: no refund");
+        }
+    }
+
+    #[test]
+    fn a_ported_out_number_is_rerouted_once_then_fails() {
+        let mut l = lifecycle_at(Status::Submitted, true);
+        let ported = || OwnerEvent::Final {
+            id: id(),
+            delivered: false,
+            code: 5004,
+        };
+        let fx = on(&mut l, T0 + 1, ported());
+        assert_eq!(status(&l), (Status::Queued, 5004));
+        assert_eq!(
+            fx[1],
+            Effect::PnxWrite {
+                number: "01012345678".into(),
+                id: id()
+            }
+        );
+        assert!(crate::core::lifecycle::ported::awaits_pnx(
+            l.store.get(id()).expect("message")
+        ));
+        let fx = on(&mut l, T0 + 2, ported());
+        assert_eq!(status(&l), (Status::Failed, 5004));
+        assert_eq!(
+            kinds(&fx),
+            vec!["log-state", "observe", "fallback", "report"]
+        );
+    }
+
+    #[test]
+    fn events_about_a_final_message_change_nothing() {
+        let mut l = lifecycle_at(Status::Delivered, true);
+        for ev in [
+            OwnerEvent::Bounced { id: id() },
+            OwnerEvent::Final {
+                id: id(),
+                delivered: false,
+                code: 5001,
+            },
+            OwnerEvent::Submitted {
+                id: id(),
+                sender: "S".into(),
+                carrier_id: "1".into(),
+            },
+        ] {
+            assert!(on(&mut l, T0 + 1, ev).is_empty());
+        }
+        assert_eq!(status(&l).0, Status::Delivered);
+        assert!(!l.held.contains(id()));
+    }
+
+    #[test]
+    fn report_outcomes_follow_the_retry_schedule_then_give_up() {
+        let mut l = lifecycle_at(Status::Delivered, true);
+        let outcome = |delivered| OwnerEvent::ReportOutcome {
+            id: id(),
+            delivered,
+        };
+        let report = |fx: &[Effect]| {
+            fx.iter()
+                .find_map(|e| match e {
+                    Effect::Log(Record::Report(r)) => Some(r.clone()),
+                    _ => None,
+                })
+                .expect("a report record")
+        };
+        let scheduled = |fx: &[Effect]| {
+            fx.iter()
+                .find(|e| matches!(e, Effect::Schedule { .. }))
+                .cloned()
+        };
+        // 1st failure: retry 1 unit later; 2nd: 3 units later.
+        let fx = on(&mut l, T0, outcome(false));
+        assert_eq!(
+            scheduled(&fx),
+            Some(Effect::Schedule {
+                at_ms: T0 + 1_000,
+                due: Due::ReportRetry(id())
+            })
+        );
+        assert_eq!(
+            report(&fx),
+            ReportRecord {
+                id: id(),
+                failures: 1,
+                due_ms: T0 + 1_000,
+                done: false,
+                abandoned: false
+            }
+        );
+        let fx = on(&mut l, T0 + 1_000, outcome(false));
+        assert_eq!(
+            scheduled(&fx),
+            Some(Effect::Schedule {
+                at_ms: T0 + 4_000,
+                due: Due::ReportRetry(id())
+            })
+        );
+        // The 3rd failure is past the 2 retries: abandoned, nothing scheduled.
+        let fx = on(&mut l, T0 + 4_000, outcome(false));
+        assert_eq!(kinds(&fx), vec!["log-report"]);
+        assert!(report(&fx).abandoned);
+        // Nothing more for an abandoned (or delivered) report.
+        assert!(on(&mut l, T0 + 5_000, outcome(true)).is_empty());
+        let mut l = lifecycle_at(Status::Failed, false);
+        let fx = on(&mut l, T0, outcome(true));
+        assert!(report(&fx).done);
+        assert!(on(&mut l, T0, outcome(false)).is_empty());
+    }
+}

@@ -18,10 +18,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::catalog::table;
-use crate::codes::ResultCode;
-use crate::core::lifecycle::store::StoredMessage;
-use crate::model::{MessageId, Status};
-use crate::pipeline::change_state;
+use crate::core::lifecycle::events::OwnerEvent;
+use crate::mesh::msg::MeshMsg;
+use crate::model::MessageId;
 use crate::rt;
 use crate::shard::Shard;
 
@@ -39,49 +38,12 @@ pub struct PortedOut {
     writing: Cell<bool>,
 }
 
-/// Whether the message was already re-routed because its number was ported.
-pub fn was_rerouted(m: &StoredMessage) -> bool {
-    m.events
-        .iter()
-        .any(|e| e.status == Status::Queued && e.code == ResultCode::PortedOut.as_u16())
-}
-
-/// Whether a message waiting to be routed is waiting for its PNX write (its
-/// last event is the ported-out `queued`).
-pub fn awaits_pnx(m: &StoredMessage) -> bool {
-    m.status == Status::Queued
-        && m.events
-            .last()
-            .is_some_and(|e| e.code == ResultCode::PortedOut.as_u16())
-}
-
-/// A carrier reported message `id`'s number ported out. Returns false when
-/// the message was already re-routed once (the caller ends it).
-pub fn on_ported_out(shard: &Rc<Shard>, id: MessageId) -> bool {
-    let to = match shard.messages().get(id) {
-        Some(m) if !was_rerouted(m) => m.request.to.clone(),
-        _ => return false,
-    };
-    change_state(
-        shard,
-        id,
-        Status::Queued,
-        ResultCode::PortedOut.as_u16(),
-        None,
-        None,
-        None,
-    );
-    tracing::info!(%id, number = %to, "ported out: updating its PNX entry, then routing once more");
-    enqueue(shard, to, id);
-    true
-}
-
 /// Queues the PNX write for `number`, after which `id` is routed.
-pub fn enqueue(shard: &Rc<Shard>, number: String, id: MessageId) {
+pub fn enqueue(shard: &Shard, number: String, id: MessageId) {
     let mut pending = shard.pipeline.ported.pending.borrow_mut();
     if pending.len() >= MAX_PENDING {
         drop(pending);
-        crate::pipeline::route_soon(shard, vec![id]);
+        shard.send_to(shard.id, MeshMsg::Owner(OwnerEvent::Route { id }));
         return;
     }
     pending.push((number, id));
