@@ -57,6 +57,8 @@ pub mod routing;
 pub mod rt;
 pub mod sender;
 pub mod shard;
+#[cfg(test)]
+mod sim;
 pub mod stats;
 pub mod time;
 pub mod timer;

@@ -84,6 +84,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("digest", 3),
     ("deadlines", 3),
     ("agents", 3),
+    // the deterministic simulator (tests only): a driver of the core
+    ("sim", 3),
     // the facade
     ("lib", 4),
 ];
