@@ -7,15 +7,13 @@ use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
 
-use crate::codec::{AcceptedRecord, LinkRecord, Record};
-use crate::codes::ResultCode;
+use crate::core::lifecycle::cancel::CancelDecision;
 use crate::core::lifecycle::report::ReportState;
 use crate::deadlines::Due;
 use crate::mesh::msg::{MeshMsg, SessionMsg};
-use crate::model::{Channel, MessageId, Status};
+use crate::model::{MessageId, Status};
 use crate::report;
 use crate::shard::Shard;
-use crate::{pipeline, unix_ms};
 
 /// What a cancel found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,112 +89,25 @@ pub fn resume_reports(shard: &Shard) {
     }
 }
 
-/// Creates the next message of a failed RCS/KKO message's fallback chain.
-pub fn maybe_fallback(shard: &Shard, id: MessageId) {
-    let (rec, link) = {
-        let messages = shard.messages();
-        let Some(m) = messages.get(id) else { return };
-        if !matches!(m.request.channel, Channel::Rcs | Channel::Kko)
-            || m.fallback_message_id.is_some()
-        {
-            return;
-        }
-        let Some(step) = m.request.fallback.first() else {
-            return;
-        };
-        let mut request = m.request.clone();
-        request.channel = step.channel;
-        request.text = step.text.clone();
-        request.subject = step.subject.clone();
-        request.template_code = step.template_code.clone();
-        request.fallback = m.request.fallback[1..].to_vec();
-        request.src_msg_id = format!(
-            "{}#fallback{}",
-            m.request.src_msg_id,
-            fallback_depth(m.request.fallback.len())
-        );
-        request.send_at = None;
-        request.attachments = Vec::new();
-        request.parts = 1;
-        let new_id = shard.next_message_id();
-        let rec = AcceptedRecord {
-            id: new_id,
-            group_code: m.group_code.to_string(),
-            client_id: m.client_id.to_string(),
-            created_at_ms: unix_ms(),
-            status: Status::Accepted,
-            price: 0,
-            fallback_of: Some(id),
-            request,
-        };
-        (
-            rec,
-            LinkRecord {
-                id,
-                fallback_message_id: new_id,
-            },
-        )
-    };
-    let new_id = rec.id;
-    let records = [Record::Accepted(rec.clone()), Record::Link(link.clone())];
-    if let Err(e) = shard.wal.append_background(&records) {
-        tracing::error!(%id, "fallback not created: {e}");
-        return;
-    }
-    {
-        let mut messages = shard.messages_mut();
-        messages.apply_accepted(rec);
-        messages.apply_link(&link);
-    }
-    tracing::debug!(%id, fallback = %new_id, "fallback message created");
-    shard.send_to(
-        shard.id,
-        MeshMsg::Owner(crate::core::lifecycle::events::OwnerEvent::Route { id: new_id }),
-    );
-}
-
-/// A short suffix that stays unique along one chain.
-fn fallback_depth(remaining: usize) -> usize {
-    10 - remaining.min(9)
-}
-
-/// Cancels a message this shard owns, if still scheduled or queued.
+/// Cancels a message this shard owns, if still scheduled or queued: the
+/// core decides; a message in a session queue is first taken out of it
+/// (on whichever shard the session runs).
 pub async fn cancel(shard: &Rc<Shard>, id: MessageId, group_code: &str) -> CancelOutcome {
-    let found = {
-        let messages = shard.messages();
-        messages
-            .get(id)
-            .filter(|m| &*m.group_code == group_code)
-            .map(|m| (m.status, m.sender.clone()))
-    };
-    let Some((status, sender)) = found else {
-        return CancelOutcome::NotFound;
-    };
-    let cancelable = match status {
-        Status::Accepted | Status::Scheduled => true,
-        Status::Queued if shard.core.borrow().lifecycle.held.contains(id) => true,
-        Status::Queued => match sender {
-            Some(sender) => unqueue_anywhere(shard, &sender, id).await,
-            None => false,
-        },
-        _ => false,
-    };
-    // The state may have moved while the session queues were asked.
-    let now_status = shard.messages().get(id).map(|m| m.status);
-    if !cancelable || now_status.is_none_or(|s| s.is_final() || s == Status::Submitted) {
-        return CancelOutcome::NotCancelable(now_status.unwrap_or(status));
+    let mut unqueued = None;
+    loop {
+        let mut decision = CancelDecision::NotFound;
+        shard.feed(|c, now, fx| decision = c.lifecycle.cancel(now, id, group_code, unqueued, fx));
+        return match decision {
+            CancelDecision::Canceled => CancelOutcome::Canceled,
+            CancelDecision::NotCancelable(status) => CancelOutcome::NotCancelable(status),
+            CancelDecision::NotFound => CancelOutcome::NotFound,
+            CancelDecision::NeedsUnqueue(sender) if unqueued.is_none() => {
+                unqueued = Some(unqueue_anywhere(shard, &sender, id).await);
+                continue;
+            }
+            CancelDecision::NeedsUnqueue(_) => CancelOutcome::NotCancelable(Status::Queued),
+        };
     }
-    shard.core.borrow_mut().lifecycle.held.remove(id);
-    pipeline::change_state(
-        shard,
-        id,
-        Status::Canceled,
-        ResultCode::Canceled.as_u16(),
-        None,
-        None,
-        None,
-    );
-    CancelOutcome::Canceled
 }
 
 /// Asks every shard to take the message out of `sender`'s session queues.

@@ -452,16 +452,8 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             || ticks.is_multiple_of(HELD_RETRY_IDLE)
         {
             seen_epoch = epoch;
-            let taken = shard
-                .core
-                .borrow_mut()
-                .lifecycle
-                .held
-                .take(now, hold_ms, HELD_RETRY_BATCH);
-            for id in taken.expired {
-                fail(&shard, id, ResultCode::NoAvailableSender, None);
-            }
-            retry = taken.retry;
+            let batch = HELD_RETRY_BATCH;
+            shard.feed(|c, now, fx| retry = c.lifecycle.expire_held(now, hold_ms, batch, fx));
         }
         if !retry.is_empty() {
             // Keep their original hold time: re-hold with it if still unroutable.

@@ -55,7 +55,9 @@ impl Shard {
                     let took = std::time::Duration::from_millis(seen.took_ms);
                     self.metrics.delivery(seen.channel, took);
                 }
-                Effect::Fallback(id) => crate::lifecycle::maybe_fallback(self, id),
+                Effect::Fallback(id) => self.feed(|c, now, fx| {
+                    c.lifecycle.fallback(now, id, || self.next_message_id(), fx)
+                }),
                 Effect::ReportWhenDurable(id) => self.reports.borrow_mut().wait(lsn, id),
                 Effect::IndexReceipt { key, id } => {
                     let to = owner::receipt(key, self.shards());

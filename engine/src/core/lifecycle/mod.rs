@@ -4,7 +4,9 @@
 //! The rest of the lifecycle (routing, held messages, attempts, fallback
 //! creation, cancel) moves here next (CORE.md §7 step 5).
 
+pub mod cancel;
 pub mod events;
+pub mod fallback;
 pub mod ported;
 pub mod report;
 pub mod store;
@@ -136,6 +138,24 @@ impl Lifecycle {
             ..Step::to(Status::Failed, code.as_u16())
         };
         self.transition(now_ms, id, step, fx);
+    }
+
+    /// Takes out of the held queue up to `max` of the longest-waiting
+    /// messages at `now_ms`: those that waited `timeout_ms` fail (4002);
+    /// the others are returned, with the time each started waiting, to be
+    /// routed again.
+    pub fn expire_held(
+        &mut self,
+        now_ms: i64,
+        timeout_ms: i64,
+        max: usize,
+        fx: &mut Effects,
+    ) -> Vec<(MessageId, i64)> {
+        let taken = self.held.take(now_ms, timeout_ms, max);
+        for id in taken.expired {
+            self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
+        }
+        taken.retry
     }
 
     /// Holds `id` until a sender is available; fails it (4002) when the

@@ -528,3 +528,175 @@ mod owner_events {
         assert!(on(&mut l, T0, outcome(false)).is_empty());
     }
 }
+
+mod commands {
+    //! Fallback, cancel and held expiry, at exact times.
+
+    use super::*;
+    use crate::codes::ResultCode;
+    use crate::core::lifecycle::cancel::CancelDecision;
+    use crate::core::lifecycle::{Lifecycle, LifecycleConfig};
+    use crate::model::FallbackStep;
+
+    const CONFIG: LifecycleConfig = LifecycleConfig {
+        report_retries: 2,
+        report_retry_unit_ms: 1_000,
+    };
+
+    fn rcs_with_fallback() -> Lifecycle {
+        let mut store = LocalMessages::default();
+        let mut request = request();
+        request.channel = Channel::Rcs;
+        request.fallback = vec![
+            FallbackStep {
+                channel: Channel::Kko,
+                text: "kko".into(),
+                subject: None,
+                template_code: Some("T1".into()),
+            },
+            FallbackStep {
+                channel: Channel::Lms,
+                text: "lms".into(),
+                subject: Some("s".into()),
+                template_code: None,
+            },
+        ];
+        store.apply_accepted(AcceptedRecord {
+            id: id(),
+            group_code: "A1".into(),
+            client_id: "c1".into(),
+            created_at_ms: T0,
+            status: Status::Accepted,
+            price: PRICE,
+            fallback_of: None,
+            request,
+        });
+        Lifecycle::new(store, CONFIG)
+    }
+
+    #[test]
+    fn a_failed_rcs_message_gets_its_fallback_once() {
+        let mut l = rcs_with_fallback();
+        let mut fx = Effects::default();
+        let next = MessageId::new(0, 2);
+        l.fallback(T0 + 50, id(), || next, &mut fx);
+        let effects: Vec<Effect> = fx.drain().collect();
+        assert!(matches!(effects[0], Effect::Log(Record::Accepted(_))));
+        assert!(matches!(effects[1], Effect::Log(Record::Link(_))));
+        assert_eq!(effects[2], Effect::Route(next));
+        let f = l.store.get(next).expect("fallback message");
+        assert_eq!(
+            (f.request.channel, f.request.text.as_str(), f.price),
+            (Channel::Kko, "kko", 0)
+        );
+        assert_eq!(f.request.src_msg_id, "m1#fallback8");
+        assert_eq!(f.request.fallback.len(), 1, "the rest of the chain");
+        assert_eq!(f.fallback_of, Some(id()));
+        assert_eq!(
+            l.store.get(id()).and_then(|m| m.fallback_message_id),
+            Some(next)
+        );
+        // Only once per message.
+        l.fallback(T0 + 60, id(), || panic!("no second id"), &mut fx);
+        assert!(fx.as_slice().is_empty());
+        // An SMS has no chain.
+        let mut l = Lifecycle::new(store_at(Status::Failed, false), CONFIG);
+        l.fallback(T0, id(), || panic!("no id"), &mut fx);
+        assert!(fx.as_slice().is_empty());
+    }
+
+    #[test]
+    fn cancel_table() {
+        // (status, held, unqueued answer) → decision
+        let cases: Vec<(Status, bool, Option<bool>, CancelDecision)> = vec![
+            (Status::Accepted, false, None, CancelDecision::Canceled),
+            (Status::Scheduled, false, None, CancelDecision::Canceled),
+            (Status::Queued, true, None, CancelDecision::Canceled),
+            (
+                Status::Queued,
+                false,
+                None,
+                CancelDecision::NeedsUnqueue("S".into()),
+            ),
+            (Status::Queued, false, Some(true), CancelDecision::Canceled),
+            (
+                Status::Queued,
+                false,
+                Some(false),
+                CancelDecision::NotCancelable(Status::Queued),
+            ),
+            (
+                Status::Submitted,
+                false,
+                Some(true),
+                CancelDecision::NotCancelable(Status::Submitted),
+            ),
+            (
+                Status::Delivered,
+                false,
+                None,
+                CancelDecision::NotCancelable(Status::Delivered),
+            ),
+        ];
+        for (status, held, unqueued, want) in cases {
+            let submitted = matches!(status, Status::Submitted | Status::Delivered);
+            let mut store = store_at(status, submitted);
+            if status == Status::Queued {
+                store.apply_state(StateRecord {
+                    id: id(),
+                    status: Status::Queued,
+                    code: 1000,
+                    at_ms: T0 + 100,
+                    sender: Some("S".into()),
+                    carrier: None,
+                    carrier_msg_id: None,
+                });
+            }
+            let mut l = Lifecycle::new(store, CONFIG);
+            if held {
+                l.held.hold(id(), T0);
+            }
+            let mut fx = Effects::default();
+            let got = l.cancel(T0 + 200, id(), "A1", unqueued, &mut fx);
+            assert_eq!(got, want, "{status:?} held {held} unqueued {unqueued:?}");
+            let m = l.store.get(id()).expect("message");
+            if want == CancelDecision::Canceled {
+                assert_eq!((m.status, m.code), (Status::Canceled, 6001));
+                assert!(!l.held.contains(id()));
+                // Never submitted: the charge comes back.
+                assert!(fx.as_slice().contains(&Effect::Refund {
+                    group: "A1".into(),
+                    amount: PRICE
+                }));
+            } else {
+                assert!(fx.as_slice().is_empty(), "{status:?}: nothing changes");
+            }
+        }
+        // Another customer's message is not found.
+        let mut l = Lifecycle::new(store_at(Status::Accepted, false), CONFIG);
+        let mut fx = Effects::default();
+        assert_eq!(
+            l.cancel(T0, id(), "B2", None, &mut fx),
+            CancelDecision::NotFound
+        );
+    }
+
+    #[test]
+    fn held_messages_expire_at_the_hold_timeout() {
+        let mut l = Lifecycle::new(store_at(Status::Queued, false), CONFIG);
+        l.held.hold(id(), T0);
+        let mut fx = Effects::default();
+        assert_eq!(
+            l.expire_held(T0 + 999, 1_000, 10, &mut fx),
+            vec![(id(), T0)]
+        );
+        assert!(fx.as_slice().is_empty());
+        l.held.hold(id(), T0);
+        assert!(l.expire_held(T0 + 1_000, 1_000, 10, &mut fx).is_empty());
+        let m = l.store.get(id()).expect("message");
+        assert_eq!(
+            (m.status, m.code),
+            (Status::Failed, ResultCode::NoAvailableSender.as_u16())
+        );
+    }
+}
