@@ -143,6 +143,27 @@ pub struct SenderEntry {
     pub live: Arc<SenderLive>,
 }
 
+impl SenderEntry {
+    /// Whether this sender can carry `target` now: available, bound,
+    /// healthy, on the channel, and reaching the carrier (or the country).
+    pub fn fits(&self, target: &crate::model::RouteTarget) -> bool {
+        let c = &self.config;
+        if c.ability != crate::sender::Ability::Available
+            || self.live.connected() == 0
+            || !self.live.healthy_now()
+            || !c.channels.contains(&target.channel)
+        {
+            return false;
+        }
+        let reaches = |k: &str| c.carriers.iter().any(|x| x == k || x == "*");
+        if target.carrier == "INTL" {
+            reaches("INTL") && target.to.starts_with(&format!("+{}", c.nat_cd))
+        } else {
+            reaches(&target.carrier) && c.nat_cd == "82"
+        }
+    }
+}
+
 /// An immutable view of the whole catalog, one per generation.
 #[derive(Debug, Default)]
 pub struct Snapshot {

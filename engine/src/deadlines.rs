@@ -96,7 +96,7 @@ pub async fn run(shard: Rc<Shard>) {
             }
         }
         if !sends.is_empty() {
-            crate::pipeline::route(&shard, sends).await;
+            crate::pipeline::route(&shard, sends);
         }
         let t = now();
         let idle_until = t + IDLE.as_millis() as u64;

@@ -265,3 +265,37 @@ pub fn hash128(parts: &[&[u8]]) -> u128 {
     };
     (u128::from(half(1)) << 64) | u128::from(half(2))
 }
+
+/// A message as a session sends it: only what the carrier needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    /// The message (its owning shard is `id.shard()`).
+    pub id: MessageId,
+    /// Channel.
+    pub channel: Channel,
+    /// Caller ID / sender address.
+    pub from: String,
+    /// Recipient (Korean numbers in national `0…` form, international `+…`).
+    pub to: String,
+    /// Body.
+    pub text: String,
+    /// Subject (LMS/MMS/EMAIL).
+    pub subject: Option<String>,
+    /// Template (KKO/RCS).
+    pub template_code: Option<String>,
+    /// Template variables.
+    pub vars: Vec<(String, String)>,
+    /// Whether the recipient is international.
+    pub international: bool,
+}
+
+/// What a message needs for routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    /// The channel.
+    pub channel: Channel,
+    /// The recipient.
+    pub to: String,
+    /// Carrier (`SKT`, ..., `UNKNOWN`, `INTL`).
+    pub carrier: String,
+}

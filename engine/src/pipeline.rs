@@ -10,27 +10,22 @@
 //! `routing.hold-timeout` (then failed 4002); a full session queue or a
 //! session going down → back to routing.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
 
-use crate::catalog::{SenderEntry, Snapshot};
-
-use crate::codes::ResultCode;
 use crate::core::lifecycle::events::OwnerEvent;
-use crate::core::lifecycle::store::StoredMessage;
+use crate::core::lifecycle::route::{self, PickAsk};
 use crate::core::lifecycle::transition::Step;
 use crate::core::receipts::{Arrival, Receipt, ReceiptKey};
 use crate::deadlines::Due;
-use crate::mesh::call::ask;
+use crate::mesh::call;
 use crate::mesh::msg::{MeshMsg, ReceiptMsg, SessionMsg};
 use crate::mesh::owner;
-use crate::model::{Channel, MessageId, Status};
-use crate::routing::rule::RouteRule;
+use crate::model::{MessageId, Status};
 use crate::rt;
-use crate::sender::{Ability, Outbound};
+use crate::sender::Outbound;
 use crate::shard::Shard;
 use crate::unix_ms;
 
@@ -49,16 +44,7 @@ const HELD_RETRY_IDLE: u64 = 100;
 /// round into a storm of routing work.
 const HELD_RETRY_BATCH: usize = 50_000;
 
-/// What a message needs for routing.
-#[derive(Debug, Clone)]
-pub struct RouteTarget {
-    /// The channel.
-    pub channel: Channel,
-    /// The recipient.
-    pub to: String,
-    /// Carrier (`SKT`, ..., `UNKNOWN`, `INTL`).
-    pub carrier: String,
-}
+pub use crate::model::RouteTarget;
 
 /// A request for `count` weighted picks of one route key.
 #[derive(Debug)]
@@ -82,60 +68,11 @@ pub struct Pipeline {
     pub ported: crate::shard::ported::PortedOut,
 }
 
-/// Whether a sender can carry `target` now.
-pub fn sender_fits(e: &SenderEntry, target: &RouteTarget) -> bool {
-    let c = &e.config;
-    if c.ability != Ability::Available
-        || e.live.connected() == 0
-        || !e.live.healthy_now()
-        || !c.channels.contains(&target.channel)
-    {
-        return false;
-    }
-    let reaches = |k: &str| c.carriers.iter().any(|x| x == k || x == "*");
-    if target.carrier == "INTL" {
-        reaches("INTL") && target.to.starts_with(&format!("+{}", c.nat_cd))
-    } else {
-        reaches(&target.carrier) && c.nat_cd == "82"
-    }
-}
-
-/// Whether `group` has a sender that can carry `target`.
-fn group_available(snapshot: &Snapshot, group: &str, target: &RouteTarget) -> bool {
-    snapshot
-        .senders
-        .values()
-        .any(|e| e.config.group == group && sender_fits(e, target))
-}
-
-/// The sender of `group` for `target`: any sender but `avoid` (the one a
-/// retried message just failed at) if the group has one, then least work,
-/// then a session on this shard.
-pub fn choose_sender<'a>(
-    snapshot: &'a Snapshot,
-    group: &str,
-    target: &RouteTarget,
-    shard: usize,
-    avoid: Option<&str>,
-) -> Option<&'a SenderEntry> {
-    snapshot
-        .senders
-        .values()
-        .filter(|e| e.config.group == group && sender_fits(e, target))
-        .min_by_key(|e| {
-            (
-                avoid == Some(e.config.name.as_str()),
-                e.live.load(),
-                !e.live.up_on(shard),
-            )
-        })
-}
-
 /// Answers weighted picks for a route key this shard owns.
 pub fn pick(shard: &Shard, req: PickRequest) {
     let snapshot = shard.snapshot();
     let rule = snapshot.route(&req.rule_group, req.target.channel);
-    let available = |group: &str| group_available(&snapshot, group, &req.target);
+    let available = |group: &str| route::group_available(&snapshot, group, &req.target);
     let picks = shard
         .core
         .borrow_mut()
@@ -190,152 +127,52 @@ pub fn route_soon(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         return;
     }
     let shard = shard.clone();
-    rt::spawn(async move { route(&shard, ids).await });
+    rt::spawn(async move { route(&shard, ids) });
 }
 
-fn target_of(snapshot: &Snapshot, m: &StoredMessage) -> RouteTarget {
-    let to = m.request.to.clone();
-    let carrier = if to.starts_with('+') {
-        "INTL".to_string()
-    } else if m.request.channel.is_phone() {
-        snapshot.pnx.lookup(&to).0.to_string()
-    } else {
-        "*".to_string()
-    };
-    RouteTarget {
-        channel: m.request.channel,
-        to,
-        carrier,
-    }
-}
-
-/// Routes messages owned by this shard: one pick request per route key.
-pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
+/// Routes messages owned by this shard (`core::lifecycle::route`); the
+/// picks are asked of the route keys' owners by the effects runner.
+pub fn route(shard: &Shard, ids: Vec<MessageId>) {
     let snapshot = shard.snapshot();
-    // (rule group, carrier key) → messages
-    let mut by_key: HashMap<(String, String), Vec<(MessageId, RouteTarget)>> = HashMap::new();
-    let mut no_route = Vec::new();
-    {
-        let messages = shard.messages();
-        for id in ids {
-            let Some(m) = messages.get(id) else { continue };
-            if !matches!(
-                m.status,
-                Status::Accepted | Status::Queued | Status::Scheduled
-            ) {
-                continue;
-            }
-            let target = target_of(&snapshot, m);
-            let rule = snapshot.route(&m.group_code, m.request.channel);
-            match rule.and_then(|r| r.key_for(&target.carrier).map(|k| (r, k.to_string()))) {
-                Some((r, key)) => by_key
-                    .entry((r.group_code.clone(), key))
-                    .or_default()
-                    .push((id, target)),
-                None => no_route.push(id),
-            }
-        }
-    }
-    for id in no_route {
-        // A ported number's second attempt has no route: it ends as what
-        // the carrier reported.
-        let ported = shard
-            .messages()
-            .get(id)
-            .is_some_and(crate::core::lifecycle::ported::was_rerouted);
-        let code = if ported {
-            ResultCode::PortedOut
-        } else {
-            ResultCode::NoRoute
-        };
-        fail(shard, id, code, None);
-    }
-    for ((rule_group, carrier_key), items) in by_key {
-        let route_id = RouteRule::id(&rule_group, items[0].1.channel);
-        let to = owner::route(&route_id, &carrier_key, shard.shards());
-        let (target, count) = (items[0].1.clone(), items.len());
-        // NOTE: one pick request per key covers messages whose targets differ
-        // only in recipient; availability is judged on the first target, and
-        // a sender that cannot take a particular message bounces it back.
-        let picks = ask(shard, to, |reply| {
-            MeshMsg::Route(PickRequest {
-                rule_group,
-                target,
-                carrier_key,
-                count,
-                reply,
-            })
+    shard.feed(|c, now, fx| c.lifecycle.route(now, &snapshot, ids, fx));
+}
+
+/// Asks the route key's owner for the picks of `ask`, then hands the
+/// messages over (one task per key, as the answer comes back).
+pub async fn ask_pick(shard: Rc<Shard>, ask: PickAsk) {
+    let to = owner::route(&ask.route_id, &ask.carrier_key, shard.shards());
+    let count = ask.items.len();
+    // NOTE: one pick request per key covers messages whose targets differ
+    // only in recipient; availability is judged on the first target, and
+    // a sender that cannot take a particular message bounces it back.
+    let (rule_group, carrier_key) = (ask.rule_group.clone(), ask.carrier_key.clone());
+    let target = ask.items[0].1.clone();
+    let picks = call::ask(&shard, to, |reply| {
+        MeshMsg::Route(PickRequest {
+            rule_group,
+            target,
+            carrier_key,
+            count,
+            reply,
         })
-        .await
-        .unwrap_or_else(|_| vec![None; count]);
-        for ((id, target), group) in items.into_iter().zip(picks) {
-            match group {
-                Some(g) => hand_over(shard, &snapshot, id, &g, target),
-                None => hold(shard, id),
-            }
-        }
-    }
+    })
+    .await
+    .unwrap_or_else(|_| vec![None; count]);
+    let snapshot = shard.snapshot();
+    let me = shard.id;
+    shard.feed(|c, now, fx| c.lifecycle.picked(now, &snapshot, me, ask, picks, fx));
 }
 
-fn hand_over(
-    shard: &Rc<Shard>,
-    snapshot: &Snapshot,
-    id: MessageId,
-    group: &str,
-    target: RouteTarget,
-) {
-    // A message routed again after a failed attempt tries another sender.
-    let last = shard.messages().get(id).and_then(|m| m.sender.clone());
-    match choose_sender(snapshot, group, &target, shard.id, last.as_deref()) {
-        Some(entry) => hand_to_sender(shard, entry, id, target),
-        None => hold(shard, id),
-    }
-}
-
-/// Queues a message at one sender: a session on this shard if it has one,
-/// else on a shard that does.
-fn hand_to_sender(shard: &Rc<Shard>, entry: &SenderEntry, id: MessageId, target: RouteTarget) {
-    let Some(dest) = entry.live.shard_for(shard.id, id.seq() as usize) else {
-        hold(shard, id);
-        return;
-    };
-    let sender = entry.config.name.clone();
-    let outbound = {
-        let messages = shard.messages();
-        let Some(m) = messages.get(id) else { return };
-        Outbound {
-            id,
-            channel: m.request.channel,
-            from: m.request.from.clone().unwrap_or_default(),
-            to: m.request.to.clone(),
-            text: m.request.text.clone(),
-            subject: m.request.subject.clone(),
-            template_code: m.request.template_code.clone(),
-            vars: m.request.vars.clone(),
-            international: target.carrier == "INTL",
-        }
-    };
-    change_state(
-        shard,
-        id,
-        Status::Queued,
-        ResultCode::Accepted.as_u16(),
-        Some(sender.clone()),
-        Some(target.carrier),
-        None,
-    );
+/// Gives a handed-over message to a session of `sender` here, or sends it
+/// to the shard whose session takes it; held when the queue refuses it.
+pub fn hand_over(shard: &Shard, dest: usize, sender: String, outbound: Outbound) {
     if dest == shard.id {
         if let Err(back) = shard.senders.push(&sender, outbound) {
             hold(shard, back.id);
         }
     } else {
-        shard.send_to(
-            dest,
-            MeshMsg::Session(SessionMsg::Submit {
-                sender,
-                items: vec![outbound],
-            }),
-        );
+        let items = vec![outbound];
+        shard.send_to(dest, MeshMsg::Session(SessionMsg::Submit { sender, items }));
     }
 }
 
@@ -366,10 +203,6 @@ pub fn change_state(
     shard.change_state(id, step);
 }
 
-fn fail(shard: &Shard, id: MessageId, code: ResultCode, sender: Option<String>) {
-    shard.feed(|core, now, fx| core.lifecycle.fail(now, id, code, sender, fx));
-}
-
 /// Applies events about messages this shard owns: routing's here, the
 /// rest in the core's lifecycle.
 pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
@@ -385,11 +218,14 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
 fn moved(shard: &Rc<Shard>, id: MessageId, to: &str) {
     let snapshot = shard.snapshot();
     let target = match shard.messages().get(id) {
-        Some(m) if !m.status.is_final() => target_of(&snapshot, m),
+        Some(m) if !m.status.is_final() => route::target_of(&snapshot, m),
         _ => return,
     };
-    match snapshot.senders.get(to).filter(|e| sender_fits(e, &target)) {
-        Some(entry) => hand_to_sender(shard, entry, id, target),
+    match snapshot.senders.get(to).filter(|e| e.fits(&target)) {
+        Some(entry) => {
+            let me = shard.id;
+            shard.feed(|c, now, fx| c.lifecycle.hand_to_sender(now, me, entry, id, target, fx))
+        }
         None => route_soon(shard, vec![id]),
     }
 }
@@ -456,11 +292,9 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             shard.feed(|c, now, fx| retry = c.lifecycle.expire_held(now, hold_ms, batch, fx));
         }
         if !retry.is_empty() {
-            // Keep their original hold time: re-hold with it if still unroutable.
-            let ids: Vec<MessageId> = retry.iter().map(|(id, _)| *id).collect();
-            route(&shard, ids).await;
-            let since: HashMap<u64, i64> = retry.into_iter().map(|(id, s)| (id.0, s)).collect();
-            shard.core.borrow_mut().lifecycle.held.restore_since(&since);
+            // Held again if still unroutable, with the time it started
+            // waiting (the lifecycle keeps it).
+            route(&shard, retry.into_iter().map(|(id, _)| id).collect());
         }
     }
 }

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use mcmp_engine::catalog::{SenderEntry, Snapshot};
+use mcmp_engine::core::lifecycle::route::choose_sender;
 use mcmp_engine::model::Channel;
-use mcmp_engine::pipeline::{choose_sender, sender_fits, RouteTarget};
+use mcmp_engine::model::RouteTarget;
 use mcmp_engine::routing::pnx::PnxTable;
 use mcmp_engine::routing::rule::{GroupRatio, RouteRule};
 use mcmp_engine::routing::swrr::Swrr;
@@ -158,7 +159,7 @@ fn main() -> Result<()> {
                 .map(|g| {
                     snap.senders
                         .values()
-                        .any(|e| e.config.group == g.sender_group && sender_fits(e, &target))
+                        .any(|e| e.config.group == g.sender_group && e.fits(&target))
                 })
                 .collect();
             let state = swrr

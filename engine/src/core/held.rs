@@ -3,7 +3,7 @@
 //! a message is refused (its owner fails it with 4002 at once). Holding,
 //! lookup and removal are O(1) with a million held.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use crate::model::MessageId;
 
@@ -74,16 +74,6 @@ impl HeldQueue {
         }
     }
 
-    /// Gives the messages in `since` (by id) back the time they started
-    /// waiting: after a retry that held them again.
-    pub fn restore_since(&mut self, since: &HashMap<u64, i64>) {
-        for (id, t) in self.queue.iter_mut() {
-            if let Some(s) = since.get(&id.0) {
-                *t = *s;
-            }
-        }
-    }
-
     /// Takes up to `max` of the longest-waiting messages out: those that
     /// have waited `timeout_ms` or more at `now_ms` (they expire), and the
     /// others with the time they started waiting (to try again; hold them
@@ -147,8 +137,7 @@ mod tests {
         assert_eq!(taken.retry, vec![(id(3), 1_900)]);
         assert!(q.is_empty() && !q.contains(id(3)));
         // Held again with its first waiting time, it expires on time.
-        q.hold(id(3), 2_500);
-        q.restore_since(&HashMap::from([(id(3).0, 1_900)]));
+        q.hold(id(3), 1_900);
         assert_eq!(q.take(2_899, 1_000, 10).retry, vec![(id(3), 1_900)]);
         q.hold(id(3), 1_900);
         assert_eq!(q.take(2_900, 1_000, 10).expired, vec![id(3)]);

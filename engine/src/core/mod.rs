@@ -77,6 +77,18 @@ pub enum Effect {
         /// The message waiting for it.
         id: MessageId,
     },
+    /// Ask the route key's owner for weighted picks; its answer goes to
+    /// `lifecycle::Lifecycle::picked`.
+    AskPick(lifecycle::route::PickAsk),
+    /// Give a message to a session of `sender` on shard `dest`.
+    HandOver {
+        /// The shard whose session takes it.
+        dest: usize,
+        /// The sender.
+        sender: String,
+        /// The message as the session sends it.
+        outbound: crate::model::Outbound,
+    },
     /// Put a deadline on the timer wheel.
     Schedule {
         /// When, unix ms.

@@ -27,30 +27,9 @@ pub use queue::SessionQueue;
 use std::rc::Rc;
 
 use crate::codes::ResultCode;
-use crate::model::{Channel, MessageId};
+use crate::model::MessageId;
 
-/// A message as a session sends it: only what the carrier needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outbound {
-    /// The message (its owning shard is `id.shard()`).
-    pub id: MessageId,
-    /// Channel.
-    pub channel: Channel,
-    /// Caller ID / sender address.
-    pub from: String,
-    /// Recipient (Korean numbers in national `0…` form, international `+…`).
-    pub to: String,
-    /// Body.
-    pub text: String,
-    /// Subject (LMS/MMS/EMAIL).
-    pub subject: Option<String>,
-    /// Template (KKO/RCS).
-    pub template_code: Option<String>,
-    /// Template variables.
-    pub vars: Vec<(String, String)>,
-    /// Whether the recipient is international.
-    pub international: bool,
-}
+pub use crate::model::Outbound;
 
 /// What a session reports. Delivered on the session's shard.
 #[derive(Debug, Clone, PartialEq, Eq)]

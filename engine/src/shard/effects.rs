@@ -68,6 +68,16 @@ impl Shard {
                 Effect::Route(id) => self.to_owner(id, OwnerEvent::Route { id }),
                 Effect::PnxWrite { number, id } => crate::shard::ported::enqueue(self, number, id),
                 Effect::Schedule { at_ms, due } => self.deadlines.at(at_ms, due),
+                Effect::AskPick(ask) => {
+                    if let Some(me) = self.me.upgrade() {
+                        crate::rt::spawn(crate::pipeline::ask_pick(me, ask));
+                    }
+                }
+                Effect::HandOver {
+                    dest,
+                    sender,
+                    outbound,
+                } => crate::pipeline::hand_over(self, dest, sender, outbound),
             }
         }
     }

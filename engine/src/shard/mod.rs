@@ -64,6 +64,8 @@ pub struct SharedEngine {
 pub struct Shard {
     /// This shard's index.
     pub id: usize,
+    /// This shard itself, for the tasks its effects start.
+    me: std::rc::Weak<Shard>,
     /// Shared parts.
     pub shared: Arc<SharedEngine>,
     snapshot: RefCell<Arc<Snapshot>>,

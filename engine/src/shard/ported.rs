@@ -79,6 +79,6 @@ pub fn flush(shard: &Rc<Shard>) {
         }
         shard.pipeline.ported.writing.set(false);
         let ids = batch.into_iter().map(|(_, id)| id).collect();
-        crate::pipeline::route(&shard, ids).await;
+        crate::pipeline::route(&shard, ids);
     });
 }

@@ -137,6 +137,12 @@ impl Sim {
                 // The PNX write is instant here: route at once.
                 Effect::Route(id) | Effect::PnxWrite { id, .. } => self.routes.push(id),
                 Effect::Schedule { at_ms, due } => self.timers.push((at_ms, s, due)),
+                // NOTE: the sim plays the sender side itself (serve_route)
+                // and does not call `Lifecycle::route`; driving routing
+                // through the core here is the next step for the sim.
+                Effect::AskPick(_) | Effect::HandOver { .. } => {
+                    panic!("seed {}: routing effects are not simulated", self.seed)
+                }
             }
         }
         let held = self.shards[s].core.lifecycle.held.len();

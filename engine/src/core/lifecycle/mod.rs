@@ -9,6 +9,7 @@ pub mod events;
 pub mod fallback;
 pub mod ported;
 pub mod report;
+pub mod route;
 pub mod store;
 pub mod transition;
 
@@ -44,6 +45,8 @@ pub struct Lifecycle {
     pub held: HeldQueue,
     /// Failed submit attempts so far, by message sequence.
     attempts: HashMap<u64, u8>,
+    /// Held messages being routed again: when each started waiting.
+    retrying: HashMap<u64, i64>,
     config: LifecycleConfig,
 }
 
@@ -54,6 +57,7 @@ impl Lifecycle {
             store,
             held: HeldQueue::new(HELD_BOUND),
             attempts: HashMap::new(),
+            retrying: HashMap::new(),
             config,
         }
     }
@@ -133,6 +137,7 @@ impl Lifecycle {
         fx: &mut Effects,
     ) {
         self.forget_attempts(id);
+        self.retrying.remove(&id.seq());
         let step = Step {
             sender,
             ..Step::to(Status::Failed, code.as_u16())
@@ -155,13 +160,16 @@ impl Lifecycle {
         for id in taken.expired {
             self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
         }
+        self.retrying
+            .extend(taken.retry.iter().map(|(id, since)| (id.seq(), *since)));
         taken.retry
     }
 
     /// Holds `id` until a sender is available; fails it (4002) when the
     /// held queue is full.
     pub fn hold(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) {
-        if self.held.hold(id, now_ms) == Hold::Full {
+        let since = self.retrying.remove(&id.seq()).unwrap_or(now_ms);
+        if self.held.hold(id, since) == Hold::Full {
             self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
         }
     }

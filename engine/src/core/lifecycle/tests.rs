@@ -305,6 +305,8 @@ mod owner_events {
                 Effect::Route(_) => "route",
                 Effect::PnxWrite { .. } => "pnx-write",
                 Effect::Schedule { .. } => "schedule",
+                Effect::AskPick(_) => "ask-pick",
+                Effect::HandOver { .. } => "hand-over",
             })
             .collect()
     }
@@ -698,5 +700,160 @@ mod commands {
             (m.status, m.code),
             (Status::Failed, ResultCode::NoAvailableSender.as_u16())
         );
+    }
+}
+
+mod routing {
+    //! `Lifecycle::route` and `picked`: the pick asked per route key, the
+    //! sender chosen in the picked group, held when none fits, 4001 without
+    //! a rule.
+
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::catalog::{SenderEntry, Snapshot};
+    use crate::core::lifecycle::route::PickAsk;
+    use crate::core::lifecycle::{Lifecycle, LifecycleConfig};
+    use crate::model::RouteTarget;
+    use crate::routing::pnx::PnxTable;
+    use crate::routing::rule::{GroupRatio, RouteRule};
+    use crate::sender::live::SenderLive;
+    use crate::sender::{Ability, SenderConfig, SimConfig, Transport};
+
+    const CONFIG: LifecycleConfig = LifecycleConfig {
+        report_retries: 2,
+        report_retry_unit_ms: 1_000,
+    };
+
+    /// Group G with sender S1 (bound on shard 1 of 2) and S2 (not bound);
+    /// A1's SMS to KT numbers go to G.
+    fn snapshot() -> Snapshot {
+        let mut senders = BTreeMap::new();
+        for (name, up) in [("S1", true), ("S2", false)] {
+            let live = Arc::new(SenderLive::new(2));
+            if up {
+                live.session_changed(1, true);
+            }
+            let config = SenderConfig {
+                name: name.into(),
+                group: "G".into(),
+                channels: vec![Channel::Sms],
+                carriers: vec!["KT".into()],
+                nat_cd: "82".into(),
+                ability: Ability::Available,
+                transport: Transport::Sim(SimConfig {
+                    latency_ms: 1,
+                    success_rate: 1.0,
+                    dlr_delay_ms: 1,
+                    tps: 0,
+                }),
+                remark: None,
+            };
+            senders.insert(name.to_string(), SenderEntry { config, live });
+        }
+        let ratios = vec![GroupRatio {
+            sender_group: "G".into(),
+            ratio: 1,
+        }];
+        let rule = RouteRule {
+            route_id: RouteRule::id("A1", Channel::Sms),
+            group_code: "A1".into(),
+            channel: Channel::Sms,
+            carriers: BTreeMap::from([("KT".to_string(), ratios)]),
+            remark: None,
+        };
+        Snapshot {
+            senders,
+            routes: HashMap::from([(("A1".to_string(), Channel::Sms), rule)]),
+            pnx: Arc::new(PnxTable::with_prefixes(&[("010".into(), "KT".into())])),
+            ..Snapshot::default()
+        }
+    }
+
+    fn effects(fx: &mut Effects) -> Vec<Effect> {
+        fx.drain().collect()
+    }
+
+    #[test]
+    fn a_routed_message_is_picked_then_handed_to_a_bound_sender() {
+        let snap = snapshot();
+        let mut l = Lifecycle::new(store_at(Status::Accepted, false), CONFIG);
+        let mut fx = Effects::default();
+        l.route(T0, &snap, vec![id()], &mut fx);
+        let target = RouteTarget {
+            channel: Channel::Sms,
+            to: "01012345678".into(),
+            carrier: "KT".into(),
+        };
+        let ask = PickAsk {
+            route_id: "A1_SMS".into(),
+            rule_group: "A1".into(),
+            carrier_key: "KT".into(),
+            items: vec![(id(), target)],
+        };
+        assert_eq!(effects(&mut fx), vec![Effect::AskPick(ask.clone())]);
+        l.picked(T0 + 3, &snap, 0, ask, vec![Some("G".into())], &mut fx);
+        let fx = effects(&mut fx);
+        // Queued at S1 (S2 is not bound), handed to S1's session on shard 1.
+        let m = l.store.get(id()).expect("message");
+        assert_eq!(
+            (m.status, m.sender.as_deref(), m.carrier.as_deref()),
+            (Status::Queued, Some("S1"), Some("KT"))
+        );
+        match &fx[1] {
+            Effect::HandOver {
+                dest,
+                sender,
+                outbound,
+            } => assert_eq!(
+                (
+                    *dest,
+                    sender.as_str(),
+                    outbound.to.as_str(),
+                    outbound.international
+                ),
+                (1, "S1", "01012345678", false)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_picked_holds_and_no_rule_fails_4001() {
+        let snap = snapshot();
+        let mut l = Lifecycle::new(store_at(Status::Accepted, false), CONFIG);
+        let mut fx = Effects::default();
+        l.route(T0, &snap, vec![id()], &mut fx);
+        let Some(Effect::AskPick(ask)) = effects(&mut fx).pop() else {
+            panic!("a pick")
+        };
+        l.picked(T0 + 1, &snap, 0, ask, vec![None], &mut fx);
+        assert!(effects(&mut fx).is_empty());
+        assert!(l.held.contains(id()));
+        // Routed again from the held queue and held again: it keeps the
+        // time it started waiting.
+        assert_eq!(
+            l.expire_held(T0 + 10, 5_000, 10, &mut fx),
+            vec![(id(), T0 + 1)]
+        );
+        l.hold(T0 + 20, id(), &mut fx);
+        assert_eq!(l.held.take(T0 + 20, 5_000, 10).retry, vec![(id(), T0 + 1)]);
+        // Without a rule for the customer: 4001 at once.
+        let mut l = Lifecycle::new(store_at(Status::Accepted, false), CONFIG);
+        l.route(T0, &Snapshot::default(), vec![id()], &mut fx);
+        let m = l.store.get(id()).expect("message");
+        assert_eq!((m.status, m.code), (Status::Failed, 4001));
+    }
+
+    #[test]
+    fn only_messages_waiting_for_a_route_are_routed() {
+        let snap = snapshot();
+        for status in [Status::Submitted, Status::Delivered] {
+            let mut l = Lifecycle::new(store_at(status, true), CONFIG);
+            let mut fx = Effects::default();
+            l.route(T0, &snap, vec![id()], &mut fx);
+            assert!(effects(&mut fx).is_empty(), "{status:?}");
+        }
     }
 }
