@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::lifecycle::CancelOutcome;
+use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::model::{Channel, MessageId, Status};
 use mcmp_engine::query::{self, Cursor, Query, SETTLE_MS};
 use serde::Deserialize;

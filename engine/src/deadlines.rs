@@ -92,11 +92,11 @@ pub async fn run(shard: Rc<Shard>) {
         for due in deadlines.fire(t) {
             match due {
                 Due::Send(id) => sends.push(id),
-                Due::ReportRetry(id) => crate::lifecycle::send_report(&shard, id),
+                Due::ReportRetry(id) => crate::shard::reports::send_report(&shard, id),
             }
         }
         if !sends.is_empty() {
-            crate::pipeline::route(&shard, sends);
+            crate::shard::routing::route(&shard, sends);
         }
         let t = now();
         let idle_until = t + IDLE.as_millis() as u64;

@@ -42,13 +42,11 @@ pub mod deadlines;
 pub mod digest;
 pub mod http_client;
 pub mod io;
-pub mod lifecycle;
 pub mod mesh;
 pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod outbox;
-pub mod pipeline;
 pub mod policy;
 pub mod query;
 

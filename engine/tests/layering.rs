@@ -75,8 +75,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("outbox", 2),
     // the driver and what still lives beside it (moving to core/ and shard/)
     ("shard", 3),
-    ("pipeline", 3),
-    ("lifecycle", 3),
     ("accept", 3),
     ("report", 3),
     ("query", 3),
@@ -96,8 +94,6 @@ const UPWARD_IMPORTS: &[(&str, &str)] = &[
     ("catalog", "sender"),
     ("code_tables", "sender"),
     ("mesh", "agents"),
-    ("mesh", "lifecycle"),
-    ("mesh", "pipeline"),
     ("mesh", "query"),
     ("mesh", "report"),
     ("mesh", "stats"),

@@ -11,13 +11,13 @@ use super::call::Reply;
 use crate::agents::AgentMsg;
 use crate::catalog::Snapshot;
 use crate::core::dedup::{ClaimOutcome, DedupKey};
+use crate::core::lifecycle::cancel::CancelOutcome;
 use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::lifecycle::store::MessageView;
 use crate::core::receipts::ReceiptKey;
-use crate::lifecycle::CancelOutcome;
 use crate::metrics::{Gauges, MetricsSnapshot};
+use crate::model::RouteTarget;
 use crate::model::{Channel, MessageId};
-use crate::pipeline::PickRequest;
 use crate::query::{Query, Row};
 use crate::report::ReportItem;
 use crate::sender::Outbound;
@@ -245,4 +245,19 @@ pub enum AdminMsg {
     },
     /// Agents the receiving shard owns: a heartbeat, or the list.
     Agent(AgentMsg),
+}
+
+/// A request for `count` weighted picks of one route key.
+#[derive(Debug)]
+pub struct PickRequest {
+    /// The customer whose rule applies (or `*`).
+    pub rule_group: String,
+    /// The target.
+    pub target: RouteTarget,
+    /// The key in the rule.
+    pub carrier_key: String,
+    /// How many picks.
+    pub count: usize,
+    /// For each pick, the chosen group's name (or `None`: nothing available).
+    pub reply: Reply<Vec<Option<String>>>,
 }

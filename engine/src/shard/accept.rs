@@ -129,7 +129,7 @@ async fn write(
             messages.apply_accepted(rec);
         }
     }
-    crate::pipeline::route_soon(shard, to_route);
+    super::routing::route_soon(shard, to_route);
     Ok(())
 }
 

@@ -3,12 +3,12 @@
 
 use std::rc::Rc;
 
+use super::routing;
 use super::{unix_secs, Shard};
 use crate::mesh::msg::{
     AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, ReceiptMsg, SessionMsg,
 };
 use crate::mesh::Inbox;
-use crate::pipeline;
 use crate::rt;
 use crate::sender::host as sender_host;
 
@@ -28,9 +28,9 @@ impl Shard {
         match msg {
             MeshMsg::Dedup(m) => self.on_dedup(m),
             MeshMsg::Quota(m) => self.on_quota(m),
-            MeshMsg::Route(req) => pipeline::pick(self, req),
+            MeshMsg::Route(req) => routing::pick(self, req),
             MeshMsg::Receipt(m) => self.on_receipt(m),
-            MeshMsg::Owner(ev) => pipeline::on_owner_event(self, ev),
+            MeshMsg::Owner(ev) => routing::on_owner_event(self, ev),
             MeshMsg::Messages(m) => self.on_messages(m),
             MeshMsg::Session(m) => self.on_session(m),
             MeshMsg::Report(items) => crate::report::enqueue(self, items),
@@ -120,13 +120,13 @@ impl Shard {
 
     fn on_receipt(&self, msg: ReceiptMsg) {
         match msg {
-            ReceiptMsg::Index { key, id } => pipeline::index_receipt(self, key, id),
+            ReceiptMsg::Index { key, id } => routing::index_receipt(self, key, id),
             ReceiptMsg::Arrived {
                 key,
                 delivered,
                 code,
                 ..
-            } => pipeline::receipt(self, key, delivered, code),
+            } => routing::receipt(self, key, delivered, code),
         }
     }
 
@@ -146,7 +146,7 @@ impl Shard {
             } => {
                 let shard = self.clone();
                 rt::spawn(async move {
-                    let outcome = crate::lifecycle::cancel(&shard, id, &group_code).await;
+                    let outcome = super::reports::cancel(&shard, id, &group_code).await;
                     let _ = reply.send(outcome);
                 });
             }

@@ -70,14 +70,14 @@ impl Shard {
                 Effect::Schedule { at_ms, due } => self.deadlines.at(at_ms, due),
                 Effect::AskPick(ask) => {
                     if let Some(me) = self.me.upgrade() {
-                        crate::rt::spawn(crate::pipeline::ask_pick(me, ask));
+                        crate::rt::spawn(super::routing::ask_pick(me, ask));
                     }
                 }
                 Effect::HandOver {
                     dest,
                     sender,
                     outbound,
-                } => crate::pipeline::hand_over(self, dest, sender, outbound),
+                } => super::routing::hand_over(self, dest, sender, outbound),
             }
         }
     }

@@ -175,7 +175,7 @@ impl Shard {
         self: &Rc<Self>,
         id: MessageId,
         group_code: &str,
-    ) -> crate::lifecycle::CancelOutcome {
+    ) -> crate::core::lifecycle::cancel::CancelOutcome {
         let group_code = group_code.to_string();
         ask(self, owner::message(id), |reply| {
             MeshMsg::Messages(MessagesMsg::Cancel {
@@ -185,7 +185,7 @@ impl Shard {
             })
         })
         .await
-        .unwrap_or(crate::lifecycle::CancelOutcome::NotFound)
+        .unwrap_or(crate::core::lifecycle::cancel::CancelOutcome::NotFound)
     }
 
     /// Moves every queued message of `sender` (on all shards) back to routing.

@@ -17,7 +17,11 @@ mod effects;
 mod handle;
 pub mod ported;
 mod recovery;
+pub mod reports;
+mod resume;
+pub mod routing;
 mod start;
+pub mod tick;
 
 use std::cell::{Cell, Ref, RefCell, RefMut};
 use std::future::Future;
@@ -36,7 +40,6 @@ use crate::mesh::msg::MeshMsg;
 use crate::mesh::{self, Inbox, MeshClosed, SharedMesh};
 use crate::model::MessageId;
 use crate::outbox::Outbox;
-use crate::pipeline::Pipeline;
 use crate::sender::host::SenderHost;
 use crate::wal::LocalWal;
 use crate::{rt, unix_ms};
@@ -75,8 +78,8 @@ pub struct Shard {
     /// The shard's WAL.
     pub wal: Rc<LocalWal>,
     next_seq: Cell<u64>,
-    /// Submit attempts and ported-out numbers (moving to `core`).
-    pub pipeline: Pipeline,
+    /// Ported-out numbers waiting for their PNX write.
+    pub ported: ported::PortedOut,
     /// The sender sessions placed on this shard.
     pub senders: SenderHost,
     /// Webhook endpoints this shard owns.

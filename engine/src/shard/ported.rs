@@ -40,7 +40,7 @@ pub struct PortedOut {
 
 /// Queues the PNX write for `number`, after which `id` is routed.
 pub fn enqueue(shard: &Shard, number: String, id: MessageId) {
-    let mut pending = shard.pipeline.ported.pending.borrow_mut();
+    let mut pending = shard.ported.pending.borrow_mut();
     if pending.len() >= MAX_PENDING {
         drop(pending);
         shard.send_to(shard.id, MeshMsg::Owner(OwnerEvent::Route { id }));
@@ -52,7 +52,7 @@ pub fn enqueue(shard: &Shard, number: String, id: MessageId) {
 /// Writes the pending numbers (one catalog write) and then routes their
 /// messages; called from the shard's tick. One batch at a time.
 pub fn flush(shard: &Rc<Shard>) {
-    let ported = &shard.pipeline.ported;
+    let ported = &shard.ported;
     if ported.writing.get() || ported.pending.borrow().is_empty() {
         return;
     }
@@ -77,8 +77,8 @@ pub fn flush(shard: &Rc<Shard>) {
         if let Err(e) = written {
             tracing::error!("ported-out numbers not written to the PNX table: {e}");
         }
-        shard.pipeline.ported.writing.set(false);
+        shard.ported.writing.set(false);
         let ids = batch.into_iter().map(|(_, id)| id).collect();
-        crate::pipeline::route(&shard, ids);
+        super::routing::route(&shard, ids);
     });
 }

@@ -20,7 +20,6 @@ use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
 use crate::mesh::owner;
 use crate::model::MessageId;
 use crate::outbox::Outbox;
-use crate::pipeline::{self, Pipeline};
 use crate::rt;
 use crate::sender::host::SenderHost;
 use crate::wal::LocalWal;
@@ -68,7 +67,7 @@ impl Shard {
                 engine.config.sync_interval,
                 metrics.clone(),
             ),
-            pipeline: Pipeline::default(),
+            ported: Default::default(),
             senders: SenderHost::default(),
             endpoints: crate::report::Endpoints::default(),
             reports: RefCell::default(),
@@ -98,10 +97,10 @@ impl Shard {
     /// its public address (providers need it for their callbacks).
     pub async fn activate(self: &Rc<Self>) {
         self.senders.reconcile(self);
-        pipeline::resume(self).await;
-        crate::lifecycle::resume_reports(self);
-        rt::spawn(crate::lifecycle::dispatch_loop(self.clone()));
-        rt::spawn(pipeline::tick_loop(self.clone()));
+        super::resume::resume(self);
+        super::resume::resume_reports(self);
+        rt::spawn(super::reports::dispatch_loop(self.clone()));
+        rt::spawn(super::tick::tick_loop(self.clone()));
         rt::spawn(crate::deadlines::run(self.clone()));
     }
 

@@ -3,7 +3,7 @@
 //! order a seeded RNG picks, a virtual clock, each WAL as a `Vec<Record>`
 //! with a durable prefix, a carrier and a webhook endpoint with random
 //! outcomes, and whole-process crashes at random points followed by replay
-//! and resume, as `shard::start` and `pipeline::resume` do.
+//! and resume, as `shard::start` and `shard::resume` do.
 //!
 //! Checked after every run (and the replay check at every crash):
 //! - every accepted message ends in exactly one final state, except those
@@ -385,7 +385,7 @@ impl Sim {
         }
     }
 
-    /// What `pipeline::resume` and `lifecycle::resume_reports` do.
+    /// What `shard::resume::{resume, resume_reports}` do.
     fn resume(&mut self, s: usize) {
         let messages: Vec<StoredMessage> = self.shards[s]
             .core

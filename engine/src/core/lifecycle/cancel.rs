@@ -9,6 +9,17 @@ use crate::codes::ResultCode;
 use crate::core::Effects;
 use crate::model::{MessageId, Status};
 
+/// What a cancel found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was scheduled or queued and is now canceled.
+    Canceled,
+    /// It was already submitted or final.
+    NotCancelable(Status),
+    /// No such message for this customer.
+    NotFound,
+}
+
 /// What a cancel decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CancelDecision {

@@ -1,30 +1,17 @@
-//! The end of a message's life, on its owning shard: the report of every
-//! final state (sent once the final state is durable, retried on the
-//! schedule, resumed after a restart), fallback messages for failed RCS/KKO
-//! messages, and cancel.
+//! Reports, the driver's side: each report leaves the durability gate once
+//! its final state is durable and goes to the shard that owns its client's
+//! endpoint (or is abandoned when the client has none; polling still finds
+//! it). Also cancel's fan-out to the session queues.
 
 use std::rc::Rc;
 
-use crate::mesh::call::ask_all;
-
-use crate::core::lifecycle::cancel::CancelDecision;
+use super::Shard;
+use crate::core::lifecycle::cancel::{CancelDecision, CancelOutcome};
 use crate::core::lifecycle::report::ReportState;
-use crate::deadlines::Due;
+use crate::mesh::call::ask_all;
 use crate::mesh::msg::{MeshMsg, SessionMsg};
 use crate::model::{MessageId, Status};
 use crate::report;
-use crate::shard::Shard;
-
-/// What a cancel found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CancelOutcome {
-    /// It was scheduled or queued and is now canceled.
-    Canceled,
-    /// It was already submitted or final.
-    NotCancelable(Status),
-    /// No such message for this customer.
-    NotFound,
-}
 
 /// Sends each report once its final state is durable (one task per shard).
 pub async fn dispatch_loop(shard: Rc<Shard>) {
@@ -64,29 +51,6 @@ pub fn send_report(shard: &Shard, id: MessageId) {
 
 fn record(shard: &Shard, id: MessageId, state: ReportState) {
     shard.feed(|core, _, fx| core.lifecycle.record_report(id, state, fx));
-}
-
-/// After recovery: every pending report continues at the attempt it was on.
-pub fn resume_reports(shard: &Shard) {
-    let mut now_ids = Vec::new();
-    {
-        let messages = shard.messages();
-        for m in messages
-            .iter()
-            .filter(|m| m.status.is_final() && m.report.pending())
-        {
-            if m.report.failures == 0 {
-                now_ids.push(m.id);
-            } else {
-                shard
-                    .deadlines
-                    .at(m.report.next_due_ms, Due::ReportRetry(m.id));
-            }
-        }
-    }
-    for id in now_ids {
-        send_report(shard, id);
-    }
 }
 
 /// Cancels a message this shard owns, if still scheduled or queued: the

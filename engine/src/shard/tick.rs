@@ -1,0 +1,96 @@
+//! The shard's periodic work: held messages retried or expired, session
+//! queues sampled, ported-out numbers written, the daily digest, the disk
+//! check. (Scheduled sends and webhook retries are on the timer wheel:
+//! `crate::deadlines`.)
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::routing::route;
+use super::Shard;
+use crate::rt;
+use crate::unix_ms;
+
+/// How often held and scheduled messages are looked at.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// Held messages are retried at most every this many ticks (200 ms), and
+/// only when a sender came up or the catalog changed since the last try...
+const HELD_RETRY_EVERY: u64 = 4;
+
+/// ...or, failing that, every this many ticks (5 s), so a message whose
+/// route appears by other means is not left waiting for an event.
+const HELD_RETRY_IDLE: u64 = 100;
+
+/// ...at most this many per round, so a long outage does not turn every
+/// round into a storm of routing work.
+const HELD_RETRY_BATCH: usize = 50_000;
+
+/// The free-space check runs every this many ticks (30 s).
+const DISK_CHECK_EVERY: u64 = 600;
+
+/// Below this share of free space the operator is alerted...
+const DISK_ALERT_FREE: f64 = 0.05;
+
+/// ...and alerted again only after it went back above this.
+const DISK_REARM_FREE: f64 = 0.10;
+
+/// Raises `disk_nearly_full` once when the data directory's file system runs
+/// low; returns whether the alert is (still) raised.
+fn check_disk(shard: &Shard, alerted: bool) -> bool {
+    let dir = &shard.shared.config.data_dir_for_alerts;
+    let Some(free) = rt::free_space_fraction(dir) else {
+        return alerted;
+    };
+    if !alerted && free < DISK_ALERT_FREE {
+        let detail = serde_json::json!({"data_dir": dir.display().to_string(), "free_percent": (free * 1000.0).round() / 10.0});
+        crate::alerts::raise(crate::alerts::AlertEvent::DiskNearlyFull, detail);
+        return true;
+    }
+    alerted && free < DISK_REARM_FREE
+}
+
+/// The shard's periodic work: retry held messages, expire them after the
+/// hold timeout, sample sender queues, write ported-out numbers, the daily
+/// digest and the disk check. (Scheduled sends and webhook retries are on
+/// the timer wheel: [`crate::deadlines`].)
+pub async fn tick_loop(shard: Rc<Shard>) {
+    let mut ticks: u64 = 0;
+    let mut seen_epoch = u64::MAX;
+    let digest_at = shard.shared.config.digest_at_second;
+    let mut next_digest = crate::digest::next_digest_ms(unix_ms(), digest_at);
+    let mut disk_alerted = false;
+    loop {
+        rt::sleep(TICK).await;
+        if shard.shared.is_draining() {
+            return;
+        }
+        shard.senders.sample(shard.id);
+        crate::shard::ported::flush(&shard);
+        let now = unix_ms();
+        if now >= next_digest {
+            rt::spawn(crate::digest::run(shard.clone(), next_digest));
+            next_digest = crate::digest::next_digest_ms(now, digest_at);
+        }
+        if shard.id == 0 && ticks.is_multiple_of(DISK_CHECK_EVERY) {
+            disk_alerted = check_disk(&shard, disk_alerted);
+        }
+        let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
+        let mut retry = Vec::new();
+        ticks += 1;
+        let epoch = shard.shared.sender_epoch();
+        let changed = epoch != seen_epoch;
+        if (changed && ticks.is_multiple_of(HELD_RETRY_EVERY))
+            || ticks.is_multiple_of(HELD_RETRY_IDLE)
+        {
+            seen_epoch = epoch;
+            let batch = HELD_RETRY_BATCH;
+            shard.feed(|c, now, fx| retry = c.lifecycle.expire_held(now, hold_ms, batch, fx));
+        }
+        if !retry.is_empty() {
+            // Held again if still unroutable, with the time it started
+            // waiting (the lifecycle keeps it).
+            route(&shard, retry.into_iter().map(|(id, _)| id).collect());
+        }
+    }
+}
