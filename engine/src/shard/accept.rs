@@ -100,7 +100,10 @@ async fn write(
         })
         .collect();
     let charged: i64 = records.iter().map(|r| r.price).sum();
-    let records: Vec<Record> = records.into_iter().map(Record::Accepted).collect();
+    let records: Vec<Record> = records
+        .into_iter()
+        .map(|r| Record::Accepted(Box::new(r)))
+        .collect();
     if let Err(e) = shard.wal.append_durable(&records).await {
         release(shard, kept).await;
         if charged != 0 {
@@ -126,7 +129,7 @@ async fn write(
                 }
                 _ => to_route.push(rec.id),
             }
-            messages.apply_accepted(rec);
+            messages.apply_accepted(*rec);
         }
     }
     super::routing::route_soon(shard, to_route);

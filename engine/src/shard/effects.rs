@@ -77,7 +77,7 @@ impl Shard {
                     dest,
                     sender,
                     outbound,
-                } => super::routing::hand_over(self, dest, sender, outbound),
+                } => super::routing::hand_over(self, dest, sender, *outbound),
             }
         }
     }

@@ -36,7 +36,7 @@ pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, 
             Ok(Record::Accepted(rec)) => {
                 let key = DedupKey::new(&rec.group_code, &rec.request.src_msg_id);
                 dedup.push((key, rec.id, (rec.created_at_ms / 1000) as u32));
-                messages.apply_accepted(rec);
+                messages.apply_accepted(*rec);
             }
             Ok(Record::State(rec)) => messages.apply_state(rec),
             Ok(Record::Report(rec)) => messages.apply_report(&rec),

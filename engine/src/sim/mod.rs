@@ -166,7 +166,7 @@ impl Sim {
             fallback_of: None,
             request: request(id),
         };
-        shard.wal.push(Record::Accepted(rec.clone()));
+        shard.wal.push(Record::Accepted(Box::new(rec.clone())));
         shard.durable = shard.wal.len();
         shard.core.lifecycle.store.apply_accepted(rec);
         self.release_reports(s);
@@ -479,7 +479,7 @@ fn replay(wal: &[Record]) -> LocalMessages {
     let mut store = LocalMessages::default();
     for record in wal {
         match record.clone() {
-            Record::Accepted(rec) => store.apply_accepted(rec),
+            Record::Accepted(rec) => store.apply_accepted(*rec),
             Record::State(rec) => store.apply_state(rec),
             Record::Report(rec) => store.apply_report(&rec),
             Record::Link(rec) => store.apply_link(&rec),

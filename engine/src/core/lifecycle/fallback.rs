@@ -54,7 +54,7 @@ impl Lifecycle {
         };
         self.store.apply_accepted(rec.clone());
         self.store.apply_link(&link);
-        fx.push(Effect::Log(Record::Accepted(rec)));
+        fx.push(Effect::Log(Record::Accepted(Box::new(rec))));
         fx.push(Effect::Log(Record::Link(link)));
         tracing::debug!(%id, fallback = %new_id, "fallback message created");
         fx.push(Effect::Route(new_id));

@@ -137,7 +137,7 @@ impl Lifecycle {
         fx: &mut Effects,
     ) {
         self.forget_attempts(id);
-        self.retrying.remove(&id.seq());
+        self.stop_retrying(id);
         let step = Step {
             sender,
             ..Step::to(Status::Failed, code.as_u16())
@@ -168,7 +168,10 @@ impl Lifecycle {
     /// Holds `id` until a sender is available; fails it (4002) when the
     /// held queue is full.
     pub fn hold(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) {
-        let since = self.retrying.remove(&id.seq()).unwrap_or(now_ms);
+        let since = match self.retrying.is_empty() {
+            true => now_ms,
+            false => self.retrying.remove(&id.seq()).unwrap_or(now_ms),
+        };
         if self.held.hold(id, since) == Hold::Full {
             self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
         }
@@ -240,7 +243,16 @@ impl Lifecycle {
 
     /// Forgets `id`'s attempts (it reached a carrier's final word or failed).
     pub fn forget_attempts(&mut self, id: MessageId) {
-        self.attempts.remove(&id.seq());
+        if !self.attempts.is_empty() {
+            self.attempts.remove(&id.seq());
+        }
+    }
+
+    /// `id` no longer waits to be routed again from the held queue.
+    fn stop_retrying(&mut self, id: MessageId) {
+        if !self.retrying.is_empty() {
+            self.retrying.remove(&id.seq());
+        }
     }
 }
 

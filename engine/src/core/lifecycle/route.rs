@@ -144,12 +144,12 @@ impl Lifecycle {
             carrier: Some(target.carrier),
             ..Step::to(Status::Queued, ResultCode::Accepted.as_u16())
         };
-        self.retrying.remove(&id.seq());
+        self.stop_retrying(id);
         self.transition(now_ms, id, step, fx);
         fx.push(Effect::HandOver {
             dest,
             sender,
-            outbound,
+            outbound: Box::new(outbound),
         });
     }
 }

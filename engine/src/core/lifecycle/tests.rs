@@ -857,3 +857,14 @@ mod routing {
         }
     }
 }
+
+#[test]
+fn effects_stay_small() {
+    // They are moved in and out of the buffer several times per message.
+    assert!(
+        std::mem::size_of::<Effect>() <= 112,
+        "{}",
+        std::mem::size_of::<Effect>()
+    );
+    assert!(std::mem::size_of::<Record>() <= 104);
+}
