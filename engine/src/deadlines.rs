@@ -96,7 +96,7 @@ pub async fn run(shard: Rc<Shard>) {
             }
         }
         if !sends.is_empty() {
-            crate::shard::routing::route(&shard, sends);
+            crate::shard::routing::route(&shard, sends).await;
         }
         let t = now();
         let idle_until = t + IDLE.as_millis() as u64;

@@ -307,8 +307,12 @@ pub struct Outcome {
 
 impl Outcome {
     /// The survivors as accepted at `now_ms` by `origin`: their records
-    /// (to append) and their verdicts (set here).
-    pub fn commit(&mut self, origin: Origin<'_>, now_ms: i64) -> Vec<AcceptedRecord> {
+    /// (to append) with their dedup claims, and their verdicts (set here).
+    pub fn commit(
+        &mut self,
+        origin: Origin<'_>,
+        now_ms: i64,
+    ) -> Vec<(AcceptedRecord, (DedupKey, MessageId))> {
         let mut records = Vec::with_capacity(self.survivors.len());
         for p in std::mem::take(&mut self.survivors) {
             let status = initial_status(&p.request, now_ms);
@@ -316,7 +320,8 @@ impl Outcome {
                 id: Some(p.id),
                 status,
             };
-            records.push(AcceptedRecord {
+            let claim = (p.key, p.id);
+            let record = AcceptedRecord {
                 id: p.id,
                 group_code: origin.group_code.to_string(),
                 client_id: origin.client_id.to_string(),
@@ -325,7 +330,8 @@ impl Outcome {
                 price: p.price,
                 fallback_of: None,
                 request: p.request,
-            });
+            };
+            records.push((record, claim));
         }
         records
     }

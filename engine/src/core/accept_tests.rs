@@ -252,7 +252,12 @@ fn commit_and_dry_run_give_the_survivors_their_verdicts() {
         client_id: "c1",
     };
     let mut outcome = run(&c, items(), &[], &[(Channel::Sms, 10)], None);
-    let records = outcome.commit(origin, NOW);
+    let committed = outcome.commit(origin, NOW);
+    assert_eq!(
+        committed[1].1,
+        (DedupKey::new("A1", "later"), MessageId::new(0, 2))
+    );
+    let records: Vec<AcceptedRecord> = committed.into_iter().map(|(r, _)| r).collect();
     assert_eq!(records.len(), 2);
     assert_eq!(
         (

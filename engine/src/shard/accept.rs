@@ -85,25 +85,16 @@ pub async fn accept(
 async fn write(
     shard: &Rc<Shard>,
     origin: Origin<'_>,
-    records: Vec<crate::codec::AcceptedRecord>,
+    accepted: Vec<(crate::codec::AcceptedRecord, (DedupKey, MessageId))>,
 ) -> Result<(), AcceptError> {
-    if records.is_empty() {
+    if accepted.is_empty() {
         return Ok(());
     }
-    let kept: Vec<(DedupKey, MessageId)> = records
-        .iter()
-        .map(|r| {
-            (
-                DedupKey::new(origin.group_code, &r.request.src_msg_id),
-                r.id,
-            )
-        })
-        .collect();
-    let charged: i64 = records.iter().map(|r| r.price).sum();
-    let records: Vec<Record> = records
+    let charged: i64 = accepted.iter().map(|(r, _)| r.price).sum();
+    let (records, kept): (Vec<Record>, Vec<(DedupKey, MessageId)>) = accepted
         .into_iter()
-        .map(|r| Record::Accepted(Box::new(r)))
-        .collect();
+        .map(|(r, claim)| (Record::Accepted(Box::new(r)), claim))
+        .unzip();
     if let Err(e) = shard.wal.append_durable(&records).await {
         release(shard, kept).await;
         if charged != 0 {

@@ -68,11 +68,8 @@ impl Shard {
                 Effect::Route(id) => self.to_owner(id, OwnerEvent::Route { id }),
                 Effect::PnxWrite { number, id } => crate::shard::ported::enqueue(self, number, id),
                 Effect::Schedule { at_ms, due } => self.deadlines.at(at_ms, due),
-                Effect::AskPick(ask) => {
-                    if let Some(me) = self.me.upgrade() {
-                        crate::rt::spawn(super::routing::ask_pick(me, ask));
-                    }
-                }
+                // Only `routing::route` routes, and asks the picks itself.
+                Effect::AskPick(ask) => self.picks.borrow_mut().push(ask),
                 Effect::HandOver {
                     dest,
                     sender,

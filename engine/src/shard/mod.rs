@@ -67,8 +67,8 @@ pub struct SharedEngine {
 pub struct Shard {
     /// This shard's index.
     pub id: usize,
-    /// This shard itself, for the tasks its effects start.
-    me: std::rc::Weak<Shard>,
+    /// Picks the current routing step asks for (`routing::route` takes them).
+    picks: RefCell<Vec<crate::core::lifecycle::route::PickAsk>>,
     /// Shared parts.
     pub shared: Arc<SharedEngine>,
     snapshot: RefCell<Arc<Snapshot>>,

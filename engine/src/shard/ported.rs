@@ -79,6 +79,6 @@ pub fn flush(shard: &Rc<Shard>) {
         }
         shard.ported.writing.set(false);
         let ids = batch.into_iter().map(|(_, id)| id).collect();
-        super::routing::route(&shard, ids);
+        super::routing::route(&shard, ids).await;
     });
 }

@@ -81,14 +81,21 @@ pub fn route_soon(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         return;
     }
     let shard = shard.clone();
-    rt::spawn(async move { route(&shard, ids) });
+    rt::spawn(async move { route(&shard, ids).await });
 }
 
 /// Routes messages owned by this shard (`core::lifecycle::route`); the
 /// picks are asked of the route keys' owners by the effects runner.
-pub fn route(shard: &Shard, ids: Vec<MessageId>) {
+///
+/// The picks are asked from this task, one route key after another, as the
+/// routing of one batch always was (no task per key).
+pub async fn route(shard: &Rc<Shard>, ids: Vec<MessageId>) {
     let snapshot = shard.snapshot();
     shard.feed(|c, now, fx| c.lifecycle.route(now, &snapshot, ids, fx));
+    let asks = std::mem::take(&mut *shard.picks.borrow_mut());
+    for ask in asks {
+        ask_pick(shard.clone(), ask).await;
+    }
 }
 
 /// Asks the route key's owner for the picks of `ask`, then hands the

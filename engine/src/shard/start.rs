@@ -51,9 +51,9 @@ impl Shard {
             .as_secs()
             .min(u64::from(u32::MAX)) as u32;
         let metrics = Rc::new(crate::metrics::LocalMetrics::new());
-        let shard = Rc::new_cyclic(|me| Shard {
+        let shard = Rc::new(Shard {
             id,
-            me: me.clone(),
+            picks: RefCell::default(),
             snapshot: RefCell::new(engine.initial.clone()),
             next_seq: Cell::new(messages.max_seq() + 1),
             core: RefCell::new(ShardCore::new(

@@ -90,7 +90,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         if !retry.is_empty() {
             // Held again if still unroutable, with the time it started
             // waiting (the lifecycle keeps it).
-            route(&shard, retry.into_iter().map(|(id, _)| id).collect());
+            route(&shard, retry.into_iter().map(|(id, _)| id).collect()).await;
         }
     }
 }
