@@ -299,3 +299,29 @@ pub struct RouteTarget {
     /// Carrier (`SKT`, ..., `UNKNOWN`, `INTL`).
     pub carrier: String,
 }
+
+#[cfg(test)]
+impl MessageRequest {
+    /// A one-part SMS "hello" from 0212345678 to 01012345678 on bill code
+    /// B1, for tests; they change the fields they are about.
+    pub fn test_sms(src_msg_id: &str) -> MessageRequest {
+        MessageRequest {
+            src_msg_id: src_msg_id.into(),
+            channel: Channel::Sms,
+            bill_code: "B1".into(),
+            from: Some("0212345678".into()),
+            to: "01012345678".into(),
+            text: "hello".into(),
+            subject: None,
+            ad: false,
+            send_at: None,
+            template_code: None,
+            vars: vec![],
+            attachments: vec![],
+            fallback: vec![],
+            email: None,
+            push: None,
+            parts: 1,
+        }
+    }
+}

@@ -37,24 +37,7 @@ fn customer(prepaid: bool, balance: i64) -> CustomerView {
 }
 
 fn sms(src: &str) -> MessageRequest {
-    MessageRequest {
-        src_msg_id: src.into(),
-        channel: Channel::Sms,
-        bill_code: "B1".into(),
-        from: Some("0212345678".into()),
-        to: "01012345678".into(),
-        text: "hello".into(),
-        subject: None,
-        ad: false,
-        send_at: None,
-        template_code: None,
-        vars: vec![],
-        attachments: vec![],
-        fallback: vec![],
-        email: None,
-        push: None,
-        parts: 1,
-    }
+    MessageRequest::test_sms(src)
 }
 
 fn ids() -> impl FnMut() -> MessageId {

@@ -37,7 +37,7 @@ use crate::core::lifecycle::LifecycleConfig;
 use crate::core::receipts::{Arrival, Receipt, ReceiptKey};
 use crate::core::{Due, Effect, Effects, ShardCore};
 use crate::mesh::owner;
-use crate::model::{Channel, MessageId, MessageRequest, Status};
+use crate::model::{MessageId, MessageRequest, Status};
 use crate::shard::durability::DurabilityGate;
 
 mod check;
@@ -489,24 +489,7 @@ fn replay(wal: &[Record]) -> LocalMessages {
 }
 
 fn request(id: MessageId) -> MessageRequest {
-    MessageRequest {
-        src_msg_id: id.to_string(),
-        channel: Channel::Sms,
-        bill_code: "B1".into(),
-        from: Some("0212345678".into()),
-        to: "01012345678".into(),
-        text: "hello".into(),
-        subject: None,
-        ad: false,
-        send_at: None,
-        template_code: None,
-        vars: vec![],
-        attachments: vec![],
-        fallback: vec![],
-        email: None,
-        push: None,
-        parts: 1,
-    }
+    MessageRequest::test_sms(&id.to_string())
 }
 
 /// Runs seed `seed`: a busy phase of random steps, then a drain.

@@ -22,24 +22,7 @@ const T0: i64 = 1_700_000_000_000;
 const PRICE: i64 = 10;
 
 fn request() -> MessageRequest {
-    MessageRequest {
-        src_msg_id: "m1".into(),
-        channel: Channel::Sms,
-        bill_code: "B1".into(),
-        from: Some("0212345678".into()),
-        to: "01012345678".into(),
-        text: "hello".into(),
-        subject: None,
-        ad: false,
-        send_at: None,
-        template_code: None,
-        vars: vec![],
-        attachments: vec![],
-        fallback: vec![],
-        email: None,
-        push: None,
-        parts: 1,
-    }
+    MessageRequest::test_sms("m1")
 }
 
 fn id() -> MessageId {
