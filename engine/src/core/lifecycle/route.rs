@@ -98,6 +98,18 @@ impl Lifecycle {
         fx: &mut Effects,
     ) {
         for ((id, target), group) in ask.items.into_iter().zip(picks) {
+            // The pick was asked across an await: a message that meanwhile
+            // went out another way, ended, or waits in the held queue again
+            // must not be queued a second time.
+            let waiting = self.store.get(id).is_some_and(|m| {
+                matches!(
+                    m.status,
+                    Status::Accepted | Status::Queued | Status::Scheduled
+                )
+            });
+            if !waiting || self.held.contains(id) {
+                continue;
+            }
             let Some(group) = group else {
                 self.hold(now_ms, id, fx);
                 continue;
@@ -123,6 +135,15 @@ impl Lifecycle {
         target: RouteTarget,
         fx: &mut Effects,
     ) {
+        let routable = self.store.get(id).is_some_and(|m| {
+            matches!(
+                m.status,
+                Status::Accepted | Status::Queued | Status::Scheduled
+            )
+        });
+        if !routable {
+            return;
+        }
         let Some(dest) = entry.live.shard_for(shard, id.seq() as usize) else {
             return self.hold(now_ms, id, fx);
         };

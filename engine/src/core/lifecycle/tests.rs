@@ -830,6 +830,36 @@ mod routing {
     }
 
     #[test]
+    fn a_pick_that_comes_back_after_the_message_moved_on_changes_nothing() {
+        let snap = snapshot();
+        let mut l = Lifecycle::new(store_at(Status::Accepted, false), CONFIG);
+        let mut fx = Effects::default();
+        l.route(T0, &snap, vec![id()], &mut fx);
+        let Some(Effect::AskPick(ask)) = effects(&mut fx).pop() else {
+            panic!("a pick")
+        };
+        // While the pick was asked, the message was held again...
+        l.hold(T0 + 1, id(), &mut fx);
+        l.picked(
+            T0 + 2,
+            &snap,
+            0,
+            ask.clone(),
+            vec![Some("G".into())],
+            &mut fx,
+        );
+        assert!(effects(&mut fx).is_empty(), "not queued while held");
+        // ...or went out and was delivered.
+        let mut l = Lifecycle::new(store_at(Status::Delivered, true), CONFIG);
+        l.picked(T0 + 2, &snap, 0, ask, vec![Some("G".into())], &mut fx);
+        assert!(
+            effects(&mut fx).is_empty(),
+            "a delivered message stays delivered"
+        );
+        assert_eq!(l.store.get(id()).map(|m| m.status), Some(Status::Delivered));
+    }
+
+    #[test]
     fn only_messages_waiting_for_a_route_are_routed() {
         let snap = snapshot();
         for status in [Status::Submitted, Status::Delivered] {
