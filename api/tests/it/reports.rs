@@ -327,7 +327,19 @@ fn report_paging_returns_every_report_once_in_order_across_restarts() {
     server.kill9();
     let server = Server::start(dir.path());
     let again = page_all(&server);
-    assert_eq!(again, first, "the same pages after a restart");
+    // On a difference, name the first report that differs rather than
+    // printing 500 of them.
+    let differ = first
+        .iter()
+        .zip(&again)
+        .position(|(a, b)| a != b)
+        .map(|i| (i, &first[i], &again[i]));
+    assert!(
+        again.len() == first.len() && differ.is_none(),
+        "the same pages after a restart: {} then {} reports; first difference {differ:?}",
+        first.len(),
+        again.len()
+    );
     // Lookup by id.
     let (s, l) = server.call(
         "POST",
