@@ -94,6 +94,10 @@ mod tests {
         let spread: std::collections::HashSet<usize> =
             (0..64).map(|i| customer(&format!("G{i}"), 4)).collect();
         assert_eq!(spread.len(), 4);
+        let spread: std::collections::HashSet<usize> = (0..64)
+            .map(|i| dedup(DedupKey::new("A1", &i.to_string()), 4))
+            .collect();
+        assert_eq!(spread.len(), 4, "dedup keys spread over the shards");
         assert_eq!(message(MessageId::new(3, 7)), 3);
     }
 

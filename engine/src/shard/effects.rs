@@ -5,11 +5,9 @@
 
 use super::Shard;
 use crate::core::lifecycle::events::OwnerEvent;
-use crate::core::lifecycle::transition::Step;
 use crate::core::{Effect, Effects, ShardCore};
 use crate::mesh::msg::{MeshMsg, QuotaMsg, ReceiptMsg};
 use crate::mesh::owner;
-use crate::model::MessageId;
 use crate::unix_ms;
 
 impl Shard {
@@ -21,12 +19,6 @@ impl Shard {
         step(&mut self.core.borrow_mut(), unix_ms(), &mut fx);
         self.run_effects(&mut fx);
         self.fx.set(fx);
-    }
-
-    /// Changes a message's status (`crate::core::lifecycle::transition`)
-    /// and carries out what follows.
-    pub fn change_state(&self, id: MessageId, step: Step) {
-        self.feed(|core, now, fx| core.lifecycle.transition(now, id, step, fx));
     }
 
     /// Carries out the effects of one step, in order, leaving `fx` empty.

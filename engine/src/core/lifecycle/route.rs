@@ -48,15 +48,9 @@ impl Lifecycle {
         let mut by_key: BTreeMap<(String, String), Vec<(MessageId, RouteTarget)>> = BTreeMap::new();
         let mut no_route = Vec::new();
         for id in ids {
-            let Some(m) = self.store.get(id) else {
+            let Some(m) = self.store.get(id).filter(|m| waits_for_route(m)) else {
                 continue;
             };
-            if !matches!(
-                m.status,
-                Status::Accepted | Status::Queued | Status::Scheduled
-            ) {
-                continue;
-            }
             let target = target_of(snapshot, m);
             let rule = snapshot.route(&m.group_code, m.request.channel);
             match rule.and_then(|r| r.key_for(&target.carrier).map(|k| (r, k.to_string()))) {
@@ -101,12 +95,7 @@ impl Lifecycle {
             // The pick was asked across an await: a message that meanwhile
             // went out another way, ended, or waits in the held queue again
             // must not be queued a second time.
-            let waiting = self.store.get(id).is_some_and(|m| {
-                matches!(
-                    m.status,
-                    Status::Accepted | Status::Queued | Status::Scheduled
-                )
-            });
+            let waiting = self.store.get(id).is_some_and(waits_for_route);
             if !waiting || self.held.contains(id) {
                 continue;
             }
@@ -135,13 +124,7 @@ impl Lifecycle {
         target: RouteTarget,
         fx: &mut Effects,
     ) {
-        let routable = self.store.get(id).is_some_and(|m| {
-            matches!(
-                m.status,
-                Status::Accepted | Status::Queued | Status::Scheduled
-            )
-        });
-        if !routable {
+        if !self.store.get(id).is_some_and(waits_for_route) {
             return;
         }
         let Some(dest) = entry.live.shard_for(shard, id.seq() as usize) else {
@@ -173,6 +156,15 @@ impl Lifecycle {
             outbound: Box::new(outbound),
         });
     }
+}
+
+/// Whether a message still waits to be routed: accepted, scheduled, or
+/// queued (routed again after a bounce or a failed attempt).
+fn waits_for_route(m: &StoredMessage) -> bool {
+    matches!(
+        m.status,
+        Status::Accepted | Status::Queued | Status::Scheduled
+    )
 }
 
 /// The routing target of a message: its channel, recipient and carrier (by
