@@ -138,6 +138,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         digest_at_second: mcmp_engine::digest::parse_time_of_day(&config.reports.digest_at)
             .unwrap_or(30_600),
         data_dir_for_alerts: config.server.data_dir.clone(),
+        alert_url: config.alerts.webhook_url.clone(),
     };
     let prefixes = config
         .carriers

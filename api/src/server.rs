@@ -113,8 +113,6 @@ pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
         }
     };
     rt::spawn(watch_drain(api.clone()));
-    let alert_url = api.state.config.alerts.webhook_url.clone();
-    mcmp_engine::alerts::install(&api.shard, alert_url, crate::time::format_rfc3339);
     api.shard.activate().await;
     announce_ready(&api).await;
     accept_loop(&api, &listener).await;

@@ -5,17 +5,16 @@
 //! {"event":"sender_down","at":"2024-05-01T08:30:00.000Z","detail":{"sender":"G_S_KT01","reason":"…","shard":1}}
 //! ```
 //!
-//! Each shard has its own [`AlertSink`] (its HTTP client, its in-flight
+//! Each shard has its own [`Alerts`] (its HTTP client, its in-flight
 //! count); at most [`MAX_ALERTS_IN_FLIGHT`] alerts of a shard are on their
 //! way at once, and an alert raised beyond that is dropped with a log line,
 //! so a dead alert endpoint never piles up memory. An alert is tried once:
 //! the log keeps every event whatever happens to its POST.
 //!
-//! NOTE: the sink is reached through a thread-local (one shard per thread,
-//! the executor never moves tasks between threads) so that code holding no
-//! shard handle, such as the WAL, raises an alert with one line.
+//! The shard owns its [`Alerts`] (no thread-local): the WAL gets it at
+//! construction, the rest of the driver reaches it through the shard.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ use serde_json::{json, Value};
 use crate::http_client::HttpClient;
 use crate::rt;
 use crate::sender::live::SenderLive;
-use crate::shard::Shard;
 
 /// Most alerts one shard has in flight; beyond that new alerts are dropped.
 pub const MAX_ALERTS_IN_FLIGHT: usize = 100;
@@ -63,90 +61,89 @@ impl AlertEvent {
     }
 }
 
-/// One shard's alert sender. Shard-local.
-pub struct AlertSink {
-    url: String,
+/// Where one shard's alerts go: the log always, and a POST when a URL is
+/// configured. Owned by the shard and handed to the code that raises alerts
+/// (the WAL gets it at construction).
+pub struct Alerts {
     shard: usize,
+    sink: Option<Sink>,
+}
+
+struct Sink {
+    url: Rc<str>,
     http: Rc<HttpClient>,
-    in_flight: Cell<usize>,
-    format_at: fn(i64) -> String,
+    in_flight: Rc<Cell<usize>>,
 }
 
-thread_local! {
-    static LOCAL_SINK: RefCell<Option<Rc<AlertSink>>> = const { RefCell::new(None) };
-}
-
-/// Installs the alert sink of the shard running on this thread; without a
-/// URL alerts are only logged. `format_at` renders unix ms as RFC 3339
-/// (the API crate owns the time formats).
-pub fn install(shard: &Shard, url: Option<String>, format_at: fn(i64) -> String) {
-    let sink = url.map(|url| {
-        Rc::new(AlertSink {
-            url,
-            shard: shard.id,
-            http: shard.http.clone(),
-            in_flight: Cell::new(0),
-            format_at,
-        })
-    });
-    LOCAL_SINK.with(|s| *s.borrow_mut() = sink);
-}
-
-/// Raises an alert from the current shard: logged, and POSTed when a URL
-/// is configured. `detail` is an object; the shard is added to it.
-pub fn raise(event: AlertEvent, detail: Value) {
-    tracing::warn!(event = event.as_str(), %detail, "alert");
-    let Some(sink) = LOCAL_SINK.with(|s| s.borrow().clone()) else {
-        return;
-    };
-    if sink.in_flight.get() >= MAX_ALERTS_IN_FLIGHT {
-        tracing::warn!(
-            event = event.as_str(),
-            "alert dropped: {MAX_ALERTS_IN_FLIGHT} alerts already in flight"
-        );
-        return;
+impl Alerts {
+    /// The alerts of `shard`; without a URL they are only logged.
+    pub fn new(shard: usize, url: Option<String>, http: Rc<HttpClient>) -> Alerts {
+        let sink = url.map(|url| Sink {
+            url: url.into(),
+            http,
+            in_flight: Rc::default(),
+        });
+        Alerts { shard, sink }
     }
-    let mut detail = detail;
-    if let Value::Object(m) = &mut detail {
-        m.insert("shard".into(), Value::from(sink.shard));
-    }
-    let body = json!({
-        "event": event.as_str(),
-        "at": (sink.format_at)(crate::unix_ms()),
-        "detail": detail,
-    });
-    sink.in_flight.set(sink.in_flight.get() + 1);
-    rt::spawn(async move {
-        let bytes = bytes::Bytes::from(body.to_string());
-        match sink
-            .http
-            .post_json(&sink.url, &[], bytes, ALERT_TIMEOUT)
-            .await
-        {
-            Ok(r) if (200..300).contains(&r.status) => {}
-            Ok(r) => tracing::warn!(status = r.status, "alert endpoint refused an alert"),
-            Err(e) => tracing::warn!("alert endpoint unreachable: {e}"),
-        }
-        sink.in_flight.set(sink.in_flight.get().saturating_sub(1));
-    });
-}
 
-/// A session of `sender` on this shard came up (`down_reason = None`) or
-/// went down, after its live state was updated: the sender's first session
-/// up is `sender_up`, its last one down `sender_down`.
-///
-/// NOTE: two shards changing at the same instant may both see the same
-/// total, so an edge can be reported twice (down) or missed (up); the log
-/// has every session change.
-pub fn sender_session_changed(sender: &str, live: &SenderLive, down_reason: Option<&str>) {
-    match down_reason {
-        None if live.connected() == 1 => {
-            raise(AlertEvent::SenderUp, json!({ "sender": sender }));
+    /// Raises an alert: logged, and POSTed when a URL is configured.
+    /// `detail` is an object; the shard is added to it.
+    pub fn raise(&self, event: AlertEvent, detail: Value) {
+        tracing::warn!(event = event.as_str(), shard = self.shard, %detail, "alert");
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        if sink.in_flight.get() >= MAX_ALERTS_IN_FLIGHT {
+            tracing::warn!(
+                event = event.as_str(),
+                "alert dropped: {MAX_ALERTS_IN_FLIGHT} alerts already in flight"
+            );
+            return;
         }
-        Some(reason) if live.connected() == 0 => raise(
-            AlertEvent::SenderDown,
-            json!({ "sender": sender, "reason": reason }),
-        ),
-        _ => {}
+        let mut detail = detail;
+        if let Value::Object(m) = &mut detail {
+            m.insert("shard".into(), Value::from(self.shard));
+        }
+        let body = json!({
+            "event": event.as_str(),
+            "at": crate::time::format_rfc3339(crate::unix_ms()),
+            "detail": detail,
+        });
+        let (url, http, in_flight) = (sink.url.clone(), sink.http.clone(), sink.in_flight.clone());
+        in_flight.set(in_flight.get() + 1);
+        rt::spawn(async move {
+            let bytes = bytes::Bytes::from(body.to_string());
+            match http.post_json(&url, &[], bytes, ALERT_TIMEOUT).await {
+                Ok(r) if (200..300).contains(&r.status) => {}
+                Ok(r) => tracing::warn!(status = r.status, "alert endpoint refused an alert"),
+                Err(e) => tracing::warn!("alert endpoint unreachable: {e}"),
+            }
+            in_flight.set(in_flight.get().saturating_sub(1));
+        });
+    }
+
+    /// A session of `sender` on this shard came up (`down_reason = None`) or
+    /// went down, after its live state was updated: the sender's first session
+    /// up is `sender_up`, its last one down `sender_down`.
+    ///
+    /// NOTE: two shards changing at the same instant may both see the same
+    /// total, so an edge can be reported twice (down) or missed (up); the log
+    /// has every session change.
+    pub fn sender_session_changed(
+        &self,
+        sender: &str,
+        live: &SenderLive,
+        down_reason: Option<&str>,
+    ) {
+        match down_reason {
+            None if live.connected() == 1 => {
+                self.raise(AlertEvent::SenderUp, json!({ "sender": sender }));
+            }
+            Some(reason) if live.connected() == 0 => self.raise(
+                AlertEvent::SenderDown,
+                json!({ "sender": sender, "reason": reason }),
+            ),
+            _ => {}
+        }
     }
 }

@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub digest_at_second: u32,
     /// The directory whose free space is watched for the disk alert.
     pub data_dir_for_alerts: PathBuf,
+    /// Where operator alerts are POSTed (`alerts.webhook-url`); `None`: only logged.
+    pub alert_url: Option<String>,
 }
 
 impl EngineConfig {

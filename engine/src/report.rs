@@ -190,7 +190,9 @@ async fn run_endpoint(shard: Rc<Shard>, ep: Rc<Endpoint>) {
         ep.failures_in_a_row.set(in_a_row);
         if in_a_row == FAILING_AFTER {
             let detail = serde_json::json!({"client_id": ep.client_id, "failed_requests_in_a_row": in_a_row});
-            crate::alerts::raise(crate::alerts::AlertEvent::WebhookFailing, detail);
+            shard
+                .alerts
+                .raise(crate::alerts::AlertEvent::WebhookFailing, detail);
         }
         for item in batch {
             shard.to_owner(

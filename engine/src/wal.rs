@@ -59,6 +59,7 @@ pub struct LocalWal {
     /// The LSN of the last record appended.
     last_lsn: Cell<u64>,
     metrics: Rc<crate::metrics::LocalMetrics>,
+    alerts: Rc<crate::alerts::Alerts>,
     acked: Cell<u64>,
     acked_notify: LocalNotify,
 }
@@ -71,6 +72,7 @@ impl LocalWal {
         durability: Durability,
         sync_interval: Duration,
         metrics: Rc<crate::metrics::LocalMetrics>,
+        alerts: Rc<crate::alerts::Alerts>,
     ) -> Rc<LocalWal> {
         let this = Rc::new(LocalWal {
             poisoned: Cell::new(wal.is_poisoned()),
@@ -81,6 +83,7 @@ impl LocalWal {
             appended: Cell::new(0),
             last_lsn: Cell::new(0),
             metrics,
+            alerts,
             acked: Cell::new(0),
             acked_notify: LocalNotify::default(),
         });
@@ -218,7 +221,7 @@ impl LocalWal {
                     tracing::error!(
                         "fsync failed: the WAL is poisoned and this shard stops accepting"
                     );
-                    crate::alerts::raise(
+                    self.alerts.raise(
                         crate::alerts::AlertEvent::WalPoisoned,
                         serde_json::json!({"during": "append"}),
                     );
@@ -262,7 +265,7 @@ impl LocalWal {
                 if self.wal.borrow_mut().complete_flush(outcome).is_err() {
                     self.poisoned.set(true);
                     tracing::error!("periodic fsync failed: the WAL is poisoned");
-                    crate::alerts::raise(
+                    self.alerts.raise(
                         crate::alerts::AlertEvent::WalPoisoned,
                         serde_json::json!({"during": "periodic sync"}),
                     );

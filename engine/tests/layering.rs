@@ -90,7 +90,6 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// (module, module above it that it still imports): today's exceptions.
 const UPWARD_IMPORTS: &[(&str, &str)] = &[
-    ("alerts", "shard"),
     ("catalog", "sender"),
     ("code_tables", "sender"),
     ("mesh", "agents"),

@@ -270,7 +270,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         SessionEvent::Up => {
             if !s.up.replace(true) {
                 live.session_changed(shard.id, true);
-                crate::alerts::sender_session_changed(&s.sender, live, None);
+                shard.alerts.sender_session_changed(&s.sender, live, None);
                 shard.shared.bump_sender_epoch();
                 tracing::info!(sender = %s.sender, shard = shard.id, "session up");
             }
@@ -278,7 +278,9 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         SessionEvent::Down { reason } => {
             if s.up.replace(false) {
                 live.session_changed(shard.id, false);
-                crate::alerts::sender_session_changed(&s.sender, live, Some(&reason));
+                shard
+                    .alerts
+                    .sender_session_changed(&s.sender, live, Some(&reason));
                 tracing::warn!(sender = %s.sender, shard = shard.id, %reason, "session down; moving its queue");
             }
             bounce(shard, s.queue.drain());
@@ -360,7 +362,9 @@ fn sideline_on_errors(shard: &Shard, s: &LocalSession) {
         let until = now + super::live::SIDELINE_MS;
         tracing::warn!(sender = %s.sender, until_ms = until, "error rate too high; sender out of routing for a while");
         let detail = serde_json::json!({"sender": s.sender, "for_ms": super::live::SIDELINE_MS, "shard": shard.id});
-        crate::alerts::raise(crate::alerts::AlertEvent::SenderSidelined, detail);
+        shard
+            .alerts
+            .raise(crate::alerts::AlertEvent::SenderSidelined, detail);
     }
     if !live.healthy(now) && !s.queue.is_empty() {
         bounce(shard, s.queue.drain());

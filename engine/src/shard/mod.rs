@@ -93,6 +93,8 @@ pub struct Shard {
     pub deadlines: crate::deadlines::Deadlines,
     /// Outgoing HTTP (providers, webhooks).
     pub http: Rc<crate::http_client::HttpClient>,
+    /// Where this shard's operator alerts go.
+    pub alerts: Rc<crate::alerts::Alerts>,
     /// This shard's metrics.
     pub metrics: Rc<crate::metrics::LocalMetrics>,
     outbox: Rc<Outbox>,

@@ -51,6 +51,12 @@ impl Shard {
             .as_secs()
             .min(u64::from(u32::MAX)) as u32;
         let metrics = Rc::new(crate::metrics::LocalMetrics::new());
+        let http = Rc::new(crate::http_client::HttpClient::new());
+        let alerts = Rc::new(crate::alerts::Alerts::new(
+            id,
+            engine.config.alert_url.clone(),
+            http.clone(),
+        ));
         let shard = Rc::new(Shard {
             id,
             picks: RefCell::default(),
@@ -66,6 +72,7 @@ impl Shard {
                 engine.config.durability,
                 engine.config.sync_interval,
                 metrics.clone(),
+                alerts.clone(),
             ),
             ported: Default::default(),
             senders: SenderHost::default(),
@@ -73,7 +80,8 @@ impl Shard {
             reports: RefCell::default(),
             fx: Cell::default(),
             deadlines: crate::deadlines::Deadlines::default(),
-            http: Rc::new(crate::http_client::HttpClient::new()),
+            http,
+            alerts,
             metrics,
             outbox: Rc::new(Outbox::new(engine.config.shards)),
             shared: engine.clone(),

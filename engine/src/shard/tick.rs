@@ -44,7 +44,9 @@ fn check_disk(shard: &Shard, alerted: bool) -> bool {
     };
     if !alerted && free < DISK_ALERT_FREE {
         let detail = serde_json::json!({"data_dir": dir.display().to_string(), "free_percent": (free * 1000.0).round() / 10.0});
-        crate::alerts::raise(crate::alerts::AlertEvent::DiskNearlyFull, detail);
+        shard
+            .alerts
+            .raise(crate::alerts::AlertEvent::DiskNearlyFull, detail);
         return true;
     }
     alerted && free < DISK_REARM_FREE
