@@ -575,7 +575,7 @@ async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
     if k.trim().is_empty() || k.chars().count() > 100 {
         return Err(bad_request("a spam keyword is 1-100 characters"));
     }
-    let (key, catalog) = (k.to_string(), api.shard.shared.catalog.clone());
+    let (key, catalog) = (k.to_string(), api.shard.catalog());
     api.shard
         .catalog_write(move |s| {
             s.put(table::SPAM_KEYWORDS, &key, b"null")?;
@@ -588,7 +588,7 @@ async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
 }
 
 async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
-    let (key, catalog) = (k.to_string(), api.shard.shared.catalog.clone());
+    let (key, catalog) = (k.to_string(), api.shard.catalog());
     let deleted = api
         .shard
         .catalog_write(move |s| {

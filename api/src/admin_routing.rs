@@ -360,7 +360,7 @@ pub async fn load_pnx(api: &ShardApi, req: Request<Incoming>) -> Answer {
     let text = std::str::from_utf8(&bytes).map_err(|_| bad_request("the CSV is not UTF-8"))?;
     let rows = parse_pnx_csv(text).map_err(|m| bad_request(&m))?;
     let loaded = rows.len();
-    let catalog = api.shard.shared.catalog.clone();
+    let catalog = api.shard.catalog();
     api.shard
         .catalog_write(move |s| {
             s.put_many(table::PNX, &rows)?;

@@ -485,7 +485,7 @@ impl Config {
         }
         self.validate_carriers()?;
         if let Some(url) = &self.alerts.webhook_url {
-            mcmp_engine::http_client::check_url(url).map_err(|e| {
+            mcmp_engine::check_url(url).map_err(|e| {
                 invalid("alerts.webhook-url", format!("`{url}` is not usable: {e}"))
             })?;
         }
@@ -509,7 +509,7 @@ impl Config {
                 ));
             }
         }
-        if mcmp_engine::digest::parse_time_of_day(&self.reports.digest_at).is_none() {
+        if mcmp_engine::parse_time_of_day(&self.reports.digest_at).is_none() {
             return Err(invalid(
                 "reports.digest-at",
                 "must be HH:MM or HH:MM:SS (Asia/Seoul time)",

@@ -7,15 +7,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use mcmp_engine::core::accept::{Origin, Verdict};
 use mcmp_engine::core::lifecycle::store::MessageView;
 use mcmp_engine::model::MessageId;
-use mcmp_engine::shard::accept::{self, AcceptError};
-use mcmp_engine::wal::WalError;
+use mcmp_engine::{AcceptError, WalError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
 use crate::http::{self, Body};
 use crate::server::ShardApi;
-use crate::time::now_ms;
+use crate::time::{format_rfc3339, now_ms};
 use crate::{reports, schema};
 
 /// Lifetime of an access token.
@@ -185,7 +184,7 @@ async fn post_messages(api: &ShardApi, claims: &Claims, req: Request<Incoming>) 
         group_code: &claims.grp,
         client_id: &claims.sub,
     };
-    let verdicts = match accept::accept(&api.shard, origin, items, dry_run).await {
+    let verdicts = match api.shard.accept(origin, items, dry_run).await {
         Ok(v) => v,
         Err(e) => return unavailable(e),
     };
@@ -264,7 +263,28 @@ async fn get_by_src_msg_id(
     }
 }
 
-/// The SPEC's message object.
+/// The SPEC's message object (`GET /v1/messages/{id}`, history).
 pub fn message_json(v: &MessageView) -> Value {
-    mcmp_engine::report::view_json(v)
+    let events: Vec<Value> = v
+        .events
+        .iter()
+        .map(
+            |e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}),
+        )
+        .collect();
+    json!({
+        "message_id": v.id.to_string(),
+        "src_msg_id": v.src_msg_id,
+        "channel": v.channel.as_str(),
+        "to": v.to,
+        "status": v.status.as_str(),
+        "code": v.code,
+        "carrier": v.carrier,
+        "sender": v.sender,
+        "created_at": format_rfc3339(v.created_at_ms),
+        "updated_at": format_rfc3339(v.updated_at_ms),
+        "fallback_message_id": v.fallback_message_id.map(|i| i.to_string()),
+        "fallback_of": v.fallback_of.map(|i| i.to_string()),
+        "events": events,
+    })
 }

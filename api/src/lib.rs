@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use mcmp_engine::catalog::{table, SharedCatalog};
 use mcmp_engine::config::EngineConfig;
-use mcmp_engine::shard::{SharedEngine, StartError};
+use mcmp_engine::{SharedEngine, StartError};
 use mcmp_storage::{Catalog, RecoveryMode, SledCatalog};
 
 use crate::config::Config;
@@ -135,7 +135,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         max_attempts: config.reports.max_attempts,
         webhook_timeout: config.reports.webhook_timeout,
         report_retention: config.reports.retention,
-        digest_at_second: mcmp_engine::digest::parse_time_of_day(&config.reports.digest_at)
+        digest_at_second: mcmp_engine::parse_time_of_day(&config.reports.digest_at)
             .unwrap_or(30_600),
         data_dir_for_alerts: config.server.data_dir.clone(),
         alert_url: config.alerts.webhook_url.clone(),

@@ -3,9 +3,9 @@
 //! (SPEC §1 Agents, §2.2, §2.3).
 //!
 //! The numbers come from the engine: message counts from every shard over
-//! the mesh ([`mcmp_engine::stats`]), sender counters from the senders' live
+//! the mesh ([`mcmp_engine::ShardHandle::stats`]), sender counters from the senders' live
 //! state in the catalog snapshot, agents from the shards that own them
-//! ([`mcmp_engine::agents`], in memory: after a restart agents reappear with
+//! ([`mcmp_engine::ShardHandle::agents`], in memory: after a restart agents reappear with
 //! their next heartbeat).
 
 use std::collections::BTreeMap;
@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::agents::{self, AgentView, Heartbeat};
+use mcmp_engine::{AgentView, Heartbeat};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -29,7 +29,7 @@ pub const MAX_AGENT_FIELD: usize = 64;
 
 /// `GET /admin/v1/stats`.
 pub async fn stats(api: &ShardApi) -> Answer {
-    let counts = mcmp_engine::stats::gather(&api.shard).await;
+    let counts = api.shard.stats().await;
     let snapshot = api.shard.snapshot();
     let senders: BTreeMap<&String, Value> = snapshot
         .senders
@@ -66,7 +66,9 @@ pub async fn agents(api: &ShardApi) -> Answer {
     let interval = api.state.config.agents.heartbeat_interval;
     let lost_after_ms = (interval * LOST_AFTER_INTERVALS).as_millis() as i64;
     let now = now_ms();
-    let rows: Vec<Value> = agents::list(&api.shard)
+    let rows: Vec<Value> = api
+        .shard
+        .agents()
         .await
         .iter()
         .map(|a| agent_json(a, now - a.last.at_ms > lost_after_ms))
@@ -126,7 +128,7 @@ pub async fn agent_heartbeat(
         reports_received: b.reports_received,
         at_ms: now_ms(),
     };
-    if agents::heartbeat(&api.shard, heartbeat).await {
+    if api.shard.heartbeat(heartbeat).await {
         http::empty(StatusCode::NO_CONTENT)
     } else {
         http::error(

@@ -5,7 +5,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::model::{Channel, MessageId, Status};
-use mcmp_engine::query::{self, Cursor, Query, SETTLE_MS};
+use mcmp_engine::{Cursor, Query, Row, RowItem, SETTLE_MS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -46,14 +46,23 @@ fn cursor_param(params: &[(String, String)]) -> Result<Option<Cursor>, Response<
     }
 }
 
-fn page(rows: Vec<query::Row>, limit: usize, key: &str) -> Response<Body> {
+fn page(rows: Vec<Row>, limit: usize, key: &str) -> Response<Body> {
     let next = if rows.len() == limit {
         rows.last().map(|r| r.cursor.encode())
     } else {
         None
     };
-    let items: Vec<Value> = rows.into_iter().map(|r| r.json).collect();
+    let items: Vec<Value> = rows.into_iter().map(row_json).collect();
     http::json(StatusCode::OK, &json!({ key: items, "next": next }))
+}
+
+/// A message row as the SPEC's message object, a report row as it is.
+fn row_json(row: Row) -> Value {
+    match row.item {
+        RowItem::Gone => Value::Null,
+        RowItem::Message(v) => crate::customer::message_json(&v),
+        RowItem::Report(report) => report,
+    }
 }
 
 fn status_param(s: &str) -> Option<Status> {
@@ -117,7 +126,7 @@ pub async fn history(
         after,
         limit,
     };
-    page(query::run(&api.shard, q).await, limit, "messages")
+    page(api.shard.query(q).await, limit, "messages")
 }
 
 /// `GET /v1/reports?after=&limit=`: the customer's reports in order.
@@ -135,7 +144,7 @@ pub async fn poll(api: &ShardApi, claims: &Claims, params: &[(String, String)]) 
         not_before: now - retention,
         limit,
     };
-    page(query::run(&api.shard, q).await, limit, "reports")
+    page(api.shard.query(q).await, limit, "reports")
 }
 
 #[derive(Deserialize)]
@@ -169,15 +178,14 @@ pub async fn lookup(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> 
         .iter()
         .filter_map(|s| MessageId::parse(s))
         .collect();
-    let rows = query::run(
-        &api.shard,
-        Query::Lookup {
+    let rows = api
+        .shard
+        .query(Query::Lookup {
             group: claims.grp.clone(),
             ids,
-        },
-    )
-    .await;
-    let reports: Vec<Value> = rows.into_iter().map(|r| r.json).collect();
+        })
+        .await;
+    let reports: Vec<Value> = rows.into_iter().map(row_json).collect();
     http::json(StatusCode::OK, &json!({ "reports": reports }))
 }
 

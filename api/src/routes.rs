@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use mcmp_engine::metrics::HttpRoute;
+use mcmp_engine::HttpRoute;
 
 use crate::http::{self, Body};
 use crate::server::ShardApi;
@@ -92,14 +92,8 @@ async fn provider_report(api: &ShardApi, sender: &str, req: Request<Incoming>) -
             detail,
         } = mcmp_engine::sender::http::result_to_receipt(r)
         {
-            mcmp_engine::sender::host::route_receipt(
-                &api.shard,
-                sender,
-                &carrier_id,
-                delivered,
-                code,
-                detail,
-            );
+            api.shard
+                .provider_receipt(sender, &carrier_id, delivered, code, detail);
         }
     }
     http::json(
@@ -109,12 +103,12 @@ async fn provider_report(api: &ShardApi, sender: &str, req: Request<Incoming>) -
 }
 
 fn readyz(api: &ShardApi) -> Response<Body> {
-    if api.state.is_ready() && !api.shard.wal.is_poisoned() {
+    if api.state.is_ready() && !api.shard.wal_poisoned() {
         http::json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
     } else {
         let why = if api.state.engine.is_draining() {
             "draining"
-        } else if api.shard.wal.is_poisoned() {
+        } else if api.shard.wal_poisoned() {
             "wal_poisoned"
         } else {
             "starting"

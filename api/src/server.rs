@@ -22,9 +22,9 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use mcmp_engine::notify::LocalNotify;
 use mcmp_engine::rt::{self, Conn, HyperTimer, Listener};
-use mcmp_engine::shard::{Shard, SharedEngine};
+use mcmp_engine::LocalNotify;
+use mcmp_engine::{ShardHandle, SharedEngine};
 
 use crate::config::Config;
 use crate::http::Body;
@@ -85,7 +85,7 @@ impl ApiState {
 /// One shard's HTTP side. Lives on its shard.
 pub struct ShardApi {
     /// The shard's engine.
-    pub shard: Rc<Shard>,
+    pub shard: ShardHandle,
     /// Shared state.
     pub state: Arc<ApiState>,
     stop: LocalNotify,
@@ -95,7 +95,7 @@ pub struct ShardApi {
 }
 
 /// Serves HTTP on one shard until shutdown.
-pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
+pub async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
     let api = Rc::new(ShardApi {
         shard,
         state,
@@ -107,7 +107,7 @@ pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
     let listener = match bind(&api).await {
         Ok(l) => l,
         Err(e) => {
-            tracing::error!(shard = api.shard.id, "cannot listen: {e}");
+            tracing::error!(shard = api.shard.id(), "cannot listen: {e}");
             api.state.engine.begin_drain();
             return;
         }
@@ -124,7 +124,7 @@ pub async fn serve_shard(shard: Rc<Shard>, state: Arc<ApiState>) {
 /// the same address with `SO_REUSEPORT`.
 async fn bind(api: &ShardApi) -> std::io::Result<Listener> {
     let state = &api.state;
-    let addr = if api.shard.id == 0 {
+    let addr = if api.shard.id() == 0 {
         state.listen
     } else {
         loop {
@@ -138,7 +138,7 @@ async fn bind(api: &ShardApi) -> std::io::Result<Listener> {
         }
     };
     let listener = Listener::bind(addr)?;
-    if api.shard.id == 0 {
+    if api.shard.id() == 0 {
         let bound = listener.local_addr()?;
         let _ = state.bound.set(bound);
         state
@@ -165,7 +165,7 @@ fn public_url(config: &Config, bound: SocketAddr) -> String {
 
 async fn announce_ready(api: &ShardApi) {
     let state = &api.state;
-    if api.shard.id != 0 {
+    if api.shard.id() != 0 {
         return;
     }
     while state.shards_bound.load(Ordering::SeqCst) < state.engine.shards() {
@@ -241,8 +241,7 @@ async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
             let route = routes::metrics_route(req.method(), req.uri().path());
             let resp = routes::route(&api, req).await;
             api.shard
-                .metrics
-                .http_request(route, resp.status().as_u16(), started.elapsed());
+                .observe_http(route, resp.status().as_u16(), started.elapsed());
             Ok::<Response<Body>, Infallible>(resp)
         }
     });

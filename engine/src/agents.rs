@@ -26,7 +26,7 @@ use crate::shard::Shard;
 /// agent ids; further new agents are refused until the server restarts.
 pub const MAX_AGENTS_PER_SHARD: usize = 10_000;
 
-/// One heartbeat, as received (crosses cores inside a [`MeshMsg`]).
+/// One heartbeat, as received (crosses cores inside a `MeshMsg`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
     /// The agent's own id.

@@ -1,25 +1,33 @@
 //! # mcmp-engine
 //!
-//! The thread-per-core engine of MCMP. One [`shard::Shard`] per core owns its
+//! The thread-per-core engine of MCMP. One shard per core owns its
 //! write-ahead log, the messages it accepted, its part of the dedup keys and a
 //! snapshot of the catalog; shards talk only through the bounded, batched
-//! [`mesh`]. Everything that touches the runtime goes through [`rt`], the
-//! only module that names glommio.
+//! mesh. Everything that touches the runtime goes through [`rt`], the only
+//! module that names glommio.
 //!
-//! The accept path ([`shard::accept::accept`], deciding with
+//! The facade: [`SharedEngine`] starts the shards and hands each one's
+//! [`ShardHandle`] to the server; the handle is everything the API crate
+//! asks of the engine (accept, read, cancel, query, stats, admin writes,
+//! metrics). The driver (`shard`), the mesh, the WAL and the webhook side
+//! are private to the engine; the pure parts ([`model`], [`catalog`],
+//! [`core`], [`policy`], [`routing`], [`codec`]) are public for the API's
+//! schema, the benches and the fuzz targets.
+//!
+//! The accept path ([`ShardHandle::accept`], deciding with
 //! [`core::accept::Plan`]) checks a batch of validated messages
 //! against the local catalog snapshot, claims their `src_msg_id`s at the
 //! owning shards, appends them to the local WAL and returns once they are
-//! durable (group commit, [`wal::LocalWal`]).
+//! durable (group commit).
 //!
 //! ```no_run
 //! # use mcmp_engine::config::EngineConfig;
-//! # use mcmp_engine::shard::SharedEngine;
+//! # use mcmp_engine::SharedEngine;
 //! # fn demo(config: EngineConfig, catalog: mcmp_engine::catalog::SharedCatalog) {
 //! let engine = SharedEngine::new(config, catalog).expect("catalog loads");
 //! engine.run(|shard| async move {
 //!     // serve HTTP on this shard until shutdown
-//!     let _ = shard.id;
+//!     let _ = shard.id();
 //! }).expect("engine ran");
 //! # }
 //! ```
@@ -29,38 +37,50 @@
 // for a rare case.
 #![allow(clippy::result_large_err)]
 
-pub mod agents;
-pub mod alerts;
+pub(crate) mod agents;
+pub(crate) mod alerts;
 pub mod catalog;
 pub mod code_tables;
 pub mod codec;
 pub mod codes;
 pub mod config;
 pub mod core;
-pub mod deadlines;
+pub(crate) mod deadlines;
 
-pub mod digest;
-pub mod http_client;
-pub mod io;
-pub mod mesh;
-pub mod metrics;
+pub(crate) mod digest;
+pub(crate) mod http_client;
+pub(crate) mod io;
+pub(crate) mod mesh;
+pub(crate) mod metrics;
 pub mod model;
-pub mod notify;
-pub mod outbox;
+pub(crate) mod notify;
+pub(crate) mod outbox;
 pub mod policy;
-pub mod query;
+pub(crate) mod query;
 
-pub mod report;
+pub(crate) mod report;
 pub mod routing;
 pub mod rt;
 pub mod sender;
-pub mod shard;
+pub(crate) mod shard;
 #[cfg(test)]
 mod sim;
-pub mod stats;
+
+// The facade: what the API crate uses of the driver side.
+pub use agents::{AgentView, Heartbeat};
+pub use digest::parse_time_of_day;
+pub use http_client::check_url;
+pub use metrics::HttpRoute;
+pub use notify::LocalNotify;
+pub use query::{Cursor, Query, Row, RowItem, SETTLE_MS};
+pub use shard::accept::AcceptError;
+pub use shard::{ShardHandle, SharedEngine, StartError};
+pub use stats::MessageStats;
+pub use wal::WalError;
+pub(crate) mod stats;
 pub mod time;
 pub mod timer;
-pub mod wal;
+pub(crate) mod wal;
 
 /// Wall-clock time in unix milliseconds.
 pub fn unix_ms() -> i64 {

@@ -99,8 +99,19 @@ pub enum Query {
 pub struct Row {
     /// Its place in the order.
     pub cursor: Cursor,
-    /// The message or report, as JSON.
-    pub json: Value,
+    /// The message or report.
+    pub item: RowItem,
+}
+
+/// What a row holds.
+#[derive(Debug, Clone)]
+pub enum RowItem {
+    /// Not found any more (between the scan and the read).
+    Gone,
+    /// A message (history): the API shapes it.
+    Message(crate::core::lifecycle::store::MessageView),
+    /// A report, in the webhook payload's shape (SPEC §2.2).
+    Report(Value),
 }
 
 /// Answers for the messages this shard owns.
@@ -131,7 +142,7 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
                     at_ms: m.created_at_ms,
                     id: m.id,
                 },
-                json: Value::Null,
+                item: RowItem::Gone,
             })
             .filter(|r| after.is_none_or(|a| r.cursor > a))
             .collect(),
@@ -150,7 +161,7 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
                     at_ms: m.updated_at_ms,
                     id: m.id,
                 },
-                json: Value::Null,
+                item: RowItem::Gone,
             })
             .filter(|r| after.is_none_or(|a| r.cursor > a))
             .collect(),
@@ -164,7 +175,7 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
                     at_ms: m.updated_at_ms,
                     id: m.id,
                 },
-                json: Value::Null,
+                item: RowItem::Gone,
             })
             .collect(),
     };
@@ -172,11 +183,11 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
     rows.truncate(limit(query));
     for row in &mut rows {
         if let Some(m) = messages.get(row.cursor.id) {
-            row.json = match query {
+            row.item = match query {
                 Query::History { .. } => messages
                     .view(m.id, &m.group_code)
-                    .map_or(Value::Null, |v| crate::report::view_json(&v)),
-                _ => crate::report::report_json(m),
+                    .map_or(RowItem::Gone, RowItem::Message),
+                _ => RowItem::Report(crate::report::report_json(m)),
             };
         }
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::core::lifecycle::store::{MessageView, StoredMessage};
+use crate::core::lifecycle::store::StoredMessage;
 use crate::io::webhook::Posted;
 use crate::mesh::msg::MeshMsg;
 use crate::model::MessageId;
@@ -60,32 +60,6 @@ pub fn report_json(m: &StoredMessage) -> Value {
         "accepted_at": format_rfc3339(m.created_at_ms),
         "done_at": format_rfc3339(m.updated_at_ms),
         "fallback_message_id": m.fallback_message_id.map(|i| i.to_string()),
-    })
-}
-
-/// The SPEC's message object (`GET /v1/messages/{id}`, history).
-pub fn view_json(v: &MessageView) -> Value {
-    let events: Vec<Value> = v
-        .events
-        .iter()
-        .map(
-            |e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}),
-        )
-        .collect();
-    json!({
-        "message_id": v.id.to_string(),
-        "src_msg_id": v.src_msg_id,
-        "channel": v.channel.as_str(),
-        "to": v.to,
-        "status": v.status.as_str(),
-        "code": v.code,
-        "carrier": v.carrier,
-        "sender": v.sender,
-        "created_at": format_rfc3339(v.created_at_ms),
-        "updated_at": format_rfc3339(v.updated_at_ms),
-        "fallback_message_id": v.fallback_message_id.map(|i| i.to_string()),
-        "fallback_of": v.fallback_of.map(|i| i.to_string()),
-        "events": events,
     })
 }
 

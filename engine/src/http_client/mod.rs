@@ -96,7 +96,7 @@ impl Target {
     }
 }
 
-/// Checks that `url` is one [`HttpClient`] can post to.
+/// Checks that `url` is one `HttpClient` can post to.
 pub fn check_url(url: &str) -> Result<(), HttpError> {
     parse_url(url).map(|_| ())
 }

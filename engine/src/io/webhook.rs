@@ -21,13 +21,6 @@ pub enum Posted {
     Failed(HttpError),
 }
 
-impl Posted {
-    /// Whether the endpoint took it (2xx).
-    pub fn accepted(&self) -> bool {
-        matches!(self, Posted::Accepted)
-    }
-}
-
 /// POSTs `body` to `uri`, signed with `secret`, waiting at most `timeout`.
 pub async fn post_signed(
     http: &HttpClient,

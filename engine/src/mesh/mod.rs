@@ -52,16 +52,6 @@ pub fn build<T>(shards: usize) -> (SharedMesh<T>, Vec<Inbox<T>>) {
 }
 
 impl<T> SharedMesh<T> {
-    /// Number of shards.
-    pub fn len(&self) -> usize {
-        self.inboxes.len()
-    }
-
-    /// Whether the mesh has no shard (never true once built).
-    pub fn is_empty(&self) -> bool {
-        self.inboxes.is_empty()
-    }
-
     /// Sends one batch to `shard`, waiting while its inbox is full.
     pub async fn send(&self, shard: usize, batch: Vec<T>) -> Result<(), MeshClosed> {
         let mut tx = self.inboxes[shard].clone();

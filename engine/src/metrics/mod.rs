@@ -15,19 +15,9 @@
 //! values, beyond which samples go to the [`OTHER_LABEL`] series. Nothing is
 //! labelled per message or per phone number.
 //!
-//! ```
-//! use std::time::Duration;
-//! use mcmp_engine::metrics::{render, Gauges, HttpRoute, LocalMetrics, MetricsSnapshot};
-//! use mcmp_engine::model::Channel;
-//!
-//! let shard0 = LocalMetrics::new();
-//! shard0.accepted(Channel::Sms);
-//! shard0.http_request(HttpRoute::MessagesPost, 202, Duration::from_micros(350));
-//! let mut merged = MetricsSnapshot::default();
-//! merged.merge(shard0.snapshot());
-//! let text = render(&merged, &Gauges::default());
-//! assert!(text.contains("mcmp_messages_accepted_total{channel=\"SMS\"} 1\n"));
-//! ```
+//! A shard counts into its [`LocalMetrics`]; `/metrics` merges every
+//! shard's [`MetricsSnapshot`] and [`render`]s the merge (the test
+//! `one_shard_counts_render_after_a_merge` shows the round trip).
 
 mod render;
 #[cfg(test)]

@@ -328,3 +328,14 @@ fn which_promtool() -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn one_shard_counts_render_after_a_merge() {
+    let shard0 = LocalMetrics::new();
+    shard0.accepted(Channel::Sms);
+    shard0.http_request(HttpRoute::MessagesPost, 202, Duration::from_micros(350));
+    let mut merged = MetricsSnapshot::default();
+    merged.merge(shard0.snapshot());
+    let text = render(&merged, &Gauges::default());
+    assert!(text.contains("mcmp_messages_accepted_total{channel=\"SMS\"} 1\n"));
+}

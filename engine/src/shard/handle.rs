@@ -1,233 +1,125 @@
-//! What the API crate asks of its shard: reads and commands that may need
-//! other shards, each one `ask` or `ask_all` over the mesh.
+//! [`ShardHandle`]: what `api/` holds of its shard. Every read and command
+//! the HTTP side needs is one method here; the shard's fields, its core and
+//! the mesh stay inside the engine.
 
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::{unix_secs, Shard};
-use crate::catalog::CatalogError;
-use crate::core::dedup::{ClaimOutcome, DedupKey};
+use super::accept::AcceptError;
+use super::{Shard, SharedEngine};
+use crate::agents::{AgentView, Heartbeat};
+use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
+use crate::codes::ResultCode;
+use crate::core::accept::{Origin, Verdict};
+use crate::core::lifecycle::cancel::CancelOutcome;
 use crate::core::lifecycle::store::MessageView;
-use crate::mesh::call::{ask, ask_all};
-use crate::mesh::msg::{AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, SessionMsg};
-use crate::mesh::{owner, MeshClosed};
-use crate::model::{Channel, MessageId};
-use crate::rt;
+use crate::metrics::HttpRoute;
+use crate::model::{MessageId, MessageRequest};
+use crate::query::{Query, Row};
+use crate::stats::MessageStats;
 
-impl Shard {
-    /// Leases TPS tokens from the customer's owning shard.
-    pub async fn lease_tps(
-        self: &Rc<Self>,
-        group: &str,
-        channel: Channel,
-        tps: u32,
-        want: u32,
-        take: bool,
-    ) -> u32 {
-        let to = owner::customer(group, self.shards());
-        let group = group.to_string();
-        ask(self, to, |reply| {
-            MeshMsg::Quota(QuotaMsg::Lease {
-                group,
-                channel,
-                tps,
-                want,
-                take,
-                reply,
-            })
-        })
-        .await
-        .unwrap_or(0)
+/// One shard, as the API crate sees it. Cheap to clone; lives on its shard.
+#[derive(Clone)]
+pub struct ShardHandle {
+    shard: Rc<Shard>,
+}
+
+impl ShardHandle {
+    pub(super) fn new(shard: Rc<Shard>) -> ShardHandle {
+        ShardHandle { shard }
     }
 
-    /// Debits prepaid prices at the customer's owning shard.
-    pub async fn charge(
-        self: &Rc<Self>,
-        group: &str,
-        credit: i64,
-        prices: Vec<i64>,
-        take: bool,
-    ) -> Vec<bool> {
-        let n = prices.len();
-        let to = owner::customer(group, self.shards());
-        let group = group.to_string();
-        ask(self, to, |reply| {
-            MeshMsg::Quota(QuotaMsg::Charge {
-                group,
-                credit,
-                prices,
-                take,
-                reply,
-            })
-        })
-        .await
-        .unwrap_or_else(|_| vec![false; n])
+    /// This shard's index.
+    pub fn id(&self) -> usize {
+        self.shard.id
     }
 
-    /// A customer's net prepaid charges (admin).
-    pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
-        let to = owner::customer(group, self.shards());
-        let group = group.to_string();
-        ask(self, to, |reply| {
-            MeshMsg::Quota(QuotaMsg::NetCharges { group, reply })
-        })
-        .await
-        .unwrap_or(0)
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.shard.shards()
     }
 
-    /// Claims dedup keys at their owner; one outcome per claim, in order.
-    pub async fn claim(
-        self: &Rc<Self>,
-        owner: usize,
-        claims: Vec<(DedupKey, MessageId)>,
-    ) -> Result<Vec<ClaimOutcome>, MeshClosed> {
-        let now_secs = unix_secs();
-        ask(self, owner, |reply| {
-            MeshMsg::Dedup(DedupMsg::Claim {
-                claims,
-                now_secs,
-                reply,
-            })
-        })
-        .await
+    /// What every shard shares (draining, public URL).
+    pub fn engine(&self) -> &Arc<SharedEngine> {
+        &self.shard.shared
     }
 
-    /// Looks keys up at their owner without claiming.
-    pub async fn peek(
-        self: &Rc<Self>,
-        owner: usize,
-        keys: Vec<DedupKey>,
-    ) -> Result<Vec<Option<MessageId>>, MeshClosed> {
-        let now_secs = unix_secs();
-        ask(self, owner, |reply| {
-            MeshMsg::Dedup(DedupMsg::Peek {
-                keys,
-                now_secs,
-                reply,
-            })
-        })
-        .await
+    /// The catalog store (admin reads and cache invalidation).
+    pub fn catalog(&self) -> Arc<SharedCatalog> {
+        self.shard.shared.catalog.clone()
     }
 
-    /// Releases claims whose messages were not written.
-    pub async fn release(self: &Rc<Self>, owner: usize, claims: Vec<(DedupKey, MessageId)>) {
-        let _ = self
-            .send(owner, MeshMsg::Dedup(DedupMsg::Release { claims }))
-            .await;
+    /// The current catalog snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shard.snapshot()
     }
 
-    /// Reads a message's state from its owning shard, for `group_code`.
-    pub async fn view(self: &Rc<Self>, id: MessageId, group_code: &str) -> Option<MessageView> {
-        if id.shard() >= self.shards() {
-            return None;
-        }
-        if id.shard() == self.id {
-            return self.messages().view(id, group_code);
-        }
-        let group_code = group_code.to_string();
-        ask(self, owner::message(id), |reply| {
-            MeshMsg::Messages(MessagesMsg::View {
-                id,
-                group_code,
-                reply,
-            })
-        })
-        .await
-        .ok()
-        .flatten()
+    /// Starts sender sessions, in-flight messages and periodic tasks (once
+    /// the server listens; providers need its address).
+    pub async fn activate(&self) {
+        self.shard.activate().await;
     }
 
-    /// Finds a customer's message by `src_msg_id` (within the dedup window).
-    pub async fn find_by_src_msg_id(
-        self: &Rc<Self>,
-        group_code: &str,
-        src_msg_id: &str,
-    ) -> Option<MessageView> {
-        let key = DedupKey::new(group_code, src_msg_id);
-        let id = self
-            .peek(owner::dedup(key, self.shards()), vec![key])
-            .await
-            .ok()?
-            .pop()
-            .flatten()?;
-        self.view(id, group_code).await
+    /// Accepts a batch for `origin`: one verdict per item, in order
+    /// (`shard::accept::accept`).
+    pub async fn accept(
+        &self,
+        origin: Origin<'_>,
+        items: Vec<Result<MessageRequest, Verdict>>,
+        dry_run: bool,
+    ) -> Result<Vec<Verdict>, AcceptError> {
+        super::accept::accept(&self.shard, origin, items, dry_run).await
     }
 
-    /// Writes to the catalog store (off-core), then installs the resulting
-    /// snapshot on every shard before returning.
+    /// A message of `group_code`, read at its owning shard.
+    pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
+        self.shard.view(id, group_code).await
+    }
+
+    /// A message of `group_code` by its `src_msg_id` (within the dedup window).
+    pub async fn find_by_src_msg_id(&self, group_code: &str, src: &str) -> Option<MessageView> {
+        self.shard.find_by_src_msg_id(group_code, src).await
+    }
+
+    /// Cancels a message of `group_code`.
+    pub async fn cancel(&self, id: MessageId, group_code: &str) -> CancelOutcome {
+        self.shard.cancel(id, group_code).await
+    }
+
+    /// History, report polling or lookup, over every shard.
+    pub async fn query(&self, query: Query) -> Vec<Row> {
+        crate::query::run(&self.shard, query).await
+    }
+
+    /// Message counts over every shard.
+    pub async fn stats(&self) -> MessageStats {
+        crate::stats::gather(&self.shard).await
+    }
+
+    /// Records an agent's heartbeat at its owning shard; `false` when the
+    /// owner could not be reached.
+    pub async fn heartbeat(&self, heartbeat: Heartbeat) -> bool {
+        crate::agents::heartbeat(&self.shard, heartbeat).await
+    }
+
+    /// Every shard's agents.
+    pub async fn agents(&self) -> Vec<AgentView> {
+        crate::agents::list(&self.shard).await
+    }
+
+    /// A customer's net prepaid charges.
+    pub async fn net_charges(&self, group_code: &str) -> i64 {
+        self.shard.net_charges(group_code).await
+    }
+
+    /// Writes to the catalog store, then installs the new snapshot on every
+    /// shard before returning.
     pub async fn catalog_write<T: Send + 'static>(
-        self: &Rc<Self>,
+        &self,
         write: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
     ) -> Result<T, CatalogError> {
-        let catalog = self.shared.catalog.clone();
-        let (out, snapshot) = rt::blocking(move || catalog.write(write)).await?;
-        ask_all(self, |reply| {
-            MeshMsg::Admin(AdminMsg::Catalog {
-                snapshot: snapshot.clone(),
-                reply,
-            })
-        })
-        .await;
-        Ok(out)
-    }
-
-    /// Cancels a message (at its owning shard) for `group_code`.
-    pub async fn cancel(
-        self: &Rc<Self>,
-        id: MessageId,
-        group_code: &str,
-    ) -> crate::core::lifecycle::cancel::CancelOutcome {
-        let group_code = group_code.to_string();
-        ask(self, owner::message(id), |reply| {
-            MeshMsg::Messages(MessagesMsg::Cancel {
-                id,
-                group_code,
-                reply,
-            })
-        })
-        .await
-        .unwrap_or(crate::core::lifecycle::cancel::CancelOutcome::NotFound)
-    }
-
-    /// Moves every queued message of `sender` (on all shards) back to routing.
-    pub async fn drain_sender(self: &Rc<Self>, sender: &str, to: Option<&str>) -> usize {
-        ask_all(self, |reply| {
-            MeshMsg::Session(SessionMsg::Drain {
-                sender: sender.to_string(),
-                to: to.map(str::to_string),
-                reply,
-            })
-        })
-        .await
-        .into_iter()
-        .map(|moved| moved.unwrap_or(0))
-        .sum()
-    }
-
-    pub(super) fn metrics_snapshot(
-        &self,
-    ) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
-        let mut gauges = crate::metrics::Gauges::default();
-        self.senders.gauges(self, &mut gauges);
-        gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
-        gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
-        gauges.wal_unsynced_records = self.wal.unsynced();
-        gauges.shards = self.shards() as u64;
-        (self.metrics.snapshot(), gauges)
-    }
-
-    /// Every shard's metrics merged and rendered (Prometheus text).
-    pub async fn render_metrics(self: &Rc<Self>) -> String {
-        let mut merged = crate::metrics::MetricsSnapshot::default();
-        let mut gauges = crate::metrics::Gauges::default();
-        for (snap, g) in ask_all(self, |reply| MeshMsg::Admin(AdminMsg::Metrics { reply }))
-            .await
-            .into_iter()
-            .flatten()
-        {
-            merged.merge(snap);
-            gauges.merge(g);
-        }
-        crate::metrics::render(&merged, &gauges)
+        self.shard.catalog_write(write).await
     }
 
     /// Reads from the catalog store off-core (admin GETs).
@@ -235,7 +127,46 @@ impl Shard {
         &self,
         read: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
     ) -> Result<T, CatalogError> {
-        let catalog = self.shared.catalog.clone();
-        rt::blocking(move || read(catalog.store())).await
+        self.shard.catalog_read(read).await
+    }
+
+    /// Moves every queued message of `sender` back to routing (to `to`, or
+    /// to the group's other senders); the number moved.
+    pub async fn drain_sender(&self, sender: &str, to: Option<&str>) -> usize {
+        self.shard.drain_sender(sender, to).await
+    }
+
+    /// A provider's result for one of its messages (`POST /provider/v1/…`).
+    pub fn provider_receipt(
+        &self,
+        sender: &str,
+        carrier_id: &str,
+        delivered: bool,
+        code: ResultCode,
+        detail: String,
+    ) {
+        crate::sender::host::route_receipt(
+            &self.shard,
+            sender,
+            carrier_id,
+            delivered,
+            code,
+            detail,
+        );
+    }
+
+    /// Every shard's metrics, Prometheus text.
+    pub async fn render_metrics(&self) -> String {
+        self.shard.render_metrics().await
+    }
+
+    /// Counts one HTTP request.
+    pub fn observe_http(&self, route: HttpRoute, status: u16, took: Duration) {
+        self.shard.metrics.http_request(route, status, took);
+    }
+
+    /// Whether this shard's WAL refuses writes after a failed fsync.
+    pub fn wal_poisoned(&self) -> bool {
+        self.shard.wal.is_poisoned()
     }
 }

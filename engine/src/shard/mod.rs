@@ -11,10 +11,12 @@
 //! makes every other shard give up, so the process exits with the error.
 
 pub mod accept;
+mod asks;
 mod dispatch;
 pub mod durability;
 mod effects;
 mod handle;
+pub use handle::ShardHandle;
 pub mod ported;
 mod recovery;
 pub mod reports;
@@ -158,7 +160,7 @@ impl SharedEngine {
     /// returns when all of them have returned (after shutdown).
     pub fn run<F, Fut>(self: &Arc<Self>, serve: F) -> Result<(), StartError>
     where
-        F: Fn(Rc<Shard>) -> Fut + Send + Sync + Clone + 'static,
+        F: Fn(ShardHandle) -> Fut + Send + Sync + Clone + 'static,
         Fut: Future<Output = ()> + 'static,
     {
         let engine = self.clone();
@@ -173,7 +175,7 @@ impl SharedEngine {
                         return Err(e);
                     }
                 };
-                serve(shard.clone()).await;
+                serve(ShardHandle::new(shard.clone())).await;
                 shard.wal.close().await;
                 Ok(())
             }

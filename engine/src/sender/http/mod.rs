@@ -1,5 +1,5 @@
 //! The `http` transport (KKO, RCS, MMS, PUSH): each message is one JSON POST
-//! to the provider's URL through the shard's [`HttpClient`]. The provider
+//! to the provider's URL through the shard's `HttpClient`. The provider
 //! answers at once — accepted (the final result comes later to
 //! `POST /provider/v1/reports/{sender}`, parsed by [`parse_provider_report`])
 //! or a synchronous final answer — and provider result codes become unified

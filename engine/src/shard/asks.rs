@@ -1,0 +1,241 @@
+//! The cross-shard requests of a shard: reads and commands that other
+//! shards answer, each one `ask` or `ask_all` over the mesh.
+
+use std::rc::Rc;
+
+use super::{unix_secs, Shard};
+use crate::catalog::CatalogError;
+use crate::core::dedup::{ClaimOutcome, DedupKey};
+use crate::core::lifecycle::store::MessageView;
+use crate::mesh::call::{ask, ask_all};
+use crate::mesh::msg::{AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, SessionMsg};
+use crate::mesh::{owner, MeshClosed};
+use crate::model::{Channel, MessageId};
+use crate::rt;
+
+impl Shard {
+    /// Leases TPS tokens from the customer's owning shard.
+    pub async fn lease_tps(
+        self: &Rc<Self>,
+        group: &str,
+        channel: Channel,
+        tps: u32,
+        want: u32,
+        take: bool,
+    ) -> u32 {
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| {
+            MeshMsg::Quota(QuotaMsg::Lease {
+                group,
+                channel,
+                tps,
+                want,
+                take,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// Debits prepaid prices at the customer's owning shard.
+    pub async fn charge(
+        self: &Rc<Self>,
+        group: &str,
+        credit: i64,
+        prices: Vec<i64>,
+        take: bool,
+    ) -> Vec<bool> {
+        let n = prices.len();
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| {
+            MeshMsg::Quota(QuotaMsg::Charge {
+                group,
+                credit,
+                prices,
+                take,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or_else(|_| vec![false; n])
+    }
+
+    /// A customer's net prepaid charges (admin).
+    pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| {
+            MeshMsg::Quota(QuotaMsg::NetCharges { group, reply })
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// Claims dedup keys at their owner; one outcome per claim, in order.
+    pub async fn claim(
+        self: &Rc<Self>,
+        owner: usize,
+        claims: Vec<(DedupKey, MessageId)>,
+    ) -> Result<Vec<ClaimOutcome>, MeshClosed> {
+        let now_secs = unix_secs();
+        ask(self, owner, |reply| {
+            MeshMsg::Dedup(DedupMsg::Claim {
+                claims,
+                now_secs,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Looks keys up at their owner without claiming.
+    pub async fn peek(
+        self: &Rc<Self>,
+        owner: usize,
+        keys: Vec<DedupKey>,
+    ) -> Result<Vec<Option<MessageId>>, MeshClosed> {
+        let now_secs = unix_secs();
+        ask(self, owner, |reply| {
+            MeshMsg::Dedup(DedupMsg::Peek {
+                keys,
+                now_secs,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Releases claims whose messages were not written.
+    pub async fn release(self: &Rc<Self>, owner: usize, claims: Vec<(DedupKey, MessageId)>) {
+        let _ = self
+            .send(owner, MeshMsg::Dedup(DedupMsg::Release { claims }))
+            .await;
+    }
+
+    /// Reads a message's state from its owning shard, for `group_code`.
+    pub async fn view(self: &Rc<Self>, id: MessageId, group_code: &str) -> Option<MessageView> {
+        if id.shard() >= self.shards() {
+            return None;
+        }
+        if id.shard() == self.id {
+            return self.messages().view(id, group_code);
+        }
+        let group_code = group_code.to_string();
+        ask(self, owner::message(id), |reply| {
+            MeshMsg::Messages(MessagesMsg::View {
+                id,
+                group_code,
+                reply,
+            })
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Finds a customer's message by `src_msg_id` (within the dedup window).
+    pub async fn find_by_src_msg_id(
+        self: &Rc<Self>,
+        group_code: &str,
+        src_msg_id: &str,
+    ) -> Option<MessageView> {
+        let key = DedupKey::new(group_code, src_msg_id);
+        let id = self
+            .peek(owner::dedup(key, self.shards()), vec![key])
+            .await
+            .ok()?
+            .pop()
+            .flatten()?;
+        self.view(id, group_code).await
+    }
+
+    /// Writes to the catalog store (off-core), then installs the resulting
+    /// snapshot on every shard before returning.
+    pub async fn catalog_write<T: Send + 'static>(
+        self: &Rc<Self>,
+        write: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
+    ) -> Result<T, CatalogError> {
+        let catalog = self.shared.catalog.clone();
+        let (out, snapshot) = rt::blocking(move || catalog.write(write)).await?;
+        ask_all(self, |reply| {
+            MeshMsg::Admin(AdminMsg::Catalog {
+                snapshot: snapshot.clone(),
+                reply,
+            })
+        })
+        .await;
+        Ok(out)
+    }
+
+    /// Cancels a message (at its owning shard) for `group_code`.
+    pub async fn cancel(
+        self: &Rc<Self>,
+        id: MessageId,
+        group_code: &str,
+    ) -> crate::core::lifecycle::cancel::CancelOutcome {
+        let group_code = group_code.to_string();
+        ask(self, owner::message(id), |reply| {
+            MeshMsg::Messages(MessagesMsg::Cancel {
+                id,
+                group_code,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or(crate::core::lifecycle::cancel::CancelOutcome::NotFound)
+    }
+
+    /// Moves every queued message of `sender` (on all shards) back to routing.
+    pub async fn drain_sender(self: &Rc<Self>, sender: &str, to: Option<&str>) -> usize {
+        ask_all(self, |reply| {
+            MeshMsg::Session(SessionMsg::Drain {
+                sender: sender.to_string(),
+                to: to.map(str::to_string),
+                reply,
+            })
+        })
+        .await
+        .into_iter()
+        .map(|moved| moved.unwrap_or(0))
+        .sum()
+    }
+
+    pub(super) fn metrics_snapshot(
+        &self,
+    ) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
+        let mut gauges = crate::metrics::Gauges::default();
+        self.senders.gauges(self, &mut gauges);
+        gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
+        gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
+        gauges.wal_unsynced_records = self.wal.unsynced();
+        gauges.shards = self.shards() as u64;
+        (self.metrics.snapshot(), gauges)
+    }
+
+    /// Every shard's metrics merged and rendered (Prometheus text).
+    pub async fn render_metrics(self: &Rc<Self>) -> String {
+        let mut merged = crate::metrics::MetricsSnapshot::default();
+        let mut gauges = crate::metrics::Gauges::default();
+        for (snap, g) in ask_all(self, |reply| MeshMsg::Admin(AdminMsg::Metrics { reply }))
+            .await
+            .into_iter()
+            .flatten()
+        {
+            merged.merge(snap);
+            gauges.merge(g);
+        }
+        crate::metrics::render(&merged, &gauges)
+    }
+
+    /// Reads from the catalog store off-core (admin GETs).
+    pub async fn catalog_read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn mcmp_storage::Catalog) -> Result<T, CatalogError> + Send + 'static,
+    ) -> Result<T, CatalogError> {
+        let catalog = self.shared.catalog.clone();
+        rt::blocking(move || read(catalog.store())).await
+    }
+}
