@@ -6,7 +6,6 @@
 //! afterwards; `mcmp check-config` prints [`Config::to_toml`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -314,12 +313,19 @@ pub struct RoutingConfig {
     /// before failing with 4002. Default `"10m"`.
     #[serde(with = "human_duration")]
     pub hold_timeout: Duration,
+    /// How long a message that does not set `validity` may take to reach a
+    /// final result; after it, it fails with 5007 (SPEC §5.1). Default
+    /// `"24h"`, at most `"3d"`; values under a minute only make sense in
+    /// tests (a message's own `validity` is at least 60 s).
+    #[serde(with = "human_duration")]
+    pub validity: Duration,
 }
 
 impl Default for RoutingConfig {
     fn default() -> Self {
         RoutingConfig {
             hold_timeout: Duration::from_secs(600),
+            validity: Duration::from_secs(86_400),
         }
     }
 }
@@ -475,9 +481,13 @@ impl Config {
             ("reports.webhook-timeout", r.webhook_timeout),
             ("reports.retention", r.retention),
             ("routing.hold-timeout", self.routing.hold_timeout),
+            ("routing.validity", self.routing.validity),
             ("agents.heartbeat-interval", self.agents.heartbeat_interval),
         ];
         non_zero(&positive)?;
+        if self.routing.validity > Duration::from_secs(259_200) {
+            return Err(invalid("routing.validity", "must be at most 3d"));
+        }
         for channel in Channel::ALL {
             if self.pricing.price(channel) < 0 {
                 return Err(invalid(&format!("pricing.{channel}"), "must be >= 0"));
@@ -561,65 +571,8 @@ fn non_zero(values: &[(&str, Duration)]) -> Result<(), ConfigError> {
     }
 }
 
-/// Serde adapter: `Duration` as `"500ms"`, `"60s"`, `"10m"`, `"24h"`, `"7d"`.
-mod human_duration {
-    use super::*;
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_duration(*d))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration `{s}` (expected a whole number with a unit: 500ms, 60s, 10m, 24h, 7d)"
-            ))
-        })
-    }
-}
-
-/// Serde adapter: byte sizes as `"64MiB"`, `"16MB"`, `"4096"` or a TOML integer.
-mod human_size {
-    use super::*;
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format_size(*n))
-    }
-
-    struct SizeVisitor;
-
-    impl Visitor<'_> for SizeVisitor {
-        type Value = u64;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a size such as \"64MiB\", \"16MB\" or 4096")
-        }
-
-        fn visit_str<E: de::Error>(self, s: &str) -> Result<u64, E> {
-            parse_size(s).ok_or_else(|| {
-                E::custom(format!(
-                    "invalid size `{s}` (expected e.g. 4096, 1KiB, 64MiB, 16MB)"
-                ))
-            })
-        }
-
-        fn visit_u64<E: de::Error>(self, n: u64) -> Result<u64, E> {
-            Ok(n)
-        }
-
-        fn visit_i64<E: de::Error>(self, n: i64) -> Result<u64, E> {
-            u64::try_from(n).map_err(|_| E::custom(format!("invalid size {n}")))
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        d.deserialize_any(SizeVisitor)
-    }
-}
+mod units;
+use units::{human_duration, human_size};
 
 #[cfg(test)]
 mod tests;

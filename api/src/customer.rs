@@ -263,15 +263,25 @@ async fn get_by_src_msg_id(
     }
 }
 
+/// One entry of a message's `events`: a state change, or a receipt that
+/// came after the message expired (`"status": "late_receipt"`, with what
+/// the carrier said in `delivered` and `code`; SPEC §5.1).
+fn event_json(e: &mcmp_engine::core::lifecycle::store::Event) -> Value {
+    let at = format_rfc3339(e.at_ms);
+    match e.late_receipt {
+        false => json!({"at": at, "status": e.status.as_str(), "code": e.code}),
+        true => json!({
+            "at": at,
+            "status": "late_receipt",
+            "code": e.code,
+            "delivered": e.status == mcmp_engine::model::Status::Delivered,
+        }),
+    }
+}
+
 /// The SPEC's message object (`GET /v1/messages/{id}`, history).
 pub fn message_json(v: &MessageView) -> Value {
-    let events: Vec<Value> = v
-        .events
-        .iter()
-        .map(
-            |e| json!({"at": format_rfc3339(e.at_ms), "status": e.status.as_str(), "code": e.code}),
-        )
-        .collect();
+    let events: Vec<Value> = v.events.iter().map(event_json).collect();
     json!({
         "message_id": v.id.to_string(),
         "src_msg_id": v.src_msg_id,

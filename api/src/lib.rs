@@ -139,6 +139,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
             .unwrap_or(30_600),
         data_dir_for_alerts: config.server.data_dir.clone(),
         alert_url: config.alerts.webhook_url.clone(),
+        validity: config.routing.validity,
     };
     let prefixes = config
         .carriers

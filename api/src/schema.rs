@@ -21,7 +21,6 @@ use serde::{Deserialize, Deserializer};
 
 use crate::phone::{parse_caller_id, parse_recipient};
 use crate::text::{lms_len, sms_parts};
-use crate::time::parse_rfc3339;
 
 /// Most messages in one request: bounds the work and the answer of one
 /// request, and the time a batch holds its connection while it is made
@@ -29,9 +28,6 @@ use crate::time::parse_rfc3339;
 pub const MAX_MESSAGES_PER_REQUEST: usize = 1000;
 /// Longest `src_msg_id`, in characters: it is a dedup key kept for 24 h.
 pub const MAX_SRC_MSG_ID_CHARS: usize = 100;
-/// A `send_at` at most this far in the past counts as "now" (client clock
-/// skew and request latency); earlier ones are sent immediately too.
-pub const SEND_AT_PAST_TOLERANCE_MS: i64 = 5_000;
 /// LMS/MMS body limit in EUC-KR bytes.
 pub const LMS_TEXT_BYTES: usize = 2_000;
 /// LMS/MMS subject limit in EUC-KR bytes.
@@ -157,6 +153,7 @@ struct RawMessage {
     fallback: Vec<RawStep>,
     email: Option<RawEmail>,
     push: Option<RawPush>,
+    validity: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +324,7 @@ fn build(raw: RawMessage, src_msg_id: &str, now_ms: i64) -> Result<MessageReques
         email: None,
         push: None,
         parts: 1,
+        validity: check_validity(raw.validity)?,
     };
     check_channel_fields(&req)?;
     req.attachments = check_attachments(channel, raw.attachments)?;
@@ -356,18 +354,6 @@ fn check_from(channel: Channel, from: Option<String>) -> Result<Option<String>, 
         }
         other => Ok(other),
     }
-}
-
-/// NOTE: a `send_at` more than [`SEND_AT_PAST_TOLERANCE_MS`] in the past is
-/// not an error: the customer's scheduler ran late, and the least surprising
-/// behaviour is to send now, so it is stored as `None` (immediate).
-fn check_send_at(send_at: Option<&str>, now_ms: i64) -> Result<Option<i64>, Fail> {
-    let Some(s) = send_at else {
-        return Ok(None);
-    };
-    let at = parse_rfc3339(s)
-        .ok_or_else(|| field(format!("`send_at` `{s}` is not an RFC 3339 timestamp")))?;
-    Ok((at >= now_ms - SEND_AT_PAST_TOLERANCE_MS).then_some(at))
 }
 
 /// Which optional fields each channel uses; a field given to a channel
@@ -694,6 +680,10 @@ fn is_email(s: &str) -> bool {
             .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
     local_ok && domain_ok
 }
+
+mod when;
+use when::{check_send_at, check_validity};
+pub use when::{SEND_AT_PAST_TOLERANCE_MS, VALIDITY_SECS};
 
 #[cfg(test)]
 mod tests;

@@ -8,8 +8,13 @@ use bincode::{Decode, Encode};
 
 use crate::model::{MessageId, MessageRequest, Status};
 
+/// Record kind: a message was accepted, before requests had a `validity`
+/// (read only: [`legacy::AcceptedV1`]).
+pub const KIND_ACCEPTED_V1: u8 = 1;
 /// Record kind: a message was accepted ([`AcceptedRecord`]).
-pub const KIND_ACCEPTED: u8 = 1;
+pub const KIND_ACCEPTED: u8 = 5;
+/// Record kind: a receipt came after the message expired ([`LateReceiptRecord`]).
+pub const KIND_LATE_RECEIPT: u8 = 6;
 /// Record kind: a message changed state ([`StateRecord`]).
 pub const KIND_STATE: u8 = 2;
 /// Record kind: a report's delivery state changed ([`ReportRecord`]).
@@ -81,6 +86,20 @@ pub struct LinkRecord {
     pub fallback_message_id: MessageId,
 }
 
+/// A carrier's receipt for a message that had already expired (SPEC §5.1):
+/// an event on the message, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct LateReceiptRecord {
+    /// The message.
+    pub id: MessageId,
+    /// When it came, unix ms.
+    pub at_ms: i64,
+    /// Whether the carrier says it was delivered.
+    pub delivered: bool,
+    /// The receipt's unified code.
+    pub code: u16,
+}
+
 /// A decoded WAL record.
 // NOTE: records are short-lived (encoded or applied right away), so the size
 // gap between variants costs nothing worth a Box per accepted message.
@@ -97,6 +116,8 @@ pub enum Record {
     Report(ReportRecord),
     /// See [`LinkRecord`].
     Link(LinkRecord),
+    /// See [`LateReceiptRecord`].
+    LateReceipt(LateReceiptRecord),
 }
 
 /// A record that could not be decoded.
@@ -138,6 +159,9 @@ fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record
         KIND_ACCEPTED => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::Accepted(Box::new(r)))
             .map_err(err),
+        KIND_ACCEPTED_V1 => bincode::decode_from_slice::<legacy::AcceptedV1, _>(payload, config)
+            .map(|(r, _)| Record::Accepted(Box::new(r.into())))
+            .map_err(err),
         KIND_STATE => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::State(r))
             .map_err(err),
@@ -146,6 +170,9 @@ fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record
             .map_err(err),
         KIND_LINK => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::Link(r))
+            .map_err(err),
+        KIND_LATE_RECEIPT => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::LateReceipt(r))
             .map_err(err),
         _ => Err(DecodeError {
             kind,
@@ -168,6 +195,10 @@ impl Record {
             Record::State(r) => (KIND_STATE, encode(&|| bincode::encode_to_vec(r, config()))),
             Record::Report(r) => (KIND_REPORT, encode(&|| bincode::encode_to_vec(r, config()))),
             Record::Link(r) => (KIND_LINK, encode(&|| bincode::encode_to_vec(r, config()))),
+            Record::LateReceipt(r) => (
+                KIND_LATE_RECEIPT,
+                encode(&|| bincode::encode_to_vec(r, config())),
+            ),
         }
     }
 
@@ -196,6 +227,120 @@ impl Record {
     }
 }
 
+/// Record layouts of earlier versions, decoded into today's types.
+pub mod legacy {
+    use bincode::{Decode, Encode};
+
+    use super::AcceptedRecord;
+    use crate::model::{
+        Attachment, Channel, EmailOptions, FallbackStep, MessageId, MessageRequest, PushOptions,
+        Status,
+    };
+
+    /// [`super::KIND_ACCEPTED_V1`]: an accepted message before `validity`.
+    #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+    pub struct AcceptedV1 {
+        id: MessageId,
+        group_code: String,
+        client_id: String,
+        created_at_ms: i64,
+        status: Status,
+        price: i64,
+        fallback_of: Option<MessageId>,
+        request: RequestV1,
+    }
+
+    /// A [`MessageRequest`] before `validity`.
+    #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+    struct RequestV1 {
+        src_msg_id: String,
+        channel: Channel,
+        bill_code: String,
+        from: Option<String>,
+        to: String,
+        text: String,
+        subject: Option<String>,
+        ad: bool,
+        send_at: Option<i64>,
+        template_code: Option<String>,
+        vars: Vec<(String, String)>,
+        attachments: Vec<Attachment>,
+        fallback: Vec<FallbackStep>,
+        email: Option<EmailOptions>,
+        push: Option<PushOptions>,
+        parts: u16,
+    }
+
+    impl From<AcceptedV1> for AcceptedRecord {
+        fn from(v: AcceptedV1) -> AcceptedRecord {
+            let r = v.request;
+            AcceptedRecord {
+                id: v.id,
+                group_code: v.group_code,
+                client_id: v.client_id,
+                created_at_ms: v.created_at_ms,
+                status: v.status,
+                price: v.price,
+                fallback_of: v.fallback_of,
+                request: MessageRequest {
+                    src_msg_id: r.src_msg_id,
+                    channel: r.channel,
+                    bill_code: r.bill_code,
+                    from: r.from,
+                    to: r.to,
+                    text: r.text,
+                    subject: r.subject,
+                    ad: r.ad,
+                    send_at: r.send_at,
+                    template_code: r.template_code,
+                    vars: r.vars,
+                    attachments: r.attachments,
+                    fallback: r.fallback,
+                    email: r.email,
+                    push: r.push,
+                    parts: r.parts,
+                    validity: None,
+                },
+            }
+        }
+    }
+
+    #[cfg(test)]
+    impl AcceptedV1 {
+        /// The v1 layout of `rec` (its `validity` dropped), for tests.
+        pub fn of(rec: &AcceptedRecord) -> AcceptedV1 {
+            let r = rec.request.clone();
+            AcceptedV1 {
+                id: rec.id,
+                group_code: rec.group_code.clone(),
+                client_id: rec.client_id.clone(),
+                created_at_ms: rec.created_at_ms,
+                status: rec.status,
+                price: rec.price,
+                fallback_of: rec.fallback_of,
+                request: RequestV1 {
+                    src_msg_id: r.src_msg_id,
+                    channel: r.channel,
+                    bill_code: r.bill_code,
+                    from: r.from,
+                    to: r.to,
+                    text: r.text,
+                    subject: r.subject,
+                    ad: r.ad,
+                    send_at: r.send_at,
+                    template_code: r.template_code,
+                    vars: r.vars,
+                    attachments: r.attachments,
+                    fallback: r.fallback,
+                    email: r.email,
+                    push: r.push,
+                    parts: r.parts,
+                },
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +365,7 @@ mod tests {
             email: None,
             push: None,
             parts: 1,
+            validity: Some(86_400),
         }
     }
 
@@ -248,6 +394,40 @@ mod tests {
         assert_eq!(Record::decode(kind, &bytes).expect("decodes"), rec);
         assert!(Record::decode(99, &bytes).is_err());
         assert!(Record::decode(KIND_ACCEPTED, &bytes[..bytes.len() / 2]).is_err());
+    }
+
+    /// A log written before `validity` existed still reads: the message
+    /// comes back with `validity: None` (the configured default applies).
+    #[test]
+    fn an_accepted_record_of_version_1_still_decodes() {
+        let Record::Accepted(now) = Record::decode(KIND_ACCEPTED, &{
+            let rec = Record::Accepted(Box::new(AcceptedRecord {
+                id: MessageId::new(0, 7),
+                group_code: "G".into(),
+                client_id: "c".into(),
+                created_at_ms: 5,
+                status: Status::Scheduled,
+                price: 3,
+                fallback_of: Some(MessageId::new(1, 2)),
+                request: MessageRequest {
+                    text: "old".into(),
+                    send_at: Some(9),
+                    ..empty_request()
+                },
+            }));
+            rec.encode().1
+        })
+        .expect("decodes") else {
+            panic!("not an accepted record")
+        };
+        let v1 = bincode::encode_to_vec(legacy::AcceptedV1::of(&now), config()).expect("encodes");
+        let Record::Accepted(old) = Record::decode(KIND_ACCEPTED_V1, &v1).expect("v1 decodes")
+        else {
+            panic!("not an accepted record")
+        };
+        let mut want = *now;
+        want.request.validity = None;
+        assert_eq!(*old, want);
     }
 
     /// A corrupt length prefix used to make bincode reserve it up front:

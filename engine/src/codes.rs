@@ -56,13 +56,15 @@ pub enum ResultCode {
     UnknownSubscriber = 5005,
     /// The provider failed.
     ProviderError = 5006,
+    /// No final result within the message's validity (SPEC §5.1).
+    Expired = 5007,
     /// Canceled by the customer.
     Canceled = 6001,
 }
 
 impl ResultCode {
     /// Every code, in numeric order.
-    pub const ALL: [ResultCode; 24] = [
+    pub const ALL: [ResultCode; 25] = [
         ResultCode::Accepted,
         ResultCode::Delivered,
         ResultCode::InvalidRecipient,
@@ -86,6 +88,7 @@ impl ResultCode {
         ResultCode::PortedOut,
         ResultCode::UnknownSubscriber,
         ResultCode::ProviderError,
+        ResultCode::Expired,
         ResultCode::Canceled,
     ];
 
@@ -125,6 +128,7 @@ impl ResultCode {
             ResultCode::PortedOut => "ported out",
             ResultCode::UnknownSubscriber => "unknown subscriber",
             ResultCode::ProviderError => "provider error",
+            ResultCode::Expired => "expired: no final result within the validity period",
             ResultCode::Canceled => "canceled",
         }
     }

@@ -40,11 +40,19 @@ pub struct EngineConfig {
     pub digest_at_second: u32,
     /// The directory whose free space is watched for the disk alert.
     pub data_dir_for_alerts: PathBuf,
+    /// How long a message may take to reach a final result when it does
+    /// not say (`routing.validity`, SPEC §5.1).
+    pub validity: Duration,
     /// Where operator alerts are POSTed (`alerts.webhook-url`); `None`: only logged.
     pub alert_url: Option<String>,
 }
 
 impl EngineConfig {
+    /// [`EngineConfig::validity`] in whole seconds.
+    pub fn validity_secs(&self) -> u32 {
+        self.validity.as_secs().min(u64::from(u32::MAX)) as u32
+    }
+
     /// The price of one part on `channel`.
     pub fn price(&self, channel: Channel) -> i64 {
         Channel::ALL

@@ -246,6 +246,11 @@ pub struct MessageRequest {
     pub push: Option<PushOptions>,
     /// Number of carrier parts (concatenated SMS); 1 for everything else.
     pub parts: u16,
+    /// How long it may take to reach a final result, in seconds (SPEC
+    /// §5.1), counted from `send_at` or else from accept. `None` only in
+    /// records written before validity existed (the configured default
+    /// applies); accept always fills it in.
+    pub validity: Option<u32>,
 }
 
 /// A 128-bit hash of `parts` (each followed by 0xff), stable within a
@@ -287,6 +292,9 @@ pub struct Outbound {
     pub vars: Vec<(String, String)>,
     /// Whether the recipient is international.
     pub international: bool,
+    /// When its validity ends (unix ms): never submitted after it, and the
+    /// SMPP `validity_period` says how long is left.
+    pub expires_at_ms: i64,
 }
 
 /// What a message needs for routing.
@@ -322,6 +330,7 @@ impl MessageRequest {
             email: None,
             push: None,
             parts: 1,
+            validity: None,
         }
     }
 }

@@ -737,3 +737,27 @@ fn parts_are_one_for_non_sms() {
         assert_eq!(one(&m).expect("valid").parts, 1, "{m}");
     }
 }
+
+/// SPEC §5.1: `validity` is 60 s to 3 days; absent, the server's default
+/// applies at accept.
+#[test]
+fn validity_rules() {
+    assert_eq!(one(&sms()).expect("valid").validity, None);
+    for (v, ok) in [
+        (60, true),
+        (259_200, true),
+        (59, false),
+        (259_201, false),
+        (0, false),
+    ] {
+        let got = one(&with(sms(), json!({ "validity": v })));
+        match ok {
+            true => assert_eq!(got.expect("in range").validity, Some(v as u32)),
+            false => {
+                let r = got.expect_err("out of range");
+                assert_eq!(r.code, ResultCode::InvalidField, "{v}");
+                assert!(r.reason.contains("validity"), "{}", r.reason);
+            }
+        }
+    }
+}

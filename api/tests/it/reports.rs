@@ -605,3 +605,91 @@ fn the_daily_failure_digest_counts_failed_messages_by_code() {
     );
     assert_eq!(digest.signature, expected);
 }
+
+/// SPEC §5.1: a message with no final result when its validity ends fails
+/// 5007 with exactly one report, whether it waits for its receipt or for a
+/// sender (then it is never submitted); a receipt that comes after is an
+/// event on the message, nothing more, and all of it survives a restart.
+#[test]
+fn a_message_past_its_validity_fails_5007_once_and_a_late_receipt_is_an_event() {
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, "[routing]\nvalidity = \"5s\"\n").expect("config");
+    let args = ["--config", config.to_str().expect("path")];
+    let data = dir.path().join("data");
+    let server = Server::start_with(&data, &args);
+    let hook = Webhook::start(0);
+    // V1's receipts come 8 s after the submit; V2 has no sender at all.
+    let (t1, _) = customer(&server, "V1", &hook.url(), 8_000);
+    let (t2, _) = customer(&server, "V2", &hook.url(), 1);
+    server.hold_sms("V2");
+    let waiting = send(&server, &t1, vec![sms("waits-for-receipt")]).remove(0);
+    let held = send(&server, &t2, vec![sms("waits-for-sender")]).remove(0);
+    let sent_at = Instant::now();
+
+    let hits = hook.wait("both expiry reports", |h| reports(h).len() >= 2);
+    assert!(
+        sent_at.elapsed() >= Duration::from_millis(4_900),
+        "not before the validity ends"
+    );
+    for (r, _) in reports(&hits) {
+        assert_eq!(
+            (r["status"].as_str(), r["code"].as_u64()),
+            (Some("failed"), Some(5007)),
+            "{r}"
+        );
+    }
+    let m = wait_status(&server, &t2, &held, |s| s == "failed");
+    let statuses: Vec<&str> = m["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert!(
+        !statuses.contains(&"submitted"),
+        "a held message is never submitted: {m}"
+    );
+
+    // The receipt comes 8 s after the submit: an event, no second report.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let late = loop {
+        let (_, m) = server.call("GET", &format!("/v1/messages/{waiting}"), Some(&t1), None);
+        let events = m["events"].as_array().cloned().unwrap_or_default();
+        if let Some(e) = events.iter().find(|e| e["status"] == "late_receipt") {
+            assert_eq!(
+                (m["status"].as_str(), m["code"].as_u64()),
+                (Some("failed"), Some(5007)),
+                "{m}"
+            );
+            break e.clone();
+        }
+        assert!(Instant::now() < deadline, "no late receipt: {m}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (late["code"].as_u64(), late["delivered"].as_bool()),
+        (Some(2000), Some(true)),
+        "{late}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(reports(&hook.hits()).len(), 2, "no second report");
+
+    server.wait_wal_synced();
+    server.kill9();
+    let server = Server::start_with(&data, &args);
+    let (_, m) = server.call("GET", &format!("/v1/messages/{waiting}"), Some(&t1), None);
+    assert_eq!(
+        (m["status"].as_str(), m["code"].as_u64()),
+        (Some("failed"), Some(5007)),
+        "{m}"
+    );
+    let events = m["events"].as_array().expect("events");
+    assert!(events.iter().any(|e| e["status"] == "late_receipt"), "{m}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        reports(&hook.hits()).len(),
+        2,
+        "nothing reported again after the restart"
+    );
+}

@@ -190,14 +190,31 @@ impl SenderHost {
             .is_some_and(|list| list.iter().any(|s| s.queue.remove(id)))
     }
 
-    /// Samples queue lengths into the senders' live state.
-    pub fn sample(&self, shard: usize) {
+    /// Samples queue lengths into the senders' live state, and reports the
+    /// messages sessions set aside because their validity ended (5007, not
+    /// retried: their owners end them by the same deadline).
+    pub fn sample(&self, shard: &Rc<Shard>) {
+        let mut expired = Vec::new();
         for list in self.sessions.borrow().values() {
             if let Some(first) = list.first() {
                 first
                     .live
-                    .set_queued(shard, list.iter().map(|s| s.queue.len()).sum());
+                    .set_queued(shard.id, list.iter().map(|s| s.queue.len()).sum());
             }
+            for s in list {
+                for m in s.queue.take_expired() {
+                    expired.push((s.clone(), m.id));
+                }
+            }
+        }
+        for (s, id) in expired {
+            let event = SessionEvent::SubmitFailed {
+                id,
+                code: crate::codes::ResultCode::Expired,
+                retry: false,
+                detail: "validity ended before it was submitted".into(),
+            };
+            on_event(shard, &s, event);
         }
     }
 }

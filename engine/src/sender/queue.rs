@@ -19,10 +19,15 @@ pub const SESSION_QUEUE_BOUND: usize = 100_000;
 pub struct QueueFull(pub Outbound);
 
 /// A bounded FIFO of [`Outbound`] messages between routing and one session.
+///
+/// A message whose validity has ended is never handed to the session: the
+/// pop that reaches it sets it aside ([`SessionQueue::take_expired`]), and
+/// the host reports it (its owner ends it 5007 by the same deadline).
 pub struct SessionQueue {
     items: RefCell<VecDeque<Outbound>>,
     bound: usize,
     ready: LocalNotify,
+    expired: RefCell<Vec<Outbound>>,
 }
 
 impl SessionQueue {
@@ -32,6 +37,7 @@ impl SessionQueue {
             items: RefCell::new(VecDeque::new()),
             bound,
             ready: LocalNotify::default(),
+            expired: RefCell::default(),
         }
     }
 
@@ -63,9 +69,23 @@ impl SessionQueue {
         self.ready.notify();
     }
 
-    /// Takes the next message without waiting.
+    /// Takes the next message still within its validity, without waiting.
     pub fn try_pop(&self) -> Option<Outbound> {
-        self.items.borrow_mut().pop_front()
+        let mut items = self.items.borrow_mut();
+        let mut now = None;
+        while let Some(m) = items.pop_front() {
+            let now = *now.get_or_insert_with(crate::unix_ms);
+            if m.expires_at_ms > now {
+                return Some(m);
+            }
+            self.expired.borrow_mut().push(m);
+        }
+        None
+    }
+
+    /// The messages a pop found past their validity since the last call.
+    pub fn take_expired(&self) -> Vec<Outbound> {
+        std::mem::take(&mut self.expired.borrow_mut())
     }
 
     /// Takes the next message, waiting while the queue is empty. Only one

@@ -91,9 +91,13 @@ async fn write(
         return Ok(());
     }
     let charged: i64 = accepted.iter().map(|(r, _)| r.price).sum();
+    let validity = shard.shared.config.validity_secs();
     let (records, kept): (Vec<Record>, Vec<(DedupKey, MessageId)>) = accepted
         .into_iter()
-        .map(|(r, claim)| (Record::Accepted(Box::new(r)), claim))
+        .map(|(mut r, claim)| {
+            r.request.validity.get_or_insert(validity);
+            (Record::Accepted(Box::new(r)), claim)
+        })
         .unzip();
     if let Err(e) = shard.wal.append_durable(&records).await {
         release(shard, kept).await;

@@ -24,7 +24,7 @@ pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, 
         durability: config.durability,
         recovery: config.recovery,
     };
-    let mut messages = LocalMessages::default();
+    let mut messages = LocalMessages::new(config.validity_secs());
     let mut dedup = Vec::new();
     let mut bad = None;
     let started = std::time::Instant::now();
@@ -38,9 +38,7 @@ pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, 
                 dedup.push((key, rec.id, (rec.created_at_ms / 1000) as u32));
                 messages.apply_accepted(*rec);
             }
-            Ok(Record::State(rec)) => messages.apply_state(rec),
-            Ok(Record::Report(rec)) => messages.apply_report(&rec),
-            Ok(Record::Link(rec)) => messages.apply_link(&rec),
+            Ok(record) => messages.apply(record),
             Err(e) => bad = Some(e),
         }
     })

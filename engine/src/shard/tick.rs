@@ -26,6 +26,10 @@ const HELD_RETRY_IDLE: u64 = 100;
 /// round into a storm of routing work.
 const HELD_RETRY_BATCH: usize = 50_000;
 
+/// Most messages one tick ends for their validity (the rest wait for the
+/// next tick, 50 ms later), so a mass expiry never stalls the shard.
+const EXPIRE_BATCH: usize = 20_000;
+
 /// The free-space check runs every this many ticks (30 s).
 const DISK_CHECK_EVERY: u64 = 600;
 
@@ -67,7 +71,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         if shard.shared.is_draining() {
             return;
         }
-        shard.senders.sample(shard.id);
+        shard.senders.sample(&shard);
         crate::shard::ported::flush(&shard);
         let now = unix_ms();
         if now >= next_digest {
@@ -77,6 +81,9 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         if shard.id == 0 && ticks.is_multiple_of(DISK_CHECK_EVERY) {
             disk_alerted = check_disk(&shard, disk_alerted);
         }
+        shard.feed(|c, now, fx| {
+            c.lifecycle.expire_due(now, EXPIRE_BATCH, fx);
+        });
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
         ticks += 1;

@@ -478,12 +478,7 @@ fn fresh_shard(store: LocalMessages) -> SimShard {
 fn replay(wal: &[Record]) -> LocalMessages {
     let mut store = LocalMessages::default();
     for record in wal {
-        match record.clone() {
-            Record::Accepted(rec) => store.apply_accepted(*rec),
-            Record::State(rec) => store.apply_state(rec),
-            Record::Report(rec) => store.apply_report(&rec),
-            Record::Link(rec) => store.apply_link(&rec),
-        }
+        store.apply(record.clone());
     }
     store
 }

@@ -15,7 +15,7 @@ pub mod transition;
 
 use std::collections::HashMap;
 
-use crate::codec::{Record, ReportRecord};
+use crate::codec::{LateReceiptRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
 use crate::core::held::{HeldQueue, Hold, HELD_BOUND};
 use crate::core::receipts::ReceiptKey;
@@ -64,13 +64,23 @@ impl Lifecycle {
 
     /// An event about one of this shard's messages at `now_ms`. Events
     /// about a final (or unknown) message are ignored, except a report's
-    /// outcome. `Route` and `Moved` are routing's: the driver handles them.
+    /// outcome and a receipt for an expired message (a late receipt).
+    /// `Route` and `Moved` are routing's: the driver handles them.
     pub fn on_owner(&mut self, now_ms: i64, ev: OwnerEvent, fx: &mut Effects) {
         let id = ev.id();
         if let OwnerEvent::ReportOutcome { delivered, .. } = ev {
             return self.on_report_outcome(now_ms, id, delivered, fx);
         }
-        if self.store.get(id).is_none_or(|m| m.status.is_final()) {
+        let Some(m) = self.store.get(id) else { return };
+        if m.status.is_final() {
+            if let OwnerEvent::Final {
+                delivered, code, ..
+            } = ev
+            {
+                if m.code == ResultCode::Expired.as_u16() {
+                    self.late_receipt(now_ms, id, delivered, code, fx);
+                }
+            }
             return;
         }
         match ev {
@@ -143,6 +153,24 @@ impl Lifecycle {
             ..Step::to(Status::Failed, code.as_u16())
         };
         self.transition(now_ms, id, step, fx);
+    }
+
+    /// Ends, failed with 5007, up to `max` messages whose validity ended by
+    /// `now_ms` without a final result (SPEC §5.1); a held one leaves the
+    /// held queue. One that sits in a session queue is dropped there when
+    /// its session reaches it (the session checks the same deadline).
+    pub fn expire_due(&mut self, now_ms: i64, max: usize, fx: &mut Effects) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(id) = self.store.pop_expired(now_ms) else {
+                break;
+            };
+            self.held.remove(id);
+            tracing::debug!(%id, "validity ended without a final result");
+            self.fail(now_ms, id, ResultCode::Expired, None, fx);
+            n += 1;
+        }
+        n
     }
 
     /// Takes out of the held queue up to `max` of the longest-waiting
@@ -219,6 +247,26 @@ impl Lifecycle {
             }
         }
         self.record_report(id, state, fx);
+    }
+
+    /// A receipt for `id` after it expired: one more event, no other change
+    /// and no second report (SPEC §5.1).
+    fn late_receipt(
+        &mut self,
+        now_ms: i64,
+        id: MessageId,
+        delivered: bool,
+        code: u16,
+        fx: &mut Effects,
+    ) {
+        let rec = LateReceiptRecord {
+            id,
+            at_ms: now_ms,
+            delivered,
+            code,
+        };
+        self.store.apply_late_receipt(&rec);
+        fx.push(Effect::Log(Record::LateReceipt(rec)));
     }
 
     /// Logs and applies `id`'s report state.

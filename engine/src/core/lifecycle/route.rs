@@ -141,6 +141,7 @@ impl Lifecycle {
             template_code: m.request.template_code.clone(),
             vars: m.request.vars.clone(),
             international: target.carrier == "INTL",
+            expires_at_ms: self.store.expires_at_ms(m),
         };
         let sender = entry.config.name.clone();
         let step = Step {

@@ -6,22 +6,27 @@
 //! NOTE: today every message is held in memory, so memory grows with the
 //! retention period; DESIGN §3's on-disk status slots will replace this map.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 
 use super::report::ReportState;
-use crate::codec::{AcceptedRecord, LinkRecord, ReportRecord, StateRecord};
+use crate::codec::{
+    AcceptedRecord, LateReceiptRecord, LinkRecord, Record, ReportRecord, StateRecord,
+};
 use crate::model::{Channel, MessageId, MessageRequest, Status};
 
-/// One state change, as shown in `events`.
+/// One state change, or a late receipt, as shown in `events`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// When, unix ms.
     pub at_ms: i64,
-    /// The status entered.
+    /// The status entered (a late receipt: what the carrier said,
+    /// delivered or failed; the message's status does not change).
     pub status: Status,
     /// The result code.
     pub code: u16,
+    /// A receipt that came after the message expired (SPEC §5.1).
+    pub late_receipt: bool,
 }
 
 /// A message and its state.
@@ -94,15 +99,71 @@ pub struct MessageView {
     pub events: Vec<Event>,
 }
 
+/// The validity of a message that does not name one (`routing.validity`'s
+/// default, SPEC §5.1), in seconds.
+pub const DEFAULT_VALIDITY_SECS: u32 = 86_400;
+
+impl StoredMessage {
+    /// When its validity ends (unix ms): `validity` (or `default_secs`)
+    /// after `send_at`, or after accept.
+    pub fn expires_at_ms(&self, default_secs: u32) -> i64 {
+        let from = self
+            .request
+            .send_at
+            .unwrap_or(self.created_at_ms)
+            .max(self.created_at_ms);
+        from + i64::from(self.request.validity.unwrap_or(default_secs)) * 1000
+    }
+}
+
 /// The shard's messages by sequence number.
-#[derive(Default)]
 pub struct LocalMessages {
     by_seq: BTreeMap<u64, StoredMessage>,
     max_seq: u64,
     interned: HashMap<String, Rc<str>>,
+    /// The messages not final yet, by when their validity ends.
+    expiries: BTreeSet<(i64, u64)>,
+    /// The validity of a message recorded without one, in seconds.
+    default_validity_secs: u32,
+}
+
+impl Default for LocalMessages {
+    fn default() -> LocalMessages {
+        LocalMessages::new(DEFAULT_VALIDITY_SECS)
+    }
 }
 
 impl LocalMessages {
+    /// An empty store; a message recorded without a validity gets
+    /// `default_validity_secs`.
+    pub fn new(default_validity_secs: u32) -> LocalMessages {
+        LocalMessages {
+            by_seq: BTreeMap::new(),
+            max_seq: 0,
+            interned: HashMap::new(),
+            expiries: BTreeSet::new(),
+            default_validity_secs,
+        }
+    }
+
+    /// When `m`'s validity ends (unix ms).
+    pub fn expires_at_ms(&self, m: &StoredMessage) -> i64 {
+        m.expires_at_ms(self.default_validity_secs)
+    }
+
+    /// Takes out the message (not final) whose validity ended first, if it
+    /// ended by `now_ms`.
+    pub fn pop_expired(&mut self, now_ms: i64) -> Option<MessageId> {
+        let first = *self.expiries.first().filter(|(at, _)| *at <= now_ms)?;
+        self.expiries.remove(&first);
+        self.by_seq.get(&first.1).map(|m| m.id)
+    }
+
+    /// Messages not final yet (those with a validity to watch).
+    pub fn live(&self) -> usize {
+        self.expiries.len()
+    }
+
     /// Number of messages held.
     pub fn len(&self) -> usize {
         self.by_seq.len()
@@ -143,14 +204,23 @@ impl LocalMessages {
                 at_ms: rec.created_at_ms,
                 status: rec.status,
                 code,
+                late_receipt: false,
             }],
         };
+        if !msg.status.is_final() {
+            self.expiries.insert((self.expires_at_ms(&msg), seq));
+        }
         self.by_seq.insert(seq, msg);
     }
 
     /// Applies a state-change record; unknown ids are ignored.
     pub fn apply_state(&mut self, rec: StateRecord) {
+        let default_secs = self.default_validity_secs;
         if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+            if rec.status.is_final() && !m.status.is_final() {
+                self.expiries
+                    .remove(&(m.expires_at_ms(default_secs), m.id.seq()));
+            }
             m.status = rec.status;
             m.code = rec.code;
             m.updated_at_ms = rec.at_ms;
@@ -167,6 +237,33 @@ impl LocalMessages {
                 at_ms: rec.at_ms,
                 status: rec.status,
                 code: rec.code,
+                late_receipt: false,
+            });
+        }
+    }
+
+    /// Applies any record: the one path for replay and runtime.
+    pub fn apply(&mut self, record: Record) {
+        match record {
+            Record::Accepted(rec) => self.apply_accepted(*rec),
+            Record::State(rec) => self.apply_state(rec),
+            Record::Report(rec) => self.apply_report(&rec),
+            Record::Link(rec) => self.apply_link(&rec),
+            Record::LateReceipt(rec) => self.apply_late_receipt(&rec),
+        }
+    }
+
+    /// Applies a late receipt: one more event, nothing else changes.
+    pub fn apply_late_receipt(&mut self, rec: &LateReceiptRecord) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+            m.events.push(Event {
+                at_ms: rec.at_ms,
+                status: match rec.delivered {
+                    true => Status::Delivered,
+                    false => Status::Failed,
+                },
+                code: rec.code,
+                late_receipt: true,
             });
         }
     }

@@ -881,3 +881,182 @@ fn effects_stay_small() {
     );
     assert!(std::mem::size_of::<Record>() <= 104);
 }
+
+mod validity {
+    //! SPEC §5.1: a message without a final result when its validity ends
+    //! fails with 5007 and is reported once; a later receipt is an event.
+
+    use super::*;
+    use crate::codes::ResultCode;
+    use crate::core::lifecycle::events::OwnerEvent;
+    use crate::core::lifecycle::{Lifecycle, LifecycleConfig};
+
+    const CONFIG: LifecycleConfig = LifecycleConfig {
+        report_retries: 2,
+        report_retry_unit_ms: 1_000,
+    };
+    /// The test request's validity: the store's default, a day.
+    const DAY_MS: i64 = 86_400_000;
+
+    fn expire(l: &mut Lifecycle, now: i64) -> Vec<Effect> {
+        let mut fx = Effects::default();
+        l.expire_due(now, usize::MAX, &mut fx);
+        fx.drain().collect()
+    }
+
+    fn status(l: &Lifecycle) -> (Status, u16) {
+        let m = l.store.get(id()).expect("message");
+        (m.status, m.code)
+    }
+
+    #[test]
+    fn every_live_status_expires_exactly_at_the_end_of_its_validity() {
+        for (from, submitted) in [
+            (Status::Accepted, false),
+            (Status::Scheduled, false),
+            (Status::Queued, false),
+            (Status::Submitted, true),
+        ] {
+            let mut l = Lifecycle::new(store_at(from, submitted), CONFIG);
+            assert!(expire(&mut l, T0 + DAY_MS - 1).is_empty(), "{from:?}");
+            assert_eq!(status(&l).0, from);
+            let fx = expire(&mut l, T0 + DAY_MS);
+            let expired = ResultCode::Expired.as_u16();
+            assert_eq!(status(&l), (Status::Failed, expired), "{from:?}");
+            let mut want = vec![Effect::Log(Record::State(StateRecord {
+                id: id(),
+                status: Status::Failed,
+                code: expired,
+                at_ms: T0 + DAY_MS,
+                sender: None,
+                carrier: None,
+                carrier_msg_id: None,
+            }))];
+            if !submitted {
+                want.push(Effect::Refund {
+                    group: "A1".into(),
+                    amount: PRICE,
+                });
+            }
+            want.push(Effect::Observe(FinalObservation {
+                channel: Channel::Sms,
+                status: Status::Failed,
+                code: expired,
+                took_ms: DAY_MS as u64,
+            }));
+            // No fallback: the validity covered the whole chain.
+            want.push(Effect::ReportWhenDurable(id()));
+            assert_eq!(fx, want, "{from:?}");
+            assert!(expire(&mut l, T0 + 2 * DAY_MS).is_empty(), "once only");
+            assert_eq!(l.store.live(), 0);
+        }
+    }
+
+    #[test]
+    fn validity_counts_from_send_at_and_a_final_message_never_expires() {
+        let mut store = LocalMessages::default();
+        let send_at = T0 + 3_600_000;
+        store.apply_accepted(AcceptedRecord {
+            id: id(),
+            group_code: "A1".into(),
+            client_id: "c1".into(),
+            created_at_ms: T0,
+            status: Status::Scheduled,
+            price: 0,
+            fallback_of: None,
+            request: MessageRequest {
+                send_at: Some(send_at),
+                validity: Some(60),
+                ..request()
+            },
+        });
+        let mut l = Lifecycle::new(store, CONFIG);
+        assert!(expire(&mut l, send_at + 59_999).is_empty());
+        assert_eq!(
+            expire(&mut l, send_at + 60_000).len(),
+            3,
+            "log, observe, report"
+        );
+
+        for done in [Status::Delivered, Status::Failed, Status::Canceled] {
+            let mut l = Lifecycle::new(store_at(done, done == Status::Delivered), CONFIG);
+            assert_eq!(l.store.live(), 0, "{done:?}");
+            assert!(expire(&mut l, T0 + 2 * DAY_MS).is_empty(), "{done:?}");
+        }
+    }
+
+    #[test]
+    fn a_held_message_that_expires_leaves_the_held_queue() {
+        let mut l = Lifecycle::new(store_at(Status::Queued, false), CONFIG);
+        let mut fx = Effects::default();
+        l.hold(T0 + 100, id(), &mut fx);
+        assert!(l.held.contains(id()));
+        expire(&mut l, T0 + DAY_MS);
+        assert!(!l.held.contains(id()));
+        assert_eq!(status(&l).1, ResultCode::Expired.as_u16());
+    }
+
+    #[test]
+    fn a_receipt_after_expiry_is_an_event_and_nothing_else() {
+        let mut l = Lifecycle::new(store_at(Status::Submitted, true), CONFIG);
+        expire(&mut l, T0 + DAY_MS);
+        let late = OwnerEvent::Final {
+            id: id(),
+            delivered: true,
+            code: ResultCode::Delivered.as_u16(),
+        };
+        let mut fx = Effects::default();
+        l.on_owner(T0 + DAY_MS + 5, late.clone(), &mut fx);
+        let fx: Vec<Effect> = fx.drain().collect();
+        let rec = crate::codec::LateReceiptRecord {
+            id: id(),
+            at_ms: T0 + DAY_MS + 5,
+            delivered: true,
+            code: ResultCode::Delivered.as_u16(),
+        };
+        assert_eq!(fx, vec![Effect::Log(Record::LateReceipt(rec))]);
+        assert_eq!(status(&l), (Status::Failed, ResultCode::Expired.as_u16()));
+        let last = l.store.get(id()).and_then(|m| m.events.last().cloned());
+        assert_eq!(
+            last.map(|e| (e.late_receipt, e.status, e.at_ms)),
+            Some((true, Status::Delivered, T0 + DAY_MS + 5))
+        );
+
+        // A receipt for a message that ended otherwise changes nothing.
+        let mut l = Lifecycle::new(store_at(Status::Delivered, true), CONFIG);
+        let mut fx = Effects::default();
+        l.on_owner(T0 + 50, late, &mut fx);
+        assert!(fx.as_slice().is_empty());
+    }
+
+    #[test]
+    fn replay_rebuilds_the_messages_to_watch() {
+        let mut l = Lifecycle::new(store_at(Status::Submitted, true), CONFIG);
+        let mut log = vec![Record::Accepted(Box::new(AcceptedRecord {
+            id: id(),
+            group_code: "A1".into(),
+            client_id: "c1".into(),
+            created_at_ms: T0,
+            status: Status::Accepted,
+            price: PRICE,
+            fallback_of: None,
+            request: request(),
+        }))];
+        let before = l.store.live();
+        for e in expire(&mut l, T0 + DAY_MS) {
+            if let Effect::Log(r) = e {
+                log.push(r);
+            }
+        }
+        let mut replayed = LocalMessages::default();
+        for r in &log[..1] {
+            replayed.apply(r.clone());
+        }
+        assert_eq!((before, replayed.live()), (1, 1));
+        for r in &log[1..] {
+            replayed.apply(r.clone());
+        }
+        assert_eq!(replayed.live(), 0);
+        assert_eq!(replayed.pop_expired(T0 + 2 * DAY_MS), None);
+    }
+}

@@ -8,6 +8,7 @@
 //! and pushes those consequences as [`Effect`]s.
 
 use crate::codec::{Record, StateRecord};
+use crate::codes::ResultCode;
 use crate::core::lifecycle::store::{LocalMessages, StoredMessage};
 use crate::core::{Effect, Effects};
 use crate::model::{Channel, MessageId, Status};
@@ -139,7 +140,8 @@ pub fn transition(
     }
     if let Some(seen) = change.became_final {
         fx.push(Effect::Observe(seen));
-        if seen.status == Status::Failed {
+        // An expired message's validity covered its whole chain: no fallback.
+        if seen.status == Status::Failed && seen.code != ResultCode::Expired.as_u16() {
             fx.push(Effect::Fallback(id));
         }
         fx.push(Effect::ReportWhenDurable(id));

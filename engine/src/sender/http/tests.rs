@@ -42,6 +42,7 @@ fn outbound(n: u64, channel: Channel) -> Outbound {
         template_code: Some("TPL01".into()),
         vars: vec![("name".into(), "홍길동".into())],
         international: false,
+        expires_at_ms: i64::MAX,
     }
 }
 

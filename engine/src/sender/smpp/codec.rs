@@ -12,7 +12,9 @@ use rusmpp_core::encode::owned::Encode;
 use rusmpp_core::encode::Length;
 use rusmpp_core::pdus::owned::{BindTransceiver, DeliverSmResp, Pdu, SubmitSm};
 use rusmpp_core::tlvs::owned::{MessageSubmissionRequestTlvValue, TlvValue};
-use rusmpp_core::types::owned::{AnyOctetString, COctetString, OctetString};
+use rusmpp_core::types::owned::{
+    AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString,
+};
 use rusmpp_core::values::owned::MessagePayload;
 use rusmpp_core::values::{DataCoding, EsmClass, InterfaceVersion, Npi, RegisteredDelivery, Ton};
 use rusmpp_core::CommandStatus;
@@ -103,6 +105,20 @@ pub enum CodecError {
         /// The field.
         field: &'static str,
     },
+}
+
+impl CodecError {
+    /// The unified code of a message its submit_sm could not be built for:
+    /// a destination that does not fit is an invalid recipient, anything
+    /// else an invalid field.
+    pub fn result_code(&self) -> crate::codes::ResultCode {
+        match self {
+            CodecError::Field {
+                field: "destination_addr",
+            } => crate::codes::ResultCode::InvalidRecipient,
+            _ => crate::codes::ResultCode::InvalidField,
+        }
+    }
 }
 
 /// Accumulates bytes from the socket and yields complete frames. Sans-io and
@@ -431,6 +447,38 @@ pub struct SubmitFields<'a> {
     pub short_message: &'a [u8],
     /// The `message_payload` TLV, for long texts sent whole.
     pub message_payload: Option<&'a [u8]>,
+    /// validity_period, in seconds from now (0: none, the SMSC's default).
+    pub validity_secs: u32,
+}
+
+/// What is left of a validity ending at `expires_at_ms`, in whole seconds,
+/// at least one (the session checked it has not ended).
+pub fn secs_left(expires_at_ms: i64, now_ms: i64) -> u32 {
+    let left_ms = expires_at_ms.saturating_sub(now_ms).max(1000);
+    (left_ms / 1000).min(i64::from(u32::MAX)) as u32
+}
+
+/// An SMPP relative time (`YYMMDDhhmmss000R`, SMPP 3.4 §7.1.1) for `secs`
+/// from now; a month is 30 days and a year 365, as SMSCs read them.
+pub fn relative_time(secs: u32) -> String {
+    let (years, rest) = (secs / (365 * 86_400), secs % (365 * 86_400));
+    let (months, rest) = (rest / (30 * 86_400), rest % (30 * 86_400));
+    let (days, rest) = (rest / 86_400, rest % 86_400);
+    let (hours, rest) = (rest / 3_600, rest % 3_600);
+    let (minutes, seconds) = (rest / 60, rest % 60);
+    format!(
+        "{:02}{months:02}{days:02}{hours:02}{minutes:02}{seconds:02}000R",
+        years.min(99)
+    )
+}
+
+fn validity_period(secs: u32) -> Result<EmptyOrFullCOctetString<17>, CodecError> {
+    if secs == 0 {
+        return Ok(EmptyOrFullCOctetString::empty());
+    }
+    relative_time(secs).parse().map_err(|_| CodecError::Field {
+        field: "validity_period",
+    })
 }
 
 /// submit_sm.
@@ -450,6 +498,7 @@ pub fn submit_sm(seq: u32, f: &SubmitFields<'_>) -> Result<Vec<u8>, CodecError> 
         .registered_delivery(RegisteredDelivery::from(f.registered_delivery))
         .data_coding(DataCoding::from(f.data_coding))
         .short_message(short_message)
+        .validity_period(validity_period(f.validity_secs)?)
         .build();
     if let Some(payload) = f.message_payload {
         if payload.len() > usize::from(u16::MAX) {

@@ -620,6 +620,7 @@ impl Session {
         }
         let source = Address::for_number(&msg.from);
         let dest = Address::for_number(&msg.to);
+        let validity_secs = codec::secs_left(msg.expires_at_ms, crate::unix_ms());
         let mut pdus = Vec::with_capacity(plan.parts.len());
         for (i, part) in plan.parts.iter().enumerate() {
             // Only the first part asks for a receipt: it decides the outcome.
@@ -631,14 +632,11 @@ impl Session {
                 data_coding: plan.data_coding,
                 short_message: &part.short_message,
                 message_payload: part.message_payload.as_deref(),
+                validity_secs,
             };
             let seq = link.next_seq();
-            let pdu = codec::submit_sm(seq, &fields).map_err(|e| match e {
-                codec::CodecError::Field {
-                    field: "destination_addr",
-                } => (ResultCode::InvalidRecipient, e.to_string()),
-                other => (ResultCode::InvalidField, other.to_string()),
-            })?;
+            let pdu =
+                codec::submit_sm(seq, &fields).map_err(|e| (e.result_code(), e.to_string()))?;
             pdus.push((seq, pdu));
         }
         Ok(pdus)

@@ -101,6 +101,7 @@ fn submit_sm_encodes_fields_and_payload() {
         data_coding: DC_KSC5601,
         short_message: &[],
         message_payload: Some(&payload),
+        validity_secs: 86_400 + 3_661,
     };
     let bytes = codec::submit_sm(9, &fields).expect("encodes");
     assert_eq!(
@@ -115,6 +116,7 @@ fn submit_sm_encodes_fields_and_payload() {
     assert_eq!(sm.destination_addr.as_str(), "8210");
     assert_eq!(u8::from(sm.data_coding), DC_KSC5601);
     assert!(sm.short_message().is_empty());
+    assert_eq!(sm.validity_period.to_string(), "000001010101000R");
     let carried = sm.tlvs().iter().find_map(|t| match t.value() {
         Some(TlvValue::MessagePayload(p)) => Some(p.value.as_ref().to_vec()),
         _ => None,
@@ -134,6 +136,7 @@ fn too_long_destination_is_a_field_error() {
         data_coding: 0,
         short_message: b"hi",
         message_payload: None,
+        validity_secs: 0,
     };
     assert_eq!(
         codec::submit_sm(1, &fields),
@@ -502,6 +505,7 @@ fn outbound(id: MessageId) -> Outbound {
         template_code: None,
         vars: Vec::new(),
         international: false,
+        expires_at_ms: i64::MAX,
     }
 }
 
@@ -610,4 +614,19 @@ fn absurd_length_drops_the_session_and_it_reconnects() {
     );
     assert_eq!(events[2], SessionEvent::Up);
     smsc.join().expect("smsc thread");
+}
+
+/// SMPP relative times (`YYMMDDhhmmss000R`) for the validities a message
+/// may have (SPEC §5.1: 60 s to 3 days).
+#[test]
+fn validity_is_an_smpp_relative_time() {
+    for (secs, want) in [
+        (60, "000000000100000R"),
+        (86_400, "000001000000000R"),
+        (259_200, "000003000000000R"),
+        (3_600 + 61, "000000010101000R"),
+        (31 * 86_400, "000101000000000R"),
+    ] {
+        assert_eq!(codec::relative_time(secs), want, "{secs} s");
+    }
 }

@@ -137,6 +137,7 @@ fn email(n: u64, to: &str) -> Outbound {
         template_code: None,
         vars: Vec::new(),
         international: false,
+        expires_at_ms: i64::MAX,
     }
 }
 
