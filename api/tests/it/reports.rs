@@ -59,6 +59,10 @@ fn send(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
         .collect()
 }
 
+/// How long a final message stays out of report paging (the engine's
+/// `SETTLE_MS`).
+const REPORT_SETTLE: Duration = Duration::from_millis(200);
+
 fn retry_config(dir: &std::path::Path, unit: &str) -> std::path::PathBuf {
     let config = dir.join("mcmp.toml");
     std::fs::write(&config, format!("[reports]\nretry-unit = \"{unit}\"\n")).expect("config");
@@ -311,6 +315,10 @@ fn report_paging_returns_every_report_once_in_order_across_restarts() {
     };
     // What the pages show must be on disk before the crash below.
     server.wait_wal_synced();
+    // Paging shows a report once it has been final for 200 ms (SPEC: a
+    // report made final on one shard cannot slip in behind a cursor already
+    // handed out); all 250 can be final within the last 200 ms here.
+    std::thread::sleep(REPORT_SETTLE + Duration::from_millis(100));
     let first = page_all(&server);
     let got: Vec<&str> = first
         .iter()
