@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::time::now_ms;
 use crate::{admin_routing, auth};
 

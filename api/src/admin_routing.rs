@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::admin::{bad_request, body, deleted_or_404, not_found, put_row, store_error, Answer};
+use crate::context::ShardApi;
 use crate::http;
-use crate::server::ShardApi;
 use crate::time::format_rfc3339;
 
 /// Largest PNX CSV body.

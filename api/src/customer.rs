@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::time::{format_rfc3339, now_ms};
 use crate::{reports, schema};
 

@@ -20,8 +20,8 @@ use serde_json::{json, Value};
 use crate::admin::{self, Answer};
 use crate::auth::Claims;
 use crate::config::LOST_AFTER_INTERVALS;
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::time::{format_rfc3339, now_ms};
 
 /// Longest `agent_id` and `version`.

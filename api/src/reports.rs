@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Claims;
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::time::{now_ms, parse_rfc3339};
 
 /// Largest page.

@@ -6,8 +6,8 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use mcmp_engine::HttpRoute;
 
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::{admin, customer};
 
 /// Answers one request.
