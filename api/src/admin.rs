@@ -13,23 +13,17 @@ use mcmp_engine::catalog::{
 };
 use mcmp_engine::model::Channel;
 use mcmp_storage::Catalog;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::context::ShardApi;
+use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer};
 use crate::http::{self, Body};
 use crate::time::now_ms;
 use crate::{admin_routing, auth};
 
-/// Largest admin request body (PNX loads will get their own limit).
-const ADMIN_BODY_LIMIT: u64 = 1 << 20;
-
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
-
-/// An admin answer: a response or an error response.
-pub(crate) type Answer = Result<Response<Body>, Response<Body>>;
 
 /// Routes `/admin/v1/...` after checking the admin token.
 pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
@@ -105,61 +99,12 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
     answer.unwrap_or_else(|e| e)
 }
 
-/// 404 `not_found` for a missing row of kind `what`.
-pub(crate) fn not_found(what: &str) -> Response<Body> {
-    http::error(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        &format!("no such {what}"),
-    )
-}
-
-/// The answer to a DELETE: 204 if the row was there, else 404.
-pub(crate) fn deleted_or_404(deleted: bool, what: &str) -> Answer {
-    if deleted {
-        Ok(http::empty(StatusCode::NO_CONTENT))
-    } else {
-        Err(not_found(what))
-    }
-}
-
-pub(crate) fn bad_request(msg: &str) -> Response<Body> {
-    http::error(StatusCode::BAD_REQUEST, "invalid_request", msg)
-}
-
-pub(crate) fn store_error(e: CatalogError) -> Response<Body> {
-    tracing::error!("catalog: {e}");
-    http::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "catalog_error",
-        &e.to_string(),
-    )
-}
-
 fn no_customer(g: &str) -> Response<Body> {
     http::error(
         StatusCode::NOT_FOUND,
         "not_found",
         &format!("no customer {g}"),
     )
-}
-
-/// Reads a JSON body into `T` (unknown fields rejected); an empty body is `{}`.
-pub(crate) async fn body<T: DeserializeOwned>(req: Request<Incoming>) -> Result<T, Response<Body>> {
-    let bytes = http::read_body(req, ADMIN_BODY_LIMIT).await?;
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &bytes
-    };
-    serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.to_string().starts_with("unknown field") {
-            "unknown_field"
-        } else {
-            "invalid_request"
-        };
-        http::error(StatusCode::BAD_REQUEST, code, &e.to_string())
-    })
 }
 
 /// Checks a group code: 1–32 of `[A-Za-z0-9_-]`, or `*` (the default customer).

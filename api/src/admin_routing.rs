@@ -16,9 +16,10 @@ use mcmp_engine::sender::{SenderConfig, Transport};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{bad_request, body, deleted_or_404, not_found, put_row, store_error, Answer};
+use crate::admin::put_row;
 use crate::context::ShardApi;
 use crate::http;
+use crate::http::answer::{bad_request, body, deleted_or_404, not_found, store_error, Answer};
 use crate::time::format_rfc3339;
 
 /// Largest PNX CSV body.

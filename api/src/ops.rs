@@ -17,10 +17,10 @@ use mcmp_engine::{AgentView, Heartbeat};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{self, Answer};
 use crate::auth::Claims;
 use crate::config::LOST_AFTER_INTERVALS;
 use crate::context::ShardApi;
+use crate::http::answer::{self, Answer};
 use crate::http::{self, Body};
 use crate::time::{format_rfc3339, now_ms};
 
@@ -112,7 +112,7 @@ pub async fn agent_heartbeat(
     claims: &Claims,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let b: HeartbeatBody = match admin::body(req).await {
+    let b: HeartbeatBody = match answer::body(req).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

@@ -107,7 +107,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
 
 /// (file, its length today) for files over [`MAX_FILE_LINES`].
 const LONG_FILES: &[(&str, usize)] = &[
-    ("api/src/admin.rs", 655),
     ("api/src/config.rs", 625),
     ("api/src/schema.rs", 699),
     ("engine/src/sender/smpp/session.rs", 773),

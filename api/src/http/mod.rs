@@ -1,6 +1,9 @@
 //! HTTP plumbing shared by every endpoint: the response body type, JSON and
 //! error answers (SPEC §2: `{"error":{"code","message"}}`), bounded body
-//! reading and query-string parsing.
+//! reading and query-string parsing; [`answer`] holds the `Result` answers
+//! and the admin JSON body reader.
+
+pub(crate) mod answer;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
