@@ -17,18 +17,14 @@
 // would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-pub(crate) mod admin;
-pub(crate) mod admin_routing;
 pub mod auth;
 pub mod config;
 pub(crate) mod context;
-pub(crate) mod customer;
 pub mod demo;
+pub(crate) mod endpoints;
 pub(crate) mod http;
-pub(crate) mod ops;
 pub mod phone;
-pub(crate) mod reports;
-pub(crate) mod routes;
+pub(crate) mod router;
 pub mod schema;
 pub(crate) mod server;
 pub mod text;

@@ -29,7 +29,7 @@ use mcmp_engine::ShardHandle;
 use crate::config::Config;
 use crate::context::{ApiState, ShardApi};
 use crate::http::Body;
-use crate::routes;
+use crate::router as routes;
 
 /// Serves HTTP on one shard until shutdown.
 pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {

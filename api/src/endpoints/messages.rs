@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
+use crate::endpoints::reports;
 use crate::http::{self, Body};
+use crate::schema;
 use crate::time::{format_rfc3339, now_ms};
-use crate::{reports, schema};
 
 /// Lifetime of an access token.
 pub const TOKEN_TTL_SECS: i64 = 3600;
@@ -106,7 +107,7 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
         (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
         (Method::POST, ["agents", "heartbeat"]) => {
-            crate::ops::agent_heartbeat(api, &claims, req).await
+            crate::endpoints::agents::agent_heartbeat(api, &claims, req).await
         }
         _ => http::not_found(),
     }

@@ -20,7 +20,7 @@ use crate::context::ShardApi;
 use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer};
 use crate::http::{self, Body};
 use crate::time::now_ms;
-use crate::{admin_routing, auth};
+use crate::{auth, endpoints::admin::senders as admin_routing};
 
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
@@ -92,8 +92,8 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Res
         (Method::POST, ["pnx"]) => admin_routing::load_pnx(api, req).await,
         (Method::GET, ["pnx", n]) => admin_routing::get_pnx(api, n),
         (_, ["pnx", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["stats"]) => crate::ops::stats(api).await,
-        (Method::GET, ["agents"]) => crate::ops::agents(api).await,
+        (Method::GET, ["stats"]) => crate::endpoints::agents::stats(api).await,
+        (Method::GET, ["agents"]) => crate::endpoints::agents::agents(api).await,
         _ => Err(http::not_found()),
     };
     answer.unwrap_or_else(|e| e)

@@ -7,8 +7,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use mcmp_engine::HttpRoute;
 
 use crate::context::ShardApi;
+use crate::endpoints::admin::customers as admin;
+use crate::endpoints::messages as customer;
 use crate::http::{self, Body};
-use crate::{admin, customer};
 
 /// Answers one request.
 pub async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {

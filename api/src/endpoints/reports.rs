@@ -60,7 +60,7 @@ fn page(rows: Vec<Row>, limit: usize, key: &str) -> Response<Body> {
 fn row_json(row: Row) -> Value {
     match row.item {
         RowItem::Gone => Value::Null,
-        RowItem::Message(v) => crate::customer::message_json(&v),
+        RowItem::Message(v) => crate::endpoints::messages::message_json(&v),
         RowItem::Report(report) => report,
     }
 }

@@ -16,7 +16,7 @@ use mcmp_engine::sender::{SenderConfig, Transport};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::put_row;
+use super::customers::put_row;
 use crate::context::ShardApi;
 use crate::http;
 use crate::http::answer::{bad_request, body, deleted_or_404, not_found, store_error, Answer};
