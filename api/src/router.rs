@@ -1,27 +1,33 @@
-//! The router: method + path → handler. Paths are matched segment by
-//! segment; an unknown path is 404 and a known path with another method 405.
+//! The router: method + path → endpoint, and the metrics label of a
+//! request. Paths are matched segment by segment; an unknown path is 404 and
+//! a known path with another method 405. `/v1/...` is for an authenticated
+//! customer (bearer access token), `/admin/v1/...` for the admin token.
 
 use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
-
+use mcmp_engine::catalog::table;
 use mcmp_engine::HttpRoute;
 
+use crate::auth::{self, Claims};
 use crate::context::ShardApi;
-use crate::endpoints::admin::customers as admin;
-use crate::endpoints::messages as customer;
+use crate::endpoints::admin::{customers, senders};
+use crate::endpoints::{agents, messages, reports};
+use crate::http::answer::Answer;
 use crate::http::{self, Body};
+use crate::time::now_ms;
 
 /// Answers one request.
-pub async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
         ["healthz"] => http::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
         ["readyz"] => readyz(api),
-        ["oauth", "token"] if req.method() == Method::POST => customer::token(api, req).await,
+        ["oauth", "token"] if req.method() == Method::POST => messages::token(api, req).await,
         ["oauth", "token"] => http::method_not_allowed(),
-        ["v1", rest @ ..] => customer::route(api, req, rest).await,
-        ["admin", "v1", rest @ ..] => admin::route(api, req, rest).await,
+        ["v1", rest @ ..] => customer(api, req, rest).await,
+        ["admin", "v1", rest @ ..] => admin(api, req, rest).await,
         ["metrics"] if req.method() == Method::GET => metrics(api).await,
         ["provider", "v1", "reports", sender] if req.method() == Method::POST => {
             let sender = sender.to_string();
@@ -32,7 +38,7 @@ pub async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// The metrics label of a request (a small fixed set).
-pub fn metrics_route(method: &Method, path: &str) -> HttpRoute {
+pub(crate) fn metrics_route(method: &Method, path: &str) -> HttpRoute {
     let p = path.trim_matches('/');
     if p == "v1/messages" && method == Method::POST {
         HttpRoute::MessagesPost
@@ -50,6 +56,162 @@ pub fn metrics_route(method: &Method, path: &str) -> HttpRoute {
         HttpRoute::Ops
     } else {
         HttpRoute::Other
+    }
+}
+
+/// Routes `/v1/...` after authenticating the bearer token.
+async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
+    let claims = match authenticate(api, &req) {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    match (req.method().clone(), rest) {
+        (Method::POST, ["messages"]) => messages::post_messages(api, &claims, req).await,
+        (Method::GET, ["messages"]) => {
+            let params = http::parse_query(req.uri().query());
+            if http::query_param(&params, "src_msg_id").is_some() {
+                messages::get_by_src_msg_id(api, &claims, &req).await
+            } else {
+                reports::history(api, &claims, &params).await
+            }
+        }
+        (Method::GET, ["messages", id]) => messages::get_message(api, &claims, id).await,
+        (Method::DELETE, ["messages", id]) => reports::cancel(api, &claims, id).await,
+        (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
+        (Method::GET, ["reports"]) => {
+            let params = http::parse_query(req.uri().query());
+            reports::poll(api, &claims, &params).await
+        }
+        (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
+        (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
+        (Method::POST, ["agents", "heartbeat"]) => agents::agent_heartbeat(api, &claims, req).await,
+        _ => http::not_found(),
+    }
+}
+
+/// Checks the bearer token and that its client still exists.
+fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Response<Body>> {
+    let unauthorized = |msg: &str| http::error(StatusCode::UNAUTHORIZED, "unauthorized", msg);
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let token = auth::bearer_token(header).ok_or_else(|| unauthorized("missing bearer token"))?;
+    let claims = auth::verify_token(&api.state.jwt_key, token, now_ms() / 1000)
+        .map_err(|e| unauthorized(&format!("invalid access token: {e:?}")))?;
+    let snapshot = api.shard.snapshot();
+    let known = snapshot
+        .clients
+        .get(&claims.sub)
+        .is_some_and(|c| c.group_code == claims.grp);
+    if !known {
+        return Err(unauthorized("the client of this token no longer exists"));
+    }
+    Ok(claims)
+}
+
+/// Routes `/admin/v1/...` after checking the admin token.
+async fn admin(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let ok = auth::bearer_token(header)
+        .is_some_and(|t| auth::constant_time_eq(t.as_bytes(), api.state.admin_token.as_bytes()));
+    if !ok {
+        return http::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin token required",
+        );
+    }
+    let method = req.method().clone();
+    let owned: Vec<String> = rest.iter().map(|s| http::percent_decode(s)).collect();
+    let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
+    admin_customer_table(api, method, &parts, req)
+        .await
+        .unwrap_or_else(|e| e)
+}
+
+/// `/admin/v1/`: customers, spam keywords and result codes; any other path
+/// goes on to [`admin_routing_table`].
+async fn admin_customer_table(
+    api: &ShardApi,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+) -> Answer {
+    match (method, parts) {
+        (Method::GET, ["customers"]) => customers::list_customers(api).await,
+        (Method::PUT, ["customers", g]) => customers::put_customer(api, g, req).await,
+        (Method::GET, ["customers", g]) => customers::get_customer(api, g).await,
+        (Method::DELETE, ["customers", g]) => customers::delete_customer(api, g).await,
+        (Method::PUT, ["customers", g, "services"]) => customers::put_services(api, g, req).await,
+        (Method::POST, ["customers", g, "clients"]) => customers::create_client(api, g, req).await,
+        (Method::GET, ["customers", g, "clients"]) => customers::list_clients(api, g).await,
+        (Method::PATCH, ["customers", g, "clients", c]) => {
+            customers::patch_client(api, g, c, req).await
+        }
+        (Method::DELETE, ["customers", g, "clients", c]) => {
+            customers::delete_client(api, g, c).await
+        }
+        (Method::PUT, ["customers", g, "bill-codes", b]) => {
+            customers::put_bill_code(api, g, b, req).await
+        }
+        (Method::DELETE, ["customers", g, "bill-codes", b]) => {
+            customers::delete_row(api, g, table::BILL_CODES, b).await
+        }
+        (Method::PUT, ["customers", g, "caller-ids", n]) => {
+            customers::put_caller_id(api, g, n).await
+        }
+        (Method::DELETE, ["customers", g, "caller-ids", n]) => {
+            customers::delete_row(api, g, table::CALLER_IDS, n).await
+        }
+        (Method::PUT, ["customers", g, "opt-outs", n]) => customers::put_opt_out(api, g, n).await,
+        (Method::DELETE, ["customers", g, "opt-outs", n]) => {
+            customers::delete_row(api, g, table::OPT_OUTS, n).await
+        }
+        (Method::POST, ["customers", g, "balance"]) => customers::add_balance(api, g, req).await,
+        (Method::GET, ["spam-keywords"]) => customers::list_spam_keywords(api).await,
+        (Method::PUT, ["spam-keywords", k]) => customers::put_spam_keyword(api, k).await,
+        (Method::DELETE, ["spam-keywords", k]) => customers::delete_spam_keyword(api, k).await,
+        (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
+        (_, ["customers", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["result-codes"]) => Ok(http::json(
+            StatusCode::OK,
+            &mcmp_engine::code_tables::json(),
+        )),
+        (method, parts) => admin_routing_table(api, method, parts, req).await,
+    }
+}
+
+/// `/admin/v1/`: senders, routes, PNX, stats and agents; any other path is
+/// 404.
+async fn admin_routing_table(
+    api: &ShardApi,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+) -> Answer {
+    match (method, parts) {
+        (Method::GET, ["senders"]) => senders::list_senders(api),
+        (Method::PUT, ["senders", n]) => senders::put_sender(api, n, req).await,
+        (Method::GET, ["senders", n]) => senders::get_sender(api, n),
+        (Method::PATCH, ["senders", n]) => senders::patch_sender(api, n, req).await,
+        (Method::DELETE, ["senders", n]) => senders::delete_sender(api, n).await,
+        (Method::POST, ["senders", n, "queue", "move"]) => senders::move_queue(api, n, req).await,
+        (_, ["senders", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["routes"]) => senders::list_routes(api),
+        (Method::PUT, ["routes", g, c]) => senders::put_route(api, g, c, req).await,
+        (Method::GET, ["routes", g, c]) => senders::get_route(api, g, c),
+        (Method::DELETE, ["routes", g, c]) => senders::delete_route(api, g, c).await,
+        (_, ["routes", ..]) => Err(http::method_not_allowed()),
+        (Method::POST, ["pnx"]) => senders::load_pnx(api, req).await,
+        (Method::GET, ["pnx", n]) => senders::get_pnx(api, n),
+        (_, ["pnx", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["stats"]) => agents::stats(api).await,
+        (Method::GET, ["agents"]) => agents::agents(api).await,
+        _ => Err(http::not_found()),
     }
 }
 

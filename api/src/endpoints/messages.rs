@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use mcmp_engine::core::accept::{Origin, Verdict};
 use mcmp_engine::core::lifecycle::store::MessageView;
 use mcmp_engine::model::MessageId;
@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
-use crate::endpoints::reports;
 use crate::http::{self, Body};
 use crate::schema;
 use crate::time::{format_rfc3339, now_ms};
@@ -81,59 +80,6 @@ pub async fn token(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
     )
 }
 
-/// Routes `/v1/...` after authenticating the bearer token.
-pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
-    let claims = match authenticate(api, &req) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    match (req.method().clone(), rest) {
-        (Method::POST, ["messages"]) => post_messages(api, &claims, req).await,
-        (Method::GET, ["messages"]) => {
-            let params = http::parse_query(req.uri().query());
-            if http::query_param(&params, "src_msg_id").is_some() {
-                get_by_src_msg_id(api, &claims, &req).await
-            } else {
-                reports::history(api, &claims, &params).await
-            }
-        }
-        (Method::GET, ["messages", id]) => get_message(api, &claims, id).await,
-        (Method::DELETE, ["messages", id]) => reports::cancel(api, &claims, id).await,
-        (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
-        (Method::GET, ["reports"]) => {
-            let params = http::parse_query(req.uri().query());
-            reports::poll(api, &claims, &params).await
-        }
-        (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
-        (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
-        (Method::POST, ["agents", "heartbeat"]) => {
-            crate::endpoints::agents::agent_heartbeat(api, &claims, req).await
-        }
-        _ => http::not_found(),
-    }
-}
-
-/// Checks the bearer token and that its client still exists.
-fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Response<Body>> {
-    let unauthorized = |msg: &str| http::error(StatusCode::UNAUTHORIZED, "unauthorized", msg);
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = auth::bearer_token(header).ok_or_else(|| unauthorized("missing bearer token"))?;
-    let claims = auth::verify_token(&api.state.jwt_key, token, now_ms() / 1000)
-        .map_err(|e| unauthorized(&format!("invalid access token: {e:?}")))?;
-    let snapshot = api.shard.snapshot();
-    let known = snapshot
-        .clients
-        .get(&claims.sub)
-        .is_some_and(|c| c.group_code == claims.grp);
-    if !known {
-        return Err(unauthorized("the client of this token no longer exists"));
-    }
-    Ok(claims)
-}
-
 #[derive(Serialize)]
 struct ResultRow {
     src_msg_id: String,
@@ -145,7 +91,11 @@ struct ResultRow {
     reason: Option<String>,
 }
 
-async fn post_messages(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn post_messages(
+    api: &ShardApi,
+    claims: &Claims,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let params = http::parse_query(req.uri().query());
     let dry_run = matches!(http::query_param(&params, "dry_run"), Some("true" | "1"));
     if api.state.engine.is_draining() {
@@ -234,7 +184,7 @@ fn unavailable(e: AcceptError) -> Response<Body> {
     http::error(StatusCode::SERVICE_UNAVAILABLE, code, msg)
 }
 
-async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
+pub(crate) async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
     let view = match MessageId::parse(id) {
         Some(id) => api.shard.view(id, &claims.grp).await,
         None => None,
@@ -245,7 +195,7 @@ async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body
     }
 }
 
-async fn get_by_src_msg_id(
+pub(crate) async fn get_by_src_msg_id(
     api: &ShardApi,
     claims: &Claims,
     req: &Request<Incoming>,

@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use mcmp_engine::catalog::{
     self, table, BillCode, CatalogError, ChannelService, Client, Customer, Services,
 };
@@ -16,88 +15,14 @@ use mcmp_storage::Catalog;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth;
 use crate::context::ShardApi;
 use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer};
 use crate::http::{self, Body};
 use crate::time::now_ms;
-use crate::{auth, endpoints::admin::senders as admin_routing};
 
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
-
-/// Routes `/admin/v1/...` after checking the admin token.
-pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let ok = auth::bearer_token(header)
-        .is_some_and(|t| auth::constant_time_eq(t.as_bytes(), api.state.admin_token.as_bytes()));
-    if !ok {
-        return http::error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "admin token required",
-        );
-    }
-    let method = req.method().clone();
-    let owned: Vec<String> = rest.iter().map(|s| http::percent_decode(s)).collect();
-    let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
-    let answer = match (method, parts.as_slice()) {
-        (Method::GET, ["customers"]) => list_customers(api).await,
-        (Method::PUT, ["customers", g]) => put_customer(api, g, req).await,
-        (Method::GET, ["customers", g]) => get_customer(api, g).await,
-        (Method::DELETE, ["customers", g]) => delete_customer(api, g).await,
-        (Method::PUT, ["customers", g, "services"]) => put_services(api, g, req).await,
-        (Method::POST, ["customers", g, "clients"]) => create_client(api, g, req).await,
-        (Method::GET, ["customers", g, "clients"]) => list_clients(api, g).await,
-        (Method::PATCH, ["customers", g, "clients", c]) => patch_client(api, g, c, req).await,
-        (Method::DELETE, ["customers", g, "clients", c]) => delete_client(api, g, c).await,
-        (Method::PUT, ["customers", g, "bill-codes", b]) => put_bill_code(api, g, b, req).await,
-        (Method::DELETE, ["customers", g, "bill-codes", b]) => {
-            delete_row(api, g, table::BILL_CODES, b).await
-        }
-        (Method::PUT, ["customers", g, "caller-ids", n]) => put_caller_id(api, g, n).await,
-        (Method::DELETE, ["customers", g, "caller-ids", n]) => {
-            delete_row(api, g, table::CALLER_IDS, n).await
-        }
-        (Method::PUT, ["customers", g, "opt-outs", n]) => put_opt_out(api, g, n).await,
-        (Method::DELETE, ["customers", g, "opt-outs", n]) => {
-            delete_row(api, g, table::OPT_OUTS, n).await
-        }
-        (Method::POST, ["customers", g, "balance"]) => add_balance(api, g, req).await,
-        (Method::GET, ["spam-keywords"]) => list_spam_keywords(api).await,
-        (Method::PUT, ["spam-keywords", k]) => put_spam_keyword(api, k).await,
-        (Method::DELETE, ["spam-keywords", k]) => delete_spam_keyword(api, k).await,
-        (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
-        (_, ["customers", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["result-codes"]) => Ok(http::json(
-            StatusCode::OK,
-            &mcmp_engine::code_tables::json(),
-        )),
-        (Method::GET, ["senders"]) => admin_routing::list_senders(api),
-        (Method::PUT, ["senders", n]) => admin_routing::put_sender(api, n, req).await,
-        (Method::GET, ["senders", n]) => admin_routing::get_sender(api, n),
-        (Method::PATCH, ["senders", n]) => admin_routing::patch_sender(api, n, req).await,
-        (Method::DELETE, ["senders", n]) => admin_routing::delete_sender(api, n).await,
-        (Method::POST, ["senders", n, "queue", "move"]) => {
-            admin_routing::move_queue(api, n, req).await
-        }
-        (_, ["senders", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["routes"]) => admin_routing::list_routes(api),
-        (Method::PUT, ["routes", g, c]) => admin_routing::put_route(api, g, c, req).await,
-        (Method::GET, ["routes", g, c]) => admin_routing::get_route(api, g, c),
-        (Method::DELETE, ["routes", g, c]) => admin_routing::delete_route(api, g, c).await,
-        (_, ["routes", ..]) => Err(http::method_not_allowed()),
-        (Method::POST, ["pnx"]) => admin_routing::load_pnx(api, req).await,
-        (Method::GET, ["pnx", n]) => admin_routing::get_pnx(api, n),
-        (_, ["pnx", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["stats"]) => crate::endpoints::agents::stats(api).await,
-        (Method::GET, ["agents"]) => crate::endpoints::agents::agents(api).await,
-        _ => Err(http::not_found()),
-    };
-    answer.unwrap_or_else(|e| e)
-}
 
 fn no_customer(g: &str) -> Response<Body> {
     http::error(
@@ -155,7 +80,7 @@ struct CustomerBody {
     balance: i64,
 }
 
-async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     if !valid_group_code(g) {
         return Err(bad_request(
             "group_code must be 1-32 letters, digits, '_' or '-'",
@@ -180,7 +105,7 @@ async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer
     ))
 }
 
-async fn list_customers(api: &ShardApi) -> Answer {
+pub(crate) async fn list_customers(api: &ShardApi) -> Answer {
     let rows: Vec<(String, Customer)> = api
         .shard
         .catalog_read(|s| catalog::scan_prefix(s, table::CUSTOMERS, ""))
@@ -197,7 +122,7 @@ async fn list_customers(api: &ShardApi) -> Answer {
     ))
 }
 
-async fn get_customer(api: &ShardApi, g: &str) -> Answer {
+pub(crate) async fn get_customer(api: &ShardApi, g: &str) -> Answer {
     let g2 = g.to_string();
     let found = api
         .shard
@@ -233,7 +158,7 @@ async fn get_customer(api: &ShardApi, g: &str) -> Answer {
     Ok(http::json(StatusCode::OK, &v))
 }
 
-async fn delete_customer(api: &ShardApi, g: &str) -> Answer {
+pub(crate) async fn delete_customer(api: &ShardApi, g: &str) -> Answer {
     let g2 = g.to_string();
     let deleted = api
         .shard
@@ -282,7 +207,7 @@ struct BalanceBody {
 }
 
 /// `POST /customers/{g}/balance` `{"delta": n}`: top-up (or negative adjustment).
-async fn add_balance(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn add_balance(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     let b: BalanceBody = body(req).await?;
     let g2 = g.to_string();
     let updated = api
@@ -316,7 +241,7 @@ struct ServiceBody {
     tps: u32,
 }
 
-async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     let b: ServicesBody = body(req).await?;
     let mut services = Services::default();
     for (name, s) in b.channels {
@@ -359,7 +284,7 @@ fn check_report_uri(uri: &Option<String>) -> Result<(), Response<Body>> {
     }
 }
 
-async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     let b: ClientBody = body(req).await?;
     check_report_uri(&b.report_uri)?;
     let random = |n| {
@@ -406,7 +331,7 @@ fn client_rows(api: &ShardApi, g: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn list_clients(api: &ShardApi, g: &str) -> Answer {
+pub(crate) async fn list_clients(api: &ShardApi, g: &str) -> Answer {
     let snapshot = api.shard.snapshot();
     let known = snapshot.customers.get(g).and_then(|c| c.customer.as_ref());
     if known.is_none() {
@@ -418,7 +343,12 @@ async fn list_clients(api: &ShardApi, g: &str) -> Answer {
     ))
 }
 
-async fn patch_client(api: &ShardApi, g: &str, c: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn patch_client(
+    api: &ShardApi,
+    g: &str,
+    c: &str,
+    req: Request<Incoming>,
+) -> Answer {
     let b: ClientBody = body(req).await?;
     check_report_uri(&b.report_uri)?;
     let (g2, c2) = (g.to_string(), c.to_string());
@@ -450,7 +380,7 @@ async fn patch_client(api: &ShardApi, g: &str, c: &str, req: Request<Incoming>) 
     }
 }
 
-async fn delete_client(api: &ShardApi, g: &str, c: &str) -> Answer {
+pub(crate) async fn delete_client(api: &ShardApi, g: &str, c: &str) -> Answer {
     let (g2, c2) = (g.to_string(), c.to_string());
     let deleted = api
         .shard
@@ -471,7 +401,12 @@ struct BillCodeBody {
     ad: bool,
 }
 
-async fn put_bill_code(api: &ShardApi, g: &str, b: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn put_bill_code(
+    api: &ShardApi,
+    g: &str,
+    b: &str,
+    req: Request<Incoming>,
+) -> Answer {
     let body: BillCodeBody = body(req).await?;
     if b.is_empty() || b.len() > 64 {
         return Err(bad_request("bill_code must be 1-64 characters"));
@@ -490,7 +425,7 @@ async fn put_bill_code(api: &ShardApi, g: &str, b: &str, req: Request<Incoming>)
     .await
 }
 
-async fn put_caller_id(api: &ShardApi, g: &str, n: &str) -> Answer {
+pub(crate) async fn put_caller_id(api: &ShardApi, g: &str, n: &str) -> Answer {
     let valid = (4..=15).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit());
     if !valid {
         return Err(bad_request("a caller ID is 4-15 digits"));
@@ -498,7 +433,7 @@ async fn put_caller_id(api: &ShardApi, g: &str, n: &str) -> Answer {
     put_child(api, g, table::CALLER_IDS, n, Value::Null).await
 }
 
-async fn put_opt_out(api: &ShardApi, g: &str, n: &str) -> Answer {
+pub(crate) async fn put_opt_out(api: &ShardApi, g: &str, n: &str) -> Answer {
     let number = n.replace('-', "");
     if !(4..=15).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad_request("an opt-out number is 4-15 digits"));
@@ -506,7 +441,7 @@ async fn put_opt_out(api: &ShardApi, g: &str, n: &str) -> Answer {
     put_child(api, g, table::OPT_OUTS, &number, Value::Null).await
 }
 
-async fn list_spam_keywords(api: &ShardApi) -> Answer {
+pub(crate) async fn list_spam_keywords(api: &ShardApi) -> Answer {
     let rows = api
         .shard
         .catalog_read(|s| Ok(s.scan(table::SPAM_KEYWORDS)?))
@@ -516,7 +451,7 @@ async fn list_spam_keywords(api: &ShardApi) -> Answer {
     Ok(http::json(StatusCode::OK, &json!({ "keywords": keywords })))
 }
 
-async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
+pub(crate) async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
     if k.trim().is_empty() || k.chars().count() > 100 {
         return Err(bad_request("a spam keyword is 1-100 characters"));
     }
@@ -532,7 +467,7 @@ async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
     Ok(http::json(StatusCode::OK, &json!({ "keyword": k })))
 }
 
-async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
+pub(crate) async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
     let (key, catalog) = (k.to_string(), api.shard.catalog());
     let deleted = api
         .shard
@@ -589,7 +524,7 @@ async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value:
     Ok(http::json(StatusCode::OK, &out))
 }
 
-async fn delete_row(api: &ShardApi, g: &str, t: &'static str, child: &str) -> Answer {
+pub(crate) async fn delete_row(api: &ShardApi, g: &str, t: &'static str, child: &str) -> Answer {
     let key = format!("{g}/{child}");
     let deleted = api
         .shard
