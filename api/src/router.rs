@@ -12,7 +12,7 @@ use mcmp_engine::HttpRoute;
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::{customers, senders};
-use crate::endpoints::{agents, messages, reports};
+use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
 use crate::time::now_ms;
@@ -22,16 +22,16 @@ pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Bo
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match segments.as_slice() {
-        ["healthz"] => http::json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
-        ["readyz"] => readyz(api),
-        ["oauth", "token"] if req.method() == Method::POST => messages::token(api, req).await,
+        ["healthz"] => ops::healthz(),
+        ["readyz"] => ops::readyz(api),
+        ["oauth", "token"] if req.method() == Method::POST => token::token(api, req).await,
         ["oauth", "token"] => http::method_not_allowed(),
         ["v1", rest @ ..] => customer(api, req, rest).await,
         ["admin", "v1", rest @ ..] => admin(api, req, rest).await,
-        ["metrics"] if req.method() == Method::GET => metrics(api).await,
+        ["metrics"] if req.method() == Method::GET => ops::metrics(api).await,
         ["provider", "v1", "reports", sender] if req.method() == Method::POST => {
             let sender = sender.to_string();
-            provider_report(api, &sender, req).await
+            provider::provider_report(api, &sender, req).await
         }
         _ => http::not_found(),
     }
@@ -76,7 +76,7 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
             }
         }
         (Method::GET, ["messages", id]) => messages::get_message(api, &claims, id).await,
-        (Method::DELETE, ["messages", id]) => reports::cancel(api, &claims, id).await,
+        (Method::DELETE, ["messages", id]) => messages::cancel(api, &claims, id).await,
         (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
         (Method::GET, ["reports"]) => {
             let params = http::parse_query(req.uri().query());
@@ -209,73 +209,8 @@ async fn admin_routing_table(
         (Method::POST, ["pnx"]) => senders::load_pnx(api, req).await,
         (Method::GET, ["pnx", n]) => senders::get_pnx(api, n),
         (_, ["pnx", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["stats"]) => agents::stats(api).await,
+        (Method::GET, ["stats"]) => ops::stats(api).await,
         (Method::GET, ["agents"]) => agents::agents(api).await,
         _ => Err(http::not_found()),
-    }
-}
-
-/// `GET /metrics`: every shard's metrics merged, Prometheus text format.
-async fn metrics(api: &ShardApi) -> Response<Body> {
-    let text = api.shard.render_metrics().await;
-    let mut r = Response::new(Body::new(bytes::Bytes::from(text)));
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    r
-}
-
-/// Largest provider callback body.
-const PROVIDER_BODY_LIMIT: u64 = 4 << 20;
-
-/// `POST /provider/v1/reports/{sender}`: final results from an HTTP provider.
-async fn provider_report(api: &ShardApi, sender: &str, req: Request<Incoming>) -> Response<Body> {
-    let snapshot = api.shard.snapshot();
-    let is_http = snapshot
-        .senders
-        .get(sender)
-        .is_some_and(|e| matches!(e.config.transport, mcmp_engine::sender::Transport::Http(_)));
-    if !is_http {
-        return http::error(StatusCode::NOT_FOUND, "not_found", "no such http sender");
-    }
-    let body = match http::read_body(req, PROVIDER_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let results = match mcmp_engine::sender::http::parse_provider_report(&body) {
-        Ok(r) => r,
-        Err(why) => return http::error(StatusCode::BAD_REQUEST, "invalid_request", &why),
-    };
-    for r in &results {
-        if let mcmp_engine::sender::SessionEvent::Receipt {
-            carrier_id,
-            delivered,
-            code,
-            detail,
-        } = mcmp_engine::sender::http::result_to_receipt(r)
-        {
-            api.shard
-                .provider_receipt(sender, &carrier_id, delivered, code, detail);
-        }
-    }
-    http::json(
-        StatusCode::OK,
-        &serde_json::json!({"accepted": results.len()}),
-    )
-}
-
-fn readyz(api: &ShardApi) -> Response<Body> {
-    if api.state.is_ready() && !api.shard.wal_poisoned() {
-        http::json(StatusCode::OK, &serde_json::json!({"status": "ready"}))
-    } else {
-        let why = if api.state.engine.is_draining() {
-            "draining"
-        } else if api.shard.wal_poisoned() {
-            "wal_poisoned"
-        } else {
-            "starting"
-        };
-        http::error(StatusCode::SERVICE_UNAVAILABLE, why, "not ready")
     }
 }

@@ -5,4 +5,7 @@
 pub(crate) mod admin;
 pub(crate) mod agents;
 pub(crate) mod messages;
+pub(crate) mod ops;
+pub(crate) mod provider;
 pub(crate) mod reports;
+pub(crate) mod token;

@@ -1,9 +1,8 @@
 //! The customer's reading endpoints beyond one message (SPEC §2.2): message
-//! history, report polling, report lookup, and cancel.
+//! history, report polling and report lookup.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::model::{Channel, MessageId, Status};
 use mcmp_engine::{Cursor, Query, Row, RowItem, SETTLE_MS};
 use serde::Deserialize;
@@ -187,25 +186,4 @@ pub async fn lookup(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> 
         .await;
     let reports: Vec<Value> = rows.into_iter().map(row_json).collect();
     http::json(StatusCode::OK, &json!({ "reports": reports }))
-}
-
-/// `DELETE /v1/messages/{id}`: cancel while scheduled or queued.
-pub async fn cancel(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
-    let Some(id) = MessageId::parse(id).filter(|i| i.shard() < api.shard.shards()) else {
-        return http::error(StatusCode::NOT_FOUND, "not_found", "no such message");
-    };
-    match api.shard.cancel(id, &claims.grp).await {
-        CancelOutcome::Canceled => http::json(StatusCode::OK, &json!({"status": "canceled"})),
-        CancelOutcome::NotCancelable(status) => http::error(
-            StatusCode::CONFLICT,
-            "not_cancelable",
-            &format!(
-                "the message is {} and can no longer be canceled",
-                status.as_str()
-            ),
-        ),
-        CancelOutcome::NotFound => {
-            http::error(StatusCode::NOT_FOUND, "not_found", "no such message")
-        }
-    }
 }
