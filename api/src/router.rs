@@ -11,7 +11,7 @@ use mcmp_engine::HttpRoute;
 
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
-use crate::endpoints::admin::{customers, senders};
+use crate::endpoints::admin::{clients, customers, delete_row, pnx, routes, senders, spam};
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
@@ -147,34 +147,32 @@ async fn admin_customer_table(
         (Method::GET, ["customers", g]) => customers::get_customer(api, g).await,
         (Method::DELETE, ["customers", g]) => customers::delete_customer(api, g).await,
         (Method::PUT, ["customers", g, "services"]) => customers::put_services(api, g, req).await,
-        (Method::POST, ["customers", g, "clients"]) => customers::create_client(api, g, req).await,
-        (Method::GET, ["customers", g, "clients"]) => customers::list_clients(api, g).await,
+        (Method::POST, ["customers", g, "clients"]) => clients::create_client(api, g, req).await,
+        (Method::GET, ["customers", g, "clients"]) => clients::list_clients(api, g).await,
         (Method::PATCH, ["customers", g, "clients", c]) => {
-            customers::patch_client(api, g, c, req).await
+            clients::patch_client(api, g, c, req).await
         }
-        (Method::DELETE, ["customers", g, "clients", c]) => {
-            customers::delete_client(api, g, c).await
-        }
+        (Method::DELETE, ["customers", g, "clients", c]) => clients::delete_client(api, g, c).await,
         (Method::PUT, ["customers", g, "bill-codes", b]) => {
             customers::put_bill_code(api, g, b, req).await
         }
         (Method::DELETE, ["customers", g, "bill-codes", b]) => {
-            customers::delete_row(api, g, table::BILL_CODES, b).await
+            delete_row(api, g, table::BILL_CODES, b).await
         }
         (Method::PUT, ["customers", g, "caller-ids", n]) => {
             customers::put_caller_id(api, g, n).await
         }
         (Method::DELETE, ["customers", g, "caller-ids", n]) => {
-            customers::delete_row(api, g, table::CALLER_IDS, n).await
+            delete_row(api, g, table::CALLER_IDS, n).await
         }
         (Method::PUT, ["customers", g, "opt-outs", n]) => customers::put_opt_out(api, g, n).await,
         (Method::DELETE, ["customers", g, "opt-outs", n]) => {
-            customers::delete_row(api, g, table::OPT_OUTS, n).await
+            delete_row(api, g, table::OPT_OUTS, n).await
         }
         (Method::POST, ["customers", g, "balance"]) => customers::add_balance(api, g, req).await,
-        (Method::GET, ["spam-keywords"]) => customers::list_spam_keywords(api).await,
-        (Method::PUT, ["spam-keywords", k]) => customers::put_spam_keyword(api, k).await,
-        (Method::DELETE, ["spam-keywords", k]) => customers::delete_spam_keyword(api, k).await,
+        (Method::GET, ["spam-keywords"]) => spam::list_spam_keywords(api).await,
+        (Method::PUT, ["spam-keywords", k]) => spam::put_spam_keyword(api, k).await,
+        (Method::DELETE, ["spam-keywords", k]) => spam::delete_spam_keyword(api, k).await,
         (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
         (Method::GET, ["result-codes"]) => Ok(http::json(
@@ -201,13 +199,13 @@ async fn admin_routing_table(
         (Method::DELETE, ["senders", n]) => senders::delete_sender(api, n).await,
         (Method::POST, ["senders", n, "queue", "move"]) => senders::move_queue(api, n, req).await,
         (_, ["senders", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["routes"]) => senders::list_routes(api),
-        (Method::PUT, ["routes", g, c]) => senders::put_route(api, g, c, req).await,
-        (Method::GET, ["routes", g, c]) => senders::get_route(api, g, c),
-        (Method::DELETE, ["routes", g, c]) => senders::delete_route(api, g, c).await,
+        (Method::GET, ["routes"]) => routes::list_routes(api),
+        (Method::PUT, ["routes", g, c]) => routes::put_route(api, g, c, req).await,
+        (Method::GET, ["routes", g, c]) => routes::get_route(api, g, c),
+        (Method::DELETE, ["routes", g, c]) => routes::delete_route(api, g, c).await,
         (_, ["routes", ..]) => Err(http::method_not_allowed()),
-        (Method::POST, ["pnx"]) => senders::load_pnx(api, req).await,
-        (Method::GET, ["pnx", n]) => senders::get_pnx(api, n),
+        (Method::POST, ["pnx"]) => pnx::load_pnx(api, req).await,
+        (Method::GET, ["pnx", n]) => pnx::get_pnx(api, n),
         (_, ["pnx", ..]) => Err(http::method_not_allowed()),
         (Method::GET, ["stats"]) => ops::stats(api).await,
         (Method::GET, ["agents"]) => agents::agents(api).await,

@@ -1,72 +1,19 @@
-//! The admin API (SPEC §2.3) for customers, services, clients, bill codes
-//! and caller IDs. Every write goes to the catalog store off-core and the
-//! new snapshot is installed on every shard before the answer, so a change
-//! applies everywhere at once and survives restart.
+//! Admin: customers (SPEC §2.3) with their balance, services, bill codes,
+//! caller IDs and opt-outs.
 
 use std::collections::BTreeMap;
 
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
-use mcmp_engine::catalog::{
-    self, table, BillCode, CatalogError, ChannelService, Client, Customer, Services,
-};
+use hyper::{Request, StatusCode};
+use mcmp_engine::catalog::{self, table, BillCode, ChannelService, Client, Customer, Services};
 use mcmp_engine::model::Channel;
-use mcmp_storage::Catalog;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth;
+use super::{client_rows, no_customer, put_child, put_for_customer, put_row, valid_group_code};
 use crate::context::ShardApi;
-use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer};
-use crate::http::{self, Body};
-use crate::time::now_ms;
-
-/// Length of a generated client secret, in random bytes.
-const SECRET_BYTES: usize = 24;
-
-fn no_customer(g: &str) -> Response<Body> {
-    http::error(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        &format!("no customer {g}"),
-    )
-}
-
-/// Checks a group code: 1–32 of `[A-Za-z0-9_-]`, or `*` (the default customer).
-fn valid_group_code(g: &str) -> bool {
-    g == "*"
-        || (!g.is_empty()
-            && g.len() <= 32
-            && g.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-}
-
-/// Creates or replaces the row `key` of `table`: 201 if it was new, else 200.
-pub(crate) async fn put_row<T: serde::Serialize + Send + 'static>(
-    api: &ShardApi,
-    table: &'static str,
-    key: String,
-    row: T,
-) -> Result<StatusCode, Response<Body>> {
-    let created = api
-        .shard
-        .catalog_write(move |s| {
-            let created = s.get(table, &key)?.is_none();
-            catalog::put(s, table, &key, &row)?;
-            Ok(created)
-        })
-        .await
-        .map_err(store_error)?;
-    Ok(if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    })
-}
-
-fn customer_exists(store: &dyn Catalog, g: &str) -> Result<bool, CatalogError> {
-    Ok(store.get(table::CUSTOMERS, g)?.is_some())
-}
+use crate::http;
+use crate::http::answer::{bad_request, body, store_error, Answer};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -267,135 +214,6 @@ pub(crate) async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClientBody {
-    #[serde(default)]
-    report_uri: Option<String>,
-}
-
-fn check_report_uri(uri: &Option<String>) -> Result<(), Response<Body>> {
-    match uri {
-        Some(u)
-            if !(u.starts_with("http://") || u.starts_with("https://"))
-                || u.parse::<hyper::Uri>().is_err() =>
-        {
-            Err(bad_request("report_uri must be an http:// or https:// URL"))
-        }
-        _ => Ok(()),
-    }
-}
-
-pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
-    let b: ClientBody = body(req).await?;
-    check_report_uri(&b.report_uri)?;
-    let random = |n| {
-        auth::random_token(n).map_err(|e| {
-            http::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                &format!("no randomness: {e}"),
-            )
-        })
-    };
-    let client = Client {
-        client_id: format!("c_{}", random(12)?),
-        group_code: g.to_string(),
-        secret: random(SECRET_BYTES)?,
-        report_uri: b.report_uri,
-        created_at_ms: now_ms(),
-    };
-    put_for_customer(
-        api,
-        g,
-        table::CLIENTS,
-        client.client_id.clone(),
-        client.clone(),
-    )
-    .await?;
-    Ok(http::json(
-        StatusCode::CREATED,
-        &json!({"client_id": client.client_id, "client_secret": client.secret, "report_uri": client.report_uri}),
-    ))
-}
-
-/// A customer's clients, without secrets, from the local snapshot.
-fn client_rows(api: &ShardApi, g: &str) -> Vec<Value> {
-    let snapshot = api.shard.snapshot();
-    let mut rows: Vec<&Client> = snapshot
-        .clients
-        .values()
-        .filter(|c| c.group_code == g)
-        .collect();
-    rows.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    rows.into_iter()
-        .map(|c| json!({"client_id": c.client_id, "report_uri": c.report_uri, "created_at": crate::time::format_rfc3339(c.created_at_ms)}))
-        .collect()
-}
-
-pub(crate) async fn list_clients(api: &ShardApi, g: &str) -> Answer {
-    let snapshot = api.shard.snapshot();
-    let known = snapshot.customers.get(g).and_then(|c| c.customer.as_ref());
-    if known.is_none() {
-        return Err(no_customer(g));
-    }
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({"clients": client_rows(api, g)}),
-    ))
-}
-
-pub(crate) async fn patch_client(
-    api: &ShardApi,
-    g: &str,
-    c: &str,
-    req: Request<Incoming>,
-) -> Answer {
-    let b: ClientBody = body(req).await?;
-    check_report_uri(&b.report_uri)?;
-    let (g2, c2) = (g.to_string(), c.to_string());
-    let updated = api
-        .shard
-        .catalog_write(move |s| {
-            let Some(mut row) = catalog::get::<Client>(s, table::CLIENTS, &c2)? else {
-                return Ok(None);
-            };
-            if row.group_code != g2 {
-                return Ok(None);
-            }
-            row.report_uri = b.report_uri;
-            catalog::put(s, table::CLIENTS, &c2, &row)?;
-            Ok(Some(row))
-        })
-        .await
-        .map_err(store_error)?;
-    match updated {
-        Some(row) => Ok(http::json(
-            StatusCode::OK,
-            &json!({"client_id": row.client_id, "report_uri": row.report_uri}),
-        )),
-        None => Err(http::error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such client",
-        )),
-    }
-}
-
-pub(crate) async fn delete_client(api: &ShardApi, g: &str, c: &str) -> Answer {
-    let (g2, c2) = (g.to_string(), c.to_string());
-    let deleted = api
-        .shard
-        .catalog_write(move |s| {
-            let owned = catalog::get::<Client>(s, table::CLIENTS, &c2)?
-                .is_some_and(|row| row.group_code == g2);
-            Ok(owned && s.delete(table::CLIENTS, &c2)?)
-        })
-        .await
-        .map_err(store_error)?;
-    deleted_or_404(deleted, "client")
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct BillCodeBody {
     #[serde(default)]
     ad: bool,
@@ -439,97 +257,4 @@ pub(crate) async fn put_opt_out(api: &ShardApi, g: &str, n: &str) -> Answer {
         return Err(bad_request("an opt-out number is 4-15 digits"));
     }
     put_child(api, g, table::OPT_OUTS, &number, Value::Null).await
-}
-
-pub(crate) async fn list_spam_keywords(api: &ShardApi) -> Answer {
-    let rows = api
-        .shard
-        .catalog_read(|s| Ok(s.scan(table::SPAM_KEYWORDS)?))
-        .await
-        .map_err(store_error)?;
-    let keywords: Vec<String> = rows.into_iter().map(|(k, _)| k).collect();
-    Ok(http::json(StatusCode::OK, &json!({ "keywords": keywords })))
-}
-
-pub(crate) async fn put_spam_keyword(api: &ShardApi, k: &str) -> Answer {
-    if k.trim().is_empty() || k.chars().count() > 100 {
-        return Err(bad_request("a spam keyword is 1-100 characters"));
-    }
-    let (key, catalog) = (k.to_string(), api.shard.catalog());
-    api.shard
-        .catalog_write(move |s| {
-            s.put(table::SPAM_KEYWORDS, &key, b"null")?;
-            catalog.invalidate_spam();
-            Ok(())
-        })
-        .await
-        .map_err(store_error)?;
-    Ok(http::json(StatusCode::OK, &json!({ "keyword": k })))
-}
-
-pub(crate) async fn delete_spam_keyword(api: &ShardApi, k: &str) -> Answer {
-    let (key, catalog) = (k.to_string(), api.shard.catalog());
-    let deleted = api
-        .shard
-        .catalog_write(move |s| {
-            let deleted = s.delete(table::SPAM_KEYWORDS, &key)?;
-            catalog.invalidate_spam();
-            Ok(deleted)
-        })
-        .await
-        .map_err(store_error)?;
-    deleted_or_404(deleted, "keyword")
-}
-
-/// Writes one row that belongs to customer `g` (404 if there is no such
-/// customer), through the catalog so every shard sees it.
-async fn put_for_customer<T: serde::Serialize + Send + 'static>(
-    api: &ShardApi,
-    g: &str,
-    t: &'static str,
-    key: String,
-    row: T,
-) -> Result<(), Response<Body>> {
-    let g2 = g.to_string();
-    let found = api
-        .shard
-        .catalog_write(move |s| {
-            if !customer_exists(s, &g2)? {
-                return Ok(false);
-            }
-            catalog::put(s, t, &key, &row)?;
-            Ok(true)
-        })
-        .await
-        .map_err(store_error)?;
-    if found {
-        Ok(())
-    } else {
-        Err(no_customer(g))
-    }
-}
-
-/// Writes a row keyed `group/child` of an existing customer.
-async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value: Value) -> Answer {
-    let key = format!("{g}/{child}");
-    put_for_customer(api, g, t, key, value.clone()).await?;
-    let mut out = json!({"group_code": g});
-    if t == table::CALLER_IDS || t == table::OPT_OUTS {
-        out["number"] = Value::from(child);
-    } else if let Value::Object(m) = value {
-        out.as_object_mut()
-            .into_iter()
-            .for_each(|o| o.extend(m.clone()));
-    }
-    Ok(http::json(StatusCode::OK, &out))
-}
-
-pub(crate) async fn delete_row(api: &ShardApi, g: &str, t: &'static str, child: &str) -> Answer {
-    let key = format!("{g}/{child}");
-    let deleted = api
-        .shard
-        .catalog_write(move |s| Ok(s.delete(t, &key)?))
-        .await
-        .map_err(store_error)?;
-    deleted_or_404(deleted, "row")
 }

@@ -1,35 +1,27 @@
-//! The admin API for routing (SPEC §2.3): senders with their live state,
-//! queue moves, route rules and the PNX table. Writes go through the
-//! catalog and reach every shard before the answer.
+//! Admin: senders with their live state, and queue moves (SPEC §2.3).
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use mcmp_engine::catalog::{self, table, SenderEntry};
-use mcmp_engine::model::Channel;
-use mcmp_engine::routing::pnx::CARRIERS;
-use mcmp_engine::routing::rule::{GroupRatio, RouteRule, CARRIER_KEYS};
+use mcmp_engine::routing::rule::CARRIER_KEYS;
 use mcmp_engine::sender::host::SenderHost;
 use mcmp_engine::sender::{SenderConfig, Transport};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::customers::put_row;
+use super::put_row;
 use crate::context::ShardApi;
 use crate::http;
 use crate::http::answer::{bad_request, body, deleted_or_404, not_found, store_error, Answer};
 use crate::time::format_rfc3339;
 
-/// Largest PNX CSV body.
-pub const PNX_BODY_LIMIT: u64 = 256 << 20;
-
 /// Largest number of binds a sender may ask for.
 const MAX_BINDS: u32 = 64;
 
 /// Checks a sender configuration; the error says what to fix.
-pub fn validate_sender(c: &SenderConfig) -> Result<(), String> {
+fn validate_sender(c: &SenderConfig) -> Result<(), String> {
     if c.group.trim().is_empty() {
         return Err("group must not be empty".into());
     }
@@ -102,7 +94,7 @@ fn parse_sender(name: &str, v: Value) -> Result<SenderConfig, hyper::Response<ht
 }
 
 /// `PUT /senders/{name}`.
-pub async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
     if name.is_empty() || name.len() > 64 || name.contains('/') {
         return Err(bad_request(
             "sender name must be 1-64 characters without '/'",
@@ -115,7 +107,7 @@ pub async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> A
 }
 
 /// `PATCH /senders/{name}`: the given fields replace the stored ones.
-pub async fn patch_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn patch_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
     let patch: serde_json::Map<String, Value> = body(req).await?;
     let snapshot = api.shard.snapshot();
     let entry = snapshot
@@ -163,7 +155,7 @@ fn sender_json(e: &SenderEntry, shards: usize) -> Value {
 }
 
 /// `GET /senders`.
-pub fn list_senders(api: &ShardApi) -> Answer {
+pub(crate) fn list_senders(api: &ShardApi) -> Answer {
     let snapshot = api.shard.snapshot();
     let shards = api.shard.shards();
     let senders: Vec<Value> = snapshot
@@ -175,7 +167,7 @@ pub fn list_senders(api: &ShardApi) -> Answer {
 }
 
 /// `GET /senders/{name}`.
-pub fn get_sender(api: &ShardApi, name: &str) -> Answer {
+pub(crate) fn get_sender(api: &ShardApi, name: &str) -> Answer {
     let snapshot = api.shard.snapshot();
     let e = snapshot
         .senders
@@ -189,7 +181,7 @@ pub fn get_sender(api: &ShardApi, name: &str) -> Answer {
 
 /// `DELETE /senders/{name}`: its sessions stop and their queues go back to
 /// routing, which moves them to the group's other senders.
-pub async fn delete_sender(api: &ShardApi, name: &str) -> Answer {
+pub(crate) async fn delete_sender(api: &ShardApi, name: &str) -> Answer {
     let n = name.to_string();
     let deleted = api
         .shard
@@ -206,7 +198,7 @@ struct MoveBody {
 }
 
 /// `POST /senders/{name}/queue/move` `{"to": "OTHER"}`.
-pub async fn move_queue(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
+pub(crate) async fn move_queue(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
     let b: MoveBody = body(req).await?;
     let snapshot = api.shard.snapshot();
     if !snapshot.senders.contains_key(name) {
@@ -222,183 +214,4 @@ pub async fn move_queue(api: &ShardApi, name: &str, req: Request<Incoming>) -> A
         StatusCode::OK,
         &json!({"from": name, "to": b.to, "moved": moved}),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RouteBody {
-    carriers: BTreeMap<String, Vec<GroupRatio>>,
-    #[serde(default)]
-    remark: Option<String>,
-}
-
-/// `PUT /routes/{group_code}/{channel}`.
-pub async fn put_route(api: &ShardApi, g: &str, ch: &str, req: Request<Incoming>) -> Answer {
-    let channel =
-        Channel::parse(ch).ok_or_else(|| bad_request(&format!("unknown channel {ch:?}")))?;
-    let b: RouteBody = body(req).await?;
-    if let Some(bad) = b
-        .carriers
-        .keys()
-        .find(|k| !CARRIER_KEYS.contains(&k.as_str()))
-    {
-        return Err(bad_request(&format!(
-            "unknown carrier key {bad:?}; expected SKT, KT, LGT, INTL or *"
-        )));
-    }
-    if b.carriers
-        .values()
-        .flatten()
-        .any(|g| g.sender_group.trim().is_empty())
-    {
-        return Err(bad_request("sender_group must not be empty"));
-    }
-    let snapshot = api.shard.snapshot();
-    let warnings: Vec<String> = b
-        .carriers
-        .values()
-        .flatten()
-        .filter(|gr| {
-            !snapshot
-                .senders
-                .values()
-                .any(|e| e.config.group == gr.sender_group)
-        })
-        .map(|gr| format!("sender group {:?} has no sender yet", gr.sender_group))
-        .collect();
-    let rule = RouteRule {
-        route_id: RouteRule::id(g, channel),
-        group_code: g.to_string(),
-        channel,
-        carriers: b.carriers,
-        remark: b.remark,
-    };
-    let row = rule.clone();
-    let key = format!("{g}/{channel}");
-    api.shard
-        .catalog_write(move |s| catalog::put(s, table::ROUTES, &key, &row))
-        .await
-        .map_err(store_error)?;
-    let mut v = serde_json::to_value(&rule).unwrap_or(Value::Null);
-    if !warnings.is_empty() {
-        v["warnings"] = json!(warnings);
-    }
-    Ok(http::json(StatusCode::OK, &v))
-}
-
-/// `GET /routes`.
-pub fn list_routes(api: &ShardApi) -> Answer {
-    let snapshot = api.shard.snapshot();
-    let mut routes: Vec<&RouteRule> = snapshot.routes.values().collect();
-    routes.sort_by(|a, b| a.route_id.cmp(&b.route_id));
-    Ok(http::json(StatusCode::OK, &json!({ "routes": routes })))
-}
-
-/// `GET /routes/{group_code}/{channel}`.
-pub fn get_route(api: &ShardApi, g: &str, ch: &str) -> Answer {
-    let channel =
-        Channel::parse(ch).ok_or_else(|| bad_request(&format!("unknown channel {ch:?}")))?;
-    let snapshot = api.shard.snapshot();
-    let rule = snapshot
-        .routes
-        .get(&(g.to_string(), channel))
-        .ok_or_else(|| not_found("route"))?;
-    Ok(http::json(StatusCode::OK, rule))
-}
-
-/// `DELETE /routes/{group_code}/{channel}`.
-pub async fn delete_route(api: &ShardApi, g: &str, ch: &str) -> Answer {
-    let channel =
-        Channel::parse(ch).ok_or_else(|| bad_request(&format!("unknown channel {ch:?}")))?;
-    let key = format!("{g}/{channel}");
-    let deleted = api
-        .shard
-        .catalog_write(move |s| Ok(s.delete(table::ROUTES, &key)?))
-        .await
-        .map_err(store_error)?;
-    deleted_or_404(deleted, "route")
-}
-
-/// Parses a PNX CSV (`number,carrier` per line; an optional header line;
-/// blank lines and `#` comments skipped). The error names the line.
-pub fn parse_pnx_csv(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (number, carrier) = line
-            .split_once(',')
-            .ok_or_else(|| format!("line {}: expected number,carrier", i + 1))?;
-        let (number, carrier) = (
-            number.trim().replace('-', ""),
-            carrier.trim().to_ascii_uppercase(),
-        );
-        if i == 0 && !number.bytes().all(|b| b.is_ascii_digit()) {
-            continue; // header
-        }
-        if mcmp_engine::routing::pnx::number_key(&number).is_none() {
-            return Err(format!(
-                "line {}: {number:?} is not a national number",
-                i + 1
-            ));
-        }
-        if !CARRIERS.contains(&carrier.as_str()) {
-            return Err(format!(
-                "line {}: unknown carrier {carrier:?}; expected SKT, KT, LGT or UNKNOWN",
-                i + 1
-            ));
-        }
-        rows.push((number, serde_json::to_vec(&carrier).unwrap_or_default()));
-    }
-    Ok(rows)
-}
-
-/// `POST /pnx` (text/csv).
-pub async fn load_pnx(api: &ShardApi, req: Request<Incoming>) -> Answer {
-    let bytes = http::read_body(req, PNX_BODY_LIMIT).await?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| bad_request("the CSV is not UTF-8"))?;
-    let rows = parse_pnx_csv(text).map_err(|m| bad_request(&m))?;
-    let loaded = rows.len();
-    let catalog = api.shard.catalog();
-    api.shard
-        .catalog_write(move |s| {
-            s.put_many(table::PNX, &rows)?;
-            catalog.invalidate_pnx();
-            Ok(())
-        })
-        .await
-        .map_err(store_error)?;
-    Ok(http::json(StatusCode::OK, &json!({ "loaded": loaded })))
-}
-
-/// `GET /pnx/{number}`.
-pub fn get_pnx(api: &ShardApi, number: &str) -> Answer {
-    let number = number.replace('-', "");
-    let (carrier, source) = api.shard.snapshot().pnx.lookup(&number);
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({"number": number, "carrier": carrier, "source": source.as_str()}),
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pnx_csv_with_header_comments_and_errors() {
-        let rows = parse_pnx_csv("number,carrier\n# ported\n010-1234-5678,kt\n\n01098765432,LGT\n")
-            .expect("valid");
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].0, "01012345678");
-        assert!(parse_pnx_csv("01012345678,VERIZON")
-            .expect_err("bad carrier")
-            .contains("line 1"));
-        assert!(parse_pnx_csv("01012345678,KT\nabc,KT")
-            .expect_err("bad number")
-            .contains("line 2"));
-        assert!(parse_pnx_csv("01012345678").is_err());
-    }
 }
