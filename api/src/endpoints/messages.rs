@@ -174,7 +174,7 @@ pub(crate) async fn cancel(api: &ShardApi, claims: &Claims, id: &str) -> Respons
 }
 
 /// The SPEC's message object (`GET /v1/messages/{id}`, history).
-pub fn message_json(v: &MessageView) -> Value {
+pub(crate) fn message_json(v: &MessageView) -> Value {
     let events: Vec<Value> = v
         .events
         .iter()

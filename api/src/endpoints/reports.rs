@@ -14,10 +14,10 @@ use crate::http::{self, Body};
 use crate::time::{now_ms, parse_rfc3339};
 
 /// Largest page.
-pub const MAX_LIMIT: usize = 1_000;
+const MAX_LIMIT: usize = 1_000;
 
 /// Page size when `limit` is not given.
-pub const DEFAULT_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 100;
 
 /// Largest lookup request body.
 const LOOKUP_BODY_LIMIT: u64 = 1 << 20;
@@ -80,7 +80,7 @@ fn status_param(s: &str) -> Option<Status> {
 }
 
 /// `GET /v1/messages?since=&until=&status=&channel=&to=&after=&limit=`.
-pub async fn history(
+pub(crate) async fn history(
     api: &ShardApi,
     claims: &Claims,
     params: &[(String, String)],
@@ -129,7 +129,11 @@ pub async fn history(
 }
 
 /// `GET /v1/reports?after=&limit=`: the customer's reports in order.
-pub async fn poll(api: &ShardApi, claims: &Claims, params: &[(String, String)]) -> Response<Body> {
+pub(crate) async fn poll(
+    api: &ShardApi,
+    claims: &Claims,
+    params: &[(String, String)],
+) -> Response<Body> {
     let (limit, after) = match (limit_param(params), cursor_param(params)) {
         (Ok(l), Ok(a)) => (l, a),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -153,7 +157,11 @@ struct LookupBody {
 }
 
 /// `POST /v1/reports/lookup` `{"message_ids":[…]}`.
-pub async fn lookup(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn lookup(
+    api: &ShardApi,
+    claims: &Claims,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let body = match http::read_body(req, LOOKUP_BODY_LIMIT).await {
         Ok(b) => b,
         Err(r) => return r,
