@@ -1,6 +1,8 @@
 //! The HTTP server: one hyper listener per shard on the shared port
 //! (`SO_REUSEPORT`), connection limits and timeouts, readiness and the
-//! graceful-shutdown protocol.
+//! graceful-shutdown protocol. Every request goes to the
+//! [`router`](crate::router) with its shard's
+//! [`ShardApi`](crate::context::ShardApi).
 //!
 //! Shutdown protocol: the signal thread calls [`Shutdown::trigger`]; every
 //! shard stops accepting, asks each open connection to finish its in-flight
@@ -29,7 +31,7 @@ use mcmp_engine::ShardHandle;
 use crate::config::Config;
 use crate::context::{ApiState, ShardApi};
 use crate::http::Body;
-use crate::router as routes;
+use crate::router;
 
 /// Serves HTTP on one shard until shutdown.
 pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
@@ -175,8 +177,8 @@ async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
         let api = handler.clone();
         async move {
             let started = Instant::now();
-            let route = routes::metrics_route(req.method(), req.uri().path());
-            let resp = routes::route(&api, req).await;
+            let route = router::metrics_route(req.method(), req.uri().path());
+            let resp = router::route(&api, req).await;
             api.shard
                 .observe_http(route, resp.status().as_u16(), started.elapsed());
             Ok::<Response<Body>, Infallible>(resp)
