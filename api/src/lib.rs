@@ -17,19 +17,16 @@
 // would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-pub mod admin;
-pub mod admin_routing;
 pub mod auth;
 pub mod config;
-pub mod customer;
+pub(crate) mod context;
 pub mod demo;
-pub mod http;
-pub mod ops;
+pub(crate) mod endpoints;
+pub(crate) mod http;
 pub mod phone;
-pub mod reports;
-pub mod routes;
+pub(crate) mod router;
 pub mod schema;
-pub mod server;
+pub(crate) mod server;
 pub mod text;
 pub mod time;
 
@@ -43,7 +40,7 @@ use mcmp_engine::{SharedEngine, StartError};
 use mcmp_storage::{Catalog, RecoveryMode, SledCatalog};
 
 use crate::config::Config;
-use crate::server::ApiState;
+use crate::context::ApiState;
 
 /// Start-up choices that are not configuration.
 #[derive(Debug, Clone, Default)]

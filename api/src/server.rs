@@ -1,8 +1,10 @@
 //! The HTTP server: one hyper listener per shard on the shared port
 //! (`SO_REUSEPORT`), connection limits and timeouts, readiness and the
-//! graceful-shutdown protocol.
+//! graceful-shutdown protocol. Every request goes to the
+//! [`router`](crate::router) with its shard's
+//! [`ShardApi`](crate::context::ShardApi).
 //!
-//! Shutdown protocol: the signal thread calls [`Shutdown::trigger`]; every
+//! Shutdown protocol: the signal thread calls `SharedEngine::begin_drain`; every
 //! shard stops accepting, asks each open connection to finish its in-flight
 //! request and close (hyper's graceful shutdown), waits for them up to the
 //! grace period, then returns so the engine flushes the WAL and the process
@@ -13,8 +15,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
@@ -24,78 +26,15 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use mcmp_engine::rt::{self, Conn, HyperTimer, Listener};
 use mcmp_engine::LocalNotify;
-use mcmp_engine::{ShardHandle, SharedEngine};
+use mcmp_engine::ShardHandle;
 
 use crate::config::Config;
+use crate::context::{ApiState, ShardApi};
 use crate::http::Body;
-use crate::routes;
-
-/// State shared by the HTTP side of every shard (`Send + Sync`).
-pub struct ApiState {
-    /// Resolved configuration.
-    pub config: Config,
-    /// The admin bearer token.
-    pub admin_token: String,
-    /// HS256 key of the access tokens.
-    pub jwt_key: Vec<u8>,
-    /// The engine.
-    pub engine: Arc<SharedEngine>,
-    listen: SocketAddr,
-    bound: OnceLock<SocketAddr>,
-    shards_bound: AtomicUsize,
-    ready: AtomicBool,
-    demo: Option<crate::demo::DemoClient>,
-}
-
-impl ApiState {
-    /// Builds the shared state; `listen` is the configured address.
-    pub fn new(
-        config: Config,
-        admin_token: String,
-        jwt_key: Vec<u8>,
-        engine: Arc<SharedEngine>,
-        listen: SocketAddr,
-    ) -> ApiState {
-        ApiState {
-            config,
-            admin_token,
-            jwt_key,
-            engine,
-            listen,
-            bound: OnceLock::new(),
-            shards_bound: AtomicUsize::new(0),
-            ready: AtomicBool::new(false),
-            demo: None,
-        }
-    }
-
-    /// Prints the demo client's credentials and `curl` commands after the
-    /// ready line (`mcmp serve --demo`).
-    pub fn with_demo(mut self, demo: Option<crate::demo::DemoClient>) -> ApiState {
-        self.demo = demo;
-        self
-    }
-
-    /// Whether `/readyz` says ready: recovered, listening, not draining.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst) && !self.engine.is_draining()
-    }
-}
-
-/// One shard's HTTP side. Lives on its shard.
-pub struct ShardApi {
-    /// The shard's engine.
-    pub shard: ShardHandle,
-    /// Shared state.
-    pub state: Arc<ApiState>,
-    stop: LocalNotify,
-    stopping: Cell<bool>,
-    connections: RefCell<HashMap<u64, Rc<LocalNotify>>>,
-    next_conn: Cell<u64>,
-}
+use crate::router;
 
 /// Serves HTTP on one shard until shutdown.
-pub async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
+pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
     let api = Rc::new(ShardApi {
         shard,
         state,
@@ -238,8 +177,8 @@ async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
         let api = handler.clone();
         async move {
             let started = Instant::now();
-            let route = routes::metrics_route(req.method(), req.uri().path());
-            let resp = routes::route(&api, req).await;
+            let route = router::metrics_route(req.method(), req.uri().path());
+            let resp = router::route(&api, req).await;
             api.shard
                 .observe_http(route, resp.status().as_u16(), started.elapsed());
             Ok::<Response<Body>, Infallible>(resp)

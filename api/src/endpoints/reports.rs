@@ -1,24 +1,23 @@
 //! The customer's reading endpoints beyond one message (SPEC §2.2): message
-//! history, report polling, report lookup, and cancel.
+//! history, report polling and report lookup.
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::model::{Channel, MessageId, Status};
 use mcmp_engine::{Cursor, Query, Row, RowItem, SETTLE_MS};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Claims;
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::time::{now_ms, parse_rfc3339};
 
 /// Largest page.
-pub const MAX_LIMIT: usize = 1_000;
+const MAX_LIMIT: usize = 1_000;
 
 /// Page size when `limit` is not given.
-pub const DEFAULT_LIMIT: usize = 100;
+const DEFAULT_LIMIT: usize = 100;
 
 /// Largest lookup request body.
 const LOOKUP_BODY_LIMIT: u64 = 1 << 20;
@@ -60,7 +59,7 @@ fn page(rows: Vec<Row>, limit: usize, key: &str) -> Response<Body> {
 fn row_json(row: Row) -> Value {
     match row.item {
         RowItem::Gone => Value::Null,
-        RowItem::Message(v) => crate::customer::message_json(&v),
+        RowItem::Message(v) => crate::endpoints::messages::message_json(&v),
         RowItem::Report(report) => report,
     }
 }
@@ -81,7 +80,7 @@ fn status_param(s: &str) -> Option<Status> {
 }
 
 /// `GET /v1/messages?since=&until=&status=&channel=&to=&after=&limit=`.
-pub async fn history(
+pub(crate) async fn history(
     api: &ShardApi,
     claims: &Claims,
     params: &[(String, String)],
@@ -130,7 +129,11 @@ pub async fn history(
 }
 
 /// `GET /v1/reports?after=&limit=`: the customer's reports in order.
-pub async fn poll(api: &ShardApi, claims: &Claims, params: &[(String, String)]) -> Response<Body> {
+pub(crate) async fn poll(
+    api: &ShardApi,
+    claims: &Claims,
+    params: &[(String, String)],
+) -> Response<Body> {
     let (limit, after) = match (limit_param(params), cursor_param(params)) {
         (Ok(l), Ok(a)) => (l, a),
         (Err(r), _) | (_, Err(r)) => return r,
@@ -154,7 +157,11 @@ struct LookupBody {
 }
 
 /// `POST /v1/reports/lookup` `{"message_ids":[…]}`.
-pub async fn lookup(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn lookup(
+    api: &ShardApi,
+    claims: &Claims,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let body = match http::read_body(req, LOOKUP_BODY_LIMIT).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -187,25 +194,4 @@ pub async fn lookup(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> 
         .await;
     let reports: Vec<Value> = rows.into_iter().map(row_json).collect();
     http::json(StatusCode::OK, &json!({ "reports": reports }))
-}
-
-/// `DELETE /v1/messages/{id}`: cancel while scheduled or queued.
-pub async fn cancel(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
-    let Some(id) = MessageId::parse(id).filter(|i| i.shard() < api.shard.shards()) else {
-        return http::error(StatusCode::NOT_FOUND, "not_found", "no such message");
-    };
-    match api.shard.cancel(id, &claims.grp).await {
-        CancelOutcome::Canceled => http::json(StatusCode::OK, &json!({"status": "canceled"})),
-        CancelOutcome::NotCancelable(status) => http::error(
-            StatusCode::CONFLICT,
-            "not_cancelable",
-            &format!(
-                "the message is {} and can no longer be canceled",
-                status.as_str()
-            ),
-        ),
-        CancelOutcome::NotFound => {
-            http::error(StatusCode::NOT_FOUND, "not_found", "no such message")
-        }
-    }
 }

@@ -1,6 +1,9 @@
 //! HTTP plumbing shared by every endpoint: the response body type, JSON and
 //! error answers (SPEC §2: `{"error":{"code","message"}}`), bounded body
-//! reading and query-string parsing.
+//! reading and query-string parsing; [`answer`] holds the `Result` answers
+//! and the admin JSON body reader.
+
+pub(crate) mod answer;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -10,10 +13,10 @@ use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
 /// Every response body.
-pub type Body = Full<Bytes>;
+pub(crate) type Body = Full<Bytes>;
 
 /// A JSON answer.
-pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => with_type(status, bytes, "application/json"),
         Err(e) => error(
@@ -25,13 +28,13 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
 }
 
 /// An error answer with the SPEC's body.
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     let body = serde_json::json!({"error": {"code": code, "message": message}});
     with_type(status, body.to_string().into_bytes(), "application/json")
 }
 
 /// An empty answer.
-pub fn empty(status: StatusCode) -> Response<Body> {
+pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     let mut r = Response::new(Body::default());
     *r.status_mut() = status;
     r
@@ -46,12 +49,12 @@ fn with_type(status: StatusCode, bytes: Vec<u8>, content_type: &'static str) -> 
 }
 
 /// 404 for an unknown path.
-pub fn not_found() -> Response<Body> {
+pub(crate) fn not_found() -> Response<Body> {
     error(StatusCode::NOT_FOUND, "not_found", "no such resource")
 }
 
 /// 405 for a known path with the wrong method.
-pub fn method_not_allowed() -> Response<Body> {
+pub(crate) fn method_not_allowed() -> Response<Body> {
     error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
@@ -60,7 +63,7 @@ pub fn method_not_allowed() -> Response<Body> {
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with a 413 answer.
-pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Response<Body>> {
+pub(crate) async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Response<Body>> {
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -94,7 +97,7 @@ pub async fn read_body(req: Request<Incoming>, limit: u64) -> Result<Bytes, Resp
 }
 
 /// Decodes `application/x-www-form-urlencoded` / query strings.
-pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     query
         .unwrap_or("")
         .split('&')
@@ -107,7 +110,7 @@ pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// Percent-decoding with `+` as space; invalid escapes are kept literally.
-pub fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -133,7 +136,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// The value of a query parameter.
-pub fn query_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn query_param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)

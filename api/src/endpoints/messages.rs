@@ -1,137 +1,22 @@
-//! The customer API (SPEC §2.2): `POST /oauth/token`, `POST /v1/messages`,
-//! `GET /v1/messages/{id}` and `GET /v1/messages?src_msg_id=`.
+//! The customer's messages (SPEC §2.2): `POST /v1/messages`,
+//! `GET /v1/messages/{id}`, `GET /v1/messages?src_msg_id=` and
+//! `DELETE /v1/messages/{id}`.
 
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use mcmp_engine::core::accept::{Origin, Verdict};
+use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::core::lifecycle::store::MessageView;
 use mcmp_engine::model::MessageId;
 use mcmp_engine::{AcceptError, WalError};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::auth::{self, Claims};
+use crate::auth::Claims;
+use crate::context::ShardApi;
 use crate::http::{self, Body};
-use crate::server::ShardApi;
+use crate::schema;
 use crate::time::{format_rfc3339, now_ms};
-use crate::{reports, schema};
-
-/// Lifetime of an access token.
-pub const TOKEN_TTL_SECS: i64 = 3600;
-
-/// Largest `POST /oauth/token` body; credentials are tiny.
-const TOKEN_BODY_LIMIT: u64 = 16 * 1024;
-
-/// `POST /oauth/token`: client credentials → JWT.
-pub async fn token(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
-    let header = |name| {
-        req.headers()
-            .get(name)
-            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let (content_type, authorization) = (header(CONTENT_TYPE), header(AUTHORIZATION));
-    let body = match http::read_body(req, TOKEN_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let (client_id, secret) =
-        match auth::parse_token_request(content_type.as_deref(), authorization.as_deref(), &body) {
-            Ok(creds) => creds,
-            Err(auth::TokenRequestError::UnsupportedGrantType) => {
-                return http::error(
-                    StatusCode::BAD_REQUEST,
-                    "unsupported_grant_type",
-                    "grant_type must be client_credentials",
-                )
-            }
-            Err(e) => {
-                return http::error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    &format!("{e:?}"),
-                )
-            }
-        };
-    let snapshot = api.shard.snapshot();
-    let client = snapshot
-        .clients
-        .get(&client_id)
-        .filter(|c| auth::constant_time_eq(c.secret.as_bytes(), secret.as_bytes()));
-    let Some(client) = client else {
-        return http::error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "unknown client or wrong secret",
-        );
-    };
-    let now = now_ms() / 1000;
-    let claims = Claims {
-        sub: client.client_id.clone(),
-        grp: client.group_code.clone(),
-        iat: now,
-        exp: now + TOKEN_TTL_SECS,
-    };
-    let token = auth::issue_token(&api.state.jwt_key, &claims);
-    http::json(
-        StatusCode::OK,
-        &json!({"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL_SECS}),
-    )
-}
-
-/// Routes `/v1/...` after authenticating the bearer token.
-pub async fn route(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
-    let claims = match authenticate(api, &req) {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    match (req.method().clone(), rest) {
-        (Method::POST, ["messages"]) => post_messages(api, &claims, req).await,
-        (Method::GET, ["messages"]) => {
-            let params = http::parse_query(req.uri().query());
-            if http::query_param(&params, "src_msg_id").is_some() {
-                get_by_src_msg_id(api, &claims, &req).await
-            } else {
-                reports::history(api, &claims, &params).await
-            }
-        }
-        (Method::GET, ["messages", id]) => get_message(api, &claims, id).await,
-        (Method::DELETE, ["messages", id]) => reports::cancel(api, &claims, id).await,
-        (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
-        (Method::GET, ["reports"]) => {
-            let params = http::parse_query(req.uri().query());
-            reports::poll(api, &claims, &params).await
-        }
-        (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
-        (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
-        (Method::POST, ["agents", "heartbeat"]) => {
-            crate::ops::agent_heartbeat(api, &claims, req).await
-        }
-        _ => http::not_found(),
-    }
-}
-
-/// Checks the bearer token and that its client still exists.
-fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Response<Body>> {
-    let unauthorized = |msg: &str| http::error(StatusCode::UNAUTHORIZED, "unauthorized", msg);
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = auth::bearer_token(header).ok_or_else(|| unauthorized("missing bearer token"))?;
-    let claims = auth::verify_token(&api.state.jwt_key, token, now_ms() / 1000)
-        .map_err(|e| unauthorized(&format!("invalid access token: {e:?}")))?;
-    let snapshot = api.shard.snapshot();
-    let known = snapshot
-        .clients
-        .get(&claims.sub)
-        .is_some_and(|c| c.group_code == claims.grp);
-    if !known {
-        return Err(unauthorized("the client of this token no longer exists"));
-    }
-    Ok(claims)
-}
 
 #[derive(Serialize)]
 struct ResultRow {
@@ -144,7 +29,11 @@ struct ResultRow {
     reason: Option<String>,
 }
 
-async fn post_messages(api: &ShardApi, claims: &Claims, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn post_messages(
+    api: &ShardApi,
+    claims: &Claims,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let params = http::parse_query(req.uri().query());
     let dry_run = matches!(http::query_param(&params, "dry_run"), Some("true" | "1"));
     if api.state.engine.is_draining() {
@@ -233,7 +122,7 @@ fn unavailable(e: AcceptError) -> Response<Body> {
     http::error(StatusCode::SERVICE_UNAVAILABLE, code, msg)
 }
 
-async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
+pub(crate) async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
     let view = match MessageId::parse(id) {
         Some(id) => api.shard.view(id, &claims.grp).await,
         None => None,
@@ -244,7 +133,7 @@ async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body
     }
 }
 
-async fn get_by_src_msg_id(
+pub(crate) async fn get_by_src_msg_id(
     api: &ShardApi,
     claims: &Claims,
     req: &Request<Incoming>,
@@ -260,6 +149,27 @@ async fn get_by_src_msg_id(
     match api.shard.find_by_src_msg_id(&claims.grp, src).await {
         Some(v) => http::json(StatusCode::OK, &message_json(&v)),
         None => http::error(StatusCode::NOT_FOUND, "not_found", "no such message"),
+    }
+}
+
+/// `DELETE /v1/messages/{id}`: cancel while scheduled or queued.
+pub(crate) async fn cancel(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
+    let Some(id) = MessageId::parse(id).filter(|i| i.shard() < api.shard.shards()) else {
+        return http::error(StatusCode::NOT_FOUND, "not_found", "no such message");
+    };
+    match api.shard.cancel(id, &claims.grp).await {
+        CancelOutcome::Canceled => http::json(StatusCode::OK, &json!({"status": "canceled"})),
+        CancelOutcome::NotCancelable(status) => http::error(
+            StatusCode::CONFLICT,
+            "not_cancelable",
+            &format!(
+                "the message is {} and can no longer be canceled",
+                status.as_str()
+            ),
+        ),
+        CancelOutcome::NotFound => {
+            http::error(StatusCode::NOT_FOUND, "not_found", "no such message")
+        }
     }
 }
 
@@ -280,7 +190,7 @@ fn event_json(e: &mcmp_engine::core::lifecycle::store::Event) -> Value {
 }
 
 /// The SPEC's message object (`GET /v1/messages/{id}`, history).
-pub fn message_json(v: &MessageView) -> Value {
+pub(crate) fn message_json(v: &MessageView) -> Value {
     let events: Vec<Value> = v.events.iter().map(event_json).collect();
     json!({
         "message_id": v.id.to_string(),

@@ -1,15 +1,9 @@
-//! Operations endpoints: `GET /admin/v1/stats` (live counters),
-//! `GET /admin/v1/agents` and the customer's `POST /v1/agents/heartbeat`
-//! (SPEC §1 Agents, §2.2, §2.3).
+//! Agents (SPEC §1 Agents, §2.2, §2.3): `GET /admin/v1/agents` and the
+//! customer's `POST /v1/agents/heartbeat`.
 //!
-//! The numbers come from the engine: message counts from every shard over
-//! the mesh ([`mcmp_engine::ShardHandle::stats`]), sender counters from the senders' live
-//! state in the catalog snapshot, agents from the shards that own them
-//! ([`mcmp_engine::ShardHandle::agents`], in memory: after a restart agents reappear with
-//! their next heartbeat).
-
-use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+//! Agents come from the shards that own them
+//! ([`mcmp_engine::ShardHandle::agents`], in memory: after a restart agents
+//! reappear with their next heartbeat).
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
@@ -17,52 +11,18 @@ use mcmp_engine::{AgentView, Heartbeat};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::admin::{self, Answer};
 use crate::auth::Claims;
 use crate::config::LOST_AFTER_INTERVALS;
+use crate::context::ShardApi;
+use crate::http::answer::{self, Answer};
 use crate::http::{self, Body};
-use crate::server::ShardApi;
 use crate::time::{format_rfc3339, now_ms};
 
 /// Longest `agent_id` and `version`.
-pub const MAX_AGENT_FIELD: usize = 64;
-
-/// `GET /admin/v1/stats`.
-pub async fn stats(api: &ShardApi) -> Answer {
-    let counts = api.shard.stats().await;
-    let snapshot = api.shard.snapshot();
-    let senders: BTreeMap<&String, Value> = snapshot
-        .senders
-        .iter()
-        .map(|(name, e)| {
-            let live = &e.live;
-            let row = json!({
-                "sent": live.sent.load(Ordering::Relaxed),
-                "failed": live.failed.load(Ordering::Relaxed),
-                "queued": live.queued().max(0),
-                "in_flight": live.in_flight(),
-                "connected": live.connected(),
-            });
-            (name, row)
-        })
-        .collect();
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({
-            "messages": {
-                "by_status": counts.by_status,
-                "by_channel": counts.by_channel,
-                "by_customer": counts.by_customer,
-            },
-            "senders": senders,
-            "held": counts.held,
-            "shards": api.shard.shards(),
-        }),
-    ))
-}
+const MAX_AGENT_FIELD: usize = 64;
 
 /// `GET /admin/v1/agents`.
-pub async fn agents(api: &ShardApi) -> Answer {
+pub(crate) async fn agents(api: &ShardApi) -> Answer {
     let interval = api.state.config.agents.heartbeat_interval;
     let lost_after_ms = (interval * LOST_AFTER_INTERVALS).as_millis() as i64;
     let now = now_ms();
@@ -107,12 +67,12 @@ struct HeartbeatBody {
 }
 
 /// `POST /v1/agents/heartbeat` → 204.
-pub async fn agent_heartbeat(
+pub(crate) async fn agent_heartbeat(
     api: &ShardApi,
     claims: &Claims,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let b: HeartbeatBody = match admin::body(req).await {
+    let b: HeartbeatBody = match answer::body(req).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
