@@ -22,6 +22,10 @@ pub struct MessageStats {
     pub by_customer: BTreeMap<String, u64>,
     /// Messages waiting for an available sender.
     pub held: u64,
+    /// Messages not final yet.
+    pub live: u64,
+    /// Bytes the WALs take on disk.
+    pub wal_bytes: u64,
 }
 
 impl MessageStats {
@@ -37,6 +41,8 @@ impl MessageStats {
             *self.by_customer.entry(k).or_default() += n;
         }
         self.held += other.held;
+        self.live += other.live;
+        self.wal_bytes += other.wal_bytes;
     }
 }
 
@@ -44,6 +50,8 @@ impl MessageStats {
 pub fn local(shard: &Shard) -> MessageStats {
     let mut stats = MessageStats {
         held: shard.core.borrow().lifecycle.held.len() as u64,
+        live: shard.messages().live() as u64,
+        wal_bytes: shard.wal.disk_bytes(),
         ..MessageStats::default()
     };
     let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();

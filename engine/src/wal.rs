@@ -94,6 +94,11 @@ impl LocalWal {
         this
     }
 
+    /// Bytes the log takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.wal.borrow().disk_bytes()
+    }
+
     /// Whether the WAL refuses writes after a failed fsync.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.get()

@@ -77,6 +77,8 @@ pub(crate) async fn stats(api: &ShardApi) -> Answer {
             },
             "senders": senders,
             "held": counts.held,
+            "live_messages": counts.live,
+            "wal_bytes": counts.wal_bytes,
             "shards": api.shard.shards(),
         }),
     ))

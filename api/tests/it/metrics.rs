@@ -335,6 +335,8 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
     assert_eq!(m.value("mcmp_sender_queue_depth", &[sender]), 0.0);
     assert_eq!(m.value("mcmp_sender_in_flight", &[sender]), 0.0);
     assert_eq!(m.value("mcmp_held_messages", &[]), 0.0);
+    assert_eq!(m.value("mcmp_live_messages", &[]), 0.0);
+    assert!(m.value("mcmp_wal_disk_bytes", &[]) > 0.0);
 
     // Delivery latency: one sample per delivered SMS.
     assert_eq!(

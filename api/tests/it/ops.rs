@@ -194,6 +194,9 @@ fn stats_count_messages_by_status_channel_customer_and_sender() {
         (st["held"].as_u64(), st["shards"].as_u64()),
         (Some(0), Some(2))
     );
+    // Nothing in flight any more; each shard's WAL has its first segment.
+    assert_eq!(st["live_messages"], 0, "{st}");
+    assert!(st["wal_bytes"].as_u64() >= Some(2 * 1024 * 1024), "{st}");
     let (s, _) = server.call("GET", "/admin/v1/stats", None, None);
     assert_eq!(s, 401);
 }

@@ -49,6 +49,10 @@ pub struct Gauges {
     pub webhook_pending_retries: u64,
     /// WAL records appended and not yet acknowledged durable.
     pub wal_unsynced_records: u64,
+    /// Bytes the WALs take on disk.
+    pub wal_disk_bytes: u64,
+    /// Messages in memory that are not final yet.
+    pub live_messages: u64,
     /// Shards (cores) the engine runs; merge keeps the larger value.
     pub shards: u64,
 }
@@ -77,6 +81,8 @@ impl Gauges {
         self.held_messages += other.held_messages;
         self.webhook_pending_retries += other.webhook_pending_retries;
         self.wal_unsynced_records += other.wal_unsynced_records;
+        self.wal_disk_bytes += other.wal_disk_bytes;
+        self.live_messages += other.live_messages;
         self.shards = self.shards.max(other.shards);
     }
 }
@@ -170,6 +176,13 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
     );
     w.sample("mcmp_held_messages", &[], gauges.held_messages);
     render_http(&mut w, merged);
+    let name = "mcmp_live_messages";
+    w.family(
+        name,
+        "gauge",
+        "Messages not final yet (in memory, watched for validity).",
+    );
+    w.sample(name, &[], gauges.live_messages);
     render_messages(&mut w, merged);
     render_senders(&mut w, gauges);
     w.family(
@@ -313,6 +326,9 @@ fn render_wal(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
         "Bytes appended to the WAL.",
     );
     w.sample("mcmp_wal_bytes_total", &[], m.wal_bytes);
+    let name = "mcmp_wal_disk_bytes";
+    w.family(name, "gauge", "Bytes the WAL segments take on disk.");
+    w.sample(name, &[], g.wal_disk_bytes);
     let name = "mcmp_wal_fsync_seconds";
     w.family(name, "summary", "WAL fdatasync latency.");
     w.summary(name, &[], &m.wal_fsync);

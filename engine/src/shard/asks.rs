@@ -209,6 +209,8 @@ impl Shard {
         let mut gauges = crate::metrics::Gauges::default();
         self.senders.gauges(self, &mut gauges);
         gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
+        gauges.live_messages = self.messages().live() as u64;
+        gauges.wal_disk_bytes = self.wal.disk_bytes();
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
         gauges.wal_unsynced_records = self.wal.unsynced();
         gauges.shards = self.shards() as u64;

@@ -355,6 +355,13 @@ impl Wal {
         Ok(lsn)
     }
 
+    /// Bytes the log takes on disk: its segments (each pre-written to its
+    /// full size) and the spare.
+    pub fn disk_bytes(&self) -> u64 {
+        let spare = self.spare.as_ref().map_or(0, |_| self.opts.segment_size);
+        self.segments.iter().map(|s| s.capacity).sum::<u64>() + spare
+    }
+
     /// Bytes buffered and not yet handed to a flush job.
     pub fn pending_bytes(&self) -> usize {
         self.pending_bytes
