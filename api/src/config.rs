@@ -234,6 +234,10 @@ pub struct ReportsConfig {
     /// When the daily failure digest goes to each customer's clients,
     /// Asia/Seoul time, `HH:MM` or `HH:MM:SS`. Default `"08:30"`.
     pub digest_at: String,
+    /// Most reports queued at one webhook endpoint; beyond it new reports
+    /// wait at their owners (no attempt counted) and are offered again
+    /// every second. Default 100000.
+    pub endpoint_queue: usize,
 }
 
 impl Default for ReportsConfig {
@@ -244,6 +248,7 @@ impl Default for ReportsConfig {
             webhook_timeout: Duration::from_secs(5),
             retention: Duration::from_secs(7 * 86_400),
             digest_at: "08:30".to_owned(),
+            endpoint_queue: 100_000,
         }
     }
 }
@@ -471,6 +476,9 @@ impl Config {
             ));
         }
         let r = &self.reports;
+        if r.endpoint_queue == 0 {
+            return Err(invalid("reports.endpoint-queue", "must be at least 1"));
+        }
         if !(1..=MAX_WEBHOOK_ATTEMPTS).contains(&r.max_attempts) {
             return Err(invalid("reports.max-attempts", "must be between 1 and 20"));
         }

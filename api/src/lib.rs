@@ -137,6 +137,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         data_dir_for_alerts: config.server.data_dir.clone(),
         alert_url: config.alerts.webhook_url.clone(),
         validity: config.routing.validity,
+        endpoint_queue: config.reports.endpoint_queue,
     };
     let prefixes = config
         .carriers

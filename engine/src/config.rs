@@ -40,6 +40,9 @@ pub struct EngineConfig {
     pub digest_at_second: u32,
     /// The directory whose free space is watched for the disk alert.
     pub data_dir_for_alerts: PathBuf,
+    /// Most reports queued at one webhook endpoint (`reports.endpoint-queue`);
+    /// beyond it reports are held back at their owners, no attempt spent.
+    pub endpoint_queue: usize,
     /// How long a message may take to reach a final result when it does
     /// not say (`routing.validity`, SPEC §5.1).
     pub validity: Duration,

@@ -32,6 +32,7 @@ pub struct Deadlines {
     armed_at: Cell<u64>,
     wake: LocalNotify,
     report_retries: Cell<usize>,
+    held_back: Cell<usize>,
 }
 
 impl Default for Deadlines {
@@ -41,6 +42,7 @@ impl Default for Deadlines {
             armed_at: Cell::new(0),
             wake: LocalNotify::default(),
             report_retries: Cell::new(0),
+            held_back: Cell::new(0),
         }
     }
 }
@@ -54,8 +56,10 @@ impl Deadlines {
     pub fn at(&self, at_ms: i64, due: Due) {
         let at = at_ms.max(0) as u64;
         self.wheel.borrow_mut().insert(at, due);
-        if matches!(due, Due::ReportRetry(_)) {
-            self.report_retries.set(self.report_retries.get() + 1);
+        match due {
+            Due::ReportRetry(_) => self.report_retries.set(self.report_retries.get() + 1),
+            Due::ReportHeldBack(_) => self.held_back.set(self.held_back.get() + 1),
+            Due::Send(_) => {}
         }
         if at < self.armed_at.get() {
             self.wake.notify();
@@ -67,15 +71,22 @@ impl Deadlines {
         self.report_retries.get()
     }
 
+    /// Reports held back by a full endpoint queue, waiting to be offered
+    /// again (a gauge).
+    pub fn held_back(&self) -> usize {
+        self.held_back.get()
+    }
+
     fn fire(&self, now_ms: u64) -> Vec<Due> {
         let mut fired = Vec::new();
         self.wheel.borrow_mut().advance(now_ms, &mut fired);
-        let retries = fired
-            .iter()
-            .filter(|d| matches!(d, Due::ReportRetry(_)))
-            .count();
+        let count = |f: fn(&Due) -> bool| fired.iter().filter(|d| f(d)).count();
+        let retries = count(|d| matches!(d, Due::ReportRetry(_)));
+        let held_back = count(|d| matches!(d, Due::ReportHeldBack(_)));
         self.report_retries
             .set(self.report_retries.get().saturating_sub(retries));
+        self.held_back
+            .set(self.held_back.get().saturating_sub(held_back));
         fired
     }
 }
@@ -92,7 +103,9 @@ pub async fn run(shard: Rc<Shard>) {
         for due in deadlines.fire(t) {
             match due {
                 Due::Send(id) => sends.push(id),
-                Due::ReportRetry(id) => crate::shard::reports::send_report(&shard, id),
+                Due::ReportRetry(id) | Due::ReportHeldBack(id) => {
+                    crate::shard::reports::send_report(&shard, id)
+                }
             }
         }
         if !sends.is_empty() {

@@ -23,9 +23,12 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::lifecycle::store::StoredMessage;
+use crate::http_client::HttpError;
 use crate::io::webhook::Posted;
 use crate::mesh::msg::MeshMsg;
+use crate::metrics::WebhookFailure;
 use crate::model::MessageId;
 use crate::rt;
 use crate::shard::Shard;
@@ -39,10 +42,6 @@ pub const MAX_BATCH_REPORTS: usize = 1_000;
 
 /// Largest webhook body (SPEC).
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
-
-/// Most reports queued at one endpoint; beyond, new ones wait at their owner
-/// (they count as a failed attempt and come back on the retry schedule).
-pub const ENDPOINT_QUEUE_BOUND: usize = 100_000;
 
 /// The report of a final message (SPEC §2.2 shape).
 pub fn report_json(m: &StoredMessage) -> Value {
@@ -118,14 +117,9 @@ pub fn enqueue(shard: &Rc<Shard>, items: Vec<ReportItem>) {
                 })
             })
             .clone();
-        if ep.queue.borrow().len() >= ENDPOINT_QUEUE_BOUND {
-            shard.to_owner(
-                item.id,
-                crate::core::lifecycle::events::OwnerEvent::ReportOutcome {
-                    id: item.id,
-                    delivered: false,
-                },
-            );
+        if ep.queue.borrow().len() >= shard.shared.config.endpoint_queue {
+            let held_back = OwnerEvent::ReportHeldBack { id: item.id };
+            shard.to_owner(item.id, held_back);
             continue;
         }
         ep.queue.borrow_mut().push_back(item);
@@ -154,8 +148,9 @@ async fn run_endpoint(shard: Rc<Shard>, ep: Rc<Endpoint>) {
             .endpoints
             .pending
             .set(shard.endpoints.pending.get().saturating_sub(batch.len()));
-        let delivered = post_batch(&shard, &ep.client_id, &batch).await;
-        shard.metrics.webhook(delivered);
+        let outcome = post_batch(&shard, &ep.client_id, &batch).await;
+        shard.metrics.webhook(outcome);
+        let delivered = outcome.is_ok();
         let in_a_row = if delivered {
             0
         } else {
@@ -171,7 +166,7 @@ async fn run_endpoint(shard: Rc<Shard>, ep: Rc<Endpoint>) {
         for item in batch {
             shard.to_owner(
                 item.id,
-                crate::core::lifecycle::events::OwnerEvent::ReportOutcome {
+                OwnerEvent::ReportOutcome {
                     id: item.id,
                     delivered,
                 },
@@ -212,27 +207,37 @@ pub fn batch_body(items: &[ReportItem]) -> Vec<u8> {
     body
 }
 
-/// POSTs one signed batch; true on a 2xx within the webhook timeout.
-async fn post_batch(shard: &Shard, client_id: &str, batch: &[ReportItem]) -> bool {
+/// POSTs one signed batch; `Ok` on a 2xx within the webhook timeout.
+async fn post_batch(
+    shard: &Shard,
+    client_id: &str,
+    batch: &[ReportItem],
+) -> Result<(), WebhookFailure> {
     let snapshot = shard.snapshot();
-    let Some(client) = snapshot.clients.get(client_id) else {
-        return false;
+    let client = snapshot.clients.get(client_id);
+    let Some(uri) = client.and_then(|c| c.report_uri.as_deref()) else {
+        return Err(WebhookFailure::NoEndpoint);
     };
-    let Some(uri) = client.report_uri.as_deref() else {
-        return false;
-    };
+    let client = client.ok_or(WebhookFailure::NoEndpoint)?;
     let body = batch_body(batch);
     let timeout = shard.shared.config.webhook_timeout;
     let secret = client.secret.as_bytes();
     match crate::io::webhook::post_signed(&shard.http, uri, secret, body, timeout).await {
-        Posted::Accepted => true,
+        Posted::Accepted => Ok(()),
         Posted::Refused(status) => {
             tracing::debug!(client_id, status, "webhook refused");
-            false
+            Err(WebhookFailure::Status)
         }
         Posted::Failed(e) => {
             tracing::debug!(client_id, "webhook failed: {e}");
-            false
+            Err(match e {
+                HttpError::Timeout => WebhookFailure::Timeout,
+                HttpError::Connect(_) => WebhookFailure::Connect,
+                HttpError::Io(_) | HttpError::TooLarge => WebhookFailure::Io,
+                HttpError::InvalidUrl(_) | HttpError::InvalidHeader(_) => {
+                    WebhookFailure::NoEndpoint
+                }
+            })
         }
     }
 }

@@ -351,7 +351,15 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
 
     // Webhooks (the client's report_uri is a closed port).
     m.value("mcmp_webhook_requests_total", &[("result", "success")]);
-    m.value("mcmp_webhook_requests_total", &[("result", "failure")]);
+    m.value("mcmp_webhook_held_back_reports", &[]);
+    let refused = ("reason", "connect");
+    scrape_until(&server, "a refused webhook attempt", |m| {
+        m.get(
+            "mcmp_webhook_requests_total",
+            &[("result", "failure"), refused],
+        )
+        .is_some_and(|n| n >= 1.0)
+    });
     m.value("mcmp_webhook_pending_retries", &[]);
 
     for (family, kind) in [
@@ -374,7 +382,7 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
     // Nothing is labelled per message: only the bounded label names, and no
     // label value is a message id, a src_msg_id or a phone number.
     let allowed: BTreeSet<&str> = [
-        "channel", "code", "status", "route", "sender", "quantile", "result", "version",
+        "channel", "code", "status", "route", "sender", "quantile", "result", "reason", "version",
     ]
     .into_iter()
     .collect();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::harness::{data_dir, sms, Server};
+use crate::harness::{data_dir, raw_request, sms, Server};
 use crate::routing::{sim_sender, wait_status};
 use crate::webhook::{reports, Webhook};
 
@@ -700,4 +700,51 @@ fn a_message_past_its_validity_fails_5007_once_and_a_late_receipt_is_an_event() 
         2,
         "nothing reported again after the restart"
     );
+}
+
+/// Issue 13: reports that meet a full endpoint queue are held back, not
+/// counted as failed attempts. With a queue of 20 and a slow endpoint, 600
+/// reports all arrive, each once, within the test (a held-back report
+/// counted as a failure would wait an hour: `retry-unit = "1h"`), and no
+/// webhook attempt failed.
+#[test]
+fn a_full_endpoint_queue_holds_reports_back_without_spending_attempts() {
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    let toml = "[reports]\nretry-unit = \"1h\"\nendpoint-queue = 20\n";
+    std::fs::write(&config, toml).expect("config");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
+    let hook = Webhook::start_slow(0, Duration::from_millis(50));
+    let (token, _) = customer(&server, "Q1", &hook.url(), 1);
+    let mut ids = HashSet::new();
+    for chunk in 0..6 {
+        let msgs = (0..100).map(|i| sms(&format!("q{chunk}-{i}"))).collect();
+        ids.extend(send(&server, &token, msgs));
+    }
+    let hits = hook.wait("all 600 reports", |h| {
+        let got: HashSet<String> = reports(h)
+            .iter()
+            .filter_map(|(r, _)| r["message_id"].as_str().map(String::from))
+            .collect();
+        ids.iter().all(|id| got.contains(id))
+    });
+    let all = reports(&hits);
+    assert_eq!(all.len(), 600, "each report once");
+    assert!(hits.iter().all(|h| h.status == 200));
+    assert!(
+        hits.iter()
+            .all(|h| h.body["reports"].as_array().map_or(0, Vec::len) <= 20),
+        "no batch over the endpoint queue"
+    );
+    let (_, text) = raw_request(server.addr, "GET", "/metrics", None, "text/plain", b"");
+    let text = String::from_utf8_lossy(&text);
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("mcmp_webhook_requests_total{result=\"failure\""))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(failed.is_empty(), "no attempt failed: {failed:?}");
 }

@@ -37,6 +37,11 @@ impl Webhook {
     /// Answers 500 to the first `fail_first` requests, then 200
     /// (`usize::MAX`: always 500).
     pub fn start(fail_first: usize) -> Webhook {
+        Webhook::start_slow(fail_first, Duration::ZERO)
+    }
+
+    /// As [`Webhook::start`], answering each request `delay` after it came.
+    pub fn start_slow(fail_first: usize, delay: Duration) -> Webhook {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
@@ -46,7 +51,7 @@ impl Webhook {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (h, seen) = (h.clone(), seen.clone());
-                std::thread::spawn(move || serve(conn, h, seen, fail_first));
+                std::thread::spawn(move || serve(conn, h, seen, fail_first, delay));
             }
         });
         Webhook { addr, hits }
@@ -85,6 +90,7 @@ fn serve(
     hits: Arc<Mutex<Vec<Hit>>>,
     seen: Arc<AtomicUsize>,
     fail_first: usize,
+    delay: Duration,
 ) {
     let mut reader = BufReader::new(conn.try_clone().expect("clone"));
     let mut writer = conn;
@@ -130,6 +136,7 @@ fn serve(
         } else {
             "Internal Server Error"
         };
+        std::thread::sleep(delay);
         let answer = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n\r\n");
         if writer.write_all(answer.as_bytes()).is_err() {
             return;

@@ -35,6 +35,8 @@ pub enum Due {
     Send(MessageId),
     /// A report's next webhook attempt.
     ReportRetry(MessageId),
+    /// A report held back by a full endpoint queue, offered again.
+    ReportHeldBack(MessageId),
 }
 
 /// Something the core asks the driver to do.

@@ -237,8 +237,53 @@ pub struct MetricsSnapshot {
     pub(crate) http_requests: Vec<u64>,
     pub(crate) delivery: [Summary; CHANNELS],
     pub(crate) webhook_success: u64,
-    pub(crate) webhook_failure: u64,
+    /// Failed attempts by [`WebhookFailure`].
+    pub(crate) webhook_failure: [u64; WebhookFailure::ALL.len()],
     pub(crate) smpp_protocol_errors: BoundedCounts,
+}
+
+/// Why a webhook attempt failed (the `reason` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFailure {
+    /// The endpoint answered, not with a 2xx.
+    Status,
+    /// No answer within `reports.webhook-timeout`.
+    Timeout,
+    /// The connection could not be made (refused, unreachable).
+    Connect,
+    /// The connection broke while sending or reading.
+    Io,
+    /// The client has no usable `report_uri` (any more).
+    NoEndpoint,
+}
+
+impl WebhookFailure {
+    /// Every reason, in label order.
+    pub const ALL: [WebhookFailure; 5] = [
+        WebhookFailure::Connect,
+        WebhookFailure::Io,
+        WebhookFailure::NoEndpoint,
+        WebhookFailure::Status,
+        WebhookFailure::Timeout,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFailure::Status => "status",
+            WebhookFailure::Timeout => "timeout",
+            WebhookFailure::Connect => "connect",
+            WebhookFailure::Io => "io",
+            WebhookFailure::NoEndpoint => "no_endpoint",
+        }
+    }
+
+    fn slot(self) -> usize {
+        WebhookFailure::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(0)
+    }
 }
 
 impl Default for MetricsSnapshot {
@@ -254,7 +299,7 @@ impl Default for MetricsSnapshot {
             http_requests: vec![0; ROUTES * STATUS_SLOTS],
             delivery: Default::default(),
             webhook_success: 0,
-            webhook_failure: 0,
+            webhook_failure: [0; WebhookFailure::ALL.len()],
             smpp_protocol_errors: BoundedCounts::default(),
         }
     }
@@ -295,7 +340,7 @@ impl MetricsSnapshot {
             m.merge(t);
         }
         self.webhook_success += other.webhook_success;
-        self.webhook_failure += other.webhook_failure;
+        add_all(&mut self.webhook_failure, &other.webhook_failure);
         for (label, n) in other.smpp_protocol_errors.values {
             self.smpp_protocol_errors.add(&label, n);
         }
@@ -364,13 +409,12 @@ impl LocalMetrics {
         self.data.borrow_mut().delivery[channel as usize].record(took);
     }
 
-    /// One webhook attempt ended: `success` is a 2xx answer in time.
-    pub fn webhook(&self, success: bool) {
+    /// One webhook attempt ended: `Ok` is a 2xx answer in time.
+    pub fn webhook(&self, outcome: Result<(), WebhookFailure>) {
         let mut d = self.data.borrow_mut();
-        if success {
-            d.webhook_success += 1;
-        } else {
-            d.webhook_failure += 1;
+        match outcome {
+            Ok(()) => d.webhook_success += 1,
+            Err(why) => d.webhook_failure[why.slot()] += 1,
         }
     }
 

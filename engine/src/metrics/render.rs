@@ -47,6 +47,8 @@ pub struct Gauges {
     pub held_messages: u64,
     /// Webhook reports waiting for a retry.
     pub webhook_pending_retries: u64,
+    /// Reports held back by a full endpoint queue (no attempt spent).
+    pub webhook_held_back: u64,
     /// WAL records appended and not yet acknowledged durable.
     pub wal_unsynced_records: u64,
     /// Bytes the WALs take on disk.
@@ -80,6 +82,7 @@ impl Gauges {
         }
         self.held_messages += other.held_messages;
         self.webhook_pending_retries += other.webhook_pending_retries;
+        self.webhook_held_back += other.webhook_held_back;
         self.wal_unsynced_records += other.wal_unsynced_records;
         self.wal_disk_bytes += other.wal_disk_bytes;
         self.live_messages += other.live_messages;
@@ -342,11 +345,28 @@ fn render_wal(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
 }
 
 fn render_webhooks(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
+    let name = "mcmp_webhook_held_back_reports";
+    w.family(
+        name,
+        "gauge",
+        "Reports held back because their endpoint's queue is full (no attempt spent).",
+    );
+    w.sample(name, &[], g.webhook_held_back);
     let name = "mcmp_webhook_pending_retries";
     w.family(name, "gauge", "Webhook reports waiting for a retry.");
     w.sample(name, &[], g.webhook_pending_retries);
     let name = "mcmp_webhook_requests_total";
-    w.family(name, "counter", "Webhook attempts, by result.");
-    w.sample(name, &[("result", "failure")], m.webhook_failure);
+    w.family(
+        name,
+        "counter",
+        "Webhook attempts, by result (and, for failures, why).",
+    );
+    for (reason, n) in super::WebhookFailure::ALL.iter().zip(m.webhook_failure) {
+        w.sample(
+            name,
+            &[("result", "failure"), ("reason", reason.as_str())],
+            n,
+        );
+    }
     w.sample(name, &[("result", "success")], m.webhook_success);
 }

@@ -23,9 +23,9 @@ fn sample_shard() -> LocalMetrics {
     m.http_request(HttpRoute::Token, 401, ms(1));
     m.http_request(HttpRoute::Other, 1000, ms(1));
     m.delivery(Channel::Sms, ms(1500));
-    m.webhook(true);
-    m.webhook(false);
-    m.webhook(true);
+    m.webhook(Ok(()));
+    m.webhook(Err(WebhookFailure::Timeout));
+    m.webhook(Ok(()));
     m.smpp_protocol_error("skt-1");
     m
 }
@@ -94,7 +94,8 @@ fn renders_every_family_with_exact_lines() {
         "mcmp_delivery_seconds_sum{channel=\"SMS\"} 1.5".to_owned(),
         "mcmp_delivery_seconds_count{channel=\"SMS\"} 1".to_owned(),
         "mcmp_webhook_requests_total{result=\"success\"} 2".to_owned(),
-        "mcmp_webhook_requests_total{result=\"failure\"} 1".to_owned(),
+        "mcmp_webhook_requests_total{result=\"failure\",reason=\"timeout\"} 1".to_owned(),
+        "mcmp_webhook_requests_total{result=\"failure\",reason=\"status\"} 0".to_owned(),
         "mcmp_webhook_pending_retries 3".to_owned(),
         "mcmp_smpp_protocol_errors_total{sender=\"skt-1\"} 1".to_owned(),
         "mcmp_sender_queue_depth{sender=\"skt-1\"} 10".to_owned(),
@@ -170,7 +171,7 @@ fn families_are_sorted_with_one_help_and_type_each() {
     sorted.dedup();
     assert_eq!(types, sorted, "families sorted, each once");
     assert_eq!(types, helps);
-    assert_eq!(types.len(), 21);
+    assert_eq!(types.len(), 22);
     // Every sample belongs to the family declared just before it.
     let mut family = "";
     for line in text.lines() {

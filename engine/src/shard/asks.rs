@@ -212,6 +212,7 @@ impl Shard {
         gauges.live_messages = self.messages().live() as u64;
         gauges.wal_disk_bytes = self.wal.disk_bytes();
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
+        gauges.webhook_held_back = self.deadlines.held_back() as u64;
         gauges.wal_unsynced_records = self.wal.unsynced();
         gauges.shards = self.shards() as u64;
         (self.metrics.snapshot(), gauges)

@@ -337,7 +337,7 @@ impl Sim {
         self.timers = later;
         for (_, _, due) in due {
             match due {
-                Due::ReportRetry(id) => self.send_report(id),
+                Due::ReportRetry(id) | Due::ReportHeldBack(id) => self.send_report(id),
                 Due::Send(id) => self.routes.push(id),
             }
         }

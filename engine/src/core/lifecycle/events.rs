@@ -52,6 +52,12 @@ pub enum OwnerEvent {
         /// Whether the endpoint took it.
         delivered: bool,
     },
+    /// The report's endpoint queue was full: the report was not tried and
+    /// comes back later (our own backpressure spends no attempt).
+    ReportHeldBack {
+        /// The message.
+        id: MessageId,
+    },
     /// The receipt arrived.
     Final {
         /// The message.
@@ -72,6 +78,7 @@ impl OwnerEvent {
             | OwnerEvent::Bounced { id }
             | OwnerEvent::Moved { id, .. }
             | OwnerEvent::ReportOutcome { id, .. }
+            | OwnerEvent::ReportHeldBack { id }
             | OwnerEvent::Route { id }
             | OwnerEvent::Final { id, .. } => *id,
         }

@@ -25,6 +25,10 @@ use events::OwnerEvent;
 use report::{retry_delay, ReportState};
 use transition::Step;
 
+/// How long a report held back by a full endpoint queue waits before it
+/// is offered again.
+pub const REPORT_HOLD_BACK_MS: i64 = 1_000;
+
 /// Submit attempts (transient failures) before a message fails for good.
 pub const MAX_ATTEMPTS: u8 = 10;
 
@@ -68,8 +72,12 @@ impl Lifecycle {
     /// `Route` and `Moved` are routing's: the driver handles them.
     pub fn on_owner(&mut self, now_ms: i64, ev: OwnerEvent, fx: &mut Effects) {
         let id = ev.id();
-        if let OwnerEvent::ReportOutcome { delivered, .. } = ev {
-            return self.on_report_outcome(now_ms, id, delivered, fx);
+        match ev {
+            OwnerEvent::ReportOutcome { delivered, .. } => {
+                return self.on_report_outcome(now_ms, id, delivered, fx)
+            }
+            OwnerEvent::ReportHeldBack { .. } => return self.hold_report_back(now_ms, id, fx),
+            _ => {}
         }
         let Some(m) = self.store.get(id) else { return };
         if m.status.is_final() {
@@ -128,7 +136,7 @@ impl Lifecycle {
                 self.transition(now_ms, id, Step::to(status, code), fx);
             }
             OwnerEvent::Route { .. } | OwnerEvent::Moved { .. } => {}
-            OwnerEvent::ReportOutcome { .. } => {}
+            OwnerEvent::ReportOutcome { .. } | OwnerEvent::ReportHeldBack { .. } => {}
         }
     }
 
@@ -247,6 +255,19 @@ impl Lifecycle {
             }
         }
         self.record_report(id, state, fx);
+    }
+
+    /// `id`'s report found its endpoint's queue full: offered again after
+    /// [`REPORT_HOLD_BACK_MS`], with no attempt counted and nothing logged
+    /// (a restart offers every pending report anyway).
+    fn hold_report_back(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) {
+        if self.store.get(id).is_some_and(|m| m.report.pending()) {
+            let at_ms = now_ms + REPORT_HOLD_BACK_MS;
+            fx.push(Effect::Schedule {
+                at_ms,
+                due: Due::ReportHeldBack(id),
+            });
+        }
     }
 
     /// A receipt for `id` after it expired: one more event, no other change

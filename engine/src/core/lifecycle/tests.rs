@@ -1060,3 +1060,53 @@ mod validity {
         assert_eq!(replayed.pop_expired(T0 + 2 * DAY_MS), None);
     }
 }
+
+mod held_back_reports {
+    //! Our own backpressure never spends a customer's retry budget: a report
+    //! its endpoint's full queue turned away comes back later, untried.
+
+    use super::*;
+    use crate::core::lifecycle::events::OwnerEvent;
+    use crate::core::lifecycle::{Lifecycle, LifecycleConfig, REPORT_HOLD_BACK_MS};
+    use crate::core::Due;
+
+    const CONFIG: LifecycleConfig = LifecycleConfig {
+        report_retries: 2,
+        report_retry_unit_ms: 1_000,
+    };
+
+    #[test]
+    fn a_held_back_report_is_offered_again_without_an_attempt() {
+        let mut l = Lifecycle::new(store_at(Status::Delivered, true), CONFIG);
+        let before = l.store.get(id()).map(|m| m.report);
+        for round in 0..5 {
+            let mut fx = Effects::default();
+            let now = T0 + round * REPORT_HOLD_BACK_MS;
+            l.on_owner(now, OwnerEvent::ReportHeldBack { id: id() }, &mut fx);
+            let want = vec![Effect::Schedule {
+                at_ms: now + REPORT_HOLD_BACK_MS,
+                due: Due::ReportHeldBack(id()),
+            }];
+            assert_eq!(fx.drain().collect::<Vec<_>>(), want, "round {round}");
+        }
+        assert_eq!(
+            l.store.get(id()).map(|m| m.report),
+            before,
+            "no failure counted"
+        );
+
+        // Once the report is delivered, a late hold-back changes nothing.
+        let mut fx = Effects::default();
+        l.on_owner(
+            T0,
+            OwnerEvent::ReportOutcome {
+                id: id(),
+                delivered: true,
+            },
+            &mut fx,
+        );
+        let mut fx = Effects::default();
+        l.on_owner(T0 + 1, OwnerEvent::ReportHeldBack { id: id() }, &mut fx);
+        assert!(fx.as_slice().is_empty());
+    }
+}
