@@ -19,6 +19,12 @@ const ALL: [Status; 8] = [
 ];
 
 const T0: i64 = 1_700_000_000_000;
+
+/// Two webhook retries, one second apart at first.
+const CONFIG: super::LifecycleConfig = super::LifecycleConfig {
+    report_retries: 2,
+    report_retry_unit_ms: 1_000,
+};
 const PRICE: i64 = 10;
 
 fn request() -> MessageRequest {
@@ -248,14 +254,9 @@ mod owner_events {
     use crate::codec::ReportRecord;
     use crate::codes::ResultCode;
     use crate::core::lifecycle::events::OwnerEvent;
-    use crate::core::lifecycle::{Lifecycle, LifecycleConfig, MAX_ATTEMPTS};
+    use crate::core::lifecycle::{Lifecycle, MAX_ATTEMPTS};
     use crate::core::receipts::ReceiptKey;
     use crate::core::Due;
-
-    const CONFIG: LifecycleConfig = LifecycleConfig {
-        report_retries: 2,
-        report_retry_unit_ms: 1_000,
-    };
 
     fn lifecycle_at(status: Status, submitted: bool) -> Lifecycle {
         Lifecycle::new(store_at(status, submitted), CONFIG)
@@ -520,13 +521,8 @@ mod commands {
     use super::*;
     use crate::codes::ResultCode;
     use crate::core::lifecycle::cancel::CancelDecision;
-    use crate::core::lifecycle::{Lifecycle, LifecycleConfig};
+    use crate::core::lifecycle::Lifecycle;
     use crate::model::FallbackStep;
-
-    const CONFIG: LifecycleConfig = LifecycleConfig {
-        report_retries: 2,
-        report_retry_unit_ms: 1_000,
-    };
 
     fn rcs_with_fallback() -> Lifecycle {
         let mut store = LocalMessages::default();
@@ -697,17 +693,12 @@ mod routing {
     use super::*;
     use crate::catalog::{SenderEntry, Snapshot};
     use crate::core::lifecycle::route::PickAsk;
-    use crate::core::lifecycle::{Lifecycle, LifecycleConfig};
+    use crate::core::lifecycle::Lifecycle;
     use crate::model::RouteTarget;
     use crate::routing::pnx::PnxTable;
     use crate::routing::rule::{GroupRatio, RouteRule};
     use crate::sender::live::SenderLive;
     use crate::sender::{Ability, SenderConfig, SimConfig, Transport};
-
-    const CONFIG: LifecycleConfig = LifecycleConfig {
-        report_retries: 2,
-        report_retry_unit_ms: 1_000,
-    };
 
     /// Group G with sender S1 (bound on shard 1 of 2) and S2 (not bound);
     /// A1's SMS to KT numbers go to G.
@@ -889,12 +880,8 @@ mod validity {
     use super::*;
     use crate::codes::ResultCode;
     use crate::core::lifecycle::events::OwnerEvent;
-    use crate::core::lifecycle::{Lifecycle, LifecycleConfig};
+    use crate::core::lifecycle::Lifecycle;
 
-    const CONFIG: LifecycleConfig = LifecycleConfig {
-        report_retries: 2,
-        report_retry_unit_ms: 1_000,
-    };
     /// The test request's validity: the store's default, a day.
     const DAY_MS: i64 = 86_400_000;
 
@@ -1067,13 +1054,8 @@ mod held_back_reports {
 
     use super::*;
     use crate::core::lifecycle::events::OwnerEvent;
-    use crate::core::lifecycle::{Lifecycle, LifecycleConfig, REPORT_HOLD_BACK_MS};
+    use crate::core::lifecycle::{Lifecycle, REPORT_HOLD_BACK_MS};
     use crate::core::Due;
-
-    const CONFIG: LifecycleConfig = LifecycleConfig {
-        report_retries: 2,
-        report_retry_unit_ms: 1_000,
-    };
 
     #[test]
     fn a_held_back_report_is_offered_again_without_an_attempt() {
