@@ -185,6 +185,11 @@ pub struct WalConfig {
     /// How long closed segments are kept once nothing needs them. Default `"7d"`.
     #[serde(with = "human_duration")]
     pub retention: Duration,
+    /// Free space the data directory's file system must keep: below it new
+    /// messages get 503 `storage_full` while everything accepted still goes
+    /// out (SPEC §5.3). `0` turns the check off. Default `"1GiB"`.
+    #[serde(with = "human_size")]
+    pub min_free: u64,
 }
 
 impl Default for WalConfig {
@@ -194,6 +199,7 @@ impl Default for WalConfig {
             sync_interval: Duration::from_millis(10),
             segment_size: 64 << 20,
             retention: Duration::from_secs(7 * 86_400),
+            min_free: 1 << 30,
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         alert_url: config.alerts.webhook_url.clone(),
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,
+        min_free_bytes: config.wal.min_free,
     };
     let prefixes = config
         .carriers

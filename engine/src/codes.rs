@@ -40,6 +40,8 @@ pub enum ResultCode {
     RecipientOptedOut = 3012,
     /// A field is missing, malformed or out of range.
     InvalidField = 3013,
+    /// The customer's backlog for the channel is full (SPEC §5.3).
+    BacklogFull = 3014,
     /// No route exists for the customer and channel.
     NoRoute = 4001,
     /// No sender was available within the hold timeout.
@@ -64,7 +66,7 @@ pub enum ResultCode {
 
 impl ResultCode {
     /// Every code, in numeric order.
-    pub const ALL: [ResultCode; 25] = [
+    pub const ALL: [ResultCode; 26] = [
         ResultCode::Accepted,
         ResultCode::Delivered,
         ResultCode::InvalidRecipient,
@@ -80,6 +82,7 @@ impl ResultCode {
         ResultCode::AdAtNight,
         ResultCode::RecipientOptedOut,
         ResultCode::InvalidField,
+        ResultCode::BacklogFull,
         ResultCode::NoRoute,
         ResultCode::NoAvailableSender,
         ResultCode::Undeliverable,
@@ -120,6 +123,7 @@ impl ResultCode {
             ResultCode::AdAtNight => "ad at night",
             ResultCode::RecipientOptedOut => "recipient opted out",
             ResultCode::InvalidField => "invalid field / schema",
+            ResultCode::BacklogFull => "backlog full",
             ResultCode::NoRoute => "no route",
             ResultCode::NoAvailableSender => "no available sender (held too long)",
             ResultCode::Undeliverable => "undeliverable",

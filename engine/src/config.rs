@@ -43,6 +43,9 @@ pub struct EngineConfig {
     /// Most reports queued at one webhook endpoint (`reports.endpoint-queue`);
     /// beyond it reports are held back at their owners, no attempt spent.
     pub endpoint_queue: usize,
+    /// Free bytes the data directory must keep (`wal.min-free`); below,
+    /// new messages are refused with `storage_full`. 0: no check.
+    pub min_free_bytes: u64,
     /// How long a message may take to reach a final result when it does
     /// not say (`routing.validity`, SPEC §5.1).
     pub validity: Duration,

@@ -4,6 +4,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
+use mcmp_engine::codes::ResultCode;
 use mcmp_engine::core::accept::{Origin, Verdict};
 use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::core::lifecycle::store::MessageView;
@@ -82,6 +83,19 @@ pub(crate) async fn post_messages(
         .zip(verdicts)
         .map(|(s, v)| result_row(s, v))
         .collect();
+    // SPEC §5.3: a request whose every message hit a rate or backlog limit
+    // is 429, to be tried again in a second (the TPS window).
+    let limited = [ResultCode::TpsExceeded, ResultCode::BacklogFull].map(ResultCode::as_u16);
+    if !results.is_empty() && results.iter().all(|r| limited.contains(&r.code)) {
+        let mut resp = http::json(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({ "results": results }),
+        );
+        let one_second = hyper::header::HeaderValue::from_static("1");
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, one_second);
+        return resp;
+    }
     http::json(StatusCode::OK, &json!({ "results": results }))
 }
 
@@ -91,7 +105,7 @@ fn result_row(src_msg_id: String, verdict: Verdict) -> ResultRow {
             src_msg_id,
             message_id: id.map(|i| i.to_string()),
             status: status.as_str(),
-            code: mcmp_engine::codes::ResultCode::Accepted.as_u16(),
+            code: ResultCode::Accepted.as_u16(),
             reason: None,
         },
         Verdict::Rejected {
@@ -113,6 +127,10 @@ fn unavailable(e: AcceptError) -> Response<Body> {
         AcceptError::Wal(WalError::StorageFull) => {
             ("storage_full", "the disk is full; nothing was accepted")
         }
+        AcceptError::StorageLow => (
+            "storage_full",
+            "free space on the data disk is below wal.min-free; nothing was accepted",
+        ),
         AcceptError::Wal(WalError::Poisoned) => (
             "wal_poisoned",
             "the write-ahead log failed; this shard stopped accepting",

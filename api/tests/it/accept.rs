@@ -183,3 +183,35 @@ fn small_segments_roll_into_spares_and_lose_nothing_on_kill_9() {
         assert_eq!(m["src_msg_id"], format!("order-{i}"));
     }
 }
+
+/// SPEC §5.3: below `wal.min-free` new messages get 503 `storage_full`;
+/// reads, readiness and dry runs go on. (The watermark here is larger than
+/// any disk, so the check is always below it.)
+#[test]
+fn below_wal_min_free_new_messages_get_503_storage_full() {
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, "[wal]\nmin-free = \"1000000000GiB\"\n").expect("config");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
+    let token = server.register_customer("A000005");
+    let (s, v) = server.call("POST", "/v1/messages", Some(&token), Some(&sms("low")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("storage_full")),
+        "{v}"
+    );
+    let (s, v) = server.call(
+        "POST",
+        "/v1/messages?dry_run=true",
+        Some(&token),
+        Some(&sms("low")),
+    );
+    assert_eq!(s, 200, "a dry run stores nothing: {v}");
+    let (s, _) = server.call("GET", "/readyz", None, None);
+    assert_eq!(s, 200, "still serving");
+    let (s, _) = server.call("GET", "/v1/messages?src_msg_id=low", Some(&token), None);
+    assert_eq!(s, 404, "reads go on");
+}

@@ -16,10 +16,61 @@ fn enable_sms(server: &Server, g: &str, tps: u32) {
     assert_eq!(s, 200, "{v}");
 }
 
+/// Posts and returns the results: 200, or 429 when every message hit the
+/// TPS limit (SPEC §5.3).
 fn post(server: &Server, token: &str, body: &Value) -> Vec<Value> {
     let (s, r) = server.call("POST", "/v1/messages", Some(token), Some(body));
-    assert_eq!(s, 200, "{r}");
-    r["results"].as_array().expect("results").clone()
+    let results = r["results"].as_array().expect("results").clone();
+    let all_limited = results.iter().all(|x| x["code"] == 3007);
+    assert_eq!(s, if all_limited { 429 } else { 200 }, "{r}");
+    results
+}
+
+/// SPEC §5.3: a request whose every message got 3007 is 429 with
+/// `Retry-After`; one with any other outcome stays 200.
+#[test]
+fn a_request_refused_whole_by_the_tps_limit_is_429_with_retry_after() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("R1");
+    enable_sms(&server, "R1", 1);
+    server.hold_sms("R1");
+    let batch = |n: usize, tag: &str| -> Vec<u8> {
+        let msgs: Vec<Value> = (0..n).map(|i| sms(&format!("{tag}-{i}"))).collect();
+        json!({ "messages": msgs }).to_string().into_bytes()
+    };
+    // With 1 message/s, a batch of 3 gets 1000 at most once; keep sending
+    // until one comes back refused whole (the next one at the latest).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for n in 0.. {
+        let body = batch(3, &format!("r{n}"));
+        let mut head = format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(&body);
+        let mut conn = std::net::TcpStream::connect(server.addr).expect("connect");
+        std::io::Write::write_all(&mut conn, &head).expect("write");
+        let mut resp = Vec::new();
+        std::io::Read::read_to_end(&mut conn, &mut resp).expect("read");
+        let text = String::from_utf8_lossy(&resp).to_ascii_lowercase();
+        let (status, body) = crate::harness::parse_response(&resp);
+        let r: Value = serde_json::from_slice(&body).expect("json");
+        let codes: Vec<u64> = r["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|x| x["code"].as_u64())
+            .collect();
+        if codes.iter().all(|c| *c == 3007) {
+            assert_eq!(status, 429, "{r}");
+            assert!(text.contains("\r\nretry-after: 1\r\n"), "{text}");
+            return;
+        }
+        assert_eq!(status, 200, "{r}");
+        assert!(Instant::now() < deadline, "never refused whole: {r}");
+    }
 }
 
 #[test]

@@ -98,6 +98,18 @@ pub fn free_space_fraction(path: &std::path::Path) -> Option<f64> {
     Some(st.f_bavail as f64 / st.f_blocks as f64)
 }
 
+/// Bytes free for unprivileged writes on the file system holding `path`.
+pub fn free_space_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain data; all-zero is a valid value of it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statvfs,
+    // both live for the call.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -105,5 +117,7 @@ mod tests {
         let f = super::free_space_fraction(std::path::Path::new(".")).expect("statvfs works here");
         assert!((0.0..=1.0).contains(&f));
         assert!(super::free_space_fraction(std::path::Path::new("/no/such/dir")).is_none());
+        assert!(super::free_space_bytes(std::path::Path::new(".")).is_some_and(|b| b > 0));
+        assert!(super::free_space_bytes(std::path::Path::new("/no/such/dir")).is_none());
     }
 }

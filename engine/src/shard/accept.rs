@@ -31,6 +31,9 @@ pub enum AcceptError {
     /// Another shard is gone (shutting down).
     #[error("shard unavailable")]
     ShardUnavailable,
+    /// Free space is below `wal.min-free`.
+    #[error("free space below wal.min-free")]
+    StorageLow,
 }
 
 /// Accepts a batch for `origin`. `items` holds the API's schema verdicts in
@@ -41,6 +44,9 @@ pub async fn accept(
     items: Vec<Result<MessageRequest, Verdict>>,
     dry_run: bool,
 ) -> Result<Vec<Verdict>, AcceptError> {
+    if !dry_run && shard.shared.storage_low() {
+        return Err(AcceptError::StorageLow);
+    }
     let snapshot = shard.snapshot();
     let empty = CustomerView::default();
     let customer = snapshot.customers.get(origin.group_code).unwrap_or(&empty);

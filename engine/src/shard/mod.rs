@@ -59,6 +59,8 @@ pub struct SharedEngine {
     recovering: AtomicUsize,
     failed: AtomicBool,
     draining: AtomicBool,
+    /// Free space is below `wal.min-free`: new messages are refused.
+    storage_low: AtomicBool,
     /// Bumped when a sender session comes up or the catalog changes: held
     /// messages are worth another routing attempt.
     sender_epoch: std::sync::atomic::AtomicU64,
@@ -142,7 +144,7 @@ impl SharedEngine {
     ) -> Result<Arc<SharedEngine>, StartError> {
         let initial = Arc::new(catalog.load()?);
         let (mesh, inboxes) = mesh::build(config.shards);
-        Ok(Arc::new(SharedEngine {
+        let engine = Arc::new(SharedEngine {
             recovering: AtomicUsize::new(config.shards),
             config,
             catalog: Arc::new(catalog),
@@ -151,9 +153,35 @@ impl SharedEngine {
             initial,
             failed: AtomicBool::new(false),
             draining: AtomicBool::new(false),
+            storage_low: AtomicBool::new(false),
             sender_epoch: std::sync::atomic::AtomicU64::new(0),
             public_url: std::sync::OnceLock::new(),
-        }))
+        });
+        engine.check_storage();
+        Ok(engine)
+    }
+
+    /// Looks at the data directory's free space against `wal.min-free`
+    /// (a `statvfs`, cheap; shard 0 calls it every second).
+    pub fn check_storage(&self) {
+        let min = self.config.min_free_bytes;
+        let free = rt::free_space_bytes(&self.config.data_dir_for_alerts);
+        let low = min > 0 && free.is_some_and(|f| f < min);
+        if self.storage_low.swap(low, Ordering::Relaxed) != low {
+            match low {
+                true => {
+                    tracing::error!(free = ?free, min_free = min, "free space below wal.min-free: new messages are refused (503 storage_full); accepted ones still go out")
+                }
+                false => {
+                    tracing::warn!(free = ?free, "free space back above wal.min-free: accepting again")
+                }
+            }
+        }
+    }
+
+    /// Whether free space is below `wal.min-free` (new messages refused).
+    pub fn storage_low(&self) -> bool {
+        self.storage_low.load(Ordering::Relaxed)
     }
 
     /// Starts every shard, runs `serve` on each once recovery is complete and

@@ -33,6 +33,10 @@ const EXPIRE_BATCH: usize = 20_000;
 /// The free-space check runs every this many ticks (30 s).
 const DISK_CHECK_EVERY: u64 = 600;
 
+/// Shard 0 checks free space against `wal.min-free` every this many ticks
+/// (1 s).
+const STORAGE_CHECK_EVERY: u64 = 20;
+
 /// Below this share of free space the operator is alerted...
 const DISK_ALERT_FREE: f64 = 0.05;
 
@@ -77,6 +81,9 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         if now >= next_digest {
             rt::spawn(crate::digest::run(shard.clone(), next_digest));
             next_digest = crate::digest::next_digest_ms(now, digest_at);
+        }
+        if shard.id == 0 && ticks.is_multiple_of(STORAGE_CHECK_EVERY) {
+            shard.shared.check_storage();
         }
         if shard.id == 0 && ticks.is_multiple_of(DISK_CHECK_EVERY) {
             disk_alerted = check_disk(&shard, disk_alerted);
