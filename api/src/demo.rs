@@ -67,7 +67,7 @@ pub fn register(store: &dyn Catalog) -> Result<DemoClient, ServeError> {
                     *c,
                     ChannelService {
                         enabled: true,
-                        tps: 0,
+                        ..ChannelService::default()
                     },
                 )
             })

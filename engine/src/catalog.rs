@@ -74,6 +74,10 @@ pub struct ChannelService {
     pub enabled: bool,
     /// Accepted messages per second; 0 = no limit.
     pub tps: u32,
+    /// Messages accepted and not final yet; beyond, 3014 (SPEC §5.3).
+    /// 0 = no limit.
+    #[serde(default)]
+    pub max_backlog: u32,
 }
 
 /// A customer's services: per channel settings.

@@ -410,3 +410,86 @@ fn dry_run_leaves_balance_tps_dedup_and_storage_untouched() {
     );
     let _ = sim_sender;
 }
+
+/// SPEC §5.3: `max_backlog` bounds a customer's messages accepted and not
+/// final on a channel (3014, checked after TPS); a final message frees its
+/// slot; the count survives a `kill -9`.
+#[test]
+fn max_backlog_refuses_3014_until_a_message_is_final_also_after_a_restart() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("B1");
+    let body = json!({"channels": {"SMS": {"enabled": true, "tps": 0, "max_backlog": 2}}});
+    let (s, v) = server.admin("PUT", "/customers/B1/services", Some(body));
+    assert_eq!(
+        (s, v["channels"]["SMS"]["max_backlog"].as_u64()),
+        (200, Some(2)),
+        "{v}"
+    );
+    server.hold_sms("B1");
+    let codes = |server: &Server, tag: &str, n: usize| -> (u16, Vec<u64>) {
+        let msgs: Vec<Value> = (0..n).map(|i| sms(&format!("{tag}-{i}"))).collect();
+        let (s, r) = server.call(
+            "POST",
+            "/v1/messages",
+            Some(&token),
+            Some(&json!({ "messages": msgs })),
+        );
+        let codes = r["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|x| x["code"].as_u64())
+            .collect();
+        (s, codes)
+    };
+    let (s, first) = codes(&server, "a", 3);
+    assert_eq!((s, first.as_slice()), (200, &[1000, 1000, 3014][..]));
+    let (s, more) = codes(&server, "b", 2);
+    assert_eq!(
+        (s, more.as_slice()),
+        (429, &[3014, 3014][..]),
+        "every message limited: 429"
+    );
+    // A dry run sees the same and takes nothing.
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages?dry_run=true",
+        Some(&token),
+        Some(&sms("dry")),
+    );
+    assert_eq!(
+        (s, r["results"][0]["code"].as_u64()),
+        (429, Some(3014)),
+        "{r}"
+    );
+
+    server.wait_wal_synced();
+    server.kill9();
+    let server = Server::start(dir.path());
+    let (s, after) = codes(&server, "c", 1);
+    assert_eq!(
+        (s, after.as_slice()),
+        (429, &[3014][..]),
+        "the count came back from the WAL"
+    );
+    // Canceling a held message makes it final: its slot is free again.
+    let (s, r) = server.call("GET", "/v1/messages?src_msg_id=a-0", Some(&token), None);
+    assert_eq!(s, 200, "{r}");
+    let id = r["message_id"].as_str().expect("id");
+    let (s, r) = server.call("DELETE", &format!("/v1/messages/{id}"), Some(&token), None);
+    assert_eq!(s, 200, "{r}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for n in 0.. {
+        let (s, got) = codes(&server, &format!("d{n}"), 1);
+        if got == [1000] {
+            assert_eq!(s, 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot never came back: {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

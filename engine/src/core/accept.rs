@@ -85,6 +85,9 @@ pub struct Pending {
     pub claimed: bool,
     /// Its prepaid price (0 when not prepaid).
     pub price: i64,
+    /// It holds a backlog slot of its channel (its customer has a
+    /// `max_backlog` there): given back when it is final.
+    pub backlog: bool,
 }
 
 /// The accept decision of one request, a step at a time.
@@ -138,6 +141,7 @@ impl<'a> Plan<'a> {
                         request,
                         claimed: false,
                         price: 0,
+                        backlog: false,
                     });
                 }
             }
@@ -213,6 +217,47 @@ impl<'a> Plan<'a> {
         budget
     }
 
+    /// The backlog slots wanted per channel that has a `max_backlog`:
+    /// (channel, messages, max).
+    pub fn backlog_needs(&self) -> Vec<(Channel, u32, u32)> {
+        let mut need: Vec<(Channel, u32, u32)> = Vec::new();
+        for p in &self.pending {
+            let max = self.customer.service(p.request.channel).max_backlog;
+            if max == 0 {
+                continue;
+            }
+            match need.iter_mut().find(|(c, _, _)| *c == p.request.channel) {
+                Some(n) => n.1 += 1,
+                None => need.push((p.request.channel, 1, max)),
+            }
+        }
+        need
+    }
+
+    /// Spends the backlog slots the driver got per channel, in request
+    /// order; a message that does not fit is rejected (3014).
+    pub fn spend_backlog(&mut self, mut granted: HashMap<Channel, u32>) {
+        let customer = self.customer;
+        self.split_off(|_, p| {
+            let slots = granted.get_mut(&p.request.channel)?;
+            if *slots > 0 {
+                *slots -= 1;
+                return None;
+            }
+            Some(Verdict::reject(
+                ResultCode::BacklogFull,
+                format!(
+                    "{} messages of {} accepted and not final yet (max_backlog)",
+                    customer.service(p.request.channel).max_backlog,
+                    p.request.channel
+                ),
+            ))
+        });
+        for p in &mut self.pending {
+            p.backlog = customer.service(p.request.channel).max_backlog > 0;
+        }
+    }
+
     /// KISA ad rules, opt-outs and the operator's spam keywords at `now_ms`
     /// (3009–3012).
     pub fn policy(&mut self, spam: &SpamKeywords, now_ms: i64) {
@@ -261,9 +306,19 @@ impl<'a> Plan<'a> {
     /// Ends the checks.
     pub fn finish(mut self) -> Outcome {
         let mut release = Vec::new();
+        let mut backlog_back: Vec<(Channel, u32)> = Vec::new();
         for (p, verdict) in self.rejected {
             if p.claimed {
                 release.push((p.key, p.id));
+            }
+            if p.backlog {
+                match backlog_back
+                    .iter_mut()
+                    .find(|(c, _)| *c == p.request.channel)
+                {
+                    Some(b) => b.1 += 1,
+                    None => backlog_back.push((p.request.channel, 1)),
+                }
             }
             if let Verdict::Rejected { code, .. } = &verdict {
                 self.rejections.push((p.request.channel, *code));
@@ -274,6 +329,7 @@ impl<'a> Plan<'a> {
             verdicts: self.verdicts,
             survivors: self.pending,
             release,
+            backlog_back,
             rejections: self.rejections,
         }
     }
@@ -291,6 +347,17 @@ impl<'a> Plan<'a> {
     }
 }
 
+/// A message accepted by [`Outcome::commit`].
+#[derive(Debug)]
+pub struct Accepted {
+    /// Its record, to append.
+    pub record: AcceptedRecord,
+    /// Its dedup claim (given back if the append fails).
+    pub claim: (DedupKey, MessageId),
+    /// It holds a backlog slot of its channel.
+    pub backlog: bool,
+}
+
 /// What a plan decided.
 #[derive(Debug)]
 pub struct Outcome {
@@ -301,18 +368,18 @@ pub struct Outcome {
     pub survivors: Vec<Pending>,
     /// Dedup claims to give back: messages rejected after claiming.
     pub release: Vec<(DedupKey, MessageId)>,
+    /// Backlog slots to give back per channel: messages rejected after
+    /// their slot was reserved.
+    pub backlog_back: Vec<(Channel, u32)>,
     /// (channel, code) of every message rejected at accept.
     pub rejections: Vec<(Channel, ResultCode)>,
 }
 
 impl Outcome {
     /// The survivors as accepted at `now_ms` by `origin`: their records
-    /// (to append) with their dedup claims, and their verdicts (set here).
-    pub fn commit(
-        &mut self,
-        origin: Origin<'_>,
-        now_ms: i64,
-    ) -> Vec<(AcceptedRecord, (DedupKey, MessageId))> {
+    /// (to append) with their dedup claims and whether each holds a backlog
+    /// slot, and their verdicts (set here).
+    pub fn commit(&mut self, origin: Origin<'_>, now_ms: i64) -> Vec<Accepted> {
         let mut records = Vec::with_capacity(self.survivors.len());
         for p in std::mem::take(&mut self.survivors) {
             let status = initial_status(&p.request, now_ms);
@@ -321,6 +388,7 @@ impl Outcome {
                 status,
             };
             let claim = (p.key, p.id);
+            let backlog = p.backlog;
             let record = AcceptedRecord {
                 id: p.id,
                 group_code: origin.group_code.to_string(),
@@ -331,7 +399,11 @@ impl Outcome {
                 fallback_of: None,
                 request: p.request,
             };
-            records.push((record, claim));
+            records.push(Accepted {
+                record,
+                claim,
+                backlog,
+            });
         }
         records
     }

@@ -20,8 +20,18 @@ fn customer(prepaid: bool, balance: i64) -> CustomerView {
         }),
         ..CustomerView::default()
     };
-    for (channel, tps) in [(Channel::Sms, 3), (Channel::Lms, 0)] {
-        let service = ChannelService { enabled: true, tps };
+    // PUSH is the channel with a backlog bound: `run` hands it the
+    // budget given for PUSH as backlog slots.
+    for (channel, tps, max_backlog) in [
+        (Channel::Sms, 3, 0),
+        (Channel::Lms, 0, 0),
+        (Channel::Push, 0, 2),
+    ] {
+        let service = ChannelService {
+            enabled: true,
+            tps,
+            max_backlog,
+        };
         c.services.channels.insert(channel, service);
     }
     for code in ["B1", "AD"] {
@@ -70,6 +80,13 @@ fn run(
         .collect();
     plan.duplicates(&originals, true);
     plan.spend_tps(budget.iter().copied().collect());
+    plan.spend_backlog(
+        budget
+            .iter()
+            .copied()
+            .filter(|(c, _)| *c == Channel::Mms)
+            .collect(),
+    );
     plan.policy(&SpamKeywords::new(["대출"]), NOW);
     if let Some((_, prices)) = plan.prices(|_| 10) {
         let paid = paid.map_or(vec![true; prices.len()], <[bool]>::to_vec);
@@ -237,10 +254,10 @@ fn commit_and_dry_run_give_the_survivors_their_verdicts() {
     let mut outcome = run(&c, items(), &[], &[(Channel::Sms, 10)], None);
     let committed = outcome.commit(origin, NOW);
     assert_eq!(
-        committed[1].1,
+        committed[1].claim,
         (DedupKey::new("A1", "later"), MessageId::new(0, 2))
     );
-    let records: Vec<AcceptedRecord> = committed.into_iter().map(|(r, _)| r).collect();
+    let records: Vec<AcceptedRecord> = committed.into_iter().map(|a| a.record).collect();
     assert_eq!(records.len(), 2);
     assert_eq!(
         (
@@ -279,4 +296,51 @@ fn commit_and_dry_run_give_the_survivors_their_verdicts() {
             original: None
         }
     );
+}
+
+/// SPEC §5.3: past TPS, a message over its channel's `max_backlog` is 3014
+/// (in request order); a message rejected later (policy, prepaid) gives
+/// its slot back, and the survivors hold theirs.
+#[test]
+fn backlog_slots_are_spent_in_order_and_given_back_by_later_rejections() {
+    let c = customer(false, 0);
+    let push = |src: &str, text: &str| {
+        let mut m = sms(src);
+        m.channel = Channel::Push;
+        m.text = text.into();
+        m
+    };
+    let items = vec![
+        Ok(push("spam", "저금리 대출")),
+        Ok(push("fine", "hello")),
+        Ok(push("over-1", "hello")),
+        Ok(push("over-2", "hello")),
+        Ok(sms("sms")),
+    ];
+    let mut plan = Plan::new(&c, "A1", items, ids());
+    assert_eq!(plan.backlog_needs(), vec![(Channel::Push, 4, 2)]);
+    plan.duplicates(&[None; 5], true);
+    plan.spend_tps(HashMap::from([(Channel::Sms, 3)]));
+    plan.spend_backlog(HashMap::from([(Channel::Push, 2)]));
+    plan.policy(&SpamKeywords::new(["대출"]), NOW);
+    let mut out = plan.finish();
+    let codes: Vec<u16> = out.verdicts.iter().map(code).collect();
+    assert_eq!(
+        codes[..4],
+        [3009, 1000, 3014, 3014],
+        "spam took a slot, then policy"
+    );
+    assert_eq!(out.backlog_back, vec![(Channel::Push, 1)]);
+    let kept = out.commit(
+        Origin {
+            group_code: "A1",
+            client_id: "c1",
+        },
+        NOW,
+    );
+    let held: Vec<(&str, bool)> = kept
+        .iter()
+        .map(|a| (a.record.request.src_msg_id.as_str(), a.backlog))
+        .collect();
+    assert_eq!(held, vec![("fine", true), ("sms", false)]);
 }

@@ -55,6 +55,13 @@ pub enum Effect {
         /// The amount.
         amount: i64,
     },
+    /// Give a backlog slot back at the customer's owning shard.
+    BacklogBack {
+        /// The customer.
+        group: String,
+        /// The channel.
+        channel: crate::model::Channel,
+    },
     /// Count a final state in the metrics.
     Observe(lifecycle::transition::FinalObservation),
     /// Try the next message of this failed message's fallback chain.

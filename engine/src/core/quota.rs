@@ -84,6 +84,9 @@ fn slot_of(now_ms: i64) -> i64 {
 pub struct QuotaOwner {
     buckets: HashMap<(String, Channel), Bucket>,
     net_charges: HashMap<String, i64>,
+    /// Messages accepted and not final, per customer and channel (only for
+    /// channels with a `max_backlog`).
+    backlog: HashMap<(String, Channel), u32>,
 }
 
 impl QuotaOwner {
@@ -144,6 +147,47 @@ impl QuotaOwner {
     /// The customer's net charges so far.
     pub fn net(&self, group: &str) -> i64 {
         self.net_charges.get(group).copied().unwrap_or(0)
+    }
+
+    /// Grants up to `want` backlog slots of a customer's channel under its
+    /// `max` (`take = false`: only says how many are free, for dry runs).
+    pub fn reserve_backlog(
+        &mut self,
+        group: &str,
+        channel: Channel,
+        want: u32,
+        max: u32,
+        take: bool,
+    ) -> u32 {
+        let used = self.backlog(group, channel);
+        let granted = max.saturating_sub(used).min(want);
+        if take && granted > 0 {
+            *self
+                .backlog
+                .entry((group.to_string(), channel))
+                .or_insert(0) += granted;
+        }
+        granted
+    }
+
+    /// Adds `n` slots (restored at start-up) or gives them back (`n < 0`:
+    /// messages that became final, or reserved and then not accepted).
+    pub fn adjust_backlog(&mut self, group: &str, channel: Channel, n: i64) {
+        let key = (group.to_string(), channel);
+        let now = i64::from(self.backlog.get(&key).copied().unwrap_or(0)) + n;
+        match u32::try_from(now) {
+            Ok(0) | Err(_) => self.backlog.remove(&key),
+            Ok(v) => self.backlog.insert(key, v),
+        };
+    }
+
+    /// Messages of the customer's channel accepted and not final.
+    pub fn backlog(&self, group: &str, channel: Channel) -> u32 {
+        if self.backlog.is_empty() {
+            return 0;
+        }
+        let key = (group.to_string(), channel);
+        self.backlog.get(&key).copied().unwrap_or(0)
     }
 }
 
@@ -303,5 +347,40 @@ mod tests {
         l.keep(t + 2 * ttl, "g", Channel::Sms, 4);
         l.keep(t + 2 * ttl + 50, "g", Channel::Sms, 1);
         assert_eq!(l.take(t + 3 * ttl + 49, "g", Channel::Sms, 10), 5);
+    }
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+
+    #[test]
+    fn backlog_slots_are_granted_up_to_the_max_and_given_back() {
+        let mut q = QuotaOwner::default();
+        assert_eq!(q.reserve_backlog("G", Channel::Sms, 3, 5, true), 3);
+        assert_eq!(
+            q.reserve_backlog("G", Channel::Sms, 3, 5, false),
+            2,
+            "a look takes nothing"
+        );
+        assert_eq!(q.reserve_backlog("G", Channel::Sms, 3, 5, true), 2);
+        assert_eq!(q.reserve_backlog("G", Channel::Sms, 1, 5, true), 0, "full");
+        assert_eq!(
+            q.reserve_backlog("G", Channel::Lms, 1, 5, true),
+            1,
+            "per channel"
+        );
+        assert_eq!(
+            q.reserve_backlog("H", Channel::Sms, 9, 5, true),
+            5,
+            "per customer"
+        );
+        q.adjust_backlog("G", Channel::Sms, -2);
+        assert_eq!(q.backlog("G", Channel::Sms), 3);
+        assert_eq!(q.reserve_backlog("G", Channel::Sms, 9, 5, true), 2);
+        q.adjust_backlog("G", Channel::Sms, -9);
+        assert_eq!(q.backlog("G", Channel::Sms), 0, "never below zero");
+        q.adjust_backlog("G", Channel::Sms, 4);
+        assert_eq!(q.backlog("G", Channel::Sms), 4, "restored at start-up");
     }
 }

@@ -130,6 +130,37 @@ pub enum QuotaMsg {
         /// Net charges.
         reply: Reply<i64>,
     },
+    /// Reserve backlog slots of a customer's channel.
+    Backlog {
+        /// The customer.
+        group: String,
+        /// The channel.
+        channel: Channel,
+        /// Slots wanted.
+        want: u32,
+        /// The channel's `max_backlog`.
+        max: u32,
+        /// Take them (false: dry run, only look).
+        take: bool,
+        /// Slots granted.
+        reply: Reply<u32>,
+    },
+    /// Backlog slots held by another shard's live messages (start-up).
+    RestoreBacklog {
+        /// (customer, channel, slots).
+        counts: Vec<(String, Channel, u32)>,
+        /// Done.
+        reply: Reply<()>,
+    },
+    /// Give backlog slots back (`n < 0`) or add them.
+    BacklogAdjust {
+        /// The customer.
+        group: String,
+        /// The channel.
+        channel: Channel,
+        /// The change.
+        n: i64,
+    },
 }
 
 /// Requests to the owner of receipt keys.

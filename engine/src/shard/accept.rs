@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::Shard;
 use crate::catalog::CustomerView;
 use crate::codec::Record;
-use crate::core::accept::{Origin, Plan, Verdict};
+use crate::core::accept::{Accepted, Origin, Plan, Verdict};
 use crate::core::dedup::{ClaimOutcome, DedupKey};
 use crate::core::quota::lease_chunk;
 use crate::mesh::msg::{MeshMsg, QuotaMsg};
@@ -59,6 +59,15 @@ pub async fn accept(
     plan.duplicates(&originals, !dry_run);
     let budget = tps(shard, origin.group_code, plan.tps_needs(), dry_run).await;
     let left = plan.spend_tps(budget);
+    let mut slots = HashMap::new();
+    for (channel, want, max) in plan.backlog_needs() {
+        let group = origin.group_code;
+        let got = shard
+            .reserve_backlog(group, channel, (want, max), !dry_run)
+            .await;
+        slots.insert(channel, got);
+    }
+    plan.spend_backlog(slots);
     if !dry_run {
         let now = unix_ms();
         let mut core = shard.core.borrow_mut();
@@ -78,6 +87,9 @@ pub async fn accept(
     if dry_run {
         return Ok(outcome.dry_run(unix_ms()));
     }
+    for (channel, n) in std::mem::take(&mut outcome.backlog_back) {
+        shard.adjust_backlog(origin.group_code, channel, -i64::from(n));
+    }
     for (channel, code) in &outcome.rejections {
         shard.metrics.rejected(*channel, *code);
     }
@@ -91,31 +103,21 @@ pub async fn accept(
 async fn write(
     shard: &Rc<Shard>,
     origin: Origin<'_>,
-    accepted: Vec<(crate::codec::AcceptedRecord, (DedupKey, MessageId))>,
+    accepted: Vec<Accepted>,
 ) -> Result<(), AcceptError> {
     if accepted.is_empty() {
         return Ok(());
     }
-    let charged: i64 = accepted.iter().map(|(r, _)| r.price).sum();
     let validity = shard.shared.config.validity_secs();
-    let (records, kept): (Vec<Record>, Vec<(DedupKey, MessageId)>) = accepted
-        .into_iter()
-        .map(|(mut r, claim)| {
-            r.request.validity.get_or_insert(validity);
-            (Record::Accepted(Box::new(r)), claim)
-        })
-        .unzip();
+    let mut held = Held::default();
+    let mut records = Vec::with_capacity(accepted.len());
+    for mut a in accepted {
+        held.add(&a);
+        a.record.request.validity.get_or_insert(validity);
+        records.push(Record::Accepted(Box::new(a.record)));
+    }
     if let Err(e) = shard.wal.append_durable(&records).await {
-        release(shard, kept).await;
-        if charged != 0 {
-            let to = owner::customer(origin.group_code, shard.shards());
-            let group = origin.group_code.to_string();
-            let refund = QuotaMsg::Refund {
-                group,
-                amount: charged,
-            };
-            shard.send_to(to, MeshMsg::Quota(refund));
-        }
+        held.give_back(shard, origin.group_code).await;
         return Err(e.into());
     }
     let mut to_route = Vec::new();
@@ -130,11 +132,57 @@ async fn write(
                 }
                 _ => to_route.push(rec.id),
             }
+            let id = rec.id;
             messages.apply_accepted(*rec);
+            if held.backlog_ids.contains(&id) {
+                messages.hold_backlog(id);
+            }
         }
     }
     super::routing::route_soon(shard, to_route);
     Ok(())
+}
+
+/// What accepted messages hold at other shards until they are durable:
+/// their dedup claims, prepaid charges and backlog slots (given back when
+/// the append fails).
+#[derive(Default)]
+struct Held {
+    claims: Vec<(DedupKey, MessageId)>,
+    charged: i64,
+    backlog_ids: Vec<MessageId>,
+    backlog: Vec<(Channel, u32)>,
+}
+
+impl Held {
+    fn add(&mut self, a: &Accepted) {
+        self.claims.push(a.claim);
+        self.charged += a.record.price;
+        if a.backlog {
+            self.backlog_ids.push(a.record.id);
+            let channel = a.record.request.channel;
+            match self.backlog.iter_mut().find(|(c, _)| *c == channel) {
+                Some(b) => b.1 += 1,
+                None => self.backlog.push((channel, 1)),
+            }
+        }
+    }
+
+    async fn give_back(self, shard: &Rc<Shard>, group: &str) {
+        release(shard, self.claims).await;
+        if self.charged != 0 {
+            let to = owner::customer(group, shard.shards());
+            let group = group.to_string();
+            let refund = QuotaMsg::Refund {
+                group,
+                amount: self.charged,
+            };
+            shard.send_to(to, MeshMsg::Quota(refund));
+        }
+        for (channel, n) in self.backlog {
+            shard.adjust_backlog(group, channel, -i64::from(n));
+        }
+    }
 }
 
 /// Claims (or, in a dry run, looks up) every key, one request per owner;

@@ -63,6 +63,41 @@ impl Shard {
         .unwrap_or_else(|_| vec![false; n])
     }
 
+    /// Reserves backlog slots of a customer's channel at its owning shard.
+    pub async fn reserve_backlog(
+        self: &Rc<Self>,
+        group: &str,
+        channel: Channel,
+        (want, max): (u32, u32),
+        take: bool,
+    ) -> u32 {
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        ask(self, to, |reply| {
+            MeshMsg::Quota(QuotaMsg::Backlog {
+                group,
+                channel,
+                want,
+                max,
+                take,
+                reply,
+            })
+        })
+        .await
+        .unwrap_or(0)
+    }
+
+    /// Gives backlog slots back (`n < 0`) or restores them, at the
+    /// customer's owning shard (batched, not waited for).
+    pub fn adjust_backlog(&self, group: &str, channel: Channel, n: i64) {
+        let to = owner::customer(group, self.shards());
+        let group = group.to_string();
+        self.send_to(
+            to,
+            MeshMsg::Quota(QuotaMsg::BacklogAdjust { group, channel, n }),
+        );
+    }
+
     /// A customer's net prepaid charges (admin).
     pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
         let to = owner::customer(group, self.shards());

@@ -115,6 +115,25 @@ impl Shard {
             QuotaMsg::NetCharges { group, reply } => {
                 let _ = reply.send(quota.net(&group));
             }
+            QuotaMsg::Backlog {
+                group,
+                channel,
+                want,
+                max,
+                take,
+                reply,
+            } => {
+                let _ = reply.send(quota.reserve_backlog(&group, channel, want, max, take));
+            }
+            QuotaMsg::BacklogAdjust { group, channel, n } => {
+                quota.adjust_backlog(&group, channel, n)
+            }
+            QuotaMsg::RestoreBacklog { counts, reply } => {
+                for (group, channel, n) in counts {
+                    quota.adjust_backlog(&group, channel, i64::from(n));
+                }
+                let _ = reply.send(());
+            }
         }
     }
 

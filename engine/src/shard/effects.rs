@@ -41,6 +41,9 @@ impl Shard {
                     let to = owner::customer(&group, self.shards());
                     self.send_to(to, MeshMsg::Quota(QuotaMsg::Refund { group, amount }));
                 }
+                Effect::BacklogBack { group, channel } => {
+                    self.adjust_backlog(&group, channel, -1);
+                }
                 Effect::Observe(seen) => {
                     self.metrics
                         .final_state(seen.channel, seen.status, seen.code);

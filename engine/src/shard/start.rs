@@ -18,7 +18,7 @@ use crate::core::ShardCore;
 use crate::mesh::call::ask;
 use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
 use crate::mesh::owner;
-use crate::model::MessageId;
+use crate::model::{Channel, MessageId};
 use crate::outbox::Outbox;
 use crate::rt;
 use crate::sender::host::SenderHost;
@@ -90,6 +90,7 @@ impl Shard {
         rt::spawn(shard.clone().serve_mesh(inbox));
         shard.restore_dedup(recovered).await?;
         shard.restore_charges().await?;
+        shard.restore_backlog().await?;
         engine.recovering.fetch_sub(1, Ordering::SeqCst);
         while engine.recovering.load(Ordering::SeqCst) > 0 {
             if engine.failed.load(Ordering::SeqCst) {
@@ -154,6 +155,50 @@ impl Shard {
             }
             ask(self, to, |reply| {
                 MeshMsg::Quota(QuotaMsg::RestoreCharges { charges, reply })
+            })
+            .await
+            .map_err(|_| StartError::Aborted)?;
+        }
+        Ok(())
+    }
+
+    /// Counts the live messages of customers with a `max_backlog` on their
+    /// channel: each holds a slot again, at the customer's owning shard
+    /// (awaited, so the counts are there before any shard serves).
+    async fn restore_backlog(self: &Rc<Self>) -> Result<(), StartError> {
+        let snapshot = self.snapshot();
+        let mut counts: std::collections::HashMap<(String, Channel), u32> = Default::default();
+        let mut holding = Vec::new();
+        for m in self.messages().iter().filter(|m| !m.status.is_final()) {
+            let channel = m.request.channel;
+            let limited = snapshot
+                .customers
+                .get(&*m.group_code)
+                .is_some_and(|c| c.service(channel).max_backlog > 0);
+            if limited {
+                *counts
+                    .entry((m.group_code.to_string(), channel))
+                    .or_insert(0) += 1;
+                holding.push(m.id);
+            }
+        }
+        {
+            let mut messages = self.messages_mut();
+            for id in holding {
+                messages.hold_backlog(id);
+            }
+        }
+        let n = self.shards();
+        let mut per_owner: Vec<Vec<(String, Channel, u32)>> = (0..n).map(|_| Vec::new()).collect();
+        for ((group, channel), slots) in counts {
+            per_owner[owner::customer(&group, n)].push((group, channel, slots));
+        }
+        for (to, counts) in per_owner.into_iter().enumerate() {
+            if counts.is_empty() {
+                continue;
+            }
+            ask(self, to, |reply| {
+                MeshMsg::Quota(QuotaMsg::RestoreBacklog { counts, reply })
             })
             .await
             .map_err(|_| StartError::Aborted)?;

@@ -125,7 +125,14 @@ impl Sim {
         let n = self.n();
         for effect in fx.drain() {
             match effect {
+                // The sim's customers set no `max_backlog`: no slot is held.
                 Effect::Log(_) | Effect::Observe(_) | Effect::Fallback(_) => {}
+                Effect::BacklogBack { .. } => {
+                    panic!(
+                        "seed {}: no message of the sim holds a backlog slot",
+                        self.seed
+                    )
+                }
                 Effect::Refund { group, amount } => {
                     let to = owner::customer(&group, n);
                     self.mesh.push((to, Msg::Refund { group, amount }));

@@ -186,6 +186,8 @@ struct ServiceBody {
     enabled: bool,
     #[serde(default)]
     tps: u32,
+    #[serde(default)]
+    max_backlog: u32,
 }
 
 pub(crate) async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
@@ -202,6 +204,7 @@ pub(crate) async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>
             ChannelService {
                 enabled: s.enabled,
                 tps: s.tps,
+                max_backlog: s.max_backlog,
             },
         );
     }

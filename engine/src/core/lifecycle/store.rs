@@ -64,6 +64,10 @@ pub struct StoredMessage {
     pub events: Vec<Event>,
     /// The report's delivery state (final messages only).
     pub report: ReportState,
+    /// It holds a backlog slot of its customer's channel, given back when
+    /// it becomes final (not logged: start-up counts the live messages of
+    /// the customers with a `max_backlog` again).
+    pub backlog: bool,
 }
 
 /// A read-only copy of a message's state, sent across shards.
@@ -159,6 +163,13 @@ impl LocalMessages {
         self.by_seq.get(&first.1).map(|m| m.id)
     }
 
+    /// `id` holds a backlog slot (see [`StoredMessage::backlog`]).
+    pub fn hold_backlog(&mut self, id: MessageId) {
+        if let Some(m) = self.get_mut(id) {
+            m.backlog = true;
+        }
+    }
+
     /// Messages not final yet (those with a validity to watch).
     pub fn live(&self) -> usize {
         self.expiries.len()
@@ -200,6 +211,7 @@ impl LocalMessages {
             fallback_message_id: None,
             fallback_of: rec.fallback_of,
             report: ReportState::default(),
+            backlog: false,
             events: vec![Event {
                 at_ms: rec.created_at_ms,
                 status: rec.status,

@@ -282,6 +282,7 @@ mod owner_events {
                 Effect::Log(Record::Report(_)) => "log-report",
                 Effect::Log(_) => "log-other",
                 Effect::Refund { .. } => "refund",
+                Effect::BacklogBack { .. } => "backlog-back",
                 Effect::Observe(_) => "observe",
                 Effect::Fallback(_) => "fallback",
                 Effect::ReportWhenDurable(_) => "report",
@@ -1091,4 +1092,48 @@ mod held_back_reports {
         l.on_owner(T0 + 1, OwnerEvent::ReportHeldBack { id: id() }, &mut fx);
         assert!(fx.as_slice().is_empty());
     }
+}
+
+/// A message holding a backlog slot gives it back once, when it becomes
+/// final, whichever way.
+#[test]
+fn a_backlog_slot_is_given_back_once_at_the_final_state() {
+    for to in [Status::Delivered, Status::Failed, Status::Canceled] {
+        let mut store = store_at(Status::Queued, false);
+        store.hold_backlog(id());
+        let mut fx = Effects::default();
+        transition(&mut store, T0 + 1, id(), Step::to(to, 4000), &mut fx);
+        let back = Effect::BacklogBack {
+            group: "A1".into(),
+            channel: Channel::Sms,
+        };
+        assert_eq!(
+            fx.as_slice().iter().filter(|e| **e == back).count(),
+            1,
+            "{to:?}"
+        );
+        let mut fx = Effects::default();
+        transition(
+            &mut store,
+            T0 + 2,
+            id(),
+            Step::to(Status::Failed, 4000),
+            &mut fx,
+        );
+        assert!(!fx.as_slice().contains(&back), "only once");
+    }
+    // A message without a slot gives none back.
+    let mut store = store_at(Status::Queued, false);
+    let mut fx = Effects::default();
+    transition(
+        &mut store,
+        T0 + 1,
+        id(),
+        Step::to(Status::Delivered, 2000),
+        &mut fx,
+    );
+    assert!(!fx
+        .as_slice()
+        .iter()
+        .any(|e| matches!(e, Effect::BacklogBack { .. })));
 }

@@ -63,6 +63,8 @@ pub struct Change {
     pub refund: Option<(String, i64)>,
     /// Set when the message becomes final with this change.
     pub became_final: Option<FinalObservation>,
+    /// A backlog slot to give back: (group, channel).
+    pub backlog_back: Option<(String, Channel)>,
 }
 
 /// Whether a message's prepaid charge is given back when it ends in
@@ -105,6 +107,9 @@ pub fn decide(id: MessageId, m: Option<&StoredMessage>, step: Step, now_ms: i64)
             code: step.code,
             took_ms: (now_ms - m.created_at_ms).max(0) as u64,
         });
+    let backlog_back = live
+        .filter(|m| m.backlog && step.status.is_final())
+        .map(|m| (m.group_code.to_string(), m.request.channel));
     let record = StateRecord {
         id,
         status: step.status,
@@ -118,6 +123,7 @@ pub fn decide(id: MessageId, m: Option<&StoredMessage>, step: Step, now_ms: i64)
         record,
         refund,
         became_final,
+        backlog_back,
     }
 }
 
@@ -137,6 +143,9 @@ pub fn transition(
     store.apply_state(change.record);
     if let Some((group, amount)) = change.refund {
         fx.push(Effect::Refund { group, amount });
+    }
+    if let Some((group, channel)) = change.backlog_back {
+        fx.push(Effect::BacklogBack { group, channel });
     }
     if let Some(seen) = change.became_final {
         fx.push(Effect::Observe(seen));
