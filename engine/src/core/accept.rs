@@ -3,14 +3,16 @@
 //! Order (the first failure decides the code): schema and limits (done by
 //! the API before this) → channel enabled (3005) → bill code registered
 //! (3004) → caller ID registered (3003) → duplicate `src_msg_id` (3006) →
-//! TPS for the customer and channel (3007, counted in parts) → spam policy
-//! (3009–3012) → prepaid balance (3008, priced in parts).
+//! TPS for the customer and channel (3007, counted in parts) → the
+//! channel's backlog bound (3014, SPEC §5.3) → spam policy (3009–3012) →
+//! prepaid balance (3008, priced in parts).
 //!
 //! A [`Plan`] takes one step at a time; the facts that live on other shards
-//! (dedup claims, TPS leases, prepaid debits) are fetched by the driver
+//! (dedup claims, TPS leases, backlog slots, prepaid debits) are fetched by the driver
 //! (`shard::accept`) between the steps and handed in, as TigerBeetle
 //! prefetches before it commits. A message rejected after its dedup claim
-//! gives the claim back ([`Outcome::release`]).
+//! gives the claim back ([`Outcome::release`]), one rejected after its
+//! backlog slot gives the slot back ([`Outcome::backlog_back`]).
 
 use std::collections::HashMap;
 
