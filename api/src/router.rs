@@ -11,7 +11,9 @@ use mcmp_engine::HttpRoute;
 
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
-use crate::endpoints::admin::{clients, customers, delete_row, pnx, routes, senders, spam};
+use crate::endpoints::admin::{
+    clients, customers, delete_row, pnx, routes, senders, spam, webhooks,
+};
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
@@ -207,6 +209,9 @@ async fn admin_routing_table(
         (Method::POST, ["pnx"]) => pnx::load_pnx(api, req).await,
         (Method::GET, ["pnx", n]) => pnx::get_pnx(api, n),
         (_, ["pnx", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["webhooks"]) => webhooks::list(api).await,
+        (Method::POST, ["webhooks", c, "redrive"]) => webhooks::redrive(api, c).await,
+        (_, ["webhooks", ..]) => Err(http::method_not_allowed()),
         (Method::GET, ["stats"]) => ops::stats(api).await,
         (Method::GET, ["agents"]) => agents::agents(api).await,
         _ => Err(http::not_found()),

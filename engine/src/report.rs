@@ -242,6 +242,33 @@ async fn post_batch(
     }
 }
 
+/// One shard's part of `GET /admin/v1/webhooks`.
+#[derive(Debug, Default)]
+pub struct WebhookShard {
+    /// Undelivered reports of this shard's messages, per client.
+    pub clients:
+        std::collections::BTreeMap<String, crate::core::lifecycle::dead_letters::ClientReports>,
+    /// The endpoints this shard owns: client → (queued, failed requests in a row).
+    pub endpoints: Vec<(String, usize, u32)>,
+}
+
+impl Endpoints {
+    /// (client, reports queued, failed requests in a row) per endpoint.
+    pub fn states(&self) -> Vec<(String, usize, u32)> {
+        self.map
+            .borrow()
+            .values()
+            .map(|e| {
+                (
+                    e.client_id.clone(),
+                    e.queue.borrow().len(),
+                    e.failures_in_a_row.get(),
+                )
+            })
+            .collect()
+    }
+}
+
 /// Hands a report to the shard that owns its endpoint.
 pub fn dispatch(shard: &Shard, m: &StoredMessage) {
     let item = ReportItem {

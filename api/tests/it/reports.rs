@@ -748,3 +748,81 @@ fn a_full_endpoint_queue_holds_reports_back_without_spending_attempts() {
         .collect();
     assert!(failed.is_empty(), "no attempt failed: {failed:?}");
 }
+
+/// SPEC §5.5: reports abandoned after the last attempt are listed per
+/// client by `GET /admin/v1/webhooks` and sent again by
+/// `POST /admin/v1/webhooks/{client_id}/redrive` once the endpoint works.
+#[test]
+fn abandoned_reports_are_listed_and_redriven() {
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    let toml = "[reports]\nretry-unit = \"20ms\"\nmax-attempts = 1\n";
+    std::fs::write(&config, toml).expect("config");
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
+    let dead = Webhook::start(usize::MAX);
+    let (token, _) = customer(&server, "D1", &dead.url(), 1);
+    let (_, clients) = server.admin("GET", "/customers/D1/clients", None);
+    let client_id = clients["clients"][0]["client_id"]
+        .as_str()
+        .expect("client id")
+        .to_string();
+    let ids = send(
+        &server,
+        &token,
+        (0..3).map(|i| sms(&format!("dl{i}"))).collect(),
+    );
+    let row = |server: &Server| -> Value {
+        let (s, v) = server.admin("GET", "/webhooks", None);
+        assert_eq!(s, 200, "{v}");
+        v["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .find(|w| w["client_id"] == client_id.as_str())
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let listed = loop {
+        let r = row(&server);
+        if r["abandoned"] == 3 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never abandoned: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        (listed["failing"].as_bool(), listed["retrying"].as_u64()),
+        (Some(true), Some(0)),
+        "{listed}"
+    );
+    assert_eq!(listed["report_uri"], dead.url().as_str());
+
+    // The customer fixes its endpoint; the operator redrives.
+    let good = Webhook::start(0);
+    let path = format!("/customers/D1/clients/{client_id}");
+    let (s, v) = server.admin("PATCH", &path, Some(json!({"report_uri": good.url()})));
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = server.admin("POST", &format!("/webhooks/{client_id}/redrive"), None);
+    assert_eq!((s, v["redriven"].as_u64()), (200, Some(3)), "{v}");
+    let hits = good.wait("the 3 redriven reports", |h| reports(h).len() >= 3);
+    let got: HashSet<String> = reports(&hits)
+        .iter()
+        .filter_map(|(r, _)| r["message_id"].as_str().map(String::from))
+        .collect();
+    assert_eq!(got, ids.iter().cloned().collect::<HashSet<_>>());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while row(&server)["abandoned"] != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "still abandoned: {}",
+            row(&server)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (s, _) = server.admin("POST", "/webhooks/NO_SUCH_CLIENT/redrive", None);
+    assert_eq!(s, 404);
+}

@@ -228,6 +228,19 @@ pub enum MessagesMsg {
         /// The counts.
         reply: Reply<MessageStats>,
     },
+    /// Undelivered reports per client, and the endpoints this shard owns
+    /// (for `GET /admin/v1/webhooks`).
+    Webhooks {
+        /// This shard's part.
+        reply: Reply<crate::report::WebhookShard>,
+    },
+    /// Send a client's abandoned reports again.
+    Redrive {
+        /// The client.
+        client_id: String,
+        /// How many.
+        reply: Reply<usize>,
+    },
 }
 
 /// Requests to the sender sessions placed on the receiving shard.

@@ -183,6 +183,12 @@ impl Shard {
             MessagesMsg::Stats { reply } => {
                 let _ = reply.send(crate::stats::local(self));
             }
+            MessagesMsg::Webhooks { reply } => {
+                let _ = reply.send(super::reports::webhooks_local(self));
+            }
+            MessagesMsg::Redrive { client_id, reply } => {
+                let _ = reply.send(super::reports::redrive_local(self, &client_id));
+            }
         }
     }
 

@@ -155,6 +155,16 @@ impl ShardHandle {
         );
     }
 
+    /// Every client's webhook: undelivered reports, queue, failures.
+    pub async fn webhooks(&self) -> Vec<super::reports::WebhookRow> {
+        super::reports::webhooks(&self.shard).await
+    }
+
+    /// Sends a client's abandoned reports again; how many.
+    pub async fn redrive(&self, client_id: &str) -> usize {
+        super::reports::redrive(&self.shard, client_id).await
+    }
+
     /// Every shard's metrics, Prometheus text.
     pub async fn render_metrics(&self) -> String {
         self.shard.render_metrics().await

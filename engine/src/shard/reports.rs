@@ -7,11 +7,14 @@ use std::rc::Rc;
 
 use super::Shard;
 use crate::core::lifecycle::cancel::{CancelDecision, CancelOutcome};
+use crate::core::lifecycle::dead_letters::ClientReports;
 use crate::core::lifecycle::report::ReportState;
 use crate::mesh::call::ask_all;
-use crate::mesh::msg::{MeshMsg, SessionMsg};
+use crate::mesh::msg::{MeshMsg, MessagesMsg, SessionMsg};
 use crate::model::{MessageId, Status};
 use crate::report;
+use crate::report::WebhookShard;
+use std::collections::BTreeMap;
 
 /// Sends each report once its final state is durable (one task per shard).
 pub async fn dispatch_loop(shard: Rc<Shard>) {
@@ -86,4 +89,86 @@ async fn unqueue_anywhere(shard: &Rc<Shard>, sender: &str, id: MessageId) -> boo
     .await
     .into_iter()
     .any(|unqueued| unqueued == Ok(true))
+}
+
+/// This shard's part of `GET /admin/v1/webhooks`.
+pub fn webhooks_local(shard: &Shard) -> WebhookShard {
+    WebhookShard {
+        clients: shard.core.borrow().lifecycle.client_reports(),
+        endpoints: shard.endpoints.states(),
+    }
+}
+
+/// Every shard's part, merged per client.
+pub async fn webhooks(shard: &Rc<Shard>) -> Vec<WebhookRow> {
+    let parts = ask_all(shard, |reply| {
+        MeshMsg::Messages(MessagesMsg::Webhooks { reply })
+    })
+    .await;
+    let mut rows: BTreeMap<String, WebhookRow> = BTreeMap::new();
+    for part in parts.into_iter().flatten() {
+        for (client, counts) in part.clients {
+            let row = rows
+                .entry(client.clone())
+                .or_insert_with(|| WebhookRow::new(client));
+            row.reports.merge(counts);
+        }
+        for (client, queued, failures) in part.endpoints {
+            let row = rows
+                .entry(client.clone())
+                .or_insert_with(|| WebhookRow::new(client));
+            row.queued += queued as u64;
+            row.failures_in_a_row = row.failures_in_a_row.max(failures);
+        }
+    }
+    rows.into_values().collect()
+}
+
+/// One client's webhook, as `GET /admin/v1/webhooks` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRow {
+    /// The client.
+    pub client_id: String,
+    /// Its undelivered reports.
+    pub reports: ClientReports,
+    /// Reports queued at its endpoint now.
+    pub queued: u64,
+    /// Failed requests in a row at its endpoint.
+    pub failures_in_a_row: u32,
+}
+
+impl WebhookRow {
+    fn new(client_id: String) -> WebhookRow {
+        WebhookRow {
+            client_id,
+            reports: ClientReports::default(),
+            queued: 0,
+            failures_in_a_row: 0,
+        }
+    }
+}
+
+/// Gives this shard's abandoned reports of `client_id` a fresh schedule
+/// and sends them; how many.
+pub fn redrive_local(shard: &Shard, client_id: &str) -> usize {
+    let mut ids = Vec::new();
+    shard.feed(|c, _, fx| ids = c.lifecycle.redrive(client_id, fx));
+    for id in &ids {
+        send_report(shard, *id);
+    }
+    ids.len()
+}
+
+/// Sends `client_id`'s abandoned reports again, on every shard.
+pub async fn redrive(shard: &Rc<Shard>, client_id: &str) -> usize {
+    ask_all(shard, |reply| {
+        MeshMsg::Messages(MessagesMsg::Redrive {
+            client_id: client_id.to_string(),
+            reply,
+        })
+    })
+    .await
+    .into_iter()
+    .map(|n| n.unwrap_or(0))
+    .sum()
 }

@@ -9,6 +9,7 @@ pub(crate) mod pnx;
 pub(crate) mod routes;
 pub(crate) mod senders;
 pub(crate) mod spam;
+pub(crate) mod webhooks;
 
 use hyper::{Response, StatusCode};
 use mcmp_engine::catalog::{self, table, CatalogError, Client};

@@ -5,6 +5,7 @@
 //! creation, cancel) moves here next (CORE.md §7 step 5).
 
 pub mod cancel;
+pub mod dead_letters;
 pub mod events;
 pub mod fallback;
 pub mod ported;

@@ -1137,3 +1137,53 @@ fn a_backlog_slot_is_given_back_once_at_the_final_state() {
         .iter()
         .any(|e| matches!(e, Effect::BacklogBack { .. })));
 }
+
+/// SPEC §5.5: undelivered reports per client, and the redrive of the
+/// abandoned ones (a fresh, logged schedule).
+#[test]
+fn dead_letters_are_counted_per_client_and_redriven() {
+    use super::report::ReportState;
+    use crate::codec::ReportRecord;
+    let mut l = super::Lifecycle::new(store_at(Status::Failed, false), CONFIG);
+    assert!(
+        l.client_reports().is_empty(),
+        "a report not tried yet is no dead letter"
+    );
+    let record = |failures, due_ms, abandoned| ReportRecord {
+        id: id(),
+        failures,
+        due_ms,
+        done: false,
+        abandoned,
+    };
+    l.store.apply_report(&record(2, T0 + 500, false));
+    let rows = l.client_reports();
+    assert_eq!(
+        (
+            rows["c1"].retrying,
+            rows["c1"].abandoned,
+            rows["c1"].next_attempt_ms
+        ),
+        (1, 0, Some(T0 + 500))
+    );
+    l.store.apply_report(&record(3, 0, true));
+    assert_eq!(
+        (
+            l.client_reports()["c1"].retrying,
+            l.client_reports()["c1"].abandoned
+        ),
+        (0, 1)
+    );
+    let mut fx = Effects::default();
+    assert!(l.redrive("other", &mut fx).is_empty());
+    assert_eq!(l.redrive("c1", &mut fx), vec![id()]);
+    assert_eq!(
+        fx.drain().collect::<Vec<_>>(),
+        vec![Effect::Log(Record::Report(record(0, 0, false)))]
+    );
+    assert_eq!(
+        l.store.get(id()).map(|m| m.report),
+        Some(ReportState::default())
+    );
+    assert!(l.client_reports().is_empty());
+}
