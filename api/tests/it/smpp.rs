@@ -385,3 +385,36 @@ fn a_hostile_smpp_peer_costs_only_its_own_session() {
     assert_eq!(v["state"]["connected"], false, "{v}");
     assert_eq!(server.call("GET", "/healthz", None, None).0, 200);
 }
+
+/// Issue 13: an SMSC that answers ESME_RTHROTTLED slows the session down
+/// (pauses growing from 100 ms to 5 s) while the message waits at the head
+/// of its queue (or, once the throttles sideline the sender, held): no
+/// submit attempt is spent, so more throttles than a message has attempts
+/// (10) do not fail it, and it is delivered once the carrier takes it.
+#[test]
+fn a_throttling_smsc_slows_the_session_and_spends_no_attempt() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("T1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/T1/SMS", Some(rule)).0, 200);
+    wait_connected(&server, "G_S_KT01");
+    smsc.post("control", "/throttle", &json!({"throttle": true}));
+    let id = send(&server, &token, vec![sms("th-1")]).remove(0);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while smsc.get("control", "/stats")["throttled"].as_u64() < Some(12) {
+        let (_, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+        assert_ne!(m["status"], "failed", "a throttle spent an attempt: {m}");
+        assert!(Instant::now() < deadline, "never throttled 12 times");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+    assert_ne!(
+        m["status"], "failed",
+        "12 throttles, still no attempt spent: {m}"
+    );
+    smsc.post("control", "/throttle", &json!({"throttle": false}));
+    wait_status(&server, &token, &id, |s| s == "delivered");
+}

@@ -335,6 +335,11 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
             };
             shard.to_owner(id, ev);
         }
+        SessionEvent::Throttled => {
+            if s.is_up() {
+                sideline_on_errors(shard, s);
+            }
+        }
         SessionEvent::Receipt {
             carrier_id,
             delivered,

@@ -60,6 +60,10 @@ pub enum SessionEvent {
         /// The carrier's own status, for operators.
         detail: String,
     },
+    /// The carrier asked to slow down and the session kept the message to
+    /// send it again after a pause: no attempt of the message is spent,
+    /// but it counts against the sender's health.
+    Throttled,
     /// A delivery receipt (SMPP `deliver_sm`, provider callback).
     Receipt {
         /// The carrier's message id, as given at submit.

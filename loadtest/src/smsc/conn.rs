@@ -391,6 +391,10 @@ impl Session {
             state.counters.window_violations += 1;
             return status::ESME_RMSGQFUL;
         }
+        if self.smsc.throttling_all() {
+            state.counters.throttled += 1;
+            return status::ESME_RTHROTTLED;
+        }
         let roll = fastrand::f64();
         if roll < args.fail_rate {
             state.counters.submit_failed += 1;

@@ -7,6 +7,7 @@
 //! | `POST /drop` `{"abrupt":bool}` | closes every connection: hangs up after answering every PDU read, or with `abrupt` cuts at once → `{"dropped":n}` |
 //! | `POST /hold-answers` `{"hold":bool}` | while true, answers to accepted submits are held back until released or until their connection hangs up (`/drop`); an abrupt drop loses them |
 //! | `POST /refuse-binds` `{"refuse":bool}` | while true, binds get ESME_RBINDFAIL |
+//! | `POST /throttle` `{"throttle":bool}` | while true, every submit_sm gets ESME_RTHROTTLED (counted in `throttled`) |
 //! | `POST /reset` | clears counters, messages and the duplicate detector |
 
 use std::sync::Arc;
@@ -54,6 +55,16 @@ fn handle(smsc: &Smsc, req: &Request) -> Response {
                 http::json(StatusCode::OK, &json!({ "hold": hold }))
             }
             None => http::error(StatusCode::BAD_REQUEST, "expected {\"hold\": true|false}"),
+        },
+        (&Method::POST, "/throttle") => match flag(&req.body, "throttle") {
+            Some(throttle) => {
+                smsc.set_throttle_all(throttle);
+                http::json(StatusCode::OK, &json!({ "throttle": throttle }))
+            }
+            None => http::error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"throttle\": true|false}",
+            ),
         },
         (&Method::POST, "/reset") => {
             smsc.state().reset();

@@ -86,6 +86,8 @@ pub struct Smsc {
     hold_answers: watch::Sender<bool>,
     /// Bound connections able to take receipts, by connection id.
     receivers: Mutex<HashMap<u64, Arc<conn::Outbox>>>,
+    /// `POST /throttle`: while true, every `submit_sm` gets ESME_RTHROTTLED.
+    throttle_all: AtomicBool,
 }
 
 impl Smsc {
@@ -101,6 +103,7 @@ impl Smsc {
             drop_order: watch::channel(DropOrder::default()).0,
             hold_answers: watch::channel(false).0,
             receivers: Mutex::new(HashMap::new()),
+            throttle_all: AtomicBool::new(false),
         }
     }
 
@@ -149,6 +152,15 @@ impl Smsc {
 
     fn holding_answers(&self) -> bool {
         *self.hold_answers.borrow()
+    }
+
+    /// Sets whether every submit is throttled (`POST /throttle`).
+    pub fn set_throttle_all(&self, throttle: bool) {
+        self.throttle_all.store(throttle, Ordering::Relaxed);
+    }
+
+    fn throttling_all(&self) -> bool {
+        self.throttle_all.load(Ordering::Relaxed)
     }
 
     /// Sets whether new binds are refused (`POST /refuse-binds`).

@@ -133,7 +133,7 @@ pub const SUBMIT_STATUSES: &[StatusMapping] = &[
         name: "ESME_RMSGQFUL",
         code: ResultCode::ProviderError,
         retry: true,
-        slow_down: false,
+        slow_down: true,
     },
     StatusMapping {
         status: status::ESME_RSYSERR,

@@ -7,19 +7,17 @@
 //! the shard that spawned the session.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::{or, pending};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
-use super::codec::{self, status, Address, Framer, Inbound, SubmitFields};
+use super::codec::{self, status, Address, Inbound, SubmitFields};
 use super::coding;
+use super::link::{InFlight, Link, Submission, THROTTLE_MIN};
 use super::pace::{jitter, TokenBucket};
 use super::receipt;
 use crate::codes::ResultCode;
-use crate::model::MessageId;
 use crate::notify::LocalNotify;
 use crate::rt;
 use crate::sender::{Outbound, SessionEvent, SessionEvents, SessionQueue, SmppConfig};
@@ -31,16 +29,8 @@ const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// A bind that stayed up this long resets the reconnect backoff; a bind that
 /// drops sooner keeps backing off, so a flapping SMSC is not hammered.
 const STABLE_BIND: Duration = Duration::from_secs(10);
-/// First pause after ESME_RTHROTTLED; doubles per throttle.
-const THROTTLE_MIN: Duration = Duration::from_millis(100);
-/// Throttle pause cap.
-const THROTTLE_MAX: Duration = Duration::from_secs(5);
 /// How long a broken link is still read for answers already sent.
 const DRAIN_LIMIT: Duration = Duration::from_millis(200);
-/// Socket read size; a frame larger than this is assembled by the framer.
-const READ_CHUNK: usize = 16 * 1024;
-/// Sequence numbers run 1..=0x7FFF_FFFF (SMPP 3.4 §5.1.4), then wrap.
-const MAX_SEQ: u32 = 0x7FFF_FFFF;
 
 /// Counters of one session, readable by its owner. Shard-local (`Rc`).
 #[derive(Debug, Clone, Default)]
@@ -114,19 +104,19 @@ pub async fn run_session_with_stats(
 
 /// Why a connection ended badly (operator text), and whether it was the
 /// peer's protocol fault.
-struct Broken {
-    reason: String,
-    protocol: bool,
+pub(super) struct Broken {
+    pub(super) reason: String,
+    pub(super) protocol: bool,
 }
 
 impl Broken {
-    fn io(reason: String) -> Broken {
+    pub(super) fn io(reason: String) -> Broken {
         Broken {
             reason,
             protocol: false,
         }
     }
-    fn protocol(reason: String) -> Broken {
+    pub(super) fn protocol(reason: String) -> Broken {
         Broken {
             reason,
             protocol: true,
@@ -461,6 +451,13 @@ impl Session {
             let mapping = receipt::submit_status(status);
             if mapping.slow_down {
                 link.throttle(Instant::now());
+                // The carrier asks us to slow down: the message waits at the
+                // head of the queue for the pause to end, no attempt spent.
+                if let Some(msg) = link.take_back(seq) {
+                    self.queue.push_front(msg);
+                    self.emit(SessionEvent::Throttled);
+                    return;
+                }
             }
             let detail = format!("{} ({status:#x})", mapping.name);
             self.fail_submission(link, seq, mapping.code, mapping.retry, detail);
@@ -596,6 +593,7 @@ impl Session {
             id: msg.id,
             parts_left: pdus.len(),
             first_carrier_id: None,
+            outbound: (pdus.len() == 1).then_some(msg),
         };
         link.submissions.insert(submission, sub);
         self.bucket.take(pdus.len());
@@ -677,95 +675,4 @@ enum Wake {
     Read(Result<Inbound, Broken>),
     Timer,
     Message(Outbound),
-}
-
-/// One submit_sm in the window.
-struct InFlight {
-    submission: u64,
-    part: usize,
-    sent_at: Instant,
-}
-
-/// One message being submitted (one or more parts).
-struct Submission {
-    id: MessageId,
-    parts_left: usize,
-    first_carrier_id: Option<String>,
-}
-
-/// One bound connection and its window. Shard-local.
-struct Link {
-    conn: rt::TcpConn,
-    framer: Framer,
-    buf: Vec<u8>,
-    next_seq: u32,
-    window: HashMap<u32, InFlight>,
-    submissions: HashMap<u64, Submission>,
-    next_submission: u64,
-    enquire: Option<(u32, Instant)>,
-    suspect: bool,
-    last_rx: Instant,
-    throttled_until: Option<Instant>,
-    throttle_step: Duration,
-}
-
-impl Link {
-    fn new(conn: rt::TcpConn) -> Link {
-        Link {
-            conn,
-            framer: Framer::new(),
-            buf: vec![0; READ_CHUNK],
-            next_seq: 1,
-            window: HashMap::new(),
-            submissions: HashMap::new(),
-            next_submission: 0,
-            enquire: None,
-            suspect: false,
-            last_rx: Instant::now(),
-            throttled_until: None,
-            throttle_step: THROTTLE_MIN,
-        }
-    }
-
-    fn next_seq(&mut self) -> u32 {
-        let seq = self.next_seq;
-        self.next_seq = if seq >= MAX_SEQ { 1 } else { seq + 1 };
-        seq
-    }
-
-    fn throttle(&mut self, now: Instant) {
-        self.throttled_until = Some(now + self.throttle_step);
-        self.throttle_step = (self.throttle_step * 2).min(THROTTLE_MAX);
-    }
-
-    async fn send(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), Broken> {
-        match rt::timeout(timeout, self.conn.write_all(bytes)).await {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(Broken::io(format!("writing to SMSC: {e}"))),
-            None => Err(Broken::io("write to SMSC stalled".into())),
-        }
-    }
-
-    /// The next PDU. Cancel-safe: bytes read stay in the framer.
-    async fn next_inbound(&mut self) -> Result<Inbound, Broken> {
-        loop {
-            match self.framer.next_frame() {
-                Err(e) => return Err(Broken::protocol(format!("framing: {e}"))),
-                Ok(Some(frame)) => {
-                    self.last_rx = Instant::now();
-                    return codec::decode_frame(frame).map_err(|e| Broken::protocol(e.to_string()));
-                }
-                Ok(None) => {}
-            }
-            let n = self
-                .conn
-                .read(&mut self.buf)
-                .await
-                .map_err(|e| Broken::io(format!("reading from SMSC: {e}")))?;
-            if n == 0 {
-                return Err(Broken::io("connection closed by SMSC".into()));
-            }
-            self.framer.push(&self.buf[..n]);
-        }
-    }
 }

@@ -384,7 +384,8 @@ fn submit_status_table() {
     let row = receipt::submit_status;
     let t = row(status::ESME_RTHROTTLED);
     assert!(t.retry && t.slow_down);
-    assert!(row(status::ESME_RMSGQFUL).retry);
+    let full = row(status::ESME_RMSGQFUL);
+    assert!(full.retry && full.slow_down);
     assert!(row(status::ESME_RSYSERR).retry);
     let bad = row(status::ESME_RINVDSTADR);
     assert_eq!((bad.code, bad.retry), (ResultCode::InvalidRecipient, false));
