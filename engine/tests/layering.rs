@@ -105,7 +105,7 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[("engine/src/query.rs", "run_lo
 /// (file, its length today) for files over [`MAX_FILE_LINES`].
 const LONG_FILES: &[(&str, usize)] = &[
     ("api/src/schema.rs", 687),
-    ("engine/src/sender/smpp/session.rs", 677),
+    ("engine/src/sender/smpp/session.rs", 678),
 ];
 
 #[test]

@@ -279,6 +279,32 @@ fn session_events(shard: Rc<Shard>, session: Rc<LocalSession>) -> SessionEvents 
     Rc::new(move |event| on_event(&shard, &session, event))
 }
 
+/// A submit failed: counted (a final failure) or against the sender's
+/// health (one worth retrying), then told to the message's owner.
+fn submit_failed(
+    shard: &Rc<Shard>,
+    s: &LocalSession,
+    id: MessageId,
+    (code, retry, detail): (crate::codes::ResultCode, bool, String),
+) {
+    s.live.resolved();
+    if !retry {
+        s.live
+            .failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    } else if s.is_up() {
+        sideline_on_errors(shard, s);
+    }
+    let ev = OwnerEvent::SubmitFailed {
+        id,
+        sender: s.sender.clone(),
+        code,
+        retry,
+        detail,
+    };
+    shard.to_owner(id, ev);
+}
+
 fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
     let live = &s.live;
     live.last_heartbeat_ms
@@ -318,23 +344,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
             code,
             retry,
             detail,
-        } => {
-            live.resolved();
-            if !retry {
-                live.failed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            } else if s.is_up() {
-                sideline_on_errors(shard, s);
-            }
-            let ev = OwnerEvent::SubmitFailed {
-                id,
-                sender: s.sender.clone(),
-                code,
-                retry,
-                detail,
-            };
-            shard.to_owner(id, ev);
-        }
+        } => submit_failed(shard, s, id, (code, retry, detail)),
         SessionEvent::Throttled => {
             if s.is_up() {
                 sideline_on_errors(shard, s);
