@@ -105,6 +105,23 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 8] = [
+        Status::Accepted,
+        Status::Scheduled,
+        Status::Queued,
+        Status::Submitted,
+        Status::Delivered,
+        Status::Failed,
+        Status::Canceled,
+        Status::Rejected,
+    ];
+
+    /// The status with this wire name.
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// The wire name (`"accepted"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

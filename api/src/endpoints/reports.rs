@@ -64,21 +64,6 @@ fn row_json(row: Row) -> Value {
     }
 }
 
-fn status_param(s: &str) -> Option<Status> {
-    [
-        Status::Accepted,
-        Status::Scheduled,
-        Status::Queued,
-        Status::Submitted,
-        Status::Delivered,
-        Status::Failed,
-        Status::Canceled,
-        Status::Rejected,
-    ]
-    .into_iter()
-    .find(|x| x.as_str() == s)
-}
-
 /// `GET /v1/messages?since=&until=&status=&channel=&to=&after=&limit=`.
 pub(crate) async fn history(
     api: &ShardApi,
@@ -96,7 +81,7 @@ pub(crate) async fn history(
     };
     let status = match http::query_param(params, "status") {
         None | Some("") => None,
-        Some(s) => match status_param(s) {
+        Some(s) => match Status::parse(s) {
             Some(s) => Some(s),
             None => return bad("unknown status"),
         },

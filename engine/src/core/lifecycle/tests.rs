@@ -7,16 +7,7 @@ use crate::codec::{AcceptedRecord, Record, StateRecord};
 use crate::core::{Effect, Effects};
 use crate::model::{Channel, MessageId, MessageRequest, Status};
 
-const ALL: [Status; 8] = [
-    Status::Accepted,
-    Status::Scheduled,
-    Status::Queued,
-    Status::Submitted,
-    Status::Delivered,
-    Status::Failed,
-    Status::Canceled,
-    Status::Rejected,
-];
+const ALL: [Status; 8] = Status::ALL;
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -35,6 +26,20 @@ fn id() -> MessageId {
     MessageId::new(0, 1)
 }
 
+/// The accepted record of message `id()` of customer A1 at T0.
+fn accepted(status: Status, price: i64, request: MessageRequest) -> AcceptedRecord {
+    AcceptedRecord {
+        id: id(),
+        group_code: "A1".into(),
+        client_id: "c1".into(),
+        created_at_ms: T0,
+        status,
+        price,
+        fallback_of: None,
+        request,
+    }
+}
+
 /// A store holding one message that reached `status` the usual way
 /// (through `submitted` when `submitted`), with a prepaid price.
 fn store_at(status: Status, submitted: bool) -> LocalMessages {
@@ -44,16 +49,7 @@ fn store_at(status: Status, submitted: bool) -> LocalMessages {
     } else {
         Status::Accepted
     };
-    store.apply_accepted(AcceptedRecord {
-        id: id(),
-        group_code: "A1".into(),
-        client_id: "c1".into(),
-        created_at_ms: T0,
-        status: first,
-        price: PRICE,
-        fallback_of: None,
-        request: request(),
-    });
+    store.apply_accepted(accepted(first, PRICE, request()));
     let mut path = Vec::new();
     if !matches!(status, Status::Accepted | Status::Scheduled) {
         path.push(Status::Queued);
@@ -543,16 +539,7 @@ mod commands {
                 template_code: None,
             },
         ];
-        store.apply_accepted(AcceptedRecord {
-            id: id(),
-            group_code: "A1".into(),
-            client_id: "c1".into(),
-            created_at_ms: T0,
-            status: Status::Accepted,
-            price: PRICE,
-            fallback_of: None,
-            request,
-        });
+        store.apply_accepted(accepted(Status::Accepted, PRICE, request));
         Lifecycle::new(store, CONFIG)
     }
 
@@ -944,20 +931,12 @@ mod validity {
     fn validity_counts_from_send_at_and_a_final_message_never_expires() {
         let mut store = LocalMessages::default();
         let send_at = T0 + 3_600_000;
-        store.apply_accepted(AcceptedRecord {
-            id: id(),
-            group_code: "A1".into(),
-            client_id: "c1".into(),
-            created_at_ms: T0,
-            status: Status::Scheduled,
-            price: 0,
-            fallback_of: None,
-            request: MessageRequest {
-                send_at: Some(send_at),
-                validity: Some(60),
-                ..request()
-            },
-        });
+        let request = MessageRequest {
+            send_at: Some(send_at),
+            validity: Some(60),
+            ..request()
+        };
+        store.apply_accepted(accepted(Status::Scheduled, 0, request));
         let mut l = Lifecycle::new(store, CONFIG);
         assert!(expire(&mut l, send_at + 59_999).is_empty());
         assert_eq!(
@@ -1020,16 +999,8 @@ mod validity {
     #[test]
     fn replay_rebuilds_the_messages_to_watch() {
         let mut l = Lifecycle::new(store_at(Status::Submitted, true), CONFIG);
-        let mut log = vec![Record::Accepted(Box::new(AcceptedRecord {
-            id: id(),
-            group_code: "A1".into(),
-            client_id: "c1".into(),
-            created_at_ms: T0,
-            status: Status::Accepted,
-            price: PRICE,
-            fallback_of: None,
-            request: request(),
-        }))];
+        let first = accepted(Status::Accepted, PRICE, request());
+        let mut log = vec![Record::Accepted(Box::new(first))];
         let before = l.store.live();
         for e in expire(&mut l, T0 + DAY_MS) {
             if let Effect::Log(r) = e {
