@@ -204,6 +204,20 @@ fn a_dropped_sender_moves_its_queue_and_rejoins() {
     wait_connected(&server, "G_S_KT01");
     let (_, v) = server.admin("GET", "/senders/G_S_KT01", None);
     assert!(v["state"]["downs"].as_u64().is_some_and(|d| d >= 1), "{v}");
+    // The messages A's queue gave to B no longer count as A's in flight
+    // (queue depths are sampled every tick: wait for the next sample).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, v) = server.admin("GET", "/senders/G_S_KT01", None);
+        if v["state"]["in_flight"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A still counts moved messages: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -40,6 +40,23 @@ pub struct LocalSession {
 }
 
 impl LocalSession {
+    /// Empties the queue: its messages leave this sender, so they no longer
+    /// count as in flight here.
+    fn take_queue(&self) -> Vec<Outbound> {
+        let taken = self.queue.drain();
+        self.live.resolved_n(taken.len() as u64);
+        taken
+    }
+
+    /// Takes `id` out of the queue, if it is there (a cancel).
+    fn unqueue(&self, id: MessageId) -> bool {
+        let taken = self.queue.remove(id);
+        if taken {
+            self.live.resolved();
+        }
+        taken
+    }
+
     /// Whether the session is bound and can take messages.
     pub fn is_up(&self) -> bool {
         self.up.get()
@@ -100,7 +117,7 @@ impl SenderHost {
         drop(sessions);
         for s in stopped {
             s.stop.notify();
-            bounce(shard, s.queue.drain());
+            bounce(shard, s.take_queue());
         }
     }
 
@@ -132,7 +149,7 @@ impl SenderHost {
             .sessions
             .borrow()
             .get(sender)
-            .map(|list| list.iter().flat_map(|s| s.queue.drain()).collect())
+            .map(|list| list.iter().flat_map(|s| s.take_queue()).collect())
             .unwrap_or_default();
         let n = drained.len();
         match to {
@@ -187,7 +204,7 @@ impl SenderHost {
         self.sessions
             .borrow()
             .get(sender)
-            .is_some_and(|list| list.iter().any(|s| s.queue.remove(id)))
+            .is_some_and(|list| list.iter().any(|s| s.unqueue(id)))
     }
 
     /// Samples queue lengths into the senders' live state, and reports the
@@ -326,7 +343,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
                     .sender_session_changed(&s.sender, live, Some(&reason));
                 tracing::warn!(sender = %s.sender, shard = shard.id, %reason, "session down; moving its queue");
             }
-            bounce(shard, s.queue.drain());
+            bounce(shard, s.take_queue());
         }
         SessionEvent::Submitted { id, carrier_id } => {
             live.record_outcome(true, crate::unix_ms());
@@ -399,7 +416,7 @@ fn sideline_on_errors(shard: &Shard, s: &LocalSession) {
             .raise(crate::alerts::AlertEvent::SenderSidelined, detail);
     }
     if !live.healthy(now) && !s.queue.is_empty() {
-        bounce(shard, s.queue.drain());
+        bounce(shard, s.take_queue());
         shard.shared.bump_sender_epoch();
     }
 }

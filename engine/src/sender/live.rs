@@ -206,6 +206,11 @@ impl SenderLive {
         self.resolved.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// `n` handed messages left the sender unsent (moved, canceled).
+    pub fn resolved_n(&self, n: u64) {
+        self.resolved.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Handed over but not yet answered by the carrier (nor still queued).
     pub fn in_flight(&self) -> i64 {
         let pushed = self.pushed.load(Ordering::Relaxed) as i64;
