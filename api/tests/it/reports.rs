@@ -765,9 +765,15 @@ fn abandoned_reports_are_listed_and_redriven() {
     let dead = Webhook::start(usize::MAX);
     let (token, _) = customer(&server, "D1", &dead.url(), 1);
     let (_, clients) = server.admin("GET", "/customers/D1/clients", None);
-    let client_id = clients["clients"][0]["client_id"]
-        .as_str()
-        .expect("client id")
+    // `customer` made two clients (the harness's first one reports to a
+    // closed port): take the one reporting to `dead`.
+    let client_id = clients["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|c| c["report_uri"] == dead.url().as_str())
+        .and_then(|c| c["client_id"].as_str())
+        .expect("the client reporting to the dead endpoint")
         .to_string();
     let ids = send(
         &server,
