@@ -134,7 +134,6 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         report_retention: config.reports.retention,
         digest_at_second: mcmp_engine::parse_time_of_day(&config.reports.digest_at)
             .unwrap_or(30_600),
-        data_dir_for_alerts: config.server.data_dir.clone(),
         alert_url: config.alerts.webhook_url.clone(),
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,

@@ -10,7 +10,8 @@ use crate::model::Channel;
 /// Engine settings (built by the API crate from its configuration).
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Root data directory; WALs live in `<data_dir>/wal/<shard>/`.
+    /// Root data directory; WALs live in `<data_dir>/wal/<shard>/`. Its
+    /// free space is watched (the disk alert, `wal.min-free`).
     pub data_dir: PathBuf,
     /// Number of shards (≥ 1).
     pub shards: usize,
@@ -38,8 +39,6 @@ pub struct EngineConfig {
     pub report_retention: Duration,
     /// When the daily failure digest goes out (seconds after midnight, Asia/Seoul).
     pub digest_at_second: u32,
-    /// The directory whose free space is watched for the disk alert.
-    pub data_dir_for_alerts: PathBuf,
     /// Most reports queued at one webhook endpoint (`reports.endpoint-queue`);
     /// beyond it reports are held back at their owners, no attempt spent.
     pub endpoint_queue: usize,

@@ -85,21 +85,18 @@ fn io_uring_available() -> std::io::Result<()> {
 /// The share (0.0–1.0) of the file system holding `path` that is free for
 /// unprivileged writes, or `None` if it cannot be read.
 pub fn free_space_fraction(path: &std::path::Path) -> Option<f64> {
-    use std::os::unix::ffi::OsStrExt as _;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs is plain data; all-zero is a valid value of it.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a NUL-terminated path and `st` a writable statvfs,
-    // both live for the call.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 || st.f_blocks == 0 {
-        return None;
-    }
-    Some(st.f_bavail as f64 / st.f_blocks as f64)
+    let st = statvfs(path)?;
+    (st.f_blocks != 0).then(|| st.f_bavail as f64 / st.f_blocks as f64)
 }
 
 /// Bytes free for unprivileged writes on the file system holding `path`.
 pub fn free_space_bytes(path: &std::path::Path) -> Option<u64> {
+    let st = statvfs(path)?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+/// `statvfs(2)` of the file system holding `path`.
+fn statvfs(path: &std::path::Path) -> Option<libc::statvfs> {
     use std::os::unix::ffi::OsStrExt as _;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     // SAFETY: statvfs is plain data; all-zero is a valid value of it.
@@ -107,7 +104,7 @@ pub fn free_space_bytes(path: &std::path::Path) -> Option<u64> {
     // SAFETY: `c` is a NUL-terminated path and `st` a writable statvfs,
     // both live for the call.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    (rc == 0).then(|| st.f_bavail.saturating_mul(st.f_frsize))
+    (rc == 0).then_some(st)
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ impl SharedEngine {
     /// (a `statvfs`, cheap; shard 0 calls it every second).
     pub fn check_storage(&self) {
         let min = self.config.min_free_bytes;
-        let free = rt::free_space_bytes(&self.config.data_dir_for_alerts);
+        let free = rt::free_space_bytes(&self.config.data_dir);
         let low = min > 0 && free.is_some_and(|f| f < min);
         if self.storage_low.swap(low, Ordering::Relaxed) != low {
             match low {

@@ -46,7 +46,7 @@ const DISK_REARM_FREE: f64 = 0.10;
 /// Raises `disk_nearly_full` once when the data directory's file system runs
 /// low; returns whether the alert is (still) raised.
 fn check_disk(shard: &Shard, alerted: bool) -> bool {
-    let dir = &shard.shared.config.data_dir_for_alerts;
+    let dir = &shard.shared.config.data_dir;
     let Some(free) = rt::free_space_fraction(dir) else {
         return alerted;
     };
