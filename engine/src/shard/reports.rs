@@ -138,7 +138,8 @@ pub struct WebhookRow {
 }
 
 impl WebhookRow {
-    fn new(client_id: String) -> WebhookRow {
+    /// A client with nothing undelivered and an idle endpoint.
+    pub fn new(client_id: String) -> WebhookRow {
         WebhookRow {
             client_id,
             reports: ClientReports::default(),

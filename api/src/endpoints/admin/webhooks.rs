@@ -18,12 +18,7 @@ pub(crate) async fn list(api: &ShardApi) -> Answer {
     let mut rows = api.shard.webhooks().await;
     for client in snapshot.clients.values().filter(|c| c.report_uri.is_some()) {
         if !rows.iter().any(|r| r.client_id == client.client_id) {
-            rows.push(mcmp_engine::WebhookRow {
-                client_id: client.client_id.clone(),
-                reports: Default::default(),
-                queued: 0,
-                failures_in_a_row: 0,
-            });
+            rows.push(mcmp_engine::WebhookRow::new(client.client_id.clone()));
         }
     }
     rows.sort_by(|a, b| a.client_id.cmp(&b.client_id));
