@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use crate::catalog::CustomerView;
+use crate::catalog::{ChannelService, CustomerView};
 use crate::codec::AcceptedRecord;
 use crate::codes::ResultCode;
 use crate::core::dedup::DedupKey;
@@ -179,19 +179,7 @@ impl<'a> Plan<'a> {
     /// The TPS tokens needed, in parts, per channel that has a limit:
     /// (channel, parts, limit).
     pub fn tps_needs(&self) -> Vec<(Channel, u32, u32)> {
-        let mut need: Vec<(Channel, u32, u32)> = Vec::new();
-        for p in &self.pending {
-            let limit = self.customer.service(p.request.channel).tps;
-            if limit == 0 {
-                continue;
-            }
-            let parts = u32::from(p.request.parts.max(1));
-            match need.iter_mut().find(|(c, _, _)| *c == p.request.channel) {
-                Some(n) => n.1 += parts,
-                None => need.push((p.request.channel, parts, limit)),
-            }
-        }
-        need
+        self.needs(|s| s.tps, |r| u32::from(r.parts.max(1)))
     }
 
     /// Spends the TPS tokens the driver got per channel, in request order;
@@ -222,15 +210,26 @@ impl<'a> Plan<'a> {
     /// The backlog slots wanted per channel that has a `max_backlog`:
     /// (channel, messages, max).
     pub fn backlog_needs(&self) -> Vec<(Channel, u32, u32)> {
+        self.needs(|s| s.max_backlog, |_| 1)
+    }
+
+    /// Per channel whose `limit` is set: (channel, the pending messages'
+    /// `units` summed, the limit), in order of first appearance.
+    fn needs(
+        &self,
+        limit: impl Fn(ChannelService) -> u32,
+        units: impl Fn(&MessageRequest) -> u32,
+    ) -> Vec<(Channel, u32, u32)> {
         let mut need: Vec<(Channel, u32, u32)> = Vec::new();
         for p in &self.pending {
-            let max = self.customer.service(p.request.channel).max_backlog;
+            let max = limit(self.customer.service(p.request.channel));
             if max == 0 {
                 continue;
             }
+            let n = units(&p.request);
             match need.iter_mut().find(|(c, _, _)| *c == p.request.channel) {
-                Some(n) => n.1 += 1,
-                None => need.push((p.request.channel, 1, max)),
+                Some(e) => e.1 += n,
+                None => need.push((p.request.channel, n, max)),
             }
         }
         need
@@ -314,13 +313,7 @@ impl<'a> Plan<'a> {
                 release.push((p.key, p.id));
             }
             if p.backlog {
-                match backlog_back
-                    .iter_mut()
-                    .find(|(c, _)| *c == p.request.channel)
-                {
-                    Some(b) => b.1 += 1,
-                    None => backlog_back.push((p.request.channel, 1)),
-                }
+                count_channel(&mut backlog_back, p.request.channel);
             }
             if let Verdict::Rejected { code, .. } = &verdict {
                 self.rejections.push((p.request.channel, *code));
@@ -419,6 +412,14 @@ impl Outcome {
             };
         }
         self.verdicts
+    }
+}
+
+/// Counts one more message of `channel` in `counts`.
+pub fn count_channel(counts: &mut Vec<(Channel, u32)>, channel: Channel) {
+    match counts.iter_mut().find(|(c, _)| *c == channel) {
+        Some(n) => n.1 += 1,
+        None => counts.push((channel, 1)),
     }
 }
 

@@ -67,6 +67,20 @@ fn modulo(h: u64, shards: usize) -> usize {
     (h % shards.max(1) as u64) as usize
 }
 
+/// `items` split by the shard `owner` names for each, one list per shard
+/// of `n` (for the start-up restores, one request per owner).
+pub fn group<T>(
+    n: usize,
+    items: impl IntoIterator<Item = T>,
+    owner: impl Fn(&T) -> usize,
+) -> Vec<Vec<T>> {
+    let mut per_owner: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+    for item in items {
+        per_owner[owner(&item)].push(item);
+    }
+    per_owner
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use super::Shard;
 use crate::catalog::CustomerView;
 use crate::codec::Record;
-use crate::core::accept::{Accepted, Origin, Plan, Verdict};
+use crate::core::accept::{count_channel, Accepted, Origin, Plan, Verdict};
 use crate::core::dedup::{ClaimOutcome, DedupKey};
 use crate::core::quota::lease_chunk;
 use crate::mesh::msg::{MeshMsg, QuotaMsg};
@@ -161,10 +161,7 @@ impl Held {
         if a.backlog {
             self.backlog_ids.push(a.record.id);
             let channel = a.record.request.channel;
-            match self.backlog.iter_mut().find(|(c, _)| *c == channel) {
-                Some(b) => b.1 += 1,
-                None => self.backlog.push((channel, 1)),
-            }
+            count_channel(&mut self.backlog, channel);
         }
     }
 

@@ -118,10 +118,7 @@ impl Shard {
         recovered: Vec<(DedupKey, MessageId, u32)>,
     ) -> Result<(), StartError> {
         let n = self.shared.shards();
-        let mut per_owner: Vec<Vec<_>> = (0..n).map(|_| Vec::new()).collect();
-        for e in recovered {
-            per_owner[owner::dedup(e.0, n)].push(e);
-        }
+        let per_owner = owner::group(n, recovered, |e| owner::dedup(e.0, n));
         for (to, entries) in per_owner.into_iter().enumerate() {
             for chunk in entries.chunks(4096) {
                 let entries = chunk.to_vec();
@@ -139,16 +136,13 @@ impl Shard {
     /// customers' owning shards.
     async fn restore_charges(self: &Rc<Self>) -> Result<(), StartError> {
         let n = self.shards();
-        let mut per_owner: Vec<Vec<(String, i64)>> = (0..n).map(|_| Vec::new()).collect();
         let mut nets: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for m in self.messages().iter() {
             if m.price != 0 {
                 *nets.entry(m.group_code.to_string()).or_insert(0) += net_charge(m);
             }
         }
-        for (g, net) in nets {
-            per_owner[owner::customer(&g, n)].push((g, net));
-        }
+        let per_owner = owner::group(n, nets, |(g, _)| owner::customer(g, n));
         for (to, charges) in per_owner.into_iter().enumerate() {
             if charges.is_empty() {
                 continue;
@@ -189,10 +183,8 @@ impl Shard {
             }
         }
         let n = self.shards();
-        let mut per_owner: Vec<Vec<(String, Channel, u32)>> = (0..n).map(|_| Vec::new()).collect();
-        for ((group, channel), slots) in counts {
-            per_owner[owner::customer(&group, n)].push((group, channel, slots));
-        }
+        let counts = counts.into_iter().map(|((g, c), slots)| (g, c, slots));
+        let per_owner = owner::group(n, counts, |(g, _, _)| owner::customer(g, n));
         for (to, counts) in per_owner.into_iter().enumerate() {
             if counts.is_empty() {
                 continue;
