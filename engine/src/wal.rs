@@ -130,6 +130,12 @@ impl LocalWal {
         &self,
         records: impl Iterator<Item = &'a Record>,
     ) -> Result<u64, WalError> {
+        let mut records = records.peekable();
+        // Nothing to write is no error, even on a poisoned log (a step of
+        // the core that changed nothing, such as an idle tick).
+        if records.peek().is_none() {
+            return Ok(0);
+        }
         if self.poisoned.get() {
             return Err(WalError::Poisoned);
         }
