@@ -499,6 +499,9 @@ impl Config {
             ("agents.heartbeat-interval", self.agents.heartbeat_interval),
         ];
         non_zero(&positive)?;
+        if r.retention > Duration::from_secs(400 * 86_400) {
+            return Err(invalid("reports.retention", "must be at most 400d"));
+        }
         if self.routing.validity > Duration::from_secs(259_200) {
             return Err(invalid("routing.validity", "must be at most 3d"));
         }

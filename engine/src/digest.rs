@@ -5,10 +5,10 @@
 //! `{"event":"daily_digest","group_code","date","since","until","failed_total","failed_by_code":{"<code>":n}}`.
 //!
 //! The customer's owning shard (the one that owns its limits) gathers the
-//! counts from every shard and sends the digest; one attempt, logged on
+//! counts from every shard and the history store and sends the digest; one attempt, logged on
 //! failure (the counts stay available through the history API).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::io::webhook::{post_signed, Posted};
 use crate::mesh::msg::{MeshMsg, MessagesMsg};
-use crate::model::Status;
+use crate::model::{MessageId, Status};
 use crate::shard::Shard;
 use crate::time::format_rfc3339;
 
@@ -49,17 +49,47 @@ pub fn parse_time_of_day(s: &str) -> Option<u32> {
     }
 }
 
-/// Failed messages of `group` on this shard, by code, final in `[since, until)`.
-pub fn local_counts(shard: &Shard, group: &str, since: i64, until: i64) -> BTreeMap<u16, u64> {
+/// Failed messages of `group` in this shard's memory, final in
+/// `[since, until)`: (message, code).
+pub fn local_failed(shard: &Shard, group: &str, since: i64, until: i64) -> Vec<(MessageId, u16)> {
+    shard
+        .messages()
+        .iter()
+        .filter(|m| &*m.group_code == group && m.status == Status::Failed)
+        .filter(|m| m.updated_at_ms >= since && m.updated_at_ms < until)
+        .map(|m| (m.id, m.code))
+        .collect()
+}
+
+/// Failed messages of `group` final in `[since, until)`, by code: every
+/// shard's memory first, then the history store (a message in both counts
+/// once).
+async fn failed_counts(
+    shard: &Rc<Shard>,
+    group: &str,
+    since: i64,
+    until: i64,
+) -> BTreeMap<u16, u64> {
+    let per_shard = ask_all(shard, |reply| {
+        MeshMsg::Messages(MessagesMsg::FailedCounts {
+            group: group.to_string(),
+            since,
+            until,
+            reply,
+        })
+    })
+    .await;
+    let mut failed: HashMap<MessageId, u16> = per_shard.into_iter().flatten().flatten().collect();
+    let (g, now) = (group.to_string(), crate::unix_ms());
+    let archived = shard
+        .shared
+        .history
+        .read(move |s| s.failed(&g, (since, until), now))
+        .await;
+    failed.extend(archived.unwrap_or_default());
     let mut counts = BTreeMap::new();
-    for m in shard.messages().iter() {
-        if &*m.group_code == group
-            && m.status == Status::Failed
-            && m.updated_at_ms >= since
-            && m.updated_at_ms < until
-        {
-            *counts.entry(m.code).or_insert(0) += 1;
-        }
+    for code in failed.into_values() {
+        *counts.entry(code).or_insert(0) += 1;
     }
     counts
 }
@@ -75,19 +105,7 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
         .cloned()
         .collect();
     for group in owned {
-        let mut counts: BTreeMap<u16, u64> = BTreeMap::new();
-        let per_shard = ask_all(&shard, |reply| {
-            MeshMsg::Messages(MessagesMsg::FailedCounts {
-                group: group.clone(),
-                since,
-                until,
-                reply,
-            })
-        })
-        .await;
-        for (code, n) in per_shard.into_iter().flatten().flatten() {
-            *counts.entry(code).or_insert(0) += n;
-        }
+        let counts = failed_counts(&shard, &group, since, until).await;
         if counts.is_empty() {
             continue;
         }

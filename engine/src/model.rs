@@ -351,3 +351,28 @@ impl MessageRequest {
         }
     }
 }
+
+/// A position in an ordered listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    /// The time the order is by (unix ms).
+    pub at_ms: i64,
+    /// Tie-break.
+    pub id: MessageId,
+}
+
+impl Cursor {
+    /// `<ms>-<message_id>`.
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.at_ms, self.id)
+    }
+
+    /// Parses [`Cursor::encode`]'s form.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (ms, id) = s.split_once('-')?;
+        Some(Cursor {
+            at_ms: ms.parse().ok()?,
+            id: MessageId::parse(id)?,
+        })
+    }
+}

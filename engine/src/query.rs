@@ -10,14 +10,20 @@
 //! so a report made final on one shard while another is being read cannot
 //! slip in behind a cursor already handed out.
 //!
-//! NOTE: each query scans the shard's messages in memory; fine for the
-//! in-memory store of today, to be replaced by on-disk indexes with it.
+//! Messages that left memory are read from the history store
+//! ([`crate::history`]) after the shards' memory, so a message moving from
+//! one to the other meanwhile is seen at least once (and kept once).
+//!
+//! NOTE: each shard scans the messages it holds in memory (those in flight
+//! or whose report is pending), which stays bounded by the work in flight.
 
 use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
 use serde_json::Value;
 
+use crate::core::lifecycle::store::MessageView;
+use crate::history::store::Filter;
 use crate::mesh::msg::{MeshMsg, MessagesMsg};
 use crate::model::{Channel, MessageId, Status};
 use crate::shard::Shard;
@@ -25,30 +31,7 @@ use crate::shard::Shard;
 /// How far behind "now" report paging stays.
 pub const SETTLE_MS: i64 = 200;
 
-/// A position in an ordered listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Cursor {
-    /// The time the order is by (unix ms).
-    pub at_ms: i64,
-    /// Tie-break.
-    pub id: MessageId,
-}
-
-impl Cursor {
-    /// `<ms>-<message_id>`.
-    pub fn encode(&self) -> String {
-        format!("{}-{}", self.at_ms, self.id)
-    }
-
-    /// Parses [`Cursor::encode`]'s form.
-    pub fn parse(s: &str) -> Option<Cursor> {
-        let (ms, id) = s.split_once('-')?;
-        Some(Cursor {
-            at_ms: ms.parse().ok()?,
-            id: MessageId::parse(id)?,
-        })
-    }
-}
+pub use crate::model::Cursor;
 
 /// What to find.
 #[derive(Debug, Clone)]
@@ -183,15 +166,78 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
     rows.truncate(limit(query));
     for row in &mut rows {
         if let Some(m) = messages.get(row.cursor.id) {
-            row.item = match query {
-                Query::History { .. } => messages
-                    .view(m.id, &m.group_code)
-                    .map_or(RowItem::Gone, RowItem::Message),
-                _ => RowItem::Report(crate::report::report_json(m)),
-            };
+            row.item = item(query, MessageView::of(m));
         }
     }
     rows
+}
+
+/// A row's item: the message for history, its report otherwise.
+fn item(query: &Query, view: MessageView) -> RowItem {
+    match query {
+        Query::History { .. } => RowItem::Message(view),
+        _ => RowItem::Report(crate::report::report_json(&view)),
+    }
+}
+
+/// Answers from the history store (the messages that left memory).
+async fn run_archived(shard: &Shard, query: &Query) -> Vec<Row> {
+    let now = crate::unix_ms();
+    let q = query.clone();
+    let found = shard
+        .shared
+        .history
+        .read(move |store| match q {
+            Query::History {
+                group,
+                since,
+                until,
+                status,
+                channel,
+                to,
+                after,
+                limit,
+            } => {
+                let filter = Filter {
+                    status,
+                    channel,
+                    to,
+                };
+                store.history(&group, (since, until), after, &filter, limit, now)
+            }
+            Query::Reports {
+                group,
+                after,
+                before,
+                not_before,
+                limit,
+            } => store.reports(&group, (not_before, before), after, limit, now),
+            Query::Lookup { group, ids } => {
+                let mut out = Vec::new();
+                for id in ids {
+                    out.extend(store.get(id, now)?.filter(|m| m.view.group_code == group));
+                }
+                Ok(out)
+            }
+        })
+        .await
+        .unwrap_or_default();
+    found
+        .into_iter()
+        .map(|m| {
+            let at_ms = match query {
+                Query::History { .. } => m.view.created_at_ms,
+                _ => m.view.updated_at_ms,
+            };
+            Row {
+                cursor: Cursor {
+                    at_ms,
+                    id: m.view.id,
+                },
+                item: item(query, m.view),
+            }
+        })
+        .collect()
 }
 
 fn limit(query: &Query) -> usize {
@@ -214,7 +260,10 @@ pub async fn run(shard: &Rc<Shard>, query: Query) -> Vec<Row> {
     .flatten()
     .flatten()
     .collect();
+    // After memory: a message that left memory since is in the store by now.
+    rows.extend(run_archived(shard, &query).await);
     rows.sort_by_key(|r| r.cursor);
+    rows.dedup_by_key(|r| r.cursor.id);
     rows.truncate(limit(&query));
     rows
 }

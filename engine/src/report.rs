@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::core::lifecycle::events::OwnerEvent;
-use crate::core::lifecycle::store::StoredMessage;
+use crate::core::lifecycle::store::{MessageView, StoredMessage};
 use crate::http_client::HttpError;
 use crate::io::webhook::Posted;
 use crate::mesh::msg::MeshMsg;
@@ -44,14 +44,14 @@ pub const MAX_BATCH_REPORTS: usize = 1_000;
 pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// The report of a final message (SPEC §2.2 shape).
-pub fn report_json(m: &StoredMessage) -> Value {
+pub fn report_json(m: &MessageView) -> Value {
     json!({
         "report_id": crate::core::lifecycle::report::report_id(m.id),
         "message_id": m.id.to_string(),
-        "src_msg_id": m.request.src_msg_id,
-        "client_id": &*m.client_id,
-        "channel": m.request.channel.as_str(),
-        "to": m.request.to,
+        "src_msg_id": m.src_msg_id,
+        "client_id": m.client_id,
+        "channel": m.channel.as_str(),
+        "to": m.to,
         "status": m.status.as_str(),
         "code": m.code,
         "carrier": m.carrier,
@@ -274,7 +274,7 @@ pub fn dispatch(shard: &Shard, m: &StoredMessage) {
     let item = ReportItem {
         id: m.id,
         client_id: m.client_id.to_string(),
-        body: serde_json::to_vec(&report_json(m)).unwrap_or_default(),
+        body: serde_json::to_vec(&report_json(&MessageView::of(m))).unwrap_or_default(),
     };
     let owner = crate::mesh::owner::endpoint(&item.client_id, shard.shards());
     shard.send_to(owner, MeshMsg::Report(vec![item]));

@@ -1,7 +1,8 @@
 //! Live message counters for `GET /admin/v1/stats`: every shard counts the
 //! messages it owns (by status, channel and customer) and the held ones; the
-//! asking shard merges the answers. Counting walks the shard's messages, so
-//! it is an operator call, not something to poll many times a second.
+//! asking shard merges the answers. Counting walks the shard's messages in
+//! memory (plus the counts of those that left it for the history store),
+//! so it is an operator call, not something to poll many times a second.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -26,6 +27,10 @@ pub struct MessageStats {
     pub live: u64,
     /// Bytes the WALs take on disk.
     pub wal_bytes: u64,
+    /// Messages held in memory (not final, or their report pending).
+    pub memory: u64,
+    /// Bytes the history store takes on disk (set once, after merging).
+    pub history_bytes: u64,
 }
 
 impl MessageStats {
@@ -43,6 +48,7 @@ impl MessageStats {
         self.held += other.held;
         self.live += other.live;
         self.wal_bytes += other.wal_bytes;
+        self.memory += other.memory;
     }
 }
 
@@ -52,6 +58,7 @@ pub fn local(shard: &Shard) -> MessageStats {
         held: shard.core.borrow().lifecycle.held.len() as u64,
         live: shard.messages().live() as u64,
         wal_bytes: shard.wal.disk_bytes(),
+        memory: shard.messages().len() as u64,
         ..MessageStats::default()
     };
     let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();
@@ -63,6 +70,11 @@ pub fn local(shard: &Shard) -> MessageStats {
             .entry(m.request.channel.as_str())
             .or_default() += 1;
         *by_customer.entry(&m.group_code).or_default() += 1;
+    }
+    for (status, channel, group, n) in messages.left_counts() {
+        *stats.by_status.entry(status.as_str()).or_default() += n;
+        *stats.by_channel.entry(channel.as_str()).or_default() += n;
+        *by_customer.entry(group).or_default() += n;
     }
     stats.by_customer = by_customer
         .into_iter()
@@ -83,6 +95,7 @@ pub async fn gather(shard: &Rc<Shard>) -> MessageStats {
     {
         merged.merge(s);
     }
+    merged.history_bytes = shard.shared.history.disk_bytes();
     merged
 }
 

@@ -65,6 +65,7 @@ const LAYERS: &[(&str, u8)] = &[
     // IO and transport
     ("mesh", 2),
     ("io", 2),
+    ("history", 2),
     ("http_client", 2),
     ("wal", 2),
     ("rt", 2),

@@ -79,6 +79,8 @@ pub(crate) async fn stats(api: &ShardApi) -> Answer {
             "held": counts.held,
             "live_messages": counts.live,
             "wal_bytes": counts.wal_bytes,
+            "memory_messages": counts.memory,
+            "history_bytes": counts.history_bytes,
             "shards": api.shard.shards(),
         }),
     ))

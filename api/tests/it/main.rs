@@ -4,6 +4,7 @@
 mod accept;
 mod bad_input;
 mod harness;
+mod history;
 mod lifecycle;
 mod metrics;
 mod ops;

@@ -14,7 +14,12 @@ use crate::webhook::{reports, Webhook};
 
 /// A customer with SMS routed to a sim sender and a client whose reports go
 /// to `report_uri`; returns (token, client secret).
-fn customer(server: &Server, g: &str, report_uri: &str, dlr_delay_ms: u64) -> (String, String) {
+pub(crate) fn customer(
+    server: &Server,
+    g: &str,
+    report_uri: &str,
+    dlr_delay_ms: u64,
+) -> (String, String) {
     let _ = server.register_customer(g);
     let (s, c) = server.admin(
         "POST",
@@ -61,7 +66,7 @@ fn send(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
 
 /// How long a final message stays out of report paging (the engine's
 /// `SETTLE_MS`).
-const REPORT_SETTLE: Duration = Duration::from_millis(200);
+pub(crate) const REPORT_SETTLE: Duration = Duration::from_millis(200);
 
 fn retry_config(dir: &std::path::Path, unit: &str) -> std::path::PathBuf {
     let config = dir.join("mcmp.toml");

@@ -4,7 +4,6 @@
 //! line. Requests that want an answer carry a [`Reply`] and are sent with
 //! [`super::call::ask`] or [`super::call::ask_all`].
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::call::Reply;
@@ -220,8 +219,8 @@ pub enum MessagesMsg {
         since: i64,
         /// To (unix ms, exclusive).
         until: i64,
-        /// Code → count.
-        reply: Reply<BTreeMap<u16, u64>>,
+        /// (message, code) of each failed message.
+        reply: Reply<Vec<(MessageId, u16)>>,
     },
     /// Message counts (for `GET /admin/v1/stats`).
     Stats {

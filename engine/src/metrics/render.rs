@@ -55,6 +55,10 @@ pub struct Gauges {
     pub wal_disk_bytes: u64,
     /// Messages in memory that are not final yet.
     pub live_messages: u64,
+    /// Messages in memory (not final, or their report pending).
+    pub memory_messages: u64,
+    /// Bytes the history store takes on disk (one value for the engine).
+    pub history_disk_bytes: u64,
     /// Shards (cores) the engine runs; merge keeps the larger value.
     pub shards: u64,
 }
@@ -86,6 +90,8 @@ impl Gauges {
         self.wal_unsynced_records += other.wal_unsynced_records;
         self.wal_disk_bytes += other.wal_disk_bytes;
         self.live_messages += other.live_messages;
+        self.memory_messages += other.memory_messages;
+        self.history_disk_bytes = self.history_disk_bytes.max(other.history_disk_bytes);
         self.shards = self.shards.max(other.shards);
     }
 }
@@ -178,6 +184,13 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
         "Messages waiting for an available sender.",
     );
     w.sample("mcmp_held_messages", &[], gauges.held_messages);
+    let name = "mcmp_history_disk_bytes";
+    w.family(
+        name,
+        "gauge",
+        "Bytes the history store of settled messages takes on disk.",
+    );
+    w.sample(name, &[], gauges.history_disk_bytes);
     render_http(&mut w, merged);
     let name = "mcmp_live_messages";
     w.family(
@@ -186,6 +199,13 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
         "Messages not final yet (in memory, watched for validity).",
     );
     w.sample(name, &[], gauges.live_messages);
+    let name = "mcmp_memory_messages";
+    w.family(
+        name,
+        "gauge",
+        "Messages held in memory: not final, or their report not yet delivered.",
+    );
+    w.sample(name, &[], gauges.memory_messages);
     render_messages(&mut w, merged);
     render_senders(&mut w, gauges);
     w.family(

@@ -11,7 +11,7 @@ use crate::mesh::call::{ask, ask_all};
 use crate::mesh::msg::{AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, SessionMsg};
 use crate::mesh::{owner, MeshClosed};
 use crate::model::{Channel, MessageId};
-use crate::rt;
+use crate::{rt, unix_ms};
 
 impl Shard {
     /// Leases TPS tokens from the customer's owning shard.
@@ -150,28 +150,42 @@ impl Shard {
             .await;
     }
 
-    /// Reads a message's state from its owning shard, for `group_code`.
+    /// Reads a message's state from its owning shard, for `group_code`,
+    /// or, once it left memory, from the history store.
     pub async fn view(self: &Rc<Self>, id: MessageId, group_code: &str) -> Option<MessageView> {
         if id.shard() >= self.shards() {
             return None;
         }
-        if id.shard() == self.id {
-            return self.messages().view(id, group_code);
+        let live = match id.shard() == self.id {
+            true => self.messages().view(id, group_code),
+            false => {
+                let group_code = group_code.to_string();
+                ask(self, owner::message(id), |reply| {
+                    MeshMsg::Messages(MessagesMsg::View {
+                        id,
+                        group_code,
+                        reply,
+                    })
+                })
+                .await
+                .ok()
+                .flatten()
+            }
+        };
+        if live.is_some() {
+            return live;
         }
-        let group_code = group_code.to_string();
-        ask(self, owner::message(id), |reply| {
-            MeshMsg::Messages(MessagesMsg::View {
-                id,
-                group_code,
-                reply,
-            })
-        })
-        .await
-        .ok()
-        .flatten()
+        // After memory: a message that left it since is in the store.
+        let now = unix_ms();
+        let found = self.shared.history.read(move |s| s.get(id, now)).await;
+        found
+            .flatten()
+            .map(|m| m.view)
+            .filter(|v| v.group_code == group_code)
     }
 
-    /// Finds a customer's message by `src_msg_id` (within the dedup window).
+    /// Finds a customer's message by `src_msg_id`: within the dedup window
+    /// by its key, after it in the history store.
     pub async fn find_by_src_msg_id(
         self: &Rc<Self>,
         group_code: &str,
@@ -181,10 +195,18 @@ impl Shard {
         let id = self
             .peek(owner::dedup(key, self.shards()), vec![key])
             .await
-            .ok()?
-            .pop()
-            .flatten()?;
-        self.view(id, group_code).await
+            .ok()
+            .and_then(|mut ids| ids.pop().flatten());
+        if let Some(id) = id {
+            return self.view(id, group_code).await;
+        }
+        let (group, src, now) = (group_code.to_string(), src_msg_id.to_string(), unix_ms());
+        let found = self
+            .shared
+            .history
+            .read(move |s| s.by_src_msg_id(&group, &src, now))
+            .await;
+        found.flatten().map(|m| m.view)
     }
 
     /// Writes to the catalog store (off-core), then installs the resulting
@@ -245,6 +267,7 @@ impl Shard {
         self.senders.gauges(self, &mut gauges);
         gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
         gauges.live_messages = self.messages().live() as u64;
+        gauges.memory_messages = self.messages().len() as u64;
         gauges.wal_disk_bytes = self.wal.disk_bytes();
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
         gauges.webhook_held_back = self.deadlines.held_back() as u64;
@@ -265,6 +288,7 @@ impl Shard {
             merged.merge(snap);
             gauges.merge(g);
         }
+        gauges.history_disk_bytes = self.shared.history.disk_bytes();
         crate::metrics::render(&merged, &gauges)
     }
 

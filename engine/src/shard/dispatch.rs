@@ -178,7 +178,7 @@ impl Shard {
                 until,
                 reply,
             } => {
-                let _ = reply.send(crate::digest::local_counts(self, &group, since, until));
+                let _ = reply.send(crate::digest::local_failed(self, &group, since, until));
             }
             MessagesMsg::Stats { reply } => {
                 let _ = reply.send(crate::stats::local(self));

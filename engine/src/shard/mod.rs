@@ -11,6 +11,7 @@
 //! makes every other shard give up, so the process exits with the error.
 
 pub mod accept;
+mod archive;
 mod asks;
 mod dispatch;
 pub mod durability;
@@ -53,6 +54,8 @@ pub struct SharedEngine {
     pub config: EngineConfig,
     /// The catalog store.
     pub catalog: Arc<SharedCatalog>,
+    /// The history store of settled messages, with its threads.
+    pub history: crate::history::History,
     mesh: SharedMesh<MeshMsg>,
     inboxes: Mutex<Vec<Option<Inbox<MeshMsg>>>>,
     initial: Arc<Snapshot>,
@@ -128,6 +131,9 @@ pub enum StartError {
     /// The catalog could not be loaded.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The history store could not be opened.
+    #[error("history store: {0}")]
+    History(#[from] crate::history::OpenError),
     /// Another shard failed first.
     #[error("another shard failed to start")]
     Aborted,
@@ -143,8 +149,14 @@ impl SharedEngine {
         catalog: SharedCatalog,
     ) -> Result<Arc<SharedEngine>, StartError> {
         let initial = Arc::new(catalog.load()?);
+        let history = crate::history::History::open(
+            &config.data_dir.join("history"),
+            config.shards,
+            config.report_retention,
+        )?;
         let (mesh, inboxes) = mesh::build(config.shards);
         let engine = Arc::new(SharedEngine {
+            history,
             recovering: AtomicUsize::new(config.shards),
             config,
             catalog: Arc::new(catalog),

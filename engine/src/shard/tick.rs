@@ -1,6 +1,6 @@
 //! The shard's periodic work: held messages retried or expired, session
-//! queues sampled, ported-out numbers written, the daily digest, the disk
-//! check. (Scheduled sends and webhook retries are on the timer wheel:
+//! queues sampled, ported-out numbers written, settled messages handed to
+//! the history store, the daily digest, the disk check. (Scheduled sends and webhook retries are on the timer wheel:
 //! `crate::deadlines`.)
 
 use std::rc::Rc;
@@ -77,6 +77,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         }
         shard.senders.sample(&shard);
         crate::shard::ported::flush(&shard);
+        super::archive::archive(&shard);
         let now = unix_ms();
         if now >= next_digest {
             rt::spawn(crate::digest::run(shard.clone(), next_digest));

@@ -80,15 +80,14 @@ impl Lifecycle {
             OwnerEvent::ReportHeldBack { .. } => return self.hold_report_back(now_ms, id, fx),
             _ => {}
         }
-        let Some(m) = self.store.get(id) else { return };
+        let Some(m) = self.store.get(id) else {
+            // It may have left memory expired: the history store adds the
+            // event if so (and ignores it otherwise).
+            return self.receipt_after_the_end(now_ms, ev, fx);
+        };
         if m.status.is_final() {
-            if let OwnerEvent::Final {
-                delivered, code, ..
-            } = ev
-            {
-                if m.code == ResultCode::Expired.as_u16() {
-                    self.late_receipt(now_ms, id, delivered, code, fx);
-                }
+            if m.code == ResultCode::Expired.as_u16() {
+                self.receipt_after_the_end(now_ms, ev, fx);
             }
             return;
         }
@@ -268,6 +267,20 @@ impl Lifecycle {
                 at_ms,
                 due: Due::ReportHeldBack(id),
             });
+        }
+    }
+
+    /// A carrier's final word about a message that already ended
+    /// (expired): a late receipt; other events are ignored.
+    fn receipt_after_the_end(&mut self, now_ms: i64, ev: OwnerEvent, fx: &mut Effects) {
+        if let OwnerEvent::Final {
+            id,
+            delivered,
+            code,
+            ..
+        } = ev
+        {
+            self.late_receipt(now_ms, id, delivered, code, fx);
         }
     }
 

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use bincode::{Decode, Encode};
+
 use crate::model::MessageId;
 
 /// Where a message's report stands. Lives with the message on its owning shard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
 pub struct ReportState {
     /// Failed delivery attempts so far.
     pub failures: u8,

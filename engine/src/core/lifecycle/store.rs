@@ -3,11 +3,17 @@
 //! Rebuilt from the shard's WAL at start-up and updated only after the
 //! record describing a change is durable. Shard-local.
 //!
-//! NOTE: today every message is held in memory, so memory grows with the
-//! retention period; DESIGN §3's on-disk status slots will replace this map.
+//! A message leaves memory once it is *settled* (final, and its report
+//! delivered, or given up because its client has no endpoint): the driver
+//! takes it with [`LocalMessages::take_settled`], hands it to the history
+//! store, and calls [`LocalMessages::evict_archived`] once the store has
+//! applied it (DESIGN §3 "Bounded state"). Reports that failed their last
+//! retry (dead letters) stay until they are re-driven and delivered.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
+
+use bincode::{Decode, Encode};
 
 use super::report::ReportState;
 use crate::codec::{
@@ -16,7 +22,7 @@ use crate::codec::{
 use crate::model::{Channel, MessageId, MessageRequest, Status};
 
 /// One state change, or a late receipt, as shown in `events`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Event {
     /// When, unix ms.
     pub at_ms: i64,
@@ -68,15 +74,40 @@ pub struct StoredMessage {
     /// it becomes final (not logged: start-up counts the live messages of
     /// the customers with a `max_backlog` again).
     pub backlog: bool,
+    /// The hand-over to the history store it is in (0: none).
+    handed: u64,
+}
+
+impl StoredMessage {
+    /// Final, and its report delivered or given up for want of an endpoint:
+    /// nothing more will happen to it but a late receipt.
+    pub fn settled(&self) -> bool {
+        self.status.is_final()
+            && (self.report.done || (self.report.abandoned && self.report.failures == 0))
+    }
+}
+
+/// A settled message on its way to the history store: everything a read
+/// shows, plus what export and the dead-letter list need.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct SettledMessage {
+    /// What reads show.
+    pub view: MessageView,
+    /// Prepaid charge.
+    pub price: i64,
+    /// The report's delivery state.
+    pub report: ReportState,
 }
 
 /// A read-only copy of a message's state, sent across shards.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct MessageView {
     /// The id.
     pub id: MessageId,
     /// The customer.
     pub group_code: String,
+    /// The client that sent it.
+    pub client_id: String,
     /// The customer's key.
     pub src_msg_id: String,
     /// Channel.
@@ -101,6 +132,24 @@ pub struct MessageView {
     pub fallback_of: Option<MessageId>,
     /// Every state change.
     pub events: Vec<Event>,
+}
+
+/// Most late receipts of messages out of memory waiting for the history
+/// store (beyond, the newest are dropped from this queue; the WAL still
+/// has them).
+pub const LATE_RECEIPTS_BOUND: usize = 100_000;
+
+/// The event a late receipt adds.
+pub fn late_event(rec: &LateReceiptRecord) -> Event {
+    Event {
+        at_ms: rec.at_ms,
+        status: match rec.delivered {
+            true => Status::Delivered,
+            false => Status::Failed,
+        },
+        code: rec.code,
+        late_receipt: true,
+    }
 }
 
 /// The validity of a message that does not name one (`routing.validity`'s
@@ -129,6 +178,17 @@ pub struct LocalMessages {
     expiries: BTreeSet<(i64, u64)>,
     /// The validity of a message recorded without one, in seconds.
     default_validity_secs: u32,
+    /// Settled messages not yet handed to the history store.
+    settled: VecDeque<u64>,
+    /// Hand-overs to the history store not yet applied: (ticket, seqs).
+    handed: VecDeque<(u64, Vec<u64>)>,
+    /// The last hand-over's ticket.
+    last_ticket: u64,
+    /// Messages that left memory, by (status, channel, customer), for the
+    /// counters of `GET /admin/v1/stats`.
+    left: HashMap<(Status, Channel, Rc<str>), u64>,
+    /// Late receipts of messages that left memory.
+    late_receipts: Vec<LateReceiptRecord>,
 }
 
 impl Default for LocalMessages {
@@ -147,7 +207,84 @@ impl LocalMessages {
             interned: HashMap::new(),
             expiries: BTreeSet::new(),
             default_validity_secs,
+            settled: VecDeque::new(),
+            handed: VecDeque::new(),
+            last_ticket: 0,
+            left: HashMap::new(),
+            late_receipts: Vec::new(),
         }
+    }
+
+    /// Messages that left memory, by (status, channel, customer).
+    pub fn left_counts(&self) -> impl Iterator<Item = (Status, Channel, &str, u64)> {
+        self.left.iter().map(|((s, c, g), n)| (*s, *c, &**g, *n))
+    }
+
+    /// Takes up to `max` settled messages for the history store, as
+    /// hand-over `ticket` (the previous ticket + 1); `None` when there are none.
+    pub fn take_settled(&mut self, max: usize) -> Option<(u64, Vec<SettledMessage>)> {
+        let ticket = self.last_ticket + 1;
+        let mut seqs = Vec::new();
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some(seq) = self.settled.pop_front() else {
+                break;
+            };
+            let Some(m) = self.by_seq.get_mut(&seq).filter(|m| m.settled()) else {
+                continue;
+            };
+            m.handed = ticket;
+            seqs.push(seq);
+            out.push(SettledMessage {
+                view: MessageView::of(m),
+                price: m.price,
+                report: m.report,
+            });
+        }
+        if out.is_empty() {
+            return None;
+        }
+        self.last_ticket = ticket;
+        self.handed.push_back((ticket, seqs));
+        Some((ticket, out))
+    }
+
+    /// The history store refused hand-over `ticket` (its queue is full):
+    /// its messages wait for the next one, first in line.
+    pub fn hand_back(&mut self, ticket: u64) {
+        if let Some(pos) = self.handed.iter().position(|(t, _)| *t == ticket) {
+            let (_, seqs) = self.handed.remove(pos).unwrap_or_default();
+            for seq in seqs.into_iter().rev() {
+                self.settled.push_front(seq);
+            }
+        }
+    }
+
+    /// The history store applied every hand-over up to `ticket`: their
+    /// messages leave memory (those changed since, by a late receipt,
+    /// wait for their next hand-over). How many left.
+    pub fn evict_archived(&mut self, ticket: u64) -> usize {
+        let mut left = 0;
+        while self.handed.front().is_some_and(|(t, _)| *t <= ticket) {
+            let Some((t, seqs)) = self.handed.pop_front() else {
+                break;
+            };
+            for seq in seqs {
+                if self.by_seq.get(&seq).is_some_and(|m| m.handed == t) {
+                    if let Some(m) = self.by_seq.remove(&seq) {
+                        let key = (m.status, m.request.channel, m.group_code);
+                        *self.left.entry(key).or_default() += 1;
+                        left += 1;
+                    }
+                }
+            }
+        }
+        left
+    }
+
+    /// Settled messages waiting for the history store, handed or not.
+    pub fn leaving(&self) -> usize {
+        self.settled.len() + self.handed.iter().map(|(_, s)| s.len()).sum::<usize>()
     }
 
     /// When `m`'s validity ends (unix ms).
@@ -212,6 +349,7 @@ impl LocalMessages {
             fallback_of: rec.fallback_of,
             report: ReportState::default(),
             backlog: false,
+            handed: 0,
             events: vec![Event {
                 at_ms: rec.created_at_ms,
                 status: rec.status,
@@ -265,30 +403,56 @@ impl LocalMessages {
         }
     }
 
-    /// Applies a late receipt: one more event, nothing else changes.
+    /// Applies a late receipt: one more event on an expired message,
+    /// nothing else changes. For a message no longer in memory it waits
+    /// for the history store ([`LocalMessages::take_late_receipts`]).
     pub fn apply_late_receipt(&mut self, rec: &LateReceiptRecord) {
-        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
-            m.events.push(Event {
-                at_ms: rec.at_ms,
-                status: match rec.delivered {
-                    true => Status::Delivered,
-                    false => Status::Failed,
-                },
-                code: rec.code,
-                late_receipt: true,
-            });
+        let Some(m) = self
+            .by_seq
+            .get_mut(&rec.id.seq())
+            .filter(|m| m.id == rec.id)
+        else {
+            if self.late_receipts.len() < LATE_RECEIPTS_BOUND {
+                self.late_receipts.push(rec.clone());
+            }
+            return;
+        };
+        if m.code != crate::codes::ResultCode::Expired.as_u16() {
+            return;
         }
+        if m.settled() {
+            // Archived again with the new event.
+            m.handed = 0;
+            self.settled.push_back(m.id.seq());
+        }
+        m.events.push(late_event(rec));
+    }
+
+    /// The late receipts of messages that left memory, for the history
+    /// store (which adds them to expired messages only).
+    pub fn take_late_receipts(&mut self) -> Vec<LateReceiptRecord> {
+        std::mem::take(&mut self.late_receipts)
+    }
+
+    /// Late receipts the history store could not take yet.
+    pub fn put_back_late_receipts(&mut self, mut recs: Vec<LateReceiptRecord>) {
+        recs.truncate(LATE_RECEIPTS_BOUND);
+        self.late_receipts = recs;
     }
 
     /// Applies a report delivery record.
     pub fn apply_report(&mut self, rec: &ReportRecord) {
         if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+            let was = m.settled();
             m.report = ReportState {
                 failures: rec.failures,
                 next_due_ms: rec.due_ms,
                 done: rec.done,
                 abandoned: rec.abandoned,
             };
+            if m.settled() && !was {
+                self.settled.push_back(m.id.seq());
+            }
         }
     }
 
@@ -317,9 +481,26 @@ impl LocalMessages {
     /// A copy of the message's state for `group_code` (others see nothing).
     pub fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
         let m = self.get(id).filter(|m| &*m.group_code == group_code)?;
-        Some(MessageView {
+        Some(MessageView::of(m))
+    }
+
+    fn intern(&mut self, s: &str) -> Rc<str> {
+        if let Some(rc) = self.interned.get(s) {
+            return rc.clone();
+        }
+        let rc: Rc<str> = Rc::from(s);
+        self.interned.insert(s.to_string(), rc.clone());
+        rc
+    }
+}
+
+impl MessageView {
+    /// A copy of `m`'s state.
+    pub fn of(m: &StoredMessage) -> MessageView {
+        MessageView {
             id: m.id,
             group_code: m.group_code.to_string(),
+            client_id: m.client_id.to_string(),
             src_msg_id: m.request.src_msg_id.clone(),
             channel: m.request.channel,
             to: m.request.to.clone(),
@@ -332,15 +513,141 @@ impl LocalMessages {
             fallback_message_id: m.fallback_message_id,
             fallback_of: m.fallback_of,
             events: m.events.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_000_000;
+
+    fn accepted(seq: u64) -> Record {
+        Record::Accepted(Box::new(AcceptedRecord {
+            id: MessageId::new(0, seq),
+            group_code: "A1".into(),
+            client_id: "c1".into(),
+            created_at_ms: T0,
+            status: Status::Queued,
+            price: 9,
+            fallback_of: None,
+            request: MessageRequest::test_sms(&format!("s{seq}")),
+        }))
+    }
+
+    fn state(seq: u64, status: Status, code: u16) -> Record {
+        Record::State(StateRecord {
+            id: MessageId::new(0, seq),
+            status,
+            code,
+            at_ms: T0 + 1,
+            sender: None,
+            carrier: None,
+            carrier_msg_id: None,
         })
     }
 
-    fn intern(&mut self, s: &str) -> Rc<str> {
-        if let Some(rc) = self.interned.get(s) {
-            return rc.clone();
+    fn report(seq: u64, done: bool, abandoned: bool, failures: u8) -> Record {
+        Record::Report(ReportRecord {
+            id: MessageId::new(0, seq),
+            failures,
+            due_ms: 0,
+            done,
+            abandoned,
+        })
+    }
+
+    /// Messages 1..=4 final; 1 reported, 2 without an endpoint, 3 a dead
+    /// letter, 4 still retrying its report; 5 not final.
+    fn store() -> LocalMessages {
+        let mut s = LocalMessages::default();
+        for seq in 1..=5 {
+            s.apply(accepted(seq));
         }
-        let rc: Rc<str> = Rc::from(s);
-        self.interned.insert(s.to_string(), rc.clone());
-        rc
+        for seq in 1..=4 {
+            s.apply(state(seq, Status::Delivered, 1000));
+        }
+        s.apply(report(1, true, false, 0));
+        s.apply(report(2, false, true, 0));
+        s.apply(report(3, false, true, 11));
+        s.apply(report(4, false, false, 2));
+        s
+    }
+
+    fn seqs(batch: &[SettledMessage]) -> Vec<u64> {
+        batch.iter().map(|m| m.view.id.seq()).collect()
+    }
+
+    #[test]
+    fn only_settled_messages_leave_and_only_once_the_store_applied_them() {
+        let mut s = store();
+        assert_eq!(s.leaving(), 2);
+        let (ticket, batch) = s.take_settled(10).expect("settled");
+        assert_eq!((ticket, seqs(&batch)), (1, vec![1, 2]));
+        assert!(batch[0].report.done && batch[1].report.abandoned);
+        assert_eq!(s.take_settled(10), None, "nothing else settled");
+        assert_eq!(s.evict_archived(0), 0, "not applied yet");
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.evict_archived(1), 2);
+        assert_eq!((s.len(), s.leaving()), (3, 0));
+        assert!(s.get(MessageId::new(0, 1)).is_none());
+        let left: Vec<_> = s.left_counts().collect();
+        assert_eq!(left, vec![(Status::Delivered, Channel::Sms, "A1", 2)]);
+        // The report still retrying settles later and leaves then.
+        s.apply(report(4, true, false, 2));
+        let (ticket, batch) = s.take_settled(10).expect("settled");
+        assert_eq!((ticket, seqs(&batch)), (2, vec![4]));
+    }
+
+    #[test]
+    fn a_refused_hand_over_comes_first_next_time_in_batches() {
+        let mut s = store();
+        let (ticket, batch) = s.take_settled(1).expect("first");
+        assert_eq!(seqs(&batch), vec![1]);
+        s.hand_back(ticket);
+        let (ticket, batch) = s.take_settled(1).expect("again");
+        assert_eq!((ticket, seqs(&batch)), (2, vec![1]), "a new ticket");
+        let (ticket, batch) = s.take_settled(1).expect("next");
+        assert_eq!((ticket, seqs(&batch)), (3, vec![2]));
+        assert_eq!(s.evict_archived(3), 2);
+    }
+
+    #[test]
+    fn a_late_receipt_while_handed_over_keeps_the_message_for_another_hand_over() {
+        let mut s = LocalMessages::default();
+        s.apply(accepted(1));
+        s.apply(state(1, Status::Failed, 5007));
+        s.apply(report(1, true, false, 0));
+        let (ticket, _) = s.take_settled(10).expect("settled");
+        let late = LateReceiptRecord {
+            id: MessageId::new(0, 1),
+            at_ms: T0 + 5,
+            delivered: true,
+            code: 1000,
+        };
+        s.apply(Record::LateReceipt(late.clone()));
+        assert_eq!(s.evict_archived(ticket), 0, "changed since the hand-over");
+        let (_, batch) = s.take_settled(10).expect("again, with the event");
+        assert_eq!(batch[0].view.events.last(), Some(&late_event(&late)));
+        // Once gone, a late receipt waits for the history store.
+        assert_eq!(s.evict_archived(ticket + 1), 1);
+        s.apply(Record::LateReceipt(late.clone()));
+        assert_eq!(s.take_late_receipts(), vec![late]);
+        assert!(s.take_late_receipts().is_empty());
+    }
+
+    #[test]
+    fn a_receipt_for_a_message_that_did_not_expire_is_no_late_receipt() {
+        let mut s = store();
+        let late = LateReceiptRecord {
+            id: MessageId::new(0, 4),
+            at_ms: T0 + 5,
+            delivered: false,
+            code: 4001,
+        };
+        s.apply(Record::LateReceipt(late));
+        let m = s.get(MessageId::new(0, 4)).expect("held");
+        assert_eq!(m.events.len(), 2, "accepted, delivered");
     }
 }

@@ -1,0 +1,200 @@
+//! Bounded state (SPEC §5.4): settled messages leave memory for the history
+//! store, and every read answers the same before, after, and after a
+//! restart; past the retention a message is gone.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::harness::{data_dir, sms, Server};
+use crate::reports::{customer, REPORT_SETTLE};
+use crate::routing::wait_status;
+use crate::webhook::Webhook;
+
+/// Waits until no message is held in memory any more (all settled and
+/// applied by the history store).
+fn wait_memory_empty(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, st) = server.admin("GET", "/stats", None);
+        assert_eq!(s, 200, "{st}");
+        if st["memory_messages"] == 0 {
+            assert!(st["history_bytes"].as_u64() > Some(0), "{st}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "messages stay in memory: {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every page of a listing, following `next`.
+fn pages(server: &Server, token: &str, path: &str, key: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = format!("{path}{sep}limit=7&after={after}");
+        let (s, page) = server.call("GET", &url, Some(token), None);
+        assert_eq!(s, 200, "{url}: {page}");
+        all.extend(page[key].as_array().expect("rows").iter().cloned());
+        match page["next"].as_str() {
+            Some(n) => after = n.to_string(),
+            None => return all,
+        }
+    }
+}
+
+/// What the read APIs say about `ids` (and `src_msg_id`s `h0`, `h1`, ...).
+fn answers(server: &Server, token: &str, ids: &[String]) -> Value {
+    let get = |path: &str| {
+        let (s, v) = server.call("GET", path, Some(token), None);
+        assert_eq!(s, 200, "{path}: {v}");
+        v
+    };
+    let by_id: Vec<Value> = ids
+        .iter()
+        .map(|id| get(&format!("/v1/messages/{id}")))
+        .collect();
+    let by_src: Vec<Value> = (0..ids.len())
+        .map(|i| get(&format!("/v1/messages?src_msg_id=h{i}")))
+        .collect();
+    let (s, lookup) = server.call(
+        "POST",
+        "/v1/reports/lookup",
+        Some(token),
+        Some(&json!({ "message_ids": ids })),
+    );
+    assert_eq!(s, 200, "{lookup}");
+    json!({
+        "by_id": by_id,
+        "by_src": by_src,
+        "history": pages(server, token, "/v1/messages?since=2020-01-01T00:00:00Z", "messages"),
+        "filtered": pages(server, token, "/v1/messages?status=delivered&channel=SMS&to=01099998888", "messages"),
+        "reports": pages(server, token, "/v1/reports", "reports"),
+        "lookup": lookup,
+    })
+}
+
+/// Asserts `got == want`, naming the first listing and row that differ
+/// (not printing every answer).
+fn same(got: &Value, want: &Value, when: &str) {
+    for (key, w) in want.as_object().expect("answers") {
+        let g = &got[key];
+        if g == w {
+            continue;
+        }
+        let (ga, wa) = (g.as_array(), w.as_array());
+        let row = ga.zip(wa).and_then(|(ga, wa)| {
+            let i = ga.iter().zip(wa).position(|(a, b)| a != b)?;
+            Some((i, ga[i].clone(), wa[i].clone()))
+        });
+        panic!(
+            "{when}: `{key}` differs ({:?} rows, expected {:?}); first differing row: {row:?}",
+            ga.map(Vec::len),
+            wa.map(Vec::len)
+        );
+    }
+}
+
+#[test]
+fn reads_answer_the_same_from_memory_from_the_history_store_and_after_a_restart() {
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = customer(&server, "H1", &hook.url(), 1);
+    let mut msgs: Vec<Value> = (0..30).map(|i| sms(&format!("h{i}"))).collect();
+    msgs[3]["to"] = json!("01099998888");
+    msgs[17]["to"] = json!("01099998888");
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(&token),
+        Some(&json!({ "messages": msgs })),
+    );
+    assert_eq!(s, 200, "{r}");
+    let ids: Vec<String> = r["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|x| x["message_id"].as_str().expect("accepted").to_string())
+        .collect();
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    std::thread::sleep(REPORT_SETTLE + Duration::from_millis(100));
+    let early = answers(&server, &token, &ids);
+    assert_eq!(early["history"].as_array().map(Vec::len), Some(30),);
+    assert_eq!(early["filtered"].as_array().map(Vec::len), Some(2),);
+    assert_eq!(early["reports"].as_array().map(Vec::len), Some(30));
+    assert_eq!(
+        early["lookup"]["reports"].as_array().map(Vec::len),
+        Some(30)
+    );
+    assert_eq!(early["by_src"][5]["message_id"], json!(ids[5]));
+
+    wait_memory_empty(&server);
+    same(
+        &answers(&server, &token, &ids),
+        &early,
+        "from the history store",
+    );
+    server.wait_wal_synced();
+    server.kill9();
+
+    let server = Server::start(dir.path());
+    same(
+        &answers(&server, &token, &ids),
+        &early,
+        "right after a restart",
+    );
+    wait_memory_empty(&server);
+    same(
+        &answers(&server, &token, &ids),
+        &early,
+        "from the store after a restart",
+    );
+    let delivered = hook.hits().len();
+    assert!(delivered >= 1, "reports went out");
+}
+
+#[test]
+fn a_message_older_than_the_retention_is_404_and_out_of_every_listing() {
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, "[reports]\nretention = \"4s\"\n").expect("config");
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().expect("utf-8")]);
+    let (token, _) = customer(&server, "H2", &hook.url(), 1);
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(&token),
+        Some(&json!({"messages": [sms("old")]})),
+    );
+    assert_eq!(s, 200, "{r}");
+    let sent = Instant::now();
+    let id = r["results"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    wait_status(&server, &token, &id, |s| s == "delivered");
+    wait_memory_empty(&server);
+    let (s, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+    assert_eq!((s, m["status"].as_str()), (200, Some("delivered")), "{m}");
+    std::thread::sleep(
+        Duration::from_secs(4).saturating_sub(sent.elapsed()) + Duration::from_millis(300),
+    );
+    let (s, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+    assert_eq!(s, 404, "past the retention: {m}");
+    let (s, m) = server.call("GET", "/v1/messages?src_msg_id=old", Some(&token), None);
+    assert_eq!(s, 404, "{m}");
+    let (_, h) = server.call(
+        "GET",
+        "/v1/messages?since=2020-01-01T00:00:00Z",
+        Some(&token),
+        None,
+    );
+    assert_eq!(h["messages"], json!([]), "{h}");
+    let (_, rp) = server.call("GET", "/v1/reports", Some(&token), None);
+    assert_eq!(rp["reports"], json!([]), "{rp}");
+}

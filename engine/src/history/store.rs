@@ -1,0 +1,606 @@
+//! The history store on disk (fjall): settled messages for the retention
+//! period, in time partitions dropped whole.
+//!
+//! A partition covers a span of accept times (`h_<span_ms>_<start_ms>`;
+//! the span is a quarter of the retention, at most a day, at least a
+//! minute) and holds, by key prefix:
+//!
+//! | key                                             | value           |
+//! |-------------------------------------------------|-----------------|
+//! | `m` id                                          | the message     |
+//! | `s` customer `\0` src_msg_id                    | id              |
+//! | `c` customer `\0` accept ms, id                 | (empty)         |
+//! | `f` customer `\0` final ms, id                  | failed (0/1), code |
+//! | `r` shard                                       | lowest, highest sequence number held |
+//!
+//! Numbers are big-endian so keys sort by them. The `r` rows let a read by
+//! id open only the partitions that can hold it. Only the index thread
+//! writes; reads come from the reader thread.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::RwLock;
+
+use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle};
+
+use crate::codec::LateReceiptRecord;
+use crate::codes::ResultCode;
+use crate::core::lifecycle::store::{late_event, SettledMessage};
+use crate::model::Cursor;
+use crate::model::MessageId;
+
+/// What went wrong in the history store.
+pub type Error = fjall::Error;
+
+/// Shortest partition span.
+const MIN_SPAN_MS: i64 = 60_000;
+
+/// Longest partition span.
+const MAX_SPAN_MS: i64 = 86_400_000;
+
+struct Part {
+    handle: PartitionHandle,
+    span_ms: i64,
+    /// Per shard: the lowest and highest sequence number held.
+    ranges: HashMap<u16, (u64, u64)>,
+}
+
+/// The store. `Sync`: the index thread writes, the reader thread reads.
+pub struct Store {
+    keyspace: Keyspace,
+    /// Partitions by start time.
+    parts: RwLock<BTreeMap<i64, Part>>,
+    span_ms: i64,
+    retention_ms: i64,
+}
+
+/// A history listing's filters (besides the customer and the period).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only this status (wire name).
+    pub status: Option<crate::model::Status>,
+    /// Only this channel.
+    pub channel: Option<crate::model::Channel>,
+    /// Only this recipient.
+    pub to: Option<String>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`; messages are kept for
+    /// `retention_ms`.
+    pub fn open(dir: &Path, retention_ms: i64) -> Result<Store, Error> {
+        let keyspace = Config::new(dir)
+            .flush_workers(1)
+            .compaction_workers(1)
+            .cache_size(32 << 20)
+            .max_write_buffer_size(64 << 20)
+            .open()?;
+        let mut parts = BTreeMap::new();
+        for name in keyspace.list_partitions() {
+            let Some((span_ms, start_ms)) = parse_name(&name) else {
+                continue;
+            };
+            let handle = keyspace.open_partition(&name, PartitionCreateOptions::default())?;
+            let mut ranges = HashMap::new();
+            for kv in handle.prefix(b"r") {
+                let (k, v) = kv?;
+                if let (Some(shard), Some(range)) = (be_u16(&k[1..]), range_of(&v)) {
+                    ranges.insert(shard, range);
+                }
+            }
+            parts.insert(
+                start_ms,
+                Part {
+                    handle,
+                    span_ms,
+                    ranges,
+                },
+            );
+        }
+        let span_ms = (retention_ms / 4).clamp(MIN_SPAN_MS, MAX_SPAN_MS);
+        Ok(Store {
+            keyspace,
+            parts: RwLock::new(parts),
+            span_ms,
+            retention_ms,
+        })
+    }
+
+    /// Bytes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.keyspace.disk_space()
+    }
+
+    /// Writes `messages` (one batch; a message written again replaces its
+    /// first copy). Those already past the retention at `now_ms` are skipped.
+    pub fn put(&self, messages: &[SettledMessage], now_ms: i64) -> Result<(), Error> {
+        let mut batch = self.keyspace.batch();
+        let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+        let mut touched: Vec<(i64, u16)> = Vec::new();
+        for m in messages {
+            let v = &m.view;
+            if v.created_at_ms < now_ms - self.retention_ms {
+                continue;
+            }
+            let start = v.created_at_ms - v.created_at_ms.rem_euclid(self.span_ms);
+            let part = match parts.get_mut(&start) {
+                Some(p) => p,
+                None => {
+                    let name = format!("h_{}_{}", self.span_ms, start);
+                    let handle = self
+                        .keyspace
+                        .open_partition(&name, PartitionCreateOptions::default())?;
+                    let span_ms = self.span_ms;
+                    parts.entry(start).or_insert(Part {
+                        handle,
+                        span_ms,
+                        ranges: HashMap::new(),
+                    })
+                }
+            };
+            let id = v.id.0.to_be_bytes();
+            batch.insert(&part.handle, [&b"m"[..], &id].concat(), encode(m));
+            let group = [v.group_code.as_bytes(), b"\0"].concat();
+            let src = [&b"s"[..], &group, v.src_msg_id.as_bytes()].concat();
+            batch.insert(&part.handle, src, id.to_vec());
+            let at = |prefix: &[u8], ms: i64| [prefix, &group, &ms.to_be_bytes(), &id].concat();
+            batch.insert(&part.handle, at(b"c", v.created_at_ms), Vec::new());
+            let failed = u8::from(v.status == crate::model::Status::Failed);
+            let outcome = [&[failed][..], &v.code.to_be_bytes()].concat();
+            batch.insert(&part.handle, at(b"f", v.updated_at_ms), outcome);
+            let shard = v.id.shard() as u16;
+            let seq = v.id.seq();
+            let range = part.ranges.entry(shard).or_insert((seq, seq));
+            *range = (range.0.min(seq), range.1.max(seq));
+            touched.push((start, shard));
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for (start, shard) in touched {
+            if let Some(part) = parts.get(&start) {
+                let (lo, hi) = part.ranges[&shard];
+                let key = [&b"r"[..], &shard.to_be_bytes()].concat();
+                batch.insert(
+                    &part.handle,
+                    key,
+                    [lo.to_be_bytes(), hi.to_be_bytes()].concat(),
+                );
+            }
+        }
+        batch.commit()
+    }
+
+    /// Adds a late receipt's event to its message if that expired (5007)
+    /// and does not have it yet; anything else is ignored.
+    pub fn add_late_receipt(&self, rec: &LateReceiptRecord, now_ms: i64) -> Result<(), Error> {
+        let Some(mut m) = self.get(rec.id, now_ms)? else {
+            return Ok(());
+        };
+        let event = late_event(rec);
+        if m.view.code != ResultCode::Expired.as_u16() || m.view.events.contains(&event) {
+            return Ok(());
+        }
+        m.view.events.push(event);
+        self.put(&[m], now_ms)
+    }
+
+    /// Drops the partitions wholly past the retention at `now_ms`; how many.
+    pub fn drop_expired(&self, now_ms: i64) -> Result<usize, Error> {
+        let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+        let old: Vec<i64> = parts
+            .iter()
+            .filter(|(start, p)| **start + p.span_ms <= now_ms - self.retention_ms)
+            .map(|(start, _)| *start)
+            .collect();
+        for start in &old {
+            if let Some(part) = parts.remove(start) {
+                self.keyspace.delete_partition(part.handle)?;
+            }
+        }
+        Ok(old.len())
+    }
+
+    /// The message with `id`, if held and within the retention at `now_ms`.
+    pub fn get(&self, id: MessageId, now_ms: i64) -> Result<Option<SettledMessage>, Error> {
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let (shard, seq) = (id.shard() as u16, id.seq());
+        for part in parts.values().rev() {
+            if !part
+                .ranges
+                .get(&shard)
+                .is_some_and(|(lo, hi)| (*lo..=*hi).contains(&seq))
+            {
+                continue;
+            }
+            if let Some(m) = read_doc(&part.handle, id)? {
+                return Ok(Some(m).filter(|m| self.within(m, now_ms)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A customer's message by its `src_msg_id` (the latest, if reused).
+    pub fn by_src_msg_id(
+        &self,
+        group: &str,
+        src: &str,
+        now_ms: i64,
+    ) -> Result<Option<SettledMessage>, Error> {
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let key = [&b"s"[..], group.as_bytes(), b"\0", src.as_bytes()].concat();
+        for part in parts.values().rev() {
+            let Some(id) = part.handle.get(&key)?.and_then(|v| be_u64(&v)) else {
+                continue;
+            };
+            if let Some(m) = read_doc(&part.handle, MessageId(id))? {
+                return Ok(Some(m).filter(|m| self.within(m, now_ms)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A customer's messages accepted in `[since, until)` after `after`,
+    /// filtered, in (accept time, id) order; at most `limit`.
+    pub fn history(
+        &self,
+        group: &str,
+        (since, until): (i64, i64),
+        after: Option<Cursor>,
+        filter: &Filter,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SettledMessage>, Error> {
+        let since = since.max(now_ms - self.retention_ms);
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (start, part) in parts.iter() {
+            if *start + part.span_ms <= since || *start >= until {
+                continue;
+            }
+            let from = after.filter(|a| a.at_ms >= since);
+            for key in scan(&part.handle, b"c", group, (since, until), from) {
+                let Some(m) = read_doc(&part.handle, key?.1)? else {
+                    continue;
+                };
+                if filter.status.is_none_or(|s| m.view.status == s)
+                    && filter.channel.is_none_or(|c| m.view.channel == c)
+                    && filter.to.as_ref().is_none_or(|t| &m.view.to == t)
+                {
+                    out.push(m);
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A customer's messages final in `[not_before, before)` after `after`,
+    /// in (final time, id) order; at most `limit`.
+    pub fn reports(
+        &self,
+        group: &str,
+        (not_before, before): (i64, i64),
+        after: Option<Cursor>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SettledMessage>, Error> {
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let mut found: Vec<(Cursor, MessageId, &PartitionHandle)> = Vec::new();
+        for part in parts.values() {
+            for key in scan(&part.handle, b"f", group, (not_before, before), after).take(limit) {
+                let (cursor, id) = key?;
+                found.push((cursor, id, &part.handle));
+            }
+        }
+        found.sort_by_key(|(c, _, _)| *c);
+        let mut out = Vec::new();
+        for (_, id, handle) in found {
+            if let Some(m) = read_doc(handle, id)?.filter(|m| self.within(m, now_ms)) {
+                out.push(m);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A customer's failed messages final in `[since, until)`: (id, code).
+    pub fn failed(
+        &self,
+        group: &str,
+        (since, until): (i64, i64),
+        now_ms: i64,
+    ) -> Result<Vec<(MessageId, u16)>, Error> {
+        let since = since.max(now_ms - self.retention_ms);
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for part in parts.values() {
+            for kv in scan_with_values(&part.handle, b"f", group, (since, until), None) {
+                let (cursor, v) = kv?;
+                if let [1, hi, lo] = v[..] {
+                    out.push((cursor.id, u16::from_be_bytes([hi, lo])));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn within(&self, m: &SettledMessage, now_ms: i64) -> bool {
+        m.view.created_at_ms >= now_ms - self.retention_ms
+    }
+}
+
+/// The (time, id) keys under `prefix` of `group` with time in `[lo, hi)`
+/// and after `after`.
+fn scan<'a>(
+    handle: &'a PartitionHandle,
+    prefix: &'a [u8],
+    group: &'a str,
+    period: (i64, i64),
+    after: Option<Cursor>,
+) -> impl Iterator<Item = Result<(Cursor, MessageId), Error>> + 'a {
+    scan_with_values(handle, prefix, group, period, after).map(|kv| kv.map(|(c, _)| (c, c.id)))
+}
+
+/// [`scan`], with each key's value.
+fn scan_with_values<'a>(
+    handle: &'a PartitionHandle,
+    prefix: &'a [u8],
+    group: &'a str,
+    (lo, hi): (i64, i64),
+    after: Option<Cursor>,
+) -> impl Iterator<Item = Result<(Cursor, fjall::Slice), Error>> + 'a {
+    let head = [prefix, group.as_bytes(), b"\0"].concat();
+    let key = |ms: i64, id: u64| [&head[..], &ms.to_be_bytes(), &id.to_be_bytes()].concat();
+    let start = match after {
+        Some(a) if a.at_ms >= lo => key(a.at_ms, a.id.0.saturating_add(1)),
+        _ => key(lo.max(0), 0),
+    };
+    let end = key(hi.max(0), 0);
+    let skip = head.len();
+    handle.range(start..end).map(move |kv| {
+        let (k, v) = kv?;
+        let at_ms = be_u64(&k[skip..]).unwrap_or(0) as i64;
+        let id = MessageId(be_u64(&k[skip + 8..]).unwrap_or(0));
+        Ok((Cursor { at_ms, id }, v))
+    })
+}
+
+fn read_doc(handle: &PartitionHandle, id: MessageId) -> Result<Option<SettledMessage>, Error> {
+    let key = [&b"m"[..], &id.0.to_be_bytes()].concat();
+    Ok(handle.get(key)?.and_then(|v| decode(&v)))
+}
+
+fn encode(m: &SettledMessage) -> Vec<u8> {
+    bincode::encode_to_vec(m, bincode::config::standard()).unwrap_or_default()
+}
+
+fn decode(bytes: &[u8]) -> Option<SettledMessage> {
+    let config = bincode::config::standard().with_limit::<{ 1 << 20 }>();
+    match bincode::decode_from_slice(bytes, config) {
+        Ok((m, _)) => Some(m),
+        Err(e) => {
+            tracing::error!(error = %e, "history: undecodable message; skipped");
+            None
+        }
+    }
+}
+
+fn parse_name(name: &str) -> Option<(i64, i64)> {
+    let (span, start) = name.strip_prefix("h_")?.split_once('_')?;
+    Some((span.parse().ok()?, start.parse().ok()?))
+}
+
+fn be_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?))
+}
+
+fn be_u16(b: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(..2)?.try_into().ok()?))
+}
+
+fn range_of(v: &[u8]) -> Option<(u64, u64)> {
+    Some((be_u64(v)?, be_u64(v.get(8..)?)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::lifecycle::report::ReportState;
+    use crate::core::lifecycle::store::{Event, MessageView};
+    use crate::model::{Channel, Status};
+
+    const MIN: i64 = 60_000;
+
+    fn settled(shard: usize, seq: u64, created: i64, status: Status, code: u16) -> SettledMessage {
+        let event = |at_ms, status, code| Event {
+            at_ms,
+            status,
+            code,
+            late_receipt: false,
+        };
+        SettledMessage {
+            view: MessageView {
+                id: MessageId::new(shard, seq),
+                group_code: "G1".into(),
+                client_id: "c1".into(),
+                src_msg_id: format!("src-{seq}"),
+                channel: Channel::Sms,
+                to: "01012345678".into(),
+                status,
+                code,
+                carrier: Some("SKT".into()),
+                sender: Some("S1".into()),
+                created_at_ms: created,
+                updated_at_ms: created + 1_000,
+                fallback_message_id: None,
+                fallback_of: None,
+                events: vec![
+                    event(created, Status::Accepted, 1000),
+                    event(created + 1_000, status, code),
+                ],
+            },
+            price: 9,
+            report: ReportState {
+                done: true,
+                ..ReportState::default()
+            },
+        }
+    }
+
+    fn open(dir: &Path, retention_ms: i64) -> Store {
+        Store::open(dir, retention_ms).expect("open")
+    }
+
+    #[test]
+    fn reads_by_id_src_msg_id_time_and_final_time_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t0 = 100 * MIN;
+        let now = t0 + 10 * MIN;
+        let ms: Vec<SettledMessage> = (1..=6)
+            .map(|i| {
+                settled(
+                    (i % 2) as usize,
+                    i,
+                    t0 + i as i64 * MIN,
+                    Status::Delivered,
+                    1000,
+                )
+            })
+            .collect();
+        {
+            let store = open(dir.path(), 60 * MIN);
+            store.put(&ms, now).expect("put");
+        }
+        let store = open(dir.path(), 60 * MIN);
+        for m in &ms {
+            assert_eq!(store.get(m.view.id, now).expect("get").as_ref(), Some(m));
+        }
+        let other = MessageId::new(1, 99);
+        assert_eq!(store.get(other, now).expect("get"), None);
+        let by_src = store.by_src_msg_id("G1", "src-4", now).expect("src");
+        assert_eq!(by_src.map(|m| m.view.id), Some(ms[3].view.id));
+        assert_eq!(store.by_src_msg_id("G2", "src-4", now).expect("src"), None);
+
+        // History pages in (accept time, id) order; a cursor resumes after.
+        let period = (t0, t0 + 60 * MIN);
+        let f = Filter::default();
+        let page = store
+            .history("G1", period, None, &f, 4, now)
+            .expect("history");
+        let ids = |p: &[SettledMessage]| p.iter().map(|m| m.view.id).collect::<Vec<_>>();
+        assert_eq!(ids(&page), ids(&ms[..4]));
+        let after = Cursor {
+            at_ms: page[3].view.created_at_ms,
+            id: page[3].view.id,
+        };
+        let rest = store
+            .history("G1", period, Some(after), &f, 4, now)
+            .expect("history");
+        assert_eq!(ids(&rest), ids(&ms[4..]));
+        let to_other = Filter {
+            to: Some("010".into()),
+            ..Filter::default()
+        };
+        assert!(store
+            .history("G1", period, None, &to_other, 9, now)
+            .expect("h")
+            .is_empty());
+
+        // Reports by final time, merged across partitions.
+        let reports = store
+            .reports("G1", (0, now), None, 10, now)
+            .expect("reports");
+        assert_eq!(ids(&reports), ids(&ms));
+        let after = Cursor {
+            at_ms: reports[1].view.updated_at_ms,
+            id: reports[1].view.id,
+        };
+        let rest = store
+            .reports("G1", (0, now), Some(after), 2, now)
+            .expect("reports");
+        assert_eq!(ids(&rest), ids(&ms[2..4]));
+    }
+
+    #[test]
+    fn partitions_past_the_retention_are_dropped_whole_and_their_messages_are_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let retention = 4 * MIN; // one-minute partitions
+        let store = open(dir.path(), retention);
+        let old = settled(0, 1, 10 * MIN, Status::Delivered, 1000);
+        let new = settled(0, 2, 13 * MIN + 1, Status::Delivered, 1000);
+        store
+            .put(&[old.clone(), new.clone()], 13 * MIN + 2)
+            .expect("put");
+        // Read at 14.5 min: "old" (10 min) is past 4 min of retention even
+        // before its partition is dropped.
+        let now = 14 * MIN + MIN / 2;
+        assert_eq!(store.get(old.view.id, now).expect("get"), None);
+        assert!(store.get(new.view.id, now).expect("get").is_some());
+        // Its partition ([10, 11) min) goes once all of it is past.
+        assert_eq!(store.drop_expired(now).expect("drop"), 0);
+        let now = 15 * MIN;
+        assert_eq!(store.drop_expired(now).expect("drop"), 1);
+        assert_eq!(store.drop_expired(now).expect("drop"), 0);
+        drop(store);
+        let store = open(dir.path(), retention);
+        assert_eq!(
+            store.get(old.view.id, 10 * MIN).expect("get"),
+            None,
+            "partition dropped"
+        );
+        assert!(store.get(new.view.id, now).expect("get").is_some());
+        // A message already past the retention is not written at all.
+        let older = settled(0, 3, MIN, Status::Delivered, 1000);
+        store.put(std::slice::from_ref(&older), now).expect("put");
+        assert_eq!(store.get(older.view.id, MIN).expect("get"), None);
+    }
+
+    #[test]
+    fn failed_counts_and_late_receipts_of_expired_messages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path(), 60 * MIN);
+        let expired = settled(0, 1, MIN, Status::Failed, 5007);
+        let failed = settled(1, 1, MIN, Status::Failed, 4001);
+        let ok = settled(1, 2, MIN, Status::Delivered, 1000);
+        store
+            .put(&[expired.clone(), failed.clone(), ok.clone()], 2 * MIN)
+            .expect("put");
+        let mut got = store.failed("G1", (0, 3 * MIN), 3 * MIN).expect("failed");
+        got.sort();
+        assert_eq!(got, vec![(expired.view.id, 5007), (failed.view.id, 4001)]);
+
+        let late = |id, at_ms| LateReceiptRecord {
+            id,
+            at_ms,
+            delivered: true,
+            code: 1000,
+        };
+        store
+            .add_late_receipt(&late(expired.view.id, 3 * MIN), 3 * MIN)
+            .expect("late");
+        store
+            .add_late_receipt(&late(expired.view.id, 3 * MIN), 3 * MIN)
+            .expect("again");
+        store
+            .add_late_receipt(&late(ok.view.id, 3 * MIN), 3 * MIN)
+            .expect("not expired");
+        let m = store
+            .get(expired.view.id, 3 * MIN)
+            .expect("get")
+            .expect("held");
+        assert_eq!(
+            m.view.events.len(),
+            3,
+            "one late event, once: {:?}",
+            m.view.events
+        );
+        assert!(m.view.events[2].late_receipt);
+        assert_eq!((m.view.status, m.view.code), (Status::Failed, 5007));
+        let ok_now = store.get(ok.view.id, 3 * MIN).expect("get").expect("held");
+        assert_eq!(ok_now, ok, "a delivered message takes no late receipt");
+    }
+}

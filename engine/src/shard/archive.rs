@@ -1,0 +1,36 @@
+//! Settled messages leave memory for the history store (DESIGN §3
+//! "Bounded state"): every tick the shard lets go of the messages the store
+//! has applied, then offers the late receipts of messages already gone and
+//! the next settled ones. A full queue at the
+//! index thread only delays them; nothing waits on the store.
+
+use super::Shard;
+
+/// Most settled messages in one hand-over.
+const HAND_OVER_MAX: usize = 4096;
+
+/// Most hand-overs one tick offers (the rest wait for the next tick).
+const HAND_OVERS_PER_TICK: usize = 8;
+
+/// Evicts what the store applied and offers what settled since.
+pub fn archive(shard: &Shard) {
+    let history = &shard.shared.history;
+    let applied = history.applied(shard.id);
+    let mut messages = shard.messages_mut();
+    messages.evict_archived(applied);
+    let late = messages.take_late_receipts();
+    if !late.is_empty() {
+        if let Err(back) = history.offer_late_receipts(late) {
+            messages.put_back_late_receipts(back);
+        }
+    }
+    for _ in 0..HAND_OVERS_PER_TICK {
+        let Some((ticket, settled)) = messages.take_settled(HAND_OVER_MAX) else {
+            return;
+        };
+        if history.offer(shard.id, ticket, settled).is_err() {
+            messages.hand_back(ticket);
+            return;
+        }
+    }
+}
