@@ -121,17 +121,7 @@ pub fn verify_token(key: &[u8], token: &str, now_secs: i64) -> Result<Claims, To
 pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
     let mut m = mac(key);
     m.update(body);
-    hex(&m.finalize().into_bytes())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
-    }
-    out
+    mcmp_engine::codec::hex(&m.finalize().into_bytes())
 }
 
 /// Why a `POST /oauth/token` request is refused before the credentials are

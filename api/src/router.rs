@@ -12,7 +12,7 @@ use mcmp_engine::HttpRoute;
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::{
-    clients, customers, delete_row, pnx, routes, senders, spam, webhooks,
+    blocked, clients, customers, delete_row, pnx, routes, senders, spam, webhooks,
 };
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
@@ -185,7 +185,7 @@ async fn admin_customer_table(
     }
 }
 
-/// `/admin/v1/`: senders, routes, PNX, stats and agents; any other path is
+/// `/admin/v1/`: senders, routes, PNX, webhooks, stats, blocked messages and agents; any other path is
 /// 404.
 async fn admin_routing_table(
     api: &ShardApi,
@@ -213,6 +213,11 @@ async fn admin_routing_table(
         (Method::POST, ["webhooks", c, "redrive"]) => webhooks::redrive(api, c).await,
         (_, ["webhooks", ..]) => Err(http::method_not_allowed()),
         (Method::GET, ["stats"]) => ops::stats(api).await,
+        (Method::GET, ["blocked"]) => {
+            let params = http::parse_query(req.uri().query());
+            blocked::list(api, &params).await
+        }
+        (_, ["blocked"]) => Err(http::method_not_allowed()),
         (Method::GET, ["agents"]) => agents::agents(api).await,
         _ => Err(http::not_found()),
     }

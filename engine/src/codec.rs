@@ -15,6 +15,8 @@ pub const KIND_ACCEPTED_V1: u8 = 1;
 pub const KIND_ACCEPTED: u8 = 5;
 /// Record kind: a receipt came after the message expired ([`LateReceiptRecord`]).
 pub const KIND_LATE_RECEIPT: u8 = 6;
+/// Record kind: a message was rejected at accept by a policy check ([`BlockedRecord`]).
+pub const KIND_BLOCKED: u8 = 7;
 /// Record kind: a message changed state ([`StateRecord`]).
 pub const KIND_STATE: u8 = 2;
 /// Record kind: a report's delivery state changed ([`ReportRecord`]).
@@ -100,6 +102,46 @@ pub struct LateReceiptRecord {
     pub code: u16,
 }
 
+/// A message rejected at accept by a policy check (SPEC §5.4 "Blocked
+/// messages"): kept for the operators' list, never sent.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct BlockedRecord {
+    /// An id of the accepting shard's sequence (the message never had one
+    /// of its own: it identifies the entry).
+    pub id: MessageId,
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// The customer.
+    pub group_code: String,
+    /// The client that sent it.
+    pub client_id: String,
+    /// The customer's key.
+    pub src_msg_id: String,
+    /// Channel.
+    pub channel: crate::model::Channel,
+    /// Recipient.
+    pub to: String,
+    /// SHA-256 of the text, hex (empty without text).
+    pub text_hash: String,
+    /// The text's first characters.
+    pub excerpt: String,
+    /// The rejection's result code.
+    pub code: u16,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
+    }
+    out
+}
+
 /// A decoded WAL record.
 // NOTE: records are short-lived (encoded or applied right away), so the size
 // gap between variants costs nothing worth a Box per accepted message.
@@ -118,6 +160,8 @@ pub enum Record {
     Link(LinkRecord),
     /// See [`LateReceiptRecord`].
     LateReceipt(LateReceiptRecord),
+    /// See [`BlockedRecord`].
+    Blocked(Box<BlockedRecord>),
 }
 
 /// A record that could not be decoded.
@@ -174,6 +218,9 @@ fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record
         KIND_LATE_RECEIPT => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::LateReceipt(r))
             .map_err(err),
+        KIND_BLOCKED => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::Blocked(Box::new(r)))
+            .map_err(err),
         _ => Err(DecodeError {
             kind,
             reason: "unknown kind".into(),
@@ -198,6 +245,10 @@ impl Record {
             Record::LateReceipt(r) => (
                 KIND_LATE_RECEIPT,
                 encode(&|| bincode::encode_to_vec(r, config())),
+            ),
+            Record::Blocked(r) => (
+                KIND_BLOCKED,
+                encode(&|| bincode::encode_to_vec(r.as_ref(), config())),
             ),
         }
     }

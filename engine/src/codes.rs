@@ -100,6 +100,19 @@ impl ResultCode {
         self as u16
     }
 
+    /// A rejection at accept by a policy check, recorded for the operators'
+    /// list of blocked messages (SPEC §5.4).
+    pub fn is_policy_block(self) -> bool {
+        matches!(
+            self,
+            ResultCode::CallerIdNotRegistered
+                | ResultCode::SpamKeyword
+                | ResultCode::AdMarkingMissing
+                | ResultCode::AdAtNight
+                | ResultCode::RecipientOptedOut
+        )
+    }
+
     /// The code for a number, if it is one of ours.
     pub fn from_u16(n: u16) -> Option<ResultCode> {
         ResultCode::ALL.into_iter().find(|c| c.as_u16() == n)

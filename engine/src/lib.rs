@@ -70,6 +70,7 @@ mod sim;
 // The facade: what the API crate uses of the driver side.
 pub use agents::{AgentView, Heartbeat};
 pub use digest::parse_time_of_day;
+pub use history::store::BlockedQuery;
 pub use http_client::check_url;
 pub use metrics::HttpRoute;
 pub use notify::LocalNotify;

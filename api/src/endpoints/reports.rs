@@ -22,11 +22,11 @@ const DEFAULT_LIMIT: usize = 100;
 /// Largest lookup request body.
 const LOOKUP_BODY_LIMIT: u64 = 1 << 20;
 
-fn bad(msg: &str) -> Response<Body> {
+pub(crate) fn bad(msg: &str) -> Response<Body> {
     http::error(StatusCode::BAD_REQUEST, "invalid_request", msg)
 }
 
-fn limit_param(params: &[(String, String)]) -> Result<usize, Response<Body>> {
+pub(crate) fn limit_param(params: &[(String, String)]) -> Result<usize, Response<Body>> {
     match http::query_param(params, "limit") {
         None | Some("") => Ok(DEFAULT_LIMIT),
         Some(v) => match v.parse::<usize>() {
@@ -36,7 +36,7 @@ fn limit_param(params: &[(String, String)]) -> Result<usize, Response<Body>> {
     }
 }
 
-fn cursor_param(params: &[(String, String)]) -> Result<Option<Cursor>, Response<Body>> {
+pub(crate) fn cursor_param(params: &[(String, String)]) -> Result<Option<Cursor>, Response<Body>> {
     match http::query_param(params, "after") {
         None | Some("") => Ok(None),
         Some(v) => Cursor::parse(v)
@@ -55,6 +55,18 @@ fn page(rows: Vec<Row>, limit: usize, key: &str) -> Response<Body> {
     http::json(StatusCode::OK, &json!({ key: items, "next": next }))
 }
 
+/// The RFC 3339 time parameter `name`, or `default` when absent.
+pub(crate) fn time_param(
+    params: &[(String, String)],
+    name: &str,
+    default: i64,
+) -> Result<i64, Response<Body>> {
+    match http::query_param(params, name) {
+        None | Some("") => Ok(default),
+        Some(v) => parse_rfc3339(v).ok_or_else(|| bad(&format!("{name} must be an RFC 3339 time"))),
+    }
+}
+
 /// A message row as the SPEC's message object, a report row as it is.
 fn row_json(row: Row) -> Value {
     match row.item {
@@ -70,10 +82,7 @@ pub(crate) async fn history(
     claims: &Claims,
     params: &[(String, String)],
 ) -> Response<Body> {
-    let time = |name: &str, default: i64| match http::query_param(params, name) {
-        None | Some("") => Ok(default),
-        Some(v) => parse_rfc3339(v).ok_or_else(|| bad(&format!("{name} must be an RFC 3339 time"))),
-    };
+    let time = |name: &str, default: i64| time_param(params, name, default);
     let retention = api.state.config.reports.retention.as_millis() as i64;
     let (since, until) = match (time("since", now_ms() - retention), time("until", i64::MAX)) {
         (Ok(s), Ok(u)) => (s, u),

@@ -198,3 +198,88 @@ fn a_message_older_than_the_retention_is_404_and_out_of_every_listing() {
     let (_, rp) = server.call("GET", "/v1/reports", Some(&token), None);
     assert_eq!(rp["reports"], json!([]), "{rp}");
 }
+
+/// The blocked list of `query`, once it has `n` rows (blocked messages
+/// reach the history store on the next tick).
+fn wait_blocked(server: &Server, query: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (s, b) = server.admin("GET", &format!("/blocked{query}"), None);
+        assert_eq!(s, 200, "{b}");
+        let rows = b["blocked"].as_array().expect("blocked").clone();
+        if rows.len() >= n {
+            assert_eq!(rows.len(), n, "{b}");
+            return rows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "blocked list stays at {}: {b}",
+            rows.len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn messages_blocked_by_a_policy_check_are_listed_with_code_and_reason_also_after_a_restart() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("B1");
+    let _ = server.register_customer("B2");
+    assert_eq!(server.admin("PUT", "/spam-keywords/대출", None).0, 200);
+    let mut spam = sms("spam");
+    spam["text"] = json!("저금리 대출 상담 010");
+    let mut caller = sms("caller");
+    caller["from"] = json!("0299999999");
+    let mut invalid = sms("invalid");
+    invalid["to"] = json!("12");
+    let msgs = json!({"messages": [spam, caller, invalid, sms("fine")]});
+    let (s, r) = server.call("POST", "/v1/messages", Some(&token), Some(&msgs));
+    assert_eq!(s, 200, "{r}");
+    let codes: Vec<u64> = r["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|x| x["code"].as_u64().expect("code"))
+        .collect();
+    assert_eq!(codes, vec![3009, 3003, 3001, 1000], "{r}");
+
+    let rows = wait_blocked(&server, "?customer=B1", 2);
+    let spam_row = &rows[0];
+    assert_eq!(spam_row["code"], 3009, "{spam_row}");
+    assert_eq!(spam_row["group_code"], "B1");
+    assert_eq!(spam_row["src_msg_id"], "spam");
+    assert_eq!(spam_row["to"], "01012345678");
+    assert_eq!(spam_row["excerpt"], "저금리 대출 상담 010");
+    assert_eq!(spam_row["text_hash"].as_str().map(str::len), Some(64));
+    assert!(
+        spam_row["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{spam_row}"
+    );
+    assert!(spam_row["client_id"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("c_")));
+    assert_eq!(rows[1]["code"], 3003, "{}", rows[1]);
+    assert_eq!(
+        wait_blocked(&server, "?code=3009", 1)[0]["src_msg_id"],
+        "spam"
+    );
+    assert!(wait_blocked(&server, "?customer=B2", 0).is_empty());
+    // Paging: one row per page, the cursor resumes after it.
+    let (_, first) = server.admin("GET", "/blocked?customer=B1&limit=1", None);
+    let next = first["next"].as_str().expect("next").to_string();
+    let (_, second) = server.admin(
+        "GET",
+        &format!("/blocked?customer=B1&limit=1&after={next}"),
+        None,
+    );
+    assert_eq!(second["blocked"][0]["code"], 3003, "{second}");
+    let (s, bad) = server.admin("GET", "/blocked?code=x", None);
+    assert_eq!(s, 400, "{bad}");
+
+    server.wait_wal_synced();
+    server.kill9();
+    let server = Server::start(dir.path());
+    let again = wait_blocked(&server, "?customer=B1", 2);
+    assert_eq!(again, rows, "the same list after a restart");
+}

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use crate::catalog::{ChannelService, CustomerView};
-use crate::codec::AcceptedRecord;
+use crate::codec::{AcceptedRecord, BlockedRecord};
 use crate::codes::ResultCode;
 use crate::core::dedup::DedupKey;
 use crate::model::{Channel, MessageId, MessageRequest, Status};
@@ -100,6 +100,21 @@ pub struct Plan<'a> {
     rejected: Vec<(Pending, Verdict)>,
     /// (channel, code) of every message this plan rejected.
     rejections: Vec<(Channel, ResultCode)>,
+    /// The messages a policy check rejected.
+    blocked: Vec<Blocked>,
+}
+
+/// A message rejected by a policy check (SPEC §5.4), for the blocked list.
+#[derive(Debug)]
+pub struct Blocked {
+    /// An id from the shard's sequence, naming the entry.
+    pub id: MessageId,
+    /// What the customer asked for.
+    pub request: MessageRequest,
+    /// The rejection.
+    pub code: ResultCode,
+    /// Why, in words.
+    pub reason: String,
 }
 
 impl<'a> Plan<'a> {
@@ -119,6 +134,7 @@ impl<'a> Plan<'a> {
             pending: Vec::new(),
             rejected: Vec::new(),
             rejections: Vec::new(),
+            blocked: Vec::new(),
         };
         for (slot, item) in items.into_iter().enumerate() {
             let request = match item {
@@ -132,6 +148,16 @@ impl<'a> Plan<'a> {
                 Some(code) => {
                     plan.rejections.push((request.channel, code));
                     plan.verdicts.push(Verdict::rejected(code));
+                    if code.is_policy_block() {
+                        let reason = code.description().to_string();
+                        let id = next_id();
+                        plan.blocked.push(Blocked {
+                            id,
+                            request,
+                            code,
+                            reason,
+                        });
+                    }
                 }
                 None => {
                     // Decided by the steps below.
@@ -315,10 +341,21 @@ impl<'a> Plan<'a> {
             if p.backlog {
                 count_channel(&mut backlog_back, p.request.channel);
             }
-            if let Verdict::Rejected { code, .. } = &verdict {
-                self.rejections.push((p.request.channel, *code));
-            }
             self.verdicts[p.slot] = verdict;
+            let Verdict::Rejected { code, reason, .. } = &self.verdicts[p.slot] else {
+                continue;
+            };
+            self.rejections.push((p.request.channel, *code));
+            if code.is_policy_block() {
+                let (code, reason) = (*code, reason.clone());
+                let (id, request) = (p.id, p.request);
+                self.blocked.push(Blocked {
+                    id,
+                    request,
+                    code,
+                    reason,
+                });
+            }
         }
         Outcome {
             verdicts: self.verdicts,
@@ -326,6 +363,7 @@ impl<'a> Plan<'a> {
             release,
             backlog_back,
             rejections: self.rejections,
+            blocked: self.blocked,
         }
     }
 
@@ -368,6 +406,8 @@ pub struct Outcome {
     pub backlog_back: Vec<(Channel, u32)>,
     /// (channel, code) of every message rejected at accept.
     pub rejections: Vec<(Channel, ResultCode)>,
+    /// The messages a policy check rejected.
+    pub blocked: Vec<Blocked>,
 }
 
 impl Outcome {
@@ -403,6 +443,30 @@ impl Outcome {
         records
     }
 
+    /// The records of the messages a policy check rejected, at `now_ms`
+    /// from `origin` (taken: a second call returns none).
+    pub fn blocked_records(&mut self, origin: Origin<'_>, now_ms: i64) -> Vec<BlockedRecord> {
+        std::mem::take(&mut self.blocked)
+            .into_iter()
+            .map(|b| {
+                let text = b.request.text.as_str();
+                BlockedRecord {
+                    id: b.id,
+                    at_ms: now_ms,
+                    group_code: origin.group_code.to_string(),
+                    client_id: origin.client_id.to_string(),
+                    src_msg_id: b.request.src_msg_id,
+                    channel: b.request.channel,
+                    to: b.request.to,
+                    text_hash: text_hash(text),
+                    excerpt: text.chars().take(EXCERPT_CHARS).collect(),
+                    code: b.code.as_u16(),
+                    reason: b.reason,
+                }
+            })
+            .collect()
+    }
+
     /// The verdicts of a dry run at `now_ms`: the survivors would be accepted.
     pub fn dry_run(mut self, now_ms: i64) -> Vec<Verdict> {
         for p in &self.survivors {
@@ -413,6 +477,18 @@ impl Outcome {
         }
         self.verdicts
     }
+}
+
+/// Characters of a blocked message's text kept as its excerpt.
+pub const EXCERPT_CHARS: usize = 40;
+
+/// SHA-256 of a text, lowercase hex; empty for no text.
+pub fn text_hash(text: &str) -> String {
+    use sha2::Digest;
+    if text.is_empty() {
+        return String::new();
+    }
+    crate::codec::hex(&sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// Counts one more message of `channel` in `counts`.

@@ -179,6 +179,40 @@ fn the_first_failing_check_in_spec_order_decides_the_code() {
     assert_eq!(outcome.survivors.len(), 1);
     assert_eq!(outcome.survivors[0].request.src_msg_id, "fine");
     assert_eq!(outcome.survivors[0].price, 10);
+    // Only the policy rejections are kept for the blocked list.
+    let mut outcome = outcome;
+    let origin = Origin {
+        group_code: "A1",
+        client_id: "c1",
+    };
+    let blocked = outcome.blocked_records(origin, NOW);
+    let kept: Vec<(&str, u16)> = blocked
+        .iter()
+        .map(|b| (b.src_msg_id.as_str(), b.code))
+        .collect();
+    assert_eq!(
+        kept,
+        vec![
+            ("caller", 3003),
+            ("spam", 3009),
+            ("unmarked", 3010),
+            ("opted", 3012)
+        ]
+    );
+    let spam = &blocked[1];
+    assert_eq!((spam.at_ms, spam.client_id.as_str()), (NOW, "c1"));
+    assert_eq!(spam.excerpt, "저금리 대출");
+    assert_eq!(
+        spam.text_hash,
+        crate::core::accept::text_hash("저금리 대출")
+    );
+    assert_eq!(spam.text_hash.len(), 64);
+    let ids: std::collections::HashSet<MessageId> = blocked.iter().map(|b| b.id).collect();
+    assert_eq!(ids.len(), 4, "each entry has an id of its own");
+    assert!(
+        outcome.blocked_records(origin, NOW).is_empty(),
+        "taken once"
+    );
 }
 
 #[test]

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 
-use crate::codec::LateReceiptRecord;
+use crate::codec::{BlockedRecord, LateReceiptRecord};
 use crate::core::lifecycle::store::SettledMessage;
 use store::Store;
 
@@ -55,6 +55,8 @@ enum Feed {
     },
     /// Receipts that came after their (archived) messages expired.
     LateReceipts(Vec<LateReceiptRecord>),
+    /// Messages rejected at accept by a policy check.
+    Blocked(Vec<BlockedRecord>),
 }
 
 type Read = Box<dyn FnOnce(&Store) + Send>;
@@ -144,6 +146,20 @@ impl History {
                 | TrySendError::Disconnected(Feed::LateReceipts(r)) => r,
                 _ => Vec::new(),
             })
+    }
+
+    /// Offers blocked messages; gives them back when the index thread's
+    /// queue is full.
+    pub fn offer_blocked(&self, recs: Vec<BlockedRecord>) -> Result<(), Vec<BlockedRecord>> {
+        let Some(feed) = &self.feed else {
+            return Err(recs);
+        };
+        feed.try_send(Feed::Blocked(recs)).map_err(|e| match e {
+            TrySendError::Full(Feed::Blocked(r)) | TrySendError::Disconnected(Feed::Blocked(r)) => {
+                r
+            }
+            _ => Vec::new(),
+        })
     }
 
     /// The last hand-over of `shard` the store has applied.
@@ -258,6 +274,7 @@ fn apply(
     let mut tickets = Vec::new();
     let mut messages = Vec::new();
     let mut late = Vec::new();
+    let mut blocked = Vec::new();
     for f in batch {
         match f {
             Feed::HandOver {
@@ -269,7 +286,11 @@ fn apply(
                 messages.extend(m);
             }
             Feed::LateReceipts(r) => late.extend(r),
+            Feed::Blocked(b) => blocked.extend(b),
         }
+    }
+    if !blocked.is_empty() {
+        store.put_blocked(&blocked, now)?;
     }
     if !messages.is_empty() {
         store.put(&messages, now)?;

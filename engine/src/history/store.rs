@@ -12,6 +12,7 @@
 //! | `c` customer `\0` accept ms, id                 | (empty)         |
 //! | `f` customer `\0` final ms, id                  | failed (0/1), code |
 //! | `r` shard                                       | lowest, highest sequence number held |
+//! | `b` time, id                                    | a message blocked at accept |
 //!
 //! Numbers are big-endian so keys sort by them. The `r` rows let a read by
 //! id open only the partitions that can hold it. Only the index thread
@@ -23,7 +24,7 @@ use std::sync::RwLock;
 
 use fjall::{Config, Keyspace, PartitionCreateOptions, PartitionHandle};
 
-use crate::codec::LateReceiptRecord;
+use crate::codec::{BlockedRecord, LateReceiptRecord};
 use crate::codes::ResultCode;
 use crate::core::lifecycle::store::{late_event, SettledMessage};
 use crate::model::Cursor;
@@ -52,6 +53,23 @@ pub struct Store {
     parts: RwLock<BTreeMap<i64, Part>>,
     span_ms: i64,
     retention_ms: i64,
+}
+
+/// What `GET /admin/v1/blocked` asks for.
+#[derive(Debug, Clone)]
+pub struct BlockedQuery {
+    /// Only this customer.
+    pub customer: Option<String>,
+    /// Only this code.
+    pub code: Option<u16>,
+    /// From (unix ms, inclusive).
+    pub since: i64,
+    /// To (unix ms, exclusive).
+    pub until: i64,
+    /// Resume after.
+    pub after: Option<Cursor>,
+    /// Most rows.
+    pub limit: usize,
 }
 
 /// A history listing's filters (besides the customer and the period).
@@ -122,22 +140,7 @@ impl Store {
             if v.created_at_ms < now_ms - self.retention_ms {
                 continue;
             }
-            let start = v.created_at_ms - v.created_at_ms.rem_euclid(self.span_ms);
-            let part = match parts.get_mut(&start) {
-                Some(p) => p,
-                None => {
-                    let name = format!("h_{}_{}", self.span_ms, start);
-                    let handle = self
-                        .keyspace
-                        .open_partition(&name, PartitionCreateOptions::default())?;
-                    let span_ms = self.span_ms;
-                    parts.entry(start).or_insert(Part {
-                        handle,
-                        span_ms,
-                        ranges: HashMap::new(),
-                    })
-                }
-            };
+            let (start, part) = self.part_for(&mut parts, v.created_at_ms)?;
             let id = v.id.0.to_be_bytes();
             batch.insert(&part.handle, [&b"m"[..], &id].concat(), encode(m));
             let group = [v.group_code.as_bytes(), b"\0"].concat();
@@ -182,6 +185,74 @@ impl Store {
         }
         m.view.events.push(event);
         self.put(&[m], now_ms)
+    }
+
+    /// The partition that holds what happened at `at_ms` (made if new).
+    fn part_for<'p>(
+        &self,
+        parts: &'p mut BTreeMap<i64, Part>,
+        at_ms: i64,
+    ) -> Result<(i64, &'p mut Part), Error> {
+        let start = at_ms - at_ms.rem_euclid(self.span_ms);
+        let part = match parts.entry(start) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let name = format!("h_{}_{}", self.span_ms, start);
+                let options = PartitionCreateOptions::default();
+                let handle = self.keyspace.open_partition(&name, options)?;
+                let (span_ms, ranges) = (self.span_ms, HashMap::new());
+                e.insert(Part {
+                    handle,
+                    span_ms,
+                    ranges,
+                })
+            }
+        };
+        Ok((start, part))
+    }
+
+    /// Writes messages blocked at accept (those past the retention at
+    /// `now_ms` are skipped).
+    pub fn put_blocked(&self, recs: &[BlockedRecord], now_ms: i64) -> Result<(), Error> {
+        let mut batch = self.keyspace.batch();
+        let mut parts = self.parts.write().unwrap_or_else(|e| e.into_inner());
+        for rec in recs
+            .iter()
+            .filter(|r| r.at_ms >= now_ms - self.retention_ms)
+        {
+            let (_, part) = self.part_for(&mut parts, rec.at_ms)?;
+            let key = [&b"b"[..], &rec.at_ms.to_be_bytes(), &rec.id.0.to_be_bytes()].concat();
+            batch.insert(&part.handle, key, encode(rec));
+        }
+        batch.commit()
+    }
+
+    /// Blocked messages in `[since, until)` after `after`, of one customer
+    /// and code if given, in (time, id) order; at most `limit`.
+    pub fn blocked(&self, q: &BlockedQuery, now_ms: i64) -> Result<Vec<BlockedRecord>, Error> {
+        let since = q.since.max(now_ms - self.retention_ms);
+        let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (start, part) in parts.iter() {
+            if *start + part.span_ms <= since || *start >= q.until {
+                continue;
+            }
+            for kv in scan_with_values(&part.handle, b"b".to_vec(), (since, q.until), q.after) {
+                let (_, v) = kv?;
+                let Some(rec) = decode::<BlockedRecord>(&v) else {
+                    continue;
+                };
+                if q.customer.as_ref().is_none_or(|c| *c == rec.group_code)
+                    && q.code.is_none_or(|c| c == rec.code)
+                {
+                    out.push(rec);
+                    if out.len() >= q.limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Drops the partitions wholly past the retention at `now_ms`; how many.
@@ -318,7 +389,8 @@ impl Store {
         let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for part in parts.values() {
-            for kv in scan_with_values(&part.handle, b"f", group, (since, until), None) {
+            let head = index_head(b"f", group);
+            for kv in scan_with_values(&part.handle, head, (since, until), None) {
                 let (cursor, v) = kv?;
                 if let [1, hi, lo] = v[..] {
                     out.push((cursor.id, u16::from_be_bytes([hi, lo])));
@@ -342,18 +414,23 @@ fn scan<'a>(
     period: (i64, i64),
     after: Option<Cursor>,
 ) -> impl Iterator<Item = Result<(Cursor, MessageId), Error>> + 'a {
-    scan_with_values(handle, prefix, group, period, after).map(|kv| kv.map(|(c, _)| (c, c.id)))
+    scan_with_values(handle, index_head(prefix, group), period, after)
+        .map(|kv| kv.map(|(c, _)| (c, c.id)))
 }
 
-/// [`scan`], with each key's value.
-fn scan_with_values<'a>(
-    handle: &'a PartitionHandle,
-    prefix: &'a [u8],
-    group: &'a str,
+/// The head of a per-customer index's keys.
+fn index_head(prefix: &[u8], group: &str) -> Vec<u8> {
+    [prefix, group.as_bytes(), b"\0"].concat()
+}
+
+/// The (time, id) keys after `head` with time in `[lo, hi)` and after
+/// `after`, with their values.
+fn scan_with_values(
+    handle: &PartitionHandle,
+    head: Vec<u8>,
     (lo, hi): (i64, i64),
     after: Option<Cursor>,
-) -> impl Iterator<Item = Result<(Cursor, fjall::Slice), Error>> + 'a {
-    let head = [prefix, group.as_bytes(), b"\0"].concat();
+) -> impl Iterator<Item = Result<(Cursor, fjall::Slice), Error>> + '_ {
     let key = |ms: i64, id: u64| [&head[..], &ms.to_be_bytes(), &id.to_be_bytes()].concat();
     let start = match after {
         Some(a) if a.at_ms >= lo => key(a.at_ms, a.id.0.saturating_add(1)),
@@ -374,16 +451,16 @@ fn read_doc(handle: &PartitionHandle, id: MessageId) -> Result<Option<SettledMes
     Ok(handle.get(key)?.and_then(|v| decode(&v)))
 }
 
-fn encode(m: &SettledMessage) -> Vec<u8> {
+fn encode<T: bincode::Encode>(m: &T) -> Vec<u8> {
     bincode::encode_to_vec(m, bincode::config::standard()).unwrap_or_default()
 }
 
-fn decode(bytes: &[u8]) -> Option<SettledMessage> {
+fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Option<T> {
     let config = bincode::config::standard().with_limit::<{ 1 << 20 }>();
     match bincode::decode_from_slice(bytes, config) {
         Ok((m, _)) => Some(m),
         Err(e) => {
-            tracing::error!(error = %e, "history: undecodable message; skipped");
+            tracing::error!(error = %e, "history: undecodable entry; skipped");
             None
         }
     }

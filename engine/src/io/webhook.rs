@@ -50,11 +50,7 @@ pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
     // HMAC accepts keys of any length; this cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::codec::hex(&mac.finalize().into_bytes())
 }
 
 #[cold]

@@ -93,6 +93,10 @@ pub async fn accept(
     for (channel, code) in &outcome.rejections {
         shard.metrics.rejected(*channel, *code);
     }
+    let blocked = outcome.blocked_records(origin, unix_ms());
+    if !blocked.is_empty() {
+        shard.feed(|c, _, fx| c.lifecycle.record_blocked(blocked, fx));
+    }
     let records = outcome.commit(origin, unix_ms());
     write(shard, origin, records).await?;
     Ok(outcome.verdicts)

@@ -1,7 +1,7 @@
 //! Settled messages leave memory for the history store (DESIGN §3
 //! "Bounded state"): every tick the shard lets go of the messages the store
-//! has applied, then offers the late receipts of messages already gone and
-//! the next settled ones. A full queue at the
+//! has applied, then offers the messages blocked at accept, the late
+//! receipts of messages already gone and the next settled ones. A full queue at the
 //! index thread only delays them; nothing waits on the store.
 
 use super::Shard;
@@ -18,6 +18,12 @@ pub fn archive(shard: &Shard) {
     let applied = history.applied(shard.id);
     let mut messages = shard.messages_mut();
     messages.evict_archived(applied);
+    let blocked = messages.take_blocked();
+    if !blocked.is_empty() {
+        if let Err(back) = history.offer_blocked(blocked) {
+            messages.put_back_blocked(back);
+        }
+    }
     let late = messages.take_late_receipts();
     if !late.is_empty() {
         if let Err(back) = history.offer_late_receipts(late) {

@@ -10,6 +10,7 @@ use super::accept::AcceptError;
 use super::{Shard, SharedEngine};
 use crate::agents::{AgentView, Heartbeat};
 use crate::catalog::{CatalogError, SharedCatalog, Snapshot};
+use crate::codec::BlockedRecord;
 use crate::codes::ResultCode;
 use crate::core::accept::{Origin, Verdict};
 use crate::core::lifecycle::cancel::CancelOutcome;
@@ -90,6 +91,18 @@ impl ShardHandle {
     /// History, report polling or lookup, over every shard.
     pub async fn query(&self, query: Query) -> Vec<Row> {
         crate::query::run(&self.shard, query).await
+    }
+
+    /// Messages blocked at accept (SPEC §5.4), from the history store.
+    pub async fn blocked(&self, q: crate::history::store::BlockedQuery) -> Vec<BlockedRecord> {
+        let now = crate::unix_ms();
+        let found = self
+            .shard
+            .shared
+            .history
+            .read(move |s| s.blocked(&q, now))
+            .await;
+        found.unwrap_or_default()
     }
 
     /// Message counts over every shard.

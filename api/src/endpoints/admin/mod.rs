@@ -3,6 +3,7 @@
 //! snapshot is installed on every shard before the answer, so a change
 //! applies everywhere at once and survives restart.
 
+pub(crate) mod blocked;
 pub(crate) mod clients;
 pub(crate) mod customers;
 pub(crate) mod pnx;

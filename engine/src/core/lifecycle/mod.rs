@@ -16,7 +16,7 @@ pub mod transition;
 
 use std::collections::HashMap;
 
-use crate::codec::{LateReceiptRecord, Record, ReportRecord};
+use crate::codec::{BlockedRecord, LateReceiptRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
 use crate::core::held::{HeldQueue, Hold, HELD_BOUND};
 use crate::core::receipts::ReceiptKey;
@@ -302,6 +302,16 @@ impl Lifecycle {
         };
         self.store.apply_late_receipt(&rec);
         fx.push(Effect::Log(Record::LateReceipt(rec)));
+    }
+
+    /// Logs and keeps, for the history store, the messages a policy check
+    /// rejected at accept (SPEC §5.4).
+    pub fn record_blocked(&mut self, recs: Vec<BlockedRecord>, fx: &mut Effects) {
+        for rec in recs {
+            let record = Record::Blocked(Box::new(rec));
+            self.store.apply(record.clone());
+            fx.push(Effect::Log(record));
+        }
     }
 
     /// Logs and applies `id`'s report state.

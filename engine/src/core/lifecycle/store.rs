@@ -17,7 +17,7 @@ use bincode::{Decode, Encode};
 
 use super::report::ReportState;
 use crate::codec::{
-    AcceptedRecord, LateReceiptRecord, LinkRecord, Record, ReportRecord, StateRecord,
+    AcceptedRecord, BlockedRecord, LateReceiptRecord, LinkRecord, Record, ReportRecord, StateRecord,
 };
 use crate::model::{Channel, MessageId, MessageRequest, Status};
 
@@ -134,9 +134,9 @@ pub struct MessageView {
     pub events: Vec<Event>,
 }
 
-/// Most late receipts of messages out of memory waiting for the history
-/// store (beyond, the newest are dropped from this queue; the WAL still
-/// has them).
+/// Most late receipts of messages out of memory, and most blocked
+/// messages, waiting for the history store (beyond, the newest are dropped
+/// from the queue; the WAL still has them).
 pub const LATE_RECEIPTS_BOUND: usize = 100_000;
 
 /// The event a late receipt adds.
@@ -189,6 +189,8 @@ pub struct LocalMessages {
     left: HashMap<(Status, Channel, Rc<str>), u64>,
     /// Late receipts of messages that left memory.
     late_receipts: Vec<LateReceiptRecord>,
+    /// Messages blocked at accept, for the history store.
+    blocked: Vec<BlockedRecord>,
 }
 
 impl Default for LocalMessages {
@@ -212,6 +214,7 @@ impl LocalMessages {
             last_ticket: 0,
             left: HashMap::new(),
             late_receipts: Vec::new(),
+            blocked: Vec::new(),
         }
     }
 
@@ -400,6 +403,11 @@ impl LocalMessages {
             Record::Report(rec) => self.apply_report(&rec),
             Record::Link(rec) => self.apply_link(&rec),
             Record::LateReceipt(rec) => self.apply_late_receipt(&rec),
+            Record::Blocked(rec) => {
+                if self.blocked.len() < LATE_RECEIPTS_BOUND {
+                    self.blocked.push(*rec);
+                }
+            }
         }
     }
 
@@ -432,6 +440,18 @@ impl LocalMessages {
     /// store (which adds them to expired messages only).
     pub fn take_late_receipts(&mut self) -> Vec<LateReceiptRecord> {
         std::mem::take(&mut self.late_receipts)
+    }
+
+    /// The messages blocked at accept since the last call, for the
+    /// history store.
+    pub fn take_blocked(&mut self) -> Vec<BlockedRecord> {
+        std::mem::take(&mut self.blocked)
+    }
+
+    /// Blocked messages the history store could not take yet.
+    pub fn put_back_blocked(&mut self, mut recs: Vec<BlockedRecord>) {
+        recs.truncate(LATE_RECEIPTS_BOUND);
+        self.blocked = recs;
     }
 
     /// Late receipts the history store could not take yet.
