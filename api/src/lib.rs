@@ -22,6 +22,7 @@ pub mod config;
 pub(crate) mod context;
 pub mod demo;
 pub(crate) mod endpoints;
+pub mod export;
 pub(crate) mod http;
 pub mod phone;
 pub(crate) mod router;

@@ -51,6 +51,33 @@ enum Command {
         #[command(subcommand)]
         command: WalCommand,
     },
+    /// Write the final messages of a period (final time in [since, until))
+    /// to stdout, one line per message, from the running server.
+    Export {
+        /// From (RFC 3339, inclusive).
+        #[arg(long)]
+        since: String,
+        /// To (RFC 3339, exclusive).
+        #[arg(long)]
+        until: String,
+        /// Only this customer (group code).
+        #[arg(long)]
+        customer: Option<String>,
+        /// `jsonl` or `csv`.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// The server's configuration (its listen address, admin token and
+        /// data directory); also `MCMP_CONFIG`.
+        #[arg(long, env = "MCMP_CONFIG")]
+        config: Option<PathBuf>,
+        /// The server's address (default: its `server.listen`).
+        #[arg(long)]
+        server: Option<String>,
+        /// The server's data directory, for its `admin.token` (default:
+        /// its `server.data-dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Validate a configuration file and print the resolved configuration.
     CheckConfig {
         /// The file.
@@ -91,6 +118,21 @@ fn main() -> ExitCode {
             command: WalCommand::Inspect { dir },
         } => inspect(&dir),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Export {
+            since,
+            until,
+            customer,
+            format,
+            config,
+            server,
+            data_dir,
+        } => export(
+            config.as_deref(),
+            server,
+            data_dir,
+            (since, until, customer),
+            &format,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -171,6 +213,42 @@ fn inspect(dir: &Path) -> anyhow::Result<()> {
         "{} records in {} segments",
         report.records, report.segments
     )?;
+    Ok(())
+}
+
+fn export(
+    file: Option<&Path>,
+    server: Option<String>,
+    data_dir: Option<PathBuf>,
+    (since, until, customer): (String, String, Option<String>),
+    format: &str,
+) -> anyhow::Result<()> {
+    let config = load_config(file)?;
+    let format = mcmp_api::export::Format::parse(format)
+        .ok_or_else(|| anyhow::anyhow!("--format must be jsonl or csv"))?;
+    let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+    let token = match config.admin.token.clone().filter(|t| !t.is_empty()) {
+        Some(t) => t,
+        None => {
+            let path = data_dir.join("admin.token");
+            let t = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading the admin token {}", path.display()))?;
+            t.trim().to_string()
+        }
+    };
+    let addr = server.unwrap_or_else(|| config.server.listen.replace("0.0.0.0", "127.0.0.1"));
+    let export = mcmp_api::export::Export {
+        addr,
+        token,
+        since,
+        until,
+        customer,
+        format,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let n = mcmp_api::export::run(&export, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    eprintln!("{n} messages exported");
     Ok(())
 }
 

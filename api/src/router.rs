@@ -12,7 +12,7 @@ use mcmp_engine::HttpRoute;
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::{
-    blocked, clients, customers, delete_row, pnx, routes, senders, spam, webhooks,
+    blocked, clients, customers, delete_row, export, pnx, routes, senders, spam, webhooks,
 };
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
@@ -218,6 +218,11 @@ async fn admin_routing_table(
             blocked::list(api, &params).await
         }
         (_, ["blocked"]) => Err(http::method_not_allowed()),
+        (Method::GET, ["export"]) => {
+            let params = http::parse_query(req.uri().query());
+            export::list(api, &params).await
+        }
+        (_, ["export"]) => Err(http::method_not_allowed()),
         (Method::GET, ["agents"]) => agents::agents(api).await,
         _ => Err(http::not_found()),
     }

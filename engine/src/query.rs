@@ -22,7 +22,7 @@ use std::rc::Rc;
 use crate::mesh::call::ask_all;
 use serde_json::Value;
 
-use crate::core::lifecycle::store::MessageView;
+use crate::core::lifecycle::store::{SettledMessage, StoredMessage};
 use crate::history::store::Filter;
 use crate::mesh::msg::{MeshMsg, MessagesMsg};
 use crate::model::{Channel, MessageId, Status};
@@ -75,6 +75,20 @@ pub enum Query {
         /// Messages (those owned by the answering shard are looked at).
         ids: Vec<MessageId>,
     },
+    /// Final messages of every customer, or of one, final in `[since,
+    /// until)`, after the cursor (`mcmp export`).
+    Export {
+        /// Only this customer.
+        group: Option<String>,
+        /// From (unix ms, inclusive).
+        since: i64,
+        /// To (unix ms, exclusive).
+        until: i64,
+        /// Resume after.
+        after: Option<Cursor>,
+        /// Most rows.
+        limit: usize,
+    },
 }
 
 /// One result row.
@@ -92,15 +106,41 @@ pub enum RowItem {
     /// Not found any more (between the scan and the read).
     Gone,
     /// A message (history): the API shapes it.
-    Message(crate::core::lifecycle::store::MessageView),
+    Message(Box<crate::core::lifecycle::store::MessageView>),
     /// A report, in the webhook payload's shape (SPEC §2.2).
     Report(Value),
+    /// A final message with its price (export).
+    Settled(Box<SettledMessage>),
 }
 
-/// Answers for the messages this shard owns.
+/// Answers for the messages this shard holds in memory.
 pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
     let messages = shard.messages();
-    let mut rows: Vec<Row> = match query {
+    let candidates: Box<dyn Iterator<Item = &StoredMessage>> = match query {
+        Query::Lookup { ids, .. } => Box::new(
+            ids.iter()
+                .filter(|id| id.shard() == shard.id)
+                .filter_map(|id| messages.get(*id)),
+        ),
+        _ => Box::new(messages.iter()),
+    };
+    let mut places: Vec<Cursor> = candidates.filter_map(|m| place(query, m)).collect();
+    places.sort_unstable();
+    places.truncate(limit(query));
+    places
+        .into_iter()
+        .map(|cursor| Row {
+            cursor,
+            item: messages
+                .get(cursor.id)
+                .map_or(RowItem::Gone, |m| item(query, SettledMessage::of(m))),
+        })
+        .collect()
+}
+
+/// Where `m` sorts in `query`'s answer, if it is part of it.
+fn place(query: &Query, m: &StoredMessage) -> Option<Cursor> {
+    let (at_ms, keep, after) = match query {
         Query::History {
             group,
             since,
@@ -110,73 +150,52 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
             to,
             after,
             ..
-        } => messages
-            .iter()
-            .filter(|m| {
-                &*m.group_code == group && m.created_at_ms >= *since && m.created_at_ms < *until
-            })
-            .filter(|m| {
-                status.is_none_or(|s| m.status == s)
-                    && channel.is_none_or(|c| m.request.channel == c)
-            })
-            .filter(|m| to.as_ref().is_none_or(|t| &m.request.to == t))
-            .map(|m| Row {
-                cursor: Cursor {
-                    at_ms: m.created_at_ms,
-                    id: m.id,
-                },
-                item: RowItem::Gone,
-            })
-            .filter(|r| after.is_none_or(|a| r.cursor > a))
-            .collect(),
+        } => {
+            let keep = *m.group_code == **group
+                && (*since..*until).contains(&m.created_at_ms)
+                && status.is_none_or(|s| m.status == s)
+                && channel.is_none_or(|c| m.request.channel == c)
+                && to.as_ref().is_none_or(|t| m.request.to == *t);
+            (m.created_at_ms, keep, *after)
+        }
         Query::Reports {
             group,
             after,
             before,
             not_before,
             ..
-        } => messages
-            .iter()
-            .filter(|m| &*m.group_code == group && m.status.is_final())
-            .filter(|m| m.updated_at_ms < *before && m.updated_at_ms >= *not_before)
-            .map(|m| Row {
-                cursor: Cursor {
-                    at_ms: m.updated_at_ms,
-                    id: m.id,
-                },
-                item: RowItem::Gone,
-            })
-            .filter(|r| after.is_none_or(|a| r.cursor > a))
-            .collect(),
-        Query::Lookup { group, ids } => ids
-            .iter()
-            .filter(|id| id.shard() == shard.id)
-            .filter_map(|id| messages.get(*id))
-            .filter(|m| &*m.group_code == group && m.status.is_final())
-            .map(|m| Row {
-                cursor: Cursor {
-                    at_ms: m.updated_at_ms,
-                    id: m.id,
-                },
-                item: RowItem::Gone,
-            })
-            .collect(),
-    };
-    rows.sort_by_key(|r| r.cursor);
-    rows.truncate(limit(query));
-    for row in &mut rows {
-        if let Some(m) = messages.get(row.cursor.id) {
-            row.item = item(query, MessageView::of(m));
+        } => {
+            let keep =
+                *m.group_code == **group && (*not_before..*before).contains(&m.updated_at_ms);
+            (m.updated_at_ms, keep && m.status.is_final(), *after)
         }
-    }
-    rows
+        Query::Lookup { group, .. } => {
+            let keep = *m.group_code == **group && m.status.is_final();
+            (m.updated_at_ms, keep, None)
+        }
+        Query::Export {
+            group,
+            since,
+            until,
+            after,
+            ..
+        } => {
+            let keep = group.as_ref().is_none_or(|g| *m.group_code == **g)
+                && (*since..*until).contains(&m.updated_at_ms);
+            (m.updated_at_ms, keep && m.status.is_final(), *after)
+        }
+    };
+    let cursor = Cursor { at_ms, id: m.id };
+    (keep && after.is_none_or(|a| cursor > a)).then_some(cursor)
 }
 
-/// A row's item: the message for history, its report otherwise.
-fn item(query: &Query, view: MessageView) -> RowItem {
+/// A row's item: the message for history, the whole settled record for
+/// export, its report otherwise.
+fn item(query: &Query, m: SettledMessage) -> RowItem {
     match query {
-        Query::History { .. } => RowItem::Message(view),
-        _ => RowItem::Report(crate::report::report_json(&view)),
+        Query::History { .. } => RowItem::Message(Box::new(m.view)),
+        Query::Export { .. } => RowItem::Settled(Box::new(m)),
+        _ => RowItem::Report(crate::report::report_json(&m.view)),
     }
 }
 
@@ -219,6 +238,13 @@ async fn run_archived(shard: &Shard, query: &Query) -> Vec<Row> {
                 }
                 Ok(out)
             }
+            Query::Export {
+                group,
+                since,
+                until,
+                after,
+                limit,
+            } => store.export(group.as_deref(), (since, until), after, limit, now),
         })
         .await
         .unwrap_or_default();
@@ -234,7 +260,7 @@ async fn run_archived(shard: &Shard, query: &Query) -> Vec<Row> {
                     at_ms,
                     id: m.view.id,
                 },
-                item: item(query, m.view),
+                item: item(query, m),
             }
         })
         .collect()
@@ -242,7 +268,9 @@ async fn run_archived(shard: &Shard, query: &Query) -> Vec<Row> {
 
 fn limit(query: &Query) -> usize {
     match query {
-        Query::History { limit, .. } | Query::Reports { limit, .. } => *limit,
+        Query::History { limit, .. }
+        | Query::Reports { limit, .. }
+        | Query::Export { limit, .. } => *limit,
         Query::Lookup { ids, .. } => ids.len(),
     }
 }

@@ -45,7 +45,7 @@ pub(crate) fn cursor_param(params: &[(String, String)]) -> Result<Option<Cursor>
     }
 }
 
-fn page(rows: Vec<Row>, limit: usize, key: &str) -> Response<Body> {
+pub(crate) fn page(rows: Vec<Row>, limit: usize, key: &str) -> Response<Body> {
     let next = if rows.len() == limit {
         rows.last().map(|r| r.cursor.encode())
     } else {
@@ -73,6 +73,7 @@ fn row_json(row: Row) -> Value {
         RowItem::Gone => Value::Null,
         RowItem::Message(v) => crate::endpoints::messages::message_json(&v),
         RowItem::Report(report) => report,
+        RowItem::Settled(m) => crate::endpoints::admin::export::export_json(&m),
     }
 }
 

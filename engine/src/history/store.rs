@@ -11,6 +11,7 @@
 //! | `s` customer `\0` src_msg_id                    | id              |
 //! | `c` customer `\0` accept ms, id                 | (empty)         |
 //! | `f` customer `\0` final ms, id                  | failed (0/1), code |
+//! | `F` final ms, id                                | (empty)         |
 //! | `r` shard                                       | lowest, highest sequence number held |
 //! | `b` time, id                                    | a message blocked at accept |
 //!
@@ -151,6 +152,8 @@ impl Store {
             let failed = u8::from(v.status == crate::model::Status::Failed);
             let outcome = [&[failed][..], &v.code.to_be_bytes()].concat();
             batch.insert(&part.handle, at(b"f", v.updated_at_ms), outcome);
+            let every = [&b"F"[..], &v.updated_at_ms.to_be_bytes(), &id].concat();
+            batch.insert(&part.handle, every, Vec::new());
             let shard = v.id.shard() as u16;
             let seq = v.id.seq();
             let range = part.ranges.entry(shard).or_insert((seq, seq));
@@ -352,7 +355,35 @@ impl Store {
     pub fn reports(
         &self,
         group: &str,
-        (not_before, before): (i64, i64),
+        period: (i64, i64),
+        after: Option<Cursor>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SettledMessage>, Error> {
+        self.by_final_time(&index_head(b"f", group), period, after, limit, now_ms)
+    }
+
+    /// The messages of every customer (`group` `None`) or of one, final in
+    /// `[since, until)` after `after`, in (final time, id) order; at most
+    /// `limit` (`mcmp export`).
+    pub fn export(
+        &self,
+        group: Option<&str>,
+        period: (i64, i64),
+        after: Option<Cursor>,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SettledMessage>, Error> {
+        let head = group.map_or_else(|| b"F".to_vec(), |g| index_head(b"f", g));
+        self.by_final_time(&head, period, after, limit, now_ms)
+    }
+
+    /// The messages under the final-time index `head`, merged across
+    /// partitions.
+    fn by_final_time(
+        &self,
+        head: &[u8],
+        period: (i64, i64),
         after: Option<Cursor>,
         limit: usize,
         now_ms: i64,
@@ -360,9 +391,9 @@ impl Store {
         let parts = self.parts.read().unwrap_or_else(|e| e.into_inner());
         let mut found: Vec<(Cursor, MessageId, &PartitionHandle)> = Vec::new();
         for part in parts.values() {
-            for key in scan(&part.handle, b"f", group, (not_before, before), after).take(limit) {
-                let (cursor, id) = key?;
-                found.push((cursor, id, &part.handle));
+            for key in scan_with_values(&part.handle, head.to_vec(), period, after).take(limit) {
+                let (cursor, _) = key?;
+                found.push((cursor, cursor.id, &part.handle));
             }
         }
         found.sort_by_key(|(c, _, _)| *c);
@@ -506,6 +537,8 @@ mod tests {
                 client_id: "c1".into(),
                 src_msg_id: format!("src-{seq}"),
                 channel: Channel::Sms,
+                class: "realtime".into(),
+                parts: 1,
                 to: "01012345678".into(),
                 status,
                 code,

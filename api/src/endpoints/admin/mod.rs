@@ -6,6 +6,7 @@
 pub(crate) mod blocked;
 pub(crate) mod clients;
 pub(crate) mod customers;
+pub(crate) mod export;
 pub(crate) mod pnx;
 pub(crate) mod routes;
 pub(crate) mod senders;

@@ -87,6 +87,17 @@ impl StoredMessage {
     }
 }
 
+impl SettledMessage {
+    /// `m` as the history store keeps it.
+    pub fn of(m: &StoredMessage) -> SettledMessage {
+        SettledMessage {
+            view: MessageView::of(m),
+            price: m.price,
+            report: m.report,
+        }
+    }
+}
+
 /// A settled message on its way to the history store: everything a read
 /// shows, plus what export and the dead-letter list need.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -112,6 +123,10 @@ pub struct MessageView {
     pub src_msg_id: String,
     /// Channel.
     pub channel: Channel,
+    /// Traffic class (SPEC §5.2): `ad` for an ad, else `realtime`.
+    pub class: String,
+    /// Message parts (billed).
+    pub parts: u16,
     /// Recipient.
     pub to: String,
     /// Status.
@@ -149,6 +164,17 @@ pub fn late_event(rec: &LateReceiptRecord) -> Event {
         },
         code: rec.code,
         late_receipt: true,
+    }
+}
+
+/// A message's traffic class (SPEC §5.2) as far as it is known today:
+/// `ad` for an ad, else the default `realtime`.
+// NOTE: `priority` and the bill code's `class` (issue 13) will decide it
+// here too.
+pub fn class_of(request: &MessageRequest) -> &'static str {
+    match request.ad {
+        true => "ad",
+        false => "realtime",
     }
 }
 
@@ -238,11 +264,7 @@ impl LocalMessages {
             };
             m.handed = ticket;
             seqs.push(seq);
-            out.push(SettledMessage {
-                view: MessageView::of(m),
-                price: m.price,
-                report: m.report,
-            });
+            out.push(SettledMessage::of(m));
         }
         if out.is_empty() {
             return None;
@@ -523,6 +545,8 @@ impl MessageView {
             client_id: m.client_id.to_string(),
             src_msg_id: m.request.src_msg_id.clone(),
             channel: m.request.channel,
+            class: class_of(&m.request).to_string(),
+            parts: m.request.parts,
             to: m.request.to.clone(),
             status: m.status,
             code: m.code,
