@@ -182,9 +182,14 @@ pub struct WalConfig {
     /// least 64 KiB. Default `"64MiB"`.
     #[serde(with = "human_size")]
     pub segment_size: u64,
-    /// How long closed segments are kept once nothing needs them. Default `"7d"`.
+    /// How long a segment is kept once a checkpoint covers it (`0`: deleted
+    /// at once, the WAL holds only the work in flight). Default `"0s"`.
     #[serde(with = "human_duration")]
     pub retention: Duration,
+    /// How often each shard checkpoints its state (the WAL before the older
+    /// of its last two checkpoints is then deleted). Default `"30s"`.
+    #[serde(with = "human_duration")]
+    pub checkpoint_interval: Duration,
     /// Free space the data directory's file system must keep: below it new
     /// messages get 503 `storage_full` while everything accepted still goes
     /// out (SPEC §5.3). `0` turns the check off. Default `"1GiB"`.
@@ -198,7 +203,8 @@ impl Default for WalConfig {
             durability: Durability::Fsync,
             sync_interval: Duration::from_millis(10),
             segment_size: 64 << 20,
-            retention: Duration::from_secs(7 * 86_400),
+            retention: Duration::ZERO,
+            checkpoint_interval: Duration::from_secs(30),
             min_free: 1 << 30,
         }
     }
@@ -489,7 +495,7 @@ impl Config {
             return Err(invalid("reports.max-attempts", "must be between 1 and 20"));
         }
         let positive = [
-            ("wal.retention", wal.retention),
+            ("wal.checkpoint-interval", wal.checkpoint_interval),
             ("dedup.window", self.dedup.window),
             ("reports.retry-unit", r.retry_unit),
             ("reports.webhook-timeout", r.webhook_timeout),
@@ -499,11 +505,12 @@ impl Config {
             ("agents.heartbeat-interval", self.agents.heartbeat_interval),
         ];
         non_zero(&positive)?;
-        if r.retention > Duration::from_secs(400 * 86_400) {
-            return Err(invalid("reports.retention", "must be at most 400d"));
-        }
-        if self.routing.validity > Duration::from_secs(259_200) {
-            return Err(invalid("routing.validity", "must be at most 3d"));
+        let caps = [
+            ("reports.retention", r.retention, 400 * 86_400, "400d"),
+            ("routing.validity", self.routing.validity, 259_200, "3d"),
+        ];
+        if let Some((key, .., max)) = caps.iter().find(|c| c.1 > Duration::from_secs(c.2)) {
+            return Err(invalid(key, format!("must be at most {max}")));
         }
         for channel in Channel::ALL {
             if self.pricing.price(channel) < 0 {

@@ -108,8 +108,44 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         .demo
         .then(|| demo::register(store.as_ref()))
         .transpose()?;
-    let engine_config = EngineConfig {
-        data_dir: data_dir.clone(),
+    let engine_config = engine_config(&config, data_dir.clone(), shards, &options);
+    let prefixes = config
+        .carriers
+        .prefixes
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let engine = SharedEngine::new(engine_config, SharedCatalog::new(store, shards, prefixes))?;
+    install_signal_handler(engine.clone())?;
+    let state = Arc::new(
+        ApiState::new(config, admin_token, jwt_key, engine.clone(), listen).with_demo(demo),
+    );
+    engine.run(move |shard| server::serve_shard(shard, state.clone()))?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// The access-token signing key, created once per data dir so tokens survive
+/// restarts.
+fn jwt_key(store: &dyn Catalog) -> Result<Vec<u8>, ServeError> {
+    const KEY: &str = "jwt-key";
+    if let Some(k) = store.get(table::META, KEY)? {
+        return Ok(k);
+    }
+    let key = auth::random_token(32)?.into_bytes();
+    store.put(table::META, KEY, &key)?;
+    Ok(key)
+}
+
+/// The engine's settings from the configuration.
+fn engine_config(
+    config: &Config,
+    data_dir: std::path::PathBuf,
+    shards: usize,
+    options: &ServeOptions,
+) -> EngineConfig {
+    EngineConfig {
+        data_dir,
         shards,
         durability: match config.wal.durability {
             config::Durability::Fsync => mcmp_storage::Durability::Fsync,
@@ -139,33 +175,9 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,
         min_free_bytes: config.wal.min_free,
-    };
-    let prefixes = config
-        .carriers
-        .prefixes
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let engine = SharedEngine::new(engine_config, SharedCatalog::new(store, shards, prefixes))?;
-    install_signal_handler(engine.clone())?;
-    let state = Arc::new(
-        ApiState::new(config, admin_token, jwt_key, engine.clone(), listen).with_demo(demo),
-    );
-    engine.run(move |shard| server::serve_shard(shard, state.clone()))?;
-    tracing::info!("stopped cleanly");
-    Ok(())
-}
-
-/// The access-token signing key, created once per data dir so tokens survive
-/// restarts.
-fn jwt_key(store: &dyn Catalog) -> Result<Vec<u8>, ServeError> {
-    const KEY: &str = "jwt-key";
-    if let Some(k) = store.get(table::META, KEY)? {
-        return Ok(k);
+        checkpoint_interval: config.wal.checkpoint_interval,
+        wal_retention: config.wal.retention,
     }
-    let key = auth::random_token(32)?.into_bytes();
-    store.put(table::META, KEY, &key)?;
-    Ok(key)
 }
 
 /// The admin token: configured (file or `MCMP_ADMIN_TOKEN`), else the one in

@@ -48,6 +48,12 @@ pub struct EngineConfig {
     /// How long a message may take to reach a final result when it does
     /// not say (`routing.validity`, SPEC §5.1).
     pub validity: Duration,
+    /// How long a WAL segment is kept once a checkpoint covers it
+    /// (`wal.retention`; zero: deleted at once).
+    pub wal_retention: Duration,
+    /// How often every shard writes a checkpoint (`wal.checkpoint-interval`);
+    /// the WAL before the older of its last two is deleted.
+    pub checkpoint_interval: Duration,
     /// Where operator alerts are POSTed (`alerts.webhook-url`); `None`: only logged.
     pub alert_url: Option<String>,
 }

@@ -31,6 +31,17 @@ pub struct MessageStats {
     pub memory: u64,
     /// Bytes the history store takes on disk (set once, after merging).
     pub history_bytes: u64,
+    /// When each shard last wrote a checkpoint (unix ms; 0: never).
+    pub checkpoints_at_ms: Vec<i64>,
+}
+
+impl MessageStats {
+    /// Seconds since the oldest of the shards' last checkpoints at
+    /// `now_ms`; `None` while a shard has none.
+    pub fn checkpoint_age_secs(&self, now_ms: i64) -> Option<i64> {
+        let oldest = *self.checkpoints_at_ms.iter().min()?;
+        (oldest > 0).then(|| (now_ms - oldest).max(0) / 1000)
+    }
 }
 
 impl MessageStats {
@@ -49,6 +60,7 @@ impl MessageStats {
         self.live += other.live;
         self.wal_bytes += other.wal_bytes;
         self.memory += other.memory;
+        self.checkpoints_at_ms.extend(other.checkpoints_at_ms);
     }
 }
 
@@ -59,6 +71,7 @@ pub fn local(shard: &Shard) -> MessageStats {
         live: shard.messages().live() as u64,
         wal_bytes: shard.wal.disk_bytes(),
         memory: shard.messages().len() as u64,
+        checkpoints_at_ms: vec![shard.last_checkpoint_ms.get()],
         ..MessageStats::default()
     };
     let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();

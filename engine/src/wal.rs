@@ -74,6 +74,8 @@ impl LocalWal {
         metrics: Rc<crate::metrics::LocalMetrics>,
         alerts: Rc<crate::alerts::Alerts>,
     ) -> Rc<LocalWal> {
+        // Everything recovered is durable.
+        let (durable, last) = (wal.durable_lsn(), wal.last_appended_lsn());
         let this = Rc::new(LocalWal {
             poisoned: Cell::new(wal.is_poisoned()),
             wal: RefCell::new(wal),
@@ -81,10 +83,10 @@ impl LocalWal {
             kick: LocalNotify::default(),
             sync_interval: matches!(durability, Durability::Interval).then_some(sync_interval),
             appended: Cell::new(0),
-            last_lsn: Cell::new(0),
+            last_lsn: Cell::new(last),
             metrics,
             alerts,
-            acked: Cell::new(0),
+            acked: Cell::new(durable),
             acked_notify: LocalNotify::default(),
         });
         rt::spawn(this.clone().flusher());
@@ -112,9 +114,47 @@ impl LocalWal {
     /// Appends records and waits until all of them are durable.
     pub async fn append_durable(&self, records: &[Record]) -> Result<(), WalError> {
         let last = self.append_background(records)?;
+        self.durable(last).await
+    }
+
+    /// Waits until every record up to `lsn` is durable.
+    pub async fn durable(&self, lsn: u64) -> Result<(), WalError> {
+        if self.poisoned.get() {
+            return Err(WalError::Poisoned);
+        }
+        if lsn <= self.acked.get() {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
-        self.waiters.borrow_mut().push_back((last, tx));
+        {
+            let mut waiters = self.waiters.borrow_mut();
+            let at = waiters.partition_point(|(l, _)| *l <= lsn);
+            waiters.insert(at, (lsn, tx));
+        }
+        self.kick.notify();
         rx.await.unwrap_or(Err(WalError::Closed))
+    }
+
+    /// The segments, oldest first: first LSN and file.
+    pub fn segments(&self) -> Vec<(u64, std::path::PathBuf)> {
+        self.wal.borrow().segments()
+    }
+
+    /// The LSN of the last record appended (0 before the first).
+    pub fn last_appended(&self) -> u64 {
+        self.wal.borrow().last_appended_lsn()
+    }
+
+    /// Takes the segments wholly below `lsn` out of the log (never the one
+    /// taking appends) and deletes them off the core.
+    pub async fn retire_before(&self, lsn: u64) -> Result<usize, mcmp_storage::Error> {
+        let (dir, paths) = {
+            let mut wal = self.wal.borrow_mut();
+            (wal.dir().to_path_buf(), wal.detach_segments_before(lsn))
+        };
+        let n = paths.len();
+        rt::blocking(move || mcmp_storage::wal::remove_files(&dir, &paths)).await?;
+        Ok(n)
     }
 
     /// Appends records without waiting for them to be durable (state changes

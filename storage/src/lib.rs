@@ -55,6 +55,7 @@
 //! senders) by table and key; [`SledCatalog`] implements it on sled.
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod error;
 pub mod fs;
 pub mod wal;

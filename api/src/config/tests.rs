@@ -65,7 +65,8 @@ fn empty_file_gives_defaults() {
     assert_eq!(c.wal.durability, Durability::Fsync);
     assert_eq!(c.wal.sync_interval, Duration::from_millis(10));
     assert_eq!(c.wal.segment_size, 64 << 20);
-    assert_eq!(c.wal.retention, Duration::from_secs(604_800));
+    assert_eq!(c.wal.retention, Duration::ZERO);
+    assert_eq!(c.wal.checkpoint_interval, Duration::from_secs(30));
     assert_eq!(c.dedup.window, Duration::from_secs(86_400));
     assert_eq!(c.reports.retry_unit, Duration::from_secs(60));
     assert_eq!(c.reports.max_attempts, 10);

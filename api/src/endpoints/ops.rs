@@ -81,6 +81,7 @@ pub(crate) async fn stats(api: &ShardApi) -> Answer {
             "wal_bytes": counts.wal_bytes,
             "memory_messages": counts.memory,
             "history_bytes": counts.history_bytes,
+            "checkpoint_age_seconds": counts.checkpoint_age_secs(crate::time::now_ms()),
             "shards": api.shard.shards(),
         }),
     ))

@@ -409,3 +409,87 @@ fn export_writes_every_final_message_of_the_period_as_jsonl_or_csv() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// The WAL segment files of shard `shard`, sorted (named by first LSN).
+fn segments(dir: &std::path::Path, shard: usize) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("wal").join(shard.to_string()))
+        .expect("wal dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".wal"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until every shard whose WAL rolled over has deleted the segment
+/// it started with (and at least one has).
+fn wait_wal_retired(dir: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = "00000000000000000001.wal";
+    let kept = |s| {
+        let names = segments(dir, s);
+        names.len() > 1 && names[0] == first
+    };
+    while kept(0) || kept(1) || (0..2).all(|s| segments(dir, s)[0] == first) {
+        assert!(
+            Instant::now() < deadline,
+            "WAL not retired: {:?} {:?}",
+            segments(dir, 0),
+            segments(dir, 1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn checkpoints_let_the_wal_go_and_every_restart_answers_the_same() {
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    let toml = "[wal]\nsegment-size = \"64KiB\"\ncheckpoint-interval = \"300ms\"\n";
+    std::fs::write(&config, toml).expect("config");
+    let args = ["--config", config.to_str().expect("utf-8")];
+    let server = Server::start_with(dir.path(), &args);
+    let (token, _) = customer(&server, "K1", &hook.url(), 1);
+    let mut ids = Vec::new();
+    for batch in 0..3 {
+        let msgs = (0..200)
+            .map(|i| sms(&format!("h{}", batch * 200 + i)))
+            .collect();
+        ids.extend(crate::harness::send_accepted(&server, &token, msgs));
+    }
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    wait_memory_empty(&server);
+    wait_wal_retired(dir.path());
+    let (_, st) = server.admin("GET", "/stats", None);
+    assert!(st["checkpoint_age_seconds"].as_i64().is_some(), "{st}");
+    std::thread::sleep(REPORT_SETTLE + Duration::from_millis(100));
+    let sample: Vec<String> = ids.iter().step_by(20).cloned().collect();
+    let before = answers(&server, &token, &sample);
+    assert_eq!(before["history"].as_array().map(Vec::len), Some(600));
+    server.kill9();
+
+    let server = Server::start_with(dir.path(), &args);
+    same(&answers(&server, &token, &sample), &before, "after kill -9");
+    // The dedup keys came back from the checkpoint: a re-send is 3006
+    // with the original id.
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(&token),
+        Some(&json!({"messages": [sms("h7")]})),
+    );
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["results"][0]["code"], 3006, "{r}");
+    assert_eq!(r["results"][0]["message_id"], json!(ids[7]), "{r}");
+    assert!(server.terminate().success(), "clean shutdown");
+
+    let server = Server::start_with(dir.path(), &args);
+    same(
+        &answers(&server, &token, &sample),
+        &before,
+        "after a clean shutdown",
+    );
+}

@@ -62,6 +62,13 @@ impl From<DedupKey> for StoredKey {
     }
 }
 
+impl From<StoredKey> for DedupKey {
+    fn from(k: StoredKey) -> DedupKey {
+        let [a, b, c, d] = k.0.map(u128::from);
+        DedupKey((a << 96) | (b << 64) | (c << 32) | d)
+    }
+}
+
 /// The keys one shard owns. Shard-local.
 pub struct DedupTable {
     window_secs: u32,
@@ -112,6 +119,16 @@ impl DedupTable {
         if now_secs.saturating_sub(at_secs) < self.window_secs {
             self.insert(key, id, at_secs);
         }
+    }
+
+    /// Every entry still within the window at `now_secs` (a checkpoint):
+    /// key, message, claim time.
+    pub fn entries(&self, now_secs: u32) -> Vec<(DedupKey, MessageId, u32)> {
+        self.map
+            .iter()
+            .filter(|(_, (_, at))| now_secs.saturating_sub(*at) < self.window_secs)
+            .map(|(k, (id, at))| (DedupKey::from(*k), *id, *at))
+            .collect()
     }
 
     /// Undoes a claim whose message was not written (only if `id` holds it).

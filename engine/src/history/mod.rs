@@ -57,6 +57,8 @@ enum Feed {
     LateReceipts(Vec<LateReceiptRecord>),
     /// Messages rejected at accept by a policy check.
     Blocked(Vec<BlockedRecord>),
+    /// Make everything applied so far durable, then answer.
+    Persist(oneshot::Sender<bool>),
 }
 
 type Read = Box<dyn FnOnce(&Store) + Send>;
@@ -160,6 +162,28 @@ impl History {
             }
             _ => Vec::new(),
         })
+    }
+
+    /// Makes durable everything the store applied, including every
+    /// hand-over offered before this call (the queue is in order); `false`
+    /// if the store failed or is closed.
+    pub async fn persist(&self) -> bool {
+        let Some(feed) = &self.feed else {
+            return false;
+        };
+        let (tx, rx) = oneshot::channel();
+        let mut ask = Feed::Persist(tx);
+        loop {
+            match feed.try_send(ask) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) => {
+                    ask = back;
+                    crate::rt::sleep(Duration::from_millis(1)).await;
+                }
+                Err(TrySendError::Disconnected(_)) => return false,
+            }
+        }
+        rx.await.unwrap_or(false)
     }
 
     /// The last hand-over of `shard` the store has applied.
@@ -275,6 +299,7 @@ fn apply(
     let mut messages = Vec::new();
     let mut late = Vec::new();
     let mut blocked = Vec::new();
+    let mut persist = Vec::new();
     for f in batch {
         match f {
             Feed::HandOver {
@@ -287,6 +312,7 @@ fn apply(
             }
             Feed::LateReceipts(r) => late.extend(r),
             Feed::Blocked(b) => blocked.extend(b),
+            Feed::Persist(reply) => persist.push(reply),
         }
     }
     if !blocked.is_empty() {
@@ -302,6 +328,15 @@ fn apply(
     }
     for rec in late {
         store.add_late_receipt(&rec, now)?;
+    }
+    if !persist.is_empty() {
+        let done = store.persist();
+        if let Err(e) = &done {
+            tracing::error!(error = %e, "history store: persisting failed");
+        }
+        for reply in persist {
+            let _ = reply.send(done.is_ok());
+        }
     }
     Ok(())
 }

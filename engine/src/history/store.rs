@@ -3,7 +3,7 @@
 //!
 //! A partition covers a span of accept times (`h_<span_ms>_<start_ms>`;
 //! the span is a quarter of the retention, at most a day, at least a
-//! minute) and holds, by key prefix:
+//! second) and holds, by key prefix:
 //!
 //! | key                                             | value           |
 //! |-------------------------------------------------|-----------------|
@@ -35,7 +35,7 @@ use crate::model::MessageId;
 pub type Error = fjall::Error;
 
 /// Shortest partition span.
-const MIN_SPAN_MS: i64 = 60_000;
+const MIN_SPAN_MS: i64 = 1_000;
 
 /// Longest partition span.
 const MAX_SPAN_MS: i64 = 86_400_000;
@@ -123,6 +123,11 @@ impl Store {
             span_ms,
             retention_ms,
         })
+    }
+
+    /// Makes every write so far durable (journal fsynced).
+    pub fn persist(&self) -> Result<(), Error> {
+        self.keyspace.persist(fjall::PersistMode::SyncAll)
     }
 
     /// Bytes on disk.

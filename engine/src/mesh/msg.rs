@@ -42,6 +42,27 @@ pub enum MeshMsg {
     Report(Vec<ReportItem>),
     /// Catalog, metrics and agents.
     Admin(AdminMsg),
+    /// A step of a checkpoint round (`shard::checkpoint`).
+    Checkpoint(CheckpointMsg),
+}
+
+/// The steps of a checkpoint round, asked of every shard in turn.
+pub enum CheckpointMsg {
+    /// Encode the message store and note the WAL position: that position.
+    Mark {
+        /// The position.
+        reply: Reply<u64>,
+    },
+    /// Add the dedup keys owned and write the checkpoint once durable.
+    Write {
+        /// The position written, or why not.
+        reply: Reply<Result<u64, String>>,
+    },
+    /// Delete the WAL segments the kept checkpoints cover.
+    Retire {
+        /// How many were deleted.
+        reply: Reply<usize>,
+    },
 }
 
 /// Requests to the owner of `src_msg_id` keys.

@@ -59,6 +59,8 @@ pub struct Gauges {
     pub memory_messages: u64,
     /// Bytes the history store takes on disk (one value for the engine).
     pub history_disk_bytes: u64,
+    /// Seconds since the oldest shard's last checkpoint (0 before the first).
+    pub checkpoint_age_seconds: u64,
     /// Shards (cores) the engine runs; merge keeps the larger value.
     pub shards: u64,
 }
@@ -92,8 +94,21 @@ impl Gauges {
         self.live_messages += other.live_messages;
         self.memory_messages += other.memory_messages;
         self.history_disk_bytes = self.history_disk_bytes.max(other.history_disk_bytes);
+        self.checkpoint_age_seconds = self
+            .checkpoint_age_seconds
+            .max(other.checkpoint_age_seconds);
         self.shards = self.shards.max(other.shards);
     }
+}
+
+fn render_checkpoint_age(w: &mut Writer, gauges: &Gauges) {
+    let name = "mcmp_checkpoint_age_seconds";
+    w.family(
+        name,
+        "gauge",
+        "Seconds since the oldest shard's last checkpoint (0 before the first).",
+    );
+    w.sample(name, &[], gauges.checkpoint_age_seconds);
 }
 
 /// Appends `v` to `out` as a label value: backslash, double quote and
@@ -177,6 +192,7 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
         &[("version", env!("CARGO_PKG_VERSION"))],
         1,
     );
+    render_checkpoint_age(&mut w, gauges);
     render_delivery(&mut w, merged);
     w.family(
         "mcmp_held_messages",

@@ -120,24 +120,46 @@ async fn write(
         a.record.request.validity.get_or_insert(validity);
         records.push(Record::Accepted(Box::new(a.record)));
     }
-    if let Err(e) = shard.wal.append_durable(&records).await {
+    let last = match shard.wal.append_background(&records) {
+        Ok(last) => last,
+        Err(e) => {
+            held.give_back(shard, origin.group_code).await;
+            return Err(e.into());
+        }
+    };
+    // In the store from the append on, so that a checkpoint taken while
+    // they become durable holds them (its WAL position is past their
+    // records); nothing acts on them before they are durable.
+    let mut started = Vec::with_capacity(records.len());
+    {
+        let mut messages = shard.messages_mut();
+        for r in records {
+            let Record::Accepted(rec) = r else { continue };
+            started.push((rec.id, rec.status, rec.request.send_at, rec.request.channel));
+            messages.apply_accepted(*rec);
+        }
+    }
+    if let Err(e) = shard.wal.durable(last).await {
+        {
+            let mut messages = shard.messages_mut();
+            for (id, ..) in &started {
+                messages.forget(*id);
+            }
+        }
         held.give_back(shard, origin.group_code).await;
         return Err(e.into());
     }
     let mut to_route = Vec::new();
     {
         let mut messages = shard.messages_mut();
-        for r in records {
-            let Record::Accepted(rec) = r else { continue };
-            shard.metrics.accepted(rec.request.channel);
-            match (rec.status, rec.request.send_at) {
+        for (id, status, send_at, channel) in started {
+            shard.metrics.accepted(channel);
+            match (status, send_at) {
                 (Status::Scheduled, Some(at)) => {
-                    shard.deadlines.at(at, crate::deadlines::Due::Send(rec.id));
+                    shard.deadlines.at(at, crate::deadlines::Due::Send(id));
                 }
-                _ => to_route.push(rec.id),
+                _ => to_route.push(id),
             }
-            let id = rec.id;
-            messages.apply_accepted(*rec);
             if held.backlog_ids.contains(&id) {
                 messages.hold_backlog(id);
             }

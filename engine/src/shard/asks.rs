@@ -268,6 +268,11 @@ impl Shard {
         gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
         gauges.live_messages = self.messages().live() as u64;
         gauges.memory_messages = self.messages().len() as u64;
+        let at = self.last_checkpoint_ms.get();
+        gauges.checkpoint_age_seconds = match at {
+            0 => 0,
+            at => ((unix_ms() - at).max(0) / 1000) as u64,
+        };
         gauges.wal_disk_bytes = self.wal.disk_bytes();
         gauges.webhook_pending_retries = self.deadlines.report_retries() as u64;
         gauges.webhook_held_back = self.deadlines.held_back() as u64;

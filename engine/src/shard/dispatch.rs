@@ -35,6 +35,7 @@ impl Shard {
             MeshMsg::Session(m) => self.on_session(m),
             MeshMsg::Report(items) => crate::report::enqueue(self, items),
             MeshMsg::Admin(m) => self.on_admin(m),
+            MeshMsg::Checkpoint(m) => super::checkpoint::handle(self, m),
         }
     }
 

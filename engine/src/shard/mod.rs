@@ -13,6 +13,7 @@
 pub mod accept;
 mod archive;
 mod asks;
+pub(crate) mod checkpoint;
 mod dispatch;
 pub mod durability;
 mod effects;
@@ -68,6 +69,10 @@ pub struct SharedEngine {
     /// messages are worth another routing attempt.
     sender_epoch: std::sync::atomic::AtomicU64,
     public_url: std::sync::OnceLock<String>,
+    /// Shards that stopped serving (shutdown), and whether the last
+    /// checkpoint round is done.
+    stopped: AtomicUsize,
+    final_round: AtomicBool,
 }
 
 /// One core's engine. Lives on its shard only.
@@ -107,6 +112,10 @@ pub struct Shard {
     outbox: Rc<Outbox>,
     /// The customer agents this shard owns (in memory only).
     pub agents: crate::agents::LocalAgents,
+    /// A checkpoint marked and not yet written.
+    marked: RefCell<Option<checkpoint::Marked>>,
+    /// When this shard's last checkpoint was written (unix ms; 0: never).
+    pub last_checkpoint_ms: Cell<i64>,
 }
 
 /// Why the engine could not start.
@@ -131,6 +140,14 @@ pub enum StartError {
     /// The catalog could not be loaded.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// No usable checkpoint covers the start of the WAL.
+    #[error("shard {shard}: checkpoint: {reason}")]
+    Checkpoint {
+        /// Shard.
+        shard: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// The history store could not be opened.
     #[error("history store: {0}")]
     History(#[from] crate::history::OpenError),
@@ -168,6 +185,8 @@ impl SharedEngine {
             storage_low: AtomicBool::new(false),
             sender_epoch: std::sync::atomic::AtomicU64::new(0),
             public_url: std::sync::OnceLock::new(),
+            stopped: AtomicUsize::new(0),
+            final_round: AtomicBool::new(false),
         });
         engine.check_storage();
         Ok(engine)
@@ -216,6 +235,7 @@ impl SharedEngine {
                     }
                 };
                 serve(ShardHandle::new(shard.clone())).await;
+                checkpoint::at_shutdown(&shard).await;
                 shard.wal.close().await;
                 Ok(())
             }

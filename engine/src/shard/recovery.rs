@@ -1,11 +1,14 @@
-//! Start-up recovery: open the shard's WAL and replay it into the message
-//! store; the dedup keys found on the way go to their owners afterwards.
+//! Start-up recovery: load the shard's newest checkpoint, then open its WAL
+//! and replay the records after the checkpoint's position into the message
+//! store; the dedup keys (the checkpoint's and those of the messages
+//! accepted after it) go to their owners afterwards.
 
 use std::sync::Arc;
 
 use mcmp_storage::fs::{FileSystem, StdFileSystem};
 use mcmp_storage::{Wal, WalOptions};
 
+use super::checkpoint::{checkpoint_dir, decode};
 use super::StartError;
 use crate::codec::Record;
 use crate::config::EngineConfig;
@@ -13,9 +16,36 @@ use crate::core::dedup::DedupKey;
 use crate::core::lifecycle::store::LocalMessages;
 use crate::model::MessageId;
 
-pub(super) type Recovered = (Wal, LocalMessages, Vec<(DedupKey, MessageId, u32)>);
+/// Dedup keys to restore: key, message, claim time (unix seconds).
+type Keys = Vec<(DedupKey, MessageId, u32)>;
 
-/// Opens and replays the shard's WAL.
+/// The WAL, the message store, the dedup keys to restore and when the
+/// checkpoint loaded was written (0: none).
+pub(super) type Recovered = (Wal, LocalMessages, Keys, i64);
+
+/// What the newest checkpoint holds: its position, the store, the keys and
+/// when it was written; an empty store at position 0 without one.
+fn load_checkpoint(
+    config: &EngineConfig,
+    shard: usize,
+) -> Result<(u64, LocalMessages, Keys, i64), StartError> {
+    let dir = checkpoint_dir(config, shard);
+    let fresh = || (0, LocalMessages::new(config.validity_secs()), Vec::new(), 0);
+    let loaded = mcmp_storage::checkpoint::load(&dir).map_err(|e| StartError::Checkpoint {
+        shard,
+        reason: format!("{}: {e}", dir.display()),
+    })?;
+    let Some((lsn, payload)) = loaded else {
+        return Ok(fresh());
+    };
+    let bad = |reason: String| StartError::Checkpoint { shard, reason };
+    let parts = decode(&payload).ok_or_else(|| bad(format!("checkpoint {lsn}: undecodable")))?;
+    let messages = LocalMessages::from_snapshot(&parts.messages, config.validity_secs())
+        .map_err(|e| bad(format!("checkpoint {lsn}: {e}")))?;
+    Ok((lsn, messages, parts.dedup, parts.at_ms))
+}
+
+/// Loads the checkpoint, then opens and replays the shard's WAL after it.
 pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, StartError> {
     let dir = config.data_dir.join("wal").join(shard.to_string());
     let fs: Arc<dyn FileSystem> = Arc::new(StdFileSystem);
@@ -24,12 +54,13 @@ pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, 
         durability: config.durability,
         recovery: config.recovery,
     };
-    let mut messages = LocalMessages::new(config.validity_secs());
-    let mut dedup = Vec::new();
-    let mut bad = None;
     let started = std::time::Instant::now();
-    let (wal, report) = Wal::open(&dir, fs, opts, |_lsn, kind, payload| {
-        if bad.is_some() {
+    let (from, mut messages, mut dedup, at_ms) = load_checkpoint(config, shard)?;
+    let mut bad = None;
+    let mut first = None;
+    let (wal, report) = Wal::open(&dir, fs, opts, |lsn, kind, payload| {
+        first.get_or_insert(lsn);
+        if bad.is_some() || lsn <= from {
             return;
         }
         match Record::decode(kind, payload) {
@@ -46,12 +77,31 @@ pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, 
     if let Some(source) = bad {
         return Err(StartError::Record { shard, source });
     }
+    if from > 0 && report.next_lsn <= from {
+        return Err(StartError::Checkpoint {
+            shard,
+            reason: format!(
+                "the WAL ends at record {} but the checkpoint covers up to {from}",
+                report.next_lsn - 1
+            ),
+        });
+    }
+    if first.is_some_and(|f| f > from + 1) {
+        return Err(StartError::Checkpoint {
+            shard,
+            reason: format!(
+                "the WAL starts at record {} but no checkpoint covers the records before it",
+                first.unwrap_or(0)
+            ),
+        });
+    }
     tracing::info!(
         shard,
+        checkpoint = from,
         records = report.records,
         messages = messages.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "WAL recovered"
+        "recovered from the checkpoint and the WAL after it"
     );
-    Ok((wal, messages, dedup))
+    Ok((wal, messages, dedup, at_ms))
 }

@@ -44,7 +44,7 @@ impl Shard {
             .get_mut(id)
             .and_then(Option::take)
             .ok_or(StartError::Aborted)?;
-        let (wal, messages, recovered) = recover(&engine.config, id)?;
+        let (wal, messages, recovered, checkpoint_at_ms) = recover(&engine.config, id)?;
         let window = engine
             .config
             .dedup_window
@@ -86,6 +86,8 @@ impl Shard {
             outbox: Rc::new(Outbox::new(engine.config.shards)),
             shared: engine.clone(),
             agents: crate::agents::LocalAgents::default(),
+            marked: RefCell::default(),
+            last_checkpoint_ms: Cell::new(checkpoint_at_ms),
         });
         rt::spawn(shard.clone().serve_mesh(inbox));
         shard.restore_dedup(recovered).await?;
@@ -111,6 +113,9 @@ impl Shard {
         rt::spawn(super::reports::dispatch_loop(self.clone()));
         rt::spawn(super::tick::tick_loop(self.clone()));
         rt::spawn(crate::deadlines::run(self.clone()));
+        if self.id == 0 {
+            rt::spawn(super::checkpoint::run(self.clone()));
+        }
     }
 
     async fn restore_dedup(
@@ -132,14 +137,18 @@ impl Shard {
         Ok(())
     }
 
-    /// Sends the net prepaid charges of this shard's messages to the
-    /// customers' owning shards.
+    /// Sends the net prepaid charges of this shard's messages (those held
+    /// and those that left memory) to the customers' owning shards.
     async fn restore_charges(self: &Rc<Self>) -> Result<(), StartError> {
         let n = self.shards();
         let mut nets: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for m in self.messages().iter() {
-            if m.price != 0 {
+        {
+            let messages = self.messages();
+            for m in messages.iter().filter(|m| m.price != 0) {
                 *nets.entry(m.group_code.to_string()).or_insert(0) += net_charge(m);
+            }
+            for (group, net) in messages.left_net() {
+                *nets.entry(group.to_string()).or_insert(0) += net;
             }
         }
         let per_owner = owner::group(n, nets, |(g, _)| owner::customer(g, n));

@@ -556,6 +556,33 @@ impl Wal {
         Ok(self.ack_lsn())
     }
 
+    /// The segments, oldest first: the LSN of each one's first record and
+    /// its file.
+    pub fn segments(&self) -> Vec<(u64, PathBuf)> {
+        self.segments
+            .iter()
+            .map(|s| (s.first_lsn, s.path.clone()))
+            .collect()
+    }
+
+    /// Retention without blocking: takes out of the log the whole segments
+    /// whose records all have LSNs below `lsn` (never the one taking
+    /// appends) and returns their paths, for the caller to delete with
+    /// [`remove_files`] off its core. Segments left on disk by a crash in
+    /// between are replayed (and skipped by their LSNs) at the next start.
+    pub fn detach_segments_before(&mut self, lsn: u64) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        while let [first, second, ..] = self.segments.as_slice() {
+            let done = second.first_lsn <= lsn && second.first_lsn <= self.written_lsn + 1;
+            if !done || second.file.is_none() {
+                break;
+            }
+            out.push(first.path.clone());
+            self.segments.remove(0);
+        }
+        out
+    }
+
     /// Retention: deletes whole segments whose records all have LSNs below
     /// `lsn`, never the segment taking appends. Returns how many went.
     /// Blocking (unlink + directory fsync); the engine calls it rarely.
@@ -563,25 +590,37 @@ impl Wal {
         if self.poisoned {
             return Err(Error::Poisoned);
         }
-        let mut removed = 0;
-        while let [first, second, ..] = self.segments.as_slice() {
-            let done = second.first_lsn <= lsn && second.first_lsn <= self.written_lsn + 1;
-            if !done || second.file.is_none() {
-                break;
-            }
+        let paths = self.detach_segments_before(lsn);
+        for path in &paths {
             self.fs
-                .remove(&first.path)
-                .map_err(|e| Error::io("remove segment", &first.path, e))?;
-            self.segments.remove(0);
-            removed += 1;
+                .remove(path)
+                .map_err(|e| Error::io("remove segment", path, e))?;
         }
-        if removed > 0 {
+        if !paths.is_empty() {
             self.fs
                 .sync_dir(&self.dir)
                 .map_err(|e| Error::io("fsync dir", &self.dir, e))?;
         }
-        Ok(removed)
+        Ok(paths.len())
     }
+}
+
+/// Deletes detached segment files ([`Wal::detach_segments_before`]) and
+/// fsyncs their directory. Blocking.
+pub fn remove_files(dir: &Path, paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove segment", path, e)),
+        }
+    }
+    if !paths.is_empty() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("fsync dir", dir, e))?;
+    }
+    Ok(())
 }
 
 fn failure_error(failure: Failure) -> Error {

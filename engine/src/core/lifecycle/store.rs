@@ -15,6 +15,9 @@ use std::rc::Rc;
 
 use bincode::{Decode, Encode};
 
+mod snapshot;
+pub use snapshot::SnapshotError;
+
 use super::report::ReportState;
 use crate::codec::{
     AcceptedRecord, BlockedRecord, LateReceiptRecord, LinkRecord, Record, ReportRecord, StateRecord,
@@ -36,7 +39,7 @@ pub struct Event {
 }
 
 /// A message and its state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Encode, Decode)]
 pub struct StoredMessage {
     /// The id.
     pub id: MessageId,
@@ -97,6 +100,10 @@ impl SettledMessage {
         }
     }
 }
+
+/// How the messages that left memory are counted: (status, channel,
+/// customer).
+pub type LeftKey = (Status, Channel, Rc<str>);
 
 /// A settled message on its way to the history store: everything a read
 /// shows, plus what export and the dead-letter list need.
@@ -212,7 +219,10 @@ pub struct LocalMessages {
     last_ticket: u64,
     /// Messages that left memory, by (status, channel, customer), for the
     /// counters of `GET /admin/v1/stats`.
-    left: HashMap<(Status, Channel, Rc<str>), u64>,
+    left: HashMap<LeftKey, u64>,
+    /// The net prepaid charges of the messages that left memory, by
+    /// customer (start-up adds those of the messages still held).
+    left_net: HashMap<Rc<str>, i64>,
     /// Late receipts of messages that left memory.
     late_receipts: Vec<LateReceiptRecord>,
     /// Messages blocked at accept, for the history store.
@@ -239,9 +249,15 @@ impl LocalMessages {
             handed: VecDeque::new(),
             last_ticket: 0,
             left: HashMap::new(),
+            left_net: HashMap::new(),
             late_receipts: Vec::new(),
             blocked: Vec::new(),
         }
+    }
+
+    /// The net prepaid charges of the messages that left memory, by customer.
+    pub fn left_net(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.left_net.iter().map(|(g, n)| (&**g, *n))
     }
 
     /// Messages that left memory, by (status, channel, customer).
@@ -297,6 +313,10 @@ impl LocalMessages {
             for seq in seqs {
                 if self.by_seq.get(&seq).is_some_and(|m| m.handed == t) {
                     if let Some(m) = self.by_seq.remove(&seq) {
+                        let net = super::transition::net_charge(&m);
+                        if net != 0 {
+                            *self.left_net.entry(m.group_code.clone()).or_default() += net;
+                        }
                         let key = (m.status, m.request.channel, m.group_code);
                         *self.left.entry(key).or_default() += 1;
                         left += 1;
@@ -323,6 +343,14 @@ impl LocalMessages {
         let first = *self.expiries.first().filter(|(at, _)| *at <= now_ms)?;
         self.expiries.remove(&first);
         self.by_seq.get(&first.1).map(|m| m.id)
+    }
+
+    /// Takes out a message whose accepted record never became durable.
+    pub fn forget(&mut self, id: MessageId) {
+        if let Some(m) = self.by_seq.remove(&id.seq()) {
+            let at = self.expires_at_ms(&m);
+            self.expiries.remove(&(at, id.seq()));
+        }
     }
 
     /// `id` holds a backlog slot (see [`StoredMessage::backlog`]).
@@ -679,6 +707,55 @@ mod tests {
         s.apply(Record::LateReceipt(late.clone()));
         assert_eq!(s.take_late_receipts(), vec![late]);
         assert!(s.take_late_receipts().is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_restores_the_store_as_it_was() {
+        let mut s = store();
+        let (ticket, _) = s.take_settled(1).expect("settled");
+        assert_eq!(s.evict_archived(ticket), 1, "message 1 left");
+        let blocked = BlockedRecord {
+            id: MessageId::new(0, 9),
+            at_ms: T0,
+            group_code: "A1".into(),
+            client_id: "c1".into(),
+            src_msg_id: "spam".into(),
+            channel: Channel::Sms,
+            to: "01012345678".into(),
+            text_hash: String::new(),
+            excerpt: String::new(),
+            code: 3009,
+            reason: "spam keyword".into(),
+        };
+        s.apply(Record::Blocked(Box::new(blocked.clone())));
+        let bytes = s.encode_snapshot();
+        let mut back =
+            LocalMessages::from_snapshot(&bytes, DEFAULT_VALIDITY_SECS).expect("decodes");
+        assert_eq!(
+            (back.len(), back.max_seq(), back.live()),
+            (s.len(), 5, s.live())
+        );
+        for m in s.iter() {
+            let b = back.get(m.id).expect("held");
+            assert_eq!(
+                (b.status, b.code, b.price, &b.events, b.report, &b.request),
+                (m.status, m.code, m.price, &m.events, m.report, &m.request)
+            );
+        }
+        let left: Vec<_> = back.left_counts().collect();
+        assert_eq!(left, vec![(Status::Delivered, Channel::Sms, "A1", 1)]);
+        let net: Vec<_> = back.left_net().collect();
+        assert_eq!(
+            net,
+            vec![("A1", 9)],
+            "the price of the delivered message that left"
+        );
+        assert_eq!(back.take_blocked(), vec![blocked]);
+        // Message 2 (no endpoint) was settled and not handed over: it is
+        // handed over after the restart.
+        let (_, batch) = back.take_settled(10).expect("settled again");
+        assert_eq!(seqs(&batch), vec![2]);
+        assert!(LocalMessages::from_snapshot(&bytes[..bytes.len() / 2], 60).is_err());
     }
 
     #[test]

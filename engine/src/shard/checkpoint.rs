@@ -1,0 +1,267 @@
+//! Checkpoints and WAL retention (DESIGN §3 "Bounded state").
+//!
+//! Shard 0 runs a round every `wal.checkpoint-interval`, and one more at a
+//! clean shutdown, in three steps over the mesh:
+//!
+//! 1. **Mark**, on every shard in one synchronous step: the message store
+//!    is encoded and the WAL position it reflects noted (the store always
+//!    holds what the appended records say: accepted messages enter it at
+//!    their append, every other change in the step that logs it).
+//! 2. **Write**, once every shard has marked: each shard adds the dedup
+//!    keys it owns (taken now, so they include the claims of every message
+//!    before any shard's mark: a claim precedes its message's append),
+//!    waits until its WAL is durable up to the mark and writes the
+//!    checkpoint off its core (`mcmp_storage::checkpoint`: write, fsync,
+//!    rename, fsync the directory, keep the last two).
+//! 3. **Retire**, once the history store has made everything it applied
+//!    durable (its queue is in order, so that covers every hand-over made
+//!    before the marks): each shard deletes the WAL segments wholly below
+//!    the older of its two checkpoints (and older than `wal.retention`).
+//!
+//! Start-up loads the newest whole checkpoint and replays the WAL after
+//! its position (`shard::recovery`). A crash at any step leaves either the
+//! old checkpoints and the whole WAL they need, or the new one: nothing is
+//! deleted before what replaces it is durable.
+
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use super::Shard;
+use crate::core::dedup::DedupKey;
+use crate::mesh::call::ask_all;
+use crate::mesh::msg::{CheckpointMsg, MeshMsg};
+use crate::model::MessageId;
+use crate::{rt, unix_ms};
+
+/// A mark waiting for its write: the WAL position and the store then.
+pub struct Marked {
+    lsn: u64,
+    messages: Vec<u8>,
+}
+
+/// A checkpoint's payload, decoded.
+pub struct Loaded {
+    /// When it was written (unix ms).
+    pub at_ms: i64,
+    /// The message store ([`crate::core::lifecycle::store::LocalMessages::encode_snapshot`]).
+    pub messages: Vec<u8>,
+    /// The dedup keys the shard owned.
+    pub dedup: Vec<(DedupKey, MessageId, u32)>,
+}
+
+/// `at_ms | messages length | messages | dedup keys`.
+fn payload(at_ms: i64, messages: &[u8], dedup: &[(DedupKey, MessageId, u32)]) -> Vec<u8> {
+    let keys: Vec<(u128, u64, u32)> = dedup.iter().map(|(k, id, at)| (k.0, id.0, *at)).collect();
+    let keys = bincode::encode_to_vec(keys, bincode::config::standard()).unwrap_or_default();
+    let mut out = Vec::with_capacity(16 + messages.len() + keys.len());
+    out.extend_from_slice(&at_ms.to_le_bytes());
+    out.extend_from_slice(&(messages.len() as u64).to_le_bytes());
+    out.extend_from_slice(messages);
+    out.extend_from_slice(&keys);
+    out
+}
+
+/// Splits a payload written by [`payload`].
+pub fn decode(bytes: &[u8]) -> Option<Loaded> {
+    let word = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    let at_ms = word(0)? as i64;
+    let len = usize::try_from(word(8)?).ok()?;
+    let messages = bytes.get(16..16usize.checked_add(len)?)?.to_vec();
+    let config = bincode::config::standard().with_limit::<{ 1 << 34 }>();
+    let (keys, _): (Vec<(u128, u64, u32)>, usize) =
+        bincode::decode_from_slice(bytes.get(16 + len..)?, config).ok()?;
+    let dedup = keys
+        .into_iter()
+        .map(|(k, id, at)| (DedupKey(k), MessageId(id), at))
+        .collect();
+    Some(Loaded {
+        at_ms,
+        messages,
+        dedup,
+    })
+}
+
+impl Shard {
+    /// The directory of this shard's checkpoints.
+    pub(super) fn checkpoint_dir(&self) -> std::path::PathBuf {
+        checkpoint_dir(&self.shared.config, self.id)
+    }
+
+    /// Step 1: the store and the WAL position it reflects.
+    pub(super) fn checkpoint_mark(&self) -> u64 {
+        let lsn = self.wal.last_appended();
+        let messages = self.messages().encode_snapshot();
+        *self.marked.borrow_mut() = Some(Marked { lsn, messages });
+        lsn
+    }
+
+    /// Step 2: the dedup keys owned now, then the file once the WAL is
+    /// durable up to the mark.
+    pub(super) async fn checkpoint_write(self: &Rc<Self>) -> Result<u64, String> {
+        let Some(marked) = self.marked.borrow_mut().take() else {
+            return Err("no mark to write".into());
+        };
+        let now = unix_ms();
+        let keys = self.core.borrow().dedup.entries((now / 1000) as u32);
+        let bytes = payload(now, &marked.messages, &keys);
+        drop(marked.messages);
+        self.wal
+            .durable(marked.lsn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let dir = self.checkpoint_dir();
+        let lsn = marked.lsn;
+        rt::blocking(move || mcmp_storage::checkpoint::write(&dir, lsn, &bytes))
+            .await
+            .map_err(|e| format!("writing the checkpoint: {e}"))?;
+        self.last_checkpoint_ms.set(now);
+        Ok(lsn)
+    }
+
+    /// Step 3: deletes the WAL segments the older kept checkpoint covers
+    /// (and that are older than `wal.retention`); how many.
+    pub(super) async fn checkpoint_retire(self: &Rc<Self>) -> Result<usize, String> {
+        let dir = self.checkpoint_dir();
+        let keep_for = self.shared.config.wal_retention;
+        let segments = self.wal.segments();
+        let cut = rt::blocking(move || -> std::io::Result<u64> {
+            let Some(floor) = mcmp_storage::checkpoint::floor(&dir)? else {
+                return Ok(0);
+            };
+            Ok(retention_cut(&segments, floor + 1, keep_for))
+        })
+        .await
+        .map_err(|e| format!("reading checkpoints: {e}"))?;
+        self.wal.retire_before(cut).await.map_err(|e| e.to_string())
+    }
+}
+
+/// The LSN below which whole segments may go: records below `covered`
+/// are in a checkpoint, and a segment also waits until it is `keep_for`
+/// old (its file's last change).
+fn retention_cut(segments: &[(u64, std::path::PathBuf)], covered: u64, keep_for: Duration) -> u64 {
+    let mut cut = 0;
+    for pair in segments.windows(2) {
+        let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
+        if *next_first > covered {
+            break;
+        }
+        let old_enough = keep_for.is_zero()
+            || std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .is_some_and(|age| age >= keep_for);
+        if !old_enough {
+            break;
+        }
+        cut = *next_first;
+    }
+    cut
+}
+
+/// Where shard `shard`'s checkpoints live.
+pub fn checkpoint_dir(config: &crate::config::EngineConfig, shard: usize) -> std::path::PathBuf {
+    config.data_dir.join("checkpoint").join(shard.to_string())
+}
+
+/// One round over every shard (run by shard 0); errors are logged and the
+/// WAL is then kept whole until a later round succeeds.
+pub async fn round(shard: &Rc<Shard>) {
+    let started = std::time::Instant::now();
+    let marks = ask_all(shard, |reply| {
+        MeshMsg::Checkpoint(CheckpointMsg::Mark { reply })
+    });
+    if marks.await.iter().any(Result::is_err) {
+        return;
+    }
+    let written = ask_all(shard, |reply| {
+        MeshMsg::Checkpoint(CheckpointMsg::Write { reply })
+    })
+    .await;
+    let mut ok = true;
+    for w in &written {
+        match w {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!("checkpoint not written: {e}; the WAL is kept whole");
+                ok = false;
+            }
+            Err(_) => ok = false,
+        }
+    }
+    if !ok || !shard.shared.history.persist().await {
+        return;
+    }
+    let retired = ask_all(shard, |reply| {
+        MeshMsg::Checkpoint(CheckpointMsg::Retire { reply })
+    })
+    .await;
+    let segments: usize = retired.into_iter().flatten().sum();
+    tracing::info!(
+        segments_deleted = segments,
+        took_ms = started.elapsed().as_millis() as u64,
+        "checkpoint written on every shard"
+    );
+}
+
+/// Shard 0's periodic rounds, until the engine drains.
+pub async fn run(shard: Rc<Shard>) {
+    let every = shard.shared.config.checkpoint_interval;
+    loop {
+        rt::sleep(every).await;
+        if shard.shared.is_draining() {
+            return;
+        }
+        round(&shard).await;
+    }
+}
+
+/// Longest a shard waits for the others at shutdown.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+
+/// At a clean shutdown, once every shard has stopped serving: one last
+/// round (run by shard 0), so the next start has little WAL to replay.
+pub async fn at_shutdown(shard: &Rc<Shard>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let engine = &shard.shared;
+    engine.stopped.fetch_add(1, SeqCst);
+    let deadline = std::time::Instant::now() + SHUTDOWN_WAIT;
+    let waiting = |done: &dyn Fn() -> bool| !done() && std::time::Instant::now() < deadline;
+    if shard.id == 0 {
+        while waiting(&|| engine.stopped.load(SeqCst) >= engine.config.shards) {
+            rt::sleep(Duration::from_millis(1)).await;
+        }
+        round(shard).await;
+        engine.final_round.store(true, SeqCst);
+    } else {
+        while waiting(&|| engine.final_round.load(SeqCst)) {
+            rt::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Handles a step of a round on this shard.
+pub(super) fn handle(shard: &Rc<Shard>, msg: CheckpointMsg) {
+    match msg {
+        CheckpointMsg::Mark { reply } => {
+            let _ = reply.send(shard.checkpoint_mark());
+        }
+        CheckpointMsg::Write { reply } => {
+            let shard = shard.clone();
+            rt::spawn(async move {
+                let _ = reply.send(shard.checkpoint_write().await);
+            });
+        }
+        CheckpointMsg::Retire { reply } => {
+            let shard = shard.clone();
+            rt::spawn(async move {
+                let retired = shard.checkpoint_retire().await;
+                if let Err(e) = &retired {
+                    tracing::error!("WAL segments not deleted: {e}");
+                }
+                let _ = reply.send(retired.unwrap_or(0));
+            });
+        }
+    }
+}
