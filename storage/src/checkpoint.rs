@@ -1,22 +1,22 @@
 //! Checkpoints: a shard's state as of one WAL position, so start-up loads it
 //! and replays only the WAL after it (DESIGN §3 "Bounded state").
 //!
-//! A directory per shard holds files named `ckpt-<lsn>-<n>` (the LSN of
-//! the last record the state reflects and a counter, 20 digits each so they
-//! sort; an idle shard checkpoints the same LSN twice), each
+//! A directory per shard holds files named `ckpt-<round>-<lsn>` (the
+//! engine-wide round that wrote it and the LSN of the last record the
+//! state reflects, 20 digits each so they sort), each
 //!
 //! ```text
 //! magic "MCMPCKP1" | u64 lsn | u64 payload length | u32 crc32c(payload) | payload
 //! ```
 //!
 //! (little-endian). [`write`] is crash-safe: the file is written as
-//! `ckpt-<lsn>.tmp`, fsynced, renamed, and the directory fsynced; only then
-//! are older checkpoints deleted, keeping the newest [`KEEP`]. [`load`]
-//! takes the newest whole one (a torn or corrupt file is skipped with a
-//! warning, falling back to the one before), and [`floor`] is the LSN
+//! `….tmp`, fsynced, renamed, and the directory fsynced; only then are
+//! older checkpoints deleted, keeping the newest [`KEEP`]. Start-up picks
+//! the newest round every shard has ([`rounds`]) and [`load`]s it, since
+//! the shards' checkpoints of one round belong together (each holds the
+//! dedup keys it owns for every shard's messages). [`floor`] is the LSN
 //! below which the WAL is no longer needed: that of the oldest checkpoint
-//! kept, so a damaged newest one still has its predecessor and the WAL
-//! after it.
+//! kept.
 
 use std::fs;
 use std::io::{self, Write};
@@ -28,17 +28,11 @@ const HEADER: usize = 8 + 8 + 8 + 4;
 /// Checkpoints kept per shard.
 pub const KEEP: usize = 2;
 
-/// Writes the checkpoint of `lsn` (crash-safe), then deletes all but the
-/// newest [`KEEP`]. Blocking: run it off the shard's core.
-pub fn write(dir: &Path, lsn: u64, payload: &[u8]) -> io::Result<()> {
+/// Writes round `round`'s checkpoint at `lsn` (crash-safe), then deletes
+/// all but the newest [`KEEP`]. Blocking: run it off the shard's core.
+pub fn write(dir: &Path, round: u64, lsn: u64, payload: &[u8]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
-    let before = list(dir)?;
-    if before.len() >= KEEP && before[before.len() - KEEP..].iter().all(|c| c.0 == lsn) {
-        // Nothing changed since the last two.
-        return Ok(());
-    }
-    let n = before.last().map_or(0, |c| c.1) + 1;
-    let path = dir.join(name(lsn, n));
+    let path = dir.join(name(round, lsn));
     let tmp = path.with_extension("tmp");
     {
         let mut f = fs::File::create(&tmp)?;
@@ -52,7 +46,7 @@ pub fn write(dir: &Path, lsn: u64, payload: &[u8]) -> io::Result<()> {
     fs::rename(&tmp, &path)?;
     fs::File::open(dir)?.sync_all()?;
     let all = list(dir)?;
-    for (_, _, old) in all.iter().rev().skip(KEEP) {
+    for (.., old) in all.iter().rev().skip(KEEP) {
         fs::remove_file(old)?;
     }
     if all.len() > KEEP {
@@ -61,33 +55,38 @@ pub fn write(dir: &Path, lsn: u64, payload: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// The newest whole checkpoint: its LSN and payload; `None` when there is
-/// none (or none is whole).
-pub fn load(dir: &Path) -> io::Result<Option<(u64, Vec<u8>)>> {
-    for (lsn, _, path) in list(dir)?.into_iter().rev() {
-        match read(&path) {
-            Ok(payload) => return Ok(Some((lsn, payload))),
-            Err(e) => {
-                tracing::warn!(file = %path.display(), error = %e, "checkpoint unusable; trying the one before")
-            }
-        }
-    }
-    Ok(None)
+/// The rounds whose checkpoint `dir` holds, oldest first.
+pub fn rounds(dir: &Path) -> io::Result<Vec<u64>> {
+    Ok(list(dir)?.into_iter().map(|(round, ..)| round).collect())
+}
+
+/// Round `round`'s checkpoint: its LSN and payload.
+pub fn load(dir: &Path, round: u64) -> io::Result<(u64, Vec<u8>)> {
+    let found = list(dir)?.into_iter().find(|(r, ..)| *r == round);
+    let Some((_, lsn, path)) = found else {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no checkpoint of round {round} in {}", dir.display()),
+        ));
+    };
+    let payload =
+        read(&path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    Ok((lsn, payload))
 }
 
 /// The LSN of the oldest checkpoint kept: WAL records at or below it are
-/// covered even if the newest checkpoint turns out damaged. `None` until
+/// covered whichever of the kept rounds start-up picks. `None` until
 /// [`KEEP`] checkpoints exist.
 pub fn floor(dir: &Path) -> io::Result<Option<u64>> {
     let all = list(dir)?;
-    Ok((all.len() >= KEEP).then(|| all[all.len() - KEEP].0))
+    Ok((all.len() >= KEEP).then(|| all[all.len() - KEEP].1))
 }
 
-fn name(lsn: u64, n: u64) -> String {
-    format!("ckpt-{lsn:020}-{n:020}")
+fn name(round: u64, lsn: u64) -> String {
+    format!("ckpt-{round:020}-{lsn:020}")
 }
 
-/// The checkpoints in `dir` (LSN, counter, file), oldest first (temporary
+/// The checkpoints in `dir` (round, LSN, file), oldest first (temporary
 /// files left by a crash are removed).
 fn list(dir: &Path) -> io::Result<Vec<(u64, u64, PathBuf)>> {
     let entries = match fs::read_dir(dir) {
@@ -106,8 +105,8 @@ fn list(dir: &Path) -> io::Result<Vec<(u64, u64, PathBuf)>> {
             continue;
         }
         let parsed = file.strip_prefix("ckpt-").and_then(|n| n.split_once('-'));
-        if let Some((Ok(lsn), Ok(n))) = parsed.map(|(l, n)| (l.parse(), n.parse())) {
-            out.push((lsn, n, path));
+        if let Some((Ok(round), Ok(lsn))) = parsed.map(|(r, l)| (r.parse(), l.parse())) {
+            out.push((round, lsn, path));
         }
     }
     out.sort();
@@ -138,51 +137,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_newest_whole_checkpoint_loads_and_two_are_kept() {
+    fn rounds_are_kept_two_at_a_time_and_load_checks_the_bytes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(load(dir.path()).expect("load"), None);
-        write(dir.path(), 10, b"ten").expect("write");
+        assert_eq!(rounds(dir.path()).expect("rounds"), Vec::<u64>::new());
+        write(dir.path(), 1, 10, b"ten").expect("write");
         assert_eq!(floor(dir.path()).expect("floor"), None, "one is not enough");
-        write(dir.path(), 25, b"twenty-five").expect("write");
-        write(dir.path(), 40, b"forty").expect("write");
-        assert_eq!(list(dir.path()).expect("list").len(), KEEP);
+        write(dir.path(), 2, 25, b"twenty-five").expect("write");
+        write(dir.path(), 3, 25, b"idle").expect("write");
+        assert_eq!(rounds(dir.path()).expect("rounds"), vec![2, 3]);
         assert_eq!(floor(dir.path()).expect("floor"), Some(25));
+        assert_eq!(load(dir.path(), 3).expect("load"), (25, b"idle".to_vec()));
         assert_eq!(
-            load(dir.path()).expect("load"),
-            Some((40, b"forty".to_vec()))
+            load(dir.path(), 2).expect("load"),
+            (25, b"twenty-five".to_vec())
         );
-        // A damaged newest falls back to the one before.
-        let newest = dir.path().join(name(40, 3));
+        assert!(load(dir.path(), 1).is_err(), "deleted");
+        // A damaged or torn file is refused, naming it.
+        let newest = dir.path().join(name(3, 25));
         let mut bytes = fs::read(&newest).expect("read");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         fs::write(&newest, &bytes).expect("damage");
-        assert_eq!(
-            load(dir.path()).expect("load"),
-            Some((25, b"twenty-five".to_vec()))
-        );
+        let err = load(dir.path(), 3).expect_err("damaged");
+        assert!(err.to_string().contains("checksum"), "{err}");
         fs::write(&newest, &bytes[..HEADER + 2]).expect("tear");
-        assert_eq!(
-            load(dir.path()).expect("load"),
-            Some((25, b"twenty-five".to_vec()))
-        );
+        assert!(load(dir.path(), 3).is_err());
         // A temporary file left by a crash mid-write is ignored and removed.
-        let tmp = dir.path().join(format!("{}.tmp", name(99, 4)));
+        let tmp = dir.path().join(format!("{}.tmp", name(4, 99)));
         fs::write(&tmp, b"half").expect("tmp");
-        assert_eq!(load(dir.path()).expect("load").map(|c| c.0), Some(25));
+        assert_eq!(rounds(dir.path()).expect("rounds"), vec![2, 3]);
         assert!(!tmp.exists());
-    }
-
-    #[test]
-    fn an_idle_shard_keeps_two_copies_of_the_same_position() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), 7, b"a").expect("write");
-        write(dir.path(), 7, b"a").expect("write");
-        assert_eq!(floor(dir.path()).expect("floor"), Some(7), "covered twice");
-        write(dir.path(), 7, b"a").expect("nothing new");
-        assert_eq!(list(dir.path()).expect("list").len(), 2);
-        write(dir.path(), 9, b"b").expect("write");
-        assert_eq!(floor(dir.path()).expect("floor"), Some(7));
-        assert_eq!(load(dir.path()).expect("load"), Some((9, b"b".to_vec())));
     }
 }

@@ -493,3 +493,86 @@ fn checkpoints_let_the_wal_go_and_every_restart_answers_the_same() {
         "after a clean shutdown",
     );
 }
+
+#[test]
+fn kill_9_during_checkpoints_segment_deletions_and_partition_drops_loses_nothing() {
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    // Checkpoints (and segment deletions) every 100 ms; history partitions
+    // of 2 s, dropped 8 s after they end.
+    let toml = "[wal]\nsegment-size = \"64KiB\"\ncheckpoint-interval = \"100ms\"\n\
+                [reports]\nretention = \"8s\"\n";
+    std::fs::write(&config, toml).expect("config");
+    let args = ["--config", config.to_str().expect("utf-8")];
+    let server = Server::start_with(dir.path(), &args);
+    let (token, _) = customer(&server, "C1", &hook.url(), 1);
+    server.kill9();
+    // (message id, src_msg_id, when its answer came)
+    let mut accepted: Vec<(String, String, Instant)> = Vec::new();
+    for cycle in 0..8 {
+        let server = Server::start_with(dir.path(), &args);
+        check_recent(&server, &token, &accepted, cycle);
+        let msgs: Vec<Value> = (0..150).map(|i| sms(&format!("c{cycle}-{i}"))).collect();
+        let ids = crate::harness::send_accepted(&server, &token, msgs);
+        let now = Instant::now();
+        for (i, id) in ids.into_iter().enumerate() {
+            accepted.push((id, format!("c{cycle}-{i}"), now));
+        }
+        // Let it deliver, checkpoint, delete and drop for a while.
+        std::thread::sleep(Duration::from_millis(300 + (cycle as u64 * 229) % 900));
+        server.kill9();
+    }
+    let server = Server::start_with(dir.path(), &args);
+    check_recent(&server, &token, &accepted, 8);
+    // The last batch: every message ends delivered, and a re-send is 3006
+    // with the original id.
+    let last = &accepted[accepted.len() - 150..];
+    for (id, ..) in last {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    let again: Vec<Value> = last.iter().map(|(_, src, _)| sms(src)).collect();
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(&token),
+        Some(&json!({ "messages": again })),
+    );
+    assert_eq!(s, 200, "{r}");
+    for ((id, ..), res) in last.iter().zip(r["results"].as_array().expect("results")) {
+        assert_eq!(
+            (res["code"].as_u64(), res["message_id"].as_str()),
+            (Some(3006), Some(id.as_str()))
+        );
+    }
+    let first = "00000000000000000001.wal";
+    assert!(
+        (0..2).any(|s| segments(dir.path(), s)[0] != first),
+        "segments were deleted along the way"
+    );
+}
+
+/// Every message accepted less than 6 s ago (well within the 8 s
+/// retention) answers; older ones may be gone, never wrong.
+fn check_recent(
+    server: &Server,
+    token: &str,
+    accepted: &[(String, String, Instant)],
+    cycle: usize,
+) {
+    for (id, src, at) in accepted {
+        let (s, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(token), None);
+        if at.elapsed() < Duration::from_secs(6) {
+            assert_eq!(s, 200, "cycle {cycle}: message {id} ({src}) lost: {m}");
+        }
+        if s == 200 {
+            assert_eq!(
+                m["src_msg_id"].as_str(),
+                Some(src.as_str()),
+                "cycle {cycle}: {m}"
+            );
+        } else {
+            assert_eq!(s, 404, "cycle {cycle}: {m}");
+        }
+    }
+}

@@ -50,6 +50,8 @@ pub enum MeshMsg {
 pub enum CheckpointMsg {
     /// Encode the message store and note the WAL position: that position.
     Mark {
+        /// The round.
+        round: u64,
         /// The position.
         reply: Reply<u64>,
     },

@@ -18,15 +18,18 @@
 //!    before the marks): each shard deletes the WAL segments wholly below
 //!    the older of its two checkpoints (and older than `wal.retention`).
 //!
-//! Start-up loads the newest whole checkpoint and replays the WAL after
-//! its position (`shard::recovery`). A crash at any step leaves either the
-//! old checkpoints and the whole WAL they need, or the new one: nothing is
-//! deleted before what replaces it is durable.
+//! Rounds are numbered. Start-up loads, on every shard, the newest round
+//! that every shard has written (a shard's checkpoint holds the dedup keys
+//! it owns for all shards' messages, so one round's files belong together)
+//! and replays the WAL after its position (`shard::recovery`). A crash at
+//! any step leaves each shard with that round and the WAL after it: the
+//! WAL is only cut below the older of the two rounds a shard keeps, and
+//! only once every shard has written the newer one.
 
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use super::Shard;
+use super::{Shard, StartError};
 use crate::core::dedup::DedupKey;
 use crate::mesh::call::ask_all;
 use crate::mesh::msg::{CheckpointMsg, MeshMsg};
@@ -35,6 +38,7 @@ use crate::{rt, unix_ms};
 
 /// A mark waiting for its write: the WAL position and the store then.
 pub struct Marked {
+    round: u64,
     lsn: u64,
     messages: Vec<u8>,
 }
@@ -87,11 +91,15 @@ impl Shard {
         checkpoint_dir(&self.shared.config, self.id)
     }
 
-    /// Step 1: the store and the WAL position it reflects.
-    pub(super) fn checkpoint_mark(&self) -> u64 {
+    /// Step 1 of `round`: the store and the WAL position it reflects.
+    pub(super) fn checkpoint_mark(&self, round: u64) -> u64 {
         let lsn = self.wal.last_appended();
         let messages = self.messages().encode_snapshot();
-        *self.marked.borrow_mut() = Some(Marked { lsn, messages });
+        *self.marked.borrow_mut() = Some(Marked {
+            round,
+            lsn,
+            messages,
+        });
         lsn
     }
 
@@ -110,8 +118,8 @@ impl Shard {
             .await
             .map_err(|e| e.to_string())?;
         let dir = self.checkpoint_dir();
-        let lsn = marked.lsn;
-        rt::blocking(move || mcmp_storage::checkpoint::write(&dir, lsn, &bytes))
+        let (round, lsn) = (marked.round, marked.lsn);
+        rt::blocking(move || mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes))
             .await
             .map_err(|e| format!("writing the checkpoint: {e}"))?;
         self.last_checkpoint_ms.set(now);
@@ -160,6 +168,27 @@ fn retention_cut(segments: &[(u64, std::path::PathBuf)], covered: u64, keep_for:
     cut
 }
 
+/// The round start-up loads (the newest one every shard has; `None`
+/// when one has none) and the number of the next round.
+pub fn rounds(config: &crate::config::EngineConfig) -> Result<(Option<u64>, u64), StartError> {
+    let mut common: Option<Vec<u64>> = None;
+    let mut newest = 0;
+    for shard in 0..config.shards {
+        let dir = checkpoint_dir(config, shard);
+        let have = mcmp_storage::checkpoint::rounds(&dir).map_err(|e| StartError::Checkpoint {
+            shard,
+            reason: format!("{}: {e}", dir.display()),
+        })?;
+        newest = newest.max(have.last().copied().unwrap_or(0));
+        common = Some(match common {
+            None => have,
+            Some(c) => c.into_iter().filter(|r| have.contains(r)).collect(),
+        });
+    }
+    let start = common.and_then(|c| c.last().copied());
+    Ok((start, newest + 1))
+}
+
 /// Where shard `shard`'s checkpoints live.
 pub fn checkpoint_dir(config: &crate::config::EngineConfig, shard: usize) -> std::path::PathBuf {
     config.data_dir.join("checkpoint").join(shard.to_string())
@@ -169,8 +198,12 @@ pub fn checkpoint_dir(config: &crate::config::EngineConfig, shard: usize) -> std
 /// WAL is then kept whole until a later round succeeds.
 pub async fn round(shard: &Rc<Shard>) {
     let started = std::time::Instant::now();
+    let round = shard
+        .shared
+        .next_round
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let marks = ask_all(shard, |reply| {
-        MeshMsg::Checkpoint(CheckpointMsg::Mark { reply })
+        MeshMsg::Checkpoint(CheckpointMsg::Mark { round, reply })
     });
     if marks.await.iter().any(Result::is_err) {
         return;
@@ -244,8 +277,8 @@ pub async fn at_shutdown(shard: &Rc<Shard>) {
 /// Handles a step of a round on this shard.
 pub(super) fn handle(shard: &Rc<Shard>, msg: CheckpointMsg) {
     match msg {
-        CheckpointMsg::Mark { reply } => {
-            let _ = reply.send(shard.checkpoint_mark());
+        CheckpointMsg::Mark { round, reply } => {
+            let _ = reply.send(shard.checkpoint_mark(round));
         }
         CheckpointMsg::Write { reply } => {
             let shard = shard.clone();

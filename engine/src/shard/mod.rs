@@ -73,6 +73,10 @@ pub struct SharedEngine {
     /// checkpoint round is done.
     stopped: AtomicUsize,
     final_round: AtomicBool,
+    /// The checkpoint round start-up loads (the newest every shard has).
+    start_round: Option<u64>,
+    /// The number of the next checkpoint round.
+    next_round: std::sync::atomic::AtomicU64,
 }
 
 /// One core's engine. Lives on its shard only.
@@ -171,8 +175,11 @@ impl SharedEngine {
             config.shards,
             config.report_retention,
         )?;
+        let (start_round, next_round) = checkpoint::rounds(&config)?;
         let (mesh, inboxes) = mesh::build(config.shards);
         let engine = Arc::new(SharedEngine {
+            start_round,
+            next_round: std::sync::atomic::AtomicU64::new(next_round),
             history,
             recovering: AtomicUsize::new(config.shards),
             config,

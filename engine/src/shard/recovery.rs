@@ -23,30 +23,33 @@ type Keys = Vec<(DedupKey, MessageId, u32)>;
 /// checkpoint loaded was written (0: none).
 pub(super) type Recovered = (Wal, LocalMessages, Keys, i64);
 
-/// What the newest checkpoint holds: its position, the store, the keys and
-/// when it was written; an empty store at position 0 without one.
+/// What round `round`'s checkpoint holds: its position, the store, the
+/// keys and when it was written; an empty store at position 0 without one.
 fn load_checkpoint(
     config: &EngineConfig,
     shard: usize,
+    round: Option<u64>,
 ) -> Result<(u64, LocalMessages, Keys, i64), StartError> {
-    let dir = checkpoint_dir(config, shard);
-    let fresh = || (0, LocalMessages::new(config.validity_secs()), Vec::new(), 0);
-    let loaded = mcmp_storage::checkpoint::load(&dir).map_err(|e| StartError::Checkpoint {
-        shard,
-        reason: format!("{}: {e}", dir.display()),
-    })?;
-    let Some((lsn, payload)) = loaded else {
-        return Ok(fresh());
+    let Some(round) = round else {
+        return Ok((0, LocalMessages::new(config.validity_secs()), Vec::new(), 0));
     };
     let bad = |reason: String| StartError::Checkpoint { shard, reason };
+    let dir = checkpoint_dir(config, shard);
+    let (lsn, payload) =
+        mcmp_storage::checkpoint::load(&dir, round).map_err(|e| bad(e.to_string()))?;
     let parts = decode(&payload).ok_or_else(|| bad(format!("checkpoint {lsn}: undecodable")))?;
     let messages = LocalMessages::from_snapshot(&parts.messages, config.validity_secs())
         .map_err(|e| bad(format!("checkpoint {lsn}: {e}")))?;
     Ok((lsn, messages, parts.dedup, parts.at_ms))
 }
 
-/// Loads the checkpoint, then opens and replays the shard's WAL after it.
-pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, StartError> {
+/// Loads round `round`'s checkpoint, then opens and replays the shard's
+/// WAL after it.
+pub(super) fn recover(
+    config: &EngineConfig,
+    shard: usize,
+    round: Option<u64>,
+) -> Result<Recovered, StartError> {
     let dir = config.data_dir.join("wal").join(shard.to_string());
     let fs: Arc<dyn FileSystem> = Arc::new(StdFileSystem);
     let opts = WalOptions {
@@ -55,7 +58,7 @@ pub(super) fn recover(config: &EngineConfig, shard: usize) -> Result<Recovered, 
         recovery: config.recovery,
     };
     let started = std::time::Instant::now();
-    let (from, mut messages, mut dedup, at_ms) = load_checkpoint(config, shard)?;
+    let (from, mut messages, mut dedup, at_ms) = load_checkpoint(config, shard, round)?;
     let mut bad = None;
     let mut first = None;
     let (wal, report) = Wal::open(&dir, fs, opts, |lsn, kind, payload| {

@@ -44,7 +44,8 @@ impl Shard {
             .get_mut(id)
             .and_then(Option::take)
             .ok_or(StartError::Aborted)?;
-        let (wal, messages, recovered, checkpoint_at_ms) = recover(&engine.config, id)?;
+        let (wal, messages, recovered, checkpoint_at_ms) =
+            recover(&engine.config, id, engine.start_round)?;
         let window = engine
             .config
             .dedup_window
