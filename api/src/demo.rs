@@ -77,6 +77,7 @@ pub fn register(store: &dyn Catalog) -> Result<DemoClient, ServeError> {
     let bill = BillCode {
         bill_code: DEMO_BILL_CODE.into(),
         ad: false,
+        class: mcmp_engine::model::Class::default(),
     };
     let bill_key = format!("{DEMO_GROUP}/{DEMO_BILL_CODE}");
     catalog::put(store, table::BILL_CODES, &bill_key, &bill)?;

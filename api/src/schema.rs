@@ -154,6 +154,7 @@ struct RawMessage {
     email: Option<RawEmail>,
     push: Option<RawPush>,
     validity: Option<u64>,
+    priority: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,6 +326,7 @@ fn build(raw: RawMessage, src_msg_id: &str, now_ms: i64) -> Result<MessageReques
         push: None,
         parts: 1,
         validity: check_validity(raw.validity)?,
+        priority: check_priority(raw.priority.as_deref())?,
     };
     check_channel_fields(&req)?;
     req.attachments = check_attachments(channel, raw.attachments)?;
@@ -654,35 +656,10 @@ fn bytes_limit(s: &str, limit: usize, name: &str) -> Result<u16, Fail> {
     Ok(1)
 }
 
-/// A plausible `local@domain.tld` address: no full RFC 5322 parser (the
-/// relay has the final word), just enough to catch typos and garbage.
-fn is_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && local
-            .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"@<>()[],;:\"\\".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = s.len() <= 254
-        && labels.len() >= 2
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
-    local_ok && domain_ok
-}
-
+mod email;
+use email::is_email;
 mod when;
-use when::{check_send_at, check_validity};
+use when::{check_priority, check_send_at, check_validity};
 pub use when::{SEND_AT_PAST_TOLERANCE_MS, VALIDITY_SECS};
 
 #[cfg(test)]

@@ -110,6 +110,10 @@ pub struct BillCode {
     pub bill_code: String,
     /// Messages under this code are advertisements.
     pub ad: bool,
+    /// The traffic class of its messages that name no `priority` (SPEC
+    /// §5.2; default `realtime`).
+    #[serde(default)]
+    pub class: crate::model::Class,
 }
 
 /// Everything a shard needs to know about one customer at accept.

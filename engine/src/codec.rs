@@ -12,7 +12,9 @@ use crate::model::{MessageId, MessageRequest, Status};
 /// (read only: [`legacy::AcceptedV1`]).
 pub const KIND_ACCEPTED_V1: u8 = 1;
 /// Record kind: a message was accepted ([`AcceptedRecord`]).
-pub const KIND_ACCEPTED: u8 = 5;
+pub const KIND_ACCEPTED: u8 = 8;
+/// Record kind: a message was accepted, before `priority` ([`legacy::AcceptedV2`]).
+pub const KIND_ACCEPTED_V2: u8 = 5;
 /// Record kind: a receipt came after the message expired ([`LateReceiptRecord`]).
 pub const KIND_LATE_RECEIPT: u8 = 6;
 /// Record kind: a message was rejected at accept by a policy check ([`BlockedRecord`]).
@@ -203,8 +205,11 @@ fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record
         KIND_ACCEPTED => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::Accepted(Box::new(r)))
             .map_err(err),
-        KIND_ACCEPTED_V1 => bincode::decode_from_slice::<legacy::AcceptedV1, _>(payload, config)
+        KIND_ACCEPTED_V2 => bincode::decode_from_slice::<legacy::AcceptedV2, _>(payload, config)
             .map(|(r, _)| Record::Accepted(Box::new(r.into())))
+            .map_err(err),
+        KIND_ACCEPTED_V1 => bincode::decode_from_slice::<legacy::AcceptedV1, _>(payload, config)
+            .map(|(r, _)| Record::Accepted(Box::new(legacy::AcceptedV2::from(r).into())))
             .map_err(err),
         KIND_STATE => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::State(r))
@@ -301,6 +306,19 @@ pub mod legacy {
         request: RequestV1,
     }
 
+    /// [`super::KIND_ACCEPTED_V2`]: an accepted message before `priority`.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    pub struct AcceptedV2 {
+        id: MessageId,
+        group_code: String,
+        client_id: String,
+        created_at_ms: i64,
+        status: Status,
+        price: i64,
+        fallback_of: Option<MessageId>,
+        request: RequestV2,
+    }
+
     /// A [`MessageRequest`] before `validity`.
     #[derive(Debug, Clone, PartialEq, Eq, Decode)]
     struct RequestV1 {
@@ -322,9 +340,34 @@ pub mod legacy {
         parts: u16,
     }
 
-    impl From<AcceptedV1> for AcceptedRecord {
-        fn from(v: AcceptedV1) -> AcceptedRecord {
-            let r = v.request;
+    /// A [`MessageRequest`] before `priority`: [`RequestV1`] and `validity`.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    struct RequestV2 {
+        v1: RequestV1,
+        validity: Option<u32>,
+    }
+
+    impl From<AcceptedV1> for AcceptedV2 {
+        fn from(v: AcceptedV1) -> AcceptedV2 {
+            AcceptedV2 {
+                id: v.id,
+                group_code: v.group_code,
+                client_id: v.client_id,
+                created_at_ms: v.created_at_ms,
+                status: v.status,
+                price: v.price,
+                fallback_of: v.fallback_of,
+                request: RequestV2 {
+                    v1: v.request,
+                    validity: None,
+                },
+            }
+        }
+    }
+
+    impl From<AcceptedV2> for AcceptedRecord {
+        fn from(v: AcceptedV2) -> AcceptedRecord {
+            let r = v.request.v1;
             AcceptedRecord {
                 id: v.id,
                 group_code: v.group_code,
@@ -350,7 +393,8 @@ pub mod legacy {
                     email: r.email,
                     push: r.push,
                     parts: r.parts,
-                    validity: None,
+                    validity: v.request.validity,
+                    priority: None,
                 },
             }
         }
@@ -382,6 +426,7 @@ mod tests {
             push: None,
             parts: 1,
             validity: Some(86_400),
+            priority: Some(crate::model::Class::Realtime),
         }
     }
 
@@ -412,10 +457,11 @@ mod tests {
         assert!(Record::decode(KIND_ACCEPTED, &bytes[..bytes.len() / 2]).is_err());
     }
 
-    /// A log written before `validity` existed still reads: the message
-    /// comes back with `validity: None` (the configured default applies).
+    /// Logs written before `validity` and before `priority` existed still
+    /// read: the message comes back with `None` there (the configured
+    /// default validity applies; the class is `ad` or `realtime`).
     #[test]
-    fn an_accepted_record_of_version_1_still_decodes() {
+    fn accepted_records_of_versions_1_and_2_still_decode() {
         let rec = AcceptedRecord {
             id: MessageId::new(0, 7),
             group_code: "G".into(),
@@ -428,13 +474,18 @@ mod tests {
                 text: "old".into(),
                 send_at: Some(9),
                 validity: None,
+                priority: None,
                 ..empty_request()
             },
         };
-        // Version 1 is today's layout without `validity`, the request's
-        // last field: with `validity: None` (one 0 byte) the bytes differ
-        // only by that byte.
-        let (_, mut v1) = Record::Accepted(Box::new(rec.clone())).encode();
+        // Version 2 is today's layout without `priority`, the request's
+        // last field, and version 1 is that without `validity`: with both
+        // `None` (a 0 byte each) the bytes differ only by those.
+        let (_, mut v2) = Record::Accepted(Box::new(rec.clone())).encode();
+        assert_eq!(v2.pop(), Some(0));
+        let old = Record::decode(KIND_ACCEPTED_V2, &v2).expect("v2 decodes");
+        assert_eq!(old, Record::Accepted(Box::new(rec.clone())));
+        let mut v1 = v2;
         assert_eq!(v1.pop(), Some(0));
         let old = Record::decode(KIND_ACCEPTED_V1, &v1).expect("v1 decodes");
         assert_eq!(old, Record::Accepted(Box::new(rec)));

@@ -228,6 +228,61 @@ pub struct PushOptions {
     pub data: Vec<(String, String)>,
 }
 
+/// A traffic class (SPEC §5.2; the seed's router: 인증 · 실시간 · 대량 ·
+/// 광고), in the order every queue serves them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    Encode,
+    Decode,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// Authentication codes: first in every queue.
+    Otp,
+    /// Transactional messages (the default).
+    #[default]
+    Realtime,
+    /// Bulk notices.
+    Bulk,
+    /// Advertisements: last.
+    Ad,
+}
+
+impl Class {
+    /// Every class, in serving order.
+    pub const ALL: [Class; 4] = [Class::Otp, Class::Realtime, Class::Bulk, Class::Ad];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::Otp => "otp",
+            Class::Realtime => "realtime",
+            Class::Bulk => "bulk",
+            Class::Ad => "ad",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Its place in the serving order (0 first).
+    pub fn rank(self) -> usize {
+        self as usize
+    }
+}
+
 /// A message as the customer asked for it, after schema and limit checks.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct MessageRequest {
@@ -268,6 +323,10 @@ pub struct MessageRequest {
     /// records written before validity existed (the configured default
     /// applies); accept always fills it in.
     pub validity: Option<u32>,
+    /// Its traffic class (SPEC §5.2): the customer's `priority`, else
+    /// filled in at accept (`ad` for an ad, else the bill code's class).
+    /// `None` only in records written before classes existed.
+    pub priority: Option<Class>,
 }
 
 /// A 128-bit hash of `parts` (each followed by 0xff), stable within a
@@ -309,6 +368,8 @@ pub struct Outbound {
     pub vars: Vec<(String, String)>,
     /// Whether the recipient is international.
     pub international: bool,
+    /// Its traffic class: queues serve `otp` first (SPEC §5.2).
+    pub class: Class,
     /// When its validity ends (unix ms): never submitted after it, and the
     /// SMPP `validity_period` says how long is left.
     pub expires_at_ms: i64,
@@ -348,6 +409,7 @@ impl MessageRequest {
             push: None,
             parts: 1,
             validity: None,
+            priority: None,
         }
     }
 }

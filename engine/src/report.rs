@@ -51,6 +51,7 @@ pub fn report_json(m: &MessageView) -> Value {
         "src_msg_id": m.src_msg_id,
         "client_id": m.client_id,
         "channel": m.channel.as_str(),
+        "priority": m.class.as_str(),
         "to": m.to,
         "status": m.status.as_str(),
         "code": m.code,

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcmp_engine::codec::{Record, KIND_ACCEPTED, KIND_ACCEPTED_V1};
+use mcmp_engine::codec::{Record, KIND_ACCEPTED, KIND_ACCEPTED_V1, KIND_ACCEPTED_V2};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, payload)) = data.split_first() else {
@@ -18,10 +18,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (again_kind, bytes) = record.encode();
-    let current = if kind == KIND_ACCEPTED_V1 {
-        KIND_ACCEPTED
-    } else {
-        kind
+    let current = match kind {
+        KIND_ACCEPTED_V1 | KIND_ACCEPTED_V2 => KIND_ACCEPTED,
+        other => other,
     };
     assert!(
         again_kind == current,

@@ -214,6 +214,7 @@ pub(crate) fn message_json(v: &MessageView) -> Value {
         "message_id": v.id.to_string(),
         "src_msg_id": v.src_msg_id,
         "channel": v.channel.as_str(),
+        "priority": v.class.as_str(),
         "to": v.to,
         "status": v.status.as_str(),
         "code": v.code,

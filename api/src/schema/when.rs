@@ -1,5 +1,7 @@
-//! When a message goes out and how long it may take: `send_at` and
-//! `validity` (SPEC §2.2, §5.1).
+//! When a message goes out, how long it may take and how urgent it is:
+//! `send_at`, `validity` and `priority` (SPEC §2.2, §5.1, §5.2).
+
+use mcmp_engine::model::Class;
 
 use super::{field, Fail};
 use crate::time::parse_rfc3339;
@@ -35,4 +37,18 @@ pub(super) fn check_validity(validity: Option<u64>) -> Result<Option<u32>, Fail>
             VALIDITY_SECS.end()
         ))),
     }
+}
+
+/// `priority`: one of the traffic classes; absent means the class comes
+/// from `ad` or the bill code (decided at accept).
+pub(super) fn check_priority(priority: Option<&str>) -> Result<Option<Class>, Fail> {
+    let Some(p) = priority else {
+        return Ok(None);
+    };
+    let class = Class::parse(p).ok_or_else(|| {
+        field(format!(
+            "`priority` `{p}` is not one of otp, realtime, bulk, ad"
+        ))
+    })?;
+    Ok(Some(class))
 }

@@ -576,3 +576,77 @@ fn check_recent(
         }
     }
 }
+
+#[test]
+fn every_message_has_a_class_shown_as_priority_in_its_view_its_report_and_the_export() {
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = customer(&server, "P2", &hook.url(), 1);
+    let (s, b) = server.admin(
+        "PUT",
+        "/customers/P2/bill-codes/BULK",
+        Some(json!({"class": "bulk"})),
+    );
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = server.admin(
+        "PUT",
+        "/customers/P2/bill-codes/X",
+        Some(json!({"class": "urgent"})),
+    );
+    assert_eq!(s, 400, "{b}");
+    let mut otp = sms("otp");
+    otp["priority"] = json!("otp");
+    let mut bulk = sms("bulk");
+    bulk["bill_code"] = json!("BULK");
+    let mut bad = sms("bad");
+    bad["priority"] = json!("urgent");
+    let msgs = json!({"messages": [otp, bulk, sms("plain"), bad]});
+    let (s, r) = server.call("POST", "/v1/messages", Some(&token), Some(&msgs));
+    assert_eq!(s, 200, "{r}");
+    let results = r["results"].as_array().expect("results");
+    assert_eq!(results[3]["code"], 3013, "{r}");
+    assert!(
+        results[3]["reason"]
+            .as_str()
+            .is_some_and(|t| t.contains("priority")),
+        "{r}"
+    );
+    let expected = ["otp", "bulk", "realtime"];
+    for (res, class) in results.iter().zip(expected) {
+        let id = res["message_id"].as_str().expect("accepted");
+        let m = wait_status(&server, &token, id, |s| s == "delivered");
+        assert_eq!(m["priority"], class, "{m}");
+    }
+    let hits = hook.wait("three reports", |h| crate::webhook::reports(h).len() >= 3);
+    let mut seen: Vec<String> = crate::webhook::reports(&hits)
+        .iter()
+        .map(|(r, _)| {
+            format!(
+                "{}:{}",
+                r["src_msg_id"].as_str().unwrap_or(""),
+                r["priority"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec!["bulk:bulk", "otp:otp", "plain:realtime"]);
+    let csv = export(
+        &server,
+        &[
+            "--since",
+            "2020-01-01T00:00:00Z",
+            "--until",
+            "2100-01-01T00:00:00Z",
+            "--format",
+            "csv",
+        ],
+    );
+    let mut classes: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(5))
+        .collect();
+    classes.sort_unstable();
+    assert_eq!(classes, vec!["bulk", "otp", "realtime"]);
+}

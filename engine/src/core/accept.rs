@@ -20,7 +20,7 @@ use crate::catalog::{ChannelService, CustomerView};
 use crate::codec::{AcceptedRecord, BlockedRecord};
 use crate::codes::ResultCode;
 use crate::core::dedup::DedupKey;
-use crate::model::{Channel, MessageId, MessageRequest, Status};
+use crate::model::{Channel, Class, MessageId, MessageRequest, Status};
 use crate::policy::{self, PolicyInput, SpamKeywords};
 
 /// Who is sending: the authenticated client and its customer.
@@ -137,7 +137,7 @@ impl<'a> Plan<'a> {
             blocked: Vec::new(),
         };
         for (slot, item) in items.into_iter().enumerate() {
-            let request = match item {
+            let mut request = match item {
                 Ok(request) => request,
                 Err(verdict) => {
                     plan.verdicts.push(verdict);
@@ -160,6 +160,8 @@ impl<'a> Plan<'a> {
                     }
                 }
                 None => {
+                    let class = class_of(customer, &request);
+                    request.priority.get_or_insert(class);
                     // Decided by the steps below.
                     plan.verdicts.push(Verdict::rejected(ResultCode::Accepted));
                     plan.pending.push(Pending {
@@ -505,6 +507,18 @@ pub fn initial_status(req: &MessageRequest, now_ms: i64) -> Status {
         Some(at) if at > now_ms => Status::Scheduled,
         _ => Status::Accepted,
     }
+}
+
+/// The class of a message that names no `priority` (SPEC §5.2): `ad` for
+/// an ad, else its bill code's class.
+fn class_of(customer: &CustomerView, req: &MessageRequest) -> Class {
+    if req.ad {
+        return Class::Ad;
+    }
+    customer
+        .bill_codes
+        .get(&req.bill_code)
+        .map_or(Class::default(), |b| if b.ad { Class::Ad } else { b.class })
 }
 
 /// Channel enabled → bill code registered → caller ID registered.

@@ -34,10 +34,14 @@ fn customer(prepaid: bool, balance: i64) -> CustomerView {
         };
         c.services.channels.insert(channel, service);
     }
-    for code in ["B1", "AD"] {
+    for code in ["B1", "AD", "BULK"] {
         let bill = BillCode {
             bill_code: code.into(),
             ad: code == "AD",
+            class: match code {
+                "BULK" => Class::Bulk,
+                _ => Class::Realtime,
+            },
         };
         c.bill_codes.insert(code.into(), bill);
     }
@@ -377,4 +381,43 @@ fn backlog_slots_are_spent_in_order_and_given_back_by_later_rejections() {
         .map(|a| (a.record.request.src_msg_id.as_str(), a.backlog))
         .collect();
     assert_eq!(held, vec![("fine", true), ("sms", false)]);
+}
+
+#[test]
+fn every_accepted_message_gets_its_class_from_priority_ad_or_bill_code() {
+    let c = customer(false, 0);
+    let with = |bill: &str, ad: bool, priority: Option<Class>| {
+        let mut m = sms("x");
+        m.bill_code = bill.into();
+        m.ad = ad;
+        m.priority = priority;
+        if ad {
+            m.text = "(광고) 세일 무료수신거부 080-123-4567".into();
+        }
+        m
+    };
+    let items = vec![
+        Ok(with("B1", false, None)),
+        Ok(with("BULK", false, None)),
+        Ok(with("AD", false, None)),
+        Ok(with("B1", true, None)),
+        Ok(with("BULK", false, Some(Class::Otp))),
+    ];
+    let classes: Vec<Option<Class>> = Plan::new(&c, "A1", items, ids())
+        .finish()
+        .survivors
+        .iter()
+        .map(|p| p.request.priority)
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            Class::Realtime,
+            Class::Bulk,
+            Class::Ad,
+            Class::Ad,
+            Class::Otp
+        ]
+        .map(Some)
+    );
 }

@@ -542,7 +542,7 @@ mod tests {
                 client_id: "c1".into(),
                 src_msg_id: format!("src-{seq}"),
                 channel: Channel::Sms,
-                class: "realtime".into(),
+                class: crate::model::Class::Realtime,
                 parts: 1,
                 to: "01012345678".into(),
                 status,

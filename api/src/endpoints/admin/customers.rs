@@ -95,7 +95,7 @@ pub(crate) async fn get_customer(api: &ShardApi, g: &str) -> Answer {
     v["services"] = serde_json::to_value(&services.channels).unwrap_or(Value::Null);
     v["bill_codes"] = bills
         .into_iter()
-        .map(|(_, b)| json!({"bill_code": b.bill_code, "ad": b.ad}))
+        .map(|(_, b)| json!({"bill_code": b.bill_code, "ad": b.ad, "class": b.class.as_str()}))
         .collect();
     v["caller_ids"] = callers
         .into_iter()
@@ -220,6 +220,8 @@ pub(crate) async fn put_services(api: &ShardApi, g: &str, req: Request<Incoming>
 struct BillCodeBody {
     #[serde(default)]
     ad: bool,
+    #[serde(default)]
+    class: Option<String>,
 }
 
 pub(crate) async fn put_bill_code(
@@ -232,9 +234,15 @@ pub(crate) async fn put_bill_code(
     if b.is_empty() || b.len() > 64 {
         return Err(bad_request("bill_code must be 1-64 characters"));
     }
+    let class = match body.class.as_deref() {
+        None => mcmp_engine::model::Class::default(),
+        Some(c) => mcmp_engine::model::Class::parse(c)
+            .ok_or_else(|| bad_request("class must be otp, realtime, bulk or ad"))?,
+    };
     let row = BillCode {
         bill_code: b.to_string(),
         ad: body.ad,
+        class,
     };
     put_child(
         api,

@@ -41,7 +41,7 @@ pub(crate) fn export_json(m: &SettledMessage) -> Value {
         "group_code": v.group_code,
         "client_id": v.client_id,
         "channel": v.channel.as_str(),
-        "class": v.class,
+        "class": v.class.as_str(),
         "carrier": v.carrier,
         "sender": v.sender,
         "status": v.status.as_str(),

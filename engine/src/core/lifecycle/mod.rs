@@ -198,7 +198,11 @@ impl Lifecycle {
         }
         self.retrying
             .extend(taken.retry.iter().map(|(id, since)| (id.seq(), *since)));
-        taken.retry
+        // The most urgent first (SPEC §5.2), each class in waiting order.
+        let mut retry = taken.retry;
+        let class = |id: MessageId| self.store.get(id).map(|m| store::class_of(&m.request));
+        retry.sort_by_key(|(id, _)| class(*id));
+        retry
     }
 
     /// Holds `id` until a sender is available; fails it (4002) when the

@@ -142,6 +142,7 @@ impl Lifecycle {
             vars: m.request.vars.clone(),
             international: target.carrier == "INTL",
             expires_at_ms: self.store.expires_at_ms(m),
+            class: super::store::class_of(&m.request),
         };
         let sender = entry.config.name.clone();
         let step = Step {

@@ -130,8 +130,8 @@ pub struct MessageView {
     pub src_msg_id: String,
     /// Channel.
     pub channel: Channel,
-    /// Traffic class (SPEC §5.2): `ad` for an ad, else `realtime`.
-    pub class: String,
+    /// Traffic class (SPEC §5.2), shown as `priority`.
+    pub class: crate::model::Class,
     /// Message parts (billed).
     pub parts: u16,
     /// Recipient.
@@ -174,15 +174,15 @@ pub fn late_event(rec: &LateReceiptRecord) -> Event {
     }
 }
 
-/// A message's traffic class (SPEC §5.2) as far as it is known today:
-/// `ad` for an ad, else the default `realtime`.
-// NOTE: `priority` and the bill code's `class` (issue 13) will decide it
-// here too.
-pub fn class_of(request: &MessageRequest) -> &'static str {
-    match request.ad {
-        true => "ad",
-        false => "realtime",
-    }
+/// A message's traffic class (SPEC §5.2): its `priority` (accept fills it
+/// in), or for a record from before classes, `ad` for an ad and else
+/// `realtime`.
+pub fn class_of(request: &MessageRequest) -> crate::model::Class {
+    use crate::model::Class;
+    request.priority.unwrap_or(match request.ad {
+        true => Class::Ad,
+        false => Class::Realtime,
+    })
 }
 
 /// The validity of a message that does not name one (`routing.validity`'s
@@ -573,7 +573,7 @@ impl MessageView {
             client_id: m.client_id.to_string(),
             src_msg_id: m.request.src_msg_id.clone(),
             channel: m.request.channel,
-            class: class_of(&m.request).to_string(),
+            class: class_of(&m.request),
             parts: m.request.parts,
             to: m.request.to.clone(),
             status: m.status,

@@ -43,6 +43,7 @@ fn outbound(n: u64, channel: Channel) -> Outbound {
         vars: vec![("name".into(), "홍길동".into())],
         international: false,
         expires_at_ms: i64::MAX,
+        class: crate::model::Class::Realtime,
     }
 }
 

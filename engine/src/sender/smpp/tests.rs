@@ -507,6 +507,7 @@ fn outbound(id: MessageId) -> Outbound {
         vars: Vec::new(),
         international: false,
         expires_at_ms: i64::MAX,
+        class: crate::model::Class::Realtime,
     }
 }
 
