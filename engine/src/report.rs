@@ -17,12 +17,13 @@
 //! after the last one the report is only available by polling.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::core::class_queue::ClassQueue;
 use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::lifecycle::store::{MessageView, StoredMessage};
 use crate::http_client::HttpError;
@@ -72,6 +73,8 @@ pub struct ReportItem {
     pub client_id: String,
     /// The report, serialized.
     pub body: Vec<u8>,
+    /// Its message's class: endpoint queues serve `otp` first (SPEC §5.2).
+    pub class: crate::model::Class,
 }
 
 /// The endpoints this shard owns. Shard-local.
@@ -83,7 +86,7 @@ pub struct Endpoints {
 
 struct Endpoint {
     client_id: String,
-    queue: RefCell<VecDeque<ReportItem>>,
+    queue: RefCell<ClassQueue<ReportItem>>,
     running: Cell<bool>,
     /// Failed requests in a row (an alert goes out when it reaches
     /// [`FAILING_AFTER`], once per outage).
@@ -112,7 +115,7 @@ pub fn enqueue(shard: &Rc<Shard>, items: Vec<ReportItem>) {
             .or_insert_with(|| {
                 Rc::new(Endpoint {
                     client_id: item.client_id.clone(),
-                    queue: RefCell::new(VecDeque::new()),
+                    queue: RefCell::default(),
                     running: Cell::new(false),
                     failures_in_a_row: Cell::new(0),
                 })
@@ -123,7 +126,7 @@ pub fn enqueue(shard: &Rc<Shard>, items: Vec<ReportItem>) {
             shard.to_owner(item.id, held_back);
             continue;
         }
-        ep.queue.borrow_mut().push_back(item);
+        ep.queue.borrow_mut().push(item.class, item);
         shard
             .endpoints
             .pending
@@ -180,14 +183,14 @@ fn take_batch(ep: &Endpoint) -> Vec<ReportItem> {
     let mut queue = ep.queue.borrow_mut();
     let mut batch = Vec::new();
     let mut bytes = 16;
-    while let Some(next) = queue.front() {
+    while let Some(next) = queue.peek() {
         if batch.len() >= MAX_BATCH_REPORTS
             || (bytes + next.body.len() + 1 > MAX_BATCH_BYTES && !batch.is_empty())
         {
             break;
         }
         bytes += next.body.len() + 1;
-        if let Some(item) = queue.pop_front() {
+        if let Some(item) = queue.pop() {
             batch.push(item);
         }
     }
@@ -272,10 +275,12 @@ impl Endpoints {
 
 /// Hands a report to the shard that owns its endpoint.
 pub fn dispatch(shard: &Shard, m: &StoredMessage) {
+    let view = MessageView::of(m);
     let item = ReportItem {
         id: m.id,
         client_id: m.client_id.to_string(),
-        body: serde_json::to_vec(&report_json(&MessageView::of(m))).unwrap_or_default(),
+        body: serde_json::to_vec(&report_json(&view)).unwrap_or_default(),
+        class: view.class,
     };
     let owner = crate::mesh::owner::endpoint(&item.client_id, shard.shards());
     shard.send_to(owner, MeshMsg::Report(vec![item]));
@@ -291,6 +296,7 @@ mod tests {
             id: MessageId(1),
             client_id: "c".into(),
             body: b.as_bytes().to_vec(),
+            class: crate::model::Class::Realtime,
         };
         assert_eq!(
             batch_body(&[item("{\"a\":1}"), item("{\"b\":2}")]),

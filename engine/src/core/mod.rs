@@ -18,6 +18,7 @@
 //! lifecycle moves here next (CORE.md §7 steps 4–5).
 
 pub mod accept;
+pub mod class_queue;
 pub mod dedup;
 pub mod held;
 pub mod lifecycle;

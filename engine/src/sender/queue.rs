@@ -6,40 +6,29 @@
 //! pops, waiting while the queue is empty. `drain` empties it when the
 //! session's sender leaves routing, so its messages can be routed elsewhere.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::cell::RefCell;
 
 use super::Outbound;
-use crate::model::Class;
+use crate::core::class_queue::ClassQueue;
 use crate::notify::LocalNotify;
 
 /// Default bound of a session queue.
 pub const SESSION_QUEUE_BOUND: usize = 100_000;
-
-/// The share of pops a waiting lower class is guaranteed: one in this many.
-const LOWER_CLASS_SHARE: u64 = 10;
 
 /// The queue is at its bound; the message was not taken.
 #[derive(Debug)]
 pub struct QueueFull(pub Outbound);
 
 /// A bounded queue of [`Outbound`] messages between routing and one
-/// session, one FIFO per traffic class (SPEC §5.2).
-///
-/// Pops serve `otp` first, then `realtime`, `bulk`, `ad`; but each lower
-/// class that is waiting gets at least one pop in [`LOWER_CLASS_SHARE`]
-/// (counted from when it started waiting), so a flood of urgent messages
-/// never starves the rest. The bound is on all classes together.
+/// session, served by traffic class ([`ClassQueue`]: `otp` first, each
+/// waiting lower class one pop in ten). The bound is on all classes
+/// together.
 ///
 /// A message whose validity has ended is never handed to the session: the
 /// pop that reaches it sets it aside ([`SessionQueue::take_expired`]), and
 /// the host reports it (its owner ends it 5007 by the same deadline).
 pub struct SessionQueue {
-    classes: RefCell<[VecDeque<Outbound>; 4]>,
-    /// Per class, since it last started waiting: (pops of any class, pops
-    /// it got).
-    shares: RefCell<[(u64, u64); 4]>,
-    len: Cell<usize>,
+    items: RefCell<ClassQueue<Outbound>>,
     bound: usize,
     ready: LocalNotify,
     expired: RefCell<Vec<Outbound>>,
@@ -49,9 +38,7 @@ impl SessionQueue {
     /// An empty queue holding at most `bound` messages.
     pub fn new(bound: usize) -> SessionQueue {
         SessionQueue {
-            classes: RefCell::default(),
-            shares: RefCell::default(),
-            len: Cell::new(0),
+            items: RefCell::default(),
             bound,
             ready: LocalNotify::default(),
             expired: RefCell::default(),
@@ -60,86 +47,45 @@ impl SessionQueue {
 
     /// Queued messages.
     pub fn len(&self) -> usize {
-        self.len.get()
+        self.items.borrow().len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.len.get() == 0
+        self.items.borrow().is_empty()
     }
 
     /// Appends a message to its class, or gives it back when full.
     pub fn push(&self, msg: Outbound) -> Result<(), QueueFull> {
-        if self.len.get() >= self.bound {
+        let mut items = self.items.borrow_mut();
+        if items.len() >= self.bound {
             return Err(QueueFull(msg));
         }
-        self.put(msg, false);
+        items.push(msg.class, msg);
+        drop(items);
+        self.ready.notify();
         Ok(())
     }
 
     /// Puts a message back at the head of its class (a retry after a
     /// transient failure).
     pub fn push_front(&self, msg: Outbound) {
-        self.put(msg, true);
-    }
-
-    fn put(&self, msg: Outbound, front: bool) {
-        let class = msg.class.rank();
-        let mut classes = self.classes.borrow_mut();
-        if classes[class].is_empty() {
-            self.shares.borrow_mut()[class] = (0, 0);
-        }
-        match front {
-            true => classes[class].push_front(msg),
-            false => classes[class].push_back(msg),
-        }
-        drop(classes);
-        self.len.set(self.len.get() + 1);
+        self.items.borrow_mut().push_front(msg.class, msg);
         self.ready.notify();
-    }
-
-    /// The class the next pop serves: the first waiting one, unless a
-    /// waiting lower class is behind its share.
-    fn next_class(&self) -> Option<usize> {
-        let classes = self.classes.borrow();
-        let shares = self.shares.borrow();
-        let mut waiting = (0..Class::ALL.len()).filter(|c| !classes[*c].is_empty());
-        let top = waiting.next()?;
-        let behind = waiting.find(|c| {
-            let (pops, got) = shares[*c];
-            (got + 1) * LOWER_CLASS_SHARE <= pops + 1
-        });
-        Some(behind.unwrap_or(top))
     }
 
     /// Takes the next message still within its validity, without waiting.
     pub fn try_pop(&self) -> Option<Outbound> {
+        let mut items = self.items.borrow_mut();
         let mut now = None;
-        while let Some(class) = self.next_class() {
-            let Some(m) = self.classes.borrow_mut()[class].pop_front() else {
-                break;
-            };
-            self.len.set(self.len.get() - 1);
+        while let Some(m) = items.pop() {
             let now = *now.get_or_insert_with(crate::unix_ms);
             if m.expires_at_ms > now {
-                self.count_pop(class);
                 return Some(m);
             }
             self.expired.borrow_mut().push(m);
         }
         None
-    }
-
-    /// One pop went to `class`: every waiting class counts it.
-    fn count_pop(&self, class: usize) {
-        let classes = self.classes.borrow();
-        let mut shares = self.shares.borrow_mut();
-        for (c, share) in shares.iter_mut().enumerate() {
-            if c == class || !classes[c].is_empty() {
-                share.0 += 1;
-            }
-        }
-        shares[class].1 += 1;
     }
 
     /// The messages a pop found past their validity since the last call.
@@ -160,31 +106,19 @@ impl SessionQueue {
 
     /// Empties the queue, most urgent class first (its sender left routing).
     pub fn drain(&self) -> Vec<Outbound> {
-        self.len.set(0);
-        let mut classes = self.classes.borrow_mut();
-        classes.iter_mut().flat_map(|q| q.drain(..)).collect()
+        self.items.borrow_mut().drain()
     }
-}
 
-impl SessionQueue {
     /// Removes the message `id` if it is still queued (a cancel).
     pub fn remove(&self, id: crate::model::MessageId) -> bool {
-        let mut classes = self.classes.borrow_mut();
-        for q in classes.iter_mut() {
-            if let Some(i) = q.iter().position(|m| m.id == id) {
-                q.remove(i);
-                self.len.set(self.len.get() - 1);
-                return true;
-            }
-        }
-        false
+        self.items.borrow_mut().remove(|m| m.id == id).is_some()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Channel, MessageId};
+    use crate::model::{Channel, Class, MessageId};
 
     fn msg(seq: u64, class: Class) -> Outbound {
         Outbound {
