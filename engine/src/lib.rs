@@ -48,7 +48,7 @@ pub mod core;
 pub(crate) mod deadlines;
 
 pub(crate) mod digest;
-pub(crate) mod history;
+pub mod history;
 pub(crate) mod http_client;
 pub(crate) mod io;
 pub(crate) mod mesh;
