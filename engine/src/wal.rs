@@ -153,7 +153,17 @@ impl LocalWal {
             (wal.dir().to_path_buf(), wal.detach_segments_before(lsn))
         };
         let n = paths.len();
-        rt::blocking(move || mcmp_storage::wal::remove_files(&dir, &paths)).await?;
+        // Off the blocking pool, which the group commits use.
+        let remove = move || mcmp_storage::wal::remove_files(&dir, &paths);
+        rt::on_own_thread("mcmp-retire", remove)
+            .await
+            .unwrap_or_else(|| {
+                Err(mcmp_storage::Error::Io {
+                    op: "start a thread",
+                    path: std::path::PathBuf::new(),
+                    source: std::io::Error::other("no thread"),
+                })
+            })?;
         Ok(n)
     }
 

@@ -92,14 +92,14 @@ impl Store {
             .flush_workers(1)
             .compaction_workers(1)
             .cache_size(32 << 20)
-            .max_write_buffer_size(64 << 20)
+            .max_write_buffer_size(256 << 20)
             .open()?;
         let mut parts = BTreeMap::new();
         for name in keyspace.list_partitions() {
             let Some((span_ms, start_ms)) = parse_name(&name) else {
                 continue;
             };
-            let handle = keyspace.open_partition(&name, PartitionCreateOptions::default())?;
+            let handle = keyspace.open_partition(&name, partition_options())?;
             let mut ranges = HashMap::new();
             for kv in handle.prefix(b"r") {
                 let (k, v) = kv?;
@@ -206,7 +206,7 @@ impl Store {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => {
                 let name = format!("h_{}_{}", self.span_ms, start);
-                let options = PartitionCreateOptions::default();
+                let options = partition_options();
                 let handle = self.keyspace.open_partition(&name, options)?;
                 let (span_ms, ranges) = (self.span_ms, HashMap::new());
                 e.insert(Part {
@@ -500,6 +500,16 @@ fn decode<T: bincode::Decode<()>>(bytes: &[u8]) -> Option<T> {
             None
         }
     }
+}
+
+/// A partition is written mostly in key order and read little: large
+/// memtables and size-tiered compaction keep the rewriting (and the CPU it
+/// takes from the shards) low.
+fn partition_options() -> PartitionCreateOptions {
+    let tiered = fjall::compaction::SizeTiered::new(64 << 20, 8);
+    PartitionCreateOptions::default()
+        .max_memtable_size(64 << 20)
+        .compaction_strategy(fjall::compaction::Strategy::SizeTiered(tiered))
 }
 
 fn parse_name(name: &str) -> Option<(i64, i64)> {

@@ -119,8 +119,12 @@ impl Shard {
             .map_err(|e| e.to_string())?;
         let dir = self.checkpoint_dir();
         let (round, lsn) = (marked.round, marked.lsn);
-        rt::blocking(move || mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes))
+        // On a thread of its own: a large checkpoint must not queue the
+        // WAL's group commits behind it in the shard's blocking pool.
+        let write = move || mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes);
+        rt::on_own_thread("mcmp-checkpoint", write)
             .await
+            .ok_or("no thread for the checkpoint")?
             .map_err(|e| format!("writing the checkpoint: {e}"))?;
         self.last_checkpoint_ms.set(now);
         Ok(lsn)
@@ -132,13 +136,14 @@ impl Shard {
         let dir = self.checkpoint_dir();
         let keep_for = self.shared.config.wal_retention;
         let segments = self.wal.segments();
-        let cut = rt::blocking(move || -> std::io::Result<u64> {
+        let cut = rt::on_own_thread("mcmp-retire", move || -> std::io::Result<u64> {
             let Some(floor) = mcmp_storage::checkpoint::floor(&dir)? else {
                 return Ok(0);
             };
             Ok(retention_cut(&segments, floor + 1, keep_for))
         })
         .await
+        .ok_or("no thread to read the checkpoints")?
         .map_err(|e| format!("reading checkpoints: {e}"))?;
         self.wal.retire_before(cut).await.map_err(|e| e.to_string())
     }
