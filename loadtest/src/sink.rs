@@ -30,7 +30,7 @@ pub const SIGNATURE_HEADER: &str = "x-mcmp-signature";
 /// Reports kept for `GET /reports` and the e2e verification; past it the
 /// counters stay exact but new reports are not listed (`reports_not_kept`).
 /// Sized for a 60 s e2e run at ~60,000 messages/s (~1 GiB of memory).
-const MAX_KEPT_REPORTS: usize = 4_000_000;
+pub const MAX_KEPT_REPORTS: usize = 4_000_000;
 
 /// Flags of `mcmp-loadtest sink`.
 #[derive(Debug, Clone, clap::Args)]
