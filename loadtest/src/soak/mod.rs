@@ -449,8 +449,13 @@ pub async fn run(args: SoakArgs, duration: Duration, shutdown: Shutdown) -> anyh
         std::fs::write(path, doc).with_context(|| format!("write {}", path.display()))?;
     }
     if !passed {
+        // The temp dir goes with the server; keep its log for the post-mortem.
         if let Some(s) = &setup.server {
-            eprintln!("soak: the server's log is {}", s.log_path().display());
+            let kept = std::env::temp_dir().join(format!("mcmp-soak-{}.log", plan.run_id));
+            match std::fs::copy(s.log_path(), &kept) {
+                Ok(_) => eprintln!("soak: the server's log is kept in {}", kept.display()),
+                Err(e) => eprintln!("soak: could not keep the server's log: {e}"),
+            }
         }
     }
     setup.finish(&e2e_args).await;
