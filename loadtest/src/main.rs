@@ -9,7 +9,9 @@
 //! - `baseline`: a bare HTTP server answering 202, the machine's ceiling;
 //! - `run`: the load generator, against any deployment (or `baseline`);
 //! - `e2e`: MCMP with the simulators around it, loaded and then checked for
-//!   lost or duplicated messages and reports.
+//!   lost or duplicated messages and reports;
+//! - `soak`: the `e2e` flow for minutes with short retentions, sampling the
+//!   server's RSS and data dir to show neither keeps growing.
 //!
 //! Why this shape: it depends on no MCMP crate and speaks only the wire
 //! protocols (its own small SMPP codec in [`smpp`]), so a bug shared by the
@@ -35,6 +37,7 @@ mod shutdown;
 mod sink;
 mod smpp;
 mod smsc;
+mod soak;
 mod text;
 
 use std::io::Write as _;
@@ -51,7 +54,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(name = "mcmp-loadtest", version)]
 struct Cli {
     /// Stop after this many seconds (default: simulators run until
-    /// SIGINT/SIGTERM; `run` and `e2e` load for 10 s).
+    /// SIGINT/SIGTERM; `run`, `e2e` and `soak` load for 10 s).
     #[arg(long, global = true)]
     duration: Option<u64>,
     #[command(subcommand)]
@@ -73,9 +76,12 @@ enum Command {
     /// Start (or target) MCMP with the simulators, load it, verify nothing
     /// was lost or duplicated.
     E2e(e2e::E2eArgs),
+    /// Run the e2e flow for `--duration` with short retentions, sampling
+    /// the server's RSS and data-dir size; fail if either keeps growing.
+    Soak(soak::SoakArgs),
 }
 
-/// The load duration of `run` and `e2e` without `--duration`.
+/// The load duration of `run`, `e2e` and `soak` without `--duration`.
 const DEFAULT_LOAD_SECS: u64 = 10;
 
 /// Prints the ready line `ready <kind> <addr>` and flushes it at once:
@@ -109,6 +115,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Command::Soak(args) => {
+            let passed = load_then_exit(soak::run(args, load_for, shutdown), trigger).await?;
+            if !passed {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         other => other,
     };
     let work = async {
@@ -117,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Provider(args) => provider::run(args, shutdown).await,
             Command::Sink(args) => sink::run(args, shutdown).await,
             Command::Baseline(args) => baseline::run(args, shutdown).await,
-            Command::Run(_) | Command::E2e(_) => Ok(()),
+            Command::Run(_) | Command::E2e(_) | Command::Soak(_) => Ok(()),
         }
     };
     tokio::pin!(work);

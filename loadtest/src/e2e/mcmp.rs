@@ -26,8 +26,31 @@ pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its data dir and log, removed on drop (after the child is killed).
-    _dir: tempfile::TempDir,
+    /// Its data dir (`<dir>/data`), config and log, removed on drop (after
+    /// the child is killed).
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// The child's process id (for `/proc/<pid>/…`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child's `--data-dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Its log file (everything it wrote on stderr).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("mcmp.log")
+    }
+
+    /// Whether the child has exited (and how), without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for Server {
@@ -60,13 +83,22 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// Starts `bin serve --listen 127.0.0.1:0` on a fresh data dir with
 /// `admin_token`, and waits for its ready line on stderr. The rest of its
-/// log goes to `<dir>/mcmp.log`.
-pub async fn start(bin: &Path, admin_token: &str) -> anyhow::Result<Server> {
+/// log goes to `<dir>/mcmp.log`. With `config` (TOML text), it is written
+/// to `<dir>/mcmp.toml` and given as `--config`; the flags still set the
+/// listen address and the data dir.
+pub async fn start(bin: &Path, admin_token: &str, config: Option<&str>) -> anyhow::Result<Server> {
     let dir = tempfile::Builder::new().prefix("mcmp-e2e-").tempdir()?;
     let log_path = dir.path().join("mcmp.log");
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
+        .arg(dir.path().join("data"));
+    if let Some(toml) = config {
+        let path = dir.path().join("mcmp.toml");
+        std::fs::write(&path, toml).with_context(|| format!("write {}", path.display()))?;
+        command.arg("--config").arg(path);
+    }
+    let mut child = command
         .env("MCMP_ADMIN_TOKEN", admin_token)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -99,11 +131,7 @@ pub async fn start(bin: &Path, admin_token: &str) -> anyhow::Result<Server> {
         "e2e: mcmp serve listening on {addr} (log {})",
         log_path.display()
     );
-    Ok(Server {
-        child,
-        addr,
-        _dir: dir,
-    })
+    Ok(Server { child, addr, dir })
 }
 
 /// The address in a ready line `… listening on http://ADDR …`.

@@ -10,8 +10,8 @@
 //! `--no-reports` it polls `GET /v1/messages/{id}` for a final status
 //! instead of waiting for webhooks.
 
-mod mcmp;
-mod verify;
+pub mod mcmp;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ use hyper::Method;
 
 use crate::load::client::{self, Auth, Conn};
 use crate::load::{self, summary, LoadArgs, Plan};
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, Trigger};
 use crate::sink::{Sink, SinkArgs};
 use crate::smsc::{self, Smsc, SmscArgs};
 
@@ -108,59 +108,143 @@ async fn start_world(args: &E2eArgs, shutdown: &Shutdown) -> anyhow::Result<Worl
     })
 }
 
+/// Everything an e2e-style run stands on: the simulators, MCMP (a child or
+/// `--target`), the registered tenant, the sink and the client's token.
+pub struct Setup {
+    /// The in-process SMSC.
+    pub smsc: Arc<Smsc>,
+    /// The in-process webhook sink.
+    pub sink: Arc<Sink>,
+    /// The `mcmp serve` child (none with `--target`).
+    pub server: Option<mcmp::Server>,
+    /// `http://host:port` of MCMP.
+    pub target: String,
+    /// Its `host:port`.
+    pub authority: String,
+    /// Its admin token.
+    pub admin_token: String,
+    /// The OAuth token source of the tenant's client.
+    pub auth: Auth,
+    /// Stops the simulators (and the token refresh).
+    sims_stop: Trigger,
+}
+
+impl Setup {
+    /// Starts the simulators and MCMP (with `config` as its TOML config
+    /// file when started here), registers the tenant and waits for binds.
+    pub async fn start(args: &E2eArgs, config: Option<&str>) -> anyhow::Result<Setup> {
+        let mix = load::Mix::parse(&args.load.mix)?;
+        let channels: Vec<String> = mix.weights().into_keys().collect();
+        anyhow::ensure!(
+            channels.iter().all(|c| c == "SMS" || c == "LMS"),
+            "e2e routes SMS and LMS to its SMSC; --mix {} has other channels",
+            args.load.mix
+        );
+        let (sims, sims_stop) = Shutdown::new();
+        let mut world = start_world(args, &sims).await?;
+        let (server, target, admin_token) = match &args.target {
+            Some(t) => (
+                None,
+                t.clone(),
+                args.admin_token.clone().unwrap_or_default(),
+            ),
+            None => {
+                let bin = mcmp::locate(args.mcmp_bin.as_deref())?;
+                let token = format!("e2e-{:016x}", fastrand::u64(..));
+                let server = mcmp::start(&bin, &token, config).await?;
+                let target = format!("http://{}", server.addr);
+                (Some(server), target, token)
+            }
+        };
+        let authority = client::authority(&target)?;
+        let mut conn = Conn::new(&authority);
+        let tenant = mcmp::Tenant {
+            group_code: &args.group_code,
+            bill_code: &args.load.bill_code,
+            from: &args.load.from,
+            report_uri: format!("http://{}/reports", world.sink_addr),
+            smsc: world.smpp_addr,
+            senders: args.senders,
+            channels,
+        };
+        let (client_id, secret) = mcmp::register(&mut conn, &admin_token, &tenant).await?;
+        let listener = world.sink_listener.take().context("sink listener")?;
+        let sink_args = SinkArgs {
+            listen: world.sink_addr,
+            secret: secret.clone(),
+            fail_first: 0,
+            fail_rate: 0.0,
+            status: 500,
+        };
+        let sink = Sink::spawn(sink_args, listener, sims.clone())?;
+        wait_for_binds(&world.smsc, args.senders).await;
+        let auth = Auth::client_credentials(&authority, &client_id, &secret, sims.clone()).await?;
+        Ok(Setup {
+            smsc: world.smsc,
+            sink,
+            server,
+            target,
+            authority,
+            admin_token,
+            auth,
+            sims_stop,
+        })
+    }
+
+    /// The load plan of `args` against this MCMP, keeping accepted ids.
+    pub fn plan(
+        &self,
+        args: &LoadArgs,
+        duration: Duration,
+        label: &'static str,
+    ) -> anyhow::Result<Plan> {
+        let mut plan = Plan::new(args, self.authority.clone(), self.auth.clone(), duration)?;
+        plan.collect = true;
+        plan.label = label;
+        Ok(plan)
+    }
+
+    /// The checks' inputs for a finished load.
+    pub fn inputs<'a>(
+        &'a self,
+        plan: &'a Plan,
+        outcome: &'a load::Outcome,
+        load_start_ms: u64,
+        settle: Duration,
+    ) -> verify::Inputs<'a> {
+        verify::Inputs {
+            plan,
+            accepted: &outcome.accepted,
+            load_start_ms,
+            load_secs: outcome.elapsed.as_secs_f64(),
+            settle,
+            smsc: &self.smsc,
+            sink: &self.sink,
+            auth: &self.auth,
+            authority: &self.authority,
+        }
+    }
+
+    /// Deletes the tenant's senders on a shared `--target` (so they point
+    /// nowhere harmless), stops the simulators and the child.
+    pub async fn finish(self, args: &E2eArgs) {
+        if self.server.is_none() {
+            let mut conn = Conn::new(&self.authority);
+            for n in 1..=args.senders {
+                let path = format!("/senders/{}_S_SIM{n:02}", args.group_code);
+                let _ =
+                    mcmp::admin(&mut conn, &self.admin_token, Method::DELETE, &path, None).await;
+            }
+        }
+        self.sims_stop.fire();
+        drop(self.server);
+    }
+}
+
 /// Runs the e2e test; `Ok(false)` when something was lost or duplicated.
 pub async fn run(args: E2eArgs, duration: Duration, shutdown: Shutdown) -> anyhow::Result<bool> {
-    let mix = load::Mix::parse(&args.load.mix)?;
-    let channels: Vec<String> = mix.weights().into_keys().collect();
-    anyhow::ensure!(
-        channels.iter().all(|c| c == "SMS" || c == "LMS"),
-        "e2e routes SMS and LMS to its SMSC; --mix {} has other channels",
-        args.load.mix
-    );
-    let (sims, sims_stop) = Shutdown::new();
-    let mut world = start_world(&args, &sims).await?;
-    let (server, target, admin_token) = match &args.target {
-        Some(t) => (
-            None,
-            t.clone(),
-            args.admin_token.clone().unwrap_or_default(),
-        ),
-        None => {
-            let bin = mcmp::locate(args.mcmp_bin.as_deref())?;
-            let token = format!("e2e-{:016x}", fastrand::u64(..));
-            let server = mcmp::start(&bin, &token).await?;
-            let target = format!("http://{}", server.addr);
-            (Some(server), target, token)
-        }
-    };
-    let authority = client::authority(&target)?;
-    let mut conn = Conn::new(&authority);
-    let tenant = mcmp::Tenant {
-        group_code: &args.group_code,
-        bill_code: &args.load.bill_code,
-        from: &args.load.from,
-        report_uri: format!("http://{}/reports", world.sink_addr),
-        smsc: world.smpp_addr,
-        senders: args.senders,
-        channels,
-    };
-    let (client_id, secret) = mcmp::register(&mut conn, &admin_token, &tenant).await?;
-    let listener = world.sink_listener.take().context("sink listener")?;
-    let sink_args = SinkArgs {
-        listen: world.sink_addr,
-        secret: secret.clone(),
-        fail_first: 0,
-        fail_rate: 0.0,
-        status: 500,
-    };
-    let sink = Sink::spawn(sink_args, listener, sims.clone())?;
-    wait_for_binds(&world.smsc, args.senders).await;
-
-    let auth = Auth::client_credentials(&authority, &client_id, &secret, sims.clone()).await?;
-    let mut plan = Plan::new(&args.load, authority.clone(), auth.clone(), duration)?;
-    plan.collect = true;
-    plan.label = "e2e";
-    let plan = Arc::new(plan);
+    let setup = Setup::start(&args, None).await?;
+    let plan = Arc::new(setup.plan(&args.load, duration, "e2e")?);
     let load_start_ms = load::unix_ms();
     let outcome = load::drive(plan.clone(), shutdown).await;
     eprintln!(
@@ -168,37 +252,20 @@ pub async fn run(args: E2eArgs, duration: Duration, shutdown: Shutdown) -> anyho
         outcome.accepted.len(),
         args.settle
     );
-    let checks = verify::Inputs {
-        plan: &plan,
-        accepted: &outcome.accepted,
-        load_start_ms,
-        load_secs: outcome.elapsed.as_secs_f64(),
-        settle: Duration::from_secs(args.settle),
-        smsc: &world.smsc,
-        sink: &sink,
-        auth: &auth,
-        authority: &authority,
-    };
+    let settle = Duration::from_secs(args.settle);
+    let checks = setup.inputs(&plan, &outcome, load_start_ms, settle);
     let verdict = if args.no_reports {
         verify::by_polling(&checks).await
     } else {
         verify::by_reports(&checks).await
     };
-    let mut summary = summary::json(&plan, &target, &outcome, None);
+    let mut summary = summary::json(&plan, &setup.target, &outcome, None);
     summary["kind"] = "e2e".into();
     summary["e2e"] = verdict.json.clone();
     print!("{}", summary::text(&summary));
     print!("{}", verdict.text);
     crate::run::write_outputs(&args.load, &summary, &outcome)?;
-    // Leave the tenant's senders pointing nowhere harmless on a shared target.
-    if server.is_none() {
-        for n in 1..=args.senders {
-            let path = format!("/senders/{}_S_SIM{n:02}", args.group_code);
-            let _ = mcmp::admin(&mut conn, &admin_token, Method::DELETE, &path, None).await;
-        }
-    }
-    sims_stop.fire();
-    drop(server);
+    setup.finish(&args).await;
     Ok(verdict.passed)
 }
 

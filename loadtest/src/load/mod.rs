@@ -15,6 +15,7 @@ pub mod tally;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -140,6 +141,18 @@ pub struct Plan {
     pub collect: bool,
     /// Label of the progress lines.
     pub label: &'static str,
+    /// Running totals, updated once a second while the load runs.
+    pub live: Live,
+}
+
+/// Running totals of a load, for observers (the `soak` sampler) that run
+/// beside it; updated by the progress task once a second.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Messages sent so far.
+    pub sent: AtomicU64,
+    /// Messages accepted so far.
+    pub accepted: AtomicU64,
 }
 
 impl Plan {
@@ -169,6 +182,7 @@ impl Plan {
             baseline_answers: false,
             collect: false,
             label: "run",
+            live: Live::default(),
         })
     }
 
@@ -332,6 +346,8 @@ async fn progress(
         }
         let second = take_second(&tallies);
         total.merge(&second);
+        plan.live.sent.store(total.sent, Ordering::Relaxed);
+        plan.live.accepted.store(total.accepted, Ordering::Relaxed);
         eprintln!("{}", progress_line(&plan, start.elapsed(), &total, &second));
         series.push(Point {
             t: start.elapsed().as_secs_f64(),

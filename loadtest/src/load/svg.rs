@@ -1,6 +1,9 @@
 //! The picture of a run (`--svg`): a self-contained SVG drawn here, two
 //! panels sharing the time axis — per-second throughput (sent and accepted
 //! messages/s) above, p50/p99/p99.9 request latency (ms) below.
+//!
+//! [`document`] draws any stack of [`Panel`]s over one time axis; `soak`
+//! uses it for its memory and disk picture.
 
 use std::fmt::Write as _;
 
@@ -13,17 +16,39 @@ const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const GAP: f64 = 60.0;
 
-/// One line of a panel.
-struct Line<'a> {
-    name: &'a str,
-    color: &'a str,
-    values: Vec<f64>,
+/// One line of a panel: a value per time point (non-finite values, e.g. a
+/// missed sample, are left out of the line).
+pub struct Line<'a> {
+    /// Legend.
+    pub name: &'a str,
+    /// Stroke colour.
+    pub color: &'a str,
+    /// One value per point of the shared time axis.
+    pub values: Vec<f64>,
+}
+
+/// A panel: lines against the shared time axis, with the unit of its y axis.
+pub struct Panel<'a> {
+    /// The y axis' label.
+    pub unit: &'a str,
+    /// Its lines.
+    pub lines: Vec<Line<'a>>,
+    /// Times marked across it.
+    pub markers: Vec<Marker<'a>>,
+}
+
+/// A vertical dashed line across a panel at time `t`, labelled.
+pub struct Marker<'a> {
+    /// Where, on the time axis.
+    pub t: f64,
+    /// Its label.
+    pub label: &'a str,
 }
 
 /// Renders `series` under `title`.
 pub fn render(title: &str, series: &[Point]) -> String {
     let t: Vec<f64> = series.iter().map(|p| p.t).collect();
-    let throughput = [
+    let throughput = vec![
         Line {
             name: "sent/s",
             color: "#888888",
@@ -44,13 +69,34 @@ pub fn render(title: &str, series: &[Point]) -> String {
             values: series.iter().map(|p| p.tally.quantile_ms(q)).collect(),
         })
         .collect::<Vec<_>>();
-    let height = TOP + 2.0 * PANEL + GAP + 40.0;
+    let panels = [
+        Panel {
+            unit: "messages/s",
+            lines: throughput,
+            markers: Vec::new(),
+        },
+        Panel {
+            unit: "latency ms",
+            lines: latency,
+            markers: Vec::new(),
+        },
+    ];
+    document(title, &t, &panels)
+}
+
+/// A self-contained SVG document: `panels` stacked under `title`, sharing
+/// the time axis `t` (seconds).
+pub fn document(title: &str, t: &[f64], panels: &[Panel<'_>]) -> String {
+    let n = panels.len().max(1) as f64;
+    let height = TOP + n * PANEL + (n - 1.0) * GAP + 40.0;
     let mut svg = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{height}\" viewBox=\"0 0 {WIDTH} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{LEFT}\" y=\"22\" font-size=\"15\">{}</text>\n",
         escape(title)
     );
-    panel(&mut svg, TOP, "messages/s", &t, &throughput);
-    panel(&mut svg, TOP + PANEL + GAP, "latency ms", &t, &latency);
+    for (i, p) in panels.iter().enumerate() {
+        let top = TOP + i as f64 * (PANEL + GAP);
+        panel(&mut svg, top, t, p);
+    }
     let _ = writeln!(
         svg,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">seconds</text>\n</svg>",
@@ -60,13 +106,19 @@ pub fn render(title: &str, series: &[Point]) -> String {
     svg
 }
 
-fn panel(svg: &mut String, top: f64, unit: &str, t: &[f64], lines: &[Line<'_>]) {
+fn panel(svg: &mut String, top: f64, t: &[f64], p: &Panel<'_>) {
+    let Panel {
+        unit,
+        lines,
+        markers,
+    } = p;
     let w = WIDTH - LEFT - RIGHT;
     let t_max = t.iter().copied().fold(1.0, f64::max);
     let y_max = nice_max(
         lines
             .iter()
             .flat_map(|l| l.values.iter().copied())
+            .filter(|v| v.is_finite())
             .fold(0.0, f64::max),
     );
     let x = |v: f64| LEFT + v / t_max * w;
@@ -98,22 +150,35 @@ fn panel(svg: &mut String, top: f64, unit: &str, t: &[f64], lines: &[Line<'_>]) 
             label(tv)
         );
     }
-    for (n, line) in lines.iter().enumerate() {
+    for m in markers.iter().filter(|m| (0.0..=t_max).contains(&m.t)) {
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{x0:.1}\" x2=\"{x0:.1}\" y1=\"{top}\" y2=\"{}\" stroke=\"#999\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{}\" fill=\"#666\">{}</text>",
+            top + PANEL,
+            x(m.t) + 3.0,
+            top + 14.0,
+            escape(m.label),
+            x0 = x(m.t),
+        );
+    }
+    let mut legend_x = LEFT + 10.0;
+    for line in lines {
         let points: Vec<String> = t
             .iter()
             .zip(&line.values)
+            .filter(|(_, v)| v.is_finite())
             .map(|(tv, v)| format!("{:.1},{:.1}", x(*tv), y(*v)))
             .collect();
         let _ = writeln!(
             svg,
-            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n<text x=\"{}\" y=\"{}\" fill=\"{}\">{}</text>",
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n<text x=\"{legend_x}\" y=\"{}\" fill=\"{}\">{}</text>",
             line.color,
             points.join(" "),
-            LEFT + 10.0 + 90.0 * n as f64,
             top - 6.0,
             line.color,
             escape(line.name)
         );
+        legend_x += (7 * line.name.chars().count()).max(60) as f64 + 30.0;
     }
 }
 

@@ -68,6 +68,11 @@ fn signatures_are_checked_and_duplicates_flagged() {
     let list = reports.as_array().expect("array");
     assert_eq!(list.len(), 3);
     assert_eq!(list[0]["message_id"], "m-r1");
+    assert_eq!(
+        list[0]["report"],
+        json!({"report_id": "r1", "message_id": "m-r1", "status": "delivered"}),
+        "the whole report, as JSON"
+    );
     assert!(list[0]["arrived_ms"].as_u64().unwrap_or(0) > 0);
     assert_eq!(list[2]["report_id"], "r1");
     assert_eq!(list[2]["attempt"], 2);
