@@ -74,6 +74,9 @@ pub struct DedupTable {
     window_secs: u32,
     map: HashMap<StoredKey, (MessageId, u32)>,
     order: VecDeque<(u32, StoredKey)>,
+    /// Entries ever taken off the front of `order`: `order[i]` is entry
+    /// number `popped + i` of the table's life.
+    popped: u64,
 }
 
 impl DedupTable {
@@ -83,6 +86,7 @@ impl DedupTable {
             window_secs,
             map: HashMap::new(),
             order: VecDeque::new(),
+            popped: 0,
         }
     }
 
@@ -121,14 +125,36 @@ impl DedupTable {
         }
     }
 
-    /// Every entry still within the window at `now_secs` (a checkpoint):
-    /// key, message, claim time.
-    pub fn entries(&self, now_secs: u32) -> Vec<(DedupKey, MessageId, u32)> {
-        self.map
-            .iter()
-            .filter(|(_, (_, at))| now_secs.saturating_sub(*at) < self.window_secs)
-            .map(|(k, (id, at))| (DedupKey::from(*k), *id, *at))
-            .collect()
+    /// The number of the oldest entry still held (see [`DedupTable::entries`]).
+    pub fn first_entry(&self) -> u64 {
+        self.popped
+    }
+
+    /// Up to `max` entries from entry number `from` on (in claim order),
+    /// those still within the window at `now_secs`, added to `out`;
+    /// returns the number to continue from, or `None` at the end. A
+    /// checkpoint copies the table a chunk at a time between other work:
+    /// entries added meanwhile are copied too, and those evicted meanwhile
+    /// have expired, so no entry held throughout is missed.
+    pub fn entries(
+        &self,
+        from: u64,
+        max: usize,
+        now_secs: u32,
+        out: &mut Vec<(DedupKey, MessageId, u32)>,
+    ) -> Option<u64> {
+        let skip = from.saturating_sub(self.popped) as usize;
+        let mut taken = 0;
+        for (at, key) in self.order.iter().skip(skip).take(max) {
+            taken += 1;
+            let live = now_secs.saturating_sub(*at) < self.window_secs;
+            match self.map.get(key) {
+                Some((id, t)) if *t == *at && live => out.push((DedupKey::from(*key), *id, *at)),
+                _ => {}
+            }
+        }
+        let next = self.popped + (skip + taken) as u64;
+        (skip + taken < self.order.len()).then_some(next)
     }
 
     /// Undoes a claim whose message was not written (only if `id` holds it).
@@ -151,6 +177,7 @@ impl DedupTable {
                 break;
             }
             self.order.pop_front();
+            self.popped += 1;
             if self.map.get(&key).is_some_and(|(_, t)| *t == at) {
                 self.map.remove(&key);
             }
@@ -161,6 +188,31 @@ impl DedupTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_in_chunks_misses_no_entry_held_throughout() {
+        let mut t = DedupTable::new(100);
+        let key = |i: u64| DedupKey::new("A1", &format!("k{i}"));
+        for i in 0..10 {
+            t.claim(key(i), MessageId::new(0, i), 1000 + i as u32);
+        }
+        let mut out = Vec::new();
+        let next = t.entries(t.first_entry(), 4, 1010, &mut out).expect("more");
+        // Meanwhile the first three expire and two more are claimed.
+        t.claim(key(10), MessageId::new(0, 10), 1102);
+        t.claim(key(11), MessageId::new(0, 11), 1102);
+        let mut from = Some(next);
+        while let Some(f) = from {
+            from = t.entries(f, 4, 1102, &mut out);
+        }
+        let mut got: Vec<u64> = out.iter().map(|(_, id, _)| id.seq()).collect();
+        got.sort_unstable();
+        got.dedup();
+        // 0-3 went with the first chunk, 4-11 after the eviction shifted
+        // the queue: each once, none skipped.
+        assert_eq!(got, (0..12).collect::<Vec<_>>());
+        assert_eq!(out.len(), 12);
+    }
 
     #[test]
     fn claim_duplicate_release_and_expiry() {

@@ -79,17 +79,36 @@ impl History {
     /// Opens the store in `dir` for `shards` shards and starts its threads.
     pub fn open(dir: &Path, shards: usize, retention: Duration) -> Result<History, OpenError> {
         let retention_ms = retention.as_millis().min(i64::MAX as u128) as i64;
-        let store = Arc::new(Store::open(dir, retention_ms)?);
         let applied: Arc<Vec<AtomicU64>> =
             Arc::new((0..shards).map(|_| AtomicU64::new(0)).collect());
         let (feed, feed_rx) = mpsc::sync_channel(FEED_BOUND);
         let (reads, reads_rx) = mpsc::sync_channel::<Read>(READ_BOUND);
+        // The index thread opens the store at a lower priority, so the
+        // store's own flush and compaction threads, which it starts, run
+        // there too: under load the shards get the cores first.
+        let (opened_tx, opened) = mpsc::sync_channel(1);
         let index = {
-            let (store, applied) = (store.clone(), applied.clone());
+            let (dir, applied) = (dir.to_path_buf(), applied.clone());
             std::thread::Builder::new()
                 .name("mcmp-history-index".into())
-                .spawn(move || index_loop(&store, &applied, &feed_rx))
+                .spawn(move || {
+                    crate::rt::lower_this_threads_priority();
+                    let store = match Store::open(&dir, retention_ms) {
+                        Ok(s) => Arc::new(s),
+                        Err(e) => {
+                            let _ = opened_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    if opened_tx.send(Ok(store.clone())).is_ok() {
+                        index_loop(&store, &applied, &feed_rx);
+                    }
+                })
+                .map_err(io_error)?
         };
+        let store = opened
+            .recv()
+            .map_err(|_| io_error(std::io::Error::other("the history thread died")))??;
         let reader = {
             let store = store.clone();
             std::thread::Builder::new()
@@ -100,7 +119,7 @@ impl History {
                     }
                 })
         };
-        let threads = vec![index.map_err(io_error)?, reader.map_err(io_error)?];
+        let threads = vec![index, reader.map_err(io_error)?];
         Ok(History {
             store,
             feed: Some(feed),

@@ -20,7 +20,9 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 
 pub use hyper_glue::{Conn, HyperTimer};
-pub use probe::{free_space_bytes, free_space_fraction, probe, ProbeError};
+pub use probe::{
+    free_space_bytes, free_space_fraction, lower_this_threads_priority, probe, ProbeError,
+};
 
 /// Locked I/O memory given to each executor. glommio's default (10 MiB) is
 /// above a typical 8 MiB `RLIMIT_MEMLOCK`, and buffer registration then fails

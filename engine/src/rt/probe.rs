@@ -4,8 +4,8 @@
 //! glommio.
 #![allow(unsafe_code)]
 // NOTE: this file and `hyper_glue.rs` are the only audited `unsafe` in the
-// workspace: two libc calls here (getrlimit, the io_uring_setup syscall), each
-// with its safety argument beside it.
+// workspace: three libc calls here (getrlimit, the io_uring_setup syscall,
+// setpriority), each with its safety argument beside it.
 
 use std::fmt;
 
@@ -105,6 +105,21 @@ fn statvfs(path: &std::path::Path) -> Option<libc::statvfs> {
     // both live for the call.
     let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
     (rc == 0).then_some(st)
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10), for
+/// background work that must yield the cores to the shards under load;
+/// threads it starts afterwards inherit it. Best effort: a failure is
+/// logged.
+pub fn lower_this_threads_priority() {
+    // SAFETY: setpriority takes plain integers and changes only the nice
+    // value of the calling thread (PRIO_PROCESS with who = 0 is the
+    // calling thread on Linux); no memory is passed.
+    let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    if done != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(error = %e, "could not lower a background thread's priority");
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ use crate::mesh::msg::{CheckpointMsg, MeshMsg};
 use crate::model::MessageId;
 use crate::{rt, unix_ms};
 
+/// Dedup keys copied per step of a checkpoint.
+const DEDUP_CHUNK: usize = 20_000;
+
 /// A mark waiting for its write: the WAL position and the store then.
 pub struct Marked {
     round: u64,
@@ -103,31 +106,51 @@ impl Shard {
         lsn
     }
 
-    /// Step 2: the dedup keys owned now, then the file once the WAL is
-    /// durable up to the mark.
+    /// Step 2: the dedup keys owned now (every claim before any shard's
+    /// mark is among them), then the file once the WAL is durable up to
+    /// the mark.
     pub(super) async fn checkpoint_write(self: &Rc<Self>) -> Result<u64, String> {
         let Some(marked) = self.marked.borrow_mut().take() else {
             return Err("no mark to write".into());
         };
         let now = unix_ms();
-        let keys = self.core.borrow().dedup.entries((now / 1000) as u32);
-        let bytes = payload(now, &marked.messages, &keys);
-        drop(marked.messages);
+        let keys = self.dedup_entries(now).await;
         self.wal
             .durable(marked.lsn)
             .await
             .map_err(|e| e.to_string())?;
         let dir = self.checkpoint_dir();
         let (round, lsn) = (marked.round, marked.lsn);
-        // On a thread of its own: a large checkpoint must not queue the
-        // WAL's group commits behind it in the shard's blocking pool.
-        let write = move || mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes);
+        // Encoded and written on a thread of its own: a large checkpoint
+        // must neither hold the core nor queue the WAL's group commits
+        // behind it in the shard's blocking pool.
+        let write = move || {
+            let bytes = payload(now, &marked.messages, &keys);
+            mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes)
+        };
         rt::on_own_thread("mcmp-checkpoint", write)
             .await
             .ok_or("no thread for the checkpoint")?
             .map_err(|e| format!("writing the checkpoint: {e}"))?;
         self.last_checkpoint_ms.set(now);
         Ok(lsn)
+    }
+
+    /// The dedup keys this shard owns, copied a chunk at a time with a
+    /// yield between chunks (a day of keys is millions).
+    async fn dedup_entries(&self, now_ms: i64) -> Vec<(DedupKey, MessageId, u32)> {
+        let now_secs = (now_ms / 1000) as u32;
+        let mut out = Vec::new();
+        let mut next = Some(self.core.borrow().dedup.first_entry());
+        while let Some(from) = next {
+            next = self
+                .core
+                .borrow()
+                .dedup
+                .entries(from, DEDUP_CHUNK, now_secs, &mut out);
+            rt::yield_if_needed().await;
+        }
+        out
     }
 
     /// Step 3: deletes the WAL segments the older kept checkpoint covers
