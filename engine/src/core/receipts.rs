@@ -4,8 +4,12 @@
 //! kept as *early* until the key is indexed, at most
 //! [`EARLY_RECEIPTS_BOUND`] of them; a full buffer first forgets early
 //! receipts older than [`EARLY_RECEIPT_TTL_MS`], then drops new ones.
+//!
+//! A key leaves when its receipt comes, or [`INDEX_TTL_MS`] after it was
+//! indexed: by then the message's validity (at most 3 days) has ended long
+//! ago, so a receipt that never came no longer holds memory.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::model::{hash128, MessageId};
 
@@ -15,6 +19,10 @@ pub const EARLY_RECEIPTS_BOUND: usize = 100_000;
 /// How long an early receipt is sure to be kept: a full buffer forgets
 /// those kept this long or longer.
 pub const EARLY_RECEIPT_TTL_MS: i64 = 300_000;
+
+/// How long a key waits for its receipt: the longest validity (3 days)
+/// and a day for late receipts (SPEC §5.1).
+pub const INDEX_TTL_MS: i64 = 4 * 86_400_000;
 
 /// A receipt key: hash of sender name and carrier message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -51,18 +59,40 @@ pub enum Arrival {
 #[derive(Default)]
 pub struct ReceiptIndex {
     index: HashMap<ReceiptKey, MessageId>,
+    /// The keys indexed, oldest first: (when, key, message).
+    order: VecDeque<(i64, ReceiptKey, MessageId)>,
     early: HashMap<ReceiptKey, (Receipt, i64)>,
 }
 
 impl ReceiptIndex {
     /// Indexes a carrier id. When its receipt came first, returns it: the
     /// message's final result.
-    pub fn index(&mut self, key: ReceiptKey, id: MessageId) -> Option<Receipt> {
+    pub fn index(&mut self, now_ms: i64, key: ReceiptKey, id: MessageId) -> Option<Receipt> {
+        self.forget_older_than(now_ms - INDEX_TTL_MS);
         if let Some((receipt, _)) = self.early.remove(&key) {
             return Some(receipt);
         }
         self.index.insert(key, id);
+        self.order.push_back((now_ms, key, id));
         None
+    }
+
+    /// Forgets the keys indexed before `cutoff_ms` whose receipt never came.
+    fn forget_older_than(&mut self, cutoff_ms: i64) {
+        while let Some(&(at, key, id)) = self.order.front() {
+            if at >= cutoff_ms {
+                return;
+            }
+            self.order.pop_front();
+            if self.index.get(&key) == Some(&id) {
+                self.index.remove(&key);
+            }
+        }
+    }
+
+    /// Keys waiting for their receipt.
+    pub fn indexed(&self) -> usize {
+        self.index.len()
     }
 
     /// A receipt arrived at `now_ms`.
@@ -101,7 +131,7 @@ mod tests {
         let mut r = ReceiptIndex::default();
         let key = ReceiptKey::new("G_S_KT01", "00000000ab");
         let id = MessageId::new(1, 7);
-        assert_eq!(r.index(key, id), None);
+        assert_eq!(r.index(0, key, id), None);
         assert_eq!(r.arrived(0, key, DELIVERED), Arrival::Matched(id));
         // A second receipt for the same id is not matched again.
         assert_eq!(r.arrived(0, key, DELIVERED), Arrival::Early);
@@ -117,7 +147,7 @@ mod tests {
             code: 5001,
         };
         assert_eq!(r.arrived(10, key, failed), Arrival::Early);
-        assert_eq!(r.index(key, MessageId::new(0, 1)), Some(failed));
+        assert_eq!(r.index(20, key, MessageId::new(0, 1)), Some(failed));
         assert_eq!(r.early(), 0);
     }
 
@@ -141,5 +171,24 @@ mod tests {
             Arrival::Early
         );
         assert_eq!(r.early(), 1);
+    }
+
+    #[test]
+    fn a_key_whose_receipt_never_comes_is_forgotten_after_the_ttl() {
+        let mut r = ReceiptIndex::default();
+        let (lost, kept) = (ReceiptKey::new("S", "lost"), ReceiptKey::new("S", "kept"));
+        assert_eq!(r.index(0, lost, MessageId::new(0, 1)), None);
+        assert_eq!(r.index(INDEX_TTL_MS - 1, kept, MessageId::new(0, 2)), None);
+        assert_eq!(r.indexed(), 2);
+        // The next index after the TTL forgets the first key only.
+        let other = ReceiptKey::new("S", "other");
+        assert_eq!(r.index(INDEX_TTL_MS + 1, other, MessageId::new(0, 3)), None);
+        assert_eq!(r.indexed(), 2);
+        let at = INDEX_TTL_MS + 2;
+        assert_eq!(r.arrived(at, lost, DELIVERED), Arrival::Early, "forgotten");
+        assert_eq!(
+            r.arrived(at, kept, DELIVERED),
+            Arrival::Matched(MessageId::new(0, 2))
+        );
     }
 }

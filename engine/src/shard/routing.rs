@@ -38,7 +38,7 @@ pub fn pick(shard: &Shard, req: PickRequest) {
 /// Indexes a carrier id (this shard owns the key); a receipt that came
 /// first goes to the message's owner now.
 pub fn index_receipt(shard: &Shard, key: ReceiptKey, id: MessageId) {
-    let early = shard.core.borrow_mut().receipts.index(key, id);
+    let early = shard.core.borrow_mut().receipts.index(unix_ms(), key, id);
     if let Some(Receipt { delivered, code }) = early {
         shard.to_owner(
             id,

@@ -266,7 +266,7 @@ impl Sim {
             Msg::Owner(ev) => self.feed(to, |c, now, fx| c.lifecycle.on_owner(now, ev, fx)),
             Msg::Refund { group, amount } => self.shards[to].core.quota.refund(&group, amount),
             Msg::Index { key, id } => {
-                if let Some(r) = self.shards[to].core.receipts.index(key, id) {
+                if let Some(r) = self.shards[to].core.receipts.index(now, key, id) {
                     self.final_word(id, r);
                 }
             }
