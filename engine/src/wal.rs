@@ -111,12 +111,6 @@ impl LocalWal {
         self.appended.get()
     }
 
-    /// Appends records and waits until all of them are durable.
-    pub async fn append_durable(&self, records: &[Record]) -> Result<(), WalError> {
-        let last = self.append_background(records)?;
-        self.durable(last).await
-    }
-
     /// Waits until every record up to `lsn` is durable.
     pub async fn durable(&self, lsn: u64) -> Result<(), WalError> {
         if self.poisoned.get() {

@@ -2,9 +2,10 @@
 //! §5.4, DESIGN §3 "Bounded state").
 //!
 //! Shards never call the store. Each one hands its settled messages, in
-//! numbered hand-overs, to the **index thread** through one bounded queue
-//! ([`History::offer`], which never blocks: a full queue hands the batch
-//! back and the shard offers it again on a later tick); the thread writes
+//! numbered hand-overs, and its blocked messages and late receipts to the
+//! **index thread** through one bounded queue ([`History::offer`], which
+//! never blocks: a full queue hands the batch back and the shard offers it
+//! again on a later tick); the thread writes
 //! them and publishes, per shard, the last hand-over applied
 //! ([`History::applied`]), after which the shard lets those messages leave
 //! memory. A message is therefore always in its shard's memory, in the
@@ -46,11 +47,14 @@ const READ_BOUND: usize = 1024;
 const DROP_EVERY: Duration = Duration::from_secs(5);
 
 /// What the index thread's queue carries.
-enum Feed {
+pub enum Feed {
     /// One shard's batch of settled messages.
     HandOver {
+        /// The shard handing over.
         shard: usize,
+        /// Its number, published once applied ([`History::applied`]).
         ticket: u64,
+        /// The messages.
         messages: Vec<SettledMessage>,
     },
     /// Receipts that came after their (archived) messages expired.
@@ -129,57 +133,14 @@ impl History {
         })
     }
 
-    /// Offers `shard`'s hand-over `ticket`; gives the messages back when
-    /// the index thread's queue is full.
-    pub fn offer(
-        &self,
-        shard: usize,
-        ticket: u64,
-        messages: Vec<SettledMessage>,
-    ) -> Result<(), Vec<SettledMessage>> {
-        let Some(feed) = &self.feed else {
-            return Err(messages);
+    /// Offers `feed` to the index thread without waiting; gives it back
+    /// when the queue is full (or closed), for a later tick.
+    pub fn offer(&self, feed: Feed) -> Result<(), Feed> {
+        let Some(tx) = &self.feed else {
+            return Err(feed);
         };
-        let hand_over = Feed::HandOver {
-            shard,
-            ticket,
-            messages,
-        };
-        feed.try_send(hand_over).map_err(|e| match e {
-            TrySendError::Full(Feed::HandOver { messages, .. })
-            | TrySendError::Disconnected(Feed::HandOver { messages, .. }) => messages,
-            _ => Vec::new(),
-        })
-    }
-
-    /// Offers late receipts of messages no longer in memory; gives them
-    /// back when the index thread's queue is full.
-    pub fn offer_late_receipts(
-        &self,
-        recs: Vec<LateReceiptRecord>,
-    ) -> Result<(), Vec<LateReceiptRecord>> {
-        let Some(feed) = &self.feed else {
-            return Err(recs);
-        };
-        feed.try_send(Feed::LateReceipts(recs))
-            .map_err(|e| match e {
-                TrySendError::Full(Feed::LateReceipts(r))
-                | TrySendError::Disconnected(Feed::LateReceipts(r)) => r,
-                _ => Vec::new(),
-            })
-    }
-
-    /// Offers blocked messages; gives them back when the index thread's
-    /// queue is full.
-    pub fn offer_blocked(&self, recs: Vec<BlockedRecord>) -> Result<(), Vec<BlockedRecord>> {
-        let Some(feed) = &self.feed else {
-            return Err(recs);
-        };
-        feed.try_send(Feed::Blocked(recs)).map_err(|e| match e {
-            TrySendError::Full(Feed::Blocked(r)) | TrySendError::Disconnected(Feed::Blocked(r)) => {
-                r
-            }
-            _ => Vec::new(),
+        tx.try_send(feed).map_err(|e| match e {
+            TrySendError::Full(f) | TrySendError::Disconnected(f) => f,
         })
     }
 
@@ -191,18 +152,7 @@ impl History {
             return false;
         };
         let (tx, rx) = oneshot::channel();
-        let mut ask = Feed::Persist(tx);
-        loop {
-            match feed.try_send(ask) {
-                Ok(()) => break,
-                Err(TrySendError::Full(back)) => {
-                    ask = back;
-                    crate::rt::sleep(Duration::from_millis(1)).await;
-                }
-                Err(TrySendError::Disconnected(_)) => return false,
-            }
-        }
-        rx.await.unwrap_or(false)
+        send_waiting(feed, Feed::Persist(tx)).await && rx.await.unwrap_or(false)
     }
 
     /// The last hand-over of `shard` the store has applied.
@@ -226,18 +176,11 @@ impl History {
     {
         let reads = self.reads.as_ref()?;
         let (tx, rx) = oneshot::channel();
-        let mut job: Read = Box::new(move |store: &Store| {
+        let job: Read = Box::new(move |store: &Store| {
             let _ = tx.send(read(store));
         });
-        loop {
-            match reads.try_send(job) {
-                Ok(()) => break,
-                Err(TrySendError::Full(back)) => {
-                    job = back;
-                    crate::rt::sleep(Duration::from_millis(1)).await;
-                }
-                Err(TrySendError::Disconnected(_)) => return None,
-            }
+        if !send_waiting(reads, job).await {
+            return None;
         }
         match rx.await {
             Ok(Ok(v)) => Some(v),
@@ -258,6 +201,22 @@ impl Drop for History {
         self.reads.take();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+    }
+}
+
+/// Sends `item` on a thread's queue, waiting a millisecond at a time while
+/// it is full (the shard's task waits, its core does not); `false` once the
+/// queue is closed.
+async fn send_waiting<T>(tx: &SyncSender<T>, mut item: T) -> bool {
+    loop {
+        match tx.try_send(item) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) => {
+                item = back;
+                crate::rt::sleep(Duration::from_millis(1)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
         }
     }
 }

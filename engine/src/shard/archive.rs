@@ -5,6 +5,7 @@
 //! index thread only delays them; nothing waits on the store.
 
 use super::Shard;
+use crate::history::Feed;
 
 /// Most settled messages in one hand-over.
 const HAND_OVER_MAX: usize = 4096;
@@ -20,13 +21,13 @@ pub fn archive(shard: &Shard) {
     messages.evict_archived(applied);
     let blocked = messages.take_blocked();
     if !blocked.is_empty() {
-        if let Err(back) = history.offer_blocked(blocked) {
+        if let Err(Feed::Blocked(back)) = history.offer(Feed::Blocked(blocked)) {
             messages.put_back_blocked(back);
         }
     }
     let late = messages.take_late_receipts();
     if !late.is_empty() {
-        if let Err(back) = history.offer_late_receipts(late) {
+        if let Err(Feed::LateReceipts(back)) = history.offer(Feed::LateReceipts(late)) {
             messages.put_back_late_receipts(back);
         }
     }
@@ -34,7 +35,12 @@ pub fn archive(shard: &Shard) {
         let Some((ticket, settled)) = messages.take_settled(HAND_OVER_MAX) else {
             return;
         };
-        if history.offer(shard.id, ticket, settled).is_err() {
+        let hand_over = Feed::HandOver {
+            shard: shard.id,
+            ticket,
+            messages: settled,
+        };
+        if history.offer(hand_over).is_err() {
             messages.hand_back(ticket);
             return;
         }

@@ -159,7 +159,7 @@ pub struct MessageView {
 /// Most late receipts of messages out of memory, and most blocked
 /// messages, waiting for the history store (beyond, the newest are dropped
 /// from the queue; the WAL still has them).
-pub const LATE_RECEIPTS_BOUND: usize = 100_000;
+pub const TO_HISTORY_BOUND: usize = 100_000;
 
 /// The event a late receipt adds.
 pub fn late_event(rec: &LateReceiptRecord) -> Event {
@@ -454,7 +454,7 @@ impl LocalMessages {
             Record::Link(rec) => self.apply_link(&rec),
             Record::LateReceipt(rec) => self.apply_late_receipt(&rec),
             Record::Blocked(rec) => {
-                if self.blocked.len() < LATE_RECEIPTS_BOUND {
+                if self.blocked.len() < TO_HISTORY_BOUND {
                     self.blocked.push(*rec);
                 }
             }
@@ -470,7 +470,7 @@ impl LocalMessages {
             .get_mut(&rec.id.seq())
             .filter(|m| m.id == rec.id)
         else {
-            if self.late_receipts.len() < LATE_RECEIPTS_BOUND {
+            if self.late_receipts.len() < TO_HISTORY_BOUND {
                 self.late_receipts.push(rec.clone());
             }
             return;
@@ -500,13 +500,13 @@ impl LocalMessages {
 
     /// Blocked messages the history store could not take yet.
     pub fn put_back_blocked(&mut self, mut recs: Vec<BlockedRecord>) {
-        recs.truncate(LATE_RECEIPTS_BOUND);
+        recs.truncate(TO_HISTORY_BOUND);
         self.blocked = recs;
     }
 
     /// Late receipts the history store could not take yet.
     pub fn put_back_late_receipts(&mut self, mut recs: Vec<LateReceiptRecord>) {
-        recs.truncate(LATE_RECEIPTS_BOUND);
+        recs.truncate(TO_HISTORY_BOUND);
         self.late_receipts = recs;
     }
 
