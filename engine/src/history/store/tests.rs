@@ -1,0 +1,197 @@
+use super::*;
+use crate::core::lifecycle::report::ReportState;
+use crate::core::lifecycle::store::{Event, MessageView};
+use crate::model::{Channel, Status};
+
+const MIN: i64 = 60_000;
+
+fn settled(shard: usize, seq: u64, created: i64, status: Status, code: u16) -> SettledMessage {
+    let event = |at_ms, status, code| Event {
+        at_ms,
+        status,
+        code,
+        late_receipt: false,
+    };
+    SettledMessage {
+        view: MessageView {
+            id: MessageId::new(shard, seq),
+            group_code: "G1".into(),
+            client_id: "c1".into(),
+            src_msg_id: format!("src-{seq}"),
+            channel: Channel::Sms,
+            class: crate::model::Class::Realtime,
+            parts: 1,
+            to: "01012345678".into(),
+            status,
+            code,
+            carrier: Some("SKT".into()),
+            sender: Some("S1".into()),
+            created_at_ms: created,
+            updated_at_ms: created + 1_000,
+            fallback_message_id: None,
+            fallback_of: None,
+            events: vec![
+                event(created, Status::Accepted, 1000),
+                event(created + 1_000, status, code),
+            ],
+        },
+        price: 9,
+        report: ReportState {
+            done: true,
+            ..ReportState::default()
+        },
+    }
+}
+
+fn open(dir: &Path, retention_ms: i64) -> Store {
+    Store::open(dir, retention_ms).expect("open")
+}
+
+#[test]
+fn reads_by_id_src_msg_id_time_and_final_time_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = 100 * MIN;
+    let now = t0 + 10 * MIN;
+    let ms: Vec<SettledMessage> = (1..=6)
+        .map(|i| {
+            settled(
+                (i % 2) as usize,
+                i,
+                t0 + i as i64 * MIN,
+                Status::Delivered,
+                1000,
+            )
+        })
+        .collect();
+    {
+        let store = open(dir.path(), 60 * MIN);
+        store.put(&ms, now).expect("put");
+    }
+    let store = open(dir.path(), 60 * MIN);
+    for m in &ms {
+        assert_eq!(store.get(m.view.id, now).expect("get").as_ref(), Some(m));
+    }
+    let other = MessageId::new(1, 99);
+    assert_eq!(store.get(other, now).expect("get"), None);
+    let by_src = store.by_src_msg_id("G1", "src-4", now).expect("src");
+    assert_eq!(by_src.map(|m| m.view.id), Some(ms[3].view.id));
+    assert_eq!(store.by_src_msg_id("G2", "src-4", now).expect("src"), None);
+
+    // History pages in (accept time, id) order; a cursor resumes after.
+    let period = (t0, t0 + 60 * MIN);
+    let f = Filter::default();
+    let page = store
+        .history("G1", period, None, &f, 4, now)
+        .expect("history");
+    let ids = |p: &[SettledMessage]| p.iter().map(|m| m.view.id).collect::<Vec<_>>();
+    assert_eq!(ids(&page), ids(&ms[..4]));
+    let after = Cursor {
+        at_ms: page[3].view.created_at_ms,
+        id: page[3].view.id,
+    };
+    let rest = store
+        .history("G1", period, Some(after), &f, 4, now)
+        .expect("history");
+    assert_eq!(ids(&rest), ids(&ms[4..]));
+    let to_other = Filter {
+        to: Some("010".into()),
+        ..Filter::default()
+    };
+    assert!(store
+        .history("G1", period, None, &to_other, 9, now)
+        .expect("h")
+        .is_empty());
+
+    // Reports by final time, merged across partitions.
+    let reports = store
+        .reports("G1", (0, now), None, 10, now)
+        .expect("reports");
+    assert_eq!(ids(&reports), ids(&ms));
+    let after = Cursor {
+        at_ms: reports[1].view.updated_at_ms,
+        id: reports[1].view.id,
+    };
+    let rest = store
+        .reports("G1", (0, now), Some(after), 2, now)
+        .expect("reports");
+    assert_eq!(ids(&rest), ids(&ms[2..4]));
+}
+
+#[test]
+fn partitions_past_the_retention_are_dropped_whole_and_their_messages_are_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let retention = 4 * MIN; // one-minute partitions
+    let store = open(dir.path(), retention);
+    let old = settled(0, 1, 10 * MIN, Status::Delivered, 1000);
+    let new = settled(0, 2, 13 * MIN + 1, Status::Delivered, 1000);
+    store
+        .put(&[old.clone(), new.clone()], 13 * MIN + 2)
+        .expect("put");
+    // Read at 14.5 min: "old" (10 min) is past 4 min of retention even
+    // before its partition is dropped.
+    let now = 14 * MIN + MIN / 2;
+    assert_eq!(store.get(old.view.id, now).expect("get"), None);
+    assert!(store.get(new.view.id, now).expect("get").is_some());
+    // Its partition ([10, 11) min) goes once all of it is past.
+    assert_eq!(store.drop_expired(now).expect("drop"), 0);
+    let now = 15 * MIN;
+    assert_eq!(store.drop_expired(now).expect("drop"), 1);
+    assert_eq!(store.drop_expired(now).expect("drop"), 0);
+    drop(store);
+    let store = open(dir.path(), retention);
+    assert_eq!(
+        store.get(old.view.id, 10 * MIN).expect("get"),
+        None,
+        "partition dropped"
+    );
+    assert!(store.get(new.view.id, now).expect("get").is_some());
+    // A message already past the retention is not written at all.
+    let older = settled(0, 3, MIN, Status::Delivered, 1000);
+    store.put(std::slice::from_ref(&older), now).expect("put");
+    assert_eq!(store.get(older.view.id, MIN).expect("get"), None);
+}
+
+#[test]
+fn failed_counts_and_late_receipts_of_expired_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path(), 60 * MIN);
+    let expired = settled(0, 1, MIN, Status::Failed, 5007);
+    let failed = settled(1, 1, MIN, Status::Failed, 4001);
+    let ok = settled(1, 2, MIN, Status::Delivered, 1000);
+    store
+        .put(&[expired.clone(), failed.clone(), ok.clone()], 2 * MIN)
+        .expect("put");
+    let mut got = store.failed("G1", (0, 3 * MIN), 3 * MIN).expect("failed");
+    got.sort();
+    assert_eq!(got, vec![(expired.view.id, 5007), (failed.view.id, 4001)]);
+
+    let late = |id, at_ms| LateReceiptRecord {
+        id,
+        at_ms,
+        delivered: true,
+        code: 1000,
+    };
+    store
+        .add_late_receipt(&late(expired.view.id, 3 * MIN), 3 * MIN)
+        .expect("late");
+    store
+        .add_late_receipt(&late(expired.view.id, 3 * MIN), 3 * MIN)
+        .expect("again");
+    store
+        .add_late_receipt(&late(ok.view.id, 3 * MIN), 3 * MIN)
+        .expect("not expired");
+    let m = store
+        .get(expired.view.id, 3 * MIN)
+        .expect("get")
+        .expect("held");
+    assert_eq!(
+        m.view.events.len(),
+        3,
+        "one late event, once: {:?}",
+        m.view.events
+    );
+    assert!(m.view.events[2].late_receipt);
+    assert_eq!((m.view.status, m.view.code), (Status::Failed, 5007));
+    let ok_now = store.get(ok.view.id, 3 * MIN).expect("get").expect("held");
+    assert_eq!(ok_now, ok, "a delivered message takes no late receipt");
+}
