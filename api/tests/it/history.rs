@@ -650,3 +650,83 @@ fn every_message_has_a_class_shown_as_priority_in_its_view_its_report_and_the_ex
     classes.sort_unstable();
     assert_eq!(classes, vec!["bulk", "otp", "realtime"]);
 }
+
+/// One batch; the code and `message_id` of each result.
+fn send_codes(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<(i64, String)> {
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(token),
+        Some(&json!({ "messages": msgs })),
+    );
+    assert_eq!(s, 200, "{r}");
+    let results = r["results"].as_array().expect("results").clone();
+    results
+        .iter()
+        .map(|x| {
+            let code = x["code"].as_i64().expect("code");
+            (code, x["message_id"].as_str().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+/// Re-sends `srcs` and checks each is 3006 with its original id.
+fn resend_is_3006(server: &Server, token: &str, srcs: &[usize], ids: &[String], when: &str) {
+    let msgs = srcs.iter().map(|i| sms(&format!("f{i}"))).collect();
+    for (i, (code, id)) in srcs.iter().zip(send_codes(server, token, msgs)) {
+        assert_eq!((code, id.as_str()), (3006, ids[*i].as_str()), "f{i} {when}");
+    }
+}
+
+#[test]
+fn fingerprint_collisions_never_reject_a_new_message_and_a_resend_is_3006_from_memory_store_and_restart(
+) {
+    // Fingerprints made from 3 bits of the key: every key collides with
+    // an eighth of the others, so every claim is confirmed against the
+    // earlier messages (SPEC §2.1 3006, issue: bounded dedup keys).
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    let toml = "[dedup]\nexact-for = \"1s\"\nfingerprint-bits = 3\n\
+                [wal]\ncheckpoint-interval = \"300ms\"\n";
+    std::fs::write(&config, toml).expect("config");
+    let args = ["--config", config.to_str().expect("utf-8")];
+    let server = Server::start_with(dir.path(), &args);
+    let (token, _) = customer(&server, "FP1", &hook.url(), 1);
+    let mut ids = Vec::new();
+    for batch in 0..3 {
+        let msgs = (0..100)
+            .map(|i| sms(&format!("f{}", batch * 100 + i)))
+            .collect();
+        ids.extend(crate::harness::send_accepted(&server, &token, msgs));
+    }
+    assert_eq!(ids.len(), 300, "no new message was taken for a duplicate");
+    // Within `exact-for`: answered from the exact keys.
+    resend_is_3006(&server, &token, &[0, 150, 299], &ids, "at once");
+    std::thread::sleep(Duration::from_millis(1200));
+    // From the fingerprints, confirmed against the messages in memory; a
+    // new key in the same batch is accepted.
+    let mut msgs: Vec<Value> = (10..20).map(|i| sms(&format!("f{i}"))).collect();
+    msgs.push(sms("f-new"));
+    let got = send_codes(&server, &token, msgs);
+    for (i, (code, id)) in (10..20).zip(&got) {
+        assert_eq!((*code, id.as_str()), (3006, ids[i].as_str()), "f{i}");
+    }
+    assert_eq!(got[10].0, 1000, "a new key with a shared fingerprint");
+    let (s, v) = server.call("GET", "/v1/messages?src_msg_id=f42", Some(&token), None);
+    assert_eq!(
+        (s, v["message_id"].as_str()),
+        (200, Some(ids[42].as_str())),
+        "{v}"
+    );
+    // From the history store once they have left memory.
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    wait_memory_empty(&server);
+    resend_is_3006(&server, &token, &[1, 101, 201], &ids, "from the store");
+    // After kill -9: the table comes back from the checkpoint and the WAL.
+    server.kill9();
+    let server = Server::start_with(dir.path(), &args);
+    resend_is_3006(&server, &token, &[2, 102, 202, 298], &ids, "after kill -9");
+}
