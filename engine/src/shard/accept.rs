@@ -34,7 +34,16 @@ pub enum AcceptError {
     /// Free space is below `wal.min-free`.
     #[error("free space below wal.min-free")]
     StorageLow,
+    /// [`HISTORY_BEHIND_BOUND`] settled messages of this shard wait for the
+    /// history store: new ones wait until it catches up.
+    #[error("the history store is behind")]
+    HistoryBehind,
 }
+
+/// Most settled messages a shard keeps in memory while the history store
+/// catches up (≈ 1.5 KiB each); beyond, new messages are refused with 503
+/// `history_behind` and `Retry-After` until it has applied them.
+pub const HISTORY_BEHIND_BOUND: usize = 300_000;
 
 /// Accepts a batch for `origin`. `items` holds the API's schema verdicts in
 /// request order; the result has one verdict per item, in the same order.
@@ -46,6 +55,9 @@ pub async fn accept(
 ) -> Result<Vec<Verdict>, AcceptError> {
     if !dry_run && shard.shared.storage_low() {
         return Err(AcceptError::StorageLow);
+    }
+    if !dry_run && shard.messages().leaving() >= HISTORY_BEHIND_BOUND {
+        return Err(AcceptError::HistoryBehind);
     }
     let snapshot = shard.snapshot();
     let empty = CustomerView::default();
