@@ -34,6 +34,12 @@ impl Config {
         if !(1..=MAX_WEBHOOK_ATTEMPTS).contains(&r.max_attempts) {
             return Err(invalid("reports.max-attempts", "must be between 1 and 20"));
         }
+        if self.dedup.window > r.retention {
+            return Err(invalid(
+                "dedup.window",
+                "must be at most reports.retention (a re-send is confirmed against the original message, which must still be readable)",
+            ));
+        }
         if self.dedup.exact_for < Duration::from_secs(1) {
             return Err(invalid("dedup.exact-for", "must be at least 1s"));
         }
