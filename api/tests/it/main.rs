@@ -3,6 +3,7 @@
 
 mod accept;
 mod bad_input;
+mod crash;
 mod harness;
 mod history;
 mod lifecycle;

@@ -90,6 +90,7 @@ async fn start_world(args: &E2eArgs, shutdown: &Shutdown) -> anyhow::Result<Worl
         window_check: false,
         window: 64,
         // Every message of a run is checked, so keep all of a 60 s run.
+        forget_receipts: false,
         max_messages: E2E_MAX_MESSAGES,
     }));
     tokio::spawn(smsc::serve(smsc.clone(), smpp, shutdown.clone()));

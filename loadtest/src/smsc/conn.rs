@@ -155,8 +155,12 @@ pub async fn run(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    for body in unacked {
-        tokio::spawn(redeliver(smsc.clone(), system_id.clone(), body));
+    if smsc.args.forget_receipts {
+        smsc.state().counters.receipts_forgotten += unacked.len() as u64;
+    } else {
+        for body in unacked {
+            tokio::spawn(redeliver(smsc.clone(), system_id.clone(), body));
+        }
     }
     if end == End::Cut {
         writer.abort();
@@ -471,6 +475,11 @@ impl Answer {
     /// can receive, else on another receiver bound with the same system_id.
     async fn receipt_later(self) {
         tokio::time::sleep(self.smsc.dlr_delay()).await;
+        let gone = !self.smsc.receivers().contains_key(&self.conn_id);
+        if gone && self.smsc.args.forget_receipts {
+            self.smsc.state().counters.receipts_forgotten += 1;
+            return;
+        }
         // Like a real SMSC, keep a receipt whose bind is gone and deliver it
         // when the ESME binds again with the same system_id (store and
         // forward), for up to RECEIPT_HOLD.

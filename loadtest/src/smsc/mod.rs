@@ -64,6 +64,11 @@ pub struct SmscArgs {
     /// The window enforced by `--window-check`.
     #[arg(long, default_value_t = 64)]
     pub window: u64,
+    /// Forget the receipts of a bind that breaks (unsent or unacknowledged)
+    /// instead of keeping them for the next bind of the same system_id:
+    /// an SMSC without store and forward (counted as `receipts_forgotten`).
+    #[arg(long)]
+    pub forget_receipts: bool,
     /// Messages kept for `GET /messages` (oldest forgotten first).
     #[arg(long, default_value_t = state::DEFAULT_MAX_MESSAGES)]
     pub max_messages: usize,

@@ -52,6 +52,8 @@ pub struct Counters {
     pub receipts_acked: u64,
     /// Receipts that had no bound receiver to go to.
     pub receipts_undeliverable: u64,
+    /// Receipts of a broken bind forgotten (`--forget-receipts`).
+    pub receipts_forgotten: u64,
     /// Messages dropped from the `/messages` list because of its bound.
     pub messages_evicted: u64,
     /// Incomplete concatenated messages forgotten because of their bound.
