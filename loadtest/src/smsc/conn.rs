@@ -3,7 +3,8 @@
 //!
 //! Protocol of a connection: it starts unbound; `bind_*` binds it (once);
 //! `submit_sm` needs a transmitter or transceiver bind; `unbind` is answered
-//! and the connection closed after the answer is written; `POST /drop`
+//! after the answers to every submit read (held ones included), and the
+//! connection closed after the answer is written; `POST /drop`
 //! hangs up (stops reading, writes the answers to every PDU read, closes);
 //! a framing error (absurd `command_length`), `POST /drop {"abrupt":true}`
 //! or shutdown cuts it at once.
@@ -163,16 +164,7 @@ pub async fn run(
         return;
     }
     if end == End::HangUp {
-        // Answers held back (`--resp-delay-ms`, `POST /hold-answers`) are
-        // still owed: release the held ones and wait for all to be written.
-        session.hung_up.send_replace(true);
-        let owed = async {
-            while session.outstanding.load(Ordering::Relaxed) > 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        let limit = Duration::from_millis(smsc.args.resp_delay_ms) + HANG_UP_OWED;
-        let _ = tokio::time::timeout(limit, owed).await;
+        session.answer_what_is_owed().await;
     }
     let _ = session.outbox.tx.send(Out::Close).await;
     let _ = writer.await;
@@ -248,6 +240,20 @@ impl Session {
         flow
     }
 
+    /// Answers held back (`--resp-delay-ms`, `POST /hold-answers`) are
+    /// still owed when the connection ends: releases the held ones and
+    /// waits for all to be queued for writing.
+    async fn answer_what_is_owed(&self) {
+        self.hung_up.send_replace(true);
+        let owed = async {
+            while self.outstanding.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let limit = Duration::from_millis(self.smsc.args.resp_delay_ms) + HANG_UP_OWED;
+        let _ = tokio::time::timeout(limit, owed).await;
+    }
+
     async fn reply(&self, req: &Pdu, status: u32, body: Vec<u8>) {
         let pdu = Pdu::new(req.command_id | cmd::RESP, status, req.sequence, body);
         self.outbox.send(pdu).await;
@@ -265,6 +271,9 @@ impl Session {
             cmd::BIND_TRANSCEIVER => self.bind(pdu, BindKind::Transceiver).await,
             cmd::ENQUIRE_LINK => self.reply(&pdu, status::ESME_ROK, Vec::new()).await,
             cmd::UNBIND => {
+                // Like a real SMSC, answer every submit read before the
+                // unbind_resp: the ESME reads them before it closes.
+                self.answer_what_is_owed().await;
                 self.reply(&pdu, status::ESME_ROK, Vec::new()).await;
                 return Flow::CloseAfterWrite;
             }
