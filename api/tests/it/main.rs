@@ -9,6 +9,7 @@ mod lifecycle;
 mod metrics;
 mod ops;
 mod policy;
+mod receipt_ids;
 mod reports;
 mod routing;
 mod sims;

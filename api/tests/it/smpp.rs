@@ -14,7 +14,7 @@ use crate::routing::wait_status;
 use crate::sims::Sim;
 
 /// Registers an SMPP sender to `smsc`.
-fn smpp_sender(server: &Server, name: &str, group: &str, smsc: &Sim, extra: Value) {
+pub fn smpp_sender(server: &Server, name: &str, group: &str, smsc: &Sim, extra: Value) {
     let addr = smsc.addr("smsc");
     let mut body = json!({"group": group, "channels": ["SMS", "LMS"], "carriers": ["*"],
         "transport": {"type": "smpp", "host": addr.ip().to_string(), "port": addr.port(),
@@ -28,7 +28,7 @@ fn smpp_sender(server: &Server, name: &str, group: &str, smsc: &Sim, extra: Valu
 }
 
 /// Waits until `sender` reports a bound session.
-fn wait_connected(server: &Server, sender: &str) {
+pub fn wait_connected(server: &Server, sender: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, v) = server.admin("GET", &format!("/senders/{sender}"), None);

@@ -8,8 +8,20 @@
 //! A key leaves when its receipt comes, or [`INDEX_TTL_MS`] after it was
 //! indexed: by then the message's validity (at most 3 days) has ended long
 //! ago, so a receipt that never came no longer holds memory.
+//!
+//! The two ids of a message, the one in `submit_sm_resp` and the one in its
+//! receipt, may be written differently (hex or decimal, leading zeros,
+//! case): each sender's [`ReceiptIdFormat`] says how to bring both to the
+//! one form its key is made of ([`ReceiptIdFormat::submit_id`],
+//! [`ReceiptIdFormat::receipt_id`]). The default, `auto`, compares ids made
+//! of hex digits as numbers (case and leading zeros ignored) and learns
+//! from what a sender's ids look like ([`IdEvidence`]) whether one side
+//! writes in hex what the other writes in decimal.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::{hash128, MessageId};
 
@@ -32,6 +44,150 @@ impl ReceiptKey {
     /// The key of a carrier id at a sender.
     pub fn new(sender: &str, carrier_id: &str) -> ReceiptKey {
         ReceiptKey(hash128(&[sender.as_bytes(), carrier_id.as_bytes()]))
+    }
+}
+
+/// How a sender's carrier writes the id of a message in `submit_sm_resp`
+/// and in its receipt (the `receipt_id` setting of an `smpp` sender).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiptIdFormat {
+    /// The same number in both, each side in hex or decimal as its ids
+    /// show (learned per sender, [`IdEvidence`]); case and leading zeros
+    /// ignored; an id with other characters compared as given.
+    #[default]
+    Auto,
+    /// Byte for byte.
+    Exact,
+    /// Both the same hex number (case and leading zeros ignored).
+    Hex,
+    /// Both the same decimal number (leading zeros ignored).
+    Decimal,
+    /// `submit_sm_resp` in hex, the receipt the same number in decimal.
+    HexToDecimal,
+    /// `submit_sm_resp` in decimal, the receipt the same number in hex.
+    DecimalToHex,
+}
+
+/// How a sender's receipt ids relate to its `submit_sm_resp` ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdRelation {
+    /// Written the same way.
+    Same,
+    /// Hex at submit, decimal in the receipt.
+    HexToDecimal,
+    /// Decimal at submit, hex in the receipt.
+    DecimalToHex,
+}
+
+/// What one id tells about the base it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdShape {
+    /// Only the digits 0-9: decimal, or hex without a letter.
+    Digits,
+    /// Hex digits with at least one letter a-f (any case): hex.
+    HexLetters,
+    /// Anything else: not a number.
+    Other,
+}
+
+/// The shape of `id`.
+pub fn shape(id: &str) -> IdShape {
+    let id = id.trim();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        IdShape::Other
+    } else if id.bytes().all(|b| b.is_ascii_digit()) {
+        IdShape::Digits
+    } else {
+        IdShape::HexLetters
+    }
+}
+
+/// What a sender's ids have shown so far, on each side (for `auto`).
+// NOTE: one id with a letter a-f shows its side is hex; a side that shows
+// only digits is taken for decimal. So a carrier whose submit ids show
+// letters and whose receipt ids, so far, do not, writes receipts in
+// decimal. A hex side shows a letter in nearly every id (all but 2.3 % of
+// 8-digit ids), so a wrong guess is rare and ends at the next letter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdEvidence {
+    /// A `submit_sm_resp` id with a letter a-f was seen.
+    pub submit_letters: bool,
+    /// A `submit_sm_resp` id of digits only was seen.
+    pub submit_digits: bool,
+    /// A receipt id with a letter a-f was seen.
+    pub receipt_letters: bool,
+    /// A receipt id of digits only was seen.
+    pub receipt_digits: bool,
+}
+
+impl IdEvidence {
+    /// The relation the evidence shows; `Same` until it shows otherwise.
+    pub fn relation(self) -> IdRelation {
+        if self.submit_letters && !self.receipt_letters && self.receipt_digits {
+            IdRelation::HexToDecimal
+        } else if self.receipt_letters && !self.submit_letters && self.submit_digits {
+            IdRelation::DecimalToHex
+        } else {
+            IdRelation::Same
+        }
+    }
+}
+
+impl ReceiptIdFormat {
+    /// The form a `submit_sm_resp` id is indexed under.
+    pub fn submit_id(self, raw: &str) -> Cow<'_, str> {
+        match self {
+            ReceiptIdFormat::Exact => Cow::Borrowed(raw),
+            _ => normalize(raw),
+        }
+    }
+
+    /// The form a receipt's id is looked up under; `learned` is what the
+    /// sender's ids have shown (only `auto` uses it).
+    pub fn receipt_id(self, raw: &str, learned: IdRelation) -> Cow<'_, str> {
+        let relation = match self {
+            ReceiptIdFormat::Exact => return Cow::Borrowed(raw),
+            ReceiptIdFormat::Auto => learned,
+            ReceiptIdFormat::Hex | ReceiptIdFormat::Decimal => IdRelation::Same,
+            ReceiptIdFormat::HexToDecimal => IdRelation::HexToDecimal,
+            ReceiptIdFormat::DecimalToHex => IdRelation::DecimalToHex,
+        };
+        match relation {
+            IdRelation::Same => normalize(raw),
+            IdRelation::HexToDecimal => decimal_as_hex(raw),
+            IdRelation::DecimalToHex => hex_as_decimal(raw),
+        }
+    }
+}
+
+/// An id of hex digits in lower case without leading zeros (`0` for
+/// zeros only); any other id as given.
+fn normalize(raw: &str) -> Cow<'_, str> {
+    if shape(raw) == IdShape::Other {
+        return Cow::Borrowed(raw);
+    }
+    let digits = raw.trim().trim_start_matches('0');
+    match digits.is_empty() {
+        true => Cow::Borrowed("0"),
+        false => Cow::Owned(digits.to_ascii_lowercase()),
+    }
+}
+
+/// A decimal id written as the submit side's hex; any other id normalized.
+fn decimal_as_hex(raw: &str) -> Cow<'_, str> {
+    match (shape(raw), raw.trim().parse::<u128>()) {
+        (IdShape::Digits, Ok(n)) => Cow::Owned(format!("{n:x}")),
+        _ => normalize(raw),
+    }
+}
+
+/// A hex id written as the submit side's decimal; any other id normalized.
+fn hex_as_decimal(raw: &str) -> Cow<'_, str> {
+    let digits = raw.trim().trim_start_matches('0');
+    match u128::from_str_radix(digits, 16) {
+        Ok(n) if shape(raw) != IdShape::Other => Cow::Owned(n.to_string()),
+        _ => normalize(raw),
     }
 }
 
@@ -120,6 +276,116 @@ impl ReceiptIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key a receipt id finds, given the submit id, under `format`
+    /// with what auto learned.
+    fn matches(format: ReceiptIdFormat, submit: &str, receipt: &str, learned: IdRelation) -> bool {
+        let at_submit = ReceiptKey::new("S", &format.submit_id(submit));
+        at_submit == ReceiptKey::new("S", &format.receipt_id(receipt, learned))
+    }
+
+    #[test]
+    fn auto_ignores_case_and_leading_zeros_of_numbers_only() {
+        use IdRelation::Same;
+        let auto = ReceiptIdFormat::Auto;
+        for (submit, receipt) in [
+            ("00000000ab", "00000000ab"),
+            ("00000000ab", "AB"),
+            ("00000000ab", "00000000Ab"),
+            ("0000001234", "1234"),
+            ("000", "0"),
+            ("msg-X1", "msg-X1"),
+        ] {
+            assert!(matches(auto, submit, receipt, Same), "{submit} {receipt}");
+        }
+        // Not numbers: as given (a base-62 id keeps its case).
+        assert!(!matches(auto, "msg-X1", "MSG-X1", Same));
+        assert!(!matches(auto, "aB3xZ", "Ab3xZ", Same));
+        // Different numbers stay different.
+        assert!(!matches(auto, "00000000ab", "00000000ac", Same));
+        assert!(!matches(auto, "1234", "4660", Same));
+    }
+
+    #[test]
+    fn auto_reads_the_receipt_in_the_base_the_evidence_shows() {
+        let auto = ReceiptIdFormat::Auto;
+        // 0x1a2b = 6699; 0x1234 = 4660.
+        let hex_to_dec = IdRelation::HexToDecimal;
+        assert!(matches(auto, "00001a2b", "6699", hex_to_dec));
+        assert!(matches(auto, "00001a2b", "00000000006699", hex_to_dec));
+        assert!(
+            matches(auto, "00001234", "4660", hex_to_dec),
+            "hex without a letter"
+        );
+        assert!(!matches(auto, "00001a2b", "6699", IdRelation::Same));
+        let dec_to_hex = IdRelation::DecimalToHex;
+        assert!(matches(auto, "6699", "1A2B", dec_to_hex));
+        assert!(matches(auto, "0006699", "00001a2b", dec_to_hex));
+        assert!(
+            matches(auto, "4660", "1234", dec_to_hex),
+            "hex without a letter"
+        );
+        // An id of other characters is compared as given whatever the relation.
+        assert!(matches(auto, "X-1", "X-1", dec_to_hex));
+        // Longer than a u128: compared as normalized text.
+        let long = "1".repeat(45);
+        assert!(matches(auto, &long, &long, hex_to_dec));
+    }
+
+    #[test]
+    fn explicit_formats_pin_the_relation() {
+        use IdRelation::{HexToDecimal, Same};
+        let f = ReceiptIdFormat::HexToDecimal;
+        assert!(matches(f, "00001234", "4660", Same), "whatever was learned");
+        let f = ReceiptIdFormat::DecimalToHex;
+        assert!(matches(f, "4660", "1234", Same));
+        for f in [ReceiptIdFormat::Hex, ReceiptIdFormat::Decimal] {
+            assert!(matches(f, "0012", "12", HexToDecimal), "never converted");
+            assert!(!matches(f, "0012", "c", HexToDecimal));
+        }
+        assert!(matches(ReceiptIdFormat::Hex, "00ab", "AB", Same));
+        let exact = ReceiptIdFormat::Exact;
+        assert!(matches(exact, "00ab", "00ab", HexToDecimal));
+        assert!(!matches(exact, "00ab", "ab", Same));
+        assert!(!matches(exact, "00ab", "00AB", Same));
+    }
+
+    #[test]
+    fn the_evidence_shows_the_relation() {
+        let shapes = ["123", "1a", "x-1", ""].map(shape);
+        assert_eq!(
+            shapes,
+            [
+                IdShape::Digits,
+                IdShape::HexLetters,
+                IdShape::Other,
+                IdShape::Other
+            ]
+        );
+        let e = |submit_letters, submit_digits, receipt_letters, receipt_digits| IdEvidence {
+            submit_letters,
+            submit_digits,
+            receipt_letters,
+            receipt_digits,
+        };
+        // Nothing yet, or only digits on both sides: the same.
+        assert_eq!(e(false, false, false, false).relation(), IdRelation::Same);
+        assert_eq!(e(false, true, false, true).relation(), IdRelation::Same);
+        // Letters at submit, only digits in receipts: decimal receipts...
+        assert_eq!(
+            e(true, true, false, true).relation(),
+            IdRelation::HexToDecimal
+        );
+        // ...until a receipt shows a letter: hex on both sides.
+        assert_eq!(e(true, true, true, true).relation(), IdRelation::Same);
+        // Letters in receipts only: decimal at submit.
+        assert_eq!(
+            e(false, true, true, true).relation(),
+            IdRelation::DecimalToHex
+        );
+        // Letters at submit and no receipt yet: nothing to say.
+        assert_eq!(e(true, false, false, false).relation(), IdRelation::Same);
+    }
 
     const DELIVERED: Receipt = Receipt {
         delivered: true,

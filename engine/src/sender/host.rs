@@ -17,7 +17,7 @@ use super::live::SenderLive;
 use super::queue::{SessionQueue, SESSION_QUEUE_BOUND};
 use super::{Outbound, SessionEvent, SessionEvents, Transport};
 use crate::core::lifecycle::events::OwnerEvent;
-use crate::core::receipts::ReceiptKey;
+use crate::core::receipts::{ReceiptIdFormat, ReceiptKey};
 use crate::mesh::msg::{MeshMsg, ReceiptMsg};
 use crate::model::MessageId;
 use crate::notify::LocalNotify;
@@ -36,6 +36,8 @@ pub struct LocalSession {
     live: Arc<SenderLive>,
     /// Protocol counters of SMPP sessions (zero for other transports).
     pub stats: super::smpp::SessionStats,
+    /// How its carrier's receipt ids match its submit ids.
+    receipt_ids: ReceiptIdFormat,
     reported_errors: Cell<u64>,
 }
 
@@ -255,6 +257,7 @@ fn start_session(
         live,
         stats: super::smpp::SessionStats::default(),
         reported_errors: Cell::new(0),
+        receipt_ids: transport.receipt_ids(),
     });
     let events = session_events(shard.clone(), session.clone());
     let (queue, stop) = (session.queue.clone(), session.stop.clone());
@@ -345,17 +348,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
             }
             bounce(shard, s.take_queue());
         }
-        SessionEvent::Submitted { id, carrier_id } => {
-            live.record_outcome(true, crate::unix_ms());
-            live.resolved();
-            live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let ev = OwnerEvent::Submitted {
-                id,
-                sender: s.sender.clone(),
-                carrier_id,
-            };
-            shard.to_owner(id, ev);
-        }
+        SessionEvent::Submitted { id, carrier_id } => submitted(shard, s, id, carrier_id),
         SessionEvent::SubmitFailed {
             id,
             code,
@@ -375,22 +368,45 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         } => {
             live.receipts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            route_receipt(shard, &s.sender, &carrier_id, delivered, code, detail);
+            // The receipt's id in the form the submit's was indexed under.
+            live.saw_id(true, &carrier_id);
+            let learned = live.id_evidence().relation();
+            let receipt_id = s.receipt_ids.receipt_id(&carrier_id, learned);
+            route_receipt(shard, &s.sender, &receipt_id, delivered, code, detail);
         }
     }
 }
 
+/// The carrier took a message: counted, its id noted (`auto` receipt ids)
+/// and told to the message's owner with the key its receipt will find.
+fn submitted(shard: &Rc<Shard>, s: &LocalSession, id: MessageId, carrier_id: String) {
+    let live = &s.live;
+    live.record_outcome(true, crate::unix_ms());
+    live.resolved();
+    live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    live.saw_id(false, &carrier_id);
+    let key = ReceiptKey::new(&s.sender, &s.receipt_ids.submit_id(&carrier_id));
+    let ev = OwnerEvent::Submitted {
+        id,
+        sender: s.sender.clone(),
+        carrier_id,
+        key,
+    };
+    shard.to_owner(id, ev);
+}
+
 /// Sends a receipt (from a session or a provider callback) to the shard
-/// that owns its key, which finds the message.
+/// that owns its key, which finds the message; `receipt_id` is the
+/// carrier's id in the sender's receipt-id form.
 pub fn route_receipt(
     shard: &Shard,
     sender: &str,
-    carrier_id: &str,
+    receipt_id: &str,
     delivered: bool,
     code: crate::codes::ResultCode,
     detail: String,
 ) {
-    let key = ReceiptKey::new(sender, carrier_id);
+    let key = ReceiptKey::new(sender, receipt_id);
     let msg = MeshMsg::Receipt(ReceiptMsg::Arrived {
         key,
         delivered,

@@ -13,7 +13,9 @@
 //! [`SIDELINE_MS`]: routing skips it as if it were down, then it is tried
 //! again with a fresh window.
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::core::receipts::{shape, IdEvidence, IdShape};
 
 /// Live state of one sender. Created once per sender name and kept across
 /// catalog snapshots (so counters survive configuration changes).
@@ -43,6 +45,8 @@ pub struct SenderLive {
     sidelined_until_ms: AtomicI64,
     /// Times the error rate sidelined it.
     pub sidelined: AtomicU64,
+    /// What its message ids have shown ([`IdEvidence`], one bit each).
+    id_evidence: AtomicU8,
 }
 
 /// Length of an error-rate window.
@@ -70,6 +74,33 @@ impl SenderLive {
             window_errors: AtomicU32::new(0),
             sidelined_until_ms: AtomicI64::new(0),
             sidelined: AtomicU64::new(0),
+            id_evidence: AtomicU8::new(0),
+        }
+    }
+
+    /// Notes the shape of a message id seen in a `submit_sm_resp` or (with
+    /// `receipt`) in a receipt, for the `auto` receipt-id format.
+    pub fn saw_id(&self, receipt: bool, id: &str) {
+        let bit = match (shape(id), receipt) {
+            (IdShape::HexLetters, false) => 1,
+            (IdShape::Digits, false) => 2,
+            (IdShape::HexLetters, true) => 4,
+            (IdShape::Digits, true) => 8,
+            (IdShape::Other, _) => return,
+        };
+        if self.id_evidence.load(Ordering::Relaxed) & bit == 0 {
+            self.id_evidence.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// What the sender's message ids have shown so far.
+    pub fn id_evidence(&self) -> IdEvidence {
+        let bits = self.id_evidence.load(Ordering::Relaxed);
+        IdEvidence {
+            submit_letters: bits & 1 != 0,
+            submit_digits: bits & 2 != 0,
+            receipt_letters: bits & 4 != 0,
+            receipt_digits: bits & 8 != 0,
         }
     }
 

@@ -243,6 +243,7 @@ impl Sim {
             id,
             sender,
             carrier_id,
+            key,
         };
         self.mesh.push((id.shard(), Msg::Owner(ev)));
         let (delivered, code) = match self.rng.u8(..100) {

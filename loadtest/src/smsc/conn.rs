@@ -361,7 +361,7 @@ impl Session {
         if verdict != status::ESME_ROK {
             return self.reply(&pdu, verdict, Vec::new()).await;
         }
-        let id = self.smsc.message_id();
+        let (number, id) = self.smsc.message_id();
         self.smsc.state().accept(Part {
             id: &id,
             system_id: &system_id,
@@ -374,6 +374,7 @@ impl Session {
             outstanding: self.outstanding.clone(),
             hung_up: self.hung_up.subscribe(),
             sequence: pdu.sequence,
+            number,
             id,
             sm,
         };
@@ -432,6 +433,8 @@ struct Answer {
     /// This connection's hang-up, which releases a held answer.
     hung_up: watch::Receiver<bool>,
     sequence: u32,
+    /// The message's number (its id is written from it).
+    number: u64,
     id: String,
     sm: ShortMessage,
 }
@@ -502,7 +505,8 @@ impl Answer {
         } else {
             (args.dlr_stat.as_str(), "001")
         };
-        let body = receipt(&self.id, &self.sm, stat, err, SystemTime::now()).encode();
+        let id = args.receipt_id_format.write(self.number, &self.id);
+        let body = receipt(&id, &self.sm, stat, err, SystemTime::now()).encode();
         send_receipt(&self.smsc, &outbox, body).await;
     }
 

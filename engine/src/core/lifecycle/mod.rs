@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use crate::codec::{BlockedRecord, LateReceiptRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
 use crate::core::held::{HeldQueue, Hold, Retry, HELD_BOUND};
-use crate::core::receipts::ReceiptKey;
 use crate::core::{Due, Effect, Effects};
 use crate::model::{MessageId, Status};
 use events::OwnerEvent;
@@ -94,9 +93,11 @@ impl Lifecycle {
         }
         match ev {
             OwnerEvent::Submitted {
-                sender, carrier_id, ..
+                sender,
+                carrier_id,
+                key,
+                ..
             } => {
-                let key = ReceiptKey::new(&sender, &carrier_id);
                 let step = Step {
                     sender: Some(sender),
                     carrier_msg_id: Some(carrier_id),

@@ -299,13 +299,14 @@ mod owner_events {
             id: id(),
             sender: "G_S_KT01".into(),
             carrier_id: "00ab".into(),
+            key: ReceiptKey::new("G_S_KT01", "ab"),
         };
         let fx = on(&mut l, T0 + 5, ev);
         assert_eq!(kinds(&fx), vec!["log-state", "index-receipt"]);
         assert_eq!(
             fx[1],
             Effect::IndexReceipt {
-                key: ReceiptKey::new("G_S_KT01", "00ab"),
+                key: ReceiptKey::new("G_S_KT01", "ab"),
                 id: id()
             }
         );
@@ -451,6 +452,7 @@ mod owner_events {
                 id: id(),
                 sender: "S".into(),
                 carrier_id: "1".into(),
+                key: crate::core::receipts::ReceiptKey::new("S", "1"),
             },
         ] {
             assert!(on(&mut l, T0 + 1, ev).is_empty());

@@ -492,6 +492,7 @@ fn smpp_config(port: u16) -> SmppConfig {
         enquire_link_secs: 30,
         response_timeout_ms: 30_000,
         default_coding: SmppCoding::EucKr,
+        receipt_id: Default::default(),
     }
 }
 
