@@ -10,12 +10,23 @@ use crate::routing::wait_status;
 use crate::sims::Sim;
 use crate::smpp::{one_delivered_report_each, smpp_sender, wait_connected};
 
-/// A carrier's ids: large numbers, hex with letters from the first one
-/// (the simulator's default, spelled out).
-const FIRST_ID: &str = "0xab00000000";
-
-/// (sender, how its SMSC writes ids, its `receipt_id` setting).
+/// (sender, how its SMSC writes ids, its `receipt_id` setting). The
+/// simulator's ids count up from a large number, hex with letters from the
+/// first one, as a carrier's do; those counting from 1 are small numbers
+/// whose hex and decimal readings differ while neither side has shown its
+/// base yet (no letter in 1-9, then `10` both 16 and 10).
 const CARRIERS: &[(&str, &[&str], Option<&str>)] = &[
+    ("G_S_SEQ01", &["--first-message-id", "1"], None),
+    (
+        "G_S_SQU01",
+        &["--first-message-id", "1", "--receipt-id-format", "upper"],
+        None,
+    ),
+    (
+        "G_S_SQD01",
+        &["--first-message-id", "1", "--receipt-id-format", "decimal"],
+        None,
+    ),
     ("G_S_DEC01", &["--receipt-id-format", "decimal"], None),
     (
         "G_S_PAD01",
@@ -49,7 +60,7 @@ fn receipts_match_whatever_the_carriers_id_format() {
     let mut smscs = Vec::new();
     let mut sent = Vec::new();
     for (k, (name, format, setting)) in CARRIERS.iter().enumerate() {
-        let mut args = vec!["--dlr-delay-ms", "5", "--first-message-id", FIRST_ID];
+        let mut args = vec!["--dlr-delay-ms", "5"];
         args.extend_from_slice(format);
         let smsc = Sim::smsc(&args);
         let extra = match setting {

@@ -103,30 +103,62 @@ pub fn shape(id: &str) -> IdShape {
     }
 }
 
+/// Ids of digits only a side must show, and none with a letter, before it
+/// is surely decimal (a hex side shows a letter in all but about 2 % of
+/// 8-digit ids: eight without one happen about once in 10^13).
+pub const DECIMAL_AFTER: u8 = 8;
+
 /// What a sender's ids have shown so far, on each side (for `auto`).
-// NOTE: one id with a letter a-f shows its side is hex; a side that shows
-// only digits is taken for decimal. So a carrier whose submit ids show
-// letters and whose receipt ids, so far, do not, writes receipts in
-// decimal. A hex side shows a letter in nearly every id (all but 2.3 % of
-// 8-digit ids), so a wrong guess is rare and ends at the next letter.
+// NOTE: one id with a letter a-f shows its side is hex; a side that showed
+// only digits, [`DECIMAL_AFTER`] times, is decimal. Once both sides are
+// known the relation is known ([`IdEvidence::known`]); before that a
+// receipt whose readings differ waits for it (a short, bounded while:
+// the driver's), then takes the best guess ([`IdEvidence::relation`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdEvidence {
     /// A `submit_sm_resp` id with a letter a-f was seen.
     pub submit_letters: bool,
-    /// A `submit_sm_resp` id of digits only was seen.
-    pub submit_digits: bool,
+    /// `submit_sm_resp` ids of digits only seen (counted up to [`DECIMAL_AFTER`]).
+    pub submit_digits: u8,
     /// A receipt id with a letter a-f was seen.
     pub receipt_letters: bool,
-    /// A receipt id of digits only was seen.
-    pub receipt_digits: bool,
+    /// Receipt ids of digits only seen (counted up to [`DECIMAL_AFTER`]).
+    pub receipt_digits: u8,
+}
+
+/// The base one side writes ids in, once its ids have shown it.
+fn base(letters: bool, digits: u8) -> Option<u32> {
+    match (letters, digits >= DECIMAL_AFTER) {
+        (true, _) => Some(16),
+        (false, true) => Some(10),
+        (false, false) => None,
+    }
 }
 
 impl IdEvidence {
-    /// The relation the evidence shows; `Same` until it shows otherwise.
+    /// The relation, once both sides have shown their base.
+    pub fn known(self) -> Option<IdRelation> {
+        let submit = base(self.submit_letters, self.submit_digits)?;
+        let receipt = base(self.receipt_letters, self.receipt_digits)?;
+        Some(match (submit, receipt) {
+            (16, 10) => IdRelation::HexToDecimal,
+            (10, 16) => IdRelation::DecimalToHex,
+            _ => IdRelation::Same,
+        })
+    }
+
+    /// The relation known, else the best guess: a side that showed a
+    /// letter is hex, one that showed only digits decimal; `Same` until a
+    /// side shows anything.
     pub fn relation(self) -> IdRelation {
-        if self.submit_letters && !self.receipt_letters && self.receipt_digits {
+        if let Some(known) = self.known() {
+            return known;
+        }
+        let submit_hex = self.submit_letters;
+        let receipt_hex = self.receipt_letters;
+        if submit_hex && !receipt_hex && self.receipt_digits > 0 {
             IdRelation::HexToDecimal
-        } else if self.receipt_letters && !self.submit_letters && self.submit_digits {
+        } else if receipt_hex && !submit_hex && self.submit_digits > 0 {
             IdRelation::DecimalToHex
         } else {
             IdRelation::Same
@@ -141,6 +173,17 @@ impl ReceiptIdFormat {
             ReceiptIdFormat::Exact => Cow::Borrowed(raw),
             _ => normalize(raw),
         }
+    }
+
+    /// Whether `raw`, a receipt's id, reads differently depending on a
+    /// relation `auto` has not learned yet for sure (`evidence`): it is
+    /// better matched once the evidence shows it.
+    pub fn undecided(self, raw: &str, evidence: IdEvidence) -> bool {
+        if self != ReceiptIdFormat::Auto || evidence.known().is_some() {
+            return false;
+        }
+        let same = normalize(raw);
+        decimal_as_hex(raw) != same || hex_as_decimal(raw) != same
     }
 
     /// The form a receipt's id is looked up under; `learned` is what the
@@ -368,23 +411,57 @@ mod tests {
             receipt_letters,
             receipt_digits,
         };
-        // Nothing yet, or only digits on both sides: the same.
-        assert_eq!(e(false, false, false, false).relation(), IdRelation::Same);
-        assert_eq!(e(false, true, false, true).relation(), IdRelation::Same);
-        // Letters at submit, only digits in receipts: decimal receipts...
-        assert_eq!(
-            e(true, true, false, true).relation(),
-            IdRelation::HexToDecimal
+        let k = DECIMAL_AFTER;
+        let (same, h2d, d2h) = (
+            IdRelation::Same,
+            IdRelation::HexToDecimal,
+            IdRelation::DecimalToHex,
         );
-        // ...until a receipt shows a letter: hex on both sides.
-        assert_eq!(e(true, true, true, true).relation(), IdRelation::Same);
-        // Letters in receipts only: decimal at submit.
-        assert_eq!(
-            e(false, true, true, true).relation(),
-            IdRelation::DecimalToHex
-        );
-        // Letters at submit and no receipt yet: nothing to say.
-        assert_eq!(e(true, false, false, false).relation(), IdRelation::Same);
+        // (evidence, known, best guess)
+        let table = [
+            (e(false, 0, false, 0), None, same),
+            // Letters on both sides: hex on both, whatever else was seen.
+            (e(true, 3, true, 0), Some(same), same),
+            // Only digits on both sides, enough of them: decimal on both.
+            (e(false, k, false, k), Some(same), same),
+            (e(false, k - 1, false, k), None, same),
+            // Letters at submit, only digits in receipts: decimal receipts,
+            // a guess until enough receipts showed no letter.
+            (e(true, 0, false, 1), None, h2d),
+            (e(true, 0, false, k), Some(h2d), h2d),
+            // ...and the reverse.
+            (e(false, 1, true, 0), None, d2h),
+            (e(false, k, true, 0), Some(d2h), d2h),
+            // Letters at submit and no receipt yet: nothing to say.
+            (e(true, 0, false, 0), None, same),
+        ];
+        for (evidence, known, guess) in table {
+            assert_eq!(evidence.known(), known, "{evidence:?}");
+            assert_eq!(evidence.relation(), guess, "{evidence:?}");
+        }
+    }
+
+    /// While the relation is not known, a receipt whose readings differ
+    /// waits; one that reads the same in every base (a number below ten,
+    /// an id of other characters) and every receipt once it is known go at once.
+    #[test]
+    fn a_receipt_waits_only_while_its_reading_is_in_doubt() {
+        let auto = ReceiptIdFormat::Auto;
+        let unsure = IdEvidence {
+            submit_letters: true,
+            receipt_digits: 1,
+            ..IdEvidence::default()
+        };
+        assert!(auto.undecided("0000000010", unsure));
+        assert!(auto.undecided("1a", unsure));
+        assert!(!auto.undecided("0000000009", unsure));
+        assert!(!auto.undecided("msg-1", unsure));
+        let sure = IdEvidence {
+            receipt_letters: true,
+            ..unsure
+        };
+        assert!(!auto.undecided("0000000010", sure));
+        assert!(!ReceiptIdFormat::Hex.undecided("0000000010", unsure));
     }
 
     const DELIVERED: Receipt = Receipt {

@@ -9,7 +9,7 @@
 //! senders. Shard-local.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -69,6 +69,52 @@ impl LocalSession {
 #[derive(Default)]
 pub struct SenderHost {
     sessions: RefCell<HashMap<String, Vec<Rc<LocalSession>>>>,
+    /// Receipts waiting for their sender's id evidence, oldest first.
+    deferred: RefCell<VecDeque<Deferred>>,
+}
+
+/// Receipts a shard keeps waiting for their sender's id evidence; past it
+/// a receipt takes the best guess at once.
+const DEFERRED_BOUND: usize = 10_000;
+
+/// The longest a receipt waits for its sender's id evidence.
+const DEFER_MS: i64 = 2_000;
+
+/// A receipt of an `auto` sender whose id reads differently in hex and in
+/// decimal while the sender's ids have not yet shown which it is.
+struct Deferred {
+    until_ms: i64,
+    sender: String,
+    format: ReceiptIdFormat,
+    live: Arc<SenderLive>,
+    carrier_id: String,
+    delivered: bool,
+    code: crate::codes::ResultCode,
+    detail: String,
+}
+
+impl Deferred {
+    /// Whether it still waits at `now_ms`.
+    fn waits(&self, now_ms: i64) -> bool {
+        now_ms < self.until_ms
+            && self
+                .format
+                .undecided(&self.carrier_id, self.live.id_evidence())
+    }
+
+    /// Sends it to its key's owner, read as the evidence says now.
+    fn route(self, shard: &Shard) {
+        let learned = self.live.id_evidence().relation();
+        let id = self.format.receipt_id(&self.carrier_id, learned);
+        route_receipt(
+            shard,
+            &self.sender,
+            &id,
+            self.delivered,
+            self.code,
+            self.detail,
+        );
+    }
 }
 
 /// How many sessions of a sender run on `shard` out of `shards`.
@@ -199,6 +245,34 @@ impl SenderHost {
                 }
             }
         }
+    }
+
+    /// Keeps a receipt waiting for its sender's id evidence; gives it back
+    /// when too many wait.
+    fn defer(&self, receipt: Deferred) -> Result<(), Deferred> {
+        let mut deferred = self.deferred.borrow_mut();
+        if deferred.len() >= DEFERRED_BOUND {
+            return Err(receipt);
+        }
+        deferred.push_back(receipt);
+        Ok(())
+    }
+
+    /// Sends on the receipts whose sender's ids now show how to read them,
+    /// or that waited [`DEFER_MS`] (every tick).
+    pub fn flush_receipts(&self, shard: &Shard, now_ms: i64) {
+        if self.deferred.borrow().is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut *self.deferred.borrow_mut());
+        let mut still = VecDeque::new();
+        for receipt in waiting {
+            match receipt.waits(now_ms) {
+                true => still.push_back(receipt),
+                false => receipt.route(shard),
+            }
+        }
+        self.deferred.borrow_mut().append(&mut still);
     }
 
     /// Takes message `id` out of `sender`'s session queues here, if queued.
@@ -368,12 +442,34 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         } => {
             live.receipts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            // The receipt's id in the form the submit's was indexed under.
             live.saw_id(true, &carrier_id);
-            let learned = live.id_evidence().relation();
-            let receipt_id = s.receipt_ids.receipt_id(&carrier_id, learned);
-            route_receipt(shard, &s.sender, &receipt_id, delivered, code, detail);
+            let receipt = Deferred {
+                until_ms: crate::unix_ms() + DEFER_MS,
+                sender: s.sender.clone(),
+                format: s.receipt_ids,
+                live: live.clone(),
+                carrier_id,
+                delivered,
+                code,
+                detail,
+            };
+            receipt_arrived(shard, receipt);
         }
+    }
+}
+
+/// A receipt goes to its key's owner with its id in the form the submit's
+/// was indexed under, or, while its sender's ids do not yet show how to
+/// read it (`auto`), waits for that a little (bounded).
+fn receipt_arrived(shard: &Shard, receipt: Deferred) {
+    let evidence = receipt.live.id_evidence();
+    if receipt.format.undecided(&receipt.carrier_id, evidence) {
+        match shard.senders.defer(receipt) {
+            Ok(()) => {}
+            Err(receipt) => receipt.route(shard),
+        }
+    } else {
+        receipt.route(shard);
     }
 }
 

@@ -73,6 +73,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             return;
         }
         shard.senders.sample(&shard);
+        shard.senders.flush_receipts(&shard, unix_ms());
         crate::shard::ported::flush(&shard);
         super::archive::archive(&shard);
         let now = unix_ms();
