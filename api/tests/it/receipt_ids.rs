@@ -126,3 +126,40 @@ fn an_unknown_receipt_id_format_is_refused_clearly() {
     let (_, v) = server.admin("GET", "/senders/G_S_OK01", None);
     assert_eq!(v["transport"]["receipt_id"], "auto", "{v}");
 }
+
+/// `exact` keeps the byte-for-byte match of before the setting: against an
+/// SMSC whose receipts write ids in upper case, the receipts arrive (the
+/// sender counts them) and match nothing, so the messages stay `submitted`:
+/// the formats the simulator varies are really different.
+#[test]
+fn exact_matches_byte_for_byte_only() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5", "--receipt-id-format", "upper"]);
+    let extra = json!({"receipt_id": "exact"});
+    smpp_sender_with(&server, "G_S_EXA01", "GX", &smsc, extra);
+    let token = server.register_customer("RIX");
+    let rule = json!({"carriers": {"*": [{"sender_group": "GX", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/RIX/SMS", Some(rule)).0, 200);
+    wait_connected(&server, "G_S_EXA01");
+    let msgs: Vec<Value> = (0..5).map(|i| sms(&format!("exact-{i}"))).collect();
+    let ids = send_accepted(&server, &token, msgs);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // The session took every receipt (the sender counts them)...
+    loop {
+        let (_, v) = server.admin("GET", "/senders/G_S_EXA01", None);
+        if v["state"]["receipts"].as_u64() >= Some(5) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "receipts never read: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // ...and none of them matched its message.
+    for id in &ids {
+        let (_, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+        assert_eq!(m["status"], "submitted", "{m}");
+    }
+}
