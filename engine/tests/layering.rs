@@ -106,7 +106,7 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[];
 /// (file, its length today) for files over [`MAX_FILE_LINES`].
 const LONG_FILES: &[(&str, usize)] = &[
     ("api/src/schema.rs", 687),
-    ("engine/src/sender/smpp/session.rs", 678),
+    ("engine/src/sender/smpp/session.rs", 661),
 ];
 
 #[test]

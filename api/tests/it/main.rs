@@ -10,6 +10,7 @@ mod lifecycle;
 mod metrics;
 mod ops;
 mod policy;
+mod receipt_ids;
 mod reports;
 mod routing;
 mod sims;

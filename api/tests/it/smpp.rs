@@ -432,3 +432,165 @@ fn a_throttling_smsc_slows_the_session_and_spends_no_attempt() {
     smsc.post("control", "/throttle", &json!({"throttle": false}));
     wait_status(&server, &token, &id, |s| s == "delivered");
 }
+
+/// Every report of the customer behind `token`, polled from `/v1/reports`.
+pub fn all_reports(server: &Server, token: &str) -> Vec<Value> {
+    let mut reports = Vec::new();
+    let mut after = String::new();
+    loop {
+        let path = format!("/v1/reports?limit=1000&after={after}");
+        let (s, v) = server.call("GET", &path, Some(token), None);
+        assert_eq!(s, 200, "{v}");
+        let page = v["reports"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            return reports;
+        }
+        reports.extend(page);
+        match v["next"].as_str() {
+            Some(next) if !next.is_empty() => after = next.to_string(),
+            _ => return reports,
+        }
+    }
+}
+
+/// Asserts that each of `ids` has exactly one report, `delivered`.
+pub fn one_delivered_report_each(server: &Server, token: &str, ids: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reports = all_reports(server, token);
+        let mut seen: HashMap<&str, Vec<&Value>> = HashMap::new();
+        for r in &reports {
+            seen.entry(r["message_id"].as_str().unwrap_or("-"))
+                .or_default()
+                .push(r);
+        }
+        let complete = ids.iter().all(|id| seen.contains_key(id.as_str()));
+        if complete || Instant::now() >= deadline {
+            for id in ids {
+                let list = seen.get(id.as_str()).cloned().unwrap_or_default();
+                assert_eq!(list.len(), 1, "{id}: {list:?}");
+                assert_eq!(list[0]["status"], "delivered", "{id}: {list:?}");
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 13: a submit_sm left unanswered past the response timeout may
+/// have reached the carrier, so it is not sent again on the same link: the
+/// session gives the link up, unbinds, and reads the answers that still
+/// come (here the SMSC answers what it held before its unbind_resp) before
+/// anything goes back to routing. Every message is submitted once (no
+/// duplicate at the SMSC), its late carrier id is kept and matched by its
+/// receipt (delivered on the next bind), and it gets exactly one report.
+#[test]
+fn a_submit_that_timed_out_is_settled_by_its_late_answer_not_sent_twice() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("TO1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc, json!({}));
+    let (s, v) = server.admin("PATCH", "/senders/G_S_KT01", Some(json!({"transport": {"type": "smpp",
+        "host": smsc.addr("smsc").ip().to_string(), "port": smsc.addr("smsc").port(), "system_id": "G_S_KT01",
+        "password": "pw", "response_timeout_ms": 1000, "enquire_link_secs": 30}})));
+    assert_eq!(s, 200, "{v}");
+    let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/TO1/SMS", Some(rule)).0, 200);
+    wait_connected(&server, "G_S_KT01");
+    // The SMSC takes every submit and answers none, until the ESME unbinds.
+    smsc.post("control", "/hold-answers", &json!({"hold": true}));
+    let msgs: Vec<Value> = (0..20).map(|i| sms(&format!("late-{i}"))).collect();
+    let ids = send(&server, &token, msgs);
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    let stats = smsc.get("control", "/stats");
+    assert_eq!(stats["duplicates"], 0, "a submit was sent twice: {stats}");
+    assert_eq!(stats["messages"], 20, "{stats}");
+    for id in &ids {
+        let (_, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+        let submitted = m["events"].as_array().map_or(0, |e| {
+            e.iter().filter(|e| e["status"] == "submitted").count()
+        });
+        assert_eq!(submitted, 1, "{m}");
+    }
+    let (_, v) = server.admin("GET", "/senders/G_S_KT01", None);
+    assert!(v["state"]["downs"].as_u64().is_some_and(|d| d >= 1), "{v}");
+    one_delivered_report_each(&server, &token, &ids);
+}
+
+/// `mcmp_held_retries_total` from `GET /metrics`.
+fn held_retries(server: &Server) -> u64 {
+    let (s, body) =
+        crate::harness::raw_request(server.addr, "GET", "/metrics", None, "text/plain", b"");
+    assert_eq!(s, 200);
+    let text = String::from_utf8_lossy(&body).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mcmp_held_retries_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no mcmp_held_retries_total in {text}"))
+}
+
+/// Retries a held message may get in `elapsed`: one per step of its backoff
+/// (200 ms, then 400, 800, 1,600, 3,200, then every 5 s), and one per wake,
+/// at most one a second (every tick of this test changes the catalog).
+fn most_retries_in(elapsed: Duration) -> u64 {
+    let ms = elapsed.as_millis() as i64;
+    let (mut at, mut delay, mut steps) = (0_i64, 200_i64, 0_u64);
+    while at + delay <= ms {
+        at += delay;
+        delay = (delay * 2).min(5_000);
+        steps += 1;
+    }
+    steps + (ms / 1_000) as u64 + 1
+}
+
+/// Issue 13: no requeue storm when a sender is down. Its messages wait in
+/// the held queue and each is routed again on its own backoff, not every
+/// time something changes: here the catalog changes every 50 ms for 3 s
+/// (each change used to re-route every held message within 200 ms), and
+/// the held retries stay within the backoff's count. Once the sender binds,
+/// they go at once and are delivered, one report each.
+#[test]
+fn held_messages_of_a_sender_that_is_down_back_off() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    smsc.post("control", "/refuse-binds", &json!({"refuse": true}));
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("HB1");
+    smpp_sender(&server, "G_S_KT01", "A", &smsc, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "A", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/HB1/SMS", Some(rule)).0, 200);
+    let before = held_retries(&server);
+    let start = Instant::now();
+    let ids = send(
+        &server,
+        &token,
+        (0..5).map(|i| sms(&format!("hb-{i}"))).collect(),
+    );
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        let path = format!("/spam-keywords/churn{n}");
+        assert_eq!(server.admin("PUT", &path, None).0, 200);
+        n += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let retried = held_retries(&server) - before;
+    let most = 5 * most_retries_in(start.elapsed());
+    assert!(
+        retried <= most,
+        "{retried} held retries in {:?} (at most {most})",
+        start.elapsed()
+    );
+    assert!(retried >= 5, "each held message is retried: {retried}");
+    for id in &ids {
+        let (_, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+        assert_eq!(m["status"], "accepted", "still waiting: {m}");
+    }
+    smsc.post("control", "/refuse-binds", &json!({"refuse": false}));
+    for id in &ids {
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    one_delivered_report_each(&server, &token, &ids);
+}

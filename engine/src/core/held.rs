@@ -1,14 +1,41 @@
 //! Messages waiting for an available sender, with the time each one
 //! started waiting. Bounded: a shard holds at most [`HELD_BOUND`]; past it
 //! a message is refused (its owner fails it with 4002 at once). Holding,
-//! lookup and removal are O(1) with a million held.
+//! lookup and removal are O(log n) with a million held.
+//!
+//! Retries back off per message, so a sender that stays down costs little
+//! routing work however many messages wait for it: a message is routed
+//! again [`HELD_RETRY_FIRST_MS`] after it was held, and each time it comes
+//! back (still no sender) it waits twice as long, up to
+//! [`HELD_RETRY_MAX_MS`]. A *wake* (a sender came up, the catalog changed)
+//! retries the longest-waiting ones at once, whatever their backoff, but at
+//! most once per [`HELD_WAKE_GAP_MS`], so a flapping sender or a burst of
+//! catalog changes cannot turn every tick into a round of routing. A message
+//! fails (4002) once it has waited the hold timeout, due or not.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::model::MessageId;
 
 /// Most messages held per shard.
 pub const HELD_BOUND: usize = 1_000_000;
+
+/// The first retry of a held message comes this long after it was held.
+pub const HELD_RETRY_FIRST_MS: i64 = 200;
+
+/// The longest wait between two retries of a held message (a route that
+/// appears without a wake, e.g. a sidelined sender back in routing, is
+/// found within this).
+pub const HELD_RETRY_MAX_MS: i64 = 5_000;
+
+/// Wakes are honoured at most this often.
+pub const HELD_WAKE_GAP_MS: i64 = 1_000;
+
+/// The wait before the next retry of a message retried `tries` times.
+pub fn retry_delay_ms(tries: u8) -> i64 {
+    let doubled = HELD_RETRY_FIRST_MS.saturating_mul(1_i64 << u32::from(tries.min(16)));
+    doubled.min(HELD_RETRY_MAX_MS)
+}
 
 /// What [`HeldQueue::hold`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,72 +48,151 @@ pub enum Hold {
     Full,
 }
 
+/// One held message.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: MessageId,
+    /// When it started waiting (kept across retries: the hold timeout).
+    since: i64,
+    /// Retries that found no sender.
+    tries: u8,
+    /// When it is retried next.
+    due: i64,
+}
+
+/// A held message taken out to be routed again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// The message.
+    pub id: MessageId,
+    /// When it started waiting.
+    pub since_ms: i64,
+    /// Retries before this one that found no sender.
+    pub tries: u8,
+}
+
 /// The held messages of one shard.
 pub struct HeldQueue {
-    queue: VecDeque<(MessageId, i64)>,
-    /// The ids in `queue`.
-    ids: HashSet<u64>,
+    entries: HashMap<u64, Entry>,
+    /// (due, id): the next retries first.
+    by_due: BTreeSet<(i64, u64)>,
+    /// (since, id): the longest-waiting first (expiry and wakes).
+    by_since: BTreeSet<(i64, u64)>,
     bound: usize,
+    wake_pending: bool,
+    last_wake_ms: Option<i64>,
 }
 
 impl HeldQueue {
     /// An empty queue of at most `bound` messages.
     pub fn new(bound: usize) -> HeldQueue {
         HeldQueue {
-            queue: VecDeque::new(),
-            ids: HashSet::new(),
+            entries: HashMap::new(),
+            by_due: BTreeSet::new(),
+            by_since: BTreeSet::new(),
             bound,
+            wake_pending: false,
+            last_wake_ms: None,
         }
     }
 
-    /// Holds `id`, waiting since `since_ms`.
-    pub fn hold(&mut self, id: MessageId, since_ms: i64) -> Hold {
-        if self.ids.contains(&id.0) {
+    /// Holds `id` at `now_ms`, waiting since `since_ms`, after `tries`
+    /// retries that found no sender: its next retry is
+    /// [`retry_delay_ms`]`(tries)` from now.
+    pub fn hold(&mut self, id: MessageId, since_ms: i64, tries: u8, now_ms: i64) -> Hold {
+        if self.entries.contains_key(&id.0) {
             return Hold::AlreadyHeld;
         }
-        if self.queue.len() >= self.bound {
+        if self.entries.len() >= self.bound {
             return Hold::Full;
         }
-        self.queue.push_back((id, since_ms));
-        self.ids.insert(id.0);
+        let due = now_ms + retry_delay_ms(tries);
+        let entry = Entry {
+            id,
+            since: since_ms,
+            tries,
+            due,
+        };
+        self.entries.insert(id.0, entry);
+        self.by_due.insert((due, id.0));
+        self.by_since.insert((since_ms, id.0));
         Hold::Held
     }
 
     /// Number of held messages.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.entries.len()
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.entries.is_empty()
     }
 
     /// Whether `id` is held.
     pub fn contains(&self, id: MessageId) -> bool {
-        self.ids.contains(&id.0)
+        self.entries.contains_key(&id.0)
     }
 
-    /// Forgets a held message (canceled).
-    pub fn remove(&mut self, id: MessageId) {
-        if self.ids.remove(&id.0) {
-            self.queue.retain(|(h, _)| *h != id);
-        }
+    /// When the next retry is due, if anything is held.
+    pub fn next_due_ms(&self) -> Option<i64> {
+        self.by_due.first().map(|(due, _)| *due)
     }
 
-    /// Takes up to `max` of the longest-waiting messages out: those that
-    /// have waited `timeout_ms` or more at `now_ms` (they expire), and the
-    /// others with the time they started waiting (to try again; hold them
-    /// again with that time if they still cannot go).
+    /// Forgets a held message (canceled, expired, gone).
+    pub fn remove(&mut self, id: MessageId) -> bool {
+        let Some(e) = self.entries.remove(&id.0) else {
+            return false;
+        };
+        self.by_due.remove(&(e.due, id.0));
+        self.by_since.remove(&(e.since, id.0));
+        true
+    }
+
+    /// Asks for a wake: the next [`take`](Self::take) at least
+    /// [`HELD_WAKE_GAP_MS`] after the last honoured wake retries the
+    /// longest-waiting messages whatever their backoff.
+    pub fn wake(&mut self) {
+        self.wake_pending = true;
+    }
+
+    /// Takes up to `max` messages out at `now_ms`: first those that have
+    /// waited `timeout_ms` or more (they expire), then those due for a
+    /// retry (after a honoured wake: the longest-waiting, due or not).
     pub fn take(&mut self, now_ms: i64, timeout_ms: i64, max: usize) -> Taken {
-        let n = self.queue.len().min(max);
         let mut taken = Taken::default();
-        for (id, since) in self.queue.drain(..n) {
-            self.ids.remove(&id.0);
-            if now_ms - since >= timeout_ms {
-                taken.expired.push(id);
-            } else {
-                taken.retry.push((id, since));
+        while taken.expired.len() < max {
+            match self.by_since.first() {
+                Some(&(since, seq)) if now_ms - since >= timeout_ms => {
+                    if let Some(e) = self.entries.get(&seq).copied() {
+                        self.remove(e.id);
+                        taken.expired.push(e.id);
+                    }
+                }
+                _ => break,
+            }
+        }
+        let room = max - taken.expired.len();
+        let woken = self.wake_pending
+            && self
+                .last_wake_ms
+                .is_none_or(|at| now_ms - at >= HELD_WAKE_GAP_MS);
+        let picked: Vec<u64> = if woken {
+            self.wake_pending = false;
+            self.last_wake_ms = Some(now_ms);
+            self.by_since.iter().take(room).map(|(_, s)| *s).collect()
+        } else {
+            let due = self.by_due.iter().take_while(|(due, _)| *due <= now_ms);
+            due.take(room).map(|(_, s)| *s).collect()
+        };
+        for seq in picked {
+            if let Some(e) = self.entries.get(&seq).copied() {
+                self.remove(e.id);
+                taken.retry.push(Retry {
+                    id: e.id,
+                    since_ms: e.since,
+                    tries: e.tries,
+                });
             }
         }
         taken
@@ -98,8 +204,9 @@ impl HeldQueue {
 pub struct Taken {
     /// Waited past the timeout.
     pub expired: Vec<MessageId>,
-    /// To try again, with the time each started waiting.
-    pub retry: Vec<(MessageId, i64)>,
+    /// To try again (hold them again with their waiting time and one more
+    /// try if they still cannot go).
+    pub retry: Vec<Retry>,
 }
 
 #[cfg(test)]
@@ -110,36 +217,113 @@ mod tests {
         MessageId::new(0, n)
     }
 
+    fn ids(taken: &Taken) -> Vec<MessageId> {
+        taken.retry.iter().map(|r| r.id).collect()
+    }
+
+    const HOUR: i64 = 3_600_000;
+
     #[test]
     fn holds_once_up_to_the_bound() {
         let mut q = HeldQueue::new(2);
-        assert_eq!(q.hold(id(1), 100), Hold::Held);
-        assert_eq!(q.hold(id(1), 500), Hold::AlreadyHeld);
-        assert_eq!(q.hold(id(2), 100), Hold::Held);
-        assert_eq!(q.hold(id(3), 100), Hold::Full);
+        assert_eq!(q.hold(id(1), 100, 0, 100), Hold::Held);
+        assert_eq!(q.hold(id(1), 500, 0, 500), Hold::AlreadyHeld);
+        assert_eq!(q.hold(id(2), 100, 0, 100), Hold::Held);
+        assert_eq!(q.hold(id(3), 100, 0, 100), Hold::Full);
         assert_eq!(q.len(), 2);
         assert!(q.contains(id(2)) && !q.contains(id(3)));
-        q.remove(id(1));
-        assert!(!q.contains(id(1)));
-        assert_eq!(q.hold(id(3), 100), Hold::Held);
+        assert!(q.remove(id(1)));
+        assert!(!q.contains(id(1)) && !q.remove(id(1)));
+        assert_eq!(q.hold(id(3), 100, 0, 100), Hold::Held);
     }
 
     #[test]
-    fn take_expires_at_the_timeout_and_keeps_waiting_times() {
+    fn the_retry_delay_doubles_from_200_ms_to_5_s() {
+        let delays: Vec<i64> = (0..8).map(retry_delay_ms).collect();
+        assert_eq!(
+            delays,
+            vec![200, 400, 800, 1_600, 3_200, 5_000, 5_000, 5_000]
+        );
+        assert_eq!(retry_delay_ms(u8::MAX), HELD_RETRY_MAX_MS);
+    }
+
+    /// A message that keeps finding no sender is retried 200 ms after it was
+    /// held, then 400, 800, 1,600, 3,200 ms after each return, then every
+    /// 5 s: six retries in 16 s, where every tick (50 ms) would be 320.
+    #[test]
+    fn a_message_that_keeps_coming_back_is_retried_with_backoff() {
         let mut q = HeldQueue::new(10);
-        q.hold(id(1), 1_000);
-        q.hold(id(2), 1_500);
-        q.hold(id(3), 1_900);
+        q.hold(id(1), 0, 0, 0);
+        let mut retried_at = Vec::new();
+        let mut now = 0;
+        while now <= 16_000 {
+            let taken = q.take(now, HOUR, 10);
+            for r in taken.retry {
+                retried_at.push(now);
+                // Still no sender: back at once, one more try.
+                q.hold(r.id, r.since_ms, r.tries + 1, now);
+            }
+            now += 50;
+        }
+        assert_eq!(retried_at, vec![200, 600, 1_400, 3_000, 6_200, 11_200]);
+        assert_eq!(q.next_due_ms(), Some(16_200));
+    }
+
+    #[test]
+    fn nothing_is_taken_before_it_is_due() {
+        let mut q = HeldQueue::new(10);
+        q.hold(id(1), 1_000, 0, 1_000);
+        q.hold(id(2), 1_000, 3, 1_000);
+        assert!(q.take(1_199, HOUR, 10).retry.is_empty());
+        assert_eq!(ids(&q.take(1_200, HOUR, 10)), vec![id(1)]);
+        assert!(q.take(2_599, HOUR, 10).retry.is_empty());
+        let taken = q.take(2_600, HOUR, 10);
+        assert_eq!(
+            taken.retry,
+            vec![Retry {
+                id: id(2),
+                since_ms: 1_000,
+                tries: 3
+            }]
+        );
+        assert!(q.is_empty());
+    }
+
+    /// A wake retries the longest-waiting messages at once, due or not, at
+    /// most once a second; wakes asked meanwhile wait for the gap.
+    #[test]
+    fn wakes_skip_the_backoff_at_most_once_a_second() {
+        let mut q = HeldQueue::new(10);
+        q.hold(id(1), 0, 5, 0); // due at 5,000
+        q.hold(id(2), 10, 5, 10); // due at 5,010
+        q.wake();
+        assert_eq!(ids(&q.take(100, HOUR, 10)), vec![id(1), id(2)]);
+        q.hold(id(1), 0, 6, 100);
+        q.hold(id(2), 10, 6, 100);
+        q.wake();
+        assert!(q.take(1_099, HOUR, 10).retry.is_empty(), "within the gap");
+        assert_eq!(ids(&q.take(1_100, HOUR, 10)), vec![id(1), id(2)]);
+        // No wake asked: back to the backoff.
+        q.hold(id(1), 0, 7, 1_100);
+        assert!(q.take(2_200, HOUR, 10).retry.is_empty());
+        assert_eq!(ids(&q.take(6_100, HOUR, 10)), vec![id(1)]);
+    }
+
+    #[test]
+    fn take_expires_at_the_timeout_whatever_the_backoff() {
+        let mut q = HeldQueue::new(10);
+        q.hold(id(1), 1_000, 5, 1_000);
+        q.hold(id(2), 1_500, 0, 1_500);
+        q.hold(id(3), 1_900, 0, 1_900);
         // A 1 s timeout at t = 2500: the first has waited 1.5 s, the
-        // second exactly 1 s (expired), the third 0.6 s.
+        // second exactly 1 s (expired), the third 0.6 s (and is due).
         let taken = q.take(2_500, 1_000, 10);
         assert_eq!(taken.expired, vec![id(1), id(2)]);
-        assert_eq!(taken.retry, vec![(id(3), 1_900)]);
+        assert_eq!(ids(&taken), vec![id(3)]);
         assert!(q.is_empty() && !q.contains(id(3)));
         // Held again with its first waiting time, it expires on time.
-        q.hold(id(3), 1_900);
-        assert_eq!(q.take(2_899, 1_000, 10).retry, vec![(id(3), 1_900)]);
-        q.hold(id(3), 1_900);
+        q.hold(id(3), 1_900, 1, 2_500);
+        assert!(q.take(2_899, 1_000, 10).expired.is_empty());
         assert_eq!(q.take(2_900, 1_000, 10).expired, vec![id(3)]);
     }
 
@@ -147,10 +331,10 @@ mod tests {
     fn take_takes_at_most_max_oldest_first() {
         let mut q = HeldQueue::new(10);
         for n in 1..=5 {
-            q.hold(id(n), 0);
+            q.hold(id(n), n as i64, 0, n as i64);
         }
-        let taken = q.take(10, 1_000, 2);
-        assert_eq!(taken.retry, vec![(id(1), 0), (id(2), 0)]);
+        let taken = q.take(1_000, HOUR, 2);
+        assert_eq!(ids(&taken), vec![id(1), id(2)]);
         assert_eq!(q.len(), 3);
     }
 }

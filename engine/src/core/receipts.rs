@@ -8,8 +8,20 @@
 //! A key leaves when its receipt comes, or [`INDEX_TTL_MS`] after it was
 //! indexed: by then the message's validity (at most 3 days) has ended long
 //! ago, so a receipt that never came no longer holds memory.
+//!
+//! The two ids of a message, the one in `submit_sm_resp` and the one in its
+//! receipt, may be written differently (hex or decimal, leading zeros,
+//! case): each sender's [`ReceiptIdFormat`] says how to bring both to the
+//! one form its key is made of ([`ReceiptIdFormat::submit_id`],
+//! [`ReceiptIdFormat::receipt_id`]). The default, `auto`, compares ids made
+//! of hex digits as numbers (case and leading zeros ignored) and learns
+//! from what a sender's ids look like ([`IdEvidence`]) whether one side
+//! writes in hex what the other writes in decimal.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::{hash128, MessageId};
 
@@ -32,6 +44,193 @@ impl ReceiptKey {
     /// The key of a carrier id at a sender.
     pub fn new(sender: &str, carrier_id: &str) -> ReceiptKey {
         ReceiptKey(hash128(&[sender.as_bytes(), carrier_id.as_bytes()]))
+    }
+}
+
+/// How a sender's carrier writes the id of a message in `submit_sm_resp`
+/// and in its receipt (the `receipt_id` setting of an `smpp` sender).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReceiptIdFormat {
+    /// The same number in both, each side in hex or decimal as its ids
+    /// show (learned per sender, [`IdEvidence`]); case and leading zeros
+    /// ignored; an id with other characters compared as given.
+    #[default]
+    Auto,
+    /// Byte for byte.
+    Exact,
+    /// Both the same hex number (case and leading zeros ignored).
+    Hex,
+    /// Both the same decimal number (leading zeros ignored).
+    Decimal,
+    /// `submit_sm_resp` in hex, the receipt the same number in decimal.
+    HexToDecimal,
+    /// `submit_sm_resp` in decimal, the receipt the same number in hex.
+    DecimalToHex,
+}
+
+/// How a sender's receipt ids relate to its `submit_sm_resp` ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdRelation {
+    /// Written the same way.
+    Same,
+    /// Hex at submit, decimal in the receipt.
+    HexToDecimal,
+    /// Decimal at submit, hex in the receipt.
+    DecimalToHex,
+}
+
+/// What one id tells about the base it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdShape {
+    /// Only the digits 0-9: decimal, or hex without a letter.
+    Digits,
+    /// Hex digits with at least one letter a-f (any case): hex.
+    HexLetters,
+    /// Anything else: not a number.
+    Other,
+}
+
+/// The shape of `id`.
+pub fn shape(id: &str) -> IdShape {
+    let id = id.trim();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        IdShape::Other
+    } else if id.bytes().all(|b| b.is_ascii_digit()) {
+        IdShape::Digits
+    } else {
+        IdShape::HexLetters
+    }
+}
+
+/// Ids of digits only a side must show, and none with a letter, before it
+/// is surely decimal (a hex side shows a letter in all but about 2 % of
+/// 8-digit ids: eight without one happen about once in 10^13).
+pub const DECIMAL_AFTER: u8 = 8;
+
+/// What a sender's ids have shown so far, on each side (for `auto`).
+// NOTE: one id with a letter a-f shows its side is hex; a side that showed
+// only digits, [`DECIMAL_AFTER`] times, is decimal. Once both sides are
+// known the relation is known ([`IdEvidence::known`]); before that a
+// receipt whose readings differ waits for it (a short, bounded while:
+// the driver's), then takes the best guess ([`IdEvidence::relation`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdEvidence {
+    /// A `submit_sm_resp` id with a letter a-f was seen.
+    pub submit_letters: bool,
+    /// `submit_sm_resp` ids of digits only seen (counted up to [`DECIMAL_AFTER`]).
+    pub submit_digits: u8,
+    /// A receipt id with a letter a-f was seen.
+    pub receipt_letters: bool,
+    /// Receipt ids of digits only seen (counted up to [`DECIMAL_AFTER`]).
+    pub receipt_digits: u8,
+}
+
+/// The base one side writes ids in, once its ids have shown it.
+fn base(letters: bool, digits: u8) -> Option<u32> {
+    match (letters, digits >= DECIMAL_AFTER) {
+        (true, _) => Some(16),
+        (false, true) => Some(10),
+        (false, false) => None,
+    }
+}
+
+impl IdEvidence {
+    /// The relation, once both sides have shown their base.
+    pub fn known(self) -> Option<IdRelation> {
+        let submit = base(self.submit_letters, self.submit_digits)?;
+        let receipt = base(self.receipt_letters, self.receipt_digits)?;
+        Some(match (submit, receipt) {
+            (16, 10) => IdRelation::HexToDecimal,
+            (10, 16) => IdRelation::DecimalToHex,
+            _ => IdRelation::Same,
+        })
+    }
+
+    /// The relation known, else the best guess: a side that showed a
+    /// letter is hex, one that showed only digits decimal; `Same` until a
+    /// side shows anything.
+    pub fn relation(self) -> IdRelation {
+        if let Some(known) = self.known() {
+            return known;
+        }
+        let submit_hex = self.submit_letters;
+        let receipt_hex = self.receipt_letters;
+        if submit_hex && !receipt_hex && self.receipt_digits > 0 {
+            IdRelation::HexToDecimal
+        } else if receipt_hex && !submit_hex && self.submit_digits > 0 {
+            IdRelation::DecimalToHex
+        } else {
+            IdRelation::Same
+        }
+    }
+}
+
+impl ReceiptIdFormat {
+    /// The form a `submit_sm_resp` id is indexed under.
+    pub fn submit_id(self, raw: &str) -> Cow<'_, str> {
+        match self {
+            ReceiptIdFormat::Exact => Cow::Borrowed(raw),
+            _ => normalize(raw),
+        }
+    }
+
+    /// Whether `raw`, a receipt's id, reads differently depending on a
+    /// relation `auto` has not learned yet for sure (`evidence`): it is
+    /// better matched once the evidence shows it.
+    pub fn undecided(self, raw: &str, evidence: IdEvidence) -> bool {
+        if self != ReceiptIdFormat::Auto || evidence.known().is_some() {
+            return false;
+        }
+        let same = normalize(raw);
+        decimal_as_hex(raw) != same || hex_as_decimal(raw) != same
+    }
+
+    /// The form a receipt's id is looked up under; `learned` is what the
+    /// sender's ids have shown (only `auto` uses it).
+    pub fn receipt_id(self, raw: &str, learned: IdRelation) -> Cow<'_, str> {
+        let relation = match self {
+            ReceiptIdFormat::Exact => return Cow::Borrowed(raw),
+            ReceiptIdFormat::Auto => learned,
+            ReceiptIdFormat::Hex | ReceiptIdFormat::Decimal => IdRelation::Same,
+            ReceiptIdFormat::HexToDecimal => IdRelation::HexToDecimal,
+            ReceiptIdFormat::DecimalToHex => IdRelation::DecimalToHex,
+        };
+        match relation {
+            IdRelation::Same => normalize(raw),
+            IdRelation::HexToDecimal => decimal_as_hex(raw),
+            IdRelation::DecimalToHex => hex_as_decimal(raw),
+        }
+    }
+}
+
+/// An id of hex digits in lower case without leading zeros (`0` for
+/// zeros only); any other id as given.
+fn normalize(raw: &str) -> Cow<'_, str> {
+    if shape(raw) == IdShape::Other {
+        return Cow::Borrowed(raw);
+    }
+    let digits = raw.trim().trim_start_matches('0');
+    match digits.is_empty() {
+        true => Cow::Borrowed("0"),
+        false => Cow::Owned(digits.to_ascii_lowercase()),
+    }
+}
+
+/// A decimal id written as the submit side's hex; any other id normalized.
+fn decimal_as_hex(raw: &str) -> Cow<'_, str> {
+    match (shape(raw), raw.trim().parse::<u128>()) {
+        (IdShape::Digits, Ok(n)) => Cow::Owned(format!("{n:x}")),
+        _ => normalize(raw),
+    }
+}
+
+/// A hex id written as the submit side's decimal; any other id normalized.
+fn hex_as_decimal(raw: &str) -> Cow<'_, str> {
+    let digits = raw.trim().trim_start_matches('0');
+    match u128::from_str_radix(digits, 16) {
+        Ok(n) if shape(raw) != IdShape::Other => Cow::Owned(n.to_string()),
+        _ => normalize(raw),
     }
 }
 
@@ -120,6 +319,150 @@ impl ReceiptIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key a receipt id finds, given the submit id, under `format`
+    /// with what auto learned.
+    fn matches(format: ReceiptIdFormat, submit: &str, receipt: &str, learned: IdRelation) -> bool {
+        let at_submit = ReceiptKey::new("S", &format.submit_id(submit));
+        at_submit == ReceiptKey::new("S", &format.receipt_id(receipt, learned))
+    }
+
+    #[test]
+    fn auto_ignores_case_and_leading_zeros_of_numbers_only() {
+        use IdRelation::Same;
+        let auto = ReceiptIdFormat::Auto;
+        for (submit, receipt) in [
+            ("00000000ab", "00000000ab"),
+            ("00000000ab", "AB"),
+            ("00000000ab", "00000000Ab"),
+            ("0000001234", "1234"),
+            ("000", "0"),
+            ("msg-X1", "msg-X1"),
+        ] {
+            assert!(matches(auto, submit, receipt, Same), "{submit} {receipt}");
+        }
+        // Not numbers: as given (a base-62 id keeps its case).
+        assert!(!matches(auto, "msg-X1", "MSG-X1", Same));
+        assert!(!matches(auto, "aB3xZ", "Ab3xZ", Same));
+        // Different numbers stay different.
+        assert!(!matches(auto, "00000000ab", "00000000ac", Same));
+        assert!(!matches(auto, "1234", "4660", Same));
+    }
+
+    #[test]
+    fn auto_reads_the_receipt_in_the_base_the_evidence_shows() {
+        let auto = ReceiptIdFormat::Auto;
+        // 0x1a2b = 6699; 0x1234 = 4660.
+        let hex_to_dec = IdRelation::HexToDecimal;
+        assert!(matches(auto, "00001a2b", "6699", hex_to_dec));
+        assert!(matches(auto, "00001a2b", "00000000006699", hex_to_dec));
+        assert!(
+            matches(auto, "00001234", "4660", hex_to_dec),
+            "hex without a letter"
+        );
+        assert!(!matches(auto, "00001a2b", "6699", IdRelation::Same));
+        let dec_to_hex = IdRelation::DecimalToHex;
+        assert!(matches(auto, "6699", "1A2B", dec_to_hex));
+        assert!(matches(auto, "0006699", "00001a2b", dec_to_hex));
+        assert!(
+            matches(auto, "4660", "1234", dec_to_hex),
+            "hex without a letter"
+        );
+        // An id of other characters is compared as given whatever the relation.
+        assert!(matches(auto, "X-1", "X-1", dec_to_hex));
+        // Longer than a u128: compared as normalized text.
+        let long = "1".repeat(45);
+        assert!(matches(auto, &long, &long, hex_to_dec));
+    }
+
+    #[test]
+    fn explicit_formats_pin_the_relation() {
+        use IdRelation::{HexToDecimal, Same};
+        let f = ReceiptIdFormat::HexToDecimal;
+        assert!(matches(f, "00001234", "4660", Same), "whatever was learned");
+        let f = ReceiptIdFormat::DecimalToHex;
+        assert!(matches(f, "4660", "1234", Same));
+        for f in [ReceiptIdFormat::Hex, ReceiptIdFormat::Decimal] {
+            assert!(matches(f, "0012", "12", HexToDecimal), "never converted");
+            assert!(!matches(f, "0012", "c", HexToDecimal));
+        }
+        assert!(matches(ReceiptIdFormat::Hex, "00ab", "AB", Same));
+        let exact = ReceiptIdFormat::Exact;
+        assert!(matches(exact, "00ab", "00ab", HexToDecimal));
+        assert!(!matches(exact, "00ab", "ab", Same));
+        assert!(!matches(exact, "00ab", "00AB", Same));
+    }
+
+    #[test]
+    fn the_evidence_shows_the_relation() {
+        let shapes = ["123", "1a", "x-1", ""].map(shape);
+        assert_eq!(
+            shapes,
+            [
+                IdShape::Digits,
+                IdShape::HexLetters,
+                IdShape::Other,
+                IdShape::Other
+            ]
+        );
+        let e = |submit_letters, submit_digits, receipt_letters, receipt_digits| IdEvidence {
+            submit_letters,
+            submit_digits,
+            receipt_letters,
+            receipt_digits,
+        };
+        let k = DECIMAL_AFTER;
+        let (same, h2d, d2h) = (
+            IdRelation::Same,
+            IdRelation::HexToDecimal,
+            IdRelation::DecimalToHex,
+        );
+        // (evidence, known, best guess)
+        let table = [
+            (e(false, 0, false, 0), None, same),
+            // Letters on both sides: hex on both, whatever else was seen.
+            (e(true, 3, true, 0), Some(same), same),
+            // Only digits on both sides, enough of them: decimal on both.
+            (e(false, k, false, k), Some(same), same),
+            (e(false, k - 1, false, k), None, same),
+            // Letters at submit, only digits in receipts: decimal receipts,
+            // a guess until enough receipts showed no letter.
+            (e(true, 0, false, 1), None, h2d),
+            (e(true, 0, false, k), Some(h2d), h2d),
+            // ...and the reverse.
+            (e(false, 1, true, 0), None, d2h),
+            (e(false, k, true, 0), Some(d2h), d2h),
+            // Letters at submit and no receipt yet: nothing to say.
+            (e(true, 0, false, 0), None, same),
+        ];
+        for (evidence, known, guess) in table {
+            assert_eq!(evidence.known(), known, "{evidence:?}");
+            assert_eq!(evidence.relation(), guess, "{evidence:?}");
+        }
+    }
+
+    /// While the relation is not known, a receipt whose readings differ
+    /// waits; one that reads the same in every base (a number below ten,
+    /// an id of other characters) and every receipt once it is known go at once.
+    #[test]
+    fn a_receipt_waits_only_while_its_reading_is_in_doubt() {
+        let auto = ReceiptIdFormat::Auto;
+        let unsure = IdEvidence {
+            submit_letters: true,
+            receipt_digits: 1,
+            ..IdEvidence::default()
+        };
+        assert!(auto.undecided("0000000010", unsure));
+        assert!(auto.undecided("1a", unsure));
+        assert!(!auto.undecided("0000000009", unsure));
+        assert!(!auto.undecided("msg-1", unsure));
+        let sure = IdEvidence {
+            receipt_letters: true,
+            ..unsure
+        };
+        assert!(!auto.undecided("0000000010", sure));
+        assert!(!ReceiptIdFormat::Hex.undecided("0000000010", unsure));
+    }
 
     const DELIVERED: Receipt = Receipt {
         delivered: true,

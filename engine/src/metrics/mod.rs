@@ -240,6 +240,8 @@ pub struct MetricsSnapshot {
     /// Failed attempts by [`WebhookFailure`].
     pub(crate) webhook_failure: [u64; WebhookFailure::ALL.len()],
     pub(crate) smpp_protocol_errors: BoundedCounts,
+    /// Held messages taken out of the held queue to be routed again.
+    pub(crate) held_retries: u64,
 }
 
 /// Why a webhook attempt failed (the `reason` label).
@@ -301,6 +303,7 @@ impl Default for MetricsSnapshot {
             webhook_success: 0,
             webhook_failure: [0; WebhookFailure::ALL.len()],
             smpp_protocol_errors: BoundedCounts::default(),
+            held_retries: 0,
         }
     }
 }
@@ -328,6 +331,7 @@ impl MetricsSnapshot {
             add_all(m, t);
         }
         self.wal_appends += other.wal_appends;
+        self.held_retries += other.held_retries;
         self.wal_bytes += other.wal_bytes;
         self.wal_fsync.merge(&other.wal_fsync);
         for (m, t) in self.http_seconds.iter_mut().zip(&other.http_seconds) {
@@ -389,6 +393,13 @@ impl LocalMetrics {
         let mut d = self.data.borrow_mut();
         d.wal_appends += 1;
         d.wal_bytes += bytes;
+    }
+
+    /// `n` held messages were taken out to be routed again.
+    pub fn held_retried(&self, n: u64) {
+        if n > 0 {
+            self.data.borrow_mut().held_retries += n;
+        }
     }
 
     /// One WAL fsync (fdatasync) took `took`.

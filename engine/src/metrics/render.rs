@@ -101,6 +101,22 @@ impl Gauges {
     }
 }
 
+fn render_held(w: &mut Writer, m: &MetricsSnapshot, gauges: &Gauges) {
+    w.family(
+        "mcmp_held_messages",
+        "gauge",
+        "Messages waiting for an available sender.",
+    );
+    w.sample("mcmp_held_messages", &[], gauges.held_messages);
+    let name = "mcmp_held_retries_total";
+    w.family(
+        name,
+        "counter",
+        "Held messages taken out to be routed again (each backs off while no sender takes it).",
+    );
+    w.sample(name, &[], m.held_retries);
+}
+
 fn render_checkpoint_age(w: &mut Writer, gauges: &Gauges) {
     let name = "mcmp_checkpoint_age_seconds";
     w.family(
@@ -194,12 +210,7 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
     );
     render_checkpoint_age(&mut w, gauges);
     render_delivery(&mut w, merged);
-    w.family(
-        "mcmp_held_messages",
-        "gauge",
-        "Messages waiting for an available sender.",
-    );
-    w.sample("mcmp_held_messages", &[], gauges.held_messages);
+    render_held(&mut w, merged, gauges);
     let name = "mcmp_history_disk_bytes";
     w.family(
         name,

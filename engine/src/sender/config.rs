@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::receipts::ReceiptIdFormat;
 use crate::model::Channel;
 
 /// The operator's switch for a sender.
@@ -60,6 +61,17 @@ pub enum Transport {
     Sim(SimConfig),
 }
 
+impl Transport {
+    /// How a receipt's id is matched to the submit's: as the SMPP sender
+    /// says; other transports give back the id they were given.
+    pub fn receipt_ids(&self) -> ReceiptIdFormat {
+        match self {
+            Transport::Smpp(c) => c.receipt_id,
+            _ => ReceiptIdFormat::Exact,
+        }
+    }
+}
+
 /// Data coding used when the text allows a choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -106,6 +118,10 @@ pub struct SmppConfig {
     /// Preferred coding, default `euc-kr`.
     #[serde(default)]
     pub default_coding: SmppCoding,
+    /// How the carrier writes a message's id in `submit_sm_resp` and in its
+    /// receipt, so the two are matched (`core::receipts`), default `auto`.
+    #[serde(default, alias = "receipt-id")]
+    pub receipt_id: ReceiptIdFormat,
 }
 
 /// HTTP provider transport fields.

@@ -9,7 +9,7 @@
 //! senders. Shard-local.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use super::live::SenderLive;
 use super::queue::{SessionQueue, SESSION_QUEUE_BOUND};
 use super::{Outbound, SessionEvent, SessionEvents, Transport};
 use crate::core::lifecycle::events::OwnerEvent;
-use crate::core::receipts::ReceiptKey;
+use crate::core::receipts::{ReceiptIdFormat, ReceiptKey};
 use crate::mesh::msg::{MeshMsg, ReceiptMsg};
 use crate::model::MessageId;
 use crate::notify::LocalNotify;
@@ -36,6 +36,8 @@ pub struct LocalSession {
     live: Arc<SenderLive>,
     /// Protocol counters of SMPP sessions (zero for other transports).
     pub stats: super::smpp::SessionStats,
+    /// How its carrier's receipt ids match its submit ids.
+    receipt_ids: ReceiptIdFormat,
     reported_errors: Cell<u64>,
 }
 
@@ -67,6 +69,52 @@ impl LocalSession {
 #[derive(Default)]
 pub struct SenderHost {
     sessions: RefCell<HashMap<String, Vec<Rc<LocalSession>>>>,
+    /// Receipts waiting for their sender's id evidence, oldest first.
+    deferred: RefCell<VecDeque<Deferred>>,
+}
+
+/// Receipts a shard keeps waiting for their sender's id evidence; past it
+/// a receipt takes the best guess at once.
+const DEFERRED_BOUND: usize = 10_000;
+
+/// The longest a receipt waits for its sender's id evidence.
+const DEFER_MS: i64 = 2_000;
+
+/// A receipt of an `auto` sender whose id reads differently in hex and in
+/// decimal while the sender's ids have not yet shown which it is.
+struct Deferred {
+    until_ms: i64,
+    sender: String,
+    format: ReceiptIdFormat,
+    live: Arc<SenderLive>,
+    carrier_id: String,
+    delivered: bool,
+    code: crate::codes::ResultCode,
+    detail: String,
+}
+
+impl Deferred {
+    /// Whether it still waits at `now_ms`.
+    fn waits(&self, now_ms: i64) -> bool {
+        now_ms < self.until_ms
+            && self
+                .format
+                .undecided(&self.carrier_id, self.live.id_evidence())
+    }
+
+    /// Sends it to its key's owner, read as the evidence says now.
+    fn route(self, shard: &Shard) {
+        let learned = self.live.id_evidence().relation();
+        let id = self.format.receipt_id(&self.carrier_id, learned);
+        route_receipt(
+            shard,
+            &self.sender,
+            &id,
+            self.delivered,
+            self.code,
+            self.detail,
+        );
+    }
 }
 
 /// How many sessions of a sender run on `shard` out of `shards`.
@@ -199,6 +247,34 @@ impl SenderHost {
         }
     }
 
+    /// Keeps a receipt waiting for its sender's id evidence; gives it back
+    /// when too many wait.
+    fn defer(&self, receipt: Deferred) -> Result<(), Deferred> {
+        let mut deferred = self.deferred.borrow_mut();
+        if deferred.len() >= DEFERRED_BOUND {
+            return Err(receipt);
+        }
+        deferred.push_back(receipt);
+        Ok(())
+    }
+
+    /// Sends on the receipts whose sender's ids now show how to read them,
+    /// or that waited [`DEFER_MS`] (every tick).
+    pub fn flush_receipts(&self, shard: &Shard, now_ms: i64) {
+        if self.deferred.borrow().is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut *self.deferred.borrow_mut());
+        let mut still = VecDeque::new();
+        for receipt in waiting {
+            match receipt.waits(now_ms) {
+                true => still.push_back(receipt),
+                false => receipt.route(shard),
+            }
+        }
+        self.deferred.borrow_mut().append(&mut still);
+    }
+
     /// Takes message `id` out of `sender`'s session queues here, if queued.
     pub fn unqueue(&self, sender: &str, id: crate::model::MessageId) -> bool {
         self.sessions
@@ -255,6 +331,7 @@ fn start_session(
         live,
         stats: super::smpp::SessionStats::default(),
         reported_errors: Cell::new(0),
+        receipt_ids: transport.receipt_ids(),
     });
     let events = session_events(shard.clone(), session.clone());
     let (queue, stop) = (session.queue.clone(), session.stop.clone());
@@ -345,17 +422,7 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
             }
             bounce(shard, s.take_queue());
         }
-        SessionEvent::Submitted { id, carrier_id } => {
-            live.record_outcome(true, crate::unix_ms());
-            live.resolved();
-            live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let ev = OwnerEvent::Submitted {
-                id,
-                sender: s.sender.clone(),
-                carrier_id,
-            };
-            shard.to_owner(id, ev);
-        }
+        SessionEvent::Submitted { id, carrier_id } => submitted(shard, s, id, carrier_id),
         SessionEvent::SubmitFailed {
             id,
             code,
@@ -375,22 +442,67 @@ fn on_event(shard: &Rc<Shard>, s: &Rc<LocalSession>, event: SessionEvent) {
         } => {
             live.receipts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            route_receipt(shard, &s.sender, &carrier_id, delivered, code, detail);
+            live.saw_id(true, &carrier_id);
+            let receipt = Deferred {
+                until_ms: crate::unix_ms() + DEFER_MS,
+                sender: s.sender.clone(),
+                format: s.receipt_ids,
+                live: live.clone(),
+                carrier_id,
+                delivered,
+                code,
+                detail,
+            };
+            receipt_arrived(shard, receipt);
         }
     }
 }
 
+/// A receipt goes to its key's owner with its id in the form the submit's
+/// was indexed under, or, while its sender's ids do not yet show how to
+/// read it (`auto`), waits for that a little (bounded).
+fn receipt_arrived(shard: &Shard, receipt: Deferred) {
+    let evidence = receipt.live.id_evidence();
+    if receipt.format.undecided(&receipt.carrier_id, evidence) {
+        match shard.senders.defer(receipt) {
+            Ok(()) => {}
+            Err(receipt) => receipt.route(shard),
+        }
+    } else {
+        receipt.route(shard);
+    }
+}
+
+/// The carrier took a message: counted, its id noted (`auto` receipt ids)
+/// and told to the message's owner with the key its receipt will find.
+fn submitted(shard: &Rc<Shard>, s: &LocalSession, id: MessageId, carrier_id: String) {
+    let live = &s.live;
+    live.record_outcome(true, crate::unix_ms());
+    live.resolved();
+    live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    live.saw_id(false, &carrier_id);
+    let key = ReceiptKey::new(&s.sender, &s.receipt_ids.submit_id(&carrier_id));
+    let ev = OwnerEvent::Submitted {
+        id,
+        sender: s.sender.clone(),
+        carrier_id,
+        key,
+    };
+    shard.to_owner(id, ev);
+}
+
 /// Sends a receipt (from a session or a provider callback) to the shard
-/// that owns its key, which finds the message.
+/// that owns its key, which finds the message; `receipt_id` is the
+/// carrier's id in the sender's receipt-id form.
 pub fn route_receipt(
     shard: &Shard,
     sender: &str,
-    carrier_id: &str,
+    receipt_id: &str,
     delivered: bool,
     code: crate::codes::ResultCode,
     detail: String,
 ) {
-    let key = ReceiptKey::new(sender, carrier_id);
+    let key = ReceiptKey::new(sender, receipt_id);
     let msg = MeshMsg::Receipt(ReceiptMsg::Arrived {
         key,
         delivered,

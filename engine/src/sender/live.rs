@@ -13,7 +13,9 @@
 //! [`SIDELINE_MS`]: routing skips it as if it were down, then it is tried
 //! again with a fresh window.
 
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use crate::core::receipts::{shape, IdEvidence, IdShape, DECIMAL_AFTER};
 
 /// Live state of one sender. Created once per sender name and kept across
 /// catalog snapshots (so counters survive configuration changes).
@@ -43,6 +45,12 @@ pub struct SenderLive {
     sidelined_until_ms: AtomicI64,
     /// Times the error rate sidelined it.
     pub sidelined: AtomicU64,
+    /// What its message ids have shown ([`IdEvidence`]): a letter at
+    /// submit (bit 0), a letter in a receipt (bit 1)...
+    id_letters: AtomicU8,
+    /// ...and ids of digits only, at submit and in receipts (counted up to
+    /// [`DECIMAL_AFTER`]).
+    id_digits: [AtomicU8; 2],
 }
 
 /// Length of an error-rate window.
@@ -70,6 +78,45 @@ impl SenderLive {
             window_errors: AtomicU32::new(0),
             sidelined_until_ms: AtomicI64::new(0),
             sidelined: AtomicU64::new(0),
+            id_letters: AtomicU8::new(0),
+            id_digits: [AtomicU8::new(0), AtomicU8::new(0)],
+        }
+    }
+
+    /// Notes the shape of a message id seen in a `submit_sm_resp` or (with
+    /// `receipt`) in a receipt, for the `auto` receipt-id format.
+    pub fn saw_id(&self, receipt: bool, id: &str) {
+        let side = usize::from(receipt);
+        match shape(id) {
+            IdShape::HexLetters => {
+                let bit = 1 << side;
+                if self.id_letters.load(Ordering::Relaxed) & bit == 0 {
+                    self.id_letters.fetch_or(bit, Ordering::Relaxed);
+                }
+            }
+            IdShape::Digits => {
+                let count = &self.id_digits[side];
+                if count.load(Ordering::Relaxed) < DECIMAL_AFTER {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            IdShape::Other => {}
+        }
+    }
+
+    /// What the sender's message ids have shown so far.
+    pub fn id_evidence(&self) -> IdEvidence {
+        let letters = self.id_letters.load(Ordering::Relaxed);
+        let digits = |side: usize| {
+            self.id_digits[side]
+                .load(Ordering::Relaxed)
+                .min(DECIMAL_AFTER)
+        };
+        IdEvidence {
+            submit_letters: letters & 1 != 0,
+            submit_digits: digits(0),
+            receipt_letters: letters & 2 != 0,
+            receipt_digits: digits(1),
         }
     }
 

@@ -22,6 +22,7 @@ pub fn resume(shard: &Rc<Shard>) {
     let mut ported = Vec::new();
     {
         let messages = shard.messages();
+        let snapshot = shard.snapshot();
         let now = unix_ms();
         for m in messages.iter() {
             if crate::core::lifecycle::ported::awaits_pnx(m) {
@@ -37,7 +38,12 @@ pub fn resume(shard: &Rc<Shard>) {
                 Status::Accepted | Status::Queued => to_route.push(m.id),
                 Status::Submitted => {
                     if let (Some(sender), Some(cid)) = (&m.sender, &m.carrier_msg_id) {
-                        receipts.push((ReceiptKey::new(sender, cid), m.id));
+                        let format = snapshot
+                            .senders
+                            .get(sender)
+                            .map(|e| e.config.transport.receipt_ids());
+                        let id = format.unwrap_or_default().submit_id(cid);
+                        receipts.push((ReceiptKey::new(sender, &id), m.id));
                     }
                 }
                 _ => {}

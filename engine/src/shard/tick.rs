@@ -14,13 +14,10 @@ use crate::unix_ms;
 /// How often held and scheduled messages are looked at.
 pub const TICK: Duration = Duration::from_millis(50);
 
-/// Held messages are retried at most every this many ticks (200 ms), and
-/// only when a sender came up or the catalog changed since the last try...
+/// The held queue is looked at every this many ticks (200 ms): each held
+/// message is retried on its own backoff (`core::held`), the longest-waiting
+/// at once after a sender came up or the catalog changed...
 const HELD_RETRY_EVERY: u64 = 4;
-
-/// ...or, failing that, every this many ticks (5 s), so a message whose
-/// route appears by other means is not left waiting for an event.
-const HELD_RETRY_IDLE: u64 = 100;
 
 /// ...at most this many per round, so a long outage does not turn every
 /// round into a storm of routing work.
@@ -76,6 +73,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             return;
         }
         shard.senders.sample(&shard);
+        shard.senders.flush_receipts(&shard, unix_ms());
         crate::shard::ported::flush(&shard);
         super::archive::archive(&shard);
         let now = unix_ms();
@@ -95,19 +93,20 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
         ticks += 1;
-        let epoch = shard.shared.sender_epoch();
-        let changed = epoch != seen_epoch;
-        if (changed && ticks.is_multiple_of(HELD_RETRY_EVERY))
-            || ticks.is_multiple_of(HELD_RETRY_IDLE)
-        {
+        if ticks.is_multiple_of(HELD_RETRY_EVERY) {
+            let epoch = shard.shared.sender_epoch();
+            let wake = epoch != seen_epoch;
             seen_epoch = epoch;
             let batch = HELD_RETRY_BATCH;
-            shard.feed(|c, now, fx| retry = c.lifecycle.expire_held(now, hold_ms, batch, fx));
+            shard.feed(|c, now, fx| {
+                retry = c.lifecycle.expire_held(now, hold_ms, batch, wake, fx);
+            });
+            shard.metrics.held_retried(retry.len() as u64);
         }
         if !retry.is_empty() {
             // Held again if still unroutable, with the time it started
             // waiting (the lifecycle keeps it).
-            route(&shard, retry.into_iter().map(|(id, _)| id).collect()).await;
+            route(&shard, retry).await;
         }
     }
 }

@@ -243,6 +243,7 @@ impl Sim {
             id,
             sender,
             carrier_id,
+            key,
         };
         self.mesh.push((id.shard(), Msg::Owner(ev)));
         let (delivered, code) = match self.rng.u8(..100) {
@@ -321,21 +322,17 @@ impl Sim {
         self.mesh.push((id.shard(), Msg::Owner(ev)));
     }
 
-    /// The shard's tick: held messages expire or are routed again.
+    /// The shard's tick: held messages expire or are routed again, each on
+    /// its backoff, or at once after a wake (now and then: a sender came up).
     fn tick(&mut self, s: usize) {
-        let taken = self.shards[s]
-            .core
-            .lifecycle
-            .held
-            .take(self.now, HOLD_TIMEOUT_MS, usize::MAX);
-        for id in taken.expired {
-            self.feed(s, |c, now, fx| {
-                c.lifecycle
-                    .fail(now, id, ResultCode::NoAvailableSender, None, fx)
-            });
-        }
-        self.routes
-            .extend(taken.retry.into_iter().map(|(id, _)| id));
+        let wake = self.rng.u8(..4) == 0;
+        let mut retry = Vec::new();
+        self.feed(s, |c, now, fx| {
+            retry = c
+                .lifecycle
+                .expire_held(now, HOLD_TIMEOUT_MS, usize::MAX, wake, fx);
+        });
+        self.routes.extend(retry);
     }
 
     fn fire_timers(&mut self) {

@@ -92,6 +92,9 @@ async fn start_world(args: &E2eArgs, shutdown: &Shutdown) -> anyhow::Result<Worl
         // Every message of a run is checked, so keep all of a 60 s run.
         forget_receipts: false,
         max_messages: E2E_MAX_MESSAGES,
+        first_message_id: smsc::FIRST_MESSAGE_ID,
+        submit_id_format: smsc::SubmitIdFormat::Hex,
+        receipt_id_format: smsc::ReceiptIdFormat::Same,
     }));
     tokio::spawn(smsc::serve(smsc.clone(), smpp, shutdown.clone()));
     tokio::spawn(smsc::control::serve(

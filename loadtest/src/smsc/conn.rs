@@ -3,7 +3,8 @@
 //!
 //! Protocol of a connection: it starts unbound; `bind_*` binds it (once);
 //! `submit_sm` needs a transmitter or transceiver bind; `unbind` is answered
-//! and the connection closed after the answer is written; `POST /drop`
+//! after the answers to every submit read (held ones included), and the
+//! connection closed after the answer is written; `POST /drop`
 //! hangs up (stops reading, writes the answers to every PDU read, closes);
 //! a framing error (absurd `command_length`), `POST /drop {"abrupt":true}`
 //! or shutdown cuts it at once.
@@ -167,16 +168,7 @@ pub async fn run(
         return;
     }
     if end == End::HangUp {
-        // Answers held back (`--resp-delay-ms`, `POST /hold-answers`) are
-        // still owed: release the held ones and wait for all to be written.
-        session.hung_up.send_replace(true);
-        let owed = async {
-            while session.outstanding.load(Ordering::Relaxed) > 0 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        let limit = Duration::from_millis(smsc.args.resp_delay_ms) + HANG_UP_OWED;
-        let _ = tokio::time::timeout(limit, owed).await;
+        session.answer_what_is_owed().await;
     }
     let _ = session.outbox.tx.send(Out::Close).await;
     let _ = writer.await;
@@ -252,6 +244,20 @@ impl Session {
         flow
     }
 
+    /// Answers held back (`--resp-delay-ms`, `POST /hold-answers`) are
+    /// still owed when the connection ends: releases the held ones and
+    /// waits for all to be queued for writing.
+    async fn answer_what_is_owed(&self) {
+        self.hung_up.send_replace(true);
+        let owed = async {
+            while self.outstanding.load(Ordering::Relaxed) > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let limit = Duration::from_millis(self.smsc.args.resp_delay_ms) + HANG_UP_OWED;
+        let _ = tokio::time::timeout(limit, owed).await;
+    }
+
     async fn reply(&self, req: &Pdu, status: u32, body: Vec<u8>) {
         let pdu = Pdu::new(req.command_id | cmd::RESP, status, req.sequence, body);
         self.outbox.send(pdu).await;
@@ -269,6 +275,9 @@ impl Session {
             cmd::BIND_TRANSCEIVER => self.bind(pdu, BindKind::Transceiver).await,
             cmd::ENQUIRE_LINK => self.reply(&pdu, status::ESME_ROK, Vec::new()).await,
             cmd::UNBIND => {
+                // Like a real SMSC, answer every submit read before the
+                // unbind_resp: the ESME reads them before it closes.
+                self.answer_what_is_owed().await;
                 self.reply(&pdu, status::ESME_ROK, Vec::new()).await;
                 return Flow::CloseAfterWrite;
             }
@@ -356,7 +365,7 @@ impl Session {
         if verdict != status::ESME_ROK {
             return self.reply(&pdu, verdict, Vec::new()).await;
         }
-        let id = self.smsc.message_id();
+        let (number, id) = self.smsc.message_id();
         self.smsc.state().accept(Part {
             id: &id,
             system_id: &system_id,
@@ -369,6 +378,7 @@ impl Session {
             outstanding: self.outstanding.clone(),
             hung_up: self.hung_up.subscribe(),
             sequence: pdu.sequence,
+            number,
             id,
             sm,
         };
@@ -427,6 +437,8 @@ struct Answer {
     /// This connection's hang-up, which releases a held answer.
     hung_up: watch::Receiver<bool>,
     sequence: u32,
+    /// The message's number (its id is written from it).
+    number: u64,
     id: String,
     sm: ShortMessage,
 }
@@ -502,7 +514,8 @@ impl Answer {
         } else {
             (args.dlr_stat.as_str(), "001")
         };
-        let body = receipt(&self.id, &self.sm, stat, err, SystemTime::now()).encode();
+        let id = args.receipt_id_format.write(self.number, &self.id);
+        let body = receipt(&id, &self.sm, stat, err, SystemTime::now()).encode();
         send_receipt(&self.smsc, &outbox, body).await;
     }
 

@@ -5,7 +5,7 @@
 //! | `GET /stats` | counters, plus `by_system_id` |
 //! | `GET /messages` | every kept, reassembled message |
 //! | `POST /drop` `{"abrupt":bool}` | closes every connection: hangs up after answering every PDU read, or with `abrupt` cuts at once → `{"dropped":n}` |
-//! | `POST /hold-answers` `{"hold":bool}` | while true, answers to accepted submits are held back until released or until their connection hangs up (`/drop`); an abrupt drop loses them |
+//! | `POST /hold-answers` `{"hold":bool}` | while true, answers to accepted submits are held back until released, until their connection hangs up (`/drop`) or until the ESME unbinds; an abrupt drop loses them |
 //! | `POST /refuse-binds` `{"refuse":bool}` | while true, binds get ESME_RBINDFAIL |
 //! | `POST /throttle` `{"throttle":bool}` | while true, every submit_sm gets ESME_RTHROTTLED (counted in `throttled`) |
 //! | `POST /reset` | clears counters, messages and the duplicate detector |

@@ -72,6 +72,78 @@ pub struct SmscArgs {
     /// Messages kept for `GET /messages` (oldest forgotten first).
     #[arg(long, default_value_t = state::DEFAULT_MAX_MESSAGES)]
     pub max_messages: usize,
+    /// The number of the first message (ids count up from it), in decimal
+    /// or, with `0x`, in hex. The default, like a carrier's ids, is large
+    /// and its hex ids show letters from the first one (`ab00000000`).
+    #[arg(long, default_value_t = FIRST_MESSAGE_ID, value_parser = parse_number)]
+    pub first_message_id: u64,
+    /// How a `submit_sm_resp` writes the message id.
+    #[arg(long, value_enum, default_value_t = SubmitIdFormat::Hex)]
+    pub submit_id_format: SubmitIdFormat,
+    /// How a receipt (`id:` and `receipted_message_id`) writes the same
+    /// message id, as carriers differ.
+    #[arg(long, value_enum, default_value_t = ReceiptIdFormat::Same)]
+    pub receipt_id_format: ReceiptIdFormat,
+}
+
+/// The default number of the first message.
+pub const FIRST_MESSAGE_ID: u64 = 0xab_0000_0000;
+
+/// A number in decimal or, with `0x`, in hex.
+fn parse_number(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|e| format!("{s}: {e}"))
+}
+
+/// How a `submit_sm_resp` writes message number n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SubmitIdFormat {
+    /// 10 lowercase hex digits (`ab0000002a`).
+    Hex,
+    /// Decimal (`734439407658`).
+    Decimal,
+}
+
+/// How a receipt writes message number n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReceiptIdFormat {
+    /// As in the `submit_sm_resp`.
+    Same,
+    /// 10 lowercase hex digits (`00000000ab`).
+    Hex,
+    /// Decimal (`171`).
+    Decimal,
+    /// Decimal, zero-padded to 20 digits (`00000000000000000171`).
+    DecimalPadded,
+    /// 10 upper-case hex digits (`00000000AB`).
+    Upper,
+    /// Hex without leading zeros, letters in alternating case (`aB`).
+    Mixed,
+}
+
+impl ReceiptIdFormat {
+    /// Message number `n` as a receipt writes it; `submit_id` is how its
+    /// `submit_sm_resp` wrote it.
+    pub fn write(self, n: u64, submit_id: &str) -> String {
+        match self {
+            ReceiptIdFormat::Same => submit_id.to_string(),
+            ReceiptIdFormat::Hex => format!("{n:010x}"),
+            ReceiptIdFormat::Decimal => n.to_string(),
+            ReceiptIdFormat::DecimalPadded => format!("{n:020}"),
+            ReceiptIdFormat::Upper => format!("{n:010X}"),
+            ReceiptIdFormat::Mixed => format!("{n:x}")
+                .chars()
+                .enumerate()
+                .map(|(i, c)| match i % 2 {
+                    0 => c,
+                    _ => c.to_ascii_uppercase(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The simulator shared by every connection task and the control API.
@@ -99,10 +171,11 @@ impl Smsc {
     /// A simulator configured by `args`.
     pub fn new(args: SmscArgs) -> Self {
         let max_messages = args.max_messages;
+        let first_message_id = args.first_message_id;
         Smsc {
             args,
             state: Mutex::new(State::new(max_messages)),
-            next_message_id: AtomicU64::new(1),
+            next_message_id: AtomicU64::new(first_message_id),
             next_conn_id: AtomicU64::new(1),
             refuse_binds: AtomicBool::new(false),
             drop_order: watch::channel(DropOrder::default()).0,
@@ -123,12 +196,15 @@ impl Smsc {
         self.receivers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The next message id: 10 lowercase hex digits, unique in this process.
-    fn message_id(&self) -> String {
-        format!(
-            "{:010x}",
-            self.next_message_id.fetch_add(1, Ordering::Relaxed)
-        )
+    /// The next message: its number, unique in this process, and its id
+    /// as `submit_sm_resp` writes it (`--submit-id-format`).
+    fn message_id(&self) -> (u64, String) {
+        let n = self.next_message_id.fetch_add(1, Ordering::Relaxed);
+        let id = match self.args.submit_id_format {
+            SubmitIdFormat::Hex => format!("{n:010x}"),
+            SubmitIdFormat::Decimal => n.to_string(),
+        };
+        (n, id)
     }
 
     /// Closes every current connection (`POST /drop`); returns how many
@@ -223,4 +299,37 @@ pub async fn run(args: SmscArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     serve(smsc, smpp, shutdown).await;
     control_task.await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReceiptIdFormat;
+
+    #[test]
+    fn receipt_ids_are_written_as_carriers_do() {
+        let n = 0x1a2b;
+        let written: Vec<String> = [
+            ReceiptIdFormat::Same,
+            ReceiptIdFormat::Hex,
+            ReceiptIdFormat::Decimal,
+            ReceiptIdFormat::DecimalPadded,
+            ReceiptIdFormat::Upper,
+            ReceiptIdFormat::Mixed,
+        ]
+        .iter()
+        .map(|f| f.write(n, "0000001a2b"))
+        .collect();
+        assert_eq!(
+            written,
+            [
+                "0000001a2b",
+                "0000001a2b",
+                "6699",
+                "00000000000000006699",
+                "0000001A2B",
+                "1A2B"
+            ]
+        );
+        assert_eq!(ReceiptIdFormat::Mixed.write(0xabcd, ""), "aBcD");
+    }
 }

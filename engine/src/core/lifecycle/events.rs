@@ -14,6 +14,9 @@ pub enum OwnerEvent {
         sender: String,
         /// The carrier's id.
         carrier_id: String,
+        /// The key its receipt will come under (the carrier's id in the
+        /// sender's receipt-id form).
+        key: crate::core::receipts::ReceiptKey,
     },
     /// The submit failed.
     SubmitFailed {

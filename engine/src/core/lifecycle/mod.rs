@@ -18,8 +18,7 @@ use std::collections::HashMap;
 
 use crate::codec::{BlockedRecord, LateReceiptRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
-use crate::core::held::{HeldQueue, Hold, HELD_BOUND};
-use crate::core::receipts::ReceiptKey;
+use crate::core::held::{HeldQueue, Hold, Retry, HELD_BOUND};
 use crate::core::{Due, Effect, Effects};
 use crate::model::{MessageId, Status};
 use events::OwnerEvent;
@@ -50,8 +49,9 @@ pub struct Lifecycle {
     pub held: HeldQueue,
     /// Failed submit attempts so far, by message sequence.
     attempts: HashMap<u64, u8>,
-    /// Held messages being routed again: when each started waiting.
-    retrying: HashMap<u64, i64>,
+    /// Held messages being routed again: when each started waiting, and
+    /// its retries so far that found no sender.
+    retrying: HashMap<u64, (i64, u8)>,
     config: LifecycleConfig,
 }
 
@@ -93,9 +93,11 @@ impl Lifecycle {
         }
         match ev {
             OwnerEvent::Submitted {
-                sender, carrier_id, ..
+                sender,
+                carrier_id,
+                key,
+                ..
             } => {
-                let key = ReceiptKey::new(&sender, &carrier_id);
                 let step = Step {
                     sender: Some(sender),
                     carrier_msg_id: Some(carrier_id),
@@ -181,38 +183,49 @@ impl Lifecycle {
         n
     }
 
-    /// Takes out of the held queue up to `max` of the longest-waiting
-    /// messages at `now_ms`: those that waited `timeout_ms` fail (4002);
-    /// the others are returned, with the time each started waiting, to be
-    /// routed again.
+    /// Takes out of the held queue up to `max` messages at `now_ms`: those
+    /// that waited `timeout_ms` fail (4002); those due for a retry (each
+    /// backs off, `core::held`; after a `wake`, the longest-waiting) are
+    /// returned to be routed again, most urgent class first. `wake` asks
+    /// for a wake: a sender came up or the catalog changed.
     pub fn expire_held(
         &mut self,
         now_ms: i64,
         timeout_ms: i64,
         max: usize,
+        wake: bool,
         fx: &mut Effects,
-    ) -> Vec<(MessageId, i64)> {
+    ) -> Vec<MessageId> {
+        if wake {
+            self.held.wake();
+        }
         let taken = self.held.take(now_ms, timeout_ms, max);
         for id in taken.expired {
             self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
         }
+        let retrying = taken.retry.iter();
         self.retrying
-            .extend(taken.retry.iter().map(|(id, since)| (id.seq(), *since)));
+            .extend(retrying.map(|r| (r.id.seq(), (r.since_ms, r.tries))));
         // The most urgent first (SPEC §5.2), each class in waiting order.
-        let mut retry = taken.retry;
+        let mut retry: Vec<Retry> = taken.retry;
         let class = |id: MessageId| self.store.get(id).map(|m| store::class_of(&m.request));
-        retry.sort_by_key(|(id, _)| class(*id));
-        retry
+        retry.sort_by_key(|r| class(r.id));
+        retry.into_iter().map(|r| r.id).collect()
     }
 
     /// Holds `id` until a sender is available; fails it (4002) when the
-    /// held queue is full.
+    /// held queue is full. A message back from a retry keeps the time it
+    /// started waiting and waits longer before its next retry.
     pub fn hold(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) {
-        let since = match self.retrying.is_empty() {
-            true => now_ms,
-            false => self.retrying.remove(&id.seq()).unwrap_or(now_ms),
+        let back = match self.retrying.is_empty() {
+            true => None,
+            false => self.retrying.remove(&id.seq()),
         };
-        if self.held.hold(id, since) == Hold::Full {
+        let (since, tries) = match back {
+            Some((since, tries)) => (since, tries.saturating_add(1)),
+            None => (now_ms, 0),
+        };
+        if self.held.hold(id, since, tries, now_ms) == Hold::Full {
             self.fail(now_ms, id, ResultCode::NoAvailableSender, None, fx);
         }
     }

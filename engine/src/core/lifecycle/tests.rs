@@ -299,13 +299,14 @@ mod owner_events {
             id: id(),
             sender: "G_S_KT01".into(),
             carrier_id: "00ab".into(),
+            key: ReceiptKey::new("G_S_KT01", "ab"),
         };
         let fx = on(&mut l, T0 + 5, ev);
         assert_eq!(kinds(&fx), vec!["log-state", "index-receipt"]);
         assert_eq!(
             fx[1],
             Effect::IndexReceipt {
-                key: ReceiptKey::new("G_S_KT01", "00ab"),
+                key: ReceiptKey::new("G_S_KT01", "ab"),
                 id: id()
             }
         );
@@ -372,7 +373,14 @@ mod owner_events {
         let fx = on(&mut l, T0 + 7, OwnerEvent::Bounced { id: id() });
         assert!(fx.is_empty());
         assert!(l.held.contains(id()));
-        assert_eq!(l.held.take(T0 + 8, 1_000, 10).retry, vec![(id(), T0 + 7)]);
+        // Its first retry is due 200 ms after it was held.
+        assert!(l.held.take(T0 + 206, 1_000, 10).retry.is_empty());
+        let retry = crate::core::held::Retry {
+            id: id(),
+            since_ms: T0 + 7,
+            tries: 0,
+        };
+        assert_eq!(l.held.take(T0 + 207, 1_000, 10).retry, vec![retry]);
         let mut l = lifecycle_at(Status::Queued, false);
         l.held = crate::core::held::HeldQueue::new(0);
         on(&mut l, T0 + 7, OwnerEvent::Bounced { id: id() });
@@ -444,6 +452,7 @@ mod owner_events {
                 id: id(),
                 sender: "S".into(),
                 carrier_id: "1".into(),
+                key: crate::core::receipts::ReceiptKey::new("S", "1"),
             },
         ] {
             assert!(on(&mut l, T0 + 1, ev).is_empty());
@@ -624,7 +633,7 @@ mod commands {
             }
             let mut l = Lifecycle::new(store, CONFIG);
             if held {
-                l.held.hold(id(), T0);
+                l.held.hold(id(), T0, 0, T0);
             }
             let mut fx = Effects::default();
             let got = l.cancel(T0 + 200, id(), "A1", unqueued, &mut fx);
@@ -654,15 +663,17 @@ mod commands {
     #[test]
     fn held_messages_expire_at_the_hold_timeout() {
         let mut l = Lifecycle::new(store_at(Status::Queued, false), CONFIG);
-        l.held.hold(id(), T0);
+        l.held.hold(id(), T0, 0, T0);
         let mut fx = Effects::default();
         assert_eq!(
-            l.expire_held(T0 + 999, 1_000, 10, &mut fx),
-            vec![(id(), T0)]
+            l.expire_held(T0 + 999, 1_000, 10, false, &mut fx),
+            vec![id()]
         );
         assert!(fx.as_slice().is_empty());
-        l.held.hold(id(), T0);
-        assert!(l.expire_held(T0 + 1_000, 1_000, 10, &mut fx).is_empty());
+        l.held.hold(id(), T0, 1, T0 + 999);
+        assert!(l
+            .expire_held(T0 + 1_000, 1_000, 10, false, &mut fx)
+            .is_empty());
         let m = l.store.get(id()).expect("message");
         assert_eq!(
             (m.status, m.code),
@@ -794,14 +805,19 @@ mod routing {
         l.picked(T0 + 1, &snap, 0, ask, vec![None], &mut fx);
         assert!(effects(&mut fx).is_empty());
         assert!(l.held.contains(id()));
-        // Routed again from the held queue and held again: it keeps the
-        // time it started waiting.
-        assert_eq!(
-            l.expire_held(T0 + 10, 5_000, 10, &mut fx),
-            vec![(id(), T0 + 1)]
-        );
+        // Not due yet (200 ms), but a wake (a sender came up) retries it.
+        assert!(l.expire_held(T0 + 10, 5_000, 10, false, &mut fx).is_empty());
+        assert_eq!(l.expire_held(T0 + 10, 5_000, 10, true, &mut fx), vec![id()]);
+        // Held again: it keeps the time it started waiting, counts one
+        // more try and waits twice as long (400 ms) for the next one.
         l.hold(T0 + 20, id(), &mut fx);
-        assert_eq!(l.held.take(T0 + 20, 5_000, 10).retry, vec![(id(), T0 + 1)]);
+        assert!(l.held.take(T0 + 419, 5_000, 10).retry.is_empty());
+        let retry = crate::core::held::Retry {
+            id: id(),
+            since_ms: T0 + 1,
+            tries: 1,
+        };
+        assert_eq!(l.held.take(T0 + 420, 5_000, 10).retry, vec![retry]);
         // Without a rule for the customer: 4001 at once.
         let mut l = Lifecycle::new(store_at(Status::Accepted, false), CONFIG);
         l.route(T0, &Snapshot::default(), vec![id()], &mut fx);

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::codec::{self, Framer, Inbound};
-use super::session::Broken;
 use crate::model::{MessageId, Outbound};
 use crate::rt;
 
@@ -20,6 +19,28 @@ pub(super) const THROTTLE_MAX: Duration = Duration::from_secs(5);
 pub(super) const READ_CHUNK: usize = 16 * 1024;
 /// Sequence numbers run 1..=0x7FFF_FFFF (SMPP 3.4 §5.1.4), then wrap.
 pub(super) const MAX_SEQ: u32 = 0x7FFF_FFFF;
+
+/// Why a connection ended badly (operator text), and whether it was the
+/// peer's protocol fault.
+pub(super) struct Broken {
+    pub(super) reason: String,
+    pub(super) protocol: bool,
+}
+
+impl Broken {
+    pub(super) fn io(reason: String) -> Broken {
+        Broken {
+            reason,
+            protocol: false,
+        }
+    }
+    pub(super) fn protocol(reason: String) -> Broken {
+        Broken {
+            reason,
+            protocol: true,
+        }
+    }
+}
 
 /// One submit_sm in the window.
 pub(super) struct InFlight {
@@ -48,7 +69,8 @@ pub(super) struct Link {
     pub(super) submissions: HashMap<u64, Submission>,
     pub(super) next_submission: u64,
     pub(super) enquire: Option<(u32, Instant)>,
-    pub(super) suspect: bool,
+    /// The link is being given up: its answers are read, nothing is sent.
+    pub(super) closing: bool,
     pub(super) last_rx: Instant,
     pub(super) throttled_until: Option<Instant>,
     pub(super) throttle_step: Duration,
@@ -65,7 +87,7 @@ impl Link {
             submissions: HashMap::new(),
             next_submission: 0,
             enquire: None,
-            suspect: false,
+            closing: false,
             last_rx: Instant::now(),
             throttled_until: None,
             throttle_step: THROTTLE_MIN,

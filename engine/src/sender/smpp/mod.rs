@@ -14,8 +14,10 @@ mod link;
 mod pace;
 pub mod receipt;
 mod session;
+mod stats;
 
-pub use session::{run_session, run_session_with_stats, SessionStats};
+pub use session::{run_session, run_session_with_stats};
+pub use stats::SessionStats;
 
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,13 @@
 //! One SMPP bind: connect, `bind_transceiver`, then a single task that
 //! multiplexes reading PDUs, taking messages from the [`SessionQueue`] while
 //! the window and the TPS cap allow, and timers (enquire_link, response
-//! timeouts); on any I/O or protocol failure it fails the outstanding
-//! submits as retryable, reports `Down` and reconnects with backoff and
-//! jitter. Shard-local: the task, its state and [`SessionStats`] never leave
-//! the shard that spawned the session.
+//! timeouts). It gives a link up on any I/O or protocol failure, and when
+//! the SMSC leaves a submit or an enquire_link unanswered past the response
+//! timeout: it reports `Down`, reads the answers still on the wire, fails
+//! the submits still unanswered as retryable, and reconnects with backoff
+//! and jitter. Shard-local: the task, its state and [`SessionStats`] never
+//! leave the shard that spawned the session.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,10 @@ use futures_lite::future::{or, pending};
 
 use super::codec::{self, status, Address, Inbound, SubmitFields};
 use super::coding;
-use super::link::{InFlight, Link, Submission, THROTTLE_MIN};
+use super::link::{Broken, InFlight, Link, Submission, THROTTLE_MIN};
 use super::pace::{jitter, TokenBucket};
 use super::receipt;
+use super::stats::{bump, SessionStats};
 use crate::codes::ResultCode;
 use crate::notify::LocalNotify;
 use crate::rt;
@@ -29,45 +31,9 @@ const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// A bind that stayed up this long resets the reconnect backoff; a bind that
 /// drops sooner keeps backing off, so a flapping SMSC is not hammered.
 const STABLE_BIND: Duration = Duration::from_secs(10);
-/// How long a broken link is still read for answers already sent.
-const DRAIN_LIMIT: Duration = Duration::from_millis(200);
-
-/// Counters of one session, readable by its owner. Shard-local (`Rc`).
-#[derive(Debug, Clone, Default)]
-pub struct SessionStats {
-    binds: Rc<Cell<u64>>,
-    reconnects: Rc<Cell<u64>>,
-    protocol_errors: Rc<Cell<u64>>,
-    submits: Rc<Cell<u64>>,
-    receipts: Rc<Cell<u64>>,
-}
-
-impl SessionStats {
-    /// Successful binds.
-    pub fn binds(&self) -> u64 {
-        self.binds.get()
-    }
-    /// Connection attempts after the first.
-    pub fn reconnects(&self) -> u64 {
-        self.reconnects.get()
-    }
-    /// Malformed or unexpected PDUs, absurd lengths, generic_nacks received.
-    pub fn protocol_errors(&self) -> u64 {
-        self.protocol_errors.get()
-    }
-    /// submit_sm PDUs sent (a concatenated message counts each part).
-    pub fn submits(&self) -> u64 {
-        self.submits.get()
-    }
-    /// Final receipts reported.
-    pub fn receipts(&self) -> u64 {
-        self.receipts.get()
-    }
-}
-
-fn bump(counter: &Cell<u64>) {
-    counter.set(counter.get() + 1);
-}
+/// Longest time a link that is given up is still read for the answers to
+/// its unanswered submits (bounded further by the response timeout).
+const DRAIN_MAX: Duration = Duration::from_secs(2);
 
 /// Runs one bind of an SMPP sender until `stop` is notified.
 pub async fn run_session(
@@ -102,32 +68,23 @@ pub async fn run_session_with_stats(
     session.run().await;
 }
 
-/// Why a connection ended badly (operator text), and whether it was the
-/// peer's protocol fault.
-pub(super) struct Broken {
-    pub(super) reason: String,
-    pub(super) protocol: bool,
-}
-
-impl Broken {
-    pub(super) fn io(reason: String) -> Broken {
-        Broken {
-            reason,
-            protocol: false,
-        }
-    }
-    pub(super) fn protocol(reason: String) -> Broken {
-        Broken {
-            reason,
-            protocol: true,
-        }
-    }
-}
-
 /// How a bound connection ended.
 enum End {
     Stopped,
-    Failed(String),
+    Failed(String, Drain),
+}
+
+/// What can still be read from a connection that is given up, before its
+/// unanswered submits go back to their owners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// Nothing: the byte stream is no longer understood (protocol fault).
+    Nothing,
+    /// What the SMSC already sent, until it closes: the connection broke.
+    Read,
+    /// The connection still works but the SMSC stopped answering in time
+    /// (a submit or an enquire_link unanswered): `unbind`, then read.
+    Unbind,
 }
 
 /// Session-wide state that outlives connections. Shard-local.
@@ -173,19 +130,22 @@ impl Session {
                     self.emit(SessionEvent::Up);
                     let since = Instant::now();
                     let end = self.serve(&mut link).await;
-                    // Down first: the unanswered submissions then fail as
-                    // a consequence of the lost connection, not as errors
-                    // of a bound sender.
+                    // Down first: the queue moves on at once, and the
+                    // unanswered submissions then fail as a consequence of
+                    // the lost connection, not as errors of a bound sender.
                     let reason = match &end {
                         End::Stopped => "session stopped".to_owned(),
-                        End::Failed(reason) => reason.clone(),
+                        End::Failed(reason, _) => reason.clone(),
                     };
                     self.emit(SessionEvent::Down { reason });
                     down_reported = true;
+                    if let End::Failed(_, drain) = end {
+                        self.read_what_is_left(&mut link, drain).await;
+                    }
                     self.fail_all(&mut link, "connection ended before submit_sm_resp");
                     match end {
                         End::Stopped => return,
-                        End::Failed(reason) => (reason, since.elapsed()),
+                        End::Failed(reason, _) => (reason, since.elapsed()),
                     }
                 }
             };
@@ -269,7 +229,7 @@ impl Session {
             let now = Instant::now();
             if let Err(broken) = self.on_timers(link, now).await {
                 self.count(&broken);
-                return End::Failed(broken.reason);
+                return End::Failed(broken.reason, Drain::Unbind);
             }
             let open = self.can_submit(link, now);
             let wait = self.next_deadline(link, now, open) - now;
@@ -302,27 +262,50 @@ impl Session {
             };
             match step {
                 Ok(None) => {}
-                Ok(Some(reason)) => return End::Failed(reason),
+                Ok(Some(reason)) => return End::Failed(reason, Drain::Read),
                 Err(broken) => {
                     self.count(&broken);
-                    if !broken.protocol {
-                        self.read_what_is_left(link).await;
-                    }
-                    return End::Failed(broken.reason);
+                    let drain = match broken.protocol {
+                        true => Drain::Nothing,
+                        false => Drain::Read,
+                    };
+                    return End::Failed(broken.reason, drain);
                 }
             }
         }
     }
 
-    /// After the link broke for a reason other than a protocol fault,
-    /// handles the answers the SMSC had already sent (a write can fail
-    /// while `submit_sm_resp`s sit unread), so only submissions that truly
-    /// got no answer are retried elsewhere. Bounded by [`DRAIN_LIMIT`].
-    async fn read_what_is_left(&mut self, link: &mut Link) {
-        let _ = rt::timeout(DRAIN_LIMIT, async {
-            while let Ok(inbound) = link.next_inbound().await {
+    /// Before the unanswered submits of a link that is given up go back to
+    /// their owners (who may send them again), reads the answers the SMSC
+    /// already sent or still sends: a `submit_sm_resp` that comes late, or
+    /// sits unread behind a failed write, settles its submit here, so only
+    /// submits that truly got no answer are sent again. A link that still
+    /// works is unbound first (an SMSC answers what it read before its
+    /// `unbind_resp`). Ends when every submit is answered, the connection
+    /// ends, or after the response timeout (at most [`DRAIN_MAX`]).
+    async fn read_what_is_left(&mut self, link: &mut Link, drain: Drain) {
+        if drain == Drain::Nothing || link.window.is_empty() {
+            return;
+        }
+        link.closing = true;
+        let limit = self.timeout().min(DRAIN_MAX);
+        let _ = rt::timeout(limit, async {
+            let mut unbind_seq = None;
+            if drain == Drain::Unbind {
+                let seq = link.next_seq();
+                if link.send(&codec::unbind(seq), limit).await.is_ok() {
+                    unbind_seq = Some(seq);
+                }
+            }
+            while !link.window.is_empty() {
+                let Ok(inbound) = link.next_inbound().await else {
+                    return;
+                };
+                if matches!(inbound, Inbound::UnbindResp { seq } if Some(seq) == unbind_seq) {
+                    return;
+                }
                 if !matches!(self.on_inbound(link, inbound).await, Ok(None)) {
-                    break;
+                    return;
                 }
             }
         })
@@ -370,19 +353,18 @@ impl Session {
                 )));
             }
         }
-        let late: Vec<u32> = link
-            .window
-            .iter()
-            .filter(|(_, f)| now >= f.sent_at + timeout)
-            .map(|(seq, _)| *seq)
-            .collect();
-        for seq in late {
-            let detail = format!("no submit_sm_resp within {} ms", timeout.as_millis());
-            self.fail_submission(link, seq, ResultCode::ProviderError, true, detail);
-            link.suspect = true;
+        // NOTE: a submit with no answer in time may still have reached the
+        // carrier: failing it here would send it again while its answer may
+        // be on its way. The link is given up instead, and its answers read
+        // before the unanswered submits go back (`read_what_is_left`).
+        if link.window.values().any(|f| now >= f.sent_at + timeout) {
+            return Err(Broken::io(format!(
+                "no submit_sm_resp within {} ms",
+                timeout.as_millis()
+            )));
         }
         let idle = now >= link.last_rx + self.enquire_period();
-        if link.enquire.is_none() && (idle || link.suspect) {
+        if link.enquire.is_none() && idle {
             let seq = link.next_seq();
             link.send(&codec::enquire_link(seq), timeout).await?;
             link.enquire = Some((seq, now));
@@ -413,7 +395,6 @@ impl Session {
             Inbound::EnquireLinkResp { seq } => {
                 if link.enquire.is_some_and(|(s, _)| s == seq) {
                     link.enquire = None;
-                    link.suspect = false;
                 }
             }
             Inbound::GenericNack { seq, status } => {
@@ -449,7 +430,9 @@ impl Session {
     fn on_submit_resp(&mut self, link: &mut Link, seq: u32, status: u32, message_id: String) {
         if status != status::ESME_ROK {
             let mapping = receipt::submit_status(status);
-            if mapping.slow_down {
+            // A link being given up sends nothing more: a throttled message
+            // fails as retryable instead of waiting in the session's queue.
+            if mapping.slow_down && !link.closing {
                 link.throttle(Instant::now());
                 // The carrier asks us to slow down: the message waits at the
                 // head of the queue for the pause to end, no attempt spent.

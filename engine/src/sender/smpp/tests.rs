@@ -492,6 +492,7 @@ fn smpp_config(port: u16) -> SmppConfig {
         enquire_link_secs: 30,
         response_timeout_ms: 30_000,
         default_coding: SmppCoding::EucKr,
+        receipt_id: Default::default(),
     }
 }
 
@@ -519,15 +520,24 @@ fn run_against(
     messages: Vec<Outbound>,
     done: fn(&[SessionEvent], &SessionStats) -> bool,
 ) -> (Vec<SessionEvent>, bool) {
+    run_with(smpp_config(port), messages, done)
+}
+
+/// [`run_against`] with a configuration of its own.
+fn run_with(
+    config: SmppConfig,
+    messages: Vec<Outbound>,
+    done: fn(&[SessionEvent], &SessionStats) -> bool,
+) -> (Vec<SessionEvent>, bool) {
     on_shard(move || {
-        let messages = messages.clone();
+        let (messages, config) = (messages.clone(), config.clone());
         async move {
             let stats = SessionStats::default();
             let session_stats = stats.clone();
             let start = |queue, events, stop| {
                 run_session_with_stats(
                     "T_S_TEST01".into(),
-                    smpp_config(port),
+                    config,
                     queue,
                     events,
                     stop,
@@ -631,4 +641,103 @@ fn validity_is_an_smpp_relative_time() {
     ] {
         assert_eq!(codec::relative_time(secs), want, "{secs} s");
     }
+}
+
+/// The SMSC of the timeout tests: binds, reads one submit_sm and answers
+/// nothing until the ESME unbinds; then `late` decides whether it answers
+/// the submit (with carrier id LATE1) before its unbind_resp. Returns how
+/// many submit_sm it read on its first connection.
+fn silent_smsc(listener: TcpListener, late: bool) -> usize {
+    let mut conn = SmscConn::accept(&listener);
+    conn.bind_ok();
+    let submit = conn.expect(command_id::SUBMIT_SM);
+    let mut submits = 1;
+    let unbind = loop {
+        let (id, seq) = conn.next().expect("open until unbind");
+        match id {
+            command_id::UNBIND => break seq,
+            command_id::SUBMIT_SM => submits += 1,
+            command_id::ENQUIRE_LINK => conn.send(&codec::enquire_link_resp(seq)),
+            _ => {}
+        }
+    };
+    if late {
+        let resp = SubmitSmResp::new(
+            COctetString::from_string("LATE1".into()).expect("fits"),
+            Vec::new(),
+        );
+        conn.send(&codec::encode(&Command::new(
+            CommandStatus::EsmeRok,
+            submit,
+            resp,
+        )));
+    }
+    conn.send(&codec::unbind_resp(unbind));
+    drop(conn);
+    // The next bind stays up until the session stops.
+    let mut next = SmscConn::accept(&listener);
+    next.bind_ok();
+    next.drain();
+    submits
+}
+
+fn timeout_config(port: u16) -> SmppConfig {
+    SmppConfig {
+        response_timeout_ms: 300,
+        ..smpp_config(port)
+    }
+}
+
+/// Issue 13: a submit left unanswered past the response timeout is not
+/// failed (and so sent again) while its link may still answer: the link is
+/// given up (Down), unbound, and the answer that comes before the
+/// unbind_resp settles it: Submitted with the carrier's id, no SubmitFailed.
+#[test]
+fn a_late_answer_on_a_link_given_up_settles_the_submit() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = listener.local_addr().expect("addr").port();
+    let smsc = std::thread::spawn(move || silent_smsc(listener, true));
+    let id = MessageId::new(0, 1);
+    let (events, ok) = run_with(timeout_config(port), vec![outbound(id)], |events, _| {
+        events.iter().filter(|e| **e == SessionEvent::Up).count() == 2
+    });
+    assert!(ok, "no second bind in time: {events:?}");
+    assert!(
+        matches!(&events[1], SessionEvent::Down { reason } if reason.contains("no submit_sm_resp")),
+        "{events:?}"
+    );
+    assert_eq!(
+        events[2],
+        SessionEvent::Submitted {
+            id,
+            carrier_id: "LATE1".into()
+        }
+    );
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, SessionEvent::SubmitFailed { .. })));
+    assert_eq!(smsc.join().expect("smsc thread"), 1, "sent once");
+}
+
+/// ...and a submit that got no answer at all before the link ended fails
+/// as retryable only after the link was given up and read to its end.
+#[test]
+fn an_unanswered_submit_fails_as_retryable_after_the_link_is_read() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = listener.local_addr().expect("addr").port();
+    let smsc = std::thread::spawn(move || silent_smsc(listener, false));
+    let id = MessageId::new(0, 2);
+    let (events, ok) = run_with(timeout_config(port), vec![outbound(id)], |events, _| {
+        events.iter().filter(|e| **e == SessionEvent::Up).count() == 2
+    });
+    assert!(ok, "no second bind in time: {events:?}");
+    assert!(
+        matches!(&events[1], SessionEvent::Down { .. }),
+        "{events:?}"
+    );
+    assert!(
+        matches!(&events[2], SessionEvent::SubmitFailed { id: i, retry: true, .. } if *i == id),
+        "{events:?}"
+    );
+    assert_eq!(smsc.join().expect("smsc thread"), 1, "sent once");
 }
