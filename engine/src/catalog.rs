@@ -55,7 +55,7 @@ pub struct Customer {
     pub group_code: String,
     /// Display name.
     pub name: String,
-    /// Reseller flag (stricter policy).
+    /// Reseller flag (SPEC §5.11): spam keywords are matched strictly.
     pub vas: bool,
     /// Whether messages are paid from `balance`.
     pub prepaid: bool,
@@ -132,6 +132,11 @@ pub struct CustomerView {
 }
 
 impl CustomerView {
+    /// Whether the customer is a reseller (`vas`, SPEC §5.11).
+    pub fn is_reseller(&self) -> bool {
+        self.customer.as_ref().is_some_and(|c| c.vas)
+    }
+
     /// The settings of `channel` (disabled when not configured).
     pub fn service(&self, channel: Channel) -> ChannelService {
         self.services

@@ -4,8 +4,9 @@
 //! the API before this) → channel enabled (3005) → bill code registered
 //! (3004) → caller ID registered (3003) → duplicate `src_msg_id` (3006) →
 //! TPS for the customer and channel (3007, counted in parts) → the
-//! channel's backlog bound (3014, SPEC §5.3) → spam policy (3009–3012) →
-//! prepaid balance (3008, priced in parts).
+//! channel's backlog bound (3014, SPEC §5.3) → spam policy (3009–3012;
+//! keywords matched strictly for a reseller) → prepaid balance (3008,
+//! priced in parts).
 //!
 //! A [`Plan`] takes one step at a time; the facts that live on other shards
 //! (dedup claims, TPS leases, backlog slots, prepaid debits) are fetched by the driver
@@ -288,9 +289,10 @@ impl<'a> Plan<'a> {
     }
 
     /// KISA ad rules, opt-outs and the operator's spam keywords at `now_ms`
-    /// (3009–3012).
+    /// (3009–3012); a reseller's keywords are matched strictly (SPEC §5.11).
     pub fn policy(&mut self, spam: &SpamKeywords, now_ms: i64) {
         let customer = self.customer;
+        let strict = customer.is_reseller();
         let opted_out = |n: &str| customer.opt_outs.contains(n);
         self.split_off(|_, p| {
             let r = &p.request;
@@ -301,6 +303,7 @@ impl<'a> Plan<'a> {
                 to: &r.to,
                 ad: r.ad || bill_ad,
                 send_at: r.send_at,
+                strict,
             };
             policy::check(&input, spam, &opted_out, now_ms)
                 .err()

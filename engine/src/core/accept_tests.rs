@@ -421,3 +421,32 @@ fn every_accepted_message_gets_its_class_from_priority_ad_or_bill_code() {
         .map(Some)
     );
 }
+
+/// SPEC §5.11: a reseller's text is matched strictly, a non-reseller's
+/// normally (spaces and zero-width only).
+#[test]
+fn a_resellers_keywords_are_matched_strictly() {
+    let texts = ["대 출 상담", "대.출 상담", "대ㆍ출 상담", "대\u{200B}출"];
+    let make = || {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut m = sms(&format!("t{i}"));
+                m.channel = Channel::Lms;
+                m.text = (*t).into();
+                Ok(m)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut reseller = customer(false, 0);
+    if let Some(row) = reseller.customer.as_mut() {
+        row.vas = true;
+    }
+    let strict = run(&reseller, make(), &[], &[], None);
+    let codes: Vec<u16> = strict.verdicts.iter().map(code).collect();
+    assert_eq!(codes, vec![3009, 3009, 3009, 3009]);
+    let normal = run(&customer(false, 0), make(), &[], &[], None);
+    let codes: Vec<u16> = normal.verdicts.iter().map(code).collect();
+    assert_eq!(codes, vec![3009, 1000, 1000, 3009]);
+}
