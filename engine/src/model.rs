@@ -327,6 +327,19 @@ pub struct MessageRequest {
     /// filled in at accept (`ad` for an ad, else the bill code's class).
     /// `None` only in records written before classes existed.
     pub priority: Option<Class>,
+    /// The business that originally sent it, for a reseller's message
+    /// (SPEC §5.11): 1–20 of `[0-9A-Za-z-]`, carried to the carrier.
+    pub origin_code: Option<String>,
+}
+
+/// Longest origin code (SPEC §5.11).
+pub const MAX_ORIGIN_CODE_CHARS: usize = 20;
+
+/// Whether `code` is a well-formed origin code (SPEC §5.11): 1–20 of
+/// `[0-9A-Za-z-]`.
+pub fn is_valid_origin_code(code: &str) -> bool {
+    (1..=MAX_ORIGIN_CODE_CHARS).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// A 128-bit hash of `parts` (each followed by 0xff), stable within a
@@ -410,6 +423,7 @@ impl MessageRequest {
             parts: 1,
             validity: None,
             priority: None,
+            origin_code: None,
         }
     }
 }

@@ -10,6 +10,7 @@ mod metrics;
 mod ops;
 mod policy;
 mod reports;
+mod resell;
 mod routing;
 mod sims;
 mod smpp;
