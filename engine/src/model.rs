@@ -386,6 +386,9 @@ pub struct Outbound {
     /// When its validity ends (unix ms): never submitted after it, and the
     /// SMPP `validity_period` says how long is left.
     pub expires_at_ms: i64,
+    /// The reseller's origin code (SPEC §5.11): an SMPP optional parameter,
+    /// a field of the provider request.
+    pub origin_code: Option<String>,
 }
 
 /// What a message needs for routing.

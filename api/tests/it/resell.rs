@@ -1,7 +1,8 @@
 //! Resellers (SPEC §5.11, issue 20): origin codes registered per customer
-//! and required of a reseller's messages (3016), shown in the view, the
-//! reports, the history and the export; a reseller's spam keywords matched
-//! strictly. A non-reseller is unaffected.
+//! and required of a reseller's messages (3016), carried to the carrier
+//! (the SMPP optional parameter on the wire, seen by the SMSC simulator)
+//! and shown in the view, the reports, the history and the export; a
+//! reseller's spam keywords matched strictly. A non-reseller is unaffected.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{data_dir, sms, Server};
 use crate::routing::{sim_sender, wait_status};
+use crate::sims::Sim;
 
 /// Makes `g` (registered) a reseller.
 fn make_reseller(server: &Server, g: &str) {
@@ -176,6 +178,94 @@ fn a_non_reseller_may_send_an_origin_code_and_it_is_carried_unchecked() {
     assert_eq!(m["origin_code"], Value::Null, "{m}");
 }
 
+/// Registers an SMPP sender of group `group` to `smsc`, with `extra`
+/// transport fields.
+fn smpp_sender(server: &Server, name: &str, group: &str, smsc: &Sim, extra: Value) {
+    let addr = smsc.addr("smsc");
+    let mut transport = json!({"type": "smpp", "host": addr.ip().to_string(),
+        "port": addr.port(), "system_id": name, "password": "pw", "enquire_link_secs": 5,
+        "response_timeout_ms": 30000});
+    if let (Value::Object(t), Value::Object(e)) = (&mut transport, extra) {
+        t.extend(e);
+    }
+    let body =
+        json!({"group": group, "channels": ["SMS"], "carriers": ["*"], "transport": transport});
+    let (s, v) = server.admin("PUT", &format!("/senders/{name}"), Some(body));
+    assert!(s == 200 || s == 201, "{s} {v}");
+}
+
+/// The SMSC simulator's message whose text is `text`, once it arrived.
+fn smsc_message(smsc: &Sim, text: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let list = smsc.get("control", "/messages");
+        if let Some(m) = list
+            .as_array()
+            .and_then(|l| l.iter().find(|m| m["text"] == text))
+        {
+            return m.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{text:?} never reached the SMSC: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_origin_code_reaches_the_smsc_as_an_optional_parameter_with_the_senders_tag() {
+    let smsc = Sim::smsc(&["--dlr-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let reseller = server.register_customer("V2");
+    make_reseller(&server, "V2");
+    assert_eq!(put_origin_code(&server, "V2", "SHOP-0042").0, 200);
+    let plain = server.register_customer("N2");
+    // The reseller's sender uses the default tag (0x1410), the other
+    // customer's sender one of its own.
+    smpp_sender(&server, "G_S_V201", "V", &smsc, json!({}));
+    smpp_sender(
+        &server,
+        "G_S_N201",
+        "N",
+        &smsc,
+        json!({"origin-code-tag": "0x1520"}),
+    );
+    for (g, group) in [("V2", "V"), ("N2", "N")] {
+        let rule = json!({"carriers": {"*": [{"sender_group": group, "ratio": 1}]}});
+        assert_eq!(
+            server
+                .admin("PUT", &format!("/routes/{g}/SMS"), Some(rule))
+                .0,
+            200
+        );
+    }
+    let (_, sender) = server.admin("GET", "/senders/G_S_V201", None);
+    assert_eq!(sender["transport"]["origin_code_tag"], 0x1410, "{sender}");
+
+    let mut coded = sms_from("coded", Some("SHOP-0042"));
+    coded["text"] = json!("reseller coded");
+    let (codes, results) = post(&server, &reseller, vec![coded, sms_from("uncoded", None)]);
+    assert_eq!(codes, vec![1000, 3016], "{results:?}");
+    let mut carried = sms_from("carried", Some("ANY-9"));
+    carried["text"] = json!("plain coded");
+    let mut bare = sms_from("bare", None);
+    bare["text"] = json!("plain bare");
+    let (codes, _) = post(&server, &plain, vec![carried, bare]);
+    assert_eq!(codes, vec![1000, 1000]);
+
+    let m = smsc_message(&smsc, "reseller coded");
+    assert_eq!(m["tlvs"], json!({"0x1410": "SHOP-0042"}), "{m}");
+    let m = smsc_message(&smsc, "plain coded");
+    assert_eq!(m["tlvs"], json!({"0x1520": "ANY-9"}), "{m}");
+    let m = smsc_message(&smsc, "plain bare");
+    assert_eq!(m["tlvs"], json!({}), "{m}");
+    let id = results[0]["message_id"].as_str().expect("id");
+    let m = wait_status(&server, &reseller, id, |s| s == "delivered");
+    assert_eq!(m["origin_code"], "SHOP-0042", "{m}");
+}
+
 #[test]
 fn a_resellers_hidden_spam_keywords_are_caught_and_a_non_resellers_follow_the_normal_rule() {
     let dir = data_dir();
@@ -233,4 +323,23 @@ fn a_resellers_hidden_spam_keywords_are_caught_and_a_non_resellers_follow_the_no
     let (codes, results) = post(&server, &plain, batch("n", None));
     let normal: Vec<u64> = texts.iter().map(|(_, c)| *c).collect();
     assert_eq!(codes, normal, "non-reseller: {results:?}");
+}
+
+#[test]
+fn the_origin_code_is_a_field_of_the_http_providers_request() {
+    let provider = crate::transports::provider(&["--sync"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = crate::transports::kko_customer(&server, "V4", "G_K_V401", &provider);
+    make_reseller(&server, "V4");
+    assert_eq!(put_origin_code(&server, "V4", "APP-7").0, 200);
+    let mut coded = crate::transports::kko("k1");
+    coded["origin_code"] = json!("APP-7");
+    let (codes, results) = post(&server, &token, vec![coded, crate::transports::kko("k2")]);
+    assert_eq!(codes, vec![1000, 3016], "{results:?}");
+    let id = results[0]["message_id"].as_str().expect("id");
+    let m = wait_status(&server, &token, id, |s| s == "delivered");
+    assert_eq!(m["origin_code"], "APP-7", "{m}");
+    let stats = provider.get("provider", "/stats");
+    assert_eq!(stats["by_origin_code"], json!({"APP-7": 1}), "{stats}");
 }

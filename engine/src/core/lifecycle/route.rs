@@ -143,6 +143,7 @@ impl Lifecycle {
             international: target.carrier == "INTL",
             expires_at_ms: self.store.expires_at_ms(m),
             class: super::store::class_of(&m.request),
+            origin_code: m.request.origin_code.clone(),
         };
         let sender = entry.config.name.clone();
         let step = Step {
