@@ -548,6 +548,32 @@ mod tests {
         assert_eq!(old, Record::Accepted(Box::new(rec)));
     }
 
+    /// The fuzz seeds of the accepted record, kind 1 (before `validity`)
+    /// and kind 9 (today's, with an origin code), read as written.
+    #[test]
+    fn the_accepted_fuzz_seeds_decode() {
+        let seed = |name: &str| {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/wal_record/");
+            std::fs::read(format!("{dir}{name}")).expect("seed exists")
+        };
+        let decode = |bytes: &[u8]| match Record::decode(bytes[0], &bytes[1..]) {
+            Ok(Record::Accepted(r)) => r,
+            other => panic!("not an accepted record: {other:?}"),
+        };
+        let old = decode(&seed("accepted"));
+        let new = decode(&seed("accepted_origin_code"));
+        assert_eq!(old.request.origin_code, None);
+        assert_eq!(new.request.origin_code.as_deref(), Some("BIZ-1"));
+        let without = AcceptedRecord {
+            request: MessageRequest {
+                origin_code: None,
+                ..new.request.clone()
+            },
+            ..(*new).clone()
+        };
+        assert_eq!(without, *old);
+    }
+
     /// A version 3 record (kind 8) keeps its `priority` when read today.
     #[test]
     fn version_3_keeps_its_priority() {

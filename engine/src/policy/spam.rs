@@ -38,9 +38,10 @@ pub struct SpamKeywords {
     normal: Patterns,
     /// The strict forms, each with the index of its original.
     strict: Patterns,
-    /// Keywords with no letter or digit (strict form empty), by index:
-    /// a reseller's text is also matched against these normally.
-    symbols_only: Vec<usize>,
+    /// Keywords with no letter or digit (strict form empty): their index
+    /// and normal form; a reseller's text is also matched against these
+    /// normally.
+    symbols_only: Vec<(usize, String)>,
 }
 
 /// One matcher: normalized patterns and the automaton over them.
@@ -131,7 +132,8 @@ impl SpamKeywords {
         let symbols_only = strict
             .iter()
             .filter(|(form, _)| form.is_empty())
-            .map(|(_, i)| *i)
+            // `normal[i]` is the normal form of keyword i.
+            .filter_map(|(_, i)| normal.get(*i).map(|(form, _)| (*i, form.clone())))
             .collect();
         SpamKeywords {
             originals,
@@ -177,14 +179,9 @@ impl SpamKeywords {
         }
         let mut buf = String::with_capacity(text.len());
         normalize_into(text, &mut buf);
-        let originals = &self.originals;
         self.symbols_only
             .iter()
-            .filter_map(|&i| {
-                let mut k = String::new();
-                normalize_into(&originals[i], &mut k);
-                buf.find(k.as_str()).map(|at| (at, i))
-            })
+            .filter_map(|(i, form)| buf.find(form.as_str()).map(|at| (at, *i)))
             .min()
             .map(|(_, i)| i)
     }
