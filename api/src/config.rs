@@ -217,12 +217,22 @@ pub struct DedupConfig {
     /// How long a `src_msg_id` stays taken. Default `"24h"`.
     #[serde(with = "human_duration")]
     pub window: Duration,
+    /// How long a key is also kept whole in memory (beyond it, a 16-bit
+    /// fingerprint and the message id, confirmed against the message on a
+    /// match). Default `"10s"`, at least `"1s"`.
+    #[serde(with = "human_duration")]
+    pub exact_for: Duration,
+    /// Bits of a key its fingerprint is made from, 1–64. Default 64; lower
+    /// it only to test how fingerprint collisions are handled.
+    pub fingerprint_bits: u32,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
         DedupConfig {
             window: Duration::from_secs(86_400),
+            exact_for: Duration::from_secs(10),
+            fingerprint_bits: 64,
         }
     }
 }

@@ -163,6 +163,8 @@ fn engine_config(
             RecoveryMode::Strict
         },
         dedup_window: config.dedup.window,
+        dedup_exact: config.dedup.exact_for,
+        dedup_print_bits: config.dedup.fingerprint_bits,
         hold_timeout: config.routing.hold_timeout,
         prices: mcmp_engine::model::Channel::ALL.map(|c| config.pricing.price(c)),
         retry_unit: config.reports.retry_unit,

@@ -25,6 +25,10 @@ pub struct EngineConfig {
     pub recovery: RecoveryMode,
     /// How long a `src_msg_id` stays taken.
     pub dedup_window: Duration,
+    /// How long a key is also kept exactly (`dedup.exact-for`).
+    pub dedup_exact: Duration,
+    /// Bits of a key its fingerprint is made from (`dedup.fingerprint-bits`).
+    pub dedup_print_bits: u32,
     /// How long a message waits for an available sender.
     pub hold_timeout: Duration,
     /// Price per message part by channel (index = position in `Channel::ALL`).

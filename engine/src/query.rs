@@ -155,7 +155,7 @@ fn place(query: &Query, m: &StoredMessage) -> Option<Cursor> {
                 && (*since..*until).contains(&m.created_at_ms)
                 && status.is_none_or(|s| m.status == s)
                 && channel.is_none_or(|c| m.request.channel == c)
-                && to.as_ref().is_none_or(|t| m.request.to == *t);
+                && to.as_ref().is_none_or(|t| m.request.to() == t.as_str());
             (m.created_at_ms, keep, *after)
         }
         Query::Reports {

@@ -165,6 +165,13 @@ fn validation_names_the_key() {
             "wal.sync-interval",
         ),
         (|c| c.dedup.window = Duration::ZERO, "dedup.window"),
+        (
+            |c| c.dedup.window = Duration::from_secs(8 * 86_400),
+            "dedup.window",
+        ),
+        (|c| c.dedup.exact_for = Duration::ZERO, "dedup.exact-for"),
+        (|c| c.dedup.fingerprint_bits = 0, "dedup.fingerprint-bits"),
+        (|c| c.dedup.fingerprint_bits = 65, "dedup.fingerprint-bits"),
         (|c| c.reports.max_attempts = 0, "reports.max-attempts"),
         (|c| c.reports.max_attempts = 21, "reports.max-attempts"),
         (

@@ -34,6 +34,21 @@ impl Config {
         if !(1..=MAX_WEBHOOK_ATTEMPTS).contains(&r.max_attempts) {
             return Err(invalid("reports.max-attempts", "must be between 1 and 20"));
         }
+        if self.dedup.window > r.retention {
+            return Err(invalid(
+                "dedup.window",
+                "must be at most reports.retention (a re-send is confirmed against the original message, which must still be readable)",
+            ));
+        }
+        if self.dedup.exact_for < Duration::from_secs(1) {
+            return Err(invalid("dedup.exact-for", "must be at least 1s"));
+        }
+        if !(1..=64).contains(&self.dedup.fingerprint_bits) {
+            return Err(invalid(
+                "dedup.fingerprint-bits",
+                "must be between 1 and 64",
+            ));
+        }
         let positive = [
             ("wal.checkpoint-interval", wal.checkpoint_interval),
             ("dedup.window", self.dedup.window),

@@ -131,6 +131,17 @@ fn unavailable(e: AcceptError) -> Response<Body> {
             "storage_full",
             "free space on the data disk is below wal.min-free; nothing was accepted",
         ),
+        AcceptError::HistoryBehind => {
+            let mut resp = http::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_behind",
+                "settled messages wait for the history store; nothing was accepted, retry shortly",
+            );
+            let one_second = hyper::header::HeaderValue::from_static("1");
+            resp.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, one_second);
+            return resp;
+        }
         AcceptError::Wal(WalError::Poisoned) => (
             "wal_poisoned",
             "the write-ahead log failed; this shard stopped accepting",

@@ -185,6 +185,13 @@ impl<'a> Plan<'a> {
         self.pending.iter().map(|p| (p.key, p.id)).collect()
     }
 
+    /// The `src_msg_id` of key `i` of [`Plan::keys`].
+    pub fn src_msg_id(&self, i: usize) -> &str {
+        self.pending
+            .get(i)
+            .map_or("", |p| p.request.src_msg_id.as_str())
+    }
+
     /// The claims' outcomes, one per key of [`Plan::keys`]: the original
     /// message of a duplicate (3006). `claimed`: the keys not duplicated are
     /// now taken by these messages (false in a dry run).

@@ -1,21 +1,34 @@
 //! The dedup table of one shard: the `src_msg_id` keys this shard owns.
 //!
 //! A key is the 128-bit hash of `group_code` and `src_msg_id`; its owning
-//! shard is the hash modulo the shard count, so every accepting shard asks the
-//! same owner. The table is rebuilt from the WALs at start-up (every shard
-//! sends the keys of its accepted messages to their owners), so it survives
-//! restarts without a file of its own. Entries older than the window are
-//! ignored on lookup and evicted in insertion order.
+//! shard is the lower half modulo the shard count, so every accepting shard
+//! asks the same owner. The table keeps a key two ways (DESIGN §3 "Bounded
+//! state"):
 //!
-//! Memory: a key is stored as four `u32` words (no 16-byte alignment, which
-//! a `u128` would impose on x86_64): a 32-byte map entry (16-byte key,
-//! 8-byte message id, 4-byte timestamp, padding) plus its control byte, and
-//! a 20-byte eviction entry — about 58 bytes at the map's full load.
+//! - **exactly** (the full key and its message) for the last `exact-for`
+//!   seconds (default 10): the claims whose messages may not be in the WAL
+//!   yet, and the re-sends that follow a lost answer;
+//! - **as a fingerprint** for the whole window ([`prints`]: about 13 bytes
+//!   a key). A fingerprint match is not an answer: the claim is taken
+//!   provisionally and [`ClaimOutcome::Check`] names the earlier messages
+//!   that share the fingerprint; the driver reads them (memory or history
+//!   store) and compares their customer, `src_msg_id` and accept time, and
+//!   calls [`DedupTable::resolve`] for a true duplicate. So a re-send is
+//!   still answered 3006 with the original id, and a collision never
+//!   rejects a new message.
+//!
+//! A checkpoint holds the table ([`DedupTable::image`], cheap: the tables
+//! are shared, not copied); start-up loads it and adds the keys of the
+//! WAL after it.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 
 use crate::model::MessageId;
+
+pub mod prints;
+
+use prints::{Prints, Reader};
 
 /// A dedup key: the hash of `(group_code, src_msg_id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,12 +51,39 @@ impl DedupKey {
 }
 
 /// What a claim found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimOutcome {
     /// The key was free and now belongs to the claiming message.
     Claimed,
     /// The key is taken by this earlier message.
     Duplicate(MessageId),
+    /// Taken for the claiming message, but these earlier messages share
+    /// its fingerprint: if one of them has the same key within the window,
+    /// the claim is a duplicate of it ([`DedupTable::resolve`]).
+    Check(Vec<MessageId>),
+}
+
+/// How the table keeps keys (`[dedup]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupSettings {
+    /// How long a key stays taken, seconds.
+    pub window_secs: u32,
+    /// How long a key is also kept exactly, seconds.
+    pub exact_secs: u32,
+    /// Bits of the key a fingerprint is made from (64: all; lower only to
+    /// test collisions).
+    pub print_bits: u32,
+}
+
+impl DedupSettings {
+    /// The defaults for a window of `window_secs`.
+    pub fn window(window_secs: u32) -> DedupSettings {
+        DedupSettings {
+            window_secs,
+            exact_secs: 10,
+            print_bits: 64,
+        }
+    }
 }
 
 /// A [`DedupKey`] as stored: 4-byte aligned.
@@ -71,188 +111,209 @@ impl From<StoredKey> for DedupKey {
 
 /// The keys one shard owns. Shard-local.
 pub struct DedupTable {
-    window_secs: u32,
-    map: HashMap<StoredKey, (MessageId, u32)>,
+    settings: DedupSettings,
+    exact: HashMap<StoredKey, (MessageId, u32)>,
     order: VecDeque<(u32, StoredKey)>,
-    /// Entries ever taken off the front of `order`: `order[i]` is entry
-    /// number `popped + i` of the table's life.
-    popped: u64,
+    prints: Prints,
+}
+
+/// A table as a checkpoint holds it: its exact keys and its fingerprint
+/// tables (shared with the live table, not copied).
+#[derive(Debug, Clone, Default)]
+pub struct DedupImage {
+    exact: Vec<(DedupKey, MessageId, u32)>,
+    prints: Prints,
+}
+
+/// Marks an encoded [`DedupImage`] (a checkpoint before it holds a list
+/// of full keys).
+pub const IMAGE_MAGIC: &[u8; 8] = b"MCMPDD02";
+
+impl DedupImage {
+    /// The image's bytes, after [`IMAGE_MAGIC`].
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(IMAGE_MAGIC);
+        out.extend_from_slice(&(self.exact.len() as u64).to_le_bytes());
+        for (k, id, at) in &self.exact {
+            out.extend_from_slice(&k.0.to_le_bytes());
+            out.extend_from_slice(&id.0.to_le_bytes());
+            out.extend_from_slice(&at.to_le_bytes());
+        }
+        self.prints.encode(out);
+    }
+
+    /// Decodes [`DedupImage::encode`]'s bytes (which must be all of
+    /// `bytes`); `None` when malformed.
+    pub fn decode(bytes: &[u8]) -> Option<DedupImage> {
+        let mut r = Reader(bytes.strip_prefix(IMAGE_MAGIC.as_slice())?);
+        let n = r.u64()?;
+        let mut exact = Vec::new();
+        for _ in 0..n {
+            exact.push((DedupKey(r.u128()?), MessageId(r.u64()?), r.u32()?));
+        }
+        let (prints, rest) = Prints::decode(r.0)?;
+        rest.is_empty().then_some(DedupImage { exact, prints })
+    }
 }
 
 impl DedupTable {
-    /// An empty table with the given window.
+    /// An empty table with the default settings for `window_secs`.
     pub fn new(window_secs: u32) -> DedupTable {
+        DedupTable::with(DedupSettings::window(window_secs))
+    }
+
+    /// An empty table.
+    pub fn with(settings: DedupSettings) -> DedupTable {
         DedupTable {
-            window_secs,
-            map: HashMap::new(),
+            settings,
+            exact: HashMap::new(),
             order: VecDeque::new(),
-            popped: 0,
+            prints: Prints::default(),
         }
     }
 
-    /// Number of live keys.
+    /// The table a checkpoint held, at `now_secs`.
+    pub fn from_image(settings: DedupSettings, image: DedupImage, now_secs: u32) -> DedupTable {
+        let mut t = DedupTable::with(settings);
+        t.prints = image.prints;
+        for (key, id, at) in image.exact {
+            if t.young(at, now_secs) {
+                t.exact.insert(key.into(), (id, at));
+                t.order.push_back((at, key.into()));
+            }
+        }
+        t.prints.expire(now_secs, settings.window_secs);
+        t
+    }
+
+    /// The table for a checkpoint.
+    pub fn image(&self) -> DedupImage {
+        let exact = self
+            .order
+            .iter()
+            .filter(|(at, k)| self.exact.get(k).is_some_and(|(_, t)| t == at))
+            .map(|(at, k)| (DedupKey::from(*k), self.exact[k].0, *at))
+            .collect();
+        DedupImage {
+            exact,
+            prints: self.prints.clone(),
+        }
+    }
+
+    /// Number of keys held (by fingerprint, until their table goes).
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.prints.len()
     }
 
     /// Whether the table is empty.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.prints.is_empty()
     }
 
-    /// The message holding `key`, if it is within the window at `now_secs`.
-    pub fn lookup(&self, key: DedupKey, now_secs: u32) -> Option<MessageId> {
-        self.map
+    /// Bytes the keys take: the fingerprint slots and the exact entries
+    /// (a 32-byte map entry and its control byte, a 20-byte order entry).
+    pub fn bytes(&self) -> usize {
+        self.prints.bytes() + self.exact.capacity() * 33 + self.order.capacity() * 20
+    }
+
+    fn young(&self, at: u32, now_secs: u32) -> bool {
+        let exact_for = self.settings.exact_secs.min(self.settings.window_secs);
+        now_secs.saturating_sub(at) < exact_for
+    }
+
+    /// The messages that may hold `key` at `now_secs`: its exact holder
+    /// alone, else those sharing its fingerprint (the caller compares).
+    pub fn lookup(&self, key: DedupKey, now_secs: u32) -> Vec<MessageId> {
+        if let Some(id) = self.exact_holder(key, now_secs) {
+            return vec![id];
+        }
+        let mut out = Vec::new();
+        self.prints.candidates(key, &mut out);
+        out
+    }
+
+    fn exact_holder(&self, key: DedupKey, now_secs: u32) -> Option<MessageId> {
+        self.exact
             .get(&StoredKey::from(key))
-            .filter(|(_, at)| now_secs.saturating_sub(*at) < self.window_secs)
+            .filter(|(_, at)| self.young(*at, now_secs))
             .map(|(id, _)| *id)
     }
 
-    /// Claims `key` for `id` unless a live entry holds it.
+    /// Claims `key` for `id` unless an exact entry holds it.
     pub fn claim(&mut self, key: DedupKey, id: MessageId, now_secs: u32) -> ClaimOutcome {
         self.evict(now_secs);
-        if let Some(orig) = self.lookup(key, now_secs) {
+        if let Some(orig) = self.exact_holder(key, now_secs) {
             return ClaimOutcome::Duplicate(orig);
         }
-        self.insert(key, id, now_secs);
-        ClaimOutcome::Claimed
+        let mut earlier = Vec::new();
+        self.prints.candidates(key, &mut earlier);
+        self.insert(key, id, now_secs, now_secs);
+        match earlier.is_empty() {
+            true => ClaimOutcome::Claimed,
+            false => ClaimOutcome::Check(earlier),
+        }
+    }
+
+    /// A claim answered [`ClaimOutcome::Check`] was a re-send of
+    /// `original`: the key's exact entry names the original, the claim's
+    /// slot is released.
+    pub fn resolve(&mut self, key: DedupKey, claimant: MessageId, original: MessageId) {
+        let stored = StoredKey::from(key);
+        if let Some(entry) = self.exact.get_mut(&stored) {
+            if entry.0 == claimant {
+                entry.0 = original;
+            }
+        }
+        self.prints.release(key, claimant);
     }
 
     /// Restores an entry from the WAL (start-up); older entries are dropped.
     pub fn restore(&mut self, key: DedupKey, id: MessageId, at_secs: u32, now_secs: u32) {
-        if now_secs.saturating_sub(at_secs) < self.window_secs {
-            self.insert(key, id, at_secs);
+        if now_secs.saturating_sub(at_secs) < self.settings.window_secs {
+            self.insert(key, id, at_secs, now_secs);
         }
-    }
-
-    /// The number of the oldest entry still held (see [`DedupTable::entries`]).
-    pub fn first_entry(&self) -> u64 {
-        self.popped
-    }
-
-    /// Up to `max` entries from entry number `from` on (in claim order),
-    /// those still within the window at `now_secs`, added to `out`;
-    /// returns the number to continue from, or `None` at the end. A
-    /// checkpoint copies the table a chunk at a time between other work:
-    /// entries added meanwhile are copied too, and those evicted meanwhile
-    /// have expired, so no entry held throughout is missed.
-    pub fn entries(
-        &self,
-        from: u64,
-        max: usize,
-        now_secs: u32,
-        out: &mut Vec<(DedupKey, MessageId, u32)>,
-    ) -> Option<u64> {
-        let skip = from.saturating_sub(self.popped) as usize;
-        let mut taken = 0;
-        for (at, key) in self.order.iter().skip(skip).take(max) {
-            taken += 1;
-            let live = now_secs.saturating_sub(*at) < self.window_secs;
-            match self.map.get(key) {
-                Some((id, t)) if *t == *at && live => out.push((DedupKey::from(*key), *id, *at)),
-                _ => {}
-            }
-        }
-        let next = self.popped + (skip + taken) as u64;
-        (skip + taken < self.order.len()).then_some(next)
     }
 
     /// Undoes a claim whose message was not written (only if `id` holds it).
     pub fn release(&mut self, key: DedupKey, id: MessageId) {
-        let key = StoredKey::from(key);
-        if self.map.get(&key).is_some_and(|(holder, _)| *holder == id) {
-            self.map.remove(&key);
+        let stored = StoredKey::from(key);
+        if self
+            .exact
+            .get(&stored)
+            .is_some_and(|(holder, _)| *holder == id)
+        {
+            self.exact.remove(&stored);
         }
+        self.prints.release(key, id);
     }
 
-    fn insert(&mut self, key: DedupKey, id: MessageId, at_secs: u32) {
-        let key = StoredKey::from(key);
-        self.map.insert(key, (id, at_secs));
-        self.order.push_back((at_secs, key));
+    fn insert(&mut self, key: DedupKey, id: MessageId, at_secs: u32, now_secs: u32) {
+        if self.young(at_secs, now_secs) {
+            let stored = StoredKey::from(key);
+            self.exact.insert(stored, (id, at_secs));
+            self.order.push_back((at_secs, stored));
+        }
+        self.prints
+            .insert(key, id, at_secs, self.settings.print_bits);
     }
 
     fn evict(&mut self, now_secs: u32) {
         while let Some(&(at, key)) = self.order.front() {
-            if now_secs.saturating_sub(at) < self.window_secs {
+            if self.young(at, now_secs) {
                 break;
             }
             self.order.pop_front();
-            self.popped += 1;
-            if self.map.get(&key).is_some_and(|(_, t)| *t == at) {
-                self.map.remove(&key);
+            if self.exact.get(&key).is_some_and(|(_, t)| *t == at) {
+                self.exact.remove(&key);
             }
         }
+        if self.order.is_empty() && self.order.capacity() > 1024 {
+            self.order.shrink_to_fit();
+            self.exact.shrink_to_fit();
+        }
+        self.prints.expire(now_secs, self.settings.window_secs);
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_copy_in_chunks_misses_no_entry_held_throughout() {
-        let mut t = DedupTable::new(100);
-        let key = |i: u64| DedupKey::new("A1", &format!("k{i}"));
-        for i in 0..10 {
-            t.claim(key(i), MessageId::new(0, i), 1000 + i as u32);
-        }
-        let mut out = Vec::new();
-        let next = t.entries(t.first_entry(), 4, 1010, &mut out).expect("more");
-        // Meanwhile the first three expire and two more are claimed.
-        t.claim(key(10), MessageId::new(0, 10), 1102);
-        t.claim(key(11), MessageId::new(0, 11), 1102);
-        let mut from = Some(next);
-        while let Some(f) = from {
-            from = t.entries(f, 4, 1102, &mut out);
-        }
-        let mut got: Vec<u64> = out.iter().map(|(_, id, _)| id.seq()).collect();
-        got.sort_unstable();
-        got.dedup();
-        // 0-3 went with the first chunk, 4-11 after the eviction shifted
-        // the queue: each once, none skipped.
-        assert_eq!(got, (0..12).collect::<Vec<_>>());
-        assert_eq!(out.len(), 12);
-    }
-
-    #[test]
-    fn claim_duplicate_release_and_expiry() {
-        let mut t = DedupTable::new(100);
-        let k = DedupKey::new("A1", "x");
-        let a = MessageId::new(0, 1);
-        let b = MessageId::new(1, 1);
-        assert_eq!(t.claim(k, a, 1000), ClaimOutcome::Claimed);
-        assert_eq!(t.claim(k, b, 1050), ClaimOutcome::Duplicate(a));
-        t.release(k, b); // not the holder: no effect
-        assert_eq!(t.lookup(k, 1050), Some(a));
-        assert_eq!(t.claim(k, b, 1100), ClaimOutcome::Claimed, "window passed");
-        t.release(k, b);
-        assert_eq!(t.lookup(k, 1100), None);
-        assert!(t.is_empty());
-    }
-
-    #[test]
-    fn keys_differ_by_customer() {
-        assert_ne!(DedupKey::new("A1", "x"), DedupKey::new("A2", "x"));
-        assert_ne!(DedupKey::new("A1", "x"), DedupKey::new("A1x", ""));
-    }
-
-    #[test]
-    fn a_key_costs_under_64_bytes() {
-        // docs/PERFORMANCE.md counts a dedup key with these sizes.
-        assert_eq!(std::mem::size_of::<(StoredKey, (MessageId, u32))>(), 32);
-        assert_eq!(std::mem::size_of::<(u32, StoredKey)>(), 20);
-        let k = DedupKey(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
-        assert_eq!(
-            StoredKey::from(k),
-            StoredKey([0x0102_0304, 0x0506_0708, 0x090a_0b0c, 0x0d0e_0f10])
-        );
-    }
-
-    #[test]
-    fn restore_drops_expired_entries() {
-        let mut t = DedupTable::new(10);
-        t.restore(DedupKey::new("g", "old"), MessageId::new(0, 1), 100, 200);
-        t.restore(DedupKey::new("g", "new"), MessageId::new(0, 2), 195, 200);
-        assert_eq!(t.len(), 1);
-    }
-}
+mod tests;

@@ -148,15 +148,15 @@ pub struct ShardCore {
 }
 
 impl ShardCore {
-    /// The owners of a shard whose recovered messages are `store`;
-    /// `dedup_window_secs` is how long a `src_msg_id` stays taken.
+    /// The owners of a shard whose recovered messages are `store` and
+    /// whose recovered dedup keys are `dedup`.
     pub fn new(
         store: lifecycle::store::LocalMessages,
-        dedup_window_secs: u32,
+        dedup: dedup::DedupTable,
         config: lifecycle::LifecycleConfig,
     ) -> ShardCore {
         ShardCore {
-            dedup: dedup::DedupTable::new(dedup_window_secs),
+            dedup,
             quota: quota::QuotaOwner::default(),
             leases: quota::LocalLeases::default(),
             receipts: receipts::ReceiptIndex::default(),

@@ -84,8 +84,17 @@ pub enum DedupMsg {
         keys: Vec<DedupKey>,
         /// Clock, unix seconds.
         now_secs: u32,
-        /// The holders.
-        reply: Reply<Vec<Option<MessageId>>>,
+        /// The messages that may hold each key (the caller compares).
+        reply: Reply<Vec<Vec<MessageId>>>,
+    },
+    /// A claim answered `Check` was a re-send of `original`.
+    Resolve {
+        /// The key.
+        key: DedupKey,
+        /// The message that claimed it.
+        claimant: MessageId,
+        /// The message that holds it.
+        original: MessageId,
     },
     /// Undo claims whose messages were not written.
     Release {

@@ -34,7 +34,16 @@ pub enum AcceptError {
     /// Free space is below `wal.min-free`.
     #[error("free space below wal.min-free")]
     StorageLow,
+    /// [`HISTORY_BEHIND_BOUND`] settled messages of this shard wait for the
+    /// history store: new ones wait until it catches up.
+    #[error("the history store is behind")]
+    HistoryBehind,
 }
+
+/// Most settled messages a shard keeps in memory while the history store
+/// catches up (≈ 1.5 KiB each); beyond, new messages are refused with 503
+/// `history_behind` and `Retry-After` until it has applied them.
+pub const HISTORY_BEHIND_BOUND: usize = 300_000;
 
 /// Accepts a batch for `origin`. `items` holds the API's schema verdicts in
 /// request order; the result has one verdict per item, in the same order.
@@ -47,6 +56,9 @@ pub async fn accept(
     if !dry_run && shard.shared.storage_low() {
         return Err(AcceptError::StorageLow);
     }
+    if !dry_run && shard.messages().leaving() >= HISTORY_BEHIND_BOUND {
+        return Err(AcceptError::HistoryBehind);
+    }
     let snapshot = shard.snapshot();
     let empty = CustomerView::default();
     let customer = snapshot.customers.get(origin.group_code).unwrap_or(&empty);
@@ -55,7 +67,7 @@ pub async fn accept(
         false => shard.next_message_id(),
     };
     let mut plan = Plan::new(customer, origin.group_code, items, next_id);
-    let originals = dedup(shard, plan.keys(), dry_run).await?;
+    let originals = dedup(shard, origin.group_code, &plan, dry_run).await?;
     plan.duplicates(&originals, !dry_run);
     let budget = tps(shard, origin.group_code, plan.tps_needs(), dry_run).await;
     let left = plan.spend_tps(budget);
@@ -209,13 +221,16 @@ impl Held {
 }
 
 /// Claims (or, in a dry run, looks up) every key, one request per owner;
-/// the original message of each duplicate, in key order.
+/// the original message of each duplicate, in key order. A fingerprint
+/// match is confirmed against the earlier messages themselves.
 async fn dedup(
     shard: &Rc<Shard>,
-    keys: Vec<(DedupKey, MessageId)>,
+    group: &str,
+    plan: &Plan<'_>,
     dry_run: bool,
 ) -> Result<Vec<Option<MessageId>>, AcceptError> {
     let n = shard.shards();
+    let keys = plan.keys();
     let mut originals = vec![None; keys.len()];
     for to in 0..n {
         let idx: Vec<usize> = (0..keys.len())
@@ -224,27 +239,45 @@ async fn dedup(
         if idx.is_empty() {
             continue;
         }
-        let found: Vec<Option<MessageId>> = if dry_run {
+        let found: Vec<ClaimOutcome> = if dry_run {
             let ks = idx.iter().map(|&i| keys[i].0).collect();
-            shard.peek(to, ks).await
+            let peeked = shard.peek(to, ks).await;
+            peeked.map(|all| all.into_iter().map(ClaimOutcome::Check).collect())
         } else {
             let claims = idx.iter().map(|&i| keys[i]).collect();
-            shard.claim(to, claims).await.map(|outcomes| {
-                outcomes
-                    .into_iter()
-                    .map(|o| match o {
-                        ClaimOutcome::Claimed => None,
-                        ClaimOutcome::Duplicate(original) => Some(original),
-                    })
-                    .collect()
-            })
+            shard.claim(to, claims).await
         }
         .map_err(|_| AcceptError::ShardUnavailable)?;
-        for (i, original) in idx.into_iter().zip(found) {
-            originals[i] = original;
+        for (i, outcome) in idx.into_iter().zip(found) {
+            originals[i] = match outcome {
+                ClaimOutcome::Claimed => None,
+                ClaimOutcome::Duplicate(original) => Some(original),
+                ClaimOutcome::Check(earlier) => {
+                    let key = (group, plan.src_msg_id(i), keys[i]);
+                    confirm(shard, key, earlier, dry_run, to).await
+                }
+            };
         }
     }
     Ok(originals)
+}
+
+/// Whether one of `earlier` (sharing the key's fingerprint) is the same
+/// `src_msg_id` within the window; if so the owner learns it.
+async fn confirm(
+    shard: &Rc<Shard>,
+    (group, src, (key, claimant)): (&str, &str, (DedupKey, MessageId)),
+    earlier: Vec<MessageId>,
+    dry_run: bool,
+    owner: usize,
+) -> Option<MessageId> {
+    let window_ms = shard.shared.config.dedup_window.as_millis() as i64;
+    let since = unix_ms().saturating_sub(window_ms);
+    let original = shard.same_key(group, src, earlier, since).await?.id;
+    if !dry_run {
+        shard.resolve(owner, key, claimant, original).await;
+    }
+    Some(original)
 }
 
 /// The TPS tokens for each channel's need: the local lease first, then one

@@ -131,7 +131,7 @@ impl Shard {
         self: &Rc<Self>,
         owner: usize,
         keys: Vec<DedupKey>,
-    ) -> Result<Vec<Option<MessageId>>, MeshClosed> {
+    ) -> Result<Vec<Vec<MessageId>>, MeshClosed> {
         let now_secs = unix_secs();
         ask(self, owner, |reply| {
             MeshMsg::Dedup(DedupMsg::Peek {
@@ -141,6 +141,45 @@ impl Shard {
             })
         })
         .await
+    }
+
+    /// Tells a key's owner that the claim of `claimant` was a re-send of
+    /// `original`.
+    pub async fn resolve(
+        self: &Rc<Self>,
+        owner: usize,
+        key: DedupKey,
+        claimant: MessageId,
+        original: MessageId,
+    ) {
+        let msg = DedupMsg::Resolve {
+            key,
+            claimant,
+            original,
+        };
+        let _ = self.send(owner, MeshMsg::Dedup(msg)).await;
+    }
+
+    /// Of the messages that may hold a dedup key (the newest first), the
+    /// one that is `group_code`'s `src_msg_id` accepted at `since_ms` or
+    /// later: a fingerprint match is confirmed against the message itself,
+    /// in memory or in the history store.
+    pub async fn same_key(
+        self: &Rc<Self>,
+        group_code: &str,
+        src_msg_id: &str,
+        candidates: Vec<MessageId>,
+        since_ms: i64,
+    ) -> Option<MessageView> {
+        for id in candidates.into_iter().rev() {
+            let view = self.view(id, group_code).await;
+            if let Some(v) = view.filter(|v| v.src_msg_id == src_msg_id) {
+                if v.created_at_ms >= since_ms {
+                    return Some(v);
+                }
+            }
+        }
+        None
     }
 
     /// Releases claims whose messages were not written.
@@ -192,13 +231,17 @@ impl Shard {
         src_msg_id: &str,
     ) -> Option<MessageView> {
         let key = DedupKey::new(group_code, src_msg_id);
-        let id = self
+        let candidates = self
             .peek(owner::dedup(key, self.shards()), vec![key])
             .await
             .ok()
-            .and_then(|mut ids| ids.pop().flatten());
-        if let Some(id) = id {
-            return self.view(id, group_code).await;
+            .and_then(|mut ids| ids.pop())
+            .unwrap_or_default();
+        let found = self
+            .same_key(group_code, src_msg_id, candidates, i64::MIN)
+            .await;
+        if found.is_some() {
+            return found;
         }
         let (group, src, now) = (group_code.to_string(), src_msg_id.to_string(), unix_ms());
         let found = self

@@ -7,9 +7,10 @@
 //!    is encoded and the WAL position it reflects noted (the store always
 //!    holds what the appended records say: accepted messages enter it at
 //!    their append, every other change in the step that logs it).
-//! 2. **Write**, once every shard has marked: each shard adds the dedup
-//!    keys it owns (taken now, so they include the claims of every message
-//!    before any shard's mark: a claim precedes its message's append),
+//! 2. **Write**, once every shard has marked: each shard adds the image of
+//!    the dedup table it owns (taken now, so it includes the claims of
+//!    every message before any shard's mark: a claim precedes its
+//!    message's append; the image shares the table's slots),
 //!    waits until its WAL is durable up to the mark and writes the
 //!    checkpoint off its core (`mcmp_storage::checkpoint`: write, fsync,
 //!    rename, fsync the directory, keep the last two).
@@ -30,14 +31,11 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use super::{Shard, StartError};
-use crate::core::dedup::DedupKey;
+use crate::core::dedup::{DedupImage, DedupKey, IMAGE_MAGIC};
 use crate::mesh::call::ask_all;
 use crate::mesh::msg::{CheckpointMsg, MeshMsg};
 use crate::model::MessageId;
 use crate::{rt, unix_ms};
-
-/// Dedup keys copied per step of a checkpoint.
-const DEDUP_CHUNK: usize = 20_000;
 
 /// A mark waiting for its write: the WAL position and the store then.
 pub struct Marked {
@@ -52,39 +50,49 @@ pub struct Loaded {
     pub at_ms: i64,
     /// The message store ([`crate::core::lifecycle::store::LocalMessages::encode_snapshot`]).
     pub messages: Vec<u8>,
-    /// The dedup keys the shard owned.
-    pub dedup: Vec<(DedupKey, MessageId, u32)>,
+    /// The dedup table the shard owned.
+    pub dedup: DedupImage,
+    /// The dedup keys of a checkpoint written before images: a list of
+    /// full keys (each restored at its owner).
+    pub legacy_keys: Vec<(DedupKey, MessageId, u32)>,
 }
 
-/// `at_ms | messages length | messages | dedup keys`.
-fn payload(at_ms: i64, messages: &[u8], dedup: &[(DedupKey, MessageId, u32)]) -> Vec<u8> {
-    let keys: Vec<(u128, u64, u32)> = dedup.iter().map(|(k, id, at)| (k.0, id.0, *at)).collect();
-    let keys = bincode::encode_to_vec(keys, bincode::config::standard()).unwrap_or_default();
-    let mut out = Vec::with_capacity(16 + messages.len() + keys.len());
+/// `at_ms | messages length | messages | dedup image`.
+fn payload(at_ms: i64, messages: &[u8], dedup: &DedupImage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + messages.len());
     out.extend_from_slice(&at_ms.to_le_bytes());
     out.extend_from_slice(&(messages.len() as u64).to_le_bytes());
     out.extend_from_slice(messages);
-    out.extend_from_slice(&keys);
+    dedup.encode(&mut out);
     out
 }
 
-/// Splits a payload written by [`payload`].
+/// Splits a payload written by [`payload`] (or by the format before it,
+/// whose dedup part is a list of full keys).
 pub fn decode(bytes: &[u8]) -> Option<Loaded> {
     let word = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
     let at_ms = word(0)? as i64;
     let len = usize::try_from(word(8)?).ok()?;
     let messages = bytes.get(16..16usize.checked_add(len)?)?.to_vec();
-    let config = bincode::config::standard().with_limit::<{ 1 << 34 }>();
-    let (keys, _): (Vec<(u128, u64, u32)>, usize) =
-        bincode::decode_from_slice(bytes.get(16 + len..)?, config).ok()?;
-    let dedup = keys
-        .into_iter()
-        .map(|(k, id, at)| (DedupKey(k), MessageId(id), at))
-        .collect();
+    let rest = bytes.get(16 + len..)?;
+    let (dedup, legacy_keys) = match rest.starts_with(IMAGE_MAGIC) {
+        true => (DedupImage::decode(rest)?, Vec::new()),
+        false => {
+            let config = bincode::config::standard().with_limit::<{ 1 << 34 }>();
+            let (keys, _): (Vec<(u128, u64, u32)>, usize) =
+                bincode::decode_from_slice(rest, config).ok()?;
+            let keys = keys
+                .into_iter()
+                .map(|(k, id, at)| (DedupKey(k), MessageId(id), at))
+                .collect();
+            (DedupImage::default(), keys)
+        }
+    };
     Some(Loaded {
         at_ms,
         messages,
         dedup,
+        legacy_keys,
     })
 }
 
@@ -106,15 +114,16 @@ impl Shard {
         lsn
     }
 
-    /// Step 2: the dedup keys owned now (every claim before any shard's
-    /// mark is among them), then the file once the WAL is durable up to
-    /// the mark.
+    /// Step 2: the dedup table owned now (every claim before any shard's
+    /// mark is in it; its image shares the table's slots, it copies
+    /// nothing but the exact keys of the last seconds), then the file once
+    /// the WAL is durable up to the mark.
     pub(super) async fn checkpoint_write(self: &Rc<Self>) -> Result<u64, String> {
         let Some(marked) = self.marked.borrow_mut().take() else {
             return Err("no mark to write".into());
         };
         let now = unix_ms();
-        let keys = self.dedup_entries(now).await;
+        let image = self.core.borrow().dedup.image();
         self.wal
             .durable(marked.lsn)
             .await
@@ -125,7 +134,7 @@ impl Shard {
         // must neither hold the core nor queue the WAL's group commits
         // behind it in the shard's blocking pool.
         let write = move || {
-            let bytes = payload(now, &marked.messages, &keys);
+            let bytes = payload(now, &marked.messages, &image);
             mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes)
         };
         rt::on_own_thread("mcmp-checkpoint", write)
@@ -134,23 +143,6 @@ impl Shard {
             .map_err(|e| format!("writing the checkpoint: {e}"))?;
         self.last_checkpoint_ms.set(now);
         Ok(lsn)
-    }
-
-    /// The dedup keys this shard owns, copied a chunk at a time with a
-    /// yield between chunks (a day of keys is millions).
-    async fn dedup_entries(&self, now_ms: i64) -> Vec<(DedupKey, MessageId, u32)> {
-        let now_secs = (now_ms / 1000) as u32;
-        let mut out = Vec::new();
-        let mut next = Some(self.core.borrow().dedup.first_entry());
-        while let Some(from) = next {
-            next = self
-                .core
-                .borrow()
-                .dedup
-                .entries(from, DEDUP_CHUNK, now_secs, &mut out);
-            rt::yield_if_needed().await;
-        }
-        out
     }
 
     /// Step 3: deletes the WAL segments the older kept checkpoint covers

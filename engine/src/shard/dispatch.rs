@@ -64,6 +64,11 @@ impl Shard {
                     .collect();
                 let _ = reply.send(out);
             }
+            DedupMsg::Resolve {
+                key,
+                claimant,
+                original,
+            } => dedup.resolve(key, claimant, original),
             DedupMsg::Release { claims } => {
                 claims.into_iter().for_each(|(k, id)| dedup.release(k, id));
             }

@@ -12,26 +12,39 @@ use super::checkpoint::{checkpoint_dir, decode};
 use super::StartError;
 use crate::codec::Record;
 use crate::config::EngineConfig;
-use crate::core::dedup::DedupKey;
+use crate::core::dedup::{DedupImage, DedupKey};
 use crate::core::lifecycle::store::LocalMessages;
 use crate::model::MessageId;
 
 /// Dedup keys to restore: key, message, claim time (unix seconds).
 type Keys = Vec<(DedupKey, MessageId, u32)>;
 
-/// The WAL, the message store, the dedup keys to restore and when the
-/// checkpoint loaded was written (0: none).
-pub(super) type Recovered = (Wal, LocalMessages, Keys, i64);
+/// What start-up recovered on one shard.
+pub(super) struct Recovered {
+    /// The WAL, open for appending.
+    pub wal: Wal,
+    /// The message store.
+    pub messages: LocalMessages,
+    /// The dedup keys of the WAL after the checkpoint, each to restore at
+    /// its owner.
+    pub keys: Keys,
+    /// The dedup table this shard owned at the checkpoint.
+    pub dedup: DedupImage,
+    /// When the checkpoint was written (0: none).
+    pub at_ms: i64,
+}
 
 /// What round `round`'s checkpoint holds: its position, the store, the
-/// keys and when it was written; an empty store at position 0 without one.
+/// dedup table, the keys of an older format and when it was written; an
+/// empty store at position 0 without one.
 fn load_checkpoint(
     config: &EngineConfig,
     shard: usize,
     round: Option<u64>,
-) -> Result<(u64, LocalMessages, Keys, i64), StartError> {
+) -> Result<(u64, LocalMessages, DedupImage, Keys, i64), StartError> {
     let Some(round) = round else {
-        return Ok((0, LocalMessages::new(config.validity_secs()), Vec::new(), 0));
+        let empty = LocalMessages::new(config.validity_secs());
+        return Ok((0, empty, DedupImage::default(), Vec::new(), 0));
     };
     let bad = |reason: String| StartError::Checkpoint { shard, reason };
     let dir = checkpoint_dir(config, shard);
@@ -40,7 +53,7 @@ fn load_checkpoint(
     let parts = decode(&payload).ok_or_else(|| bad(format!("checkpoint {lsn}: undecodable")))?;
     let messages = LocalMessages::from_snapshot(&parts.messages, config.validity_secs())
         .map_err(|e| bad(format!("checkpoint {lsn}: {e}")))?;
-    Ok((lsn, messages, parts.dedup, parts.at_ms))
+    Ok((lsn, messages, parts.dedup, parts.legacy_keys, parts.at_ms))
 }
 
 /// Loads round `round`'s checkpoint, then opens and replays the shard's
@@ -58,7 +71,7 @@ pub(super) fn recover(
         recovery: config.recovery,
     };
     let started = std::time::Instant::now();
-    let (from, mut messages, mut dedup, at_ms) = load_checkpoint(config, shard, round)?;
+    let (from, mut messages, image, mut dedup, at_ms) = load_checkpoint(config, shard, round)?;
     let mut bad = None;
     let mut first = None;
     let (wal, report) = Wal::open(&dir, fs, opts, |lsn, kind, payload| {
@@ -106,5 +119,11 @@ pub(super) fn recover(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "recovered from the checkpoint and the WAL after it"
     );
-    Ok((wal, messages, dedup, at_ms))
+    Ok(Recovered {
+        wal,
+        messages,
+        keys: dedup,
+        dedup: image,
+        at_ms,
+    })
 }

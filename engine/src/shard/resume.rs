@@ -26,7 +26,7 @@ pub fn resume(shard: &Rc<Shard>) {
         for m in messages.iter() {
             if crate::core::lifecycle::ported::awaits_pnx(m) {
                 // The PNX write may not have happened before the restart.
-                ported.push((m.request.to.clone(), m.id));
+                ported.push((m.request.to().to_string(), m.id));
                 continue;
             }
             match m.status {

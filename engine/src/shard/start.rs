@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::recovery::recover;
-use super::{Shard, SharedEngine, StartError};
-use crate::core::dedup::DedupKey;
+use super::{unix_secs, Shard, SharedEngine, StartError};
+use crate::core::dedup::{DedupKey, DedupSettings, DedupTable};
 use crate::core::lifecycle::transition::net_charge;
 use crate::core::lifecycle::LifecycleConfig;
 use crate::core::ShardCore;
@@ -32,6 +32,16 @@ fn lifecycle_config(config: &crate::config::EngineConfig) -> LifecycleConfig {
     }
 }
 
+/// How the dedup table keeps keys (`[dedup]`).
+fn dedup_settings(config: &crate::config::EngineConfig) -> DedupSettings {
+    let secs = |d: Duration| d.as_secs().min(u64::from(u32::MAX)) as u32;
+    DedupSettings {
+        window_secs: secs(config.dedup_window),
+        exact_secs: secs(config.dedup_exact),
+        print_bits: config.dedup_print_bits,
+    }
+}
+
 impl Shard {
     pub(super) async fn start(
         engine: Arc<SharedEngine>,
@@ -44,13 +54,10 @@ impl Shard {
             .get_mut(id)
             .and_then(Option::take)
             .ok_or(StartError::Aborted)?;
-        let (wal, messages, recovered, checkpoint_at_ms) =
-            recover(&engine.config, id, engine.start_round)?;
-        let window = engine
-            .config
-            .dedup_window
-            .as_secs()
-            .min(u64::from(u32::MAX)) as u32;
+        let recovered = recover(&engine.config, id, engine.start_round)?;
+        let (wal, messages) = (recovered.wal, recovered.messages);
+        let settings = dedup_settings(&engine.config);
+        let dedup = DedupTable::from_image(settings, recovered.dedup, unix_secs());
         let metrics = Rc::new(crate::metrics::LocalMetrics::new());
         let http = Rc::new(crate::http_client::HttpClient::new());
         let alerts = Rc::new(crate::alerts::Alerts::new(
@@ -65,7 +72,7 @@ impl Shard {
             next_seq: Cell::new(messages.max_seq() + 1),
             core: RefCell::new(ShardCore::new(
                 messages,
-                window,
+                dedup,
                 lifecycle_config(&engine.config),
             )),
             wal: LocalWal::start(
@@ -88,10 +95,10 @@ impl Shard {
             shared: engine.clone(),
             agents: crate::agents::LocalAgents::default(),
             marked: RefCell::default(),
-            last_checkpoint_ms: Cell::new(checkpoint_at_ms),
+            last_checkpoint_ms: Cell::new(recovered.at_ms),
         });
         rt::spawn(shard.clone().serve_mesh(inbox));
-        shard.restore_dedup(recovered).await?;
+        shard.restore_dedup(recovered.keys).await?;
         shard.restore_charges().await?;
         shard.restore_backlog().await?;
         engine.recovering.fetch_sub(1, Ordering::SeqCst);

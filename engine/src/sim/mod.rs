@@ -471,7 +471,7 @@ impl Sim {
 }
 
 fn fresh_shard(store: LocalMessages) -> SimShard {
-    let mut core = ShardCore::new(store, 86_400, CONFIG);
+    let mut core = ShardCore::new(store, crate::core::dedup::DedupTable::new(86_400), CONFIG);
     core.lifecycle.held = HeldQueue::new(HELD_BOUND);
     SimShard {
         core,

@@ -19,21 +19,23 @@ impl Lifecycle {
         fx: &mut Effects,
     ) {
         let Some(m) = self.store.get(id) else { return };
-        let chained = matches!(m.request.channel, Channel::Rcs | Channel::Kko);
-        let Some(step) = m.request.fallback.first().filter(|_| chained) else {
+        if !matches!(m.request.channel, Channel::Rcs | Channel::Kko) {
+            return;
+        }
+        let mut request = m.request.unpack();
+        let Some(step) = request.fallback.first().cloned() else {
             return;
         };
         if m.fallback_message_id.is_some() {
             return;
         }
-        let mut request = m.request.clone();
         request.channel = step.channel;
-        request.text = step.text.clone();
-        request.subject = step.subject.clone();
-        request.template_code = step.template_code.clone();
-        request.fallback = m.request.fallback[1..].to_vec();
-        let depth = fallback_depth(m.request.fallback.len());
-        request.src_msg_id = format!("{}#fallback{depth}", m.request.src_msg_id);
+        request.text = step.text;
+        request.subject = step.subject;
+        request.template_code = step.template_code;
+        let depth = fallback_depth(request.fallback.len());
+        request.fallback.remove(0);
+        request.src_msg_id = format!("{}#fallback{depth}", request.src_msg_id);
         request.send_at = None;
         request.attachments = Vec::new();
         request.parts = 1;

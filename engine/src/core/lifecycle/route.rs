@@ -131,19 +131,20 @@ impl Lifecycle {
             return self.hold(now_ms, id, fx);
         };
         let Some(m) = self.store.get(id) else { return };
+        let request = m.request.unpack();
         let outbound = Outbound {
             id,
             channel: m.request.channel,
-            from: m.request.from.clone().unwrap_or_default(),
-            to: m.request.to.clone(),
-            text: m.request.text.clone(),
-            subject: m.request.subject.clone(),
-            template_code: m.request.template_code.clone(),
-            vars: m.request.vars.clone(),
+            from: request.from.unwrap_or_default(),
+            to: request.to,
+            text: request.text,
+            subject: request.subject,
+            template_code: request.template_code,
+            vars: request.vars,
             international: target.carrier == "INTL",
             expires_at_ms: self.store.expires_at_ms(m),
             class: super::store::class_of(&m.request),
-            origin_code: m.request.origin_code.clone(),
+            origin_code: request.origin_code,
         };
         let sender = entry.config.name.clone();
         let step = Step {
@@ -173,7 +174,7 @@ fn waits_for_route(m: &StoredMessage) -> bool {
 /// The routing target of a message: its channel, recipient and carrier (by
 /// number portability for phone channels; `INTL` for `+` numbers).
 pub fn target_of(snapshot: &Snapshot, m: &StoredMessage) -> RouteTarget {
-    let to = m.request.to.clone();
+    let to = m.request.to().to_string();
     let carrier = if to.starts_with('+') {
         "INTL".to_string()
     } else if m.request.channel.is_phone() {

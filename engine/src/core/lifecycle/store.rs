@@ -15,14 +15,18 @@ use std::rc::Rc;
 
 use bincode::{Decode, Encode};
 
+mod packed;
 mod snapshot;
+mod view;
+pub use packed::PackedRequest;
 pub use snapshot::SnapshotError;
+pub use view::MessageView;
 
 use super::report::ReportState;
 use crate::codec::{
     AcceptedRecord, BlockedRecord, LateReceiptRecord, LinkRecord, Record, ReportRecord, StateRecord,
 };
-use crate::model::{Channel, MessageId, MessageRequest, Status};
+use crate::model::{Channel, MessageId, Status};
 
 /// One state change, or a late receipt, as shown in `events`.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -48,7 +52,7 @@ pub struct StoredMessage {
     /// The client that sent it.
     pub client_id: Rc<str>,
     /// What the customer asked for.
-    pub request: MessageRequest,
+    pub request: PackedRequest,
     /// Current status.
     pub status: Status,
     /// Prepaid charge (refunded if it never reaches a carrier).
@@ -117,47 +121,6 @@ pub struct SettledMessage {
     pub report: ReportState,
 }
 
-/// A read-only copy of a message's state, sent across shards.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct MessageView {
-    /// The id.
-    pub id: MessageId,
-    /// The customer.
-    pub group_code: String,
-    /// The client that sent it.
-    pub client_id: String,
-    /// The customer's key.
-    pub src_msg_id: String,
-    /// Channel.
-    pub channel: Channel,
-    /// Traffic class (SPEC §5.2), shown as `priority`.
-    pub class: crate::model::Class,
-    /// Message parts (billed).
-    pub parts: u16,
-    /// Recipient.
-    pub to: String,
-    /// Status.
-    pub status: Status,
-    /// Result code.
-    pub code: u16,
-    /// Carrier.
-    pub carrier: Option<String>,
-    /// Sender.
-    pub sender: Option<String>,
-    /// Accept time, unix ms.
-    pub created_at_ms: i64,
-    /// Last change, unix ms.
-    pub updated_at_ms: i64,
-    /// Fallback link (forward).
-    pub fallback_message_id: Option<MessageId>,
-    /// Fallback link (back).
-    pub fallback_of: Option<MessageId>,
-    /// Every state change.
-    pub events: Vec<Event>,
-    /// The reseller's origin code (SPEC §5.11).
-    pub origin_code: Option<String>,
-}
-
 /// Most late receipts of messages out of memory, and most blocked
 /// messages, waiting for the history store (beyond, the newest are dropped
 /// from the queue; the WAL still has them).
@@ -179,7 +142,7 @@ pub fn late_event(rec: &LateReceiptRecord) -> Event {
 /// A message's traffic class (SPEC §5.2): its `priority` (accept fills it
 /// in), or for a record from before classes, `ad` for an ad and else
 /// `realtime`.
-pub fn class_of(request: &MessageRequest) -> crate::model::Class {
+pub fn class_of(request: &PackedRequest) -> crate::model::Class {
     use crate::model::Class;
     request.priority.unwrap_or(match request.ad {
         true => Class::Ad,
@@ -206,7 +169,10 @@ impl StoredMessage {
 
 /// The shard's messages by sequence number.
 pub struct LocalMessages {
-    by_seq: BTreeMap<u64, StoredMessage>,
+    /// Boxed: a B-tree node holds its values inline and stays about half
+    /// full under ascending inserts, so unboxed each message would cost
+    /// about twice its 600 bytes.
+    by_seq: BTreeMap<u64, Box<StoredMessage>>,
     max_seq: u64,
     interned: HashMap<String, Rc<str>>,
     /// The messages not final yet, by when their validity ends.
@@ -391,7 +357,7 @@ impl LocalMessages {
             id: rec.id,
             group_code: self.intern(&rec.group_code),
             client_id: self.intern(&rec.client_id),
-            request: rec.request,
+            request: PackedRequest::pack(&rec.request),
             status: rec.status,
             price: rec.price,
             code,
@@ -415,7 +381,7 @@ impl LocalMessages {
         if !msg.status.is_final() {
             self.expiries.insert((self.expires_at_ms(&msg), seq));
         }
-        self.by_seq.insert(seq, msg);
+        self.by_seq.insert(seq, Box::new(msg));
     }
 
     /// Applies a state-change record; unknown ids are ignored.
@@ -537,17 +503,23 @@ impl LocalMessages {
 
     /// A message by id, mutable.
     pub fn get_mut(&mut self, id: MessageId) -> Option<&mut StoredMessage> {
-        self.by_seq.get_mut(&id.seq()).filter(|m| m.id == id)
+        self.by_seq
+            .get_mut(&id.seq())
+            .filter(|m| m.id == id)
+            .map(|m| &mut **m)
     }
 
     /// Every message, for recovery actions after a restart.
     pub fn iter(&self) -> impl Iterator<Item = &StoredMessage> {
-        self.by_seq.values()
+        self.by_seq.values().map(|m| &**m)
     }
 
     /// The message with `id`, if this shard holds it.
     pub fn get(&self, id: MessageId) -> Option<&StoredMessage> {
-        self.by_seq.get(&id.seq()).filter(|m| m.id == id)
+        self.by_seq
+            .get(&id.seq())
+            .filter(|m| m.id == id)
+            .map(|m| &**m)
     }
 
     /// A copy of the message's state for `group_code` (others see nothing).
@@ -563,32 +535,6 @@ impl LocalMessages {
         let rc: Rc<str> = Rc::from(s);
         self.interned.insert(s.to_string(), rc.clone());
         rc
-    }
-}
-
-impl MessageView {
-    /// A copy of `m`'s state.
-    pub fn of(m: &StoredMessage) -> MessageView {
-        MessageView {
-            id: m.id,
-            group_code: m.group_code.to_string(),
-            client_id: m.client_id.to_string(),
-            src_msg_id: m.request.src_msg_id.clone(),
-            channel: m.request.channel,
-            class: class_of(&m.request),
-            parts: m.request.parts,
-            to: m.request.to.clone(),
-            status: m.status,
-            code: m.code,
-            carrier: m.carrier.clone(),
-            sender: m.sender.clone(),
-            created_at_ms: m.created_at_ms,
-            updated_at_ms: m.updated_at_ms,
-            fallback_message_id: m.fallback_message_id,
-            fallback_of: m.fallback_of,
-            events: m.events.clone(),
-            origin_code: m.request.origin_code.clone(),
-        }
     }
 }
 

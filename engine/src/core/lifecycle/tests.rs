@@ -554,12 +554,13 @@ mod commands {
         assert!(matches!(effects[1], Effect::Log(Record::Link(_))));
         assert_eq!(effects[2], Effect::Route(next));
         let f = l.store.get(next).expect("fallback message");
+        let r = f.request.unpack();
         assert_eq!(
-            (f.request.channel, f.request.text.as_str(), f.price),
+            (r.channel, r.text.as_str(), f.price),
             (Channel::Kko, "kko", 0)
         );
-        assert_eq!(f.request.src_msg_id, "m1#fallback8");
-        assert_eq!(f.request.fallback.len(), 1, "the rest of the chain");
+        assert_eq!(r.src_msg_id, "m1#fallback8");
+        assert_eq!(r.fallback.len(), 1, "the rest of the chain");
         assert_eq!(f.fallback_of, Some(id()));
         assert_eq!(
             l.store.get(id()).and_then(|m| m.fallback_message_id),

@@ -45,7 +45,7 @@ impl LocalMessages {
     pub fn encode_snapshot(&self) -> Vec<u8> {
         let snapshot = SnapshotRef {
             max_seq: self.max_seq,
-            messages: self.by_seq.values().collect(),
+            messages: self.by_seq.values().map(|m| &**m).collect(),
             left: self.left.iter().collect(),
             left_net: self.left_net.iter().collect(),
             blocked: &self.blocked,
@@ -76,7 +76,7 @@ impl LocalMessages {
             if m.settled() {
                 store.settled.push_back(seq);
             }
-            store.by_seq.insert(seq, m);
+            store.by_seq.insert(seq, Box::new(m));
         }
         for ((status, channel, group), n) in s.left {
             let group = store.intern(&group);

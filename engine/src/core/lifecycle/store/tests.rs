@@ -11,7 +11,7 @@ fn accepted(seq: u64) -> Record {
         status: Status::Queued,
         price: 9,
         fallback_of: None,
-        request: MessageRequest::test_sms(&format!("s{seq}")),
+        request: crate::model::MessageRequest::test_sms(&format!("s{seq}")),
     }))
 }
 

@@ -1,0 +1,190 @@
+//! A message's request as the store keeps it: the fields the lifecycle
+//! reads on every step inline, the rest encoded in one allocation
+//! (DESIGN §3 "Bounded state": a queued message's body is read only when
+//! it is submitted, fails over or is shown).
+//!
+//! A `MessageRequest` is 376 bytes inline plus an allocation per string
+//! (recipient, text, ids, bill code, caller ID); packed, a typical SMS
+//! takes 40 bytes inline and one allocation of about 100. Encoded in a
+//! checkpoint exactly as the `MessageRequest` it packs (its bincode bytes
+//! are kept as they are), so the checkpoint format does not change.
+
+use bincode::de::Decoder;
+use bincode::enc::write::Writer;
+use bincode::enc::Encoder;
+use bincode::error::{DecodeError, EncodeError};
+use bincode::{Decode, Encode};
+
+use crate::model::{Channel, Class, MessageRequest};
+
+/// A packed [`MessageRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackedRequest {
+    /// The channel.
+    pub channel: Channel,
+    /// Its traffic class, as the request says (see `class_of`).
+    pub priority: Option<Class>,
+    /// Marked as an advertisement.
+    pub ad: bool,
+    /// Carrier parts.
+    pub parts: u16,
+    /// Validity in seconds, as the request says.
+    pub validity: Option<u32>,
+    /// Scheduled send time, unix ms.
+    pub send_at: Option<i64>,
+    /// The recipient's length, the recipient, the origin code's length
+    /// (0: none), the origin code, then the request's bincode bytes.
+    bytes: Box<[u8]>,
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+impl PackedRequest {
+    /// Packs `request`.
+    pub fn pack(request: &MessageRequest) -> PackedRequest {
+        let to = request.to.as_bytes();
+        let to = &to[..to.len().min(255)];
+        // At most 20 bytes (checked at accept); cut like the recipient.
+        let origin = request.origin_code.as_deref().unwrap_or("").as_bytes();
+        let origin = &origin[..origin.len().min(255)];
+        let mut bytes = Vec::with_capacity(2 + to.len() + origin.len() + 96);
+        bytes.push(to.len() as u8);
+        bytes.extend_from_slice(to);
+        bytes.push(origin.len() as u8);
+        bytes.extend_from_slice(origin);
+        // Encoding into a Vec cannot fail.
+        let _ = bincode::encode_into_std_write(request, &mut bytes, config());
+        PackedRequest {
+            channel: request.channel,
+            priority: request.priority,
+            ad: request.ad,
+            parts: request.parts,
+            validity: request.validity,
+            send_at: request.send_at,
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    /// The recipient (at most its first 255 bytes; numbers and
+    /// addresses are far shorter), without decoding the rest.
+    pub fn to(&self) -> &str {
+        let n = usize::from(self.bytes.first().copied().unwrap_or(0));
+        self.bytes
+            .get(1..1 + n)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// The customer's `src_msg_id`, without decoding the rest (it is the
+    /// request's first field).
+    pub fn src_msg_id(&self) -> &str {
+        bincode::borrow_decode_from_slice::<&str, _>(self.encoded(), config())
+            .map_or("", |(s, _)| s)
+    }
+
+    /// The origin code (SPEC §5.11), without decoding the rest.
+    pub fn origin_code(&self) -> Option<&str> {
+        let (at, n) = self.origin_span();
+        match n {
+            0 => None,
+            n => self
+                .bytes
+                .get(at..at + n)
+                .and_then(|b| std::str::from_utf8(b).ok()),
+        }
+    }
+
+    /// Where the origin code starts and its length.
+    fn origin_span(&self) -> (usize, usize) {
+        let to = usize::from(self.bytes.first().copied().unwrap_or(0));
+        let n = usize::from(self.bytes.get(1 + to).copied().unwrap_or(0));
+        (2 + to, n)
+    }
+
+    fn encoded(&self) -> &[u8] {
+        let (at, n) = self.origin_span();
+        self.bytes.get(at + n..).unwrap_or(&[])
+    }
+
+    /// The whole request.
+    pub fn unpack(&self) -> MessageRequest {
+        let decoded = bincode::decode_from_slice(self.encoded(), config());
+        // Only `pack` wrote these bytes, from a request that encoded.
+        decoded.map(|(r, _)| r).unwrap_or_else(|_| MessageRequest {
+            src_msg_id: String::new(),
+            channel: self.channel,
+            bill_code: String::new(),
+            from: None,
+            to: self.to().to_string(),
+            text: String::new(),
+            subject: None,
+            ad: self.ad,
+            send_at: self.send_at,
+            template_code: None,
+            vars: Vec::new(),
+            attachments: Vec::new(),
+            fallback: Vec::new(),
+            email: None,
+            push: None,
+            parts: self.parts,
+            validity: self.validity,
+            priority: self.priority,
+            origin_code: self.origin_code().map(str::to_string),
+        })
+    }
+}
+
+impl Encode for PackedRequest {
+    fn encode<E: Encoder>(&self, encoder: &mut E) -> Result<(), EncodeError> {
+        encoder.writer().write(self.encoded())
+    }
+}
+
+impl<Context> Decode<Context> for PackedRequest {
+    fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
+        let request = MessageRequest::decode(decoder)?;
+        Ok(PackedRequest::pack(&request))
+    }
+}
+
+impl<'de, Context> bincode::BorrowDecode<'de, Context> for PackedRequest {
+    fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = Context>>(
+        decoder: &mut D,
+    ) -> Result<Self, DecodeError> {
+        let request = MessageRequest::borrow_decode(decoder)?;
+        Ok(PackedRequest::pack(&request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_request_unpacks_and_encodes_as_the_request() {
+        let mut r = MessageRequest::test_sms("m1");
+        r.to = "01012345678".into();
+        r.text = "안녕하세요 hello".into();
+        r.priority = Some(Class::Otp);
+        let p = PackedRequest::pack(&r);
+        assert_eq!(p.origin_code(), None);
+        r.origin_code = Some("BIZ-0001".into());
+        let p = PackedRequest::pack(&r);
+        assert_eq!(p.origin_code(), Some("BIZ-0001"));
+        assert_eq!(p.to(), "01012345678");
+        assert_eq!(p.src_msg_id(), "m1");
+        assert_eq!(p.unpack(), r);
+        assert_eq!(p.channel, r.channel);
+        let cfg = config();
+        let as_request = bincode::encode_to_vec(&r, cfg).expect("encodes");
+        assert_eq!(
+            bincode::encode_to_vec(&p, cfg).expect("encodes"),
+            as_request
+        );
+        let (back, _): (PackedRequest, usize) =
+            bincode::decode_from_slice(&as_request, cfg).expect("decodes");
+        assert_eq!(back, p);
+    }
+}
