@@ -68,7 +68,9 @@ pub enum ExportError {
 }
 
 /// The columns, in order (the CSV header and the JSON fields).
-pub const COLUMNS: [&str; 14] = [
+/// NOTE: `origin_code` (SPEC §5.11) came last, after the columns that
+/// existed before it, so that CSV readers that go by position still work.
+pub const COLUMNS: [&str; 15] = [
     "message_id",
     "src_msg_id",
     "group_code",
@@ -83,6 +85,7 @@ pub const COLUMNS: [&str; 14] = [
     "price",
     "accepted_at",
     "done_at",
+    "origin_code",
 ];
 
 /// Messages per page asked for.
@@ -197,7 +200,7 @@ mod tests {
     fn csv_quotes_what_needs_it_and_leaves_nulls_empty() {
         let row = serde_json::json!({"message_id": "00a", "src_msg_id": "a,\"b\"", "carrier": null, "code": 2000, "price": 9});
         let line = csv_row(&row);
-        assert_eq!(line, "00a,\"a,\"\"b\"\"\",,,,,,,,2000,,9,,");
+        assert_eq!(line, "00a,\"a,\"\"b\"\"\",,,,,,,,2000,,9,,,");
         assert_eq!(
             encode("2026-11-30T00:00:00+09:00"),
             "2026-11-30T00:00:00%2B09:00"

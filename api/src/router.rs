@@ -12,7 +12,8 @@ use mcmp_engine::HttpRoute;
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::{
-    blocked, clients, customers, delete_row, export, pnx, routes, senders, spam, webhooks,
+    blocked, clients, customers, delete_row, export, origin_codes, pnx, routes, senders, spam,
+    webhooks,
 };
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
@@ -170,6 +171,15 @@ async fn admin_customer_table(
         (Method::PUT, ["customers", g, "opt-outs", n]) => customers::put_opt_out(api, g, n).await,
         (Method::DELETE, ["customers", g, "opt-outs", n]) => {
             delete_row(api, g, table::OPT_OUTS, n).await
+        }
+        (Method::PUT, ["customers", g, "origin-codes", c]) => {
+            origin_codes::put_origin_code(api, g, c).await
+        }
+        (Method::DELETE, ["customers", g, "origin-codes", c]) => {
+            delete_row(api, g, table::ORIGIN_CODES, c).await
+        }
+        (Method::GET, ["customers", g, "origin-codes"]) => {
+            origin_codes::list_origin_codes(api, g).await
         }
         (Method::POST, ["customers", g, "balance"]) => customers::add_balance(api, g, req).await,
         (Method::GET, ["spam-keywords"]) => spam::list_spam_keywords(api).await,

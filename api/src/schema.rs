@@ -155,6 +155,7 @@ struct RawMessage {
     push: Option<RawPush>,
     validity: Option<u64>,
     priority: Option<String>,
+    origin_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +328,7 @@ fn build(raw: RawMessage, src_msg_id: &str, now_ms: i64) -> Result<MessageReques
         parts: 1,
         validity: check_validity(raw.validity)?,
         priority: check_priority(raw.priority.as_deref())?,
+        origin_code: check_origin_code(raw.origin_code)?,
     };
     check_channel_fields(&req)?;
     req.attachments = check_attachments(channel, raw.attachments)?;
@@ -659,7 +661,7 @@ fn bytes_limit(s: &str, limit: usize, name: &str) -> Result<u16, Fail> {
 mod email;
 use email::is_email;
 mod when;
-use when::{check_priority, check_send_at, check_validity};
+use when::{check_origin_code, check_priority, check_send_at, check_validity};
 pub use when::{SEND_AT_PAST_TOLERANCE_MS, VALIDITY_SECS};
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub mod table {
     pub const SPAM_KEYWORDS: &str = "spam_keywords";
     /// Opt-outs by `group_code/number`.
     pub const OPT_OUTS: &str = "opt_outs";
+    /// A reseller's origin codes by `group_code/code` (SPEC §5.11).
+    pub const ORIGIN_CODES: &str = "origin_codes";
 }
 
 /// A tenant.
@@ -55,7 +57,8 @@ pub struct Customer {
     pub group_code: String,
     /// Display name.
     pub name: String,
-    /// Reseller flag (stricter policy).
+    /// Reseller flag (SPEC §5.11): every message must carry a registered
+    /// `origin_code`, and spam keywords are matched strictly.
     pub vas: bool,
     /// Whether messages are paid from `balance`.
     pub prepaid: bool,
@@ -129,9 +132,16 @@ pub struct CustomerView {
     pub caller_ids: HashSet<String>,
     /// Numbers that refused this customer's ads.
     pub opt_outs: HashSet<String>,
+    /// The origin codes registered for this customer (SPEC §5.11).
+    pub origin_codes: HashSet<String>,
 }
 
 impl CustomerView {
+    /// Whether the customer is a reseller (`vas`, SPEC §5.11).
+    pub fn is_reseller(&self) -> bool {
+        self.customer.as_ref().is_some_and(|c| c.vas)
+    }
+
     /// The settings of `channel` (disabled when not configured).
     pub fn service(&self, channel: Channel) -> ChannelService {
         self.services
@@ -335,12 +345,7 @@ impl SharedCatalog {
                 view.bill_codes.insert(b.bill_code.clone(), b);
             }
         }
-        for (key, ()) in scan::<()>(self.store(), table::CALLER_IDS)? {
-            if let Some((g, number)) = key.split_once('/') {
-                let view = snap.customers.entry(g.to_string()).or_default();
-                view.caller_ids.insert(number.to_string());
-            }
-        }
+        self.load_keys(&mut snap, table::CALLER_IDS, |v| &mut v.caller_ids)?;
         for (id, c) in scan::<Client>(self.store(), table::CLIENTS)? {
             snap.clients.insert(id, c);
         }
@@ -353,15 +358,27 @@ impl SharedCatalog {
             snap.routes
                 .insert((rule.group_code.clone(), rule.channel), rule);
         }
-        for (key, ()) in scan::<()>(self.store(), table::OPT_OUTS)? {
-            if let Some((g, number)) = key.split_once('/') {
-                let view = snap.customers.entry(g.to_string()).or_default();
-                view.opt_outs.insert(number.to_string());
-            }
-        }
+        self.load_keys(&mut snap, table::OPT_OUTS, |v| &mut v.opt_outs)?;
+        self.load_keys(&mut snap, table::ORIGIN_CODES, |v| &mut v.origin_codes)?;
         snap.pnx = self.pnx_table()?;
         snap.spam = self.spam_keywords()?;
         Ok(snap)
+    }
+
+    /// Adds the rows of a `group_code/key` table with no value (caller IDs,
+    /// opt-outs, origin codes) to the set `set` picks in each customer's view.
+    fn load_keys(
+        &self,
+        snap: &mut Snapshot,
+        table: &'static str,
+        set: impl Fn(&mut CustomerView) -> &mut HashSet<String>,
+    ) -> Result<(), CatalogError> {
+        for (key, ()) in scan::<()>(self.store(), table)? {
+            if let Some((g, k)) = key.split_once('/') {
+                set(snap.customers.entry(g.to_string()).or_default()).insert(k.to_string());
+            }
+        }
+        Ok(())
     }
 }
 

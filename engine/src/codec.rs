@@ -12,7 +12,9 @@ use crate::model::{MessageId, MessageRequest, Status};
 /// (read only: [`legacy::AcceptedV1`]).
 pub const KIND_ACCEPTED_V1: u8 = 1;
 /// Record kind: a message was accepted ([`AcceptedRecord`]).
-pub const KIND_ACCEPTED: u8 = 8;
+pub const KIND_ACCEPTED: u8 = 9;
+/// Record kind: a message was accepted, before `origin_code` ([`legacy::AcceptedV3`]).
+pub const KIND_ACCEPTED_V3: u8 = 8;
 /// Record kind: a message was accepted, before `priority` ([`legacy::AcceptedV2`]).
 pub const KIND_ACCEPTED_V2: u8 = 5;
 /// Record kind: a receipt came after the message expired ([`LateReceiptRecord`]).
@@ -205,11 +207,17 @@ fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record
         KIND_ACCEPTED => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::Accepted(Box::new(r)))
             .map_err(err),
-        KIND_ACCEPTED_V2 => bincode::decode_from_slice::<legacy::AcceptedV2, _>(payload, config)
+        KIND_ACCEPTED_V3 => bincode::decode_from_slice::<legacy::AcceptedV3, _>(payload, config)
             .map(|(r, _)| Record::Accepted(Box::new(r.into())))
             .map_err(err),
+        KIND_ACCEPTED_V2 => bincode::decode_from_slice::<legacy::AcceptedV2, _>(payload, config)
+            .map(|(r, _)| Record::Accepted(Box::new(legacy::AcceptedV3::from(r).into())))
+            .map_err(err),
         KIND_ACCEPTED_V1 => bincode::decode_from_slice::<legacy::AcceptedV1, _>(payload, config)
-            .map(|(r, _)| Record::Accepted(Box::new(legacy::AcceptedV2::from(r).into())))
+            .map(|(r, _)| {
+                let v3 = legacy::AcceptedV3::from(legacy::AcceptedV2::from(r));
+                Record::Accepted(Box::new(v3.into()))
+            })
             .map_err(err),
         KIND_STATE => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::State(r))
@@ -289,8 +297,8 @@ pub mod legacy {
 
     use super::AcceptedRecord;
     use crate::model::{
-        Attachment, Channel, EmailOptions, FallbackStep, MessageId, MessageRequest, PushOptions,
-        Status,
+        Attachment, Channel, Class, EmailOptions, FallbackStep, MessageId, MessageRequest,
+        PushOptions, Status,
     };
 
     /// [`super::KIND_ACCEPTED_V1`]: an accepted message before `validity`.
@@ -317,6 +325,26 @@ pub mod legacy {
         price: i64,
         fallback_of: Option<MessageId>,
         request: RequestV2,
+    }
+
+    /// [`super::KIND_ACCEPTED_V3`]: an accepted message before `origin_code`.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    pub struct AcceptedV3 {
+        id: MessageId,
+        group_code: String,
+        client_id: String,
+        created_at_ms: i64,
+        status: Status,
+        price: i64,
+        fallback_of: Option<MessageId>,
+        request: RequestV3,
+    }
+
+    /// A [`MessageRequest`] before `origin_code`: [`RequestV2`] and `priority`.
+    #[derive(Debug, Clone, PartialEq, Eq, Decode)]
+    struct RequestV3 {
+        v2: RequestV2,
+        priority: Option<Class>,
     }
 
     /// A [`MessageRequest`] before `validity`.
@@ -365,9 +393,27 @@ pub mod legacy {
         }
     }
 
-    impl From<AcceptedV2> for AcceptedRecord {
-        fn from(v: AcceptedV2) -> AcceptedRecord {
-            let r = v.request.v1;
+    impl From<AcceptedV2> for AcceptedV3 {
+        fn from(v: AcceptedV2) -> AcceptedV3 {
+            AcceptedV3 {
+                id: v.id,
+                group_code: v.group_code,
+                client_id: v.client_id,
+                created_at_ms: v.created_at_ms,
+                status: v.status,
+                price: v.price,
+                fallback_of: v.fallback_of,
+                request: RequestV3 {
+                    v2: v.request,
+                    priority: None,
+                },
+            }
+        }
+    }
+
+    impl From<AcceptedV3> for AcceptedRecord {
+        fn from(v: AcceptedV3) -> AcceptedRecord {
+            let r = v.request.v2.v1;
             AcceptedRecord {
                 id: v.id,
                 group_code: v.group_code,
@@ -393,8 +439,9 @@ pub mod legacy {
                     email: r.email,
                     push: r.push,
                     parts: r.parts,
-                    validity: v.request.validity,
-                    priority: None,
+                    validity: v.request.v2.validity,
+                    priority: v.request.priority,
+                    origin_code: None,
                 },
             }
         }
@@ -427,6 +474,7 @@ mod tests {
             parts: 1,
             validity: Some(86_400),
             priority: Some(crate::model::Class::Realtime),
+            origin_code: None,
         }
     }
 
@@ -447,6 +495,7 @@ mod tests {
                 from: Some("0212345678".into()),
                 to: "01012345678".into(),
                 text: "안녕하세요".into(),
+                origin_code: Some("BIZ-0001".into()),
                 ..empty_request()
             },
         }));
@@ -457,11 +506,12 @@ mod tests {
         assert!(Record::decode(KIND_ACCEPTED, &bytes[..bytes.len() / 2]).is_err());
     }
 
-    /// Logs written before `validity` and before `priority` existed still
-    /// read: the message comes back with `None` there (the configured
-    /// default validity applies; the class is `ad` or `realtime`).
+    /// Logs written before `validity`, before `priority` and before
+    /// `origin_code` existed still read: the message comes back with `None`
+    /// there (the configured default validity applies; the class is `ad` or
+    /// `realtime`; no origin code).
     #[test]
-    fn accepted_records_of_versions_1_and_2_still_decode() {
+    fn accepted_records_of_versions_1_2_and_3_still_decode() {
         let rec = AcceptedRecord {
             id: MessageId::new(0, 7),
             group_code: "G".into(),
@@ -475,19 +525,75 @@ mod tests {
                 send_at: Some(9),
                 validity: None,
                 priority: None,
+                origin_code: None,
                 ..empty_request()
             },
         };
-        // Version 2 is today's layout without `priority`, the request's
-        // last field, and version 1 is that without `validity`: with both
-        // `None` (a 0 byte each) the bytes differ only by those.
-        let (_, mut v2) = Record::Accepted(Box::new(rec.clone())).encode();
+        // Version 3 is today's layout without `origin_code`, the request's
+        // last field, version 2 that without `priority` and version 1 that
+        // without `validity`: with all `None` (a 0 byte each) the bytes
+        // differ only by those.
+        let (kind, mut v3) = Record::Accepted(Box::new(rec.clone())).encode();
+        assert_eq!(kind, KIND_ACCEPTED);
+        assert_eq!(v3.pop(), Some(0));
+        let old = Record::decode(KIND_ACCEPTED_V3, &v3).expect("v3 decodes");
+        assert_eq!(old, Record::Accepted(Box::new(rec.clone())));
+        let mut v2 = v3;
         assert_eq!(v2.pop(), Some(0));
         let old = Record::decode(KIND_ACCEPTED_V2, &v2).expect("v2 decodes");
         assert_eq!(old, Record::Accepted(Box::new(rec.clone())));
         let mut v1 = v2;
         assert_eq!(v1.pop(), Some(0));
         let old = Record::decode(KIND_ACCEPTED_V1, &v1).expect("v1 decodes");
+        assert_eq!(old, Record::Accepted(Box::new(rec)));
+    }
+
+    /// The fuzz seeds of the accepted record, kind 1 (before `validity`)
+    /// and kind 9 (today's, with an origin code), read as written.
+    #[test]
+    fn the_accepted_fuzz_seeds_decode() {
+        let seed = |name: &str| {
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/wal_record/");
+            std::fs::read(format!("{dir}{name}")).expect("seed exists")
+        };
+        let decode = |bytes: &[u8]| match Record::decode(bytes[0], &bytes[1..]) {
+            Ok(Record::Accepted(r)) => r,
+            other => panic!("not an accepted record: {other:?}"),
+        };
+        let old = decode(&seed("accepted"));
+        let new = decode(&seed("accepted_origin_code"));
+        assert_eq!(old.request.origin_code, None);
+        assert_eq!(new.request.origin_code.as_deref(), Some("BIZ-1"));
+        let without = AcceptedRecord {
+            request: MessageRequest {
+                origin_code: None,
+                ..new.request.clone()
+            },
+            ..(*new).clone()
+        };
+        assert_eq!(without, *old);
+    }
+
+    /// A version 3 record (kind 8) keeps its `priority` when read today.
+    #[test]
+    fn version_3_keeps_its_priority() {
+        let rec = AcceptedRecord {
+            id: MessageId::new(0, 8),
+            group_code: "G".into(),
+            client_id: "c".into(),
+            created_at_ms: 5,
+            status: Status::Accepted,
+            price: 0,
+            fallback_of: None,
+            request: MessageRequest {
+                priority: Some(crate::model::Class::Otp),
+                origin_code: None,
+                ..empty_request()
+            },
+        };
+        let (_, mut v3) = Record::Accepted(Box::new(rec.clone())).encode();
+        assert_eq!(v3.pop(), Some(0));
+        let old = Record::decode(KIND_ACCEPTED_V3, &v3).expect("v3 decodes");
         assert_eq!(old, Record::Accepted(Box::new(rec)));
     }
 

@@ -42,6 +42,9 @@ pub enum ResultCode {
     InvalidField = 3013,
     /// The customer's backlog for the channel is full (SPEC §5.3).
     BacklogFull = 3014,
+    /// A reseller's message without an origin code, or with one not
+    /// registered for the customer (SPEC §5.11).
+    OriginCodeInvalid = 3016,
     /// No route exists for the customer and channel.
     NoRoute = 4001,
     /// No sender was available within the hold timeout.
@@ -66,7 +69,7 @@ pub enum ResultCode {
 
 impl ResultCode {
     /// Every code, in numeric order.
-    pub const ALL: [ResultCode; 26] = [
+    pub const ALL: [ResultCode; 27] = [
         ResultCode::Accepted,
         ResultCode::Delivered,
         ResultCode::InvalidRecipient,
@@ -83,6 +86,7 @@ impl ResultCode {
         ResultCode::RecipientOptedOut,
         ResultCode::InvalidField,
         ResultCode::BacklogFull,
+        ResultCode::OriginCodeInvalid,
         ResultCode::NoRoute,
         ResultCode::NoAvailableSender,
         ResultCode::Undeliverable,
@@ -106,6 +110,7 @@ impl ResultCode {
         matches!(
             self,
             ResultCode::CallerIdNotRegistered
+                | ResultCode::OriginCodeInvalid
                 | ResultCode::SpamKeyword
                 | ResultCode::AdMarkingMissing
                 | ResultCode::AdAtNight
@@ -137,6 +142,7 @@ impl ResultCode {
             ResultCode::RecipientOptedOut => "recipient opted out",
             ResultCode::InvalidField => "invalid field / schema",
             ResultCode::BacklogFull => "backlog full",
+            ResultCode::OriginCodeInvalid => "origin code missing or not registered",
             ResultCode::NoRoute => "no route",
             ResultCode::NoAvailableSender => "no available sender (held too long)",
             ResultCode::Undeliverable => "undeliverable",

@@ -327,6 +327,19 @@ pub struct MessageRequest {
     /// filled in at accept (`ad` for an ad, else the bill code's class).
     /// `None` only in records written before classes existed.
     pub priority: Option<Class>,
+    /// The business that originally sent it, for a reseller's message
+    /// (SPEC §5.11): 1–20 of `[0-9A-Za-z-]`, carried to the carrier.
+    pub origin_code: Option<String>,
+}
+
+/// Longest origin code (SPEC §5.11).
+pub const MAX_ORIGIN_CODE_CHARS: usize = 20;
+
+/// Whether `code` is a well-formed origin code (SPEC §5.11): 1–20 of
+/// `[0-9A-Za-z-]`.
+pub fn is_valid_origin_code(code: &str) -> bool {
+    (1..=MAX_ORIGIN_CODE_CHARS).contains(&code.len())
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// A 128-bit hash of `parts` (each followed by 0xff), stable within a
@@ -373,6 +386,9 @@ pub struct Outbound {
     /// When its validity ends (unix ms): never submitted after it, and the
     /// SMPP `validity_period` says how long is left.
     pub expires_at_ms: i64,
+    /// The reseller's origin code (SPEC §5.11): an SMPP optional parameter,
+    /// a field of the provider request.
+    pub origin_code: Option<String>,
 }
 
 /// What a message needs for routing.
@@ -410,6 +426,7 @@ impl MessageRequest {
             parts: 1,
             validity: None,
             priority: None,
+            origin_code: None,
         }
     }
 }

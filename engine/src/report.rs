@@ -61,6 +61,7 @@ pub fn report_json(m: &MessageView) -> Value {
         "accepted_at": format_rfc3339(m.created_at_ms),
         "done_at": format_rfc3339(m.updated_at_ms),
         "fallback_message_id": m.fallback_message_id.map(|i| i.to_string()),
+        "origin_code": m.origin_code,
     })
 }
 

@@ -8,7 +8,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mcmp_engine::codec::{Record, KIND_ACCEPTED, KIND_ACCEPTED_V1, KIND_ACCEPTED_V2};
+use mcmp_engine::codec::{
+    Record, KIND_ACCEPTED, KIND_ACCEPTED_V1, KIND_ACCEPTED_V2, KIND_ACCEPTED_V3,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&kind, payload)) = data.split_first() else {
@@ -19,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let (again_kind, bytes) = record.encode();
     let current = match kind {
-        KIND_ACCEPTED_V1 | KIND_ACCEPTED_V2 => KIND_ACCEPTED,
+        KIND_ACCEPTED_V1 | KIND_ACCEPTED_V2 | KIND_ACCEPTED_V3 => KIND_ACCEPTED,
         other => other,
     };
     assert!(

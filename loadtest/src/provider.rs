@@ -6,7 +6,8 @@
 //! `--report-delay-ms` the final results are POSTed to the message's
 //! `report_url` as `{"results":[…]}`, batching the results due together for
 //! the same URL. With `--sync` the answer itself is final and nothing is
-//! posted later. `GET /stats` counts by channel and outcome.
+//! posted later. `GET /stats` counts by channel and outcome, and the
+//! requests by their `origin_code` (a reseller's, SPEC §5.11).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -33,6 +34,8 @@ const MAX_BATCH: usize = 1000;
 const REPORT_ATTEMPTS: u32 = 5;
 /// Message ids remembered for duplicate detection (past it, not counted).
 const MAX_SEEN_IDS: usize = 10_000_000;
+/// Distinct origin codes counted in `by_origin_code` (past it, not counted).
+const MAX_ORIGIN_CODES: usize = 10_000;
 
 /// Flags of `mcmp-loadtest provider`.
 #[derive(Debug, Clone, clap::Args)]
@@ -72,6 +75,8 @@ struct Stats {
     reports_delivered: u64,
     reports_lost: u64,
     by_channel: BTreeMap<String, ChannelStats>,
+    /// Requests by the `origin_code` they carried.
+    by_origin_code: BTreeMap<String, u64>,
 }
 
 /// A final result due at some instant for some report URL.
@@ -145,6 +150,9 @@ async fn handle(p: &Provider, req: Request) -> Response {
 async fn send(p: &Provider, body: &[u8]) -> Response {
     let parsed: Option<(String, String, Option<String>)> =
         serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+            if let Some(code) = v.get("origin_code").and_then(Value::as_str) {
+                count_origin_code(p, code);
+            }
             let id = v.get("message_id")?.as_str()?.to_owned();
             let channel = v.get("channel")?.as_str()?.to_owned();
             let url = v
@@ -190,6 +198,14 @@ async fn send(p: &Provider, body: &[u8]) -> Response {
         StatusCode::OK,
         &json!({"provider_msg_id": provider_msg_id, "status": "accepted"}),
     )
+}
+
+fn count_origin_code(p: &Provider, code: &str) {
+    let mut stats = p.stats();
+    let known = stats.by_origin_code.contains_key(code);
+    if known || stats.by_origin_code.len() < MAX_ORIGIN_CODES {
+        *stats.by_origin_code.entry(code.to_owned()).or_default() += 1;
+    }
 }
 
 fn record(p: &Provider, message_id: &str, channel: &str, delivered: bool) {

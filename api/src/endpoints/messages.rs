@@ -235,6 +235,7 @@ pub(crate) fn message_json(v: &MessageView) -> Value {
         "updated_at": format_rfc3339(v.updated_at_ms),
         "fallback_message_id": v.fallback_message_id.map(|i| i.to_string()),
         "fallback_of": v.fallback_of.map(|i| i.to_string()),
+        "origin_code": v.origin_code,
         "events": events,
     })
 }

@@ -761,3 +761,30 @@ fn validity_rules() {
         }
     }
 }
+
+/// SPEC §5.11: `origin_code` is 1–20 of `[0-9A-Za-z-]`; absent or null
+/// means none (whether one is required is decided at accept); a value of
+/// another JSON type fails the request like any other field.
+#[test]
+fn origin_code_rules() {
+    assert_eq!(one(&sms()).expect("valid").origin_code, None);
+    let null = with(sms(), json!({ "origin_code": null }));
+    assert_eq!(one(&null).expect("valid").origin_code, None);
+    let twenty = "A".repeat(20);
+    for good in ["BIZ-0001", "a", "0-9-z", twenty.as_str()] {
+        let got = one(&with(sms(), json!({ "origin_code": good })));
+        assert_eq!(got.expect(good).origin_code.as_deref(), Some(good));
+    }
+    let long = "A".repeat(21);
+    for bad in ["", "BIZ_1", "biz 1", "코드", long.as_str(), "BIZ-1\n"] {
+        let r = one(&with(sms(), json!({ "origin_code": bad }))).expect_err(bad);
+        assert_eq!(r.code, ResultCode::InvalidField, "{bad:?}");
+        assert!(r.reason.contains("origin_code"), "{}", r.reason);
+    }
+    let body = with(sms(), json!({ "origin_code": 42 })).to_string();
+    let err = parse_messages(body.as_bytes(), NOW).expect_err("wrong type");
+    assert_eq!(err.code(), "invalid_type", "{err:?}");
+    let body = with(sms(), json!({ "origin_codes": "BIZ-1" })).to_string();
+    let err = parse_messages(body.as_bytes(), NOW).expect_err("typo");
+    assert_eq!(err, BodyError::UnknownField("origin_codes".into()));
+}

@@ -1,7 +1,8 @@
 //! When a message goes out, how long it may take and how urgent it is:
-//! `send_at`, `validity` and `priority` (SPEC §2.2, §5.1, §5.2).
+//! `send_at`, `validity` and `priority` (SPEC §2.2, §5.1, §5.2); and whom a
+//! reseller sends it for: `origin_code` (SPEC §5.11).
 
-use mcmp_engine::model::Class;
+use mcmp_engine::model::{is_valid_origin_code, Class};
 
 use super::{field, Fail};
 use crate::time::parse_rfc3339;
@@ -51,4 +52,15 @@ pub(super) fn check_priority(priority: Option<&str>) -> Result<Option<Class>, Fa
         ))
     })?;
     Ok(Some(class))
+}
+
+/// `origin_code`: 1–20 of `[0-9A-Za-z-]` (SPEC §5.11). Whether it is
+/// required and registered is decided at accept (3016, resellers only).
+pub(super) fn check_origin_code(code: Option<String>) -> Result<Option<String>, Fail> {
+    match code {
+        Some(c) if !is_valid_origin_code(&c) => Err(field(format!(
+            "`origin_code` `{c}` is not 1-20 of [0-9A-Za-z-]"
+        ))),
+        code => Ok(code),
+    }
 }

@@ -370,7 +370,7 @@ fn export_writes_every_final_message_of_the_period_as_jsonl_or_csv() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("message_id,src_msg_id,group_code,client_id,channel,class,carrier,sender,status,code,parts,price,accepted_at,done_at")
+        Some("message_id,src_msg_id,group_code,client_id,channel,class,carrier,sender,status,code,parts,price,accepted_at,done_at,origin_code")
     );
     assert_eq!(
         lines.count(),

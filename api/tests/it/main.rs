@@ -12,6 +12,7 @@ mod ops;
 mod policy;
 mod receipt_ids;
 mod reports;
+mod resell;
 mod routing;
 mod sims;
 mod smpp;

@@ -44,14 +44,14 @@ fn http_sender(server: &Server, name: &str, group: &str, provider: &Sim) {
 }
 
 /// `mcmp-loadtest provider` on 127.0.0.1:0 with `extra` flags.
-fn provider(extra: &[&str]) -> Sim {
+pub(crate) fn provider(extra: &[&str]) -> Sim {
     let mut args = vec!["provider", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     Sim::start(&args, 1)
 }
 
 /// A KKO AlimTalk message of customer tests.
-fn kko(src: &str) -> Value {
+pub(crate) fn kko(src: &str) -> Value {
     json!({"src_msg_id": src, "channel": "KKO", "bill_code": "B1", "from": "0212345678",
            "to": "01012345678", "text": format!("주문 {src} 이 발송되었습니다"),
            "template_code": "ORDER_SHIPPED", "vars": {"order": src}})
@@ -78,7 +78,7 @@ fn event_statuses(m: &Value) -> Vec<String> {
 
 /// A customer `g` with KKO enabled and routed to an `http` sender `name`
 /// posting to `provider`; returns the access token.
-fn kko_customer(server: &Server, g: &str, name: &str, provider: &Sim) -> String {
+pub(crate) fn kko_customer(server: &Server, g: &str, name: &str, provider: &Sim) -> String {
     let token = server.register_customer(g);
     enable(server, g, &["KKO"]);
     http_sender(server, name, &format!("{g}_GRP"), provider);

@@ -74,6 +74,7 @@ fn message(i: u64, n: u64, now: i64) -> SettledMessage {
                 event(created + 40, Status::Submitted, 1000),
                 event(created + 900, Status::Delivered, 2000),
             ],
+            origin_code: None,
         },
         price: 10,
         report: ReportState {

@@ -2,10 +2,12 @@
 //!
 //! Order (the first failure decides the code): schema and limits (done by
 //! the API before this) → channel enabled (3005) → bill code registered
-//! (3004) → caller ID registered (3003) → duplicate `src_msg_id` (3006) →
+//! (3004) → caller ID registered (3003) → a reseller's origin code
+//! registered (3016, SPEC §5.11) → duplicate `src_msg_id` (3006) →
 //! TPS for the customer and channel (3007, counted in parts) → the
-//! channel's backlog bound (3014, SPEC §5.3) → spam policy (3009–3012) →
-//! prepaid balance (3008, priced in parts).
+//! channel's backlog bound (3014, SPEC §5.3) → spam policy (3009–3012;
+//! keywords matched strictly for a reseller) → prepaid balance (3008,
+//! priced in parts).
 //!
 //! A [`Plan`] takes one step at a time; the facts that live on other shards
 //! (dedup claims, TPS leases, backlog slots, prepaid debits) are fetched by the driver
@@ -120,7 +122,7 @@ pub struct Blocked {
 impl<'a> Plan<'a> {
     /// Starts a plan for `group_code`'s request: `items` are the API's
     /// schema verdicts in request order; those that passed are checked
-    /// against the catalog (3005 → 3004 → 3003) and the survivors get an id
+    /// against the catalog (3005 → 3004 → 3003 → 3016) and the survivors get an id
     /// from `next_id`.
     pub fn new(
         customer: &'a CustomerView,
@@ -145,11 +147,10 @@ impl<'a> Plan<'a> {
                 }
             };
             match check_catalog(customer, &request) {
-                Some(code) => {
+                Some((code, reason)) => {
                     plan.rejections.push((request.channel, code));
-                    plan.verdicts.push(Verdict::rejected(code));
+                    plan.verdicts.push(Verdict::reject(code, reason.clone()));
                     if code.is_policy_block() {
-                        let reason = code.description().to_string();
                         let id = next_id();
                         plan.blocked.push(Blocked {
                             id,
@@ -295,9 +296,10 @@ impl<'a> Plan<'a> {
     }
 
     /// KISA ad rules, opt-outs and the operator's spam keywords at `now_ms`
-    /// (3009–3012).
+    /// (3009–3012); a reseller's keywords are matched strictly (SPEC §5.11).
     pub fn policy(&mut self, spam: &SpamKeywords, now_ms: i64) {
         let customer = self.customer;
+        let strict = customer.is_reseller();
         let opted_out = |n: &str| customer.opt_outs.contains(n);
         self.split_off(|_, p| {
             let r = &p.request;
@@ -308,6 +310,7 @@ impl<'a> Plan<'a> {
                 to: &r.to,
                 ad: r.ad || bill_ad,
                 send_at: r.send_at,
+                strict,
             };
             policy::check(&input, spam, &opted_out, now_ms)
                 .err()
@@ -528,13 +531,15 @@ fn class_of(customer: &CustomerView, req: &MessageRequest) -> Class {
         .map_or(Class::default(), |b| if b.ad { Class::Ad } else { b.class })
 }
 
-/// Channel enabled → bill code registered → caller ID registered.
-fn check_catalog(customer: &CustomerView, req: &MessageRequest) -> Option<ResultCode> {
+/// Channel enabled → bill code registered → caller ID registered → a
+/// reseller's origin code registered: the first failure's code and reason.
+fn check_catalog(customer: &CustomerView, req: &MessageRequest) -> Option<(ResultCode, String)> {
+    let fail = |code: ResultCode| Some((code, code.description().to_string()));
     if !customer.service(req.channel).enabled {
-        return Some(ResultCode::ChannelNotEnabled);
+        return fail(ResultCode::ChannelNotEnabled);
     }
     if !customer.bill_codes.contains_key(&req.bill_code) {
-        return Some(ResultCode::UnknownBillCode);
+        return fail(ResultCode::UnknownBillCode);
     }
     let registered = || {
         req.from
@@ -542,9 +547,29 @@ fn check_catalog(customer: &CustomerView, req: &MessageRequest) -> Option<Result
             .is_some_and(|f| customer.caller_ids.contains(f))
     };
     if req.channel.is_phone() && !registered() {
-        return Some(ResultCode::CallerIdNotRegistered);
+        return fail(ResultCode::CallerIdNotRegistered);
     }
-    None
+    check_origin_code(customer, req)
+}
+
+/// SPEC §5.11: a reseller's message names a registered origin code; a
+/// non-reseller's code is carried as it is, unchecked.
+fn check_origin_code(
+    customer: &CustomerView,
+    req: &MessageRequest,
+) -> Option<(ResultCode, String)> {
+    if !customer.is_reseller() {
+        return None;
+    }
+    let code = ResultCode::OriginCodeInvalid;
+    match req.origin_code.as_deref() {
+        None => Some((code, "origin_code is required for a reseller".to_string())),
+        Some(c) if !customer.origin_codes.contains(c) => Some((
+            code,
+            format!("origin_code \"{c}\" is not registered for the customer"),
+        )),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The accept plan in SPEC order (3005 → 3004 → 3003 → 3006 → 3007 →
-//! 3009–3012 → 3008), with made-up claim, lease and debit outcomes.
+//! The accept plan in SPEC order (3005 → 3004 → 3003 → 3016 → 3006 →
+//! 3007 → 3009–3012 → 3008), with made-up claim, lease and debit outcomes.
 
 use std::collections::HashMap;
 
@@ -420,4 +420,96 @@ fn every_accepted_message_gets_its_class_from_priority_ad_or_bill_code() {
         ]
         .map(Some)
     );
+}
+
+/// A reseller (`vas`) with origin code `BIZ-1` registered.
+fn reseller() -> CustomerView {
+    let mut c = customer(false, 0);
+    if let Some(row) = c.customer.as_mut() {
+        row.vas = true;
+    }
+    c.origin_codes.insert("BIZ-1".into());
+    c
+}
+
+fn with_origin(src: &str, origin: Option<&str>) -> MessageRequest {
+    let mut m = sms(src);
+    m.channel = Channel::Lms;
+    m.origin_code = origin.map(str::to_string);
+    m
+}
+
+/// SPEC §5.11: a reseller's message needs a registered origin code (3016),
+/// checked right after the caller ID; a non-reseller's is carried as sent.
+#[test]
+fn a_resellers_origin_code_is_required_and_registered() {
+    let mut caller = with_origin("caller", None);
+    caller.from = Some("000".into());
+    let items = vec![
+        Ok(with_origin("none", None)),
+        Ok(with_origin("unknown", Some("BIZ-2"))),
+        Ok(with_origin("registered", Some("BIZ-1"))),
+        Ok(caller),
+    ];
+    let mut outcome = run(&reseller(), items, &[], &[], None);
+    let codes: Vec<u16> = outcome.verdicts.iter().map(code).collect();
+    assert_eq!(codes, vec![3016, 3016, 1000, 3003]);
+    let Verdict::Rejected { reason, .. } = &outcome.verdicts[1] else {
+        panic!("rejected");
+    };
+    assert!(reason.contains("BIZ-2"), "{reason}");
+    // Both 3016 rejections are policy blocks, kept for the blocked list.
+    let origin = Origin {
+        group_code: "A1",
+        client_id: "c1",
+    };
+    let blocked: Vec<u16> = outcome
+        .blocked_records(origin, NOW)
+        .iter()
+        .map(|b| b.code)
+        .collect();
+    assert_eq!(blocked, vec![3016, 3016, 3003]);
+    let accepted = outcome.commit(origin, NOW);
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        accepted[0].record.request.origin_code.as_deref(),
+        Some("BIZ-1")
+    );
+
+    let items = vec![
+        Ok(with_origin("plain", None)),
+        Ok(with_origin("carried", Some("ANY-CODE"))),
+    ];
+    let mut outcome = run(&customer(false, 0), items, &[], &[], None);
+    let codes: Vec<u16> = outcome.verdicts.iter().map(code).collect();
+    assert_eq!(codes, vec![1000, 1000]);
+    let accepted = outcome.commit(origin, NOW);
+    assert_eq!(
+        accepted[1].record.request.origin_code.as_deref(),
+        Some("ANY-CODE")
+    );
+}
+
+/// SPEC §5.11: a reseller's text is matched strictly, a non-reseller's
+/// normally (spaces and zero-width only).
+#[test]
+fn a_resellers_keywords_are_matched_strictly() {
+    let texts = ["대 출 상담", "대.출 상담", "대ㆍ출 상담", "대\u{200B}출"];
+    let make = || {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut m = with_origin(&format!("t{i}"), Some("BIZ-1"));
+                m.text = (*t).into();
+                Ok(m)
+            })
+            .collect::<Vec<_>>()
+    };
+    let strict = run(&reseller(), make(), &[], &[], None);
+    let codes: Vec<u16> = strict.verdicts.iter().map(code).collect();
+    assert_eq!(codes, vec![3009, 3009, 3009, 3009]);
+    let normal = run(&customer(false, 0), make(), &[], &[], None);
+    let codes: Vec<u16> = normal.verdicts.iter().map(code).collect();
+    assert_eq!(codes, vec![3009, 1000, 1000, 3009]);
 }

@@ -13,6 +13,10 @@
 //! | 3 | ads | the recipient has not opted out of ads | 3012 [`ResultCode::RecipientOptedOut`] |
 //! | 4 | every message | no operator keyword in the text or the subject | 3009 [`ResultCode::SpamKeyword`] |
 //!
+//! Keywords are matched on the [normalized](normalize) text, or for a
+//! reseller's message (SPEC §5.11) on its [strict](strict) form, which also
+//! sees through punctuation and look-alike characters between the letters.
+//!
 //! The ad rules come first because they are the legal ones: a reason that
 //! names them tells the customer what the law requires, whereas a keyword
 //! hit is the operator's own choice.
@@ -20,10 +24,12 @@
 pub mod ad;
 pub mod normalize;
 pub mod spam;
+pub mod strict;
 
 pub use ad::{has_ad_marking, has_opt_out_line, is_night, AD_PREFIX};
 pub use normalize::normalize;
-pub use spam::SpamKeywords;
+pub use spam::{Matching, SpamKeywords};
+pub use strict::normalize_strict;
 
 use crate::codes::ResultCode;
 
@@ -68,6 +74,8 @@ pub struct PolicyInput<'a> {
     pub ad: bool,
     /// The scheduled send time, unix milliseconds, if any.
     pub send_at: Option<i64>,
+    /// Match keywords strictly (a reseller's message, SPEC §5.11).
+    pub strict: bool,
 }
 
 /// A rejection: the code and a reason for the customer and the block log.
@@ -97,13 +105,17 @@ pub fn check(
     if input.ad {
         check_ad(input, opted_out, now_ms)?;
     }
-    if let Some(keyword) = keywords.find(input.text) {
+    let matching = match input.strict {
+        true => Matching::Strict,
+        false => Matching::Normal,
+    };
+    if let Some(keyword) = keywords.find_with(input.text, matching) {
         return Err((
             ResultCode::SpamKeyword,
             format!("spam keyword \"{keyword}\""),
         ));
     }
-    if let Some(keyword) = input.subject.and_then(|s| keywords.find(s)) {
+    if let Some(keyword) = input.subject.and_then(|s| keywords.find_with(s, matching)) {
         return Err((
             ResultCode::SpamKeyword,
             format!("spam keyword \"{keyword}\" in subject"),

@@ -1,12 +1,30 @@
-//! The operator's spam keywords as one Aho-Corasick automaton over their
+//! The operator's spam keywords as Aho-Corasick automata over their
 //! [normalized](super::normalize) forms, so a message is checked against
 //! thousands of keywords in one pass over its text. A [`SpamKeywords`] is
 //! built once per catalog change, is immutable afterwards and lives in the
 //! catalog snapshot that every shard reads (share it in an `Arc`).
+//!
+//! There are two matchers: the normal one, and the strict one for
+//! resellers (SPEC §5.11) over the keywords' [strict forms](super::strict),
+//! which also sees through punctuation and look-alike characters. Both
+//! forms of every keyword are computed here, once; a message's text is
+//! normalized once, in the form its customer's matching uses.
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::normalize::normalize_into;
+use super::strict::normalize_strict_into;
+
+/// How a text is matched against the keywords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// Case, full-width forms, zero-width characters and spaces folded
+    /// ([`super::normalize`]).
+    Normal,
+    /// For resellers: only letters and digits, look-alikes folded
+    /// ([`super::strict`]).
+    Strict,
+}
 
 /// The operator's spam keywords, ready for matching.
 ///
@@ -14,26 +32,84 @@ use super::normalize::normalize_into;
 /// snapshot, then read by every shard.
 #[derive(Debug, Clone, Default)]
 pub struct SpamKeywords {
-    /// The keywords as the operator wrote them, in the order kept; the
-    /// automaton's pattern ids index this.
+    /// The keywords as the operator wrote them, in the order kept.
     originals: Vec<String>,
-    /// The normalized keywords, same order (used by the fallback scan).
-    normalized: Vec<String>,
-    /// The automaton over `normalized`; `None` when there are no keywords,
-    /// or in the (theoretical) case that the automaton could not be built.
+    /// The normal forms; pattern i is `originals[i]`.
+    normal: Patterns,
+    /// The strict forms, each with the index of its original.
+    strict: Patterns,
+    /// Keywords with no letter or digit (strict form empty): their index
+    /// and normal form; a reseller's text is also matched against these
+    /// normally.
+    symbols_only: Vec<(usize, String)>,
+}
+
+/// One matcher: normalized patterns and the automaton over them.
+#[derive(Debug, Clone, Default)]
+struct Patterns {
+    /// The normalized keywords (used by the fallback scan).
+    forms: Vec<String>,
+    /// Pattern i → index in `originals`.
+    originals: Vec<usize>,
+    /// The automaton over `forms`; `None` when there are none, or in the
+    /// (theoretical) case that the automaton could not be built.
     automaton: Option<AhoCorasick>,
 }
 
+impl Patterns {
+    /// Builds from (form, original index) pairs; of several equal forms
+    /// only the first is kept.
+    fn new(forms: impl IntoIterator<Item = (String, usize)>) -> Patterns {
+        let mut seen = std::collections::HashSet::new();
+        let (mut kept, mut originals) = (Vec::new(), Vec::new());
+        for (form, i) in forms {
+            if !form.is_empty() && seen.insert(form.clone()) {
+                kept.push(form);
+                originals.push(i);
+            }
+        }
+        let automaton = (!kept.is_empty()).then(|| build_automaton(&kept)).flatten();
+        Patterns {
+            forms: kept,
+            originals,
+            automaton,
+        }
+    }
+
+    /// The original index of the first pattern in `text` (already in this
+    /// matcher's form).
+    fn find(&self, text: &str) -> Option<usize> {
+        let pattern = match &self.automaton {
+            Some(automaton) => automaton.find(text).map(|m| m.pattern().as_usize()),
+            None => self.scan(text),
+        }?;
+        self.originals.get(pattern).copied()
+    }
+
+    /// The slow path with the same answer as the automaton: for each pattern
+    /// its leftmost occurrence, then the leftmost of those, ties going to the
+    /// earliest pattern.
+    fn scan(&self, text: &str) -> Option<usize> {
+        self.forms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| text.find(k.as_str()).map(|at| (at, i)))
+            .min()
+            .map(|(_, i)| i)
+    }
+}
+
 impl SpamKeywords {
-    /// Builds the matcher from the operator's list.
+    /// Builds the matchers from the operator's list.
     ///
     /// Each keyword is [normalized](super::normalize); keywords that
     /// normalize to nothing (blank, only spaces) are dropped, and of several
     /// keywords with the same normalized form only the first is kept, so
-    /// [`SpamKeywords::find`] reports the operator's first spelling.
+    /// [`SpamKeywords::find`] reports the operator's first spelling. The
+    /// same goes for the strict forms.
     pub fn new(keywords: impl IntoIterator<Item = impl AsRef<str>>) -> SpamKeywords {
         let mut originals = Vec::new();
-        let mut normalized: Vec<String> = Vec::new();
+        let mut normal: Vec<(String, usize)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut buf = String::new();
         for keyword in keywords {
@@ -42,18 +118,28 @@ impl SpamKeywords {
             if buf.is_empty() || !seen.insert(buf.clone()) {
                 continue;
             }
+            normal.push((buf.clone(), originals.len()));
             originals.push(keyword.to_owned());
-            normalized.push(buf.clone());
         }
-        let automaton = if normalized.is_empty() {
-            None
-        } else {
-            build_automaton(&normalized)
-        };
+        let strict: Vec<(String, usize)> = originals
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                normalize_strict_into(k, &mut buf);
+                (buf.clone(), i)
+            })
+            .collect();
+        let symbols_only = strict
+            .iter()
+            .filter(|(form, _)| form.is_empty())
+            // `normal[i]` is the normal form of keyword i.
+            .filter_map(|(_, i)| normal.get(*i).map(|(form, _)| (*i, form.clone())))
+            .collect();
         SpamKeywords {
             originals,
-            normalized,
-            automaton,
+            normal: Patterns::new(normal),
+            strict: Patterns::new(strict),
+            symbols_only,
         }
     }
 
@@ -61,16 +147,43 @@ impl SpamKeywords {
     /// operator wrote it. "First" is leftmost in the text; of keywords that
     /// start at the same place, the one earliest in the operator's list.
     pub fn find(&self, text: &str) -> Option<&str> {
+        self.find_with(text, Matching::Normal)
+    }
+
+    /// [`SpamKeywords::find`] with the given matching. Strict matching
+    /// catches every text normal matching does (the strict form keeps every
+    /// letter and digit of the normal form), and more.
+    pub fn find_with(&self, text: &str, matching: Matching) -> Option<&str> {
         if self.originals.is_empty() {
             return None;
         }
         let mut buf = String::with_capacity(text.len());
-        normalize_into(text, &mut buf);
-        let index = match &self.automaton {
-            Some(automaton) => automaton.find(&buf).map(|m| m.pattern().as_usize()),
-            None => self.scan(&buf),
+        let index = match matching {
+            Matching::Normal => {
+                normalize_into(text, &mut buf);
+                self.normal.find(&buf)
+            }
+            Matching::Strict => {
+                normalize_strict_into(text, &mut buf);
+                self.strict.find(&buf).or_else(|| self.symbols_only(text))
+            }
         }?;
         self.originals.get(index).map(String::as_str)
+    }
+
+    /// The first keyword without letters or digits found in `text`
+    /// normally (the strict form cannot see these; rare).
+    fn symbols_only(&self, text: &str) -> Option<usize> {
+        if self.symbols_only.is_empty() {
+            return None;
+        }
+        let mut buf = String::with_capacity(text.len());
+        normalize_into(text, &mut buf);
+        self.symbols_only
+            .iter()
+            .filter_map(|(i, form)| buf.find(form.as_str()).map(|at| (at, *i)))
+            .min()
+            .map(|(_, i)| i)
     }
 
     /// How many distinct keywords are matched.
@@ -82,34 +195,22 @@ impl SpamKeywords {
     pub fn is_empty(&self) -> bool {
         self.originals.is_empty()
     }
-
-    /// The slow path with the same answer as the automaton: for each keyword
-    /// its leftmost occurrence, then the leftmost of those, ties going to the
-    /// earliest keyword.
-    fn scan(&self, normalized_text: &str) -> Option<usize> {
-        self.normalized
-            .iter()
-            .enumerate()
-            .filter_map(|(i, k)| normalized_text.find(k.as_str()).map(|at| (at, i)))
-            .min()
-            .map(|(_, i)| i)
-    }
 }
 
-/// The leftmost-first automaton over the normalized keywords.
+/// The leftmost-first automaton over normalized keywords.
 ///
 /// NOTE: building fails only when the automaton would exceed its internal
 /// state-id space (hundreds of millions of keyword bytes). Rather than panic
-/// while loading a catalog, we then fall back to [`SpamKeywords::scan`]:
+/// while loading a catalog, we then fall back to [`Patterns::scan`]:
 /// slow, but it blocks the same messages.
-fn build_automaton(normalized: &[String]) -> Option<AhoCorasick> {
+fn build_automaton(forms: &[String]) -> Option<AhoCorasick> {
     match AhoCorasick::builder()
         .match_kind(MatchKind::LeftmostFirst)
-        .build(normalized)
+        .build(forms)
     {
         Ok(automaton) => Some(automaton),
         Err(e) => {
-            tracing::warn!(error = %e, keywords = normalized.len(),
+            tracing::warn!(error = %e, keywords = forms.len(),
                 "spam keyword automaton failed to build; using a linear scan");
             None
         }
@@ -198,12 +299,61 @@ mod tests {
             let mut buf = String::new();
             normalize_into(text, &mut buf);
             let automaton = k
+                .normal
                 .automaton
                 .as_ref()
                 .and_then(|a| a.find(&buf))
                 .map(|m| m.pattern().as_usize());
-            assert_eq!(k.scan(&buf), automaton, "text {text:?}");
+            assert_eq!(k.normal.scan(&buf), automaton, "text {text:?}");
         }
+    }
+
+    /// SPEC §5.11: a reseller's text hides a keyword with spaces,
+    /// punctuation, zero-width or look-alike characters; normal matching
+    /// sees through spaces and zero-width only.
+    #[test]
+    fn strict_matching_sees_through_evasions() {
+        let k = SpamKeywords::new(["무료수신", "대출", "FREE", "casino"]);
+        let cases: &[(&str, Option<&str>, Option<&str>)] = &[
+            // (text, normal, strict)
+            ("무 료 수 신 이벤트", Some("무료수신"), Some("무료수신")),
+            ("무.료.수.신 이벤트", None, Some("무료수신")),
+            ("무ㆍ료ㆍ수ㆍ신", None, Some("무료수신")),
+            ("무\u{200B}료-수_신", None, Some("무료수신")),
+            ("저금리 대~출", None, Some("대출")),
+            (
+                "\u{1103}\u{1162}\u{110E}\u{116E}\u{11AF}",
+                None,
+                Some("대출"),
+            ),
+            ("get it f.r.e.e now", None, Some("FREE")),
+            ("get it frее now", None, Some("FREE")),
+            ("best c@s1n0 here", None, Some("casino")),
+            ("주문하신 상품이 발송되었습니다", None, None),
+        ];
+        for (text, normal, strict) in cases {
+            assert_eq!(
+                k.find_with(text, Matching::Normal),
+                *normal,
+                "normal {text:?}"
+            );
+            assert_eq!(
+                k.find_with(text, Matching::Strict),
+                *strict,
+                "strict {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn strict_matching_keeps_symbol_only_keywords_and_first_spellings() {
+        let k = SpamKeywords::new(["$$$", "f.r.e.e", "FREE", "ｆｒｅｅ"]);
+        // "f.r.e.e" and "FREE" differ normally but share the strict form.
+        assert_eq!(k.len(), 3);
+        assert_eq!(k.find_with("win $$$ now", Matching::Strict), Some("$$$"));
+        assert_eq!(k.find_with("free!", Matching::Strict), Some("f.r.e.e"));
+        assert_eq!(k.find_with("free!", Matching::Normal), Some("FREE"));
+        assert_eq!(k.find_with("nothing", Matching::Strict), None);
     }
 
     #[test]

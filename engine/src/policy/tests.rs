@@ -31,6 +31,14 @@ fn input(text: &str) -> PolicyInput<'_> {
         to: "01012345678",
         ad: false,
         send_at: None,
+        strict: false,
+    }
+}
+
+fn strict(text: &str) -> PolicyInput<'_> {
+    PolicyInput {
+        strict: true,
+        ..input(text)
     }
 }
 
@@ -148,6 +156,39 @@ fn check_table() {
             },
             NOON,
             Some(SpamKeyword),
+        ),
+        (
+            "keyword behind dots: normal",
+            input("저금리 대.출 상담"),
+            NOON,
+            None,
+        ),
+        (
+            "keyword behind dots: strict",
+            strict("저금리 대.출 상담"),
+            NOON,
+            Some(SpamKeyword),
+        ),
+        (
+            "look-alike letters: strict",
+            strict("ｆ-r-е-e gift"),
+            NOON,
+            Some(SpamKeyword),
+        ),
+        (
+            "subject behind punctuation: strict",
+            PolicyInput {
+                subject: Some("대/출 안내"),
+                ..strict("본문")
+            },
+            NOON,
+            Some(SpamKeyword),
+        ),
+        (
+            "clean text: strict",
+            strict("주문하신 상품이 발송되었습니다."),
+            NOON,
+            None,
         ),
         (
             "clean subject",

@@ -122,6 +122,45 @@ pub struct SmppConfig {
     /// receipt, so the two are matched (`core::receipts`), default `auto`.
     #[serde(default, alias = "receipt-id")]
     pub receipt_id: ReceiptIdFormat,
+    /// The tag of the optional parameter that carries a message's origin
+    /// code (SPEC §5.11), default `0x1410`: a number, or a string in hex
+    /// (`"0x1410"`) or decimal. Written `origin_code_tag` or
+    /// `origin-code-tag`.
+    #[serde(
+        default = "default_origin_code_tag",
+        alias = "origin-code-tag",
+        deserialize_with = "tlv_tag"
+    )]
+    pub origin_code_tag: u16,
+}
+
+/// The default tag of the origin-code optional parameter (SPEC §5.11), in
+/// the SMPP range for network- and SMSC-specific parameters.
+pub const DEFAULT_ORIGIN_CODE_TAG: u16 = 0x1410;
+
+fn default_origin_code_tag() -> u16 {
+    DEFAULT_ORIGIN_CODE_TAG
+}
+
+/// An SMPP optional-parameter tag: a number or a string (`"0x1410"`, `"5136"`).
+fn tlv_tag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    use serde::de::Error;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Tag {
+        Number(u16),
+        Text(String),
+    }
+    match Tag::deserialize(d)? {
+        Tag::Number(n) => Ok(n),
+        Tag::Text(t) => {
+            let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(hex) => u16::from_str_radix(hex, 16),
+                None => t.parse(),
+            };
+            parsed.map_err(|_| Error::custom(format!("`{t}` is not a tag of 0..=0xFFFF")))
+        }
+    }
 }
 
 /// HTTP provider transport fields.
@@ -202,4 +241,27 @@ fn default_success() -> f64 {
 }
 fn default_dlr_delay() -> u32 {
     10
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smpp(extra: &str) -> Result<SmppConfig, serde_json::Error> {
+        let json = format!(r#"{{"host":"h","port":1,"system_id":"s","password":"p"{extra}}}"#);
+        serde_json::from_str(&json)
+    }
+
+    /// SPEC §5.11: `origin-code-tag`, default 0x1410, as a number or a string.
+    #[test]
+    fn origin_code_tag_defaults_and_parses() {
+        let tag = |extra: &str| smpp(extra).map(|c| c.origin_code_tag).ok();
+        assert_eq!(tag(""), Some(0x1410));
+        assert_eq!(tag(r#","origin_code_tag":5200"#), Some(5200));
+        assert_eq!(tag(r#","origin-code-tag":"0x1520""#), Some(0x1520));
+        assert_eq!(tag(r#","origin-code-tag":"5136""#), Some(0x1410));
+        assert_eq!(tag(r#","origin-code-tag":"0x10000""#), None);
+        assert_eq!(tag(r#","origin-code-tag":70000"#), None);
+        assert_eq!(tag(r#","origin-code-tag":"tag""#), None);
+    }
 }

@@ -132,6 +132,7 @@ mod tests {
             vars: Vec::new(),
             international: false,
             expires_at_ms: i64::MAX,
+            origin_code: None,
             class,
         }
     }

@@ -3,7 +3,7 @@
 //! | request | answer |
 //! | --- | --- |
 //! | `GET /stats` | counters, plus `by_system_id` |
-//! | `GET /messages` | every kept, reassembled message |
+//! | `GET /messages` | every kept, reassembled message (with `tlvs`: its other optional parameters by tag, e.g. `{"0x1410":"BIZ-1"}`) |
 //! | `POST /drop` `{"abrupt":bool}` | closes every connection: hangs up after answering every PDU read, or with `abrupt` cuts at once → `{"dropped":n}` |
 //! | `POST /hold-answers` `{"hold":bool}` | while true, answers to accepted submits are held back until released, until their connection hangs up (`/drop`) or until the ESME unbinds; an abrupt drop loses them |
 //! | `POST /refuse-binds` `{"refuse":bool}` | while true, binds get ESME_RBINDFAIL |

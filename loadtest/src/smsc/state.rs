@@ -90,6 +90,26 @@ pub struct Message {
     pub data_coding: u8,
     /// How many parts it came in.
     pub parts: u8,
+    /// The optional parameters of its (first) part other than those the
+    /// simulator reads itself (`message_payload`, `user_message_reference`):
+    /// `"0x1410"` → the value as text (UTF-8, lossy; a trailing NUL dropped),
+    /// e.g. a reseller's origin code.
+    pub tlvs: BTreeMap<String, String>,
+}
+
+/// The optional parameters of `sm` that [`Message::tlvs`] shows.
+fn other_tlvs(sm: &ShortMessage) -> BTreeMap<String, String> {
+    sm.tlvs
+        .iter()
+        .filter(|t| t.tag != tag::MESSAGE_PAYLOAD && t.tag != tag::USER_MESSAGE_REFERENCE)
+        .map(|t| {
+            let value = t.value.strip_suffix(&[0]).unwrap_or(&t.value);
+            (
+                format!("0x{:04x}", t.tag),
+                String::from_utf8_lossy(value).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// What the simulator remembers.
@@ -117,6 +137,7 @@ struct ConcatKey {
 #[derive(Debug)]
 struct Pending {
     first_id: Option<(u8, String)>,
+    tlvs: BTreeMap<String, String>,
     data_coding: u8,
     user_ref: Option<Vec<u8>>,
     parts: Vec<Option<Vec<u8>>>,
@@ -183,6 +204,7 @@ impl State {
                     text: text::decode(sm.data_coding, data),
                     data_coding: sm.data_coding,
                     parts: 1,
+                    tlvs: other_tlvs(sm),
                 },
                 user_ref.as_deref(),
             ),
@@ -212,6 +234,7 @@ impl State {
         }
         let pending = self.pending.entry(key.clone()).or_insert_with(|| Pending {
             first_id: None,
+            tlvs: BTreeMap::new(),
             data_coding: part.sm.data_coding,
             user_ref,
             parts: vec![None; c.total as usize],
@@ -225,6 +248,7 @@ impl State {
         // The message's id is the id given to its lowest-numbered part.
         if pending.first_id.as_ref().is_none_or(|(i, _)| c.index < *i) {
             pending.first_id = Some((c.index, part.id.to_owned()));
+            pending.tlvs = other_tlvs(part.sm);
         }
         if pending.received < pending.parts.len() {
             return;
@@ -243,6 +267,7 @@ impl State {
             text: text::decode(done.data_coding, &bytes),
             data_coding: done.data_coding,
             parts: c.total,
+            tlvs: done.tlvs,
         };
         self.complete(message, done.user_ref.as_deref());
     }
@@ -338,6 +363,41 @@ mod tests {
         });
         accept(&mut s, "3", &a);
         assert_eq!(s.counters.duplicates, 1);
+    }
+
+    /// A vendor optional parameter (a reseller's origin code) is shown by
+    /// its tag; the ones the simulator reads itself are not.
+    #[test]
+    fn other_optional_parameters_are_kept_by_tag() {
+        let mut s = State::new(10);
+        let mut a = sm(b"hi", None);
+        a.tlvs.push(crate::smpp::Tlv {
+            tag: 0x1410,
+            value: b"BIZ-1".to_vec(),
+        });
+        a.tlvs.push(crate::smpp::Tlv {
+            tag: tag::USER_MESSAGE_REFERENCE,
+            value: vec![0, 1],
+        });
+        accept(&mut s, "1", &a);
+        let mut b = sm(b"second", Some([5, 0, 3, 7, 2, 1]));
+        b.tlvs.push(crate::smpp::Tlv {
+            tag: 0x1520,
+            value: b"C-2\0".to_vec(),
+        });
+        accept(&mut s, "2", &b);
+        accept(&mut s, "3", &sm(b" part", Some([5, 0, 3, 7, 2, 2])));
+        let tlvs: Vec<Vec<(String, String)>> = s
+            .messages()
+            .map(|m| m.tlvs.clone().into_iter().collect())
+            .collect();
+        assert_eq!(
+            tlvs,
+            vec![
+                vec![("0x1410".to_string(), "BIZ-1".to_string())],
+                vec![("0x1520".to_string(), "C-2".to_string())],
+            ]
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Admin: customers (SPEC §2.3) with their balance, services, bill codes,
-//! caller IDs and opt-outs.
+//! caller IDs and opt-outs (origin codes: `origin_codes.rs`).
 
 use std::collections::BTreeMap;
 
@@ -115,7 +115,12 @@ pub(crate) async fn delete_customer(api: &ShardApi, g: &str) -> Answer {
             }
             s.delete(table::SERVICES, &g2)?;
             let prefix = format!("{g2}/");
-            for t in [table::BILL_CODES, table::CALLER_IDS] {
+            for t in [
+                table::BILL_CODES,
+                table::CALLER_IDS,
+                table::OPT_OUTS,
+                table::ORIGIN_CODES,
+            ] {
                 for (k, _) in s.scan_prefix(t, &prefix)? {
                     s.delete(t, &k)?;
                 }

@@ -50,5 +50,6 @@ pub(crate) fn export_json(m: &SettledMessage) -> Value {
         "price": m.price,
         "accepted_at": format_rfc3339(v.created_at_ms),
         "done_at": format_rfc3339(v.updated_at_ms),
+        "origin_code": v.origin_code,
     })
 }

@@ -7,6 +7,7 @@ pub(crate) mod blocked;
 pub(crate) mod clients;
 pub(crate) mod customers;
 pub(crate) mod export;
+pub(crate) mod origin_codes;
 pub(crate) mod pnx;
 pub(crate) mod routes;
 pub(crate) mod senders;
@@ -115,6 +116,8 @@ async fn put_child(api: &ShardApi, g: &str, t: &'static str, child: &str, value:
     let mut out = json!({"group_code": g});
     if t == table::CALLER_IDS || t == table::OPT_OUTS {
         out["number"] = Value::from(child);
+    } else if t == table::ORIGIN_CODES {
+        out["origin_code"] = Value::from(child);
     } else if let Value::Object(m) = value {
         out.as_object_mut()
             .into_iter()

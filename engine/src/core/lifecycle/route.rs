@@ -144,6 +144,7 @@ impl Lifecycle {
             international: target.carrier == "INTL",
             expires_at_ms: self.store.expires_at_ms(m),
             class: super::store::class_of(&m.request),
+            origin_code: request.origin_code,
         };
         let sender = entry.config.name.clone();
         let step = Step {

@@ -34,6 +34,7 @@ fn settled(shard: usize, seq: u64, created: i64, status: Status, code: u16) -> S
                 event(created, Status::Accepted, 1000),
                 event(created + 1_000, status, code),
             ],
+            origin_code: None,
         },
         price: 9,
         report: ReportState {

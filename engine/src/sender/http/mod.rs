@@ -132,6 +132,8 @@ impl Profile {
 /// base); then `kko` and `rcs` add `"template_code"` (string or `null`) and
 /// `"vars"` (an object of the template variables), `mms` adds `"subject"`
 /// (string or `null`) and `push` adds `"title"` (the subject, or `null`).
+/// A message with an origin code (a reseller's, SPEC §5.11) also has
+/// `"origin_code"`.
 pub fn request_body(profile: Profile, msg: &Outbound, report_url: Option<&str>) -> Bytes {
     let mut body = Map::new();
     body.insert("message_id".into(), msg.id.to_string().into());
@@ -140,6 +142,9 @@ pub fn request_body(profile: Profile, msg: &Outbound, report_url: Option<&str>) 
     body.insert("text".into(), msg.text.clone().into());
     body.insert("channel".into(), msg.channel.as_str().into());
     body.insert("report_url".into(), report_url.map(str::to_string).into());
+    if let Some(code) = &msg.origin_code {
+        body.insert("origin_code".into(), code.clone().into());
+    }
     match profile {
         Profile::Kko | Profile::Rcs => {
             body.insert("template_code".into(), msg.template_code.clone().into());

@@ -43,6 +43,7 @@ fn outbound(n: u64, channel: Channel) -> Outbound {
         vars: vec![("name".into(), "홍길동".into())],
         international: false,
         expires_at_ms: i64::MAX,
+        origin_code: None,
         class: crate::model::Class::Realtime,
     }
 }
@@ -297,6 +298,20 @@ fn bodies_per_profile() {
     assert_eq!(rcs["vars"], json!({"name": "홍길동"}));
     assert_eq!(Profile::parse("KKO"), Some(Profile::Kko));
     assert_eq!(Profile::parse("sms"), None);
+    assert!(rcs.get("origin_code").is_none());
+}
+
+/// SPEC §5.11: a reseller's origin code is a field of the provider request.
+#[test]
+fn the_origin_code_is_a_field_of_every_profile() {
+    let msg = Outbound {
+        origin_code: Some("BIZ-0001".into()),
+        ..outbound(10, Channel::Kko)
+    };
+    for p in [Profile::Kko, Profile::Rcs, Profile::Mms, Profile::Push] {
+        let body: Value = serde_json::from_slice(&request_body(p, &msg, None)).expect("json");
+        assert_eq!(body["origin_code"], "BIZ-0001", "{p:?}");
+    }
 }
 
 #[test]

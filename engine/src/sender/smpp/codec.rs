@@ -12,6 +12,7 @@ use rusmpp_core::encode::owned::Encode;
 use rusmpp_core::encode::Length;
 use rusmpp_core::pdus::owned::{BindTransceiver, DeliverSmResp, Pdu, SubmitSm};
 use rusmpp_core::tlvs::owned::{MessageSubmissionRequestTlvValue, TlvValue};
+use rusmpp_core::tlvs::TlvTag;
 use rusmpp_core::types::owned::{
     AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString,
 };
@@ -449,6 +450,15 @@ pub struct SubmitFields<'a> {
     pub message_payload: Option<&'a [u8]>,
     /// validity_period, in seconds from now (0: none, the SMSC's default).
     pub validity_secs: u32,
+    /// The origin code optional parameter (SPEC §5.11): the sender's tag
+    /// and the code's ASCII bytes (no NUL terminator).
+    pub origin_code: Option<(u16, &'a [u8])>,
+}
+
+/// The origin code optional parameter of a message with `code`, under
+/// `tag` (SPEC §5.11).
+pub fn origin_tlv(tag: u16, code: &Option<String>) -> Option<(u16, &[u8])> {
+    code.as_deref().map(|c| (tag, c.as_bytes()))
 }
 
 /// What is left of a validity ending at `expires_at_ms`, in whole seconds,
@@ -509,6 +519,12 @@ pub fn submit_sm(seq: u32, f: &SubmitFields<'_>) -> Result<Vec<u8>, CodecError> 
         sm.push_tlv(MessageSubmissionRequestTlvValue::MessagePayload(
             MessagePayload::new(AnyOctetString::from_slice(payload)),
         ));
+    }
+    if let Some((tag, code)) = f.origin_code {
+        sm.push_tlv(MessageSubmissionRequestTlvValue::Other {
+            tag: TlvTag::from(tag),
+            value: AnyOctetString::from_slice(code),
+        });
     }
     Ok(ok_command(seq, sm))
 }

@@ -614,6 +614,7 @@ impl Session {
                 short_message: &part.short_message,
                 message_payload: part.message_payload.as_deref(),
                 validity_secs,
+                origin_code: codec::origin_tlv(self.config.origin_code_tag, &msg.origin_code),
             };
             let seq = link.next_seq();
             let pdu =

@@ -102,6 +102,7 @@ fn submit_sm_encodes_fields_and_payload() {
         short_message: &[],
         message_payload: Some(&payload),
         validity_secs: 86_400 + 3_661,
+        origin_code: None,
     };
     let bytes = codec::submit_sm(9, &fields).expect("encodes");
     assert_eq!(
@@ -124,6 +125,36 @@ fn submit_sm_encodes_fields_and_payload() {
     assert_eq!(carried, Some(payload));
 }
 
+/// SPEC §5.11: the origin code goes out as an optional parameter under the
+/// sender's tag, its ASCII bytes as the value.
+#[test]
+fn submit_sm_carries_the_origin_code_under_the_senders_tag() {
+    let source = Address::for_number("0215881234");
+    let dest = Address::for_number("01012345678");
+    let code = Some("BIZ-0001".to_string());
+    let fields = SubmitFields {
+        source: &source,
+        dest: &dest,
+        esm_class: 0,
+        registered_delivery: 1,
+        data_coding: 0,
+        short_message: b"hi",
+        message_payload: None,
+        validity_secs: 0,
+        origin_code: codec::origin_tlv(0x1520, &code),
+    };
+    let bytes = codec::submit_sm(3, &fields).expect("encodes");
+    // The TLV is last: tag, length, value.
+    let tail = [&[0x15u8, 0x20, 0, 8][..], b"BIZ-0001"].concat();
+    assert!(bytes.ends_with(&tail), "{bytes:02x?}");
+    let command = decode_command(&bytes);
+    let Some(Pdu::SubmitSm(sm)) = command.pdu() else {
+        panic!("not a submit_sm: {command:?}");
+    };
+    assert_eq!(sm.tlvs().len(), 1);
+    assert_eq!(codec::origin_tlv(0x1520, &None), None);
+}
+
 #[test]
 fn too_long_destination_is_a_field_error() {
     let source = Address::for_number("0215881234");
@@ -137,6 +168,7 @@ fn too_long_destination_is_a_field_error() {
         short_message: b"hi",
         message_payload: None,
         validity_secs: 0,
+        origin_code: None,
     };
     assert_eq!(
         codec::submit_sm(1, &fields),
@@ -493,6 +525,7 @@ fn smpp_config(port: u16) -> SmppConfig {
         response_timeout_ms: 30_000,
         default_coding: SmppCoding::EucKr,
         receipt_id: Default::default(),
+        origin_code_tag: crate::sender::config::DEFAULT_ORIGIN_CODE_TAG,
     }
 }
 
@@ -508,6 +541,7 @@ fn outbound(id: MessageId) -> Outbound {
         vars: Vec::new(),
         international: false,
         expires_at_ms: i64::MAX,
+        origin_code: None,
         class: crate::model::Class::Realtime,
     }
 }

@@ -32,8 +32,8 @@ pub struct PackedRequest {
     pub validity: Option<u32>,
     /// Scheduled send time, unix ms.
     pub send_at: Option<i64>,
-    /// The recipient's length, the recipient, then the request's bincode
-    /// bytes.
+    /// The recipient's length, the recipient, the origin code's length
+    /// (0: none), the origin code, then the request's bincode bytes.
     bytes: Box<[u8]>,
 }
 
@@ -46,9 +46,14 @@ impl PackedRequest {
     pub fn pack(request: &MessageRequest) -> PackedRequest {
         let to = request.to.as_bytes();
         let to = &to[..to.len().min(255)];
-        let mut bytes = Vec::with_capacity(1 + to.len() + 96);
+        // At most 20 bytes (checked at accept); cut like the recipient.
+        let origin = request.origin_code.as_deref().unwrap_or("").as_bytes();
+        let origin = &origin[..origin.len().min(255)];
+        let mut bytes = Vec::with_capacity(2 + to.len() + origin.len() + 96);
         bytes.push(to.len() as u8);
         bytes.extend_from_slice(to);
+        bytes.push(origin.len() as u8);
+        bytes.extend_from_slice(origin);
         // Encoding into a Vec cannot fail.
         let _ = bincode::encode_into_std_write(request, &mut bytes, config());
         PackedRequest {
@@ -79,9 +84,28 @@ impl PackedRequest {
             .map_or("", |(s, _)| s)
     }
 
+    /// The origin code (SPEC §5.11), without decoding the rest.
+    pub fn origin_code(&self) -> Option<&str> {
+        let (at, n) = self.origin_span();
+        match n {
+            0 => None,
+            n => self
+                .bytes
+                .get(at..at + n)
+                .and_then(|b| std::str::from_utf8(b).ok()),
+        }
+    }
+
+    /// Where the origin code starts and its length.
+    fn origin_span(&self) -> (usize, usize) {
+        let to = usize::from(self.bytes.first().copied().unwrap_or(0));
+        let n = usize::from(self.bytes.get(1 + to).copied().unwrap_or(0));
+        (2 + to, n)
+    }
+
     fn encoded(&self) -> &[u8] {
-        let n = usize::from(self.bytes.first().copied().unwrap_or(0));
-        self.bytes.get(1 + n..).unwrap_or(&[])
+        let (at, n) = self.origin_span();
+        self.bytes.get(at + n..).unwrap_or(&[])
     }
 
     /// The whole request.
@@ -107,6 +131,7 @@ impl PackedRequest {
             parts: self.parts,
             validity: self.validity,
             priority: self.priority,
+            origin_code: self.origin_code().map(str::to_string),
         })
     }
 }
@@ -144,6 +169,10 @@ mod tests {
         r.text = "안녕하세요 hello".into();
         r.priority = Some(Class::Otp);
         let p = PackedRequest::pack(&r);
+        assert_eq!(p.origin_code(), None);
+        r.origin_code = Some("BIZ-0001".into());
+        let p = PackedRequest::pack(&r);
+        assert_eq!(p.origin_code(), Some("BIZ-0001"));
         assert_eq!(p.to(), "01012345678");
         assert_eq!(p.src_msg_id(), "m1");
         assert_eq!(p.unpack(), r);

@@ -42,6 +42,8 @@ pub struct MessageView {
     pub fallback_of: Option<MessageId>,
     /// Every state change.
     pub events: Vec<Event>,
+    /// The reseller's origin code (SPEC §5.11).
+    pub origin_code: Option<String>,
 }
 
 impl MessageView {
@@ -65,6 +67,7 @@ impl MessageView {
             fallback_message_id: m.fallback_message_id,
             fallback_of: m.fallback_of,
             events: m.events.clone(),
+            origin_code: m.request.origin_code().map(str::to_string),
         }
     }
 }
