@@ -103,8 +103,24 @@ pub fn compute(i: &Inputs<'_>) -> (Value, bool) {
         "bulk": bulk_json(i),
         "otp": otp,
         "series": series(i),
+        "messages": messages(&timed),
     });
     (summary, passed)
+}
+
+/// Each accepted otp message: its figures, null where it never arrived.
+fn messages(timed: &[Timed<'_>]) -> Value {
+    let one = |t: &Timed<'_>| {
+        let s = t.send;
+        json!({
+            "seq": s.seq,
+            "send_to_submit_ms": t.arrival.map(|a| round2(ms(a.at, s.sent))),
+            "answer_to_submit_ms": t.arrival.map(|a| round2(ms(a.at, s.answered))),
+            "served_before": t.arrival.map(|a| a.position.saturating_sub(s.smsc_messages_at_send + 1)),
+            "backlog_at_send": s.backlog_at_send,
+        })
+    };
+    Value::Array(timed.iter().map(one).collect())
 }
 
 /// Milliseconds from `from` to `to`, negative when `to` came first.
@@ -329,6 +345,23 @@ mod tests {
         // Between the first and the third otp send (1 s → 3 s): 200 bulk.
         assert_eq!(f["bulk"]["per_sec_during_otp"], 100.0);
         assert_eq!(f["series"].as_array().map(Vec::len), Some(11));
+        let m = &f["messages"];
+        assert_eq!(
+            m.as_array().map(Vec::len),
+            Some(2),
+            "the refused one is not listed"
+        );
+        assert_eq!(
+            (m[1]["seq"].as_u64(), m[1]["served_before"].as_u64()),
+            (Some(1), Some(4))
+        );
+        assert_eq!(
+            (
+                m[1]["send_to_submit_ms"].as_f64(),
+                m[1]["backlog_at_send"].as_u64()
+            ),
+            (Some(300.0), Some(900))
+        );
         let limited = Inputs {
             limit: Duration::from_millis(200),
             ..inputs
@@ -354,5 +387,6 @@ mod tests {
         assert!(!passed);
         assert_eq!(f["otp"]["missing"], 1);
         assert!(f["otp"]["send_to_submit_ms"]["p99"].is_null());
+        assert!(f["messages"][0]["send_to_submit_ms"].is_null());
     }
 }
