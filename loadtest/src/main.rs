@@ -11,7 +11,9 @@
 //! - `e2e`: MCMP with the simulators around it, loaded and then checked for
 //!   lost or duplicated messages and reports;
 //! - `soak`: the `e2e` flow for minutes with short retentions, sampling the
-//!   server's RSS and data dir to show neither keeps growing.
+//!   server's RSS and data dir to show neither keeps growing;
+//! - `priority`: a bulk backlog draining through a slow sender, and `otp`
+//!   messages timed from their request to the SMSC meanwhile.
 //!
 //! Why this shape: it depends on no MCMP crate and speaks only the wire
 //! protocols (its own small SMPP codec in [`smpp`]), so a bug shared by the
@@ -31,6 +33,7 @@ mod baseline;
 mod e2e;
 mod http;
 mod load;
+mod priority;
 mod provider;
 mod run;
 mod shutdown;
@@ -79,6 +82,9 @@ enum Command {
     /// Run the e2e flow for `--duration` with short retentions, sampling
     /// the server's RSS and data-dir size; fail if either keeps growing.
     Soak(soak::SoakArgs),
+    /// Send a bulk backlog through a slow sender, then `otp` messages while
+    /// it drains; time each otp message to the SMSC, fail over `--limit-ms`.
+    Priority(priority::PriorityArgs),
 }
 
 /// The load duration of `run`, `e2e` and `soak` without `--duration`.
@@ -122,6 +128,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Command::Priority(args) => {
+            // NOTE: `--duration` does not apply: the bulk phase is as long
+            // as `--bulk` takes to send, the otp phase is `--otp-secs`.
+            let passed = load_then_exit(priority::run(args, shutdown), trigger).await?;
+            if !passed {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         other => other,
     };
     let work = async {
@@ -130,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Provider(args) => provider::run(args, shutdown).await,
             Command::Sink(args) => sink::run(args, shutdown).await,
             Command::Baseline(args) => baseline::run(args, shutdown).await,
-            Command::Run(_) | Command::E2e(_) | Command::Soak(_) => Ok(()),
+            Command::Run(_) | Command::E2e(_) | Command::Soak(_) | Command::Priority(_) => Ok(()),
         }
     };
     tokio::pin!(work);

@@ -191,6 +191,19 @@ pub struct Tenant<'a> {
     pub senders: usize,
     /// Channels routed to the SMSC.
     pub channels: Vec<String>,
+    /// The bill code's class and the senders' TPS cap.
+    pub shape: Shape,
+}
+
+/// How the tenant's traffic is shaped; the default is what `e2e` and
+/// `soak` register (the server's default class, senders without a cap).
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    /// The bill code's `class` (`otp`, `realtime`, `bulk`, `ad`); none
+    /// leaves the server's default (`realtime`).
+    pub bill_class: Option<String>,
+    /// Each sender's `tps` (0 = no limit).
+    pub sender_tps: u32,
 }
 
 /// Registers customer, services, bill code, caller ID, senders and routes,
@@ -222,12 +235,16 @@ pub async fn register(
         Some(json!({"channels": channels})),
     )
     .await?;
+    let mut bill_code = json!({"ad": false});
+    if let Some(class) = &t.shape.bill_class {
+        bill_code["class"] = class.as_str().into();
+    }
     admin(
         conn,
         token,
         Method::PUT,
         &format!("/customers/{g}/bill-codes/{}", t.bill_code),
-        Some(json!({"ad": false})),
+        Some(bill_code),
     )
     .await?;
     admin(
@@ -252,6 +269,7 @@ pub async fn register(
                 "password": "e2e",
                 "binds": 1,
                 "window": 64,
+                "tps": t.shape.sender_tps,
             },
         });
         admin(

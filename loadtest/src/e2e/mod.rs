@@ -137,6 +137,15 @@ impl Setup {
     /// Starts the simulators and MCMP (with `config` as its TOML config
     /// file when started here), registers the tenant and waits for binds.
     pub async fn start(args: &E2eArgs, config: Option<&str>) -> anyhow::Result<Setup> {
+        Setup::start_shaped(args, config, mcmp::Shape::default()).await
+    }
+
+    /// [`Setup::start`] with the tenant's traffic shaped by `shape`.
+    pub async fn start_shaped(
+        args: &E2eArgs,
+        config: Option<&str>,
+        shape: mcmp::Shape,
+    ) -> anyhow::Result<Setup> {
         let mix = load::Mix::parse(&args.load.mix)?;
         let channels: Vec<String> = mix.weights().into_keys().collect();
         anyhow::ensure!(
@@ -170,6 +179,7 @@ impl Setup {
             smsc: world.smpp_addr,
             senders: args.senders,
             channels,
+            shape,
         };
         let (client_id, secret) = mcmp::register(&mut conn, &admin_token, &tenant).await?;
         let listener = world.sink_listener.take().context("sink listener")?;

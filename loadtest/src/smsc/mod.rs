@@ -6,6 +6,7 @@
 //! responses share one ordered byte stream. Everything observable is in
 //! [`state::State`], served by the control API ([`control`]).
 
+pub mod arrivals;
 mod conn;
 pub mod control;
 pub mod state;

@@ -14,6 +14,8 @@ use serde::Serialize;
 use crate::smpp::{tag, ShortMessage};
 use crate::text::{self, Concat};
 
+use super::arrivals::Watch;
+
 /// Default bound on the messages kept for `GET /messages`. Past it the oldest
 /// are forgotten (and counted in `messages_evicted`); counters stay exact.
 pub const DEFAULT_MAX_MESSAGES: usize = 1_000_000;
@@ -123,6 +125,9 @@ pub struct State {
     max_messages: usize,
     seen: HashSet<u64>,
     pending: HashMap<ConcatKey, Pending>,
+    /// Marked messages timed on arrival (set in process by a load mode;
+    /// `reset` clears it).
+    pub watch: Option<Watch>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -165,6 +170,7 @@ impl State {
             max_messages,
             seen: HashSet::new(),
             pending: HashMap::new(),
+            watch: None,
         }
     }
 
@@ -274,6 +280,9 @@ impl State {
 
     fn complete(&mut self, message: Message, user_ref: Option<&[u8]>) {
         self.counters.messages += 1;
+        if let Some(w) = self.watch.as_mut() {
+            w.note(&message.text, self.counters.messages);
+        }
         self.system(&message.system_id).messages += 1;
         let key = dedup_key(&message, user_ref);
         if self.seen.contains(&key) {

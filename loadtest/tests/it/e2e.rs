@@ -7,7 +7,7 @@ use std::process::Command;
 
 /// `<target>/debug/mcmp`, found from this test binary at
 /// `<target>/debug/deps/it-…`.
-fn mcmp_bin() -> Option<PathBuf> {
+pub fn mcmp_bin() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let debug = exe.parent()?.parent()?;
     let bin = debug.join("mcmp");

@@ -4,6 +4,7 @@
 //! independent of the crate's own codec).
 
 mod e2e;
+mod priority;
 mod provider;
 mod run;
 mod sink;
