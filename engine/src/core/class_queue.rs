@@ -91,6 +91,20 @@ impl<T> ClassQueue<T> {
         Some(item)
     }
 
+    /// Takes out the newest item of the lowest class queued, if that class
+    /// is below `class`: room for a more urgent item in a full queue.
+    pub fn displace_below(&mut self, class: Class) -> Option<T> {
+        let lowest = (0..Class::ALL.len())
+            .rev()
+            .find(|c| !self.classes[*c].is_empty())?;
+        if lowest <= class.rank() {
+            return None;
+        }
+        let item = self.classes[lowest].pop_back()?;
+        self.len -= 1;
+        Some(item)
+    }
+
     /// Removes the first item `pred` picks.
     pub fn remove(&mut self, pred: impl Fn(&T) -> bool) -> Option<T> {
         for q in &mut self.classes {
@@ -130,5 +144,22 @@ mod tests {
         let ad = order.iter().position(|x| *x == 100);
         assert_eq!(ad, Some(9), "the ad gets the tenth pop");
         assert_eq!((q.len(), q.pop()), (0, None));
+    }
+
+    #[test]
+    fn a_more_urgent_item_displaces_the_newest_of_the_lowest_class() {
+        let mut q = ClassQueue::default();
+        q.push(Class::Bulk, 1);
+        q.push(Class::Bulk, 2);
+        q.push(Class::Realtime, 3);
+        assert_eq!(q.displace_below(Class::Bulk), None, "not below bulk");
+        assert_eq!(q.displace_below(Class::Otp), Some(2));
+        assert_eq!(q.displace_below(Class::Realtime), Some(1));
+        assert_eq!(
+            q.displace_below(Class::Realtime),
+            None,
+            "only realtime left"
+        );
+        assert_eq!(q.len(), 1);
     }
 }

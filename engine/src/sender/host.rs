@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::live::SenderLive;
-use super::queue::{SessionQueue, SESSION_QUEUE_BOUND};
+use super::queue::{Pushed, SessionQueue, SESSION_QUEUE_BOUND};
 use super::{Outbound, SessionEvent, SessionEvents, Transport};
 use crate::core::lifecycle::events::OwnerEvent;
 use crate::core::receipts::{ReceiptIdFormat, ReceiptKey};
@@ -170,8 +170,9 @@ impl SenderHost {
     }
 
     /// Hands a message to a bound session of `sender` on this shard (the one
-    /// with the shortest queue); gives it back if there is none or all are full.
-    pub fn push(&self, sender: &str, msg: Outbound) -> Result<(), Outbound> {
+    /// with the shortest queue); gives it back if there is none or all are
+    /// full. A less urgent message it displaced goes back to its owner.
+    pub fn push(&self, shard: &Shard, sender: &str, msg: Outbound) -> Result<(), Outbound> {
         let sessions = self.sessions.borrow();
         let best = sessions.get(sender).and_then(|list| {
             list.iter()
@@ -180,8 +181,14 @@ impl SenderHost {
         });
         match best {
             Some(s) => match s.queue.push(msg) {
-                Ok(()) => {
+                Ok(Pushed::Queued) => {
                     s.live.pushed();
+                    Ok(())
+                }
+                Ok(Pushed::Displaced(lower)) => {
+                    s.live.pushed();
+                    s.live.resolved();
+                    unplaced(shard, lower.id);
                     Ok(())
                 }
                 Err(full) => Err(full.0),

@@ -19,10 +19,22 @@ pub const SESSION_QUEUE_BOUND: usize = 100_000;
 #[derive(Debug)]
 pub struct QueueFull(pub Outbound);
 
+/// What a push did.
+#[derive(Debug)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued in a full queue in place of this less urgent message, which
+    /// goes back to its owner (held, routed again).
+    Displaced(Outbound),
+}
+
 /// A bounded queue of [`Outbound`] messages between routing and one
 /// session, served by traffic class ([`ClassQueue`]: `otp` first, each
 /// waiting lower class one pop in ten). The bound is on all classes
-/// together.
+/// together; a message that finds the queue full takes the place of the
+/// newest message of a lower class, if there is one (SPEC §5.2: a bulk
+/// backlog never keeps an `otp` message out of the queue).
 ///
 /// A message whose validity has ended is never handed to the session: the
 /// pop that reaches it sets it aside ([`SessionQueue::take_expired`]), and
@@ -55,16 +67,21 @@ impl SessionQueue {
         self.items.borrow().is_empty()
     }
 
-    /// Appends a message to its class, or gives it back when full.
-    pub fn push(&self, msg: Outbound) -> Result<(), QueueFull> {
+    /// Appends a message to its class; when full, in place of the newest
+    /// message of a lower class, else it is given back.
+    pub fn push(&self, msg: Outbound) -> Result<Pushed, QueueFull> {
         let mut items = self.items.borrow_mut();
+        let mut pushed = Pushed::Queued;
         if items.len() >= self.bound {
-            return Err(QueueFull(msg));
+            match items.displace_below(msg.class) {
+                Some(lower) => pushed = Pushed::Displaced(lower),
+                None => return Err(QueueFull(msg)),
+            }
         }
         items.push(msg.class, msg);
         drop(items);
         self.ready.notify();
-        Ok(())
+        Ok(pushed)
     }
 
     /// Puts a message back at the head of its class (a retry after a
@@ -165,6 +182,25 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_of_bulk_still_takes_an_otp_message_in_place_of_the_newest_bulk() {
+        let q = SessionQueue::new(3);
+        for seq in 1..=3 {
+            assert!(matches!(q.push(msg(seq, Class::Bulk)), Ok(Pushed::Queued)));
+        }
+        let full = q.push(msg(4, Class::Bulk));
+        assert!(
+            matches!(full, Err(QueueFull(m)) if m.id.seq() == 4),
+            "same class: refused"
+        );
+        match q.push(msg(5, Class::Otp)) {
+            Ok(Pushed::Displaced(m)) => assert_eq!(m.id.seq(), 3, "the newest bulk goes"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.try_pop().map(|m| m.id.seq()), Some(5), "otp first");
+    }
+
+    #[test]
     fn a_waiting_lower_class_gets_one_pop_in_ten() {
         let q = SessionQueue::new(1_000);
         for seq in 0..100 {
@@ -195,7 +231,7 @@ mod tests {
         q.push(msg(1, Class::Ad)).expect("room");
         q.push(msg(2, Class::Otp)).expect("room");
         q.push(msg(3, Class::Bulk)).expect("room");
-        assert!(q.push(msg(4, Class::Otp)).is_err(), "full");
+        assert!(q.push(msg(4, Class::Ad)).is_err(), "full, nothing less urgent");
         q.push_front(msg(5, Class::Bulk));
         assert_eq!(q.len(), 4, "a retry goes back even over the bound");
         assert!(q.remove(MessageId::new(0, 1)));

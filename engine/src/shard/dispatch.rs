@@ -202,7 +202,7 @@ impl Shard {
         match msg {
             SessionMsg::Submit { sender, items } => {
                 for m in items {
-                    if let Err(back) = self.senders.push(&sender, m) {
+                    if let Err(back) = self.senders.push(self, &sender, m) {
                         sender_host::unplaced(self, back.id);
                     }
                 }

@@ -128,7 +128,7 @@ pub async fn ask_pick(shard: Rc<Shard>, ask: PickAsk) {
 /// to the shard whose session takes it; held when the queue refuses it.
 pub fn hand_over(shard: &Shard, dest: usize, sender: String, outbound: Outbound) {
     if dest == shard.id {
-        if let Err(back) = shard.senders.push(&sender, outbound) {
+        if let Err(back) = shard.senders.push(shard, &sender, outbound) {
             hold(shard, back.id);
         }
     } else {
