@@ -297,6 +297,12 @@ impl DedupTable {
             .insert(key, id, at_secs, self.settings.print_bits);
     }
 
+    /// Lets go of what aged out by `now_secs` (claims do it too; the
+    /// driver calls it on idle ticks so an idle table shrinks).
+    pub fn expire(&mut self, now_secs: u32) {
+        self.evict(now_secs);
+    }
+
     fn evict(&mut self, now_secs: u32) {
         while let Some(&(at, key)) = self.order.front() {
             if self.young(at, now_secs) {

@@ -89,6 +89,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         }
         shard.feed(|c, now, fx| {
             c.lifecycle.expire_due(now, EXPIRE_BATCH, fx);
+            c.dedup.expire((now / 1000) as u32);
         });
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();
