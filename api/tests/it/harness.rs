@@ -261,6 +261,18 @@ pub fn send_accepted(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<Stri
     ids
 }
 
+/// Posts one batch, asserts 200 and returns its results.
+pub fn post_batch(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<Value> {
+    let (s, r) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(token),
+        Some(&json!({ "messages": msgs })),
+    );
+    assert_eq!(s, 200, "{r}");
+    r["results"].as_array().expect("results").clone()
+}
+
 /// An SMS for customer tests.
 pub fn sms(src: &str) -> Value {
     json!({"src_msg_id": src, "channel": "SMS", "bill_code": "B1", "from": "0212345678", "to": "01012345678", "text": format!("hello {src}")})

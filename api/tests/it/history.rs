@@ -664,15 +664,7 @@ fn every_message_has_a_class_shown_as_priority_in_its_view_its_report_and_the_ex
 
 /// One batch; the code and `message_id` of each result.
 fn send_codes(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<(i64, String)> {
-    let (s, r) = server.call(
-        "POST",
-        "/v1/messages",
-        Some(token),
-        Some(&json!({ "messages": msgs })),
-    );
-    assert_eq!(s, 200, "{r}");
-    let results = r["results"].as_array().expect("results").clone();
-    results
+    crate::harness::post_batch(server, token, msgs)
         .iter()
         .map(|x| {
             let code = x["code"].as_i64().expect("code");

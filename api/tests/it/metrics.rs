@@ -186,14 +186,7 @@ fn promtool_check(text: &str) {
 }
 
 fn post(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<Value> {
-    let (s, r) = server.call(
-        "POST",
-        "/v1/messages",
-        Some(token),
-        Some(&json!({ "messages": msgs })),
-    );
-    assert_eq!(s, 200, "{r}");
-    r["results"].as_array().expect("results").clone()
+    crate::harness::post_batch(server, token, msgs)
 }
 
 /// Polls the scrape until `pred` holds (metrics of the other shards are

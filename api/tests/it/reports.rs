@@ -49,16 +49,7 @@ pub(crate) fn customer(
 }
 
 fn send(server: &Server, token: &str, msgs: Vec<Value>) -> Vec<String> {
-    let (s, r) = server.call(
-        "POST",
-        "/v1/messages",
-        Some(token),
-        Some(&json!({ "messages": msgs })),
-    );
-    assert_eq!(s, 200, "{r}");
-    r["results"]
-        .as_array()
-        .expect("results")
+    crate::harness::post_batch(server, token, msgs)
         .iter()
         .map(|x| x["message_id"].as_str().expect("accepted").to_string())
         .collect()

@@ -231,7 +231,10 @@ mod tests {
         q.push(msg(1, Class::Ad)).expect("room");
         q.push(msg(2, Class::Otp)).expect("room");
         q.push(msg(3, Class::Bulk)).expect("room");
-        assert!(q.push(msg(4, Class::Ad)).is_err(), "full, nothing less urgent");
+        assert!(
+            q.push(msg(4, Class::Ad)).is_err(),
+            "full, nothing less urgent"
+        );
         q.push_front(msg(5, Class::Bulk));
         assert_eq!(q.len(), 4, "a retry goes back even over the bound");
         assert!(q.remove(MessageId::new(0, 1)));
