@@ -342,7 +342,7 @@ pub mod legacy {
 
     /// A [`MessageRequest`] before `origin_code`: [`RequestV2`] and `priority`.
     #[derive(Debug, Clone, PartialEq, Eq, Decode)]
-    struct RequestV3 {
+    pub struct RequestV3 {
         v2: RequestV2,
         priority: Option<Class>,
     }
@@ -413,7 +413,6 @@ pub mod legacy {
 
     impl From<AcceptedV3> for AcceptedRecord {
         fn from(v: AcceptedV3) -> AcceptedRecord {
-            let r = v.request.v2.v1;
             AcceptedRecord {
                 id: v.id,
                 group_code: v.group_code,
@@ -422,27 +421,34 @@ pub mod legacy {
                 status: v.status,
                 price: v.price,
                 fallback_of: v.fallback_of,
-                request: MessageRequest {
-                    src_msg_id: r.src_msg_id,
-                    channel: r.channel,
-                    bill_code: r.bill_code,
-                    from: r.from,
-                    to: r.to,
-                    text: r.text,
-                    subject: r.subject,
-                    ad: r.ad,
-                    send_at: r.send_at,
-                    template_code: r.template_code,
-                    vars: r.vars,
-                    attachments: r.attachments,
-                    fallback: r.fallback,
-                    email: r.email,
-                    push: r.push,
-                    parts: r.parts,
-                    validity: v.request.v2.validity,
-                    priority: v.request.priority,
-                    origin_code: None,
-                },
+                request: v.request.into(),
+            }
+        }
+    }
+
+    impl From<RequestV3> for MessageRequest {
+        fn from(v: RequestV3) -> MessageRequest {
+            let r = v.v2.v1;
+            MessageRequest {
+                src_msg_id: r.src_msg_id,
+                channel: r.channel,
+                bill_code: r.bill_code,
+                from: r.from,
+                to: r.to,
+                text: r.text,
+                subject: r.subject,
+                ad: r.ad,
+                send_at: r.send_at,
+                template_code: r.template_code,
+                vars: r.vars,
+                attachments: r.attachments,
+                fallback: r.fallback,
+                email: r.email,
+                push: r.push,
+                parts: r.parts,
+                validity: v.v2.validity,
+                priority: v.priority,
+                origin_code: None,
             }
         }
     }

@@ -22,6 +22,7 @@
 //! crash the replayed messages are handed over again (a message written
 //! twice keeps one copy).
 
+mod legacy;
 pub mod store;
 
 use std::path::Path;

@@ -152,7 +152,7 @@ impl Store {
             }
             let (start, part) = self.part_for(&mut parts, v.created_at_ms)?;
             let id = v.id.0.to_be_bytes();
-            batch.insert(&part.handle, [&b"m"[..], &id].concat(), encode(m));
+            batch.insert(&part.handle, [&b"m"[..], &id].concat(), encode_doc(m));
             let group = [v.group_code.as_bytes(), b"\0"].concat();
             let src = [&b"s"[..], &group, v.src_msg_id.as_bytes()].concat();
             batch.insert(&part.handle, src, id.to_vec());
@@ -488,7 +488,22 @@ fn scan_with_values(
 
 fn read_doc(handle: &PartitionHandle, id: MessageId) -> Result<Option<SettledMessage>, Error> {
     let key = [&b"m"[..], &id.0.to_be_bytes()].concat();
-    Ok(handle.get(key)?.and_then(|v| decode(&v)))
+    Ok(handle.get(key)?.and_then(|v| decode_doc(&v)))
+}
+
+/// A message's document: [`super::legacy::DOC_V1`], then its bincode.
+fn encode_doc(m: &SettledMessage) -> Vec<u8> {
+    let mut out = super::legacy::DOC_V1.to_vec();
+    out.extend_from_slice(&encode(m));
+    out
+}
+
+/// A document of [`encode_doc`], or one written before it (no prefix).
+fn decode_doc(bytes: &[u8]) -> Option<SettledMessage> {
+    match bytes.strip_prefix(super::legacy::DOC_V1.as_slice()) {
+        Some(current) => decode(current),
+        None => decode::<super::legacy::SettledV0>(bytes).map(SettledMessage::from),
+    }
 }
 
 fn encode<T: bincode::Encode>(m: &T) -> Vec<u8> {

@@ -196,3 +196,18 @@ fn failed_counts_and_late_receipts_of_expired_messages() {
     let ok_now = store.get(ok.view.id, 3 * MIN).expect("get").expect("held");
     assert_eq!(ok_now, ok, "a delivered message takes no late receipt");
 }
+
+#[test]
+fn documents_written_before_origin_codes_still_read() {
+    let m = settled(1, 7, 1_000, Status::Delivered, 2000);
+    assert_eq!(m.view.origin_code, None);
+    assert_eq!(decode_doc(&encode_doc(&m)), Some(m.clone()));
+    // The layout before: the view without its last field (`origin_code`,
+    // None: one zero byte), then the price and the report state.
+    let view = encode(&m.view);
+    assert_eq!(view.last(), Some(&0));
+    let mut old = view[..view.len() - 1].to_vec();
+    old.extend_from_slice(&encode(&m.price));
+    old.extend_from_slice(&encode(&m.report));
+    assert_eq!(decode_doc(&old), Some(m));
+}

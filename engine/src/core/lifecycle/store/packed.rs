@@ -142,9 +142,26 @@ impl Encode for PackedRequest {
     }
 }
 
+thread_local! {
+    /// Set while a checkpoint written before origin codes is decoded.
+    static BEFORE_ORIGIN_CODES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `decode` with requests read in their layout before origin codes
+/// (`codec::legacy::RequestV3`): a checkpoint of that time holds them so.
+pub fn before_origin_codes<T>(decode: impl FnOnce() -> T) -> T {
+    BEFORE_ORIGIN_CODES.with(|b| b.set(true));
+    let out = decode();
+    BEFORE_ORIGIN_CODES.with(|b| b.set(false));
+    out
+}
+
 impl<Context> Decode<Context> for PackedRequest {
     fn decode<D: Decoder<Context = Context>>(decoder: &mut D) -> Result<Self, DecodeError> {
-        let request = MessageRequest::decode(decoder)?;
+        let request = match BEFORE_ORIGIN_CODES.with(std::cell::Cell::get) {
+            true => crate::codec::legacy::RequestV3::decode(decoder)?.into(),
+            false => MessageRequest::decode(decoder)?,
+        };
         Ok(PackedRequest::pack(&request))
     }
 }
@@ -153,8 +170,7 @@ impl<'de, Context> bincode::BorrowDecode<'de, Context> for PackedRequest {
     fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = Context>>(
         decoder: &mut D,
     ) -> Result<Self, DecodeError> {
-        let request = MessageRequest::borrow_decode(decoder)?;
-        Ok(PackedRequest::pack(&request))
+        Decode::decode(decoder)
     }
 }
 

@@ -13,6 +13,10 @@ use bincode::{Decode, Encode};
 use super::{LeftKey, LocalMessages, StoredMessage};
 use crate::codec::{BlockedRecord, LateReceiptRecord};
 
+/// The prefix of a snapshot whose requests have `origin_code` (a first
+/// byte no older snapshot has: bincode never starts a `u64` with 0xff).
+const SNAPSHOT_V1: [u8; 2] = [0xff, 1];
+
 /// What [`LocalMessages::encode_snapshot`] writes, borrowed.
 #[derive(Encode)]
 struct SnapshotRef<'a> {
@@ -51,7 +55,10 @@ impl LocalMessages {
             blocked: &self.blocked,
             late_receipts: &self.late_receipts,
         };
-        bincode::encode_to_vec(snapshot, bincode::config::standard()).unwrap_or_default()
+        let mut out = SNAPSHOT_V1.to_vec();
+        // Encoding borrowed plain data into a Vec cannot fail.
+        let _ = bincode::encode_into_std_write(snapshot, &mut out, bincode::config::standard());
+        out
     }
 
     /// The store a payload of [`LocalMessages::encode_snapshot`] describes;
@@ -61,8 +68,13 @@ impl LocalMessages {
         default_validity_secs: u32,
     ) -> Result<LocalMessages, SnapshotError> {
         let config = bincode::config::standard();
-        let (s, _): (Snapshot, usize) =
-            bincode::decode_from_slice(bytes, config).map_err(|e| SnapshotError(e.to_string()))?;
+        let decoded = match bytes.strip_prefix(SNAPSHOT_V1.as_slice()) {
+            Some(current) => bincode::decode_from_slice(current, config),
+            None => {
+                super::packed::before_origin_codes(|| bincode::decode_from_slice(bytes, config))
+            }
+        };
+        let (s, _): (Snapshot, usize) = decoded.map_err(|e| SnapshotError(e.to_string()))?;
         let mut store = LocalMessages::new(default_validity_secs);
         store.max_seq = s.max_seq;
         for mut m in s.messages {

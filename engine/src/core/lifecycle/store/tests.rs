@@ -177,3 +177,34 @@ fn a_receipt_for_a_message_that_did_not_expire_is_no_late_receipt() {
     let m = s.get(MessageId::new(0, 4)).expect("held");
     assert_eq!(m.events.len(), 2, "accepted, delivered");
 }
+
+#[test]
+fn a_checkpoint_written_before_origin_codes_still_loads() {
+    let mut store = LocalMessages::default();
+    store.apply(accepted(1));
+    let now = store.encode_snapshot();
+    // The layout before: no prefix, and each request without its last
+    // field (`origin_code`, None: one zero byte).
+    let Record::Accepted(rec) = accepted(1) else {
+        unreachable!()
+    };
+    let request =
+        bincode::encode_to_vec(&rec.request, bincode::config::standard()).expect("encodes");
+    let body = &now[2..];
+    let at = body
+        .windows(request.len())
+        .position(|w| w == request.as_slice())
+        .expect("the request is in the snapshot");
+    let mut old = body[..at + request.len() - 1].to_vec();
+    old.extend_from_slice(&body[at + request.len()..]);
+    let back = LocalMessages::from_snapshot(&old, 86_400).expect("the old layout loads");
+    let m = back.get(MessageId::new(0, 1)).expect("the message");
+    assert_eq!(m.request.unpack(), rec.request);
+    let current = LocalMessages::from_snapshot(&now, 86_400).expect("loads");
+    assert_eq!(
+        current
+            .get(MessageId::new(0, 1))
+            .map(|m| m.request.unpack()),
+        Some(rec.request)
+    );
+}
