@@ -36,6 +36,9 @@ pub const EARLY_RECEIPT_TTL_MS: i64 = 300_000;
 /// and a day for late receipts (SPEC §5.1).
 pub const INDEX_TTL_MS: i64 = 4 * 86_400_000;
 
+/// Order entries of matched keys tolerated before a compaction.
+const ORDER_SLACK: usize = 4096;
+
 /// A receipt key: hash of sender name and carrier message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ReceiptKey(pub u128);
@@ -289,6 +292,21 @@ impl ReceiptIndex {
         }
     }
 
+    /// Drops the order entries of keys whose receipt came, once they are
+    /// more than the keys still waiting (plus [`ORDER_SLACK`]): the order
+    /// stays within twice the keys waiting, at O(1) amortized per receipt.
+    fn compact_order(&mut self) {
+        if self.order.len() > 2 * self.index.len() + ORDER_SLACK {
+            let index = &self.index;
+            self.order.retain(|(_, k, id)| index.get(k) == Some(id));
+        }
+    }
+
+    /// Entries in the TTL order (matched ones not yet dropped included).
+    pub fn order_len(&self) -> usize {
+        self.order.len()
+    }
+
     /// Keys waiting for their receipt.
     pub fn indexed(&self) -> usize {
         self.index.len()
@@ -297,6 +315,7 @@ impl ReceiptIndex {
     /// A receipt arrived at `now_ms`.
     pub fn arrived(&mut self, now_ms: i64, key: ReceiptKey, receipt: Receipt) -> Arrival {
         if let Some(id) = self.index.remove(&key) {
+            self.compact_order();
             return Arrival::Matched(id);
         }
         if self.early.len() >= EARLY_RECEIPTS_BOUND {
@@ -325,6 +344,30 @@ mod tests {
     fn matches(format: ReceiptIdFormat, submit: &str, receipt: &str, learned: IdRelation) -> bool {
         let at_submit = ReceiptKey::new("S", &format.submit_id(submit));
         at_submit == ReceiptKey::new("S", &format.receipt_id(receipt, learned))
+    }
+
+    #[test]
+    fn matched_keys_do_not_stay_in_the_ttl_order() {
+        let mut r = ReceiptIndex::default();
+        let receipt = |_| Receipt {
+            delivered: true,
+            code: 2000,
+        };
+        for i in 0..100_000u64 {
+            let key = ReceiptKey::new("S", &i.to_string());
+            assert_eq!(r.index(i as i64, key, MessageId::new(0, i)), None);
+            if i >= 10 {
+                let old = ReceiptKey::new("S", &(i - 10).to_string());
+                let got = r.arrived(i as i64, old, receipt(()));
+                assert_eq!(got, Arrival::Matched(MessageId::new(0, i - 10)));
+            }
+        }
+        assert_eq!(r.indexed(), 10);
+        assert!(
+            r.order_len() <= 2 * 10 + ORDER_SLACK + 1,
+            "{}",
+            r.order_len()
+        );
     }
 
     #[test]
