@@ -269,6 +269,8 @@ pub enum MessagesMsg {
     Redrive {
         /// The client.
         client_id: String,
+        /// Its dead letters of this shard read from the history store.
+        archived: Vec<crate::codec::RevivedRecord>,
         /// How many.
         reply: Reply<usize>,
     },

@@ -192,8 +192,13 @@ impl Shard {
             MessagesMsg::Webhooks { reply } => {
                 let _ = reply.send(super::reports::webhooks_local(self));
             }
-            MessagesMsg::Redrive { client_id, reply } => {
-                let _ = reply.send(super::reports::redrive_local(self, &client_id));
+            MessagesMsg::Redrive {
+                client_id,
+                archived,
+                reply,
+            } => {
+                let n = super::reports::redrive_local(self, &client_id, archived);
+                let _ = reply.send(n);
             }
         }
     }
