@@ -32,6 +32,7 @@ pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Bo
         ["v1", rest @ ..] => customer(api, req, rest).await,
         ["admin", "v1", rest @ ..] => admin(api, req, rest).await,
         ["metrics"] if req.method() == Method::GET => ops::metrics(api).await,
+        ["openapi.json"] if req.method() == Method::GET => ops::openapi(),
         ["provider", "v1", "reports", sender] if req.method() == Method::POST => {
             let sender = sender.to_string();
             provider::provider_report(api, &sender, req).await
@@ -55,7 +56,7 @@ pub(crate) fn metrics_route(method: &Method, path: &str) -> HttpRoute {
         HttpRoute::Admin
     } else if p.starts_with("provider/") {
         HttpRoute::Provider
-    } else if matches!(p, "healthz" | "readyz" | "metrics") {
+    } else if matches!(p, "healthz" | "readyz" | "metrics" | "openapi.json") {
         HttpRoute::Ops
     } else {
         HttpRoute::Other
@@ -237,3 +238,7 @@ async fn admin_routing_table(
         _ => Err(http::not_found()),
     }
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

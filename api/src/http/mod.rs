@@ -33,6 +33,15 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<B
     with_type(status, body.to_string().into_bytes(), "application/json")
 }
 
+/// A static JSON document (sent as it is).
+pub(crate) fn static_json(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
 /// An empty answer.
 pub(crate) fn empty(status: StatusCode) -> Response<Body> {
     let mut r = Response::new(Body::default());

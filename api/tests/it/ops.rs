@@ -371,3 +371,21 @@ fn sender_down_and_up_alerts_are_posted_to_the_webhook() {
     let down = wait_alert(&alerts, "sender_down", "AL_S_SIM01");
     assert_eq!(down["detail"]["reason"], "stopped", "{down}");
 }
+
+/// SPEC §5.9: `GET /openapi.json` serves the repository's
+/// `docs/openapi.json`, an OpenAPI 3.1 document, without a token.
+#[test]
+fn openapi_json_is_served_as_the_repository_file() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (s, served) = server.call("GET", "/openapi.json", None, None);
+    assert_eq!(s, 200, "{served}");
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .expect("docs/openapi.json");
+    let file: Value = serde_json::from_str(&file).expect("JSON");
+    assert_eq!(served, file);
+    assert_eq!(served["openapi"], "3.1.0");
+    let (s, _) = server.call("POST", "/openapi.json", None, None);
+    assert_eq!(s, 404, "GET only");
+}
