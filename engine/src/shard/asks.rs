@@ -337,6 +337,7 @@ impl Shard {
             gauges.merge(g);
         }
         gauges.history_disk_bytes = self.shared.history.disk_bytes();
+        gauges.resident_memory_bytes = crate::metrics::resident_memory_bytes();
         crate::metrics::render(&merged, &gauges)
     }
 
