@@ -174,6 +174,7 @@ fn engine_config(
         digest_at_second: mcmp_engine::parse_time_of_day(&config.reports.digest_at)
             .unwrap_or(30_600),
         alert_url: config.alerts.webhook_url.clone(),
+        alert_format: config.alerts.format.engine(),
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,
         min_free_bytes: config.wal.min_free,

@@ -60,6 +60,19 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Where operator alerts are POSTed (`alerts.webhook-url`); `None`: only logged.
     pub alert_url: Option<String>,
+    /// The body of a POSTed alert (`alerts.format`).
+    pub alert_format: AlertFormat,
+}
+
+/// The body of a POSTed operator alert (`alerts.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// `{"event","at","detail"}` (the default).
+    #[default]
+    Json,
+    /// A Slack incoming-webhook payload (`text` plus blocks; Mattermost
+    /// takes it too).
+    Slack,
 }
 
 impl EngineConfig {
