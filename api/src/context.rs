@@ -29,6 +29,8 @@ pub(crate) struct ApiState {
     pub(crate) shards_bound: AtomicUsize,
     pub(crate) ready: AtomicBool,
     pub(crate) demo: Option<crate::demo::DemoClient>,
+    /// Failed console logins and logged-out sessions (admin path only).
+    pub(crate) sessions: crate::auth::session::Sessions,
 }
 
 impl ApiState {
@@ -50,6 +52,7 @@ impl ApiState {
             shards_bound: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             demo: None,
+            sessions: Default::default(),
         }
     }
 

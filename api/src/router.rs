@@ -12,8 +12,8 @@ use mcmp_engine::HttpRoute;
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::{
-    blocked, clients, customers, delete_row, export, origin_codes, pnx, routes, senders, spam,
-    webhooks,
+    access, audit, blocked, clients, customers, delete_row, export, operators, origin_codes, pnx,
+    routes, senders, spam, webhooks,
 };
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
@@ -114,27 +114,35 @@ fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Respo
     Ok(claims)
 }
 
-/// Routes `/admin/v1/...` after checking the admin token.
+/// Routes `/admin/v1/...`: logging in and out first, then, for the admin
+/// token or an operator's session allowed to make the request (SPEC §5.7),
+/// the tables; a change that succeeds goes to the audit log.
 async fn admin(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let ok = auth::bearer_token(header)
-        .is_some_and(|t| auth::constant_time_eq(t.as_bytes(), api.state.admin_token.as_bytes()));
-    if !ok {
-        return http::error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "admin token required",
-        );
-    }
     let method = req.method().clone();
+    match (method.clone(), rest) {
+        (Method::POST, ["session"]) => return operators::login(api, req).await,
+        (Method::DELETE, ["session"]) => return operators::logout(api, &req),
+        _ => {}
+    }
+    let who = match access::authenticate(api, &req) {
+        Ok(who) => who,
+        Err(resp) => return resp,
+    };
     let owned: Vec<String> = rest.iter().map(|s| http::percent_decode(s)).collect();
     let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
-    admin_customer_table(api, method, &parts, req)
+    if let Err(resp) = access::authorize(api, &who, &req, &parts) {
+        return resp;
+    }
+    match (method.clone(), parts.as_slice()) {
+        (Method::GET, ["session"]) => return operators::whoami(api, &who),
+        (_, ["session"]) => return http::method_not_allowed(),
+        _ => {}
+    }
+    let before = audit::before(api, &method, &parts).await;
+    let resp = admin_customer_table(api, method.clone(), &parts, req)
         .await
-        .unwrap_or_else(|e| e)
+        .unwrap_or_else(|e| e);
+    audit::record(api, &who, &method, &parts, before, resp).await
 }
 
 /// `/admin/v1/`: customers, spam keywords and result codes; any other path
@@ -188,6 +196,15 @@ async fn admin_customer_table(
         (Method::DELETE, ["spam-keywords", k]) => spam::delete_spam_keyword(api, k).await,
         (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
+        (Method::PUT, ["operators", n]) => operators::put_operator(api, n, req).await,
+        (Method::GET, ["operators"]) => operators::list_operators(api),
+        (Method::DELETE, ["operators", n]) => operators::delete_operator(api, n).await,
+        (_, ["operators", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["audit"]) => {
+            let params = http::parse_query(req.uri().query());
+            audit::list(api, &params).await
+        }
+        (_, ["audit"]) => Err(http::method_not_allowed()),
         (Method::GET, ["result-codes"]) => Ok(http::json(
             StatusCode::OK,
             &mcmp_engine::code_tables::json(),

@@ -9,6 +9,7 @@ mod harness;
 mod history;
 mod lifecycle;
 mod metrics;
+mod operators;
 mod ops;
 mod policy;
 mod receipt_ids;
