@@ -31,6 +31,8 @@ pub(crate) struct ApiState {
     pub(crate) demo: Option<crate::demo::DemoClient>,
     /// Failed console logins and logged-out sessions (admin path only).
     pub(crate) sessions: crate::auth::session::Sessions,
+    /// Event streams (`GET /admin/v1/events`) open in the process.
+    pub(crate) event_streams: AtomicUsize,
 }
 
 impl ApiState {
@@ -53,6 +55,7 @@ impl ApiState {
             ready: AtomicBool::new(false),
             demo: None,
             sessions: Default::default(),
+            event_streams: AtomicUsize::new(0),
         }
     }
 
@@ -79,4 +82,6 @@ pub(crate) struct ShardApi {
     pub(crate) stopping: Cell<bool>,
     pub(crate) connections: RefCell<HashMap<u64, Rc<LocalNotify>>>,
     pub(crate) next_conn: Cell<u64>,
+    /// This shard's open event streams.
+    pub(crate) events: Rc<crate::endpoints::admin::events::EventHub>,
 }

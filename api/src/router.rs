@@ -12,9 +12,10 @@ use mcmp_engine::HttpRoute;
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::{
-    access, audit, blocked, clients, customers, delete_row, export, operators, origin_codes, pnx,
-    routes, senders, spam, webhooks,
+    access, audit, blocked, clients, customers, delete_row, events, export, operators,
+    origin_codes, pnx, routes, senders, spam, webhooks,
 };
+use crate::endpoints::console::{self, Asset};
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
@@ -33,6 +34,11 @@ pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Bo
         ["admin", "v1", rest @ ..] => admin(api, req, rest).await,
         ["metrics"] if req.method() == Method::GET => ops::metrics(api).await,
         ["openapi.json"] if req.method() == Method::GET => ops::openapi(),
+        ["console"] if req.method() == Method::GET => console::serve(&req, Asset::Page),
+        ["console", "app.js"] if req.method() == Method::GET => console::serve(&req, Asset::Script),
+        ["console", "style.css"] if req.method() == Method::GET => {
+            console::serve(&req, Asset::Style)
+        }
         ["provider", "v1", "reports", sender] if req.method() == Method::POST => {
             let sender = sender.to_string();
             provider::provider_report(api, &sender, req).await
@@ -135,6 +141,8 @@ async fn admin(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Respons
     }
     match (method.clone(), parts.as_slice()) {
         (Method::GET, ["session"]) => return operators::whoami(api, &who),
+        (Method::GET, ["events"]) => return events::events(api),
+        (_, ["events"]) => return http::method_not_allowed(),
         (_, ["session"]) => return http::method_not_allowed(),
         _ => {}
     }

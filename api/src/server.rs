@@ -42,6 +42,7 @@ pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
         stopping: Cell::new(false),
         connections: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
+        events: Rc::default(),
     });
     let listener = match bind(&api).await {
         Ok(l) => l,

@@ -333,3 +333,107 @@ fn operators_log_in_with_roles_and_every_change_is_audited() {
         Some(entries.len())
     );
 }
+
+/// Reads an open event stream until `n` `stats` events came; their data.
+fn read_stats(stream: &mut TcpStream, n: usize) -> (String, Vec<Value>) {
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while events.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {n} events in: {text}"
+        );
+        let got = stream.read(&mut buf).expect("read the stream");
+        assert!(got > 0, "the stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..got]));
+        events = text
+            .split("event: stats\ndata: ")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('\n'))
+            .filter_map(|(data, _)| serde_json::from_str(data).ok())
+            .collect();
+    }
+    (text, events)
+}
+
+/// SPEC §5.7: `GET /console` is served from the binary with an ETag, and
+/// `GET /admin/v1/events` streams the live figures once a second (to the
+/// admin token or a session; 401 without).
+#[test]
+fn the_console_is_served_and_live_figures_stream_as_server_sent_events() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let addr = server.addr;
+    let page = request(addr, "GET", "/console", &[], None);
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html")));
+    let etag = page.header("etag").expect("ETag").to_string();
+    let again = request(
+        addr,
+        "GET",
+        "/console",
+        &[format!("If-None-Match: {etag}")],
+        None,
+    );
+    assert_eq!(again.status, 304);
+    for asset in ["/console/app.js", "/console/style.css"] {
+        assert_eq!(
+            request(addr, "GET", asset, &[], None).status,
+            200,
+            "{asset}"
+        );
+    }
+    assert_eq!(
+        request(addr, "GET", "/admin/v1/events", &[], None).status,
+        401
+    );
+
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = format!(
+        "GET /admin/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        crate::harness::ADMIN
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let (head, events) = read_stats(&mut s, 2);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    let first = &events[0];
+    for key in [
+        "at",
+        "accepted",
+        "final",
+        "rejected",
+        "held",
+        "memory_messages",
+        "senders",
+    ] {
+        assert!(first.get(key).is_some(), "no {key} in {first}");
+    }
+    assert_eq!(first["accepted"]["SMS"], 0);
+    drop(s);
+    // A closed stream is let go: streams keep opening.
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(req.as_bytes()).expect("write");
+        let _ = read_stats(&mut s, 1);
+        open.push(s);
+    }
+    // Open streams do not hold up a clean shutdown.
+    let started = std::time::Instant::now();
+    assert!(server.terminate().success());
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "{took:?}");
+}

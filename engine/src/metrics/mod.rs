@@ -19,6 +19,7 @@
 //! shard's [`MetricsSnapshot`] and [`render`]s the merge (the test
 //! `one_shard_counts_render_after_a_merge` shows the round trip).
 
+mod figures;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+pub use self::figures::figures;
 pub use self::render::{render, Gauges, SenderGauges};
 use crate::codes::ResultCode;
 use crate::model::{Channel, Status};

@@ -324,8 +324,10 @@ impl Shard {
         (self.metrics.snapshot(), gauges)
     }
 
-    /// Every shard's metrics merged and rendered (Prometheus text).
-    pub async fn render_metrics(self: &Rc<Self>) -> String {
+    /// Every shard's metrics and gauges, merged.
+    async fn merged_metrics(
+        self: &Rc<Self>,
+    ) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
         let mut merged = crate::metrics::MetricsSnapshot::default();
         let mut gauges = crate::metrics::Gauges::default();
         for (snap, g) in ask_all(self, |reply| MeshMsg::Admin(AdminMsg::Metrics { reply }))
@@ -338,7 +340,19 @@ impl Shard {
         }
         gauges.history_disk_bytes = self.shared.history.disk_bytes();
         gauges.resident_memory_bytes = crate::metrics::resident_memory_bytes();
+        (merged, gauges)
+    }
+
+    /// Every shard's metrics merged and rendered (Prometheus text).
+    pub async fn render_metrics(self: &Rc<Self>) -> String {
+        let (merged, gauges) = self.merged_metrics().await;
         crate::metrics::render(&merged, &gauges)
+    }
+
+    /// The console's live figures, merged over the shards (JSON).
+    pub async fn live_figures(self: &Rc<Self>) -> serde_json::Value {
+        let (merged, gauges) = self.merged_metrics().await;
+        crate::metrics::figures(&merged, &gauges, unix_ms())
     }
 
     /// Reads from the catalog store off-core (admin GETs).

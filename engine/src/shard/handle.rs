@@ -183,6 +183,11 @@ impl ShardHandle {
         self.shard.render_metrics().await
     }
 
+    /// The console's live figures (counters and gauges), merged (JSON).
+    pub async fn live_figures(&self) -> serde_json::Value {
+        self.shard.live_figures().await
+    }
+
     /// Counts one HTTP request.
     pub fn observe_http(&self, route: HttpRoute, status: u16, took: Duration) {
         self.shard.metrics.http_request(route, status, took);

@@ -8,6 +8,7 @@ pub(crate) mod audit;
 pub(crate) mod blocked;
 pub(crate) mod clients;
 pub(crate) mod customers;
+pub(crate) mod events;
 pub(crate) mod export;
 pub(crate) mod operators;
 pub(crate) mod origin_codes;
