@@ -197,8 +197,39 @@ const screens = {
   },
 
   async messages(view) {
-    view.innerHTML = `<h2>Messages</h2><p class="note">Message search and timelines are not available yet in the admin API;
-      customers read their messages through GET /v1/messages.</p>`;
+    view.innerHTML = `<h2>Messages</h2>` +
+      form("id-form", "By id", [["id", "message id", "required"]], "Find") +
+      form("search-form", "By customer", [["customer", "customer", "required"], ["src_msg_id", "src_msg_id"], ["to", "recipient"], ["status", "status"], ["since", "since (RFC 3339)"], ["until", "until (RFC 3339)"]], "Search") +
+      `<div id="found"></div><div id="timeline"></div>`;
+    const showTimeline = (m) => {
+      const rows = (m.events || []).map((e) => [e.at, e.status, e.code, e.delivered ?? ""]);
+      $("#timeline").innerHTML = `<h3 id="timeline-of">Timeline of ${esc(m.message_id)} (${esc(m.group_code ?? "")} · ${esc(m.src_msg_id)} → ${esc(m.to)}, via ${esc(m.sender ?? "–")} / ${esc(m.carrier ?? "–")})</h3>` +
+        table(["at", "status", "code", "carrier said delivered"], rows);
+    };
+    const list = (messages) => {
+      $("#found").innerHTML = table(["id", "src_msg_id", "to", "channel", "status", "code", "created", ""], messages.map((m) =>
+        [m.message_id, m.src_msg_id, m.to, m.channel, m.status, m.code, m.created_at, { html: `<button data-id="${esc(m.message_id)}">Timeline</button>` }]));
+      $("#found").querySelectorAll("button[data-id]").forEach((b) => b.addEventListener("click", async () => {
+        try { showTimeline(await api("GET", `/messages/${encodeURIComponent(b.dataset.id)}`)); } catch (e) { showError(e.message); }
+      }));
+    };
+    $("#id-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      try {
+        showError("");
+        const m = await api("GET", `/messages/${encodeURIComponent(new FormData(ev.target).get("id"))}`);
+        list([m]);
+        showTimeline(m);
+      } catch (e) { showError(`Search: ${e.message}`); }
+    });
+    $("#search-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const q = new URLSearchParams([...new FormData(ev.target).entries()].filter(([, v]) => v));
+      try {
+        showError("");
+        list((await api("GET", `/messages?${q}`)).messages);
+      } catch (e) { showError(`Search: ${e.message}`); }
+    });
   },
 
   async webhooks(view) {

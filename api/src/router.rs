@@ -11,6 +11,7 @@ use mcmp_engine::HttpRoute;
 
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
+use crate::endpoints::admin::messages as admin_messages;
 use crate::endpoints::admin::{
     access, audit, blocked, clients, customers, delete_row, events, export, operators,
     origin_codes, pnx, routes, senders, spam, webhooks,
@@ -82,7 +83,7 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
             if http::query_param(&params, "src_msg_id").is_some() {
                 messages::get_by_src_msg_id(api, &claims, &req).await
             } else {
-                reports::history(api, &claims, &params).await
+                reports::history(api, &claims.grp, &params).await
             }
         }
         (Method::GET, ["messages", id]) => messages::get_message(api, &claims, id).await,
@@ -208,6 +209,12 @@ async fn admin_customer_table(
         (Method::GET, ["operators"]) => operators::list_operators(api),
         (Method::DELETE, ["operators", n]) => operators::delete_operator(api, n).await,
         (_, ["operators", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["messages"]) => {
+            let params = http::parse_query(req.uri().query());
+            Ok(admin_messages::search(api, &params).await)
+        }
+        (Method::GET, ["messages", id]) => Ok(admin_messages::get(api, id).await),
+        (_, ["messages", ..]) => Err(http::method_not_allowed()),
         (Method::GET, ["audit"]) => {
             let params = http::parse_query(req.uri().query());
             audit::list(api, &params).await

@@ -437,3 +437,76 @@ fn the_console_is_served_and_live_figures_stream_as_server_sent_events() {
     let took = started.elapsed();
     assert!(took < Duration::from_secs(8), "{took:?}");
 }
+
+/// SPEC §5.7: operators find any customer's message by id (with its
+/// timeline), or by customer and `src_msg_id`, recipient or status.
+#[test]
+fn operators_search_messages_of_any_customer() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = crate::reports::customer(&server, "MS1", "http://127.0.0.1:9/r", 1);
+    let (s, v) = server.call(
+        "POST",
+        "/v1/messages",
+        Some(&token),
+        Some(&crate::harness::sms("ms-1")),
+    );
+    assert_eq!(s, 200, "{v}");
+    let id = v["results"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    crate::routing::wait_status(&server, &token, &id, |s| s == "delivered");
+
+    let (s, m) = server.admin("GET", &format!("/messages/{id}"), None);
+    assert_eq!(s, 200, "{m}");
+    assert_eq!(
+        (m["group_code"].as_str(), m["status"].as_str()),
+        (Some("MS1"), Some("delivered"))
+    );
+    let timeline: Vec<&str> = m["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["status"].as_str())
+        .collect();
+    assert_eq!(timeline.first(), Some(&"accepted"));
+    assert_eq!(timeline.last(), Some(&"delivered"));
+    assert!(timeline.contains(&"submitted"), "{timeline:?}");
+
+    let (s, found) = server.admin("GET", "/messages?customer=MS1&src_msg_id=ms-1", None);
+    assert_eq!(s, 200);
+    assert_eq!(found["messages"][0]["message_id"], id.as_str());
+    let (s, by_to) = server.admin(
+        "GET",
+        "/messages?customer=MS1&to=01012345678&status=delivered",
+        None,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(by_to["messages"][0]["message_id"], id.as_str(), "{by_to}");
+    let (s, none) = server.admin("GET", "/messages?customer=OTHER&src_msg_id=ms-1", None);
+    assert_eq!(
+        (s, none["messages"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    assert_eq!(
+        server.admin("GET", "/messages", None).0,
+        400,
+        "customer is required"
+    );
+    assert_eq!(
+        server.admin("GET", "/messages/0000000000000000", None).0,
+        404
+    );
+    assert_eq!(
+        request(
+            server.addr,
+            "GET",
+            &format!("/admin/v1/messages/{id}"),
+            &[],
+            None
+        )
+        .status,
+        401
+    );
+}

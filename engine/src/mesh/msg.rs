@@ -222,8 +222,8 @@ pub enum MessagesMsg {
     View {
         /// The message.
         id: MessageId,
-        /// The customer asking.
-        group_code: String,
+        /// The customer asking (`None`: an operator, any customer's).
+        group_code: Option<String>,
         /// The state, or `None` when absent or not the customer's.
         reply: Reply<Option<MessageView>>,
     },

@@ -172,7 +172,7 @@ impl Shard {
         since_ms: i64,
     ) -> Option<MessageView> {
         for id in candidates.into_iter().rev() {
-            let view = self.view(id, group_code).await;
+            let view = self.view(id, Some(group_code)).await;
             if let Some(v) = view.filter(|v| v.src_msg_id == src_msg_id) {
                 if v.created_at_ms >= since_ms {
                     return Some(v);
@@ -191,14 +191,18 @@ impl Shard {
 
     /// Reads a message's state from its owning shard, for `group_code`,
     /// or, once it left memory, from the history store.
-    pub async fn view(self: &Rc<Self>, id: MessageId, group_code: &str) -> Option<MessageView> {
+    pub async fn view(
+        self: &Rc<Self>,
+        id: MessageId,
+        group_code: Option<&str>,
+    ) -> Option<MessageView> {
         if id.shard() >= self.shards() {
             return None;
         }
         let live = match id.shard() == self.id {
             true => self.messages().view(id, group_code),
             false => {
-                let group_code = group_code.to_string();
+                let group_code = group_code.map(str::to_string);
                 ask(self, owner::message(id), |reply| {
                     MeshMsg::Messages(MessagesMsg::View {
                         id,
@@ -220,7 +224,7 @@ impl Shard {
         found
             .flatten()
             .map(|m| m.view)
-            .filter(|v| v.group_code == group_code)
+            .filter(|v| group_code.is_none_or(|g| v.group_code == g))
     }
 
     /// Finds a customer's message by `src_msg_id`: within the dedup window

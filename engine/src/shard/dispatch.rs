@@ -162,7 +162,7 @@ impl Shard {
                 group_code,
                 reply,
             } => {
-                let _ = reply.send(self.messages().view(id, &group_code));
+                let _ = reply.send(self.messages().view(id, group_code.as_deref()));
             }
             MessagesMsg::Cancel {
                 id,

@@ -75,7 +75,12 @@ impl ShardHandle {
 
     /// A message of `group_code`, read at its owning shard.
     pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
-        self.shard.view(id, group_code).await
+        self.shard.view(id, Some(group_code)).await
+    }
+
+    /// A message's current state, whoever's it is (operators).
+    pub async fn view_any(&self, id: MessageId) -> Option<MessageView> {
+        self.shard.view(id, None).await
     }
 
     /// A message of `group_code` by its `src_msg_id` (within the dedup window).

@@ -10,6 +10,7 @@ pub(crate) mod clients;
 pub(crate) mod customers;
 pub(crate) mod events;
 pub(crate) mod export;
+pub(crate) mod messages;
 pub(crate) mod operators;
 pub(crate) mod origin_codes;
 pub(crate) mod pnx;

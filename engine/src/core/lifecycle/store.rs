@@ -535,9 +535,12 @@ impl LocalMessages {
             .map(|m| &**m)
     }
 
-    /// A copy of the message's state for `group_code` (others see nothing).
-    pub fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
-        let m = self.get(id).filter(|m| &*m.group_code == group_code)?;
+    /// A copy of the message's state for `group_code` (others see nothing;
+    /// `None`: whoever's it is, for operators).
+    pub fn view(&self, id: MessageId, group_code: Option<&str>) -> Option<MessageView> {
+        let m = self
+            .get(id)
+            .filter(|m| group_code.is_none_or(|g| &*m.group_code == g))?;
         Some(MessageView::of(m))
     }
 
