@@ -3,6 +3,7 @@
 
 mod accept;
 mod bad_input;
+mod console_browser;
 mod crash;
 mod deploy;
 mod harness;
