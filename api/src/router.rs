@@ -15,7 +15,7 @@ use crate::endpoints::admin::{
     blocked, clients, customers, delete_row, export, origin_codes, pnx, routes, senders, spam,
     webhooks,
 };
-use crate::endpoints::{agents, messages, ops, provider, reports, token};
+use crate::endpoints::{agents, files, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
 use crate::time::now_ms;
@@ -87,6 +87,9 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
         }
         (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
         (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
+        (Method::POST, ["files"]) => files::post_file(api, &claims, req).await,
+        (Method::GET, ["files", id]) => files::get_file(api, &claims, id).await,
+        (_, ["files"] | ["files", _]) => http::method_not_allowed(),
         (Method::POST, ["agents", "heartbeat"]) => agents::agent_heartbeat(api, &claims, req).await,
         _ => http::not_found(),
     }

@@ -81,6 +81,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("query", 3),
     ("stats", 3),
     ("digest", 3),
+    ("files", 3),
     ("deadlines", 3),
     ("agents", 3),
     // the deterministic simulator (tests only): a driver of the core

