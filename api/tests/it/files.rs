@@ -7,7 +7,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::harness::{data_dir, raw_request, Server};
+use crate::harness::{data_dir, post_batch, raw_request, Server};
+use crate::routing::wait_status;
+use crate::sims::Sim;
+use crate::transports::provider;
 
 /// A tiny JPEG-looking image of `len` bytes (the magic, then filler).
 pub(crate) fn jpeg(len: usize) -> Vec<u8> {
@@ -76,6 +79,130 @@ pub(crate) fn uploaded(server: &Server, token: &str, channel: &str, data: &[u8])
 /// `GET /v1/files/{id}`.
 pub(crate) fn get_file(server: &Server, token: &str, id: &str) -> (u16, Value) {
     server.call("GET", &format!("/v1/files/{id}"), Some(token), None)
+}
+
+/// Enables `channels` for `g` and routes each to sender group `<g>_GRP`.
+fn enable_and_route(server: &Server, g: &str, channels: &[&str]) {
+    let map: serde_json::Map<String, Value> = channels
+        .iter()
+        .map(|c| (c.to_string(), json!({"enabled": true, "tps": 0})))
+        .collect();
+    let (s, v) = server.admin(
+        "PUT",
+        &format!("/customers/{g}/services"),
+        Some(json!({ "channels": map })),
+    );
+    assert_eq!(s, 200, "{v}");
+    for c in channels {
+        let rule = json!({"carriers": {"*": [{"sender_group": format!("{g}_GRP"), "ratio": 1}]}});
+        let (s, v) = server.admin("PUT", &format!("/routes/{g}/{c}"), Some(rule));
+        assert_eq!(s, 200, "{v}");
+    }
+}
+
+/// An `http` sender of group `<g>_GRP` for `channel` with `profile`,
+/// posting to the provider simulator.
+fn http_sender(server: &Server, g: &str, name: &str, channel: &str, profile: &str, provider: &Sim) {
+    let addr = provider.addr("provider");
+    let body = json!({"group": format!("{g}_GRP"), "channels": [channel], "carriers": ["*"],
+        "transport": {"type": "http", "url": format!("http://{addr}/send"), "profile": profile,
+                      "timeout_ms": 5000}});
+    let (s, v) = server.admin("PUT", &format!("/senders/{name}"), Some(body));
+    assert!(s == 200 || s == 201, "{s} {v}");
+}
+
+/// An MMS naming `file_ids`.
+fn mms(src: &str, file_ids: &[&str]) -> Value {
+    let attachments: Vec<Value> = file_ids.iter().map(|f| json!({"file_id": f})).collect();
+    json!({"src_msg_id": src, "channel": "MMS", "bill_code": "B1", "from": "0212345678",
+           "to": "01012345678", "text": format!("photo {src}"), "subject": "photo",
+           "attachments": attachments})
+}
+
+/// An RCS message naming `file_id`.
+pub(crate) fn rcs(src: &str, file_id: &str) -> Value {
+    json!({"src_msg_id": src, "channel": "RCS", "bill_code": "B1", "from": "0212345678",
+           "to": "01012345678", "text": format!("card {src}"),
+           "attachments": [{"file_id": file_id}]})
+}
+
+/// Polls the provider's stats until `pred` holds.
+fn wait_stats(provider: &Sim, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stats = provider.get("provider", "/stats");
+        if pred(&stats) {
+            return stats;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "provider never saw {what}: {stats}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_mms_file_reaches_the_provider_with_an_mms_message_over_the_mms_profile() {
+    let provider = provider(&["--report-delay-ms", "5"]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("FM1");
+    enable_and_route(&server, "FM1", &["MMS"]);
+    http_sender(&server, "FM1", "G_M_PROV01", "MMS", "mms", &provider);
+    let file = uploaded(&server, &token, "MMS", &jpeg(150_000));
+
+    let results = post_batch(&server, &token, vec![mms("m-1", &[&file])]);
+    assert_eq!(results[0]["code"], 1000, "{}", results[0]);
+    let id = results[0]["message_id"].as_str().expect("id");
+    let m = wait_status(&server, &token, id, |s| s == "delivered");
+    assert_eq!(m["sender"], "G_M_PROV01", "{m}");
+    let stats = wait_stats(&provider, "the image", |s| s["images_received"] == 1);
+    assert_eq!(stats["image_bytes"], 150_000, "{stats}");
+    assert_eq!(stats["by_channel"]["MMS"]["sent"], 1, "{stats}");
+}
+
+#[test]
+fn messages_naming_an_unusable_file_are_rejected_3015() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("FU1");
+    let other = server.register_customer("FU2");
+    enable_and_route(&server, "FU1", &["MMS", "RCS"]);
+    let mine = uploaded(&server, &token, "MMS", &jpeg(1000));
+    let theirs = uploaded(&server, &other, "MMS", &jpeg(1000));
+    // No RCS sender to register it with: it is not usable.
+    let (s, v) = upload_json(&server, &token, "RCS", "image/jpeg", &jpeg(1000));
+    assert_eq!(s, 201, "{v}");
+    let rcs_file = v["file_id"].as_str().expect("id").to_string();
+
+    let results = post_batch(
+        &server,
+        &token,
+        vec![
+            mms("u-1", &[&theirs]),
+            mms("u-2", &["0123456789abcdef01234567"]),
+            mms("u-3", &["not-an-id"]),
+            rcs("u-4", &mine),
+            rcs("u-5", &rcs_file),
+            mms("u-6", &[&mine]),
+        ],
+    );
+    for r in &results[..5] {
+        assert_eq!(r["status"], "rejected", "{r}");
+        assert_eq!(r["code"], 3015, "{r}");
+        assert!(
+            r["reason"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("file not usable")),
+            "{r}"
+        );
+    }
+    assert_eq!(
+        results[5]["code"], 1000,
+        "its own MMS file is usable: {}",
+        results[5]
+    );
 }
 
 #[test]

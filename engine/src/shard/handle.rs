@@ -88,6 +88,34 @@ impl ShardHandle {
         (meta.group_code == group_code).then_some(meta)
     }
 
+    /// Replaces the stored files named by the messages of a batch with what
+    /// they carry (SPEC §5.10); a message whose file is not usable gets its
+    /// rejection (3015). `Err` when the file store fails (busy or IO).
+    pub async fn resolve_files(
+        &self,
+        group_code: &str,
+        items: Vec<Result<MessageRequest, Verdict>>,
+    ) -> Result<Vec<Result<MessageRequest, Verdict>>, crate::files::kind::FileError> {
+        let files = &self.shard.shared.files;
+        let now = crate::unix_ms();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Ok(mut req) = item else {
+                out.push(item);
+                continue;
+            };
+            out.push(match files.resolve(now, group_code, &mut req).await? {
+                Ok(()) => Ok(req),
+                Err((code, reason)) => Err(Verdict::Rejected {
+                    code,
+                    reason,
+                    original: None,
+                }),
+            });
+        }
+        Ok(out)
+    }
+
     /// A message of `group_code`, read at its owning shard.
     pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
         self.shard.view(id, group_code).await

@@ -43,6 +43,7 @@ fn outbound(n: u64, channel: Channel) -> Outbound {
         vars: vec![("name".into(), "홍길동".into())],
         international: false,
         expires_at_ms: i64::MAX,
+        attachments: Vec::new(),
         origin_code: None,
         class: crate::model::Class::Realtime,
     }
@@ -299,6 +300,42 @@ fn bodies_per_profile() {
     assert_eq!(Profile::parse("KKO"), Some(Profile::Kko));
     assert_eq!(Profile::parse("sms"), None);
     assert!(rcs.get("origin_code").is_none());
+}
+
+/// SPEC §5.10: an MMS request carries its images, an RCS request the
+/// provider's id of its registered file.
+#[test]
+fn mms_bodies_carry_the_images_and_rcs_bodies_the_providers_file_id() {
+    use crate::model::Attachment;
+    let image = Attachment {
+        name: "a.jpg".into(),
+        content_type: "image/jpeg".into(),
+        data: vec![0xFF, 0xD8, 0xFF],
+    };
+    let mms = Outbound {
+        attachments: vec![image],
+        ..outbound(11, Channel::Mms)
+    };
+    let body: Value =
+        serde_json::from_slice(&request_body(Profile::Mms, &mms, None)).expect("json");
+    assert_eq!(
+        body["attachments"],
+        json!([{"name": "a.jpg", "content_type": "image/jpeg", "data": "/9j/"}])
+    );
+    let rcs = Outbound {
+        attachments: vec![Attachment::provider_file("pf-7")],
+        ..outbound(12, Channel::Rcs)
+    };
+    let body: Value =
+        serde_json::from_slice(&request_body(Profile::Rcs, &rcs, None)).expect("json");
+    assert_eq!(body["file_id"], "pf-7");
+    let plain: Value = serde_json::from_slice(&request_body(
+        Profile::Rcs,
+        &outbound(13, Channel::Rcs),
+        None,
+    ))
+    .expect("json");
+    assert!(plain.get("file_id").is_none());
 }
 
 /// SPEC §5.11: a reseller's origin code is a field of the provider request.
