@@ -11,6 +11,7 @@ use crate::harness::{data_dir, post_batch, raw_request, Server};
 use crate::routing::wait_status;
 use crate::sims::Sim;
 use crate::transports::provider;
+use crate::webhook::{reports, Webhook};
 
 /// A tiny JPEG-looking image of `len` bytes (the magic, then filler).
 pub(crate) fn jpeg(len: usize) -> Vec<u8> {
@@ -347,4 +348,151 @@ fn a_file_survives_kill_9_once_its_upload_was_answered() {
     assert_eq!(v["size"], 70_000);
     let stored = std::fs::read(dir.path().join("files").join(format!("{mms}.data")));
     assert_eq!(stored.expect("bytes on disk"), data);
+}
+
+/// The file reports among the webhook's hits.
+fn file_reports(hook: &Webhook) -> Vec<Value> {
+    reports(&hook.hits())
+        .into_iter()
+        .map(|(r, _)| r)
+        .filter(|r| r["type"] == "file")
+        .collect()
+}
+
+/// A customer `g` whose client reports to `hook`, with RCS routed to an
+/// `http` sender (profile `rcs`) posting to `provider`; (token, secret).
+fn rcs_customer(server: &Server, g: &str, hook: &Webhook, provider: &Sim) -> (String, String) {
+    let (token, secret) = crate::reports::customer(server, g, &hook.url(), 1);
+    enable_and_route(server, g, &["RCS"]);
+    http_sender(server, g, &format!("G_R_{g}01"), "RCS", "rcs", provider);
+    (token, secret)
+}
+
+#[test]
+fn an_rcs_file_is_registered_reported_once_signed_and_carried_by_100_rcs_messages() {
+    let provider = provider(&["--report-delay-ms", "5", "--file-delay-ms", "200"]);
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, secret) = rcs_customer(&server, "FR1", &hook, &provider);
+    let (s, v) = upload_multipart(
+        &server,
+        &token,
+        "RCS",
+        "card.png",
+        "image/png",
+        &png(40_000),
+    );
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["status"], "registering");
+    let file = v["file_id"].as_str().expect("id").to_string();
+
+    let hits = hook.wait("the file report", |h| {
+        reports(h).iter().any(|(r, _)| r["type"] == "file")
+    });
+    let hit = hits
+        .iter()
+        .find(|h| h.body["reports"][0]["type"] == "file")
+        .expect("hit");
+    let expected = format!(
+        "sha256={}",
+        mcmp_api::auth::hmac_sha256_hex(secret.as_bytes(), &hit.raw)
+    );
+    assert_eq!(hit.signature, expected, "the file report is signed");
+    let report = &hit.body["reports"][0];
+    assert_eq!(report["file_id"], file.as_str(), "{report}");
+    assert_eq!(report["status"], "registered", "{report}");
+    assert_eq!(report["code"], 2000, "{report}");
+    assert!(report["expires_at"].as_str().is_some(), "{report}");
+
+    let (s, v) = get_file(&server, &token, &file);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "registered", "{v}");
+    let provider_id = v["provider_file_id"]
+        .as_str()
+        .expect("provider id")
+        .to_string();
+    assert_eq!(v["expires_at"], report["expires_at"], "{v}");
+    assert_eq!(v["sender"], "G_R_FR101", "{v}");
+
+    let msgs: Vec<Value> = (0..100).map(|i| rcs(&format!("card-{i}"), &file)).collect();
+    let results = post_batch(&server, &token, msgs);
+    assert!(results.iter().all(|r| r["code"] == 1000), "{results:?}");
+    let stats = wait_stats(&provider, "100 messages naming the file", |s| {
+        s["by_file_id"][&provider_id] == 100
+    });
+    assert_eq!(stats["by_channel"]["RCS"]["sent"], 100, "{stats}");
+    assert_eq!(stats["files_registered"], 1, "{stats}");
+    for r in &results {
+        let id = r["message_id"].as_str().expect("id");
+        wait_status(&server, &token, id, |s| s == "delivered");
+    }
+    // Every message's report came, and still one file report.
+    hook.wait("100 message reports", |h| {
+        reports(h)
+            .iter()
+            .filter(|(r, _)| r["type"] != "file")
+            .count()
+            >= 100
+    });
+    assert_eq!(file_reports(&hook).len(), 1, "the file is reported once");
+}
+
+#[test]
+fn a_file_the_provider_refuses_fails_with_its_code_and_messages_naming_it_get_3015() {
+    let provider = provider(&["--file-fail-rate", "1"]);
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = rcs_customer(&server, "FR2", &hook, &provider);
+    let file = uploaded(&server, &token, "RCS", &jpeg(5_000));
+    hook.wait("the file report", |h| {
+        reports(h).iter().any(|(r, _)| r["type"] == "file")
+    });
+    let report = file_reports(&hook).remove(0);
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(
+        report["code"], 5003,
+        "R415 is a rejection by the carrier: {report}"
+    );
+    assert_eq!(report["provider_code"], "R415", "{report}");
+    let (s, v) = get_file(&server, &token, &file);
+    assert_eq!(s, 200);
+    assert_eq!(
+        (v["status"].clone(), v["code"].clone()),
+        (json!("failed"), json!(5003)),
+        "{v}"
+    );
+
+    let results = post_batch(&server, &token, vec![rcs("refused-1", &file)]);
+    assert_eq!(results[0]["code"], 3015, "{}", results[0]);
+    let stats = provider.get("provider", "/stats");
+    assert_eq!(stats["files_refused"], 1, "{stats}");
+    assert_eq!(
+        stats["by_channel"]["RCS"],
+        Value::Null,
+        "no message reached the provider: {stats}"
+    );
+}
+
+#[test]
+fn an_rcs_file_registering_at_kill_9_is_registered_and_reported_after_the_restart() {
+    let provider = provider(&["--file-delay-ms", "1500"]);
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = rcs_customer(&server, "FR3", &hook, &provider);
+    let file = uploaded(&server, &token, "RCS", &jpeg(5_000));
+    server.kill9();
+
+    let server = Server::start(dir.path());
+    hook.wait("the file report", |h| {
+        reports(h).iter().any(|(r, _)| r["type"] == "file")
+    });
+    let report = file_reports(&hook).remove(0);
+    assert_eq!(report["status"], "registered", "{report}");
+    let (_, v) = get_file(&server, &token, &file);
+    assert_eq!(v["status"], "registered", "{v}");
+    let results = post_batch(&server, &token, vec![rcs("after-restart", &file)]);
+    assert_eq!(results[0]["code"], 1000, "{}", results[0]);
 }

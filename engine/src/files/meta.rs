@@ -48,6 +48,19 @@ impl FileReport {
     pub fn pending(&self) -> bool {
         !self.done && !self.abandoned
     }
+
+    /// An attempt failed at `now_ms`: the next one is due
+    /// `retry_delay(failures)` later, or none after `retries` retries (as
+    /// for a message's report).
+    pub fn failed(&mut self, now_ms: i64, retries: u32, unit: std::time::Duration) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failures > retries {
+            self.abandoned = true;
+        } else {
+            let wait = crate::core::lifecycle::report::retry_delay(self.failures, unit);
+            self.next_due_ms = now_ms.saturating_add(wait.as_millis() as i64);
+        }
+    }
 }
 
 /// A stored file. Kept in the engine's file index (every shard reads it)
@@ -213,6 +226,21 @@ mod tests {
         assert_eq!(m.usable(0, "G1", Channel::Rcs), Err(Unusable::Registering));
         m.status = FileStatus::Failed;
         assert_eq!(m.usable(0, "G1", Channel::Rcs), Err(Unusable::Failed));
+    }
+
+    #[test]
+    fn a_failed_report_follows_the_message_schedule_then_is_abandoned() {
+        let unit = std::time::Duration::from_secs(60);
+        let mut r = FileReport::default();
+        r.failed(0, 2, unit);
+        assert_eq!((r.failures, r.next_due_ms, r.abandoned), (1, 60_000, false));
+        r.failed(60_000, 2, unit);
+        assert_eq!(
+            (r.failures, r.next_due_ms, r.abandoned),
+            (2, 240_000, false)
+        );
+        r.failed(240_000, 2, unit);
+        assert!(r.abandoned && !r.pending());
     }
 
     #[test]

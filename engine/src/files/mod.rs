@@ -19,6 +19,7 @@
 mod disk;
 pub mod kind;
 pub mod meta;
+pub(crate) mod register;
 pub mod resolve;
 
 use std::collections::HashMap;

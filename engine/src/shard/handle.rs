@@ -79,7 +79,11 @@ impl ShardHandle {
         upload: crate::files::Upload,
     ) -> Result<crate::files::meta::FileMeta, crate::files::kind::FileError> {
         let files = &self.shard.shared.files;
-        files.upload(upload, crate::unix_ms()).await
+        let meta = files.upload(upload, crate::unix_ms()).await?;
+        if meta.status == crate::files::meta::FileStatus::Registering {
+            crate::files::register::spawn(&self.shard, meta.file_id.clone());
+        }
+        Ok(meta)
     }
 
     /// A media file of `group_code` (`None` for another customer's).

@@ -67,6 +67,9 @@ pub const PROVIDER_CODES: &[(&str, ResultCode)] = &[
     ("R404", ResultCode::UnknownSubscriber),
     ("R408", ResultCode::ExpiredAtCarrier),
     ("R503", ResultCode::ProviderError),
+    // RCS media files (SPEC §5.10): too large / unsupported media.
+    ("R413", ResultCode::RejectedByCarrier),
+    ("R415", ResultCode::RejectedByCarrier),
     // MMS: rejected content / unknown number / expired / handset failure.
     ("M400", ResultCode::RejectedByCarrier),
     ("M404", ResultCode::UnknownSubscriber),

@@ -57,6 +57,7 @@ fn config(url: String, profile: &str) -> HttpConfig {
         headers,
         timeout_ms: 10_000,
         profile: profile.into(),
+        file_url: None,
     }
 }
 
@@ -405,4 +406,14 @@ fn the_code_table_maps_provider_codes() {
     assert_eq!(provider_code("X123", false), ResultCode::ProviderError);
     assert_eq!(provider_code("K000", false), ResultCode::ProviderError);
     assert_eq!(provider_code("", true), ResultCode::Delivered);
+}
+
+#[test]
+fn files_are_registered_at_slash_files_on_the_providers_host_unless_configured() {
+    let mut c = config("http://127.0.0.1:8080/v1/send".into(), "rcs");
+    assert_eq!(c.files_url(), "http://127.0.0.1:8080/files");
+    c.url = "http://p.example".into();
+    assert_eq!(c.files_url(), "http://p.example/files");
+    c.file_url = Some("http://m.example/media".into());
+    assert_eq!(c.files_url(), "http://m.example/media");
 }
