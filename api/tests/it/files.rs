@@ -496,3 +496,39 @@ fn an_rcs_file_registering_at_kill_9_is_registered_and_reported_after_the_restar
     let results = post_batch(&server, &token, vec![rcs("after-restart", &file)]);
     assert_eq!(results[0]["code"], 1000, "{}", results[0]);
 }
+
+#[test]
+fn files_are_deleted_at_expiry_or_retention_whichever_is_later() {
+    let provider = provider(&["--file-expiry-secs", "10"]);
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    let toml = "[reports]\nretention = \"3s\"\n[dedup]\nwindow = \"3s\"\n";
+    std::fs::write(&config, toml).expect("config");
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().expect("utf-8")]);
+    let (token, _) = rcs_customer(&server, "FD1", &hook, &provider);
+    let mms = uploaded(&server, &token, "MMS", &jpeg(1000));
+    let rcs_file = uploaded(&server, &token, "RCS", &jpeg(1000));
+    hook.wait("the file report", |h| {
+        reports(h).iter().any(|(r, _)| r["type"] == "file")
+    });
+    let gone = |id: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while get_file(&server, &token, id).0 != 404 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} was never deleted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(!dir.path().join("files").join(format!("{id}.data")).exists());
+    };
+    // The MMS file has no expiry: it goes with the retention (3 s)...
+    gone(&mms);
+    // ...while the RCS file is kept until its provider's expiry (10 s).
+    let (s, v) = get_file(&server, &token, &rcs_file);
+    assert_eq!((s, v["status"].clone()), (200, json!("registered")), "{v}");
+    gone(&rcs_file);
+    let results = post_batch(&server, &token, vec![rcs("after-delete", &rcs_file)]);
+    assert_eq!(results[0]["code"], 3015, "{}", results[0]);
+}

@@ -8,7 +8,9 @@
 //! ([`disk`]) before the upload is answered, so an answered file survives
 //! `kill -9`; and an index of the records in memory, loaded at start-up.
 //! An MMS file is usable at once; an RCS file is registered with the RCS
-//! provider first.
+//! provider first ([`register`]). Files are deleted at their provider's
+//! expiry or the end of the retention period, whichever is later
+//! ([`sweep`]).
 //!
 //! Shared by every shard (`Send + Sync`).
 // NOTE: the index is one `RwLock` for all cores. It is taken only by file
@@ -21,6 +23,7 @@ pub mod kind;
 pub mod meta;
 pub(crate) mod register;
 pub mod resolve;
+pub(crate) mod sweep;
 
 use std::collections::HashMap;
 use std::io;
@@ -147,8 +150,13 @@ impl SharedFiles {
         Ok(())
     }
 
-    /// Writes a changed record durably, then indexes it.
+    /// Writes a changed record durably, then indexes it; a file deleted
+    /// meanwhile stays deleted (a record that a race with the sweep writes
+    /// back has no bytes, and start-up drops it).
     pub async fn save(&self, meta: FileMeta) -> Result<(), FileError> {
+        if self.get(&meta.file_id).is_none() {
+            return Ok(());
+        }
         let path = self.meta_path(&meta.file_id);
         let record = encode(&meta)?;
         let dir = self.dir.clone();
@@ -160,7 +168,9 @@ impl SharedFiles {
             .await
             .map_err(|_| FileError::Busy)?
             .map_err(|e| FileError::Io(e.to_string()))?;
-        self.write_index().insert(meta.file_id.clone(), meta);
+        if let Some(indexed) = self.write_index().get_mut(&meta.file_id) {
+            *indexed = meta;
+        }
         Ok(())
     }
 
@@ -234,7 +244,15 @@ fn load(dir: &Path) -> io::Result<HashMap<String, FileMeta>> {
     // upload that was never answered.
     let with_data: std::collections::HashSet<&str> =
         data.iter().map(|(id, _)| id.as_str()).collect();
-    index.retain(|id, _| with_data.contains(id.as_str()));
+    let orphans: Vec<String> = index
+        .keys()
+        .filter(|id| !with_data.contains(id.as_str()))
+        .cloned()
+        .collect();
+    for id in orphans {
+        index.remove(&id);
+        remove_if_there(&dir.join(format!("{id}.meta")))?;
+    }
     for (id, path) in &data {
         if !index.contains_key(id) {
             tracing::warn!(path = %path.display(), "removing a file upload that was never answered");
@@ -261,3 +279,6 @@ fn read_meta(path: &Path) -> io::Result<FileMeta> {
     }
     Ok(meta)
 }
+
+#[cfg(test)]
+mod tests;

@@ -124,6 +124,7 @@ impl Shard {
         rt::spawn(crate::deadlines::run(self.clone()));
         if self.id == 0 {
             rt::spawn(super::checkpoint::run(self.clone()));
+            rt::spawn(crate::files::sweep::run(self.clone()));
         }
     }
 
