@@ -28,6 +28,7 @@ pub(crate) mod sweep;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kind::FileError;
@@ -61,6 +62,23 @@ pub struct SharedFiles {
     dir: PathBuf,
     index: RwLock<HashMap<String, FileMeta>>,
     disk: disk::Disk,
+    /// RCS registrations running now, all shards together.
+    registering: AtomicUsize,
+}
+
+/// RCS registrations that run at once (all shards together): each holds
+/// a file's bytes (≤ 1 MiB) and their base64 body while its provider
+/// answers; more wait their turn holding only the file's id.
+pub const MAX_REGISTRATIONS: usize = 32;
+
+/// A running registration's place among [`MAX_REGISTRATIONS`]; given back
+/// when dropped.
+pub struct RegistrationSlot<'a>(&'a AtomicUsize);
+
+impl Drop for RegistrationSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl SharedFiles {
@@ -76,6 +94,7 @@ impl SharedFiles {
             dir: dir.to_path_buf(),
             index: RwLock::new(index),
             disk: disk::Disk::start()?,
+            registering: AtomicUsize::new(0),
         })
     }
 
@@ -85,6 +104,17 @@ impl SharedFiles {
 
     fn write_index(&self) -> RwLockWriteGuard<'_, HashMap<String, FileMeta>> {
         self.index.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A place for one more registration, if fewer than
+    /// [`MAX_REGISTRATIONS`] run.
+    pub fn begin_registration(&self) -> Option<RegistrationSlot<'_>> {
+        let taken = self
+            .registering
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_REGISTRATIONS).then_some(n + 1)
+            });
+        taken.ok().map(|_| RegistrationSlot(&self.registering))
     }
 
     /// A file's record.

@@ -36,6 +36,8 @@ use crate::{rt, unix_ms};
 /// Tries of one registration when the provider cannot be reached or
 /// answers 5xx, 408 or 429; then the file fails with 5006.
 pub const REGISTER_ATTEMPTS: u32 = 5;
+/// How often a registration waiting for a slot looks again.
+const WAIT_FOR_SLOT: Duration = Duration::from_millis(100);
 /// The pause after the first failed try; doubles after each.
 const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
@@ -64,7 +66,14 @@ async fn run(shard: Rc<Shard>, file_id: String) {
         return;
     };
     if meta.status == FileStatus::Registering {
+        let slot = loop {
+            match files.begin_registration() {
+                Some(slot) => break slot,
+                None => rt::sleep(WAIT_FOR_SLOT).await,
+            }
+        };
         let outcome = register(&shard, &meta).await;
+        drop(slot);
         outcome.apply(&mut meta);
         meta.report = Default::default();
         if let Err(e) = files.save(meta.clone()).await {

@@ -82,3 +82,15 @@ fn the_sweep_deletes_at_expiry_or_retention_whichever_is_later() {
     let files = SharedFiles::open(dir.path()).expect("reopen");
     assert!(files.select(|_| true).is_empty(), "nothing comes back");
 }
+
+#[test]
+fn at_most_max_registrations_run_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = SharedFiles::open(dir.path()).expect("open");
+    let slots: Vec<_> = (0..MAX_REGISTRATIONS)
+        .map(|_| files.begin_registration().expect("a slot"))
+        .collect();
+    assert!(files.begin_registration().is_none());
+    drop(slots);
+    assert!(files.begin_registration().is_some());
+}
