@@ -445,6 +445,11 @@ fn a_file_the_provider_refuses_fails_with_its_code_and_messages_naming_it_get_30
     let dir = data_dir();
     let server = Server::start(dir.path());
     let (token, _) = rcs_customer(&server, "FR2", &hook, &provider);
+    let bad = json!({"group": "X", "channels": ["RCS"], "carriers": ["*"],
+        "transport": {"type": "http", "url": "http://127.0.0.1:1/send", "profile": "rcs",
+                      "file_url": "ftp://media.example/files"}});
+    let (s, v) = server.admin("PUT", "/senders/G_R_BAD01", Some(bad));
+    assert_eq!(s, 400, "a file_url must be an http:// URL: {v}");
     let file = uploaded(&server, &token, "RCS", &jpeg(5_000));
     hook.wait("the file report", |h| {
         reports(h).iter().any(|(r, _)| r["type"] == "file")
