@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Claims;
 use crate::context::ShardApi;
-use crate::http::{self, multipart, Body};
+use crate::http::{self, Body};
+use crate::multipart;
 use crate::time::{format_rfc3339, now_ms};
 
 /// Largest `POST /v1/files` body: the largest file (1 MiB, RCS) in base64

@@ -4,7 +4,6 @@
 //! and the admin JSON body reader.
 
 pub(crate) mod answer;
-pub(crate) mod multipart;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};

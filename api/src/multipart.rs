@@ -1,28 +1,38 @@
 //! A small `multipart/form-data` reader (RFC 7578) for `POST /v1/files`:
 //! the whole body is in memory already (bounded by the caller), so this
 //! only splits it at the boundary and reads each part's
-//! `Content-Disposition` name and filename and its `Content-Type`.
+//! `Content-Disposition` name and filename and its `Content-Type`. Any
+//! body gives parts or an error, never a panic (fuzzed: `fuzz/`
+//! `multipart`).
+//!
+//! ```
+//! let body = bytes::Bytes::from_static(
+//!     b"--b\r\nContent-Disposition: form-data; name=\"channel\"\r\n\r\nMMS\r\n--b--\r\n",
+//! );
+//! let parts = mcmp_api::multipart::parse(&body, "b").expect("a form");
+//! assert_eq!((parts[0].name.as_str(), &parts[0].data[..]), ("channel", &b"MMS"[..]));
+//! ```
 
 use bytes::Bytes;
 
 /// Most parts read from one body: a file upload has two or three.
-pub(crate) const MAX_PARTS: usize = 16;
+pub const MAX_PARTS: usize = 16;
 
 /// One part of a form.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Part {
+pub struct Part {
     /// The form field's name.
-    pub(crate) name: String,
+    pub name: String,
     /// The file name, for a file part.
-    pub(crate) filename: Option<String>,
+    pub filename: Option<String>,
     /// The part's `Content-Type`, if given.
-    pub(crate) content_type: Option<String>,
+    pub content_type: Option<String>,
     /// Its bytes.
-    pub(crate) data: Bytes,
+    pub data: Bytes,
 }
 
 /// The boundary of a `multipart/form-data` content type, if it is one.
-pub(crate) fn boundary(content_type: &str) -> Option<String> {
+pub fn boundary(content_type: &str) -> Option<String> {
     let mut params = content_type.split(';');
     let kind = params.next()?.trim();
     if !kind.eq_ignore_ascii_case("multipart/form-data") {
@@ -39,7 +49,7 @@ pub(crate) fn boundary(content_type: &str) -> Option<String> {
 
 /// Splits `body` into its parts; `Err` with the reason for a body that is
 /// not a well-formed form.
-pub(crate) fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
+pub fn parse(body: &Bytes, boundary: &str) -> Result<Vec<Part>, String> {
     let delimiter = format!("--{boundary}");
     let d = delimiter.as_bytes();
     let mut at = find(body, d, 0).ok_or("no boundary in the body")? + d.len();
