@@ -101,7 +101,9 @@ pub(crate) async fn post_file(
 fn file_error(e: &FileError) -> Response<Body> {
     let status = match e {
         FileError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        FileError::Busy | FileError::Io(_) => StatusCode::SERVICE_UNAVAILABLE,
+        FileError::Busy | FileError::Io(_) | FileError::StorageFull => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         _ => StatusCode::BAD_REQUEST,
     };
     if let FileError::Io(detail) = e {

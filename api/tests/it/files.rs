@@ -537,3 +537,24 @@ fn files_are_deleted_at_expiry_or_retention_whichever_is_later() {
     let results = post_batch(&server, &token, vec![rcs("after-delete", &rcs_file)]);
     assert_eq!(results[0]["code"], 3015, "{}", results[0]);
 }
+
+/// Files count toward disk: below `wal.min-free` an upload is refused like
+/// a message (503 `storage_full`), and nothing is stored.
+#[test]
+fn uploads_are_refused_with_storage_full_below_min_free() {
+    let dir = data_dir();
+    let config = dir.path().join("mcmp.toml");
+    std::fs::write(&config, "[wal]\nmin-free = \"1000000000GiB\"\n").expect("config");
+    let server = Server::start_with(dir.path(), &["--config", config.to_str().expect("utf-8")]);
+    let token = server.register_customer("FS1");
+    let (s, v) = upload_json(&server, &token, "MMS", "image/jpeg", &jpeg(1000));
+    assert_eq!(
+        (s, v["error"]["code"].clone()),
+        (503, json!("storage_full")),
+        "{v}"
+    );
+    let stored = std::fs::read_dir(dir.path().join("files"))
+        .expect("files dir")
+        .count();
+    assert_eq!(stored, 0);
+}

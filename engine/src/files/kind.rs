@@ -44,6 +44,9 @@ pub enum FileError {
     /// The bytes are not an image of the declared type.
     #[error("the bytes are not a {0} image")]
     Content(String),
+    /// Free space on the data disk is below `wal.min-free` (HTTP 503).
+    #[error("free space on the data disk is below wal.min-free; the file was not stored")]
+    StorageFull,
     /// The file store's queue is full: try again shortly (HTTP 503).
     #[error("the file store is busy; try again shortly")]
     Busy,
@@ -61,6 +64,7 @@ impl FileError {
             FileError::Empty => "empty_file",
             FileError::Type { .. } => "unsupported_file_type",
             FileError::Content(_) => "file_content_mismatch",
+            FileError::StorageFull => "storage_full",
             FileError::Busy => "files_busy",
             FileError::Io(_) => "storage_error",
         }

@@ -10,6 +10,11 @@ use super::SharedFiles;
 use crate::codes::ResultCode;
 use crate::model::{Attachment, Channel, MessageRequest};
 
+// NOTE: an MMS file's bytes are copied into the message (its WAL record
+// and, while in flight, its stored request), as inline images are: the
+// message then goes out whatever happens to the file later. Keeping a
+// reference instead would need a new accepted-record kind.
+
 /// Largest total of an MMS's images once its files are read (800 KB, as
 /// for inline attachments).
 pub const MMS_TOTAL_BYTES: usize = 800 * 1024;

@@ -73,11 +73,15 @@ impl ShardHandle {
         super::accept::accept(&self.shard, origin, items, dry_run).await
     }
 
-    /// Stores a media file (SPEC §5.10) durably and answers its record.
+    /// Stores a media file (SPEC §5.10) durably and answers its record;
+    /// refused while free space is below `wal.min-free`, like messages.
     pub async fn upload_file(
         &self,
         upload: crate::files::Upload,
     ) -> Result<crate::files::meta::FileMeta, crate::files::kind::FileError> {
+        if self.shard.shared.storage_low() {
+            return Err(crate::files::kind::FileError::StorageFull);
+        }
         let files = &self.shard.shared.files;
         let meta = files.upload(upload, crate::unix_ms()).await?;
         if meta.status == crate::files::meta::FileStatus::Registering {
