@@ -558,3 +558,29 @@ fn uploads_are_refused_with_storage_full_below_min_free() {
         .count();
     assert_eq!(stored, 0);
 }
+
+/// A provider that cannot be reached hands the file to the route's next
+/// `rcs` sender.
+#[test]
+fn registration_goes_to_the_next_rcs_sender_when_the_first_is_unreachable() {
+    let provider = provider(&[]);
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = crate::reports::customer(&server, "FF1", &hook.url(), 1);
+    enable_and_route(&server, "FF1", &["RCS"]);
+    // Senders of a group are taken in name order: the dead one first.
+    let dead = json!({"group": "FF1_GRP", "channels": ["RCS"], "carriers": ["*"],
+        "transport": {"type": "http", "url": "http://127.0.0.1:1/send", "profile": "rcs",
+                      "timeout_ms": 1000}});
+    let (s, v) = server.admin("PUT", "/senders/G_R_FF1A01", Some(dead));
+    assert!(s == 200 || s == 201, "{s} {v}");
+    http_sender(&server, "FF1", "G_R_FF1B01", "RCS", "rcs", &provider);
+    let file = uploaded(&server, &token, "RCS", &jpeg(2_000));
+    hook.wait("the file report", |h| {
+        reports(h).iter().any(|(r, _)| r["type"] == "file")
+    });
+    let (_, v) = get_file(&server, &token, &file);
+    assert_eq!(v["status"], "registered", "{v}");
+    assert_eq!(v["sender"], "G_R_FF1B01", "{v}");
+}

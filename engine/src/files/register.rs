@@ -4,8 +4,9 @@
 //! A task on one shard per file: the shard that took the upload, or after
 //! a restart the file's owner (`mesh::owner::file`), which resumes every
 //! file still `registering` or with its report pending. Registration picks
-//! the first available `http` sender with the `rcs` profile in the groups
-//! of the customer's RCS route (ratio > 0, in rule order) and POSTs
+//! an available `http` sender with the `rcs` profile in the groups
+//! of the customer's RCS route (ratio > 0, in rule order; a retry goes to
+//! the next one) and POSTs
 //! `{"file_id","channel","name","content_type","data"}` (base64) to its
 //! [`HttpConfig::files_url`]; the provider answers
 //! `{"provider_file_id","status":"registered","expires_at"}` or
@@ -125,39 +126,46 @@ impl Outcome {
     }
 }
 
-/// The first available `http` sender with the `rcs` profile in the
-/// groups of the customer's RCS route.
-pub fn rcs_sender(snapshot: &Snapshot, group_code: &str) -> Option<(String, HttpConfig)> {
-    let rule = snapshot.route(group_code, Channel::Rcs)?;
-    let groups = rule.carriers.values().flatten().filter(|g| g.ratio > 0);
-    groups
-        .flat_map(|g| {
-            snapshot
-                .senders
-                .values()
-                .filter(move |s| s.config.group == g.sender_group)
-        })
-        .find_map(|s| match &s.config.transport {
-            Transport::Http(h)
-                if h.profile.eq_ignore_ascii_case("rcs")
-                    && s.config.ability == Ability::Available
-                    && s.config.channels.contains(&Channel::Rcs) =>
-            {
-                Some((s.config.name.clone(), h.clone()))
+/// The available `http` senders with the `rcs` profile in the groups of
+/// the customer's RCS route (ratio > 0), in rule order.
+pub fn rcs_senders(snapshot: &Snapshot, group_code: &str) -> Vec<(String, HttpConfig)> {
+    let Some(rule) = snapshot.route(group_code, Channel::Rcs) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, HttpConfig)> = Vec::new();
+    for g in rule.carriers.values().flatten().filter(|g| g.ratio > 0) {
+        for s in snapshot
+            .senders
+            .values()
+            .filter(|s| s.config.group == g.sender_group)
+        {
+            let fits = s.config.ability == Ability::Available
+                && s.config.channels.contains(&Channel::Rcs)
+                && !out.iter().any(|(name, _)| *name == s.config.name);
+            match &s.config.transport {
+                Transport::Http(h) if fits && h.profile.eq_ignore_ascii_case("rcs") => {
+                    out.push((s.config.name.clone(), h.clone()));
+                }
+                _ => {}
             }
-            _ => None,
-        })
+        }
+    }
+    out
 }
 
+/// Registers `meta` with its provider: up to [`REGISTER_ATTEMPTS`] tries,
+/// each on the next of the route's `rcs` senders (so a provider that is
+/// down hands the file to another one, if the route has one).
 async fn register(shard: &Shard, meta: &FileMeta) -> Outcome {
-    let Some((sender, config)) = rcs_sender(&shard.snapshot(), &meta.group_code) else {
+    let senders = rcs_senders(&shard.snapshot(), &meta.group_code);
+    if senders.is_empty() {
         return Outcome::failed(ResultCode::NoRoute, None);
-    };
+    }
     let data = match shard.shared.files.read(&meta.file_id).await {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(file = %meta.file_id, "reading a file to register it: {e}");
-            return Outcome::failed(ResultCode::ProviderError, Some(sender));
+            return Outcome::failed(ResultCode::ProviderError, None);
         }
     };
     let body = json!({
@@ -166,6 +174,28 @@ async fn register(shard: &Shard, meta: &FileMeta) -> Outcome {
         "data": base64::engine::general_purpose::STANDARD.encode(&data),
     });
     let body = Bytes::from(body.to_string());
+    let mut pause = FIRST_PAUSE;
+    let mut last = None;
+    for attempt in 1..=REGISTER_ATTEMPTS {
+        let (sender, config) = &senders[(attempt as usize - 1) % senders.len()];
+        match try_once(shard, config, body.clone()).await {
+            Ok(resp) => return answer_outcome(&resp, sender.clone()),
+            Err(why) => {
+                tracing::warn!(file = %meta.file_id, %sender, attempt, "registering a file failed: {why}");
+            }
+        }
+        last = Some(sender.clone());
+        if attempt < REGISTER_ATTEMPTS {
+            rt::sleep(pause).await;
+            pause *= 2;
+        }
+    }
+    Outcome::failed(ResultCode::ProviderError, last)
+}
+
+/// One upload to `config`'s provider: its answer, or why it is worth
+/// another try (no answer, 5xx, 408, 429).
+async fn try_once(shard: &Shard, config: &HttpConfig, body: Bytes) -> Result<HttpResponse, String> {
     let mut headers: Vec<(String, String)> = config.headers.clone().into_iter().collect();
     if !headers
         .iter()
@@ -173,30 +203,18 @@ async fn register(shard: &Shard, meta: &FileMeta) -> Outcome {
     {
         headers.push(("Content-Type".into(), "application/json".into()));
     }
-    let (url, timeout) = (
-        config.files_url(),
-        Duration::from_millis(u64::from(config.timeout_ms.max(1))),
-    );
-    let mut pause = FIRST_PAUSE;
-    for attempt in 1..=REGISTER_ATTEMPTS {
-        let answer = shard
-            .http
-            .post_json(&url, &headers, body.clone(), timeout)
-            .await;
-        let retry = match answer {
-            Ok(resp) if !matches!(resp.status, 408 | 429 | 500..=599) => {
-                return answer_outcome(&resp, sender);
-            }
-            Ok(resp) => format!("HTTP {}", resp.status),
-            Err(e) => e.to_string(),
-        };
-        tracing::warn!(file = %meta.file_id, %sender, attempt, "registering a file failed: {retry}");
-        if attempt < REGISTER_ATTEMPTS {
-            rt::sleep(pause).await;
-            pause *= 2;
+    let timeout = Duration::from_millis(u64::from(config.timeout_ms.max(1)));
+    match shard
+        .http
+        .post_json(&config.files_url(), &headers, body, timeout)
+        .await
+    {
+        Ok(resp) if matches!(resp.status, 408 | 429 | 500..=599) => {
+            Err(format!("HTTP {}", resp.status))
         }
+        Ok(resp) => Ok(resp),
+        Err(e) => Err(e.to_string()),
     }
-    Outcome::failed(ResultCode::ProviderError, Some(sender))
 }
 
 /// The provider's answer to a file upload.
