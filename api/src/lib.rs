@@ -24,6 +24,7 @@ pub mod demo;
 pub(crate) mod endpoints;
 pub mod export;
 pub(crate) mod http;
+pub mod multipart;
 pub mod phone;
 pub(crate) mod router;
 pub mod schema;

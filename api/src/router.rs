@@ -17,7 +17,7 @@ use crate::endpoints::admin::{
     origin_codes, pnx, routes, senders, spam, webhooks,
 };
 use crate::endpoints::console::{self, Asset};
-use crate::endpoints::{agents, messages, ops, provider, reports, token};
+use crate::endpoints::{agents, files, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
 use crate::time::now_ms;
@@ -95,6 +95,9 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
         }
         (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
         (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
+        (Method::POST, ["files"]) => files::post_file(api, &claims, req).await,
+        (Method::GET, ["files", id]) => files::get_file(api, &claims, id).await,
+        (_, ["files"] | ["files", _]) => http::method_not_allowed(),
         (Method::POST, ["agents", "heartbeat"]) => agents::agent_heartbeat(api, &claims, req).await,
         _ => http::not_found(),
     }
@@ -209,17 +212,6 @@ async fn admin_customer_table(
         (Method::GET, ["operators"]) => operators::list_operators(api),
         (Method::DELETE, ["operators", n]) => operators::delete_operator(api, n).await,
         (_, ["operators", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["messages"]) => {
-            let params = http::parse_query(req.uri().query());
-            Ok(admin_messages::search(api, &params).await)
-        }
-        (Method::GET, ["messages", id]) => Ok(admin_messages::get(api, id).await),
-        (_, ["messages", ..]) => Err(http::method_not_allowed()),
-        (Method::GET, ["audit"]) => {
-            let params = http::parse_query(req.uri().query());
-            audit::list(api, &params).await
-        }
-        (_, ["audit"]) => Err(http::method_not_allowed()),
         (Method::GET, ["result-codes"]) => Ok(http::json(
             StatusCode::OK,
             &mcmp_engine::code_tables::json(),
@@ -228,8 +220,8 @@ async fn admin_customer_table(
     }
 }
 
-/// `/admin/v1/`: senders, routes, PNX, webhooks, stats, blocked messages and agents; any other path is
-/// 404.
+/// `/admin/v1/`: senders, routes, PNX, webhooks, stats, blocked messages,
+/// agents, message search and the audit log; any other path is 404.
 async fn admin_routing_table(
     api: &ShardApi,
     method: Method,
@@ -267,6 +259,17 @@ async fn admin_routing_table(
         }
         (_, ["export"]) => Err(http::method_not_allowed()),
         (Method::GET, ["agents"]) => agents::agents(api).await,
+        (Method::GET, ["messages"]) => {
+            let params = http::parse_query(req.uri().query());
+            Ok(admin_messages::search(api, &params).await)
+        }
+        (Method::GET, ["messages", id]) => Ok(admin_messages::get(api, id).await),
+        (_, ["messages", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["audit"]) => {
+            let params = http::parse_query(req.uri().query());
+            audit::list(api, &params).await
+        }
+        (_, ["audit"]) => Err(http::method_not_allowed()),
         _ => Err(http::not_found()),
     }
 }

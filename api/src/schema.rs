@@ -11,12 +11,8 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use mcmp_engine::codes::ResultCode;
-use mcmp_engine::model::{
-    Attachment, Channel, EmailOptions, FallbackStep, MessageRequest, PushOptions,
-};
+use mcmp_engine::model::{Channel, EmailOptions, FallbackStep, MessageRequest, PushOptions};
 use serde::{Deserialize, Deserializer};
 
 use crate::phone::{parse_caller_id, parse_recipient};
@@ -32,12 +28,6 @@ pub const MAX_SRC_MSG_ID_CHARS: usize = 100;
 pub const LMS_TEXT_BYTES: usize = 2_000;
 /// LMS/MMS subject limit in EUC-KR bytes.
 pub const LMS_SUBJECT_BYTES: usize = 40;
-/// Most attachments of an MMS.
-pub const MMS_MAX_ATTACHMENTS: usize = 3;
-/// Largest decoded MMS attachment (300 KB, counted in KiB as carriers do).
-pub const MMS_ATTACHMENT_BYTES: usize = 300 * 1024;
-/// Largest decoded total of an MMS's attachments (800 KB).
-pub const MMS_TOTAL_BYTES: usize = 800 * 1024;
 /// RCS text limit in characters.
 pub const RCS_TEXT_CHARS: usize = 1_300;
 /// KKO (AlimTalk) text limit in characters.
@@ -156,14 +146,6 @@ struct RawMessage {
     validity: Option<u64>,
     priority: Option<String>,
     origin_code: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAttachment {
-    name: Option<String>,
-    content_type: Option<String>,
-    data: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -393,74 +375,6 @@ fn check_channel_fields(req: &MessageRequest) -> Result<(), Fail> {
     }
 }
 
-fn check_attachments(
-    channel: Channel,
-    raws: Option<Vec<RawAttachment>>,
-) -> Result<Vec<Attachment>, Fail> {
-    let raws = raws.unwrap_or_default();
-    if channel != Channel::Mms {
-        if raws.is_empty() {
-            return Ok(Vec::new());
-        }
-        return Err(field(format!("`attachments` are not used by {channel}")));
-    }
-    if raws.is_empty() {
-        return Err(field("MMS needs 1 to 3 `attachments`"));
-    }
-    if raws.len() > MMS_MAX_ATTACHMENTS {
-        return Err(too_long(format!(
-            "{} attachments; MMS allows at most {MMS_MAX_ATTACHMENTS}",
-            raws.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(raws.len());
-    for (i, raw) in raws.into_iter().enumerate() {
-        out.push(check_attachment(i, raw)?);
-    }
-    let total: usize = out.iter().map(|a| a.data.len()).sum();
-    if total > MMS_TOTAL_BYTES {
-        return Err(too_long(format!(
-            "attachments total {total} bytes; the limit is {MMS_TOTAL_BYTES}"
-        )));
-    }
-    Ok(out)
-}
-
-fn check_attachment(i: usize, raw: RawAttachment) -> Result<Attachment, Fail> {
-    let content_type = required(raw.content_type, &format!("attachments[{i}].content_type"))?;
-    let encoded = required(raw.data, &format!("attachments[{i}].data"))?;
-    if !content_type.eq_ignore_ascii_case("image/jpeg") {
-        return Err(field(format!(
-            "`attachments[{i}].content_type` must be image/jpeg"
-        )));
-    }
-    // Reject oversized data before decoding it (4 base64 chars = 3 bytes).
-    if encoded.len() / 4 * 3 > MMS_ATTACHMENT_BYTES + 3 {
-        return Err(too_long(format!(
-            "`attachments[{i}]` is over {MMS_ATTACHMENT_BYTES} bytes"
-        )));
-    }
-    let data = STANDARD
-        .decode(encoded.as_bytes())
-        .map_err(|_| field(format!("`attachments[{i}].data` is not valid base64")))?;
-    if data.len() > MMS_ATTACHMENT_BYTES {
-        return Err(too_long(format!(
-            "`attachments[{i}]` is {} bytes; the limit is {MMS_ATTACHMENT_BYTES}",
-            data.len()
-        )));
-    }
-    if !data.starts_with(&[0xFF, 0xD8]) {
-        return Err(field(format!(
-            "`attachments[{i}].data` is not a JPEG image"
-        )));
-    }
-    Ok(Attachment {
-        name: raw.name.unwrap_or_default(),
-        content_type: "image/jpeg".to_owned(),
-        data,
-    })
-}
-
 fn check_fallback(channel: Channel, raws: Vec<RawStep>) -> Result<Vec<FallbackStep>, Fail> {
     if raws.is_empty() {
         return Ok(Vec::new());
@@ -658,9 +572,12 @@ fn bytes_limit(s: &str, limit: usize, name: &str) -> Result<u16, Fail> {
     Ok(1)
 }
 
+mod attachments;
+use attachments::{check_attachments, RawAttachment};
 mod email;
 use email::is_email;
 mod when;
+pub use attachments::{MMS_ATTACHMENT_BYTES, MMS_MAX_ATTACHMENTS, MMS_TOTAL_BYTES, RCS_MAX_FILES};
 use when::{check_origin_code, check_priority, check_send_at, check_validity};
 pub use when::{SEND_AT_PAST_TOLERANCE_MS, VALIDITY_SECS};
 

@@ -42,6 +42,9 @@ pub enum ResultCode {
     InvalidField = 3013,
     /// The customer's backlog for the channel is full (SPEC §5.3).
     BacklogFull = 3014,
+    /// A message names a media file that is unknown (or another
+    /// customer's), not yet registered, failed or expired (SPEC §5.10).
+    FileNotUsable = 3015,
     /// A reseller's message without an origin code, or with one not
     /// registered for the customer (SPEC §5.11).
     OriginCodeInvalid = 3016,
@@ -69,7 +72,7 @@ pub enum ResultCode {
 
 impl ResultCode {
     /// Every code, in numeric order.
-    pub const ALL: [ResultCode; 27] = [
+    pub const ALL: [ResultCode; 28] = [
         ResultCode::Accepted,
         ResultCode::Delivered,
         ResultCode::InvalidRecipient,
@@ -86,6 +89,7 @@ impl ResultCode {
         ResultCode::RecipientOptedOut,
         ResultCode::InvalidField,
         ResultCode::BacklogFull,
+        ResultCode::FileNotUsable,
         ResultCode::OriginCodeInvalid,
         ResultCode::NoRoute,
         ResultCode::NoAvailableSender,
@@ -142,6 +146,7 @@ impl ResultCode {
             ResultCode::RecipientOptedOut => "recipient opted out",
             ResultCode::InvalidField => "invalid field / schema",
             ResultCode::BacklogFull => "backlog full",
+            ResultCode::FileNotUsable => "file not usable",
             ResultCode::OriginCodeInvalid => "origin code missing or not registered",
             ResultCode::NoRoute => "no route",
             ResultCode::NoAvailableSender => "no available sender (held too long)",

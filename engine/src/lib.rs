@@ -48,6 +48,7 @@ pub mod core;
 pub(crate) mod deadlines;
 
 pub(crate) mod digest;
+pub mod files;
 pub mod history;
 pub(crate) mod http_client;
 pub(crate) mod io;

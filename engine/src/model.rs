@@ -195,6 +195,51 @@ pub struct Attachment {
     pub data: Vec<u8>,
 }
 
+/// The `content_type` of an attachment that names a stored media file
+/// (`"attachments":[{"file_id"}]`, SPEC §5.10) as the schema reads it;
+/// `name` holds the file id, `data` is empty. The API resolves it before
+/// accept (the MMS file's bytes, or the RCS provider's file id), so such an
+/// attachment never reaches the engine.
+pub const FILE_REF_TYPE: &str = "application/x.mcmp-file-ref";
+
+/// The `content_type` of an RCS message's attachment: a file registered
+/// with the RCS provider; `name` holds the provider's file id, `data` is
+/// empty.
+// NOTE: a reference rides in `Attachment`'s existing fields rather than a
+// new one, so the WAL's accepted record and the checkpoints keep their
+// layout; customers' inline attachments are always `image/jpeg` with data.
+pub const PROVIDER_FILE_TYPE: &str = "application/x.mcmp-provider-file";
+
+impl Attachment {
+    /// An attachment naming stored file `file_id` (resolved before accept).
+    pub fn file_ref(file_id: &str) -> Attachment {
+        Attachment {
+            name: file_id.to_owned(),
+            content_type: FILE_REF_TYPE.to_owned(),
+            data: Vec::new(),
+        }
+    }
+
+    /// The stored file this attachment names, if it is a reference.
+    pub fn file_ref_id(&self) -> Option<&str> {
+        (self.content_type == FILE_REF_TYPE).then_some(self.name.as_str())
+    }
+
+    /// An attachment naming a file by the RCS provider's id.
+    pub fn provider_file(provider_file_id: &str) -> Attachment {
+        Attachment {
+            name: provider_file_id.to_owned(),
+            content_type: PROVIDER_FILE_TYPE.to_owned(),
+            data: Vec::new(),
+        }
+    }
+
+    /// The RCS provider's file id, if this attachment is one.
+    pub fn provider_file_id(&self) -> Option<&str> {
+        (self.content_type == PROVIDER_FILE_TYPE).then_some(self.name.as_str())
+    }
+}
+
 /// One step of a fallback chain: the channel tried next and its text.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct FallbackStep {
@@ -389,6 +434,9 @@ pub struct Outbound {
     /// The reseller's origin code (SPEC §5.11): an SMPP optional parameter,
     /// a field of the provider request.
     pub origin_code: Option<String>,
+    /// MMS images (inline, or a stored file's bytes), or an RCS message's
+    /// file by its provider's id ([`Attachment::provider_file_id`]).
+    pub attachments: Vec<Attachment>,
 }
 
 /// What a message needs for routing.

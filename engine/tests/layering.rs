@@ -81,6 +81,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("query", 3),
     ("stats", 3),
     ("digest", 3),
+    ("files", 3),
     ("deadlines", 3),
     ("agents", 3),
     // the deterministic simulator (tests only): a driver of the core
@@ -105,7 +106,6 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[];
 
 /// (file, its length today) for files over [`MAX_FILE_LINES`].
 const LONG_FILES: &[(&str, usize)] = &[
-    ("api/src/schema.rs", 687),
     // +1: the origin code's optional parameter in `build_pdus` (SPEC §5.11).
     ("engine/src/sender/smpp/session.rs", 662),
 ];

@@ -8,7 +8,7 @@ use mcmp_engine::codes::ResultCode;
 use mcmp_engine::core::accept::{Origin, Verdict};
 use mcmp_engine::core::lifecycle::cancel::CancelOutcome;
 use mcmp_engine::core::lifecycle::store::MessageView;
-use mcmp_engine::model::MessageId;
+use mcmp_engine::model::{MessageId, MessageRequest};
 use mcmp_engine::{AcceptError, WalError};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -48,28 +48,14 @@ pub(crate) async fn post_messages(
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let parsed = match schema::parse_messages(&body, now_ms()) {
-        Ok(p) => p,
-        Err(e) => return http::error(StatusCode::BAD_REQUEST, e.code(), &e.message()),
+    let (src_ids, items) = match requests(&body) {
+        Ok(parsed) => parsed,
+        Err(resp) => return resp,
     };
-    let mut src_ids = Vec::with_capacity(parsed.len());
-    let items = parsed
-        .into_iter()
-        .map(|item| match item {
-            Ok(req) => {
-                src_ids.push(req.src_msg_id.clone());
-                Ok(req)
-            }
-            Err(rej) => {
-                src_ids.push(rej.src_msg_id);
-                Err(Verdict::Rejected {
-                    code: rej.code,
-                    reason: rej.reason,
-                    original: None,
-                })
-            }
-        })
-        .collect();
+    let items = match api.shard.resolve_files(&claims.grp, items).await {
+        Ok(items) => items,
+        Err(e) => return http::error(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e.to_string()),
+    };
     let origin = Origin {
         group_code: &claims.grp,
         client_id: &claims.sub,
@@ -97,6 +83,37 @@ pub(crate) async fn post_messages(
         return resp;
     }
     http::json(StatusCode::OK, &json!({ "results": results }))
+}
+
+/// The request's messages, validated: each one's `src_msg_id`, and the
+/// request or its schema rejection.
+/// A request's messages on their way to accept.
+type Items = Vec<Result<MessageRequest, Verdict>>;
+
+fn requests(body: &[u8]) -> Result<(Vec<String>, Items), Response<Body>> {
+    let parsed = match schema::parse_messages(body, now_ms()) {
+        Ok(p) => p,
+        Err(e) => return Err(http::error(StatusCode::BAD_REQUEST, e.code(), &e.message())),
+    };
+    let mut src_ids = Vec::with_capacity(parsed.len());
+    let items = parsed
+        .into_iter()
+        .map(|item| match item {
+            Ok(req) => {
+                src_ids.push(req.src_msg_id.clone());
+                Ok(req)
+            }
+            Err(rej) => {
+                src_ids.push(rej.src_msg_id);
+                Err(Verdict::Rejected {
+                    code: rej.code,
+                    reason: rej.reason,
+                    original: None,
+                })
+            }
+        })
+        .collect();
+    Ok((src_ids, items))
 }
 
 fn result_row(src_msg_id: String, verdict: Verdict) -> ResultRow {

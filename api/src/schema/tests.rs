@@ -1,6 +1,9 @@
 //! Table-driven tests of every body and message rule.
 
 use super::*;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use mcmp_engine::model::Attachment;
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_795_306_700_000; // 2026-11-22T00:18:20Z
@@ -787,4 +790,42 @@ fn origin_code_rules() {
     let body = with(sms(), json!({ "origin_codes": "BIZ-1" })).to_string();
     let err = parse_messages(body.as_bytes(), NOW).expect_err("typo");
     assert_eq!(err, BodyError::UnknownField("origin_codes".into()));
+}
+
+/// SPEC §5.10: MMS and RCS messages may name stored files by id; the
+/// schema reads them as references, resolved before accept.
+#[test]
+fn attachments_may_name_stored_files() {
+    let mms = json!({"src_msg_id":"f1","channel":"MMS","bill_code":"B","from":"0212345678",
+                     "to":"01012345678","text":"t",
+                     "attachments":[{"file_id":"0123456789abcdef01234567"},
+                                    {"content_type":"image/jpeg","data":jpeg(4)}]});
+    let req = one(&mms).expect("valid");
+    assert_eq!(
+        req.attachments[0],
+        Attachment::file_ref("0123456789abcdef01234567")
+    );
+    assert_eq!(req.attachments[1].data.len(), 4);
+    let rcs = json!({"src_msg_id":"f2","channel":"RCS","bill_code":"B","from":"0212345678",
+                     "to":"01012345678","text":"t","attachments":[{"file_id":"abc"}]});
+    let req = one(&rcs).expect("valid");
+    assert_eq!(req.attachments[0].file_ref_id(), Some("abc"));
+    let inline_rcs = with(
+        rcs.clone(),
+        json!({"attachments":[{"content_type":"image/jpeg","data":jpeg(4)}]}),
+    );
+    assert_eq!(
+        one(&inline_rcs).map_err(|r| r.code),
+        Err(ResultCode::InvalidField)
+    );
+    let two = with(
+        rcs,
+        json!({"attachments":[{"file_id":"a"},{"file_id":"b"}]}),
+    );
+    assert_eq!(one(&two).map_err(|r| r.code), Err(ResultCode::InvalidField));
+    let mixed = with(mms, json!({"attachments":[{"file_id":"a","data":jpeg(4)}]}));
+    assert_eq!(
+        one(&mixed).map_err(|r| r.code),
+        Err(ResultCode::InvalidField)
+    );
 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod console_browser;
 mod crash;
 mod deploy;
+mod files;
 mod harness;
 mod history;
 mod lifecycle;

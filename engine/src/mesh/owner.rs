@@ -22,6 +22,12 @@ pub fn endpoint(client_id: &str, shards: usize) -> usize {
     modulo(fnv1a(&[client_id.as_bytes()]), shards)
 }
 
+/// The shard that resumes a media file's registration and report after a
+/// restart (at upload, the shard that took the file does that work).
+pub fn file(file_id: &str, shards: usize) -> usize {
+    modulo(fnv1a(&[file_id.as_bytes()]), shards)
+}
+
 /// The shard that owns a customer agent's heartbeats.
 pub fn agent(group_code: &str, agent_id: &str, shards: usize) -> usize {
     modulo(

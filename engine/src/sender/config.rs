@@ -177,6 +177,25 @@ pub struct HttpConfig {
     pub timeout_ms: u32,
     /// How a message becomes the request body: `kko`, `rcs`, `mms`, `push`.
     pub profile: String,
+    /// Where an `rcs` sender registers media files (SPEC §5.10); default:
+    /// `/files` on the host of `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_url: Option<String>,
+}
+
+impl HttpConfig {
+    /// Where media files are registered: `file_url`, else `/files` on the
+    /// scheme, host and port of `url`.
+    pub fn files_url(&self) -> String {
+        if let Some(url) = &self.file_url {
+            return url.clone();
+        }
+        let after_scheme = self.url.find("://").map_or(0, |i| i + 3);
+        let end = self.url[after_scheme..]
+            .find('/')
+            .map_or(self.url.len(), |i| i + after_scheme);
+        format!("{}/files", &self.url[..end])
+    }
 }
 
 /// SMTP transport fields.

@@ -25,8 +25,9 @@ pub enum Pushed {
     /// Queued.
     Queued,
     /// Queued in a full queue in place of this less urgent message, which
-    /// goes back to its owner (held, routed again).
-    Displaced(Outbound),
+    /// goes back to its owner (held, routed again). Boxed: rare, and an
+    /// `Outbound` is large next to `Queued`.
+    Displaced(Box<Outbound>),
 }
 
 /// A bounded queue of [`Outbound`] messages between routing and one
@@ -74,7 +75,7 @@ impl SessionQueue {
         let mut pushed = Pushed::Queued;
         if items.len() >= self.bound {
             match items.displace_below(msg.class) {
-                Some(lower) => pushed = Pushed::Displaced(lower),
+                Some(lower) => pushed = Pushed::Displaced(Box::new(lower)),
                 None => return Err(QueueFull(msg)),
             }
         }
@@ -149,6 +150,7 @@ mod tests {
             vars: Vec::new(),
             international: false,
             expires_at_ms: i64::MAX,
+            attachments: Vec::new(),
             origin_code: None,
             class,
         }

@@ -73,6 +73,57 @@ impl ShardHandle {
         super::accept::accept(&self.shard, origin, items, dry_run).await
     }
 
+    /// Stores a media file (SPEC §5.10) durably and answers its record;
+    /// refused while free space is below `wal.min-free`, like messages.
+    pub async fn upload_file(
+        &self,
+        upload: crate::files::Upload,
+    ) -> Result<crate::files::meta::FileMeta, crate::files::kind::FileError> {
+        if self.shard.shared.storage_low() {
+            return Err(crate::files::kind::FileError::StorageFull);
+        }
+        let files = &self.shard.shared.files;
+        let meta = files.upload(upload, crate::unix_ms()).await?;
+        if meta.status == crate::files::meta::FileStatus::Registering {
+            crate::files::register::spawn(&self.shard, meta.file_id.clone());
+        }
+        Ok(meta)
+    }
+
+    /// A media file of `group_code` (`None` for another customer's).
+    pub fn file(&self, file_id: &str, group_code: &str) -> Option<crate::files::meta::FileMeta> {
+        let meta = self.shard.shared.files.get(file_id)?;
+        (meta.group_code == group_code).then_some(meta)
+    }
+
+    /// Replaces the stored files named by the messages of a batch with what
+    /// they carry (SPEC §5.10); a message whose file is not usable gets its
+    /// rejection (3015). `Err` when the file store fails (busy or IO).
+    pub async fn resolve_files(
+        &self,
+        group_code: &str,
+        items: Vec<Result<MessageRequest, Verdict>>,
+    ) -> Result<Vec<Result<MessageRequest, Verdict>>, crate::files::kind::FileError> {
+        let files = &self.shard.shared.files;
+        let now = crate::unix_ms();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let Ok(mut req) = item else {
+                out.push(item);
+                continue;
+            };
+            out.push(match files.resolve(now, group_code, &mut req).await? {
+                Ok(()) => Ok(req),
+                Err((code, reason)) => Err(Verdict::Rejected {
+                    code,
+                    reason,
+                    original: None,
+                }),
+            });
+        }
+        Ok(out)
+    }
+
     /// A message of `group_code`, read at its owning shard.
     pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
         self.shard.view(id, Some(group_code)).await

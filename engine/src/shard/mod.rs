@@ -57,6 +57,8 @@ pub struct SharedEngine {
     pub catalog: Arc<SharedCatalog>,
     /// The history store of settled messages, with its threads.
     pub history: crate::history::History,
+    /// The media files (SPEC §5.10), with their IO thread.
+    pub files: crate::files::SharedFiles,
     mesh: SharedMesh<MeshMsg>,
     inboxes: Mutex<Vec<Option<Inbox<MeshMsg>>>>,
     initial: Arc<Snapshot>,
@@ -175,12 +177,14 @@ impl SharedEngine {
             config.shards,
             config.report_retention,
         )?;
+        let files = crate::files::SharedFiles::open(&config.data_dir.join("files"))?;
         let (start_round, next_round) = checkpoint::rounds(&config)?;
         let (mesh, inboxes) = mesh::build(config.shards);
         let engine = Arc::new(SharedEngine {
             start_round,
             next_round: std::sync::atomic::AtomicU64::new(next_round),
             history,
+            files,
             recovering: AtomicUsize::new(config.shards),
             config,
             catalog: Arc::new(catalog),

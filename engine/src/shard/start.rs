@@ -119,11 +119,13 @@ impl Shard {
         self.senders.reconcile(self);
         super::resume::resume(self);
         super::resume::resume_reports(self);
+        crate::files::register::resume(self);
         rt::spawn(super::reports::dispatch_loop(self.clone()));
         rt::spawn(super::tick::tick_loop(self.clone()));
         rt::spawn(crate::deadlines::run(self.clone()));
         if self.id == 0 {
             rt::spawn(super::checkpoint::run(self.clone()));
+            rt::spawn(crate::files::sweep::run(self.clone()));
         }
     }
 

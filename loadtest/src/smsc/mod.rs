@@ -8,6 +8,7 @@
 
 pub mod arrivals;
 mod conn;
+pub(crate) use conn::civil_from_days;
 pub mod control;
 pub mod state;
 

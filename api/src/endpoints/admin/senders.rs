@@ -20,6 +20,21 @@ use crate::time::format_rfc3339;
 /// Largest number of binds a sender may ask for.
 const MAX_BINDS: u32 = 64;
 
+/// Checks an `http` transport: its URLs and profile.
+fn validate_http(h: &mcmp_engine::sender::HttpConfig) -> Result<(), String> {
+    let is_http_url = |u: &str| u.starts_with("http://") && u.parse::<hyper::Uri>().is_ok();
+    if !is_http_url(&h.url) {
+        return Err("http: url must be an http:// URL".into());
+    }
+    if h.file_url.as_deref().is_some_and(|u| !is_http_url(u)) {
+        return Err("http: file_url must be an http:// URL".into());
+    }
+    if !["kko", "rcs", "mms", "push"].contains(&h.profile.as_str()) {
+        return Err("http: profile must be kko, rcs, mms or push".into());
+    }
+    Ok(())
+}
+
 /// Checks a sender configuration; the error says what to fix.
 fn validate_sender(c: &SenderConfig) -> Result<(), String> {
     if c.group.trim().is_empty() {
@@ -57,14 +72,7 @@ fn validate_sender(c: &SenderConfig) -> Result<(), String> {
                 );
             }
         }
-        Transport::Http(h) => {
-            if !h.url.starts_with("http://") || h.url.parse::<hyper::Uri>().is_err() {
-                return Err("http: url must be an http:// URL".into());
-            }
-            if !["kko", "rcs", "mms", "push"].contains(&h.profile.as_str()) {
-                return Err("http: profile must be kko, rcs, mms or push".into());
-            }
-        }
+        Transport::Http(h) => validate_http(h)?,
         Transport::Smtp(s) => {
             if s.host.is_empty() || s.port == 0 || !s.from.contains('@') {
                 return Err("smtp: host, port and a from address are required".into());

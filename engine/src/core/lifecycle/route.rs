@@ -145,6 +145,7 @@ impl Lifecycle {
             expires_at_ms: self.store.expires_at_ms(m),
             class: super::store::class_of(&m.request),
             origin_code: request.origin_code,
+            attachments: request.attachments,
         };
         let sender = entry.config.name.clone();
         let step = Step {

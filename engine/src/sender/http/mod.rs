@@ -67,6 +67,9 @@ pub const PROVIDER_CODES: &[(&str, ResultCode)] = &[
     ("R404", ResultCode::UnknownSubscriber),
     ("R408", ResultCode::ExpiredAtCarrier),
     ("R503", ResultCode::ProviderError),
+    // RCS media files (SPEC §5.10): too large / unsupported media.
+    ("R413", ResultCode::RejectedByCarrier),
+    ("R415", ResultCode::RejectedByCarrier),
     // MMS: rejected content / unknown number / expired / handset failure.
     ("M400", ResultCode::RejectedByCarrier),
     ("M404", ResultCode::UnknownSubscriber),
@@ -106,8 +109,7 @@ pub enum Profile {
     Kko,
     /// RCS business message: adds `template_code` and `vars`.
     Rcs,
-    /// MMS: adds `subject`. Attachments are not carried: [`Outbound`] has
-    /// none today, so an MMS provider gets text and subject only.
+    /// MMS: adds `subject` and the images (`attachments`, base64).
     Mms,
     /// App push: adds `title` (the message's subject).
     Push,
@@ -131,9 +133,12 @@ impl Profile {
 /// is the 16-hex-digit MCMP id; `report_url` is `null` without a callback
 /// base); then `kko` and `rcs` add `"template_code"` (string or `null`) and
 /// `"vars"` (an object of the template variables), `mms` adds `"subject"`
-/// (string or `null`) and `push` adds `"title"` (the subject, or `null`).
-/// A message with an origin code (a reseller's, SPEC §5.11) also has
-/// `"origin_code"`.
+/// (string or `null`) and `"attachments"` (`[{"name","content_type",
+/// "data"}]`, data in base64: the inline images or a stored file's, SPEC
+/// §5.10), and `push` adds `"title"` (the subject, or `null`). An `rcs`
+/// message that names a registered file also has `"file_id"`: the
+/// provider's own id of it. A message with an origin code (a reseller's,
+/// SPEC §5.11) also has `"origin_code"`.
 pub fn request_body(profile: Profile, msg: &Outbound, report_url: Option<&str>) -> Bytes {
     let mut body = Map::new();
     body.insert("message_id".into(), msg.id.to_string().into());
@@ -154,15 +159,35 @@ pub fn request_body(profile: Profile, msg: &Outbound, report_url: Option<&str>) 
                 .map(|(k, v)| (k.clone(), Value::from(v.clone())))
                 .collect();
             body.insert("vars".into(), Value::Object(vars));
+            let file = msg.attachments.iter().find_map(|a| a.provider_file_id());
+            if let (Profile::Rcs, Some(file_id)) = (profile, file) {
+                body.insert("file_id".into(), file_id.into());
+            }
         }
         Profile::Mms => {
             body.insert("subject".into(), msg.subject.clone().into());
+            body.insert("attachments".into(), images(msg));
         }
         Profile::Push => {
             body.insert("title".into(), msg.subject.clone().into());
         }
     }
     Bytes::from(Value::Object(body).to_string())
+}
+
+/// An MMS message's images: `[{"name","content_type","data"}]`, base64.
+fn images(msg: &Outbound) -> Value {
+    use base64::Engine;
+    let images = msg
+        .attachments
+        .iter()
+        .filter(|a| !a.data.is_empty())
+        .map(|a| {
+            let data = base64::engine::general_purpose::STANDARD.encode(&a.data);
+            serde_json::json!({"name": a.name, "content_type": a.content_type, "data": data})
+        })
+        .collect();
+    Value::Array(images)
 }
 
 /// The provider's synchronous answer to a submit (2xx body).

@@ -43,6 +43,7 @@ fn outbound(n: u64, channel: Channel) -> Outbound {
         vars: vec![("name".into(), "홍길동".into())],
         international: false,
         expires_at_ms: i64::MAX,
+        attachments: Vec::new(),
         origin_code: None,
         class: crate::model::Class::Realtime,
     }
@@ -56,6 +57,7 @@ fn config(url: String, profile: &str) -> HttpConfig {
         headers,
         timeout_ms: 10_000,
         profile: profile.into(),
+        file_url: None,
     }
 }
 
@@ -301,6 +303,42 @@ fn bodies_per_profile() {
     assert!(rcs.get("origin_code").is_none());
 }
 
+/// SPEC §5.10: an MMS request carries its images, an RCS request the
+/// provider's id of its registered file.
+#[test]
+fn mms_bodies_carry_the_images_and_rcs_bodies_the_providers_file_id() {
+    use crate::model::Attachment;
+    let image = Attachment {
+        name: "a.jpg".into(),
+        content_type: "image/jpeg".into(),
+        data: vec![0xFF, 0xD8, 0xFF],
+    };
+    let mms = Outbound {
+        attachments: vec![image],
+        ..outbound(11, Channel::Mms)
+    };
+    let body: Value =
+        serde_json::from_slice(&request_body(Profile::Mms, &mms, None)).expect("json");
+    assert_eq!(
+        body["attachments"],
+        json!([{"name": "a.jpg", "content_type": "image/jpeg", "data": "/9j/"}])
+    );
+    let rcs = Outbound {
+        attachments: vec![Attachment::provider_file("pf-7")],
+        ..outbound(12, Channel::Rcs)
+    };
+    let body: Value =
+        serde_json::from_slice(&request_body(Profile::Rcs, &rcs, None)).expect("json");
+    assert_eq!(body["file_id"], "pf-7");
+    let plain: Value = serde_json::from_slice(&request_body(
+        Profile::Rcs,
+        &outbound(13, Channel::Rcs),
+        None,
+    ))
+    .expect("json");
+    assert!(plain.get("file_id").is_none());
+}
+
 /// SPEC §5.11: a reseller's origin code is a field of the provider request.
 #[test]
 fn the_origin_code_is_a_field_of_every_profile() {
@@ -368,4 +406,14 @@ fn the_code_table_maps_provider_codes() {
     assert_eq!(provider_code("X123", false), ResultCode::ProviderError);
     assert_eq!(provider_code("K000", false), ResultCode::ProviderError);
     assert_eq!(provider_code("", true), ResultCode::Delivered);
+}
+
+#[test]
+fn files_are_registered_at_slash_files_on_the_providers_host_unless_configured() {
+    let mut c = config("http://127.0.0.1:8080/v1/send".into(), "rcs");
+    assert_eq!(c.files_url(), "http://127.0.0.1:8080/files");
+    c.url = "http://p.example".into();
+    assert_eq!(c.files_url(), "http://p.example/files");
+    c.file_url = Some("http://m.example/media".into());
+    assert_eq!(c.files_url(), "http://m.example/media");
 }

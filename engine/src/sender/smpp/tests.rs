@@ -541,6 +541,7 @@ fn outbound(id: MessageId) -> Outbound {
         vars: Vec::new(),
         international: false,
         expires_at_ms: i64::MAX,
+        attachments: Vec::new(),
         origin_code: None,
         class: crate::model::Class::Realtime,
     }

@@ -308,13 +308,13 @@ impl Relay {
     /// Sends messages on `link` until stop, idleness or a broken link.
     async fn serve(&self, link: &mut Link) -> End {
         enum Next {
-            Message(Outbound),
+            Message(Box<Outbound>),
             Stop,
             Idle,
         }
         loop {
             let next = or(
-                async { Next::Message(self.queue.pop().await) },
+                async { Next::Message(Box::new(self.queue.pop().await)) },
                 or(
                     async {
                         self.stop.notified().await;

@@ -138,6 +138,7 @@ fn email(n: u64, to: &str) -> Outbound {
         vars: Vec::new(),
         international: false,
         expires_at_ms: i64::MAX,
+        attachments: Vec::new(),
         origin_code: None,
         class: crate::model::Class::Realtime,
     }

@@ -6,8 +6,12 @@
 //! `--report-delay-ms` the final results are POSTed to the message's
 //! `report_url` as `{"results":[…]}`, batching the results due together for
 //! the same URL. With `--sync` the answer itself is final and nothing is
-//! posted later. `GET /stats` counts by channel and outcome, and the
-//! requests by their `origin_code` (a reseller's, SPEC §5.11).
+//! posted later. `POST /files` registers a media file ([`files`], SPEC
+//! §5.10). `GET /stats` counts by channel and outcome, the requests by
+//! their `origin_code` (a reseller's, SPEC §5.11) and by the provider file
+//! id they name, the MMS images received, and the file uploads.
+
+mod files;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -55,6 +59,15 @@ pub struct ProviderArgs {
     /// Make the synchronous answer final (no report is POSTed).
     #[arg(long)]
     pub sync: bool,
+    /// Delay before a file upload (`POST /files`) is answered.
+    #[arg(long, default_value_t = 10)]
+    pub file_delay_ms: u64,
+    /// Probability that a file upload is refused (`R415`).
+    #[arg(long, default_value_t = 0.0)]
+    pub file_fail_rate: f64,
+    /// How long a registered file stays usable at the provider.
+    #[arg(long, default_value_t = 259_200)]
+    pub file_expiry_secs: u64,
 }
 
 /// Counts for one channel.
@@ -77,6 +90,15 @@ struct Stats {
     by_channel: BTreeMap<String, ChannelStats>,
     /// Requests by the `origin_code` they carried.
     by_origin_code: BTreeMap<String, u64>,
+    /// Message requests by the provider file id they named (RCS).
+    by_file_id: BTreeMap<String, u64>,
+    /// MMS images received in message requests, and their decoded bytes.
+    images_received: u64,
+    image_bytes: u64,
+    /// File uploads, and how they were answered.
+    files_uploaded: u64,
+    files_registered: u64,
+    files_refused: u64,
 }
 
 /// A final result due at some instant for some report URL.
@@ -90,6 +112,7 @@ struct Due {
 struct Provider {
     args: ProviderArgs,
     next_id: AtomicU64,
+    next_file: AtomicU64,
     stats: Mutex<Stats>,
     seen: Mutex<HashSet<String>>,
     due: mpsc::Sender<Due>,
@@ -125,6 +148,7 @@ pub async fn run(args: ProviderArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let provider = Arc::new(Provider {
         args,
         next_id: AtomicU64::new(1),
+        next_file: AtomicU64::new(1),
         stats: Mutex::new(Stats::default()),
         seen: Mutex::new(HashSet::new()),
         due: tx,
@@ -142,8 +166,12 @@ pub async fn run(args: ProviderArgs, shutdown: Shutdown) -> anyhow::Result<()> {
 async fn handle(p: &Provider, req: Request) -> Response {
     match (&req.method, req.path.as_str()) {
         (&Method::GET, "/stats") => http::json(StatusCode::OK, &json!(*p.stats())),
+        (&Method::POST, "/files") => files::upload(p, &req.body).await,
         (&Method::POST, _) => send(p, &req.body).await,
-        _ => http::error(StatusCode::METHOD_NOT_ALLOWED, "POST /send or GET /stats"),
+        _ => http::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST /send, POST /files or GET /stats",
+        ),
     }
 }
 
@@ -153,6 +181,7 @@ async fn send(p: &Provider, body: &[u8]) -> Response {
             if let Some(code) = v.get("origin_code").and_then(Value::as_str) {
                 count_origin_code(p, code);
             }
+            files::count_media(p, &v);
             let id = v.get("message_id")?.as_str()?.to_owned();
             let channel = v.get("channel")?.as_str()?.to_owned();
             let url = v
