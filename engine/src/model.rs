@@ -450,18 +450,17 @@ pub struct RouteTarget {
     pub carrier: String,
 }
 
-#[cfg(test)]
 impl MessageRequest {
-    /// A one-part SMS "hello" from 0212345678 to 01012345678 on bill code
-    /// B1, for tests; they change the fields they are about.
-    pub fn test_sms(src_msg_id: &str) -> MessageRequest {
+    /// A one-part request of `channel` to `to` with nothing else (no
+    /// text, bill code or options): what a view shows of a message.
+    pub fn bare(src_msg_id: &str, channel: Channel, to: &str) -> MessageRequest {
         MessageRequest {
             src_msg_id: src_msg_id.into(),
-            channel: Channel::Sms,
-            bill_code: "B1".into(),
-            from: Some("0212345678".into()),
-            to: "01012345678".into(),
-            text: "hello".into(),
+            channel,
+            bill_code: String::new(),
+            from: None,
+            to: to.into(),
+            text: String::new(),
             subject: None,
             ad: false,
             send_at: None,
@@ -475,6 +474,20 @@ impl MessageRequest {
             validity: None,
             priority: None,
             origin_code: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl MessageRequest {
+    /// A one-part SMS "hello" from 0212345678 to 01012345678 on bill code
+    /// B1, for tests; they change the fields they are about.
+    pub fn test_sms(src_msg_id: &str) -> MessageRequest {
+        MessageRequest {
+            bill_code: "B1".into(),
+            from: Some("0212345678".into()),
+            text: "hello".into(),
+            ..MessageRequest::bare(src_msg_id, Channel::Sms, "01012345678")
         }
     }
 }

@@ -281,17 +281,7 @@ fn an_operator_runs_mcmp_from_the_console_in_a_real_browser() {
     };
     let dir = data_dir();
     let data = dir.path().join("data");
-    let out = Command::new(env!("CARGO_BIN_EXE_mcmp"))
-        .args(["operator", "add", "root", "--role", "admin", "--data-dir"])
-        .arg(&data)
-        .env("MCMP_OPERATOR_PASSWORD", "root-password-1")
-        .output()
-        .expect("mcmp operator add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::harness::add_operator(&data, "root", "admin", "root-password-1");
     let server = Server::start(&data);
     let console = format!("http://{}/console", server.addr);
     let b = &browser;

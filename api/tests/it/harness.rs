@@ -354,3 +354,15 @@ pub fn data_dir() -> tempfile::TempDir {
         .tempdir_in(std::env::temp_dir())
         .expect("tempdir")
 }
+
+/// `mcmp operator add NAME --role ROLE` on the data dir of a stopped server.
+pub fn add_operator(data_dir: &Path, name: &str, role: &str, password: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mcmp"))
+        .args(["operator", "add", name, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .env("MCMP_OPERATOR_PASSWORD", password)
+        .output()
+        .expect("mcmp operator add");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+}

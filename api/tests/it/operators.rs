@@ -4,7 +4,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -116,17 +115,7 @@ fn operators_log_in_with_roles_and_every_change_is_audited() {
     let dir = data_dir();
     let data = dir.path().join("data");
     // The first admin, before the server starts.
-    let out = Command::new(env!("CARGO_BIN_EXE_mcmp"))
-        .args(["operator", "add", "root", "--role", "admin", "--data-dir"])
-        .arg(&data)
-        .env("MCMP_OPERATOR_PASSWORD", "root-password-1")
-        .output()
-        .expect("mcmp operator add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::harness::add_operator(&data, "root", "admin", "root-password-1");
     let server = Server::start(&data);
     let addr = server.addr;
 

@@ -66,25 +66,10 @@ fn accepted(seq: u64, at_ms: i64) -> AcceptedRecord {
     let src = format!("lt1a2b3c-{seq}");
     let text = format!("lt {src}");
     let request = MessageRequest {
-        src_msg_id: src,
-        channel: Channel::Sms,
         bill_code: "B1".into(),
         from: Some("0212345678".into()),
-        to: "01012345678".into(),
         text,
-        subject: None,
-        ad: false,
-        send_at: None,
-        template_code: None,
-        vars: vec![],
-        attachments: vec![],
-        fallback: vec![],
-        email: None,
-        push: None,
-        parts: 1,
-        validity: None,
-        priority: None,
-        origin_code: None,
+        ..MessageRequest::bare(&src, Channel::Sms, "01012345678")
     };
     AcceptedRecord {
         id: MessageId::new(0, seq),

@@ -105,25 +105,11 @@ impl Lifecycle {
 pub fn revived(m: SettledMessage) -> RevivedRecord {
     let v = m.view;
     let request = MessageRequest {
-        src_msg_id: v.src_msg_id,
-        channel: v.channel,
-        bill_code: String::new(),
-        from: None,
-        to: v.to,
-        text: String::new(),
-        subject: None,
         ad: v.class == Class::Ad,
-        send_at: None,
-        template_code: None,
-        vars: vec![],
-        attachments: vec![],
-        fallback: vec![],
-        email: None,
-        push: None,
         parts: v.parts,
-        validity: None,
         priority: Some(v.class),
         origin_code: v.origin_code,
+        ..MessageRequest::bare(&v.src_msg_id, v.channel, &v.to)
     };
     RevivedRecord {
         id: v.id,
