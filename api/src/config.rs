@@ -26,6 +26,14 @@ pub const MAX_WEBHOOK_ATTEMPTS: u32 = 20;
 pub const MAX_SHARDS: usize = 1024;
 /// Smallest accepted `server.max-body`: one message with headroom.
 pub const MIN_MAX_BODY: u64 = 1 << 10;
+/// Default `server.max-head`: far above any honest request head (a JWT and
+/// a few headers are under 2 KiB), far below what would let a client make
+/// the server buffer megabytes before it sees a request.
+pub const DEFAULT_MAX_HEAD: u64 = 16 << 10;
+/// Smallest `server.max-head`: hyper's read buffer cannot be smaller.
+pub const MIN_MAX_HEAD: u64 = 8 << 10;
+/// Largest `server.max-head`.
+pub const MAX_MAX_HEAD: u64 = 1 << 20;
 /// The carriers a number prefix may map to.
 pub const CARRIERS: [&str; 4] = ["SKT", "KT", "LGT", "UNKNOWN"];
 
@@ -100,6 +108,8 @@ pub struct Config {
     pub agents: AgentsConfig,
     /// `[alerts]`: where operator alerts are POSTed.
     pub alerts: AlertsConfig,
+    /// `[tls]`: what outgoing TLS trusts beside the public roots.
+    pub tls: TlsConfig,
 }
 
 /// `[server]`.
@@ -129,6 +139,14 @@ pub struct ServerConfig {
     /// `listen` (`http://<listen>`, with `0.0.0.0` read as `127.0.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Largest request head (request line and headers); a larger one gets
+    /// 431 and the connection is closed. At least 8 KiB. Default `"16KiB"`.
+    #[serde(with = "human_size")]
+    pub max_head: u64,
+    /// `[server.tls]`: serve HTTPS with this certificate. Default: unset
+    /// (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +160,8 @@ impl Default for ServerConfig {
             max_body: 16 << 20,
             shutdown_grace: Duration::from_secs(8),
             public_url: None,
+            max_head: DEFAULT_MAX_HEAD,
+            tls: None,
         }
     }
 }
@@ -484,6 +504,9 @@ impl Config {
 }
 
 mod validate;
+
+mod tls;
+pub use tls::{ServerTlsConfig, TlsConfig};
 
 mod units;
 use units::{human_duration, human_size};

@@ -29,6 +29,9 @@ pub(crate) struct ApiState {
     pub(crate) shards_bound: AtomicUsize,
     pub(crate) ready: AtomicBool,
     pub(crate) demo: Option<crate::demo::DemoClient>,
+    /// The listener's certificate (`[server.tls]`), reloaded on SIGHUP;
+    /// `None`: plain HTTP.
+    pub(crate) tls: Option<Arc<mcmp_engine::rt::SharedServerTls>>,
 }
 
 impl ApiState {
@@ -50,7 +53,17 @@ impl ApiState {
             shards_bound: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             demo: None,
+            tls: None,
         }
+    }
+
+    /// Serves HTTPS with this certificate (`[server.tls]`).
+    pub(crate) fn with_tls(
+        mut self,
+        tls: Option<Arc<mcmp_engine::rt::SharedServerTls>>,
+    ) -> ApiState {
+        self.tls = tls;
+        self
     }
 
     /// Prints the demo client's credentials and `curl` commands after the
@@ -76,4 +89,6 @@ pub(crate) struct ShardApi {
     pub(crate) stopping: Cell<bool>,
     pub(crate) connections: RefCell<HashMap<u64, Rc<LocalNotify>>>,
     pub(crate) next_conn: Cell<u64>,
+    /// This shard's copy of the listener's certificate.
+    pub(crate) tls: Option<mcmp_engine::rt::LocalServerTls>,
 }

@@ -60,6 +60,10 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Where operator alerts are POSTed (`alerts.webhook-url`); `None`: only logged.
     pub alert_url: Option<String>,
+    /// A PEM file of CA certificates that outgoing TLS (webhooks,
+    /// providers, alerts, SMPP) trusts beside the public web roots
+    /// (`[tls] extra-ca`).
+    pub tls_extra_ca: Option<PathBuf>,
 }
 
 impl EngineConfig {

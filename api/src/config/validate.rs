@@ -67,7 +67,7 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
         }
-        Ok(())
+        self.validate_tls()
     }
 
     /// `[dedup]` against itself and `reports.retention`.
@@ -121,6 +121,9 @@ impl Config {
         }
         if s.max_body < MIN_MAX_BODY {
             return Err(invalid("server.max-body", "must be at least 1KiB"));
+        }
+        if !(MIN_MAX_HEAD..=MAX_MAX_HEAD).contains(&s.max_head) {
+            return Err(invalid("server.max-head", "must be between 8KiB and 1MiB"));
         }
         non_zero(&[
             ("server.header-read-timeout", s.header_read_timeout),

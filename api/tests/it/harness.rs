@@ -74,7 +74,11 @@ impl Server {
                 .expect("log lock")
                 .recv_timeout(left)
                 .expect("server printed its ready line in time");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            let rest = line
+                .split("listening on http://")
+                .nth(1)
+                .or_else(|| line.split("listening on https://").nth(1));
+            if let Some(rest) = rest {
                 server.addr = rest
                     .split_whitespace()
                     .next()

@@ -16,5 +16,6 @@ mod resell;
 mod routing;
 mod sims;
 mod smpp;
+mod tls;
 mod transports;
 mod webhook;

@@ -59,7 +59,9 @@ impl Shard {
         let settings = dedup_settings(&engine.config);
         let dedup = DedupTable::from_image(settings, recovered.dedup, unix_secs());
         let metrics = Rc::new(crate::metrics::LocalMetrics::new());
-        let http = Rc::new(crate::http_client::HttpClient::new());
+        let http = Rc::new(crate::http_client::HttpClient::with_tls(
+            engine.outgoing_tls.clone(),
+        ));
         let alerts = Rc::new(crate::alerts::Alerts::new(
             id,
             engine.config.alert_url.clone(),
