@@ -4,6 +4,7 @@
 //! certificate swapped on SIGHUP, and the bound on request heads.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -149,5 +150,78 @@ fn a_webhook_to_an_endpoint_of_an_untrusted_ca_is_refused() {
         }
         assert!(Instant::now() < deadline, "endpoint not failing: {hooks}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `curl --cacert ca https://127.0.0.1:port{path}`: the status, or `None`
+/// when curl failed (e.g. the certificate did not verify).
+fn curl(ca: &Path, addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> Option<u16> {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "20",
+    ])
+    .arg("--cacert")
+    .arg(ca)
+    .arg(format!("https://{addr}{path}"));
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd.output().expect("curl runs (Debian package curl)");
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn install(from: &TestCa, cert: &Path, key: &Path) {
+    // Written beside and renamed, as an operator's tooling would.
+    for (src, dst) in [(&from.cert, cert), (&from.key, key)] {
+        let tmp = dst.with_extension("new");
+        std::fs::copy(src, &tmp).expect("copy PEM");
+        std::fs::rename(&tmp, dst).expect("rename PEM");
+    }
+}
+
+#[test]
+fn the_https_listener_answers_curl_and_a_new_connection_sees_the_certificate_swapped_on_sighup() {
+    let first = TestCa::new("MCMP first CA");
+    let second = TestCa::new("MCMP second CA");
+    let dir = data_dir();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    install(&first, &cert, &key);
+    let text = format!("[server.tls]\ncert = {cert:?}\nkey = {key:?}\n");
+    let server = with_config(dir.path(), &text);
+    assert_eq!(curl(&first.ca, server.addr, "/healthz", None), Some(200));
+    let admin = Some(crate::harness::ADMIN);
+    assert_eq!(
+        curl(&first.ca, server.addr, "/admin/v1/stats", admin),
+        Some(200)
+    );
+    assert_eq!(curl(&second.ca, server.addr, "/healthz", None), None);
+
+    install(&second, &cert, &key);
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while curl(&second.ca, server.addr, "/healthz", None) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate never served"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Every shard took it: no new connection gets the old one any more.
+    for _ in 0..8 {
+        assert_eq!(curl(&first.ca, server.addr, "/healthz", None), None);
+        assert_eq!(curl(&second.ca, server.addr, "/healthz", None), Some(200));
     }
 }
