@@ -1,7 +1,8 @@
 //! TLS (SPEC §5.6) against real TLS peers on loopback: certificate
 //! authorities made in the test (rcgen, ECDSA P-256), a webhook endpoint
 //! served over HTTPS, the HTTPS listener reached with `curl --cacert`, a
-//! certificate swapped on SIGHUP, and the bound on request heads.
+//! certificate swapped on SIGHUP, SMPP over (mutual) TLS to the TLS SMSC
+//! simulator.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,10 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::harness::{data_dir, sms, Server};
 use crate::reports::customer;
+use crate::routing::wait_status;
+use crate::sims::Sim;
+use crate::smpp::wait_connected;
 use crate::webhook::{reports, Webhook};
 
 /// A CA and one server certificate it signed for `localhost` and
@@ -223,5 +227,75 @@ fn the_https_listener_answers_curl_and_a_new_connection_sees_the_certificate_swa
     for _ in 0..8 {
         assert_eq!(curl(&first.ca, server.addr, "/healthz", None), None);
         assert_eq!(curl(&second.ca, server.addr, "/healthz", None), Some(200));
+    }
+}
+
+/// An SMPP sender over TLS to `smsc`, trusting `ca`, with `extra` keys.
+fn tls_smpp_sender(server: &Server, name: &str, smsc: &Sim, extra: Value) -> (u16, Value) {
+    let addr = smsc.addr("smsc");
+    let mut transport = json!({"type": "smpp", "host": addr.ip().to_string(), "port": addr.port(),
+        "system_id": name, "password": "pw", "enquire_link_secs": 5,
+        "response_timeout_ms": 30000, "tls": true});
+    if let (Value::Object(t), Value::Object(e)) = (&mut transport, extra) {
+        t.extend(e);
+    }
+    let body = json!({"group": name, "channels": ["SMS", "LMS"], "carriers": ["*"],
+        "transport": transport});
+    server.admin("PUT", &format!("/senders/{name}"), Some(body))
+}
+
+#[test]
+fn smpp_over_mutual_tls_to_the_tls_smsc_delivers_and_an_unknown_client_is_refused() {
+    let smsc = Sim::smsc(&["--tls", "--tls-client-auth", "--dlr-delay-ms", "5"]);
+    let ca = smsc.tls_ca.clone().expect("the smsc printed its CA");
+    let files = ca.parent().expect("tls dir").to_path_buf();
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("S1");
+    let identity = json!({"ca": ca, "client_cert": files.join("client.pem"),
+        "client-key": files.join("client-key.pem")});
+    let (s, v) = tls_smpp_sender(&server, "G_S_TLS01", &smsc, identity);
+    assert_eq!(s, 201, "{v}");
+    let rule = json!({"carriers": {"*": [{"sender_group": "G_S_TLS01", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/S1/SMS", Some(rule)).0, 200);
+    wait_connected(&server, "G_S_TLS01");
+    let ids = crate::harness::send_accepted(
+        &server,
+        &token,
+        (0..20).map(|i| sms(&format!("tls-smpp-{i}"))).collect(),
+    );
+    for id in &ids {
+        let m = wait_status(&server, &token, id, |s| s == "delivered");
+        assert_eq!(m["sender"], "G_S_TLS01", "{m}");
+    }
+    assert!(smsc.get("control", "/stats")["submits"].as_u64() >= Some(20));
+
+    // Without a client certificate the SMSC refuses the handshake: the
+    // sender never binds.
+    let (s, v) = tls_smpp_sender(&server, "G_S_TLS02", &smsc, json!({"ca": ca}));
+    assert_eq!(s, 201, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while smsc.get("control", "/stats")["tls_failures"].as_u64() < Some(1) {
+        assert!(Instant::now() < deadline, "no refused handshake");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, v) = server.admin("GET", "/senders/G_S_TLS02", None);
+    assert_eq!(v["state"]["connected"], false, "{v}");
+}
+
+#[test]
+fn smpp_tls_settings_are_checked_when_the_sender_is_written() {
+    let smsc = Sim::smsc(&[]);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let cases = [
+        (json!({"tls": false, "ca": "/etc/hosts"}), "need tls"),
+        (json!({"client_cert": "/x.pem"}), "go together"),
+        (json!({"ca": "/nonexistent/ca.pem"}), "/nonexistent/ca.pem"),
+    ];
+    for (extra, needle) in cases {
+        let (s, v) = tls_smpp_sender(&server, "G_S_BAD01", &smsc, extra);
+        assert_eq!(s, 400, "{v}");
+        assert!(v.to_string().contains(needle), "{needle}: {v}");
     }
 }

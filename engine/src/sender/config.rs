@@ -1,10 +1,13 @@
 //! Sender configuration as the operator writes it
 //! (`PUT /admin/v1/senders/{name}`, SPEC §1 "Senders"), stored in the catalog.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::receipts::ReceiptIdFormat;
 use crate::model::Channel;
+use crate::rt::tls::{CertFiles, ClientTlsSpec};
 
 /// The operator's switch for a sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -132,6 +135,61 @@ pub struct SmppConfig {
         deserialize_with = "tlv_tag"
     )]
     pub origin_code_tag: u16,
+    /// SMPP over TLS (SPEC §5.6), default false: the server's certificate
+    /// is verified against the public roots, `[tls] extra-ca` and `ca`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// A PEM file of CA certificates trusted for this sender (with `tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// A PEM client certificate chain for mutual TLS (with `tls` and
+    /// `client_key`). Written `client_cert` or `client-cert`.
+    #[serde(
+        default,
+        alias = "client-cert",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_cert: Option<String>,
+    /// The PEM key of `client_cert`. Written `client_key` or `client-key`.
+    #[serde(default, alias = "client-key", skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+}
+
+impl SmppConfig {
+    /// What its TLS trusts and presents, or `None` without `tls`;
+    /// `extra_ca` is the server's `[tls] extra-ca`.
+    pub fn tls_spec(&self, extra_ca: Option<&std::path::Path>) -> Option<ClientTlsSpec> {
+        if !self.tls {
+            return None;
+        }
+        let mut cas: Vec<PathBuf> = extra_ca.map(PathBuf::from).into_iter().collect();
+        cas.extend(self.ca.iter().map(PathBuf::from));
+        let identity = match (&self.client_cert, &self.client_key) {
+            (Some(cert), Some(key)) => Some(CertFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            _ => None,
+        };
+        Some(ClientTlsSpec {
+            extra_ca: cas,
+            identity,
+            http: false,
+        })
+    }
+
+    /// The TLS keys are consistent: `ca` and the client certificate only
+    /// with `tls`, the certificate and its key together.
+    pub fn check_tls(&self) -> Result<(), String> {
+        let files = self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some();
+        if files && !self.tls {
+            return Err("smpp: ca, client_cert and client_key need tls = true".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err("smpp: client_cert and client_key go together".into());
+        }
+        Ok(())
+    }
 }
 
 /// The default tag of the origin-code optional parameter (SPEC §5.11), in

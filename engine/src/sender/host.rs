@@ -346,9 +346,11 @@ fn start_session(
         Transport::Sim(c) => rt::spawn(super::sim::run_session(c, queue, events, stop)),
         Transport::Smpp(c) => {
             let stats = session.stats.clone();
+            let tls = c.tls_spec(shard.shared.config.tls_extra_ca.as_deref());
             rt::spawn(super::smpp::run_session_with_stats(
                 name.to_string(),
                 c,
+                tls,
                 queue,
                 events,
                 stop,

@@ -95,6 +95,7 @@ async fn start_world(args: &E2eArgs, shutdown: &Shutdown) -> anyhow::Result<Worl
         first_message_id: smsc::FIRST_MESSAGE_ID,
         submit_id_format: smsc::SubmitIdFormat::Hex,
         receipt_id_format: smsc::ReceiptIdFormat::Same,
+        tls: Default::default(),
     }));
     tokio::spawn(smsc::serve(smsc.clone(), smpp, shutdown.clone()));
     tokio::spawn(smsc::control::serve(
@@ -189,6 +190,7 @@ impl Setup {
             fail_first: 0,
             fail_rate: 0.0,
             status: 500,
+            tls: Default::default(),
         };
         let sink = Sink::spawn(sink_args, listener, sims.clone())?;
         wait_for_binds(&world.smsc, args.senders).await;

@@ -56,10 +56,11 @@ fn validate_sender(c: &SenderConfig) -> Result<(), String> {
                     "smpp: window, response_timeout_ms and enquire_link_secs must be > 0".into(),
                 );
             }
+            s.check_tls()?;
         }
         Transport::Http(h) => {
-            if !h.url.starts_with("http://") || h.url.parse::<hyper::Uri>().is_err() {
-                return Err("http: url must be an http:// URL".into());
+            if mcmp_engine::check_url(&h.url).is_err() || h.url.parse::<hyper::Uri>().is_err() {
+                return Err("http: url must be an http:// or https:// URL".into());
             }
             if !["kko", "rcs", "mms", "push"].contains(&h.profile.as_str()) {
                 return Err("http: profile must be kko, rcs, mms or push".into());
@@ -93,6 +94,23 @@ fn parse_sender(name: &str, v: Value) -> Result<SenderConfig, hyper::Response<ht
     Ok(c)
 }
 
+/// An SMPP sender's TLS files load (read on the blocking pool), so a wrong
+/// path is a 400 now rather than a session that never comes up.
+async fn check_tls_files(
+    api: &ShardApi,
+    c: &SenderConfig,
+) -> Result<(), hyper::Response<http::Body>> {
+    let Transport::Smpp(s) = &c.transport else {
+        return Ok(());
+    };
+    let Some(spec) = s.tls_spec(api.state.config.tls.extra_ca.as_deref()) else {
+        return Ok(());
+    };
+    mcmp_engine::rt::blocking(move || mcmp_engine::rt::ClientTls::build(&spec).map(|_| ()))
+        .await
+        .map_err(|e| bad_request(&format!("smpp: {e}")))
+}
+
 /// `PUT /senders/{name}`.
 pub(crate) async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
     if name.is_empty() || name.len() > 64 || name.contains('/') {
@@ -102,6 +120,7 @@ pub(crate) async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming
     }
     let v: Value = body(req).await?;
     let config = parse_sender(name, v)?;
+    check_tls_files(api, &config).await?;
     let status = put_row(api, table::SENDERS, config.name.clone(), config.clone()).await?;
     Ok(http::json(status, &config))
 }
@@ -119,6 +138,7 @@ pub(crate) async fn patch_sender(api: &ShardApi, name: &str, req: Request<Incomi
         m.extend(patch);
     }
     let config = parse_sender(name, v)?;
+    check_tls_files(api, &config).await?;
     let row = config.clone();
     api.shard
         .catalog_write(move |s| catalog::put(s, table::SENDERS, &row.name, &row))
