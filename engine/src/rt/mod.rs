@@ -11,6 +11,8 @@
 
 mod hyper_glue;
 mod probe;
+#[cfg(test)]
+pub(crate) mod test_ca;
 pub mod tls;
 
 use std::future::Future;

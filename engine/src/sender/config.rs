@@ -251,11 +251,63 @@ pub struct SmtpConfig {
     /// AUTH password.
     #[serde(default)]
     pub password: Option<String>,
-    /// Whether to STARTTLS.
-    #[serde(default)]
-    pub starttls: bool,
+    /// STARTTLS (SPEC §5.6): `required`, `opportunistic` (the default)
+    /// or `off`; `true`/`false` (the older form) read as required/off.
+    #[serde(default, deserialize_with = "starttls_mode")]
+    pub starttls: StartTls,
+    /// TLS from the first byte (port 465), instead of STARTTLS. Written
+    /// `implicit_tls` or `implicit-tls`; default false.
+    #[serde(
+        default,
+        alias = "implicit-tls",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub implicit_tls: bool,
     /// Envelope sender.
     pub from: String,
+}
+
+/// When an `smtp` sender upgrades its connection with STARTTLS. TLS is
+/// verified against the public roots and `[tls] extra-ca` either way; a
+/// handshake that fails breaks the connection, it never falls back to
+/// clear text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartTls {
+    /// Only over TLS: a relay that does not offer STARTTLS gets nothing.
+    Required,
+    /// TLS when the relay offers STARTTLS, clear text when it does not.
+    #[default]
+    Opportunistic,
+    /// Never (clear text, unless `implicit_tls`).
+    Off,
+}
+
+/// `required` | `opportunistic` | `off`, or a bool (older rows).
+fn starttls_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StartTls, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Flag(bool),
+        Named(StartTls),
+    }
+    Ok(match Mode::deserialize(d)? {
+        Mode::Flag(true) => StartTls::Required,
+        Mode::Flag(false) => StartTls::Off,
+        Mode::Named(m) => m,
+    })
+}
+
+impl SmtpConfig {
+    /// What its TLS trusts, or `None` when it never speaks TLS;
+    /// `extra_ca` is the server's `[tls] extra-ca`.
+    pub fn tls_spec(&self, extra_ca: Option<&std::path::Path>) -> Option<ClientTlsSpec> {
+        (self.implicit_tls || self.starttls != StartTls::Off).then(|| ClientTlsSpec {
+            extra_ca: extra_ca.map(PathBuf::from).into_iter().collect(),
+            identity: None,
+            http: false,
+        })
+    }
 }
 
 /// Simulated carrier fields.

@@ -368,7 +368,8 @@ fn start_session(
         )),
         Transport::Smtp(c) => rt::spawn(super::smtp::run_session(
             name.to_string(),
-            c,
+            c.clone(),
+            c.tls_spec(shard.shared.config.tls_extra_ca.as_deref()),
             queue,
             events,
             stop,

@@ -1,45 +1,12 @@
 //! Opening an SMPP connection: resolve, TCP, and TLS when the sender says
-//! `tls = true` (SPEC §5.6). The TLS configuration reads PEM files, so it
-//! is built once per session on the blocking pool and kept; a file that
-//! does not load keeps the session down (and retried) with the reason.
-//! Shard-local.
+//! `tls = true` (SPEC §5.6); a TLS file that does not load keeps the
+//! session down (and retried) with the reason. Shard-local.
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use super::link::Broken;
-use crate::rt::{self, ClientTls, ClientTlsSpec};
-
-/// A session's TLS: what it trusts and presents, built on first use.
-pub(super) struct TlsSlot {
-    spec: Option<ClientTlsSpec>,
-    built: RefCell<Option<ClientTls>>,
-}
-
-impl TlsSlot {
-    /// `None`: plain TCP.
-    pub(super) fn new(spec: Option<ClientTlsSpec>) -> TlsSlot {
-        TlsSlot {
-            spec,
-            built: RefCell::new(None),
-        }
-    }
-
-    async fn config(&self) -> Result<Option<ClientTls>, Broken> {
-        let Some(spec) = self.spec.clone() else {
-            return Ok(None);
-        };
-        if let Some(tls) = self.built.borrow().clone() {
-            return Ok(Some(tls));
-        }
-        let tls = rt::blocking(move || ClientTls::build(&spec))
-            .await
-            .map_err(|e| Broken::io(format!("TLS configuration: {e}")))?
-            .for_shard();
-        *self.built.borrow_mut() = Some(tls.clone());
-        Ok(Some(tls))
-    }
-}
+use crate::rt;
+pub(super) use crate::sender::tls::TlsSlot;
 
 /// Resolves `host:port`, connects and, with TLS, runs the handshake (the
 /// certificate must name `host`), each step within `timeout`.
@@ -55,7 +22,7 @@ pub(super) async fn connect(
     let conn = rt::connect(addr, timeout)
         .await
         .map_err(|e| Broken::io(format!("connecting to {addr}: {e}")))?;
-    let Some(config) = tls.config().await? else {
+    let Some(config) = tls.get().await.map_err(Broken::io)? else {
         return Ok(conn);
     };
     match rt::timeout(timeout, conn.start_tls(&config, host)).await {
