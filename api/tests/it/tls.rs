@@ -299,3 +299,105 @@ fn smpp_tls_settings_are_checked_when_the_sender_is_written() {
         assert!(v.to_string().contains(needle), "{needle}: {v}");
     }
 }
+
+#[test]
+fn kko_through_a_provider_over_mutual_tls_is_delivered_and_a_sender_without_its_certificate_is_refused(
+) {
+    let provider =
+        crate::transports::provider(&["--tls", "--tls-client-auth", "--report-delay-ms", "5"]);
+    let ca = provider
+        .tls_ca
+        .clone()
+        .expect("the provider printed its CA");
+    let files = ca.parent().expect("tls dir").to_path_buf();
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let token = server.register_customer("P1");
+    let enable = json!({"channels": {"KKO": {"enabled": true, "tps": 0}}});
+    assert_eq!(
+        server
+            .admin("PUT", "/customers/P1/services", Some(enable))
+            .0,
+        200
+    );
+    let url = format!("https://{}/send", provider.addr("provider"));
+    let sender = |name: &str, extra: Value| {
+        let mut transport =
+            json!({"type": "http", "url": url, "profile": "kko", "timeout_ms": 2000});
+        if let (Value::Object(t), Value::Object(e)) = (&mut transport, extra) {
+            t.extend(e);
+        }
+        let body =
+            json!({"group": name, "channels": ["KKO"], "carriers": ["*"], "transport": transport});
+        server.admin("PUT", &format!("/senders/{name}"), Some(body))
+    };
+    let identity = json!({"ca": ca, "client-cert": files.join("client.pem"),
+        "client_key": files.join("client-key.pem")});
+    let (s, v) = sender("G_K_MTLS01", identity);
+    assert_eq!(s, 201, "{v}");
+    let rule = json!({"carriers": {"*": [{"sender_group": "G_K_MTLS01", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/P1/KKO", Some(rule)).0, 200);
+    let ids = crate::harness::send_accepted(&server, &token, vec![crate::transports::kko("m1")]);
+    let m = wait_status(&server, &token, &ids[0], |s| s == "delivered");
+    assert_eq!(m["sender"], "G_K_MTLS01", "{m}");
+    let requests = || provider_requests(&provider, &ca, &files);
+    assert_eq!(requests(), 1);
+
+    // The same provider without the client certificate: the handshake
+    // fails, nothing is posted, and the message goes back to be retried.
+    let (s, v) = sender("G_K_MTLS02", json!({"ca": ca}));
+    assert_eq!(s, 201, "{v}");
+    let rule = json!({"carriers": {"*": [{"sender_group": "G_K_MTLS02", "ratio": 1}]}});
+    assert_eq!(server.admin("PUT", "/routes/P1/KKO", Some(rule)).0, 200);
+    let ids = crate::harness::send_accepted(&server, &token, vec![crate::transports::kko("m2")]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, m) = server.call(
+            "GET",
+            &format!("/v1/messages/{}", ids[0]),
+            Some(&token),
+            None,
+        );
+        let failed_attempt = m["events"].as_array().is_some_and(|e| e.len() > 2);
+        if failed_attempt {
+            assert_ne!(m["status"], "delivered", "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no attempt seen: {m}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        requests(),
+        1,
+        "a request crossed without a client certificate"
+    );
+    // Settings are checked when written.
+    let (s, v) = sender("G_K_BAD01", json!({"client_cert": "/x.pem"}));
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = sender(
+        "G_K_BAD02",
+        json!({"url": "http://127.0.0.1:1/send", "ca": ca}),
+    );
+    assert_eq!(s, 400, "{v}");
+}
+
+/// The provider's `requests` counter, read over mutual TLS with curl.
+fn provider_requests(provider: &Sim, ca: &Path, files: &Path) -> u64 {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--cacert"])
+        .arg(ca)
+        .arg("--cert")
+        .arg(files.join("client.pem"))
+        .arg("--key")
+        .arg(files.join("client-key.pem"))
+        .arg(format!("https://{}/stats", provider.addr("provider")))
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
+    stats["requests"].as_u64().expect("requests")
+}

@@ -164,16 +164,9 @@ impl SmppConfig {
         }
         let mut cas: Vec<PathBuf> = extra_ca.map(PathBuf::from).into_iter().collect();
         cas.extend(self.ca.iter().map(PathBuf::from));
-        let identity = match (&self.client_cert, &self.client_key) {
-            (Some(cert), Some(key)) => Some(CertFiles {
-                cert: cert.into(),
-                key: key.into(),
-            }),
-            _ => None,
-        };
         Some(ClientTlsSpec {
             extra_ca: cas,
-            identity,
+            identity: identity(&self.client_cert, &self.client_key),
             http: false,
         })
     }
@@ -235,6 +228,67 @@ pub struct HttpConfig {
     pub timeout_ms: u32,
     /// How a message becomes the request body: `kko`, `rcs`, `mms`, `push`.
     pub profile: String,
+    /// A PEM file of CA certificates trusted for this provider beside the
+    /// public roots and `[tls] extra-ca` (an `https://` URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// A PEM client certificate chain for mutual TLS (with `client_key`).
+    /// Written `client_cert` or `client-cert`.
+    #[serde(
+        default,
+        alias = "client-cert",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_cert: Option<String>,
+    /// The PEM key of `client_cert`. Written `client_key` or `client-key`.
+    #[serde(default, alias = "client-key", skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+}
+
+impl HttpConfig {
+    /// A TLS configuration of its own when it sets `ca` or a client
+    /// certificate (`None`: the shard's HTTP client serves it);
+    /// `extra_ca` is the server's `[tls] extra-ca`.
+    pub fn tls_spec(&self, extra_ca: Option<&std::path::Path>) -> Option<ClientTlsSpec> {
+        if self.ca.is_none() && self.client_cert.is_none() {
+            return None;
+        }
+        let mut cas: Vec<PathBuf> = extra_ca.map(PathBuf::from).into_iter().collect();
+        cas.extend(self.ca.iter().map(PathBuf::from));
+        Some(ClientTlsSpec {
+            extra_ca: cas,
+            identity: identity(&self.client_cert, &self.client_key),
+            http: true,
+        })
+    }
+
+    /// The TLS keys are consistent: only with an `https://` URL, the client
+    /// certificate and its key together.
+    pub fn check_tls(&self) -> Result<(), String> {
+        let files = self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some();
+        let https = self
+            .url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if files && !https {
+            return Err("http: ca, client_cert and client_key need an https:// url".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err("http: client_cert and client_key go together".into());
+        }
+        Ok(())
+    }
+}
+
+/// A client certificate and its key, when both are set.
+fn identity(cert: &Option<String>, key: &Option<String>) -> Option<CertFiles> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some(CertFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        _ => None,
+    }
 }
 
 /// SMTP transport fields.

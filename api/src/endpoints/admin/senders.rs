@@ -65,6 +65,7 @@ fn validate_sender(c: &SenderConfig) -> Result<(), String> {
             if !["kko", "rcs", "mms", "push"].contains(&h.profile.as_str()) {
                 return Err("http: profile must be kko, rcs, mms or push".into());
             }
+            h.check_tls()?;
         }
         Transport::Smtp(s) => {
             if s.host.is_empty() || s.port == 0 || !s.from.contains('@') {
@@ -94,21 +95,24 @@ fn parse_sender(name: &str, v: Value) -> Result<SenderConfig, hyper::Response<ht
     Ok(c)
 }
 
-/// An SMPP sender's TLS files load (read on the blocking pool), so a wrong
-/// path is a 400 now rather than a session that never comes up.
+/// A sender's TLS files load (read on the blocking pool), so a wrong path
+/// is a 400 now rather than a session that never comes up.
 async fn check_tls_files(
     api: &ShardApi,
     c: &SenderConfig,
 ) -> Result<(), hyper::Response<http::Body>> {
-    let Transport::Smpp(s) = &c.transport else {
-        return Ok(());
+    let extra_ca = api.state.config.tls.extra_ca.as_deref();
+    let (kind, spec) = match &c.transport {
+        Transport::Smpp(s) => ("smpp", s.tls_spec(extra_ca)),
+        Transport::Http(h) => ("http", h.tls_spec(extra_ca)),
+        _ => return Ok(()),
     };
-    let Some(spec) = s.tls_spec(api.state.config.tls.extra_ca.as_deref()) else {
+    let Some(spec) = spec else {
         return Ok(());
     };
     mcmp_engine::rt::blocking(move || mcmp_engine::rt::ClientTls::build(&spec).map(|_| ()))
         .await
-        .map_err(|e| bad_request(&format!("smpp: {e}")))
+        .map_err(|e| bad_request(&format!("{kind}: {e}")))
 }
 
 /// `PUT /senders/{name}`.

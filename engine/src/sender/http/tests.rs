@@ -56,6 +56,9 @@ fn config(url: String, profile: &str) -> HttpConfig {
         headers,
         timeout_ms: 10_000,
         profile: profile.into(),
+        ca: None,
+        client_cert: None,
+        client_key: None,
     }
 }
 
