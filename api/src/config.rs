@@ -280,6 +280,10 @@ pub struct ReportsConfig {
     /// wait at their owners (no attempt counted) and are offered again
     /// every second. Default 100000.
     pub endpoint_queue: usize,
+    /// How long a replaced webhook signing secret still signs, beside the
+    /// new one (SPEC §5.5). Default `"24h"`.
+    #[serde(with = "human_duration")]
+    pub secret_overlap: Duration,
 }
 
 impl Default for ReportsConfig {
@@ -291,6 +295,7 @@ impl Default for ReportsConfig {
             retention: Duration::from_secs(7 * 86_400),
             digest_at: "08:30".to_owned(),
             endpoint_queue: 100_000,
+            secret_overlap: Duration::from_secs(86_400),
         }
     }
 }

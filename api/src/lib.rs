@@ -201,6 +201,7 @@ fn engine_config(
         checkpoint_interval: config.wal.checkpoint_interval,
         wal_retention: config.wal.retention,
         tls_extra_ca: config.tls.extra_ca.clone(),
+        secret_overlap: config.reports.secret_overlap,
     }
 }
 

@@ -156,6 +156,9 @@ async fn admin_customer_table(
             clients::patch_client(api, g, c, req).await
         }
         (Method::DELETE, ["customers", g, "clients", c]) => clients::delete_client(api, g, c).await,
+        (Method::POST, ["customers", g, "clients", c, "signing-secrets"]) => {
+            clients::rotate_signing_secret(api, g, c).await
+        }
         (Method::PUT, ["customers", g, "bill-codes", b]) => {
             customers::put_bill_code(api, g, b, req).await
         }

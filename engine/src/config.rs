@@ -64,6 +64,9 @@ pub struct EngineConfig {
     /// providers, alerts, SMPP) trusts beside the public web roots
     /// (`[tls] extra-ca`).
     pub tls_extra_ca: Option<PathBuf>,
+    /// How long a replaced webhook signing secret still signs
+    /// (`reports.secret-overlap`, SPEC §5.5).
+    pub secret_overlap: Duration,
 }
 
 impl EngineConfig {

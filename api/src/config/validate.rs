@@ -49,6 +49,12 @@ impl Config {
         let caps = [
             ("reports.retention", r.retention, 400 * 86_400, "400d"),
             ("routing.validity", self.routing.validity, 259_200, "3d"),
+            (
+                "reports.secret-overlap",
+                r.secret_overlap,
+                30 * 86_400,
+                "30d",
+            ),
         ];
         if let Some((key, .., max)) = caps.iter().find(|c| c.1 > Duration::from_secs(c.2)) {
             return Err(invalid(key, format!("must be at most {max}")));

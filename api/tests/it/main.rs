@@ -14,6 +14,7 @@ mod receipt_ids;
 mod reports;
 mod resell;
 mod routing;
+mod signing;
 mod sims;
 mod smpp;
 mod tls;

@@ -21,8 +21,21 @@ pub struct Hit {
     pub raw: Vec<u8>,
     /// The `X-MCMP-Signature` header.
     pub signature: String,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
     /// The status answered.
     pub status: u16,
+}
+
+impl Hit {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The endpoint.
@@ -152,6 +165,7 @@ fn serve<S: Read + Write>(
             return;
         }
         let (mut length, mut signature) = (0usize, String::new());
+        let mut headers = Vec::new();
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -162,6 +176,7 @@ fn serve<S: Read + Write>(
                 break;
             }
             if let Some((k, v)) = header.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
                 match k.trim().to_ascii_lowercase().as_str() {
                     "content-length" => length = v.trim().parse().unwrap_or(0),
                     "x-mcmp-signature" => signature = v.trim().to_string(),
@@ -181,6 +196,7 @@ fn serve<S: Read + Write>(
             body,
             raw,
             signature,
+            headers,
             status,
         });
         let reason = if status == 200 {

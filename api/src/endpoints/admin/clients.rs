@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::catalog::{self, table, Client};
+use mcmp_engine::catalog::{self, table, Client, SigningSecret, SIGNING_SECRET_PREFIX};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -16,6 +16,8 @@ use crate::time::now_ms;
 
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
+/// Length of a webhook signing key, in random bytes (SPEC §5.5).
+const SIGNING_KEY_BYTES: usize = 32;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,12 +50,14 @@ pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming
             )
         })
     };
+    let signing = new_signing_secret()?;
     let client = Client {
         client_id: format!("c_{}", random(12)?),
         group_code: g.to_string(),
         secret: random(SECRET_BYTES)?,
         report_uri: b.report_uri,
         created_at_ms: now_ms(),
+        signing_secrets: vec![signing.clone()],
     };
     put_for_customer(
         api,
@@ -65,7 +69,62 @@ pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming
     .await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"client_id": client.client_id, "client_secret": client.secret, "report_uri": client.report_uri}),
+        &json!({"client_id": client.client_id, "client_secret": client.secret,
+                "signing_secret": signing.secret, "report_uri": client.report_uri}),
+    ))
+}
+
+/// A new `whsec_` signing secret (32 random bytes), made now.
+fn new_signing_secret() -> Result<SigningSecret, Response<Body>> {
+    use base64::Engine as _;
+    let mut key = [0u8; SIGNING_KEY_BYTES];
+    getrandom::getrandom(&mut key).map_err(|e| {
+        http::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &format!("no randomness: {e}"),
+        )
+    })?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    Ok(SigningSecret {
+        secret: format!("{SIGNING_SECRET_PREFIX}{encoded}"),
+        created_at_ms: now_ms(),
+    })
+}
+
+/// `POST /customers/{g}/clients/{c}/signing-secrets`: a new signing secret
+/// signs at once; the one before also signs for `reports.secret-overlap`.
+pub(crate) async fn rotate_signing_secret(api: &ShardApi, g: &str, c: &str) -> Answer {
+    let secret = new_signing_secret()?;
+    let overlap = api.state.config.reports.secret_overlap;
+    let overlap_ms = overlap.as_millis() as i64;
+    let (g2, c2, new) = (g.to_string(), c.to_string(), secret.clone());
+    let rotated = api
+        .shard
+        .catalog_write(move |s| {
+            let Some(mut row) = catalog::get::<Client>(s, table::CLIENTS, &c2)? else {
+                return Ok(false);
+            };
+            if row.group_code != g2 {
+                return Ok(false);
+            }
+            row.rotate(new, overlap_ms);
+            catalog::put(s, table::CLIENTS, &c2, &row)?;
+            Ok(true)
+        })
+        .await
+        .map_err(store_error)?;
+    if !rotated {
+        return Err(http::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such client",
+        ));
+    }
+    let until = crate::time::format_rfc3339(secret.created_at_ms + overlap_ms);
+    Ok(http::json(
+        StatusCode::CREATED,
+        &json!({"client_id": c, "signing_secret": secret.secret, "previous_valid_until": until}),
     ))
 }
 
