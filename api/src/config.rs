@@ -284,6 +284,11 @@ pub struct ReportsConfig {
     /// new one (SPEC §5.5). Default `"24h"`.
     #[serde(with = "human_duration")]
     pub secret_overlap: Duration,
+    /// A client's `report_uri` may be `http://` (SPEC §5.5). Default false.
+    pub allow_http: bool,
+    /// A client's `report_uri` may resolve to a loopback, private or
+    /// link-local address. Default false.
+    pub allow_private: bool,
 }
 
 impl Default for ReportsConfig {
@@ -296,6 +301,8 @@ impl Default for ReportsConfig {
             digest_at: "08:30".to_owned(),
             endpoint_queue: 100_000,
             secret_overlap: Duration::from_secs(86_400),
+            allow_http: false,
+            allow_private: false,
         }
     }
 }
@@ -478,7 +485,8 @@ impl Config {
     }
 
     /// Applies the environment overrides `MCMP_LISTEN`, `MCMP_DATA_DIR`,
-    /// `MCMP_SHARDS` and `MCMP_ADMIN_TOKEN`, reading variables through `get`
+    /// `MCMP_SHARDS`, `MCMP_ADMIN_TOKEN`, `MCMP_REPORTS_ALLOW_HTTP` and
+    /// `MCMP_REPORTS_ALLOW_PRIVATE`, reading variables through `get`
     /// (`|k| std::env::var(k).ok()` in the binary). This is the only place
     /// MCMP reads its environment; `MCMP_CONFIG` (which file to load) is
     /// handled by the CLI before this runs.
@@ -497,6 +505,20 @@ impl Config {
         }
         if let Some(v) = get("MCMP_ADMIN_TOKEN") {
             self.admin.token = Some(v);
+        }
+        let flag = |var: &'static str, v: String| match v.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(ConfigError::Env {
+                var,
+                message: format!("`{v}` is not true or false"),
+            }),
+        };
+        if let Some(v) = get("MCMP_REPORTS_ALLOW_HTTP") {
+            self.reports.allow_http = flag("MCMP_REPORTS_ALLOW_HTTP", v)?;
+        }
+        if let Some(v) = get("MCMP_REPORTS_ALLOW_PRIVATE") {
+            self.reports.allow_private = flag("MCMP_REPORTS_ALLOW_PRIVATE", v)?;
         }
         Ok(())
     }

@@ -202,6 +202,8 @@ fn engine_config(
         wal_retention: config.wal.retention,
         tls_extra_ca: config.tls.extra_ca.clone(),
         secret_overlap: config.reports.secret_overlap,
+        reports_allow_http: config.reports.allow_http,
+        reports_allow_private: config.reports.allow_private,
     }
 }
 

@@ -67,6 +67,11 @@ pub struct EngineConfig {
     /// How long a replaced webhook signing secret still signs
     /// (`reports.secret-overlap`, SPEC §5.5).
     pub secret_overlap: Duration,
+    /// A customer's `report_uri` may be `http://` (`reports.allow-http`).
+    pub reports_allow_http: bool,
+    /// A customer's `report_uri` may reach a loopback, private or
+    /// link-local address (`reports.allow-private`).
+    pub reports_allow_private: bool,
 }
 
 impl EngineConfig {

@@ -137,7 +137,7 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
             };
             let id = crate::io::webhook::webhook_id(["daily_digest", &client.client_id, &date]);
             let (timeout, body) = (config.webhook_timeout, bytes.clone());
-            match post_signed(&shard.http, uri, &signing, &id, body, timeout).await {
+            match post_signed(&shard.webhooks, uri, &signing, &id, body, timeout).await {
                 Posted::Accepted => {
                     tracing::info!(%group, client = %client.client_id, total, "daily digest sent")
                 }

@@ -233,7 +233,8 @@ async fn post_batch(
     let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
     let id = crate::io::webhook::webhook_id(ids.iter().map(String::as_str));
     let timeout = config.webhook_timeout;
-    match crate::io::webhook::post_signed(&shard.http, uri, &signing, &id, body, timeout).await {
+    match crate::io::webhook::post_signed(&shard.webhooks, uri, &signing, &id, body, timeout).await
+    {
         Posted::Accepted => Ok(()),
         Posted::Refused(status) => {
             tracing::debug!(client_id, status, "webhook refused");

@@ -198,3 +198,99 @@ fn a_retried_batch_keeps_its_webhook_id() {
         assert_eq!(verify_hit(h, secret), Ok(()));
     }
 }
+
+#[test]
+fn http_and_private_report_uris_are_refused_by_default_and_allowed_by_the_flags() {
+    let dir = data_dir();
+    let server = Server::start_policy(dir.path(), &[], false);
+    server.register_customer_without_client("U1");
+    let create = |server: &Server, uri: &str| {
+        server.admin(
+            "POST",
+            "/customers/U1/clients",
+            Some(json!({"report_uri": uri})),
+        )
+    };
+    let refused = [
+        ("http://example.com/r", "https://"),
+        ("https://127.0.0.1/r", "127.0.0.1"),
+        ("https://localhost:8443/r", "localhost"),
+        ("https://10.1.2.3/r", "10.1.2.3"),
+        ("https://192.168.0.7/r", "192.168.0.7"),
+        ("https://169.254.169.254/latest", "169.254.169.254"),
+        ("https://[::1]/r", "::1"),
+        ("https://[fd00::1]/r", "fd00::1"),
+    ];
+    for (uri, needle) in refused {
+        let (s, v) = create(&server, uri);
+        assert_eq!(s, 400, "{uri}: {v}");
+        assert!(v.to_string().contains(needle), "{uri}: {v}");
+    }
+    // A public address, and a name that does not resolve here, are taken.
+    for uri in ["https://93.184.215.14/r", "https://example.test/r"] {
+        let (s, v) = create(&server, uri);
+        assert_eq!(s, 201, "{uri}: {v}");
+    }
+    // A client changed to a private URI is refused the same way.
+    let (_, c) = create(&server, "https://example.test/r");
+    let id = c["client_id"].as_str().expect("id");
+    let (s, v) = server.admin(
+        "PATCH",
+        &format!("/customers/U1/clients/{id}"),
+        Some(json!({"report_uri": "https://127.0.0.1/r"})),
+    );
+    assert_eq!(s, 400, "{v}");
+    drop(server);
+
+    // The flags allow both.
+    let dir = data_dir();
+    let cfg = dir.path().join("mcmp.toml");
+    std::fs::write(&cfg, "[reports]\nallow-http = true\nallow-private = true\n").expect("config");
+    let server = Server::start_policy(
+        dir.path(),
+        &["--config", cfg.to_str().expect("utf-8")],
+        false,
+    );
+    server.register_customer_without_client("U1");
+    for uri in ["http://127.0.0.1:9/r", "https://10.1.2.3/r"] {
+        let (s, v) = create(&server, uri);
+        assert_eq!(s, 201, "{uri}: {v}");
+    }
+}
+
+#[test]
+fn a_webhook_to_a_private_address_is_not_posted_when_private_addresses_are_refused() {
+    // Allowed at creation (http, private), then the server restarts with
+    // the defaults: the endpoint is refused at delivery, nothing is posted.
+    let hook = Webhook::start(0);
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (token, _) = client(&server, "W3", &hook);
+    drop(server);
+    let cfg = dir.path().join("strict.toml");
+    std::fs::write(&cfg, "[reports]\nallow-http = true\n").expect("config");
+    let server = Server::start_policy(
+        dir.path(),
+        &["--config", cfg.to_str().expect("utf-8")],
+        false,
+    );
+    let id = crate::harness::send_accepted(&server, &token, vec![sms("priv-1")]).remove(0);
+    crate::routing::wait_status(&server, &token, &id, |s| s == "delivered");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, hooks) = server.admin("GET", "/webhooks", None);
+        let rows = hooks["webhooks"].as_array().cloned().unwrap_or_default();
+        let failing = rows.iter().any(|r| {
+            r["report_uri"] == json!(hook.url()) && r["failures_in_a_row"].as_u64() >= Some(1)
+        });
+        if failing {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never refused: {hooks}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(hook.hits().is_empty(), "a report went to a private address");
+}

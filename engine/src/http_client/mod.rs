@@ -27,8 +27,11 @@ use hyper::Request;
 
 use crate::rt;
 
+mod policy;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub use policy::{is_public, UrlPolicy};
 
 /// Idle keep-alive connections kept per `host:port`. Enough to absorb a
 /// burst's tail without reconnecting; more would only hold sockets (and the
@@ -166,6 +169,8 @@ pub struct HttpClient {
     hosts: RefCell<HashMap<String, Rc<HostPool>>>,
     /// What `https://` connections trust and present (this shard's copy).
     tls: rt::ClientTls,
+    /// Where it may post (report webhooks: SPEC §5.5).
+    policy: UrlPolicy,
 }
 
 impl HttpClient {
@@ -179,12 +184,26 @@ impl HttpClient {
         HttpClient::with_tls(tls.unwrap_or_else(unreachable_tls))
     }
 
+    /// The same client held to `policy` (a fresh pool).
+    pub fn with_policy(self, policy: UrlPolicy) -> HttpClient {
+        HttpClient { policy, ..self }
+    }
+
+    fn connect(&self, timeout: Duration) -> Connect<'_> {
+        Connect {
+            tls: &self.tls,
+            policy: self.policy,
+            timeout,
+        }
+    }
+
     /// A client with this TLS configuration (see [`rt::ClientTlsSpec::http`]);
     /// it takes a copy for this shard.
     pub fn with_tls(tls: rt::ClientTls) -> HttpClient {
         HttpClient {
             hosts: RefCell::default(),
             tls: tls.for_shard(),
+            policy: UrlPolicy::ANY,
         }
     }
 
@@ -200,9 +219,15 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<HttpResponse, HttpError> {
         let target = parse_url(url)?;
+        if !target.tls && !self.policy.allow_http {
+            return Err(HttpError::InvalidUrl(format!(
+                "{url:?}: only https:// is allowed (reports.allow-http is off)"
+            )));
+        }
         let request = build_request(&target, headers, body)?;
         let pool = self.pool(&target);
-        rt::timeout(timeout, send(&pool, &target, &self.tls, request, timeout))
+        let how = self.connect(timeout);
+        rt::timeout(timeout, send(&pool, &target, &how, request))
             .await
             .unwrap_or(Err(HttpError::Timeout))
     }
@@ -215,7 +240,9 @@ impl HttpClient {
         let probe = async {
             match poll_fn(|cx| pool.poll_checkout(cx)).await {
                 Checkout::Reuse(conn) => pool.checkin(conn),
-                Checkout::New(slot) => pool.checkin(open(&target, &self.tls, slot, timeout).await?),
+                Checkout::New(slot) => {
+                    pool.checkin(open(&target, &self.connect(timeout), slot).await?)
+                }
             }
             Ok(())
         };
@@ -271,9 +298,8 @@ fn build_request(
 async fn send(
     pool: &Rc<HostPool>,
     target: &Target,
-    tls: &rt::ClientTls,
+    how: &Connect<'_>,
     mut request: Request<Full<Bytes>>,
-    timeout: Duration,
 ) -> Result<HttpResponse, HttpError> {
     loop {
         match poll_fn(|cx| pool.poll_checkout(cx)).await {
@@ -290,7 +316,7 @@ async fn send(
                 }
             }
             Checkout::New(slot) => {
-                let mut conn = open(target, tls, slot, timeout).await?;
+                let mut conn = open(target, how, slot).await?;
                 let response = conn
                     .sender
                     .send_request(request)
@@ -337,12 +363,15 @@ async fn finish(
 /// Resolves, connects, starts TLS for `https` and hands the socket to hyper;
 /// the connection's driver runs as its own task on the shard until the
 /// connection closes.
-async fn open(
-    target: &Target,
-    tls: &rt::ClientTls,
-    slot: Slot,
+/// How a new connection is made.
+struct Connect<'a> {
+    tls: &'a rt::ClientTls,
+    policy: UrlPolicy,
     timeout: Duration,
-) -> Result<PooledConn, HttpError> {
+}
+
+async fn open(target: &Target, how: &Connect<'_>, slot: Slot) -> Result<PooledConn, HttpError> {
+    let (tls, timeout) = (how.tls, how.timeout);
     let connect_err = |e: &dyn std::fmt::Display| {
         HttpError::Connect(format!("{}:{}: {e}", target.host, target.port))
     };
@@ -352,6 +381,14 @@ async fn open(
             .await
             .map_err(|e| connect_err(&e))?,
     };
+    // NOTE: checked on the address connected to, not only when the URL was
+    // registered, so a name that later resolves elsewhere is caught too.
+    if !how.policy.allow_private && !is_public(addr.ip()) {
+        return Err(connect_err(&format!(
+            "{} is a loopback, private or link-local address (reports.allow-private is off)",
+            addr.ip()
+        )));
+    }
     let mut tcp = rt::connect(addr, timeout)
         .await
         .map_err(|e| connect_err(&e))?;

@@ -212,6 +212,16 @@ impl TcpConn {
     }
 }
 
+/// Every address of `host:port`, resolved on the blocking pool.
+pub async fn resolve_all(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let target = format!("{host}:{port}");
+    blocking(move || {
+        use std::net::ToSocketAddrs as _;
+        Ok(target.to_socket_addrs()?.collect())
+    })
+    .await
+}
+
 /// Resolves `host:port` on the blocking pool (DNS must not block the core).
 pub async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
     let target = format!("{host}:{port}");

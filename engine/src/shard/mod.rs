@@ -112,6 +112,9 @@ pub struct Shard {
     pub deadlines: crate::deadlines::Deadlines,
     /// Outgoing HTTP (providers, webhooks).
     pub http: Rc<crate::http_client::HttpClient>,
+    /// The shard's HTTP client for customers' webhook endpoints, held to
+    /// the `report_uri` policy (SPEC §5.5).
+    pub webhooks: Rc<crate::http_client::HttpClient>,
     /// Where this shard's operator alerts go.
     pub alerts: Rc<crate::alerts::Alerts>,
     /// This shard's metrics.

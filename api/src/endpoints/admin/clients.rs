@@ -13,6 +13,7 @@ use crate::context::ShardApi;
 use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer};
 use crate::http::{self, Body};
 use crate::time::now_ms;
+use mcmp_engine::rt;
 
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
@@ -26,21 +27,49 @@ struct ClientBody {
     report_uri: Option<String>,
 }
 
-fn check_report_uri(uri: &Option<String>) -> Result<(), Response<Body>> {
-    match uri {
-        Some(u)
-            if !(u.starts_with("http://") || u.starts_with("https://"))
-                || u.parse::<hyper::Uri>().is_err() =>
-        {
-            Err(bad_request("report_uri must be an http:// or https:// URL"))
-        }
-        _ => Ok(()),
+/// A `report_uri` follows the policy (SPEC §5.5): an `http://` or
+/// `https://` URL; `https://` unless `reports.allow-http`; none of the
+/// addresses its host resolves to (on the blocking pool) loopback, private
+/// or link-local unless `reports.allow-private`.
+async fn check_report_uri(api: &ShardApi, uri: &Option<String>) -> Result<(), Response<Body>> {
+    let Some(u) = uri else { return Ok(()) };
+    let parsed = u.parse::<hyper::Uri>().ok();
+    let scheme = parsed.as_ref().and_then(|p| p.scheme_str());
+    let host = parsed.as_ref().and_then(|p| p.host());
+    let (Some(scheme @ ("http" | "https")), Some(host)) = (scheme, host) else {
+        return Err(bad_request("report_uri must be an http:// or https:// URL"));
+    };
+    let policy = &api.state.config.reports;
+    if scheme == "http" && !policy.allow_http {
+        return Err(bad_request(
+            "report_uri must be https:// (reports.allow-http is off)",
+        ));
+    }
+    if policy.allow_private {
+        return Ok(());
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = parsed.as_ref().and_then(|p| p.port_u16()).unwrap_or(443);
+    let addrs = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        // NOTE: a name that does not resolve now is taken: delivery checks
+        // the address it connects to, every time.
+        Err(_) => rt::resolve_all(host, port)
+            .await
+            .map(|a| a.iter().map(|s| s.ip()).collect())
+            .unwrap_or_default(),
+    };
+    match addrs.into_iter().find(|ip| !mcmp_engine::is_public(*ip)) {
+        Some(ip) => Err(bad_request(&format!(
+            "report_uri {host} is {ip}, a loopback, private or link-local address (reports.allow-private is off)"
+        ))),
+        None => Ok(()),
     }
 }
 
 pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     let b: ClientBody = body(req).await?;
-    check_report_uri(&b.report_uri)?;
+    check_report_uri(api, &b.report_uri).await?;
     let random = |n| {
         auth::random_token(n).map_err(|e| {
             http::error(
@@ -147,7 +176,7 @@ pub(crate) async fn patch_client(
     req: Request<Incoming>,
 ) -> Answer {
     let b: ClientBody = body(req).await?;
-    check_report_uri(&b.report_uri)?;
+    check_report_uri(api, &b.report_uri).await?;
     let (g2, c2) = (g.to_string(), c.to_string());
     let updated = api
         .shard
