@@ -37,6 +37,16 @@ impl Server {
     /// test webhooks are plain HTTP on loopback); without it the server's
     /// configuration alone decides.
     pub fn start_policy(data_dir: &Path, extra: &[&str], loopback_webhooks: bool) -> Server {
+        Server::start_env(data_dir, extra, loopback_webhooks, "info")
+    }
+
+    /// [`Server::start_policy`] logging at `log_level` (`MCMP_LOG`).
+    pub fn start_env(
+        data_dir: &Path,
+        extra: &[&str],
+        loopback_webhooks: bool,
+        log_level: &str,
+    ) -> Server {
         let allow = if loopback_webhooks { "true" } else { "" };
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcmp"));
         if !loopback_webhooks {
@@ -56,7 +66,7 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .env("MCMP_ADMIN_TOKEN", ADMIN)
-            .env("MCMP_LOG", "info")
+            .env("MCMP_LOG", log_level)
             .envs(
                 [
                     ("MCMP_REPORTS_ALLOW_HTTP", allow),
@@ -140,6 +150,20 @@ impl Server {
     pub fn kill9(mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+    }
+
+    /// Sends SIGTERM, waits for the exit and returns every log line the
+    /// server wrote after its ready line.
+    pub fn terminate_with_log(self) -> Vec<String> {
+        let rx = std::mem::replace(&mut *self._log.lock().expect("log lock"), mpsc::channel().1);
+        let status = self.terminate();
+        assert!(status.success(), "{status}");
+        // The reader thread ends at the pipe's end, after the last line.
+        let mut lines = Vec::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// Sends SIGTERM and waits for the exit status.

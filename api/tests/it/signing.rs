@@ -2,7 +2,9 @@
 //! secret apart from the client secret, verified as a customer would
 //! (`webhook-id`, `webhook-timestamp`, `webhook-signature`), through a
 //! rotation, a stable id across retries, and a replay with an old or
-//! altered timestamp detectable.
+//! altered timestamp detectable; the `report_uri` policy (https only,
+//! public addresses only, unless allowed); no secret in the log or in an
+//! admin answer after creation.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -293,4 +295,59 @@ fn a_webhook_to_a_private_address_is_not_posted_when_private_addresses_are_refus
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(hook.hits().is_empty(), "a report went to a private address");
+}
+
+#[test]
+fn no_secret_appears_in_the_log_or_in_admin_answers_after_creation() {
+    let hook = Webhook::start(1);
+    let dir = data_dir();
+    let cfg = config(dir.path());
+    let extra = ["--config", cfg.to_str().expect("utf-8")];
+    let server = Server::start_env(dir.path(), &extra, true, "debug");
+    let (token, c) = client(&server, "W4", &hook);
+    let cid = c["client_id"].as_str().expect("id").to_string();
+    let mut secrets = vec![
+        crate::harness::ADMIN.to_string(),
+        token.clone(),
+        c["client_secret"].as_str().expect("secret").to_string(),
+        c["signing_secret"].as_str().expect("signing").to_string(),
+    ];
+    let path = format!("/customers/W4/clients/{cid}/signing-secrets");
+    let (_, r) = server.admin("POST", &path, None);
+    secrets.push(r["signing_secret"].as_str().expect("rotated").to_string());
+    // A second token, a rejected login, traffic, a failed and a retried webhook.
+    let _ = server.token(&cid, &secrets[2]);
+    let bad =
+        json!({"grant_type": "client_credentials", "client_id": cid, "client_secret": "wrong"});
+    assert_eq!(server.call("POST", "/oauth/token", None, Some(&bad)).0, 401);
+    crate::harness::send_accepted(&server, &token, vec![sms("sec-1"), sms("sec-2")]);
+    hook.wait("a retried webhook", |h| h.iter().any(|h| h.status == 200));
+    let answers: Vec<Value> = [
+        "/customers/W4/clients",
+        "/customers/W4",
+        "/webhooks",
+        "/stats",
+        "/senders",
+    ]
+    .iter()
+    .map(|p| server.admin("GET", p, None).1)
+    .collect();
+    for (answer, secret) in answers
+        .iter()
+        .flat_map(|a| secrets.iter().map(move |s| (a, s)))
+    {
+        assert!(
+            !answer.to_string().contains(secret.as_str()),
+            "an admin answer shows a secret: {answer}"
+        );
+    }
+    let log = server.terminate_with_log();
+    assert!(
+        log.len() > 10,
+        "the log is too short to say anything: {log:?}"
+    );
+    for secret in &secrets {
+        let leaks: Vec<&String> = log.iter().filter(|l| l.contains(secret.as_str())).collect();
+        assert!(leaks.is_empty(), "a secret in the log: {leaks:?}");
+    }
 }
