@@ -144,6 +144,7 @@ impl Sink {
     pub fn spawn(
         args: SinkArgs,
         listener: tokio::net::TcpListener,
+        tls: Option<crate::tls::TlsAcceptor>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Sink>> {
         let status = StatusCode::from_u16(args.status)?;
@@ -153,7 +154,7 @@ impl Sink {
             state: Mutex::new(State::default()),
         });
         let served = sink.clone();
-        tokio::spawn(http::serve(listener, shutdown, move |req| {
+        tokio::spawn(http::serve_tls(listener, tls, shutdown, move |req| {
             let sink = served.clone();
             async move { handle(&sink, &req) }
         }));

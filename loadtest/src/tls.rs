@@ -53,6 +53,17 @@ pub fn acceptor(
     if !args.tls {
         return Ok(None);
     }
+    let (acceptor, ca) = make(args, listen, alpn)?;
+    announce_ca(&ca);
+    Ok(Some(acceptor))
+}
+
+/// [`acceptor`] without the `tls-ca` line: the acceptor and the CA's path.
+pub fn make(
+    args: &TlsArgs,
+    listen: IpAddr,
+    alpn: &[&[u8]],
+) -> anyhow::Result<(TlsAcceptor, PathBuf)> {
     let dir = match &args.tls_dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -66,8 +77,7 @@ pub fn acceptor(
     let made = generate(&dir, listen)?;
     let mut config = server_config(&made, args.tls_client_auth)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    announce_ca(&dir.join("ca.pem"));
-    Ok(Some(TlsAcceptor::from(Arc::new(config))))
+    Ok((TlsAcceptor::from(Arc::new(config)), dir.join("ca.pem")))
 }
 
 /// Prints `tls-ca <path>` and flushes it (stdout is a pipe under tests).
