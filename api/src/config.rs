@@ -458,6 +458,30 @@ pub struct AlertsConfig {
     /// are POSTed to as JSON. Default: unset (alerts are only logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
+    /// The body of a POSTed alert: `json` (`{"event","at","detail"}`) or
+    /// `slack` (an incoming-webhook payload: `text` plus blocks).
+    pub format: AlertFormatConfig,
+}
+
+/// `alerts.format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertFormatConfig {
+    /// `{"event","at","detail"}`.
+    #[default]
+    Json,
+    /// A Slack (or Mattermost) incoming-webhook payload.
+    Slack,
+}
+
+impl AlertFormatConfig {
+    /// The engine's setting.
+    pub fn engine(self) -> mcmp_engine::config::AlertFormat {
+        match self {
+            AlertFormatConfig::Json => mcmp_engine::config::AlertFormat::Json,
+            AlertFormatConfig::Slack => mcmp_engine::config::AlertFormat::Slack,
+        }
+    }
 }
 
 impl Config {

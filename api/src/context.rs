@@ -32,6 +32,10 @@ pub(crate) struct ApiState {
     /// The listener's certificate (`[server.tls]`), reloaded on SIGHUP;
     /// `None`: plain HTTP.
     pub(crate) tls: Option<Arc<mcmp_engine::rt::SharedServerTls>>,
+    /// Failed console logins and logged-out sessions (admin path only).
+    pub(crate) sessions: crate::auth::session::Sessions,
+    /// Event streams (`GET /admin/v1/events`) open in the process.
+    pub(crate) event_streams: AtomicUsize,
 }
 
 impl ApiState {
@@ -54,6 +58,8 @@ impl ApiState {
             ready: AtomicBool::new(false),
             demo: None,
             tls: None,
+            sessions: Default::default(),
+            event_streams: AtomicUsize::new(0),
         }
     }
 
@@ -91,4 +97,6 @@ pub(crate) struct ShardApi {
     pub(crate) next_conn: Cell<u64>,
     /// This shard's copy of the listener's certificate.
     pub(crate) tls: Option<mcmp_engine::rt::LocalServerTls>,
+    /// This shard's open event streams.
+    pub(crate) events: Rc<crate::endpoints::admin::events::EventHub>,
 }

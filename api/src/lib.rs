@@ -195,6 +195,7 @@ fn engine_config(
         digest_at_second: mcmp_engine::parse_time_of_day(&config.reports.digest_at)
             .unwrap_or(30_600),
         alert_url: config.alerts.webhook_url.clone(),
+        alert_format: config.alerts.format.engine(),
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,
         min_free_bytes: config.wal.min_free,
@@ -286,4 +287,47 @@ fn install_signal_handler(
             source,
         })?;
     Ok(())
+}
+
+/// `mcmp operator add`: writes operator `name` with `role` and `password`
+/// into the catalog of `data_dir` (the server must be stopped: the catalog
+/// is locked while it runs). Returns the role's name.
+pub fn add_operator(
+    data_dir: &std::path::Path,
+    name: &str,
+    role: &str,
+    password: &str,
+) -> anyhow::Result<&'static str> {
+    use anyhow::Context;
+    let role = mcmp_engine::catalog::Role::parse(role)
+        .context("--role must be viewer, operator or admin")?;
+    anyhow::ensure!(
+        (8..=1024).contains(&password.chars().count()),
+        "a password is 8 to 1024 characters"
+    );
+    anyhow::ensure!(
+        (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b)),
+        "an operator name is 1-64 of [A-Za-z0-9._-@]"
+    );
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("catalog");
+    let store = SledCatalog::open(&path).with_context(|| {
+        format!(
+            "opening {} (is the server running? stop it, or use PUT /admin/v1/operators/{name})",
+            path.display()
+        )
+    })?;
+    let hash = auth::session::hash_password(password).map_err(anyhow::Error::msg)?;
+    let operator = mcmp_engine::catalog::Operator {
+        name: name.to_string(),
+        role,
+        password_hash: hash,
+        updated_at_ms: time::now_ms(),
+    };
+    mcmp_engine::catalog::put(&store, table::OPERATORS, name, &operator)?;
+    Ok(role.as_str())
 }

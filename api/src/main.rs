@@ -78,10 +78,36 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Console operators (SPEC §5.7), written to the data directory's
+    /// catalog while the server is stopped (a running server: use `PUT
+    /// /admin/v1/operators/{name}`).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Validate a configuration file and print the resolved configuration.
     CheckConfig {
         /// The file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Create an operator or change its role and password. The password
+    /// comes from `MCMP_OPERATOR_PASSWORD`, else the first line of stdin.
+    Add {
+        /// The login name.
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// The data directory (default: the configuration's, else ./mcmp-data).
+        #[arg(long, env = "MCMP_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Configuration file, for its data directory; also `MCMP_CONFIG`.
+        #[arg(long, env = "MCMP_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -118,6 +144,15 @@ fn main() -> ExitCode {
             command: WalCommand::Inspect { dir },
         } => inspect(&dir),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Operator {
+            command:
+                OperatorCommand::Add {
+                    name,
+                    role,
+                    data_dir,
+                    config,
+                },
+        } => operator_add(config.as_deref(), data_dir, &name, &role),
         Command::Export {
             since,
             until,
@@ -249,6 +284,27 @@ fn export(
     let n = mcmp_api::export::run(&export, &mut out)?;
     std::io::Write::flush(&mut out)?;
     eprintln!("{n} messages exported");
+    Ok(())
+}
+
+fn operator_add(
+    file: Option<&Path>,
+    data_dir: Option<PathBuf>,
+    name: &str,
+    role: &str,
+) -> anyhow::Result<()> {
+    let config = load_config(file)?;
+    let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+    let password = match std::env::var("MCMP_OPERATOR_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    let role = mcmp_api::add_operator(&data_dir, name, role, &password)?;
+    eprintln!("operator {name} ({role}) written to {}", data_dir.display());
     Ok(())
 }
 

@@ -11,10 +11,12 @@ use mcmp_engine::HttpRoute;
 
 use crate::auth::{self, Claims};
 use crate::context::ShardApi;
+use crate::endpoints::admin::messages as admin_messages;
 use crate::endpoints::admin::{
-    blocked, clients, customers, delete_row, export, origin_codes, pnx, routes, senders, spam,
-    webhooks,
+    access, audit, blocked, clients, customers, delete_row, events, export, operators,
+    origin_codes, pnx, routes, senders, spam, webhooks,
 };
+use crate::endpoints::console::{self, Asset};
 use crate::endpoints::{agents, messages, ops, provider, reports, token};
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
@@ -32,6 +34,12 @@ pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Bo
         ["v1", rest @ ..] => customer(api, req, rest).await,
         ["admin", "v1", rest @ ..] => admin(api, req, rest).await,
         ["metrics"] if req.method() == Method::GET => ops::metrics(api).await,
+        ["openapi.json"] if req.method() == Method::GET => ops::openapi(),
+        ["console"] if req.method() == Method::GET => console::serve(&req, Asset::Page),
+        ["console", "app.js"] if req.method() == Method::GET => console::serve(&req, Asset::Script),
+        ["console", "style.css"] if req.method() == Method::GET => {
+            console::serve(&req, Asset::Style)
+        }
         ["provider", "v1", "reports", sender] if req.method() == Method::POST => {
             let sender = sender.to_string();
             provider::provider_report(api, &sender, req).await
@@ -55,7 +63,7 @@ pub(crate) fn metrics_route(method: &Method, path: &str) -> HttpRoute {
         HttpRoute::Admin
     } else if p.starts_with("provider/") {
         HttpRoute::Provider
-    } else if matches!(p, "healthz" | "readyz" | "metrics") {
+    } else if matches!(p, "healthz" | "readyz" | "metrics" | "openapi.json") {
         HttpRoute::Ops
     } else {
         HttpRoute::Other
@@ -75,7 +83,7 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
             if http::query_param(&params, "src_msg_id").is_some() {
                 messages::get_by_src_msg_id(api, &claims, &req).await
             } else {
-                reports::history(api, &claims, &params).await
+                reports::history(api, &claims.grp, &params).await
             }
         }
         (Method::GET, ["messages", id]) => messages::get_message(api, &claims, id).await,
@@ -113,27 +121,37 @@ fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Respo
     Ok(claims)
 }
 
-/// Routes `/admin/v1/...` after checking the admin token.
+/// Routes `/admin/v1/...`: logging in and out first, then, for the admin
+/// token or an operator's session allowed to make the request (SPEC §5.7),
+/// the tables; a change that succeeds goes to the audit log.
 async fn admin(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Response<Body> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let ok = auth::bearer_token(header)
-        .is_some_and(|t| auth::constant_time_eq(t.as_bytes(), api.state.admin_token.as_bytes()));
-    if !ok {
-        return http::error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "admin token required",
-        );
-    }
     let method = req.method().clone();
+    match (method.clone(), rest) {
+        (Method::POST, ["session"]) => return operators::login(api, req).await,
+        (Method::DELETE, ["session"]) => return operators::logout(api, &req),
+        _ => {}
+    }
+    let who = match access::authenticate(api, &req) {
+        Ok(who) => who,
+        Err(resp) => return resp,
+    };
     let owned: Vec<String> = rest.iter().map(|s| http::percent_decode(s)).collect();
     let parts: Vec<&str> = owned.iter().map(String::as_str).collect();
-    admin_customer_table(api, method, &parts, req)
+    if let Err(resp) = access::authorize(api, &who, &req, &parts) {
+        return resp;
+    }
+    match (method.clone(), parts.as_slice()) {
+        (Method::GET, ["session"]) => return operators::whoami(api, &who),
+        (Method::GET, ["events"]) => return events::events(api),
+        (_, ["events"]) => return http::method_not_allowed(),
+        (_, ["session"]) => return http::method_not_allowed(),
+        _ => {}
+    }
+    let before = audit::before(api, &method, &parts).await;
+    let resp = admin_customer_table(api, method.clone(), &parts, req)
         .await
-        .unwrap_or_else(|e| e)
+        .unwrap_or_else(|e| e);
+    audit::record(api, &who, &method, &parts, before, resp).await
 }
 
 /// `/admin/v1/`: customers, spam keywords and result codes; any other path
@@ -150,15 +168,7 @@ async fn admin_customer_table(
         (Method::GET, ["customers", g]) => customers::get_customer(api, g).await,
         (Method::DELETE, ["customers", g]) => customers::delete_customer(api, g).await,
         (Method::PUT, ["customers", g, "services"]) => customers::put_services(api, g, req).await,
-        (Method::POST, ["customers", g, "clients"]) => clients::create_client(api, g, req).await,
-        (Method::GET, ["customers", g, "clients"]) => clients::list_clients(api, g).await,
-        (Method::PATCH, ["customers", g, "clients", c]) => {
-            clients::patch_client(api, g, c, req).await
-        }
-        (Method::DELETE, ["customers", g, "clients", c]) => clients::delete_client(api, g, c).await,
-        (Method::POST, ["customers", g, "clients", c, "signing-secrets"]) => {
-            clients::rotate_signing_secret(api, g, c).await
-        }
+        (method, ["customers", _, "clients", ..]) => admin_clients(api, method, parts, req).await,
         (Method::PUT, ["customers", g, "bill-codes", b]) => {
             customers::put_bill_code(api, g, b, req).await
         }
@@ -190,11 +200,48 @@ async fn admin_customer_table(
         (Method::DELETE, ["spam-keywords", k]) => spam::delete_spam_keyword(api, k).await,
         (_, ["spam-keywords", ..]) => Err(http::method_not_allowed()),
         (_, ["customers", ..]) => Err(http::method_not_allowed()),
+        (Method::PUT, ["operators", n]) => operators::put_operator(api, n, req).await,
+        (Method::GET, ["operators"]) => operators::list_operators(api),
+        (Method::DELETE, ["operators", n]) => operators::delete_operator(api, n).await,
+        (_, ["operators", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["messages"]) => {
+            let params = http::parse_query(req.uri().query());
+            Ok(admin_messages::search(api, &params).await)
+        }
+        (Method::GET, ["messages", id]) => Ok(admin_messages::get(api, id).await),
+        (_, ["messages", ..]) => Err(http::method_not_allowed()),
+        (Method::GET, ["audit"]) => {
+            let params = http::parse_query(req.uri().query());
+            audit::list(api, &params).await
+        }
+        (_, ["audit"]) => Err(http::method_not_allowed()),
         (Method::GET, ["result-codes"]) => Ok(http::json(
             StatusCode::OK,
             &mcmp_engine::code_tables::json(),
         )),
         (method, parts) => admin_routing_table(api, method, parts, req).await,
+    }
+}
+
+/// `/admin/v1/customers/{g}/clients…`: a customer's API clients and their
+/// webhook signing secrets.
+async fn admin_clients(
+    api: &ShardApi,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+) -> Answer {
+    match (method, parts) {
+        (Method::POST, ["customers", g, "clients"]) => clients::create_client(api, g, req).await,
+        (Method::GET, ["customers", g, "clients"]) => clients::list_clients(api, g).await,
+        (Method::PATCH, ["customers", g, "clients", c]) => {
+            clients::patch_client(api, g, c, req).await
+        }
+        (Method::DELETE, ["customers", g, "clients", c]) => clients::delete_client(api, g, c).await,
+        (Method::POST, ["customers", g, "clients", c, "signing-secrets"]) => {
+            clients::rotate_signing_secret(api, g, c).await
+        }
+        _ => Err(http::method_not_allowed()),
     }
 }
 
@@ -240,3 +287,7 @@ async fn admin_routing_table(
         _ => Err(http::not_found()),
     }
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;

@@ -44,6 +44,7 @@ pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
         connections: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
         tls,
+        events: Rc::default(),
     });
     let listener = match bind(&api).await {
         Ok(l) => l,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::config::AlertFormat;
 use crate::http_client::HttpClient;
 use crate::rt;
 use crate::sender::live::SenderLive;
@@ -61,6 +62,42 @@ impl AlertEvent {
     }
 }
 
+/// An alert as a Slack incoming-webhook payload (Mattermost takes the same):
+/// `text` (what notifications show) and blocks (a header line, the detail
+/// as fields, the time and shard as context).
+pub fn slack_body(event: AlertEvent, at: &str, detail: &Value) -> Value {
+    let mut fields = Vec::new();
+    let mut words = Vec::new();
+    if let Value::Object(m) = detail {
+        for (k, v) in m.iter().filter(|(k, _)| k.as_str() != "shard") {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            fields.push(json!({"type": "mrkdwn", "text": format!("*{k}*\n{v}")}));
+            words.push(format!("{k}={v}"));
+        }
+    }
+    let title = format!("MCMP alert: {}", event.as_str());
+    let text = match words.is_empty() {
+        true => title.clone(),
+        false => format!("{title} ({})", words.join(", ")),
+    };
+    let shard = detail
+        .get("shard")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let mut blocks =
+        vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{title}*")}})];
+    if !fields.is_empty() {
+        fields.truncate(10);
+        blocks.push(json!({"type": "section", "fields": fields}));
+    }
+    let context = format!("{at} · shard {shard}");
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}));
+    json!({"text": text, "blocks": blocks})
+}
+
 /// Where one shard's alerts go: the log always, and a POST when a URL is
 /// configured. Owned by the shard and handed to the code that raises alerts
 /// (the WAL gets it at construction).
@@ -71,15 +108,22 @@ pub struct Alerts {
 
 struct Sink {
     url: Rc<str>,
+    format: AlertFormat,
     http: Rc<HttpClient>,
     in_flight: Rc<Cell<usize>>,
 }
 
 impl Alerts {
     /// The alerts of `shard`; without a URL they are only logged.
-    pub fn new(shard: usize, url: Option<String>, http: Rc<HttpClient>) -> Alerts {
+    pub fn new(
+        shard: usize,
+        url: Option<String>,
+        format: AlertFormat,
+        http: Rc<HttpClient>,
+    ) -> Alerts {
         let sink = url.map(|url| Sink {
             url: url.into(),
+            format,
             http,
             in_flight: Rc::default(),
         });
@@ -104,11 +148,11 @@ impl Alerts {
         if let Value::Object(m) = &mut detail {
             m.insert("shard".into(), Value::from(self.shard));
         }
-        let body = json!({
-            "event": event.as_str(),
-            "at": crate::time::format_rfc3339(crate::unix_ms()),
-            "detail": detail,
-        });
+        let at = crate::time::format_rfc3339(crate::unix_ms());
+        let body = match sink.format {
+            AlertFormat::Json => json!({"event": event.as_str(), "at": at, "detail": detail}),
+            AlertFormat::Slack => slack_body(event, &at, &detail),
+        };
         let (url, http, in_flight) = (sink.url.clone(), sink.http.clone(), sink.in_flight.clone());
         in_flight.set(in_flight.get() + 1);
         rt::spawn(async move {

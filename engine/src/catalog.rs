@@ -48,6 +48,56 @@ pub mod table {
     pub const OPT_OUTS: &str = "opt_outs";
     /// A reseller's origin codes by `group_code/code` (SPEC §5.11).
     pub const ORIGIN_CODES: &str = "origin_codes";
+    /// Console operators by name (SPEC §5.7).
+    pub const OPERATORS: &str = "operators";
+    /// The audit log of admin changes by `at_ms/seq` (not in the snapshot).
+    pub const AUDIT: &str = "audit";
+}
+
+/// What an operator may do (SPEC §5.7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// Also senders, queues, routes and redrives.
+    Operator,
+    /// Everything, operators included.
+    Admin,
+}
+
+impl Role {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// The role named `s`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A console operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    /// The login name.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Its password as an argon2id PHC string (never shown).
+    pub password_hash: String,
+    /// Creation (or last change), unix ms.
+    pub updated_at_ms: i64,
 }
 
 /// A tenant.
@@ -251,6 +301,8 @@ pub struct Snapshot {
     pub pnx: Arc<PnxTable>,
     /// Operator spam keywords.
     pub spam: Arc<SpamKeywords>,
+    /// Console operators by name.
+    pub operators: HashMap<String, Operator>,
 }
 
 impl Snapshot {
@@ -412,6 +464,9 @@ impl SharedCatalog {
         }
         self.load_keys(&mut snap, table::OPT_OUTS, |v| &mut v.opt_outs)?;
         self.load_keys(&mut snap, table::ORIGIN_CODES, |v| &mut v.origin_codes)?;
+        snap.operators = scan::<Operator>(self.store(), table::OPERATORS)?
+            .into_iter()
+            .collect();
         snap.pnx = self.pnx_table()?;
         snap.spam = self.spam_keywords()?;
         Ok(snap)

@@ -27,6 +27,9 @@ pub const KIND_STATE: u8 = 2;
 pub const KIND_REPORT: u8 = 3;
 /// Record kind: a fallback message was created for a message ([`LinkRecord`]).
 pub const KIND_LINK: u8 = 4;
+/// Record kind: an abandoned report's message came back from the history
+/// store to be sent again ([`RevivedRecord`]).
+pub const KIND_REVIVED: u8 = 10;
 
 /// A message as accepted: everything needed to rebuild it.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
@@ -135,6 +138,43 @@ pub struct BlockedRecord {
     pub reason: String,
 }
 
+/// A settled message whose report was abandoned, back in its shard's
+/// memory from the history store for a redrive (SPEC §5.5): everything its
+/// view shows, and its report pending again on a fresh schedule. The
+/// request keeps what a view shows of it (recipient, `src_msg_id`,
+/// channel, class, parts, origin code); the rest was sent long ago.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RevivedRecord {
+    /// The message id.
+    pub id: MessageId,
+    /// The customer.
+    pub group_code: String,
+    /// The client that sent it.
+    pub client_id: String,
+    /// What a view shows of the request.
+    pub request: MessageRequest,
+    /// Its (final) status.
+    pub status: Status,
+    /// Its result code.
+    pub code: u16,
+    /// Prepaid charge.
+    pub price: i64,
+    /// Carrier.
+    pub carrier: Option<String>,
+    /// Sender.
+    pub sender: Option<String>,
+    /// Accept time, unix ms.
+    pub created_at_ms: i64,
+    /// Last change, unix ms.
+    pub updated_at_ms: i64,
+    /// Fallback link (forward).
+    pub fallback_message_id: Option<MessageId>,
+    /// Fallback link (back).
+    pub fallback_of: Option<MessageId>,
+    /// Every state change.
+    pub events: Vec<crate::model::Event>,
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -166,6 +206,8 @@ pub enum Record {
     LateReceipt(LateReceiptRecord),
     /// See [`BlockedRecord`].
     Blocked(Box<BlockedRecord>),
+    /// See [`RevivedRecord`].
+    Revived(Box<RevivedRecord>),
 }
 
 /// A record that could not be decoded.
@@ -234,6 +276,9 @@ fn decode_limited<const LIMIT: usize>(kind: u8, payload: &[u8]) -> Result<Record
         KIND_BLOCKED => bincode::decode_from_slice(payload, config)
             .map(|(r, _)| Record::Blocked(Box::new(r)))
             .map_err(err),
+        KIND_REVIVED => bincode::decode_from_slice(payload, config)
+            .map(|(r, _)| Record::Revived(Box::new(r)))
+            .map_err(err),
         _ => Err(DecodeError {
             kind,
             reason: "unknown kind".into(),
@@ -261,6 +306,10 @@ impl Record {
             ),
             Record::Blocked(r) => (
                 KIND_BLOCKED,
+                encode(&|| bincode::encode_to_vec(r.as_ref(), config())),
+            ),
+            Record::Revived(r) => (
+                KIND_REVIVED,
                 encode(&|| bincode::encode_to_vec(r.as_ref(), config())),
             ),
         }
@@ -482,6 +531,40 @@ mod tests {
             priority: Some(crate::model::Class::Realtime),
             origin_code: None,
         }
+    }
+
+    #[test]
+    fn revived_round_trip() {
+        let rec = Record::Revived(Box::new(RevivedRecord {
+            id: MessageId::new(1, 7),
+            group_code: "A1".into(),
+            client_id: "c1".into(),
+            request: MessageRequest {
+                src_msg_id: "order-7".into(),
+                channel: Channel::Sms,
+                to: "01012345678".into(),
+                ..empty_request()
+            },
+            status: Status::Delivered,
+            code: 1000,
+            price: 9,
+            carrier: Some("SKT".into()),
+            sender: Some("S1".into()),
+            created_at_ms: 1_700_000_000_000,
+            updated_at_ms: 1_700_000_000_500,
+            fallback_message_id: None,
+            fallback_of: Some(MessageId::new(0, 3)),
+            events: vec![crate::model::Event {
+                at_ms: 1_700_000_000_000,
+                status: Status::Accepted,
+                code: 1000,
+                late_receipt: false,
+            }],
+        }));
+        let (kind, bytes) = rec.encode();
+        assert_eq!(kind, KIND_REVIVED);
+        assert_eq!(Record::decode(kind, &bytes).expect("decodes"), rec);
+        assert!(Record::decode(kind, &bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

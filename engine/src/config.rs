@@ -72,6 +72,19 @@ pub struct EngineConfig {
     /// A customer's `report_uri` may reach a loopback, private or
     /// link-local address (`reports.allow-private`).
     pub reports_allow_private: bool,
+    /// The body of a POSTed alert (`alerts.format`).
+    pub alert_format: AlertFormat,
+}
+
+/// The body of a POSTed operator alert (`alerts.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// `{"event","at","detail"}` (the default).
+    #[default]
+    Json,
+    /// A Slack incoming-webhook payload (`text` plus blocks; Mattermost
+    /// takes it too).
+    Slack,
 }
 
 impl EngineConfig {

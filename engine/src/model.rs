@@ -431,6 +431,20 @@ impl MessageRequest {
     }
 }
 
+/// One state change, or a late receipt, as shown in `events`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Event {
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// The status entered (a late receipt: what the carrier said,
+    /// delivered or failed; the message's status does not change).
+    pub status: Status,
+    /// The result code.
+    pub code: u16,
+    /// A receipt that came after the message expired (SPEC §5.1).
+    pub late_receipt: bool,
+}
+
 /// A position in an ordered listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Cursor {

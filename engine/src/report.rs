@@ -262,6 +262,9 @@ pub struct WebhookShard {
         std::collections::BTreeMap<String, crate::core::lifecycle::dead_letters::ClientReports>,
     /// The endpoints this shard owns: client → (queued, failed requests in a row).
     pub endpoints: Vec<(String, usize, u32)>,
+    /// The dead letters still in this shard's memory (some may be in the
+    /// history store already).
+    pub dead: Vec<crate::core::lifecycle::store::Redriven>,
 }
 
 impl Endpoints {

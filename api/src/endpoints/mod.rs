@@ -7,6 +7,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod agents;
+pub(crate) mod console;
 pub(crate) mod messages;
 pub(crate) mod ops;
 pub(crate) mod provider;

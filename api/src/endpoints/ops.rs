@@ -20,6 +20,15 @@ pub(crate) fn healthz() -> Response<Body> {
     http::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))
 }
 
+/// The OpenAPI 3.1 description of every route (SPEC §5.9), the repository's
+/// `docs/openapi.json` built into the binary.
+pub(crate) const OPENAPI: &str = include_str!("../../../docs/openapi.json");
+
+/// `GET /openapi.json`.
+pub(crate) fn openapi() -> Response<Body> {
+    http::static_json(StatusCode::OK, OPENAPI)
+}
+
 /// `GET /readyz`: 200 once recovered and listening, 503 while starting,
 /// draining or with a poisoned WAL.
 pub(crate) fn readyz(api: &ShardApi) -> Response<Body> {

@@ -12,8 +12,64 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde::Serialize;
 
-/// Every response body.
-pub(crate) type Body = Full<Bytes>;
+/// Every response body: whole (almost every answer), or a stream of
+/// server-sent events ([`Body::events`]).
+pub(crate) struct Body(Inner);
+
+enum Inner {
+    Whole(Full<Bytes>),
+    Events(futures_channel::mpsc::Receiver<Bytes>),
+}
+
+impl Body {
+    /// A whole body.
+    pub(crate) fn new(bytes: Bytes) -> Body {
+        Body(Inner::Whole(Full::new(bytes)))
+    }
+
+    /// A body that sends what arrives on `rx` until its sender is gone.
+    pub(crate) fn events(rx: futures_channel::mpsc::Receiver<Bytes>) -> Body {
+        Body(Inner::Events(rx))
+    }
+}
+
+impl Default for Body {
+    fn default() -> Body {
+        Body::new(Bytes::new())
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use futures_lite::Stream;
+        match &mut self.get_mut().0 {
+            Inner::Whole(full) => std::pin::Pin::new(full).poll_frame(cx),
+            Inner::Events(rx) => std::pin::Pin::new(rx)
+                .poll_next(cx)
+                .map(|b| b.map(|b| Ok(hyper::body::Frame::data(b)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            Inner::Whole(full) => full.is_end_stream(),
+            Inner::Events(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match &self.0 {
+            Inner::Whole(full) => full.size_hint(),
+            Inner::Events(_) => hyper::body::SizeHint::default(),
+        }
+    }
+}
 
 /// A JSON answer.
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
@@ -31,6 +87,15 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
     let body = serde_json::json!({"error": {"code": code, "message": message}});
     with_type(status, body.to_string().into_bytes(), "application/json")
+}
+
+/// A static JSON document (sent as it is).
+pub(crate) fn static_json(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
 }
 
 /// An empty answer.

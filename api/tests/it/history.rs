@@ -13,7 +13,7 @@ use crate::webhook::Webhook;
 
 /// Waits until no message is held in memory any more (all settled and
 /// applied by the history store).
-fn wait_memory_empty(server: &Server) {
+pub(crate) fn wait_memory_empty(server: &Server) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (s, st) = server.admin("GET", "/stats", None);

@@ -4,10 +4,12 @@
 mod accept;
 mod bad_input;
 mod crash;
+mod deploy;
 mod harness;
 mod history;
 mod lifecycle;
 mod metrics;
+mod operators;
 mod ops;
 mod policy;
 mod receipt_ids;

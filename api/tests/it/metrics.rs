@@ -49,6 +49,22 @@ impl Scrape {
         })
     }
 
+    /// A histogram's buckets with these other labels: (le, count), in
+    /// exposition order.
+    fn buckets(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(String, f64)> {
+        let bucket = format!("{name}_bucket");
+        self.samples
+            .iter()
+            .filter(|s| s.name == bucket)
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .filter_map(|s| Some((s.labels.get("le")?.clone(), s.value)))
+            .collect()
+    }
+
     fn has_family(&self, name: &str, kind: &str) -> bool {
         self.text
             .lines()
@@ -291,23 +307,26 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
     assert!(m.value("mcmp_wal_appends_total", &[]) > 0.0);
     assert!(m.value("mcmp_wal_bytes_total", &[]) > 0.0);
     assert!(m.value("mcmp_wal_fsync_seconds_count", &[]) > 0.0);
-    assert!(m.value("mcmp_wal_fsync_seconds", &[("quantile", "0.99")]) >= 0.0);
-
-    // HTTP latency summary: quantiles present, finite and ordered, and the
-    // count matches the requests by status.
-    let route = ("route", "messages_post");
-    let qs: Vec<f64> = ["0.5", "0.9", "0.99", "0.999"]
-        .iter()
-        .map(|q| m.value("mcmp_http_request_seconds", &[route, ("quantile", q)]))
-        .collect();
-    assert!(
-        qs.iter().all(|q| q.is_finite() && *q > 0.0) && qs.windows(2).all(|w| w[0] <= w[1]),
-        "quantiles {qs:?}"
+    let fsyncs = m.value("mcmp_wal_fsync_seconds_count", &[]);
+    assert_eq!(
+        m.value("mcmp_wal_fsync_seconds_bucket", &[("le", "+Inf")]),
+        fsyncs
     );
+
+    // HTTP latency histogram: buckets cumulative, the last one the count,
+    // and the requests within 10 s.
+    let route = ("route", "messages_post");
+    let buckets = m.buckets("mcmp_http_request_seconds", &[route]);
     assert!(
-        qs[3] < 30.0,
-        "a p99.9 of {} s is not a request latency",
-        qs[3]
+        buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+        "cumulative: {buckets:?}"
+    );
+    assert_eq!(buckets.last().map(|b| b.0.as_str()), Some("+Inf"));
+    assert_eq!(buckets.last().map(|b| b.1), Some(3.0));
+    assert_eq!(
+        m.value("mcmp_http_request_seconds_bucket", &[route, ("le", "10")]),
+        3.0,
+        "a request of over 10 s is not a request latency"
     );
     assert_eq!(m.value("mcmp_http_request_seconds_count", &[route]), 3.0);
     assert!(m.value("mcmp_http_request_seconds_sum", &[route]) > 0.0);
@@ -336,11 +355,11 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
         m.value("mcmp_delivery_seconds_count", &[("channel", "SMS")]),
         5.0
     );
-    let p50 = m.value(
-        "mcmp_delivery_seconds",
-        &[("channel", "SMS"), ("quantile", "0.5")],
+    let within_30s = m.value(
+        "mcmp_delivery_seconds_bucket",
+        &[("channel", "SMS"), ("le", "30")],
     );
-    assert!(p50.is_finite() && p50 > 0.0 && p50 < 30.0, "p50 {p50}");
+    assert_eq!(within_30s, 5.0, "every SMS delivered within 30 s");
 
     // Webhooks (the client's report_uri is a closed port).
     m.value("mcmp_webhook_requests_total", &[("result", "success")]);
@@ -355,14 +374,17 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
     });
     m.value("mcmp_webhook_pending_retries", &[]);
 
+    assert!(m.value("process_resident_memory_bytes", &[]) > 1e6);
+    every_dashboard_expression_names_an_exported_metric(&m);
+
     for (family, kind) in [
         ("mcmp_messages_accepted_total", "counter"),
         ("mcmp_messages_rejected_total", "counter"),
         ("mcmp_messages_final_total", "counter"),
         ("mcmp_wal_appends_total", "counter"),
-        ("mcmp_wal_fsync_seconds", "summary"),
-        ("mcmp_http_request_seconds", "summary"),
-        ("mcmp_delivery_seconds", "summary"),
+        ("mcmp_wal_fsync_seconds", "histogram"),
+        ("mcmp_http_request_seconds", "histogram"),
+        ("mcmp_delivery_seconds", "histogram"),
         ("mcmp_sender_connected", "gauge"),
         ("mcmp_sender_queue_depth", "gauge"),
         ("mcmp_sender_in_flight", "gauge"),
@@ -375,7 +397,7 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
     // Nothing is labelled per message: only the bounded label names, and no
     // label value is a message id, a src_msg_id or a phone number.
     let allowed: BTreeSet<&str> = [
-        "channel", "code", "status", "route", "sender", "quantile", "result", "reason", "version",
+        "channel", "code", "status", "route", "sender", "le", "result", "reason", "version",
     ]
     .into_iter()
     .collect();
@@ -386,7 +408,8 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
         "0212345678".into(),
     ]);
     for s in &m.samples {
-        assert!(s.name.starts_with("mcmp_"), "foreign family {}", s.name);
+        let ours = s.name.starts_with("mcmp_") || s.name == "process_resident_memory_bytes";
+        assert!(ours, "foreign family {}", s.name);
         for (k, v) in &s.labels {
             assert!(allowed.contains(k.as_str()), "label {k} on {s:?}");
             assert!(!per_message.contains(v), "per-message label value on {s:?}");
@@ -404,4 +427,49 @@ fn metrics_count_the_traffic_in_bounded_families_and_pass_promtool() {
     });
     assert!(again.value("mcmp_wal_appends_total", &[]) > m.value("mcmp_wal_appends_total", &[]));
     promtool_check(&again.text);
+}
+
+/// Issue 17: every expression of the Grafana dashboard
+/// (`deploy/grafana/mcmp.json`) names only metrics the server exports (a
+/// histogram's `_bucket`, `_sum` and `_count` series included).
+fn every_dashboard_expression_names_an_exported_metric(m: &Scrape) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/mcmp.json");
+    let text = std::fs::read_to_string(path).expect("the dashboard");
+    let dashboard: Value = serde_json::from_str(&text).expect("JSON");
+    let mut names = BTreeSet::new();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10, "a dashboard of {} panels", panels.len());
+    for panel in panels {
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "a panel without a query: {panel}");
+        for target in targets {
+            let expr = target["expr"].as_str().expect("expr");
+            let idents = expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            names.extend(
+                idents
+                    .filter(|w| w.starts_with("mcmp_") || w.starts_with("process_"))
+                    .map(str::to_string),
+            );
+        }
+    }
+    assert!(names.len() >= 15, "the dashboard names {names:?}");
+    let families: BTreeSet<&str> = m
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    for name in &names {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                let base = name.strip_suffix(suffix)?;
+                m.has_family(base, "histogram").then_some(base)
+            })
+            .unwrap_or(name);
+        assert!(
+            families.contains(family),
+            "the dashboard names {name}, which /metrics does not export"
+        );
+    }
 }

@@ -371,3 +371,67 @@ fn sender_down_and_up_alerts_are_posted_to_the_webhook() {
     let down = wait_alert(&alerts, "sender_down", "AL_S_SIM01");
     assert_eq!(down["detail"]["reason"], "stopped", "{down}");
 }
+
+/// Issue 17: with `alerts.format = "slack"` an alert is a Slack (or
+/// Mattermost) incoming-webhook payload: `text` naming the event and the
+/// sender, and blocks.
+#[test]
+fn alerts_in_slack_format_are_incoming_webhook_payloads() {
+    let (endpoint, alerts) = alert_endpoint();
+    let dir = data_dir();
+    let conf_dir = data_dir();
+    let toml = format!("[alerts]\nwebhook-url = \"http://{endpoint}/hook\"\nformat = \"slack\"\n");
+    let conf = config_file(conf_dir.path(), &toml);
+    let server = Server::start_with(dir.path(), &["--config", conf.to_str().expect("utf-8")]);
+    sim_sender(&server, "SL_S_SIM01", "SLG", json!({}));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let up = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let alert = alerts.recv_timeout(left).expect("a Slack alert");
+        if alert["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("SL_S_SIM01"))
+        {
+            break alert;
+        }
+    };
+    let text = up["text"].as_str().expect("text");
+    assert!(text.starts_with("MCMP alert: sender_up"), "{up}");
+    let blocks = up["blocks"].as_array().expect("blocks");
+    assert_eq!(
+        blocks.first().map(|b| &b["type"]),
+        Some(&json!("section")),
+        "{up}"
+    );
+    assert_eq!(
+        blocks.last().map(|b| &b["type"]),
+        Some(&json!("context")),
+        "{up}"
+    );
+    assert!(up.get("event").is_none(), "not the JSON form: {up}");
+    drop(server);
+    let conf = config_file(conf_dir.path(), "[alerts]\nformat = \"xml\"\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcmp"))
+        .args(["check-config", conf.to_str().expect("utf-8")])
+        .output()
+        .expect("check-config");
+    assert!(!out.status.success(), "format = xml must be refused");
+}
+
+/// SPEC §5.9: `GET /openapi.json` serves the repository's
+/// `docs/openapi.json`, an OpenAPI 3.1 document, without a token.
+#[test]
+fn openapi_json_is_served_as_the_repository_file() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    let (s, served) = server.call("GET", "/openapi.json", None, None);
+    assert_eq!(s, 200, "{served}");
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .expect("docs/openapi.json");
+    let file: Value = serde_json::from_str(&file).expect("JSON");
+    assert_eq!(served, file);
+    assert_eq!(served["openapi"], "3.1.0");
+    let (s, _) = server.call("POST", "/openapi.json", None, None);
+    assert_eq!(s, 404, "GET only");
+}

@@ -803,6 +803,31 @@ fn abandoned_reports_are_listed_and_redriven() {
     );
     assert_eq!(listed["report_uri"], dead.url().as_str());
 
+    // SPEC §5.4: abandoned reports leave memory; the history store lists
+    // them, also after kill -9, and the redrive brings them back.
+    crate::history::wait_memory_empty(&server);
+    let views = |server: &Server| -> Vec<Value> {
+        let view = |id: &String| {
+            let (s, m) = server.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+            assert_eq!(s, 200, "{m}");
+            m
+        };
+        ids.iter().map(view).collect()
+    };
+    let before = views(&server);
+    assert_eq!(
+        row(&server)["abandoned"],
+        3,
+        "listed from the history store"
+    );
+    server.kill9();
+    let server = Server::start_with(
+        &dir.path().join("data"),
+        &["--config", config.to_str().expect("path")],
+    );
+    assert_eq!(row(&server)["abandoned"], 3, "after kill -9");
+    assert_eq!(views(&server), before);
+
     // The customer fixes its endpoint; the operator redrives.
     let good = Webhook::start(0);
     let path = format!("/customers/D1/clients/{client_id}");
@@ -825,6 +850,14 @@ fn abandoned_reports_are_listed_and_redriven() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    assert_eq!(views(&server), before, "the same messages, back in memory");
+    crate::history::wait_memory_empty(&server);
+    let (s, v) = server.admin("POST", &format!("/webhooks/{client_id}/redrive"), None);
+    assert_eq!(
+        (s, v["redriven"].as_u64()),
+        (200, Some(0)),
+        "delivered: {v}"
+    );
     let (s, _) = server.admin("POST", "/webhooks/NO_SUCH_CLIENT/redrive", None);
     assert_eq!(s, 404);
 }

@@ -328,6 +328,7 @@ fn no_secret_appears_in_the_log_or_in_admin_answers_after_creation() {
         "/webhooks",
         "/stats",
         "/senders",
+        "/audit",
     ]
     .iter()
     .map(|p| server.admin("GET", p, None).1)

@@ -35,7 +35,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 
 use crate::codec::{BlockedRecord, LateReceiptRecord};
-use crate::core::lifecycle::store::SettledMessage;
+use crate::core::lifecycle::store::{Redriven, SettledMessage};
 use store::Store;
 
 /// Hand-overs the index thread's queue holds (all shards together).
@@ -62,6 +62,8 @@ pub enum Feed {
     LateReceipts(Vec<LateReceiptRecord>),
     /// Messages rejected at accept by a policy check.
     Blocked(Vec<BlockedRecord>),
+    /// Abandoned reports sent again: no longer dead letters.
+    Redriven(Vec<Redriven>),
     /// Make everything applied so far durable, then answer.
     Persist(oneshot::Sender<bool>),
 }
@@ -278,6 +280,7 @@ fn apply(
     let mut messages = Vec::new();
     let mut late = Vec::new();
     let mut blocked = Vec::new();
+    let mut redriven = Vec::new();
     let mut persist = Vec::new();
     for f in batch {
         match f {
@@ -291,6 +294,7 @@ fn apply(
             }
             Feed::LateReceipts(r) => late.extend(r),
             Feed::Blocked(b) => blocked.extend(b),
+            Feed::Redriven(r) => redriven.extend(r),
             Feed::Persist(reply) => persist.push(reply),
         }
     }
@@ -299,6 +303,9 @@ fn apply(
     }
     if !messages.is_empty() {
         store.put(&messages, now)?;
+    }
+    if !redriven.is_empty() {
+        store.forget_dead_letters(&redriven)?;
     }
     for (shard, ticket) in tickets {
         if let Some(a) = applied.get(shard) {

@@ -14,6 +14,7 @@
 //! | `F` final ms, id                                | (empty)         |
 //! | `r` shard                                       | lowest, highest sequence number held |
 //! | `b` time, id                                    | a message blocked at accept |
+//! | `d` client `\0` id                               | (empty): its report was abandoned ([`dead_letters`]) |
 //!
 //! Numbers are big-endian so keys sort by them. The `r` rows let a read by
 //! id open only the partitions that can hold it. Only the index thread
@@ -163,6 +164,9 @@ impl Store {
             batch.insert(&part.handle, at(b"f", v.updated_at_ms), outcome);
             let every = [&b"F"[..], &v.updated_at_ms.to_be_bytes(), &id].concat();
             batch.insert(&part.handle, every, Vec::new());
+            if dead_letters::is_dead_letter(m) {
+                batch.insert(&part.handle, dead_letters::dead_key(&v.client_id, v.id), []);
+            }
             let shard = v.id.shard() as u16;
             let seq = v.id.seq();
             let range = part.ranges.entry(shard).or_insert((seq, seq));
@@ -551,6 +555,8 @@ fn be_u16(b: &[u8]) -> Option<u16> {
 fn range_of(v: &[u8]) -> Option<(u64, u64)> {
     Some((be_u64(v)?, be_u64(v.get(8..)?)?))
 }
+
+mod dead_letters;
 
 #[cfg(test)]
 mod tests;

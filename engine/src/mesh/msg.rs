@@ -222,8 +222,8 @@ pub enum MessagesMsg {
     View {
         /// The message.
         id: MessageId,
-        /// The customer asking.
-        group_code: String,
+        /// The customer asking (`None`: an operator, any customer's).
+        group_code: Option<String>,
         /// The state, or `None` when absent or not the customer's.
         reply: Reply<Option<MessageView>>,
     },
@@ -269,6 +269,8 @@ pub enum MessagesMsg {
     Redrive {
         /// The client.
         client_id: String,
+        /// Its dead letters of this shard read from the history store.
+        archived: Vec<crate::codec::RevivedRecord>,
         /// How many.
         reply: Reply<usize>,
     },

@@ -19,6 +19,7 @@
 //! shard's [`MetricsSnapshot`] and [`render`]s the merge (the test
 //! `one_shard_counts_render_after_a_merge` shows the round trip).
 
+mod figures;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+pub use self::figures::figures;
 pub use self::render::{render, Gauges, SenderGauges};
 use crate::codes::ResultCode;
 use crate::model::{Channel, Status};
@@ -46,12 +48,10 @@ pub const OTHER_LABEL: &str = "other";
 /// Significant decimal digits of every latency histogram (0.1 % error).
 pub const HISTOGRAM_SIGFIG: u8 = 3;
 /// Largest latency a histogram tells apart; longer ones are recorded as this
-/// (their exact time still counts in the summary's `_sum`). One hour covers
-/// every HTTP request and fsync, and deliveries that do not wait for a
-/// schedule or a long hold.
+/// (their exact time still counts in the histogram's `_sum`, and they fall
+/// in its `+Inf` bucket). One hour covers every HTTP request and fsync, and
+/// deliveries that do not wait for a schedule or a long hold.
 pub const HISTOGRAM_MAX: Duration = Duration::from_secs(3_600);
-/// The quantiles every summary exposes.
-pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
 
 const CHANNELS: usize = Channel::ALL.len();
 /// Result codes plus one slot for a code outside the table.
@@ -139,15 +139,17 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// One latency family's data: an HDR histogram in microseconds (created on
-/// first use: an empty one costs ~190 KiB) and the exact sum.
+/// first use: an empty one costs ~190 KiB) and the exact sum. Exported as a
+/// Prometheus histogram with its family's buckets (aggregatable across
+/// instances); the HDR histogram gives every bucket's count within 0.1 %.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Summary {
+pub(crate) struct Latency {
     hist: Option<Histogram<u64>>,
     sum_micros: u64,
     count: u64,
 }
 
-impl Summary {
+impl Latency {
     fn record(&mut self, d: Duration) {
         let us = micros(d);
         self.sum_micros = self.sum_micros.saturating_add(us);
@@ -160,7 +162,7 @@ impl Summary {
         }
     }
 
-    fn merge(&mut self, other: &Summary) {
+    fn merge(&mut self, other: &Latency) {
         self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
         self.count += other.count;
         match (&mut self.hist, &other.hist) {
@@ -176,9 +178,21 @@ impl Summary {
     }
 
     /// The value at `q` in seconds, `None` when nothing was recorded.
+    #[cfg(test)]
     pub(crate) fn quantile_seconds(&self, q: f64) -> Option<f64> {
         let h = self.hist.as_ref().filter(|h| !h.is_empty())?;
         Some(h.value_at_quantile(q) as f64 / 1e6)
+    }
+
+    /// How many samples were at most each of `bounds` (seconds, ascending).
+    pub(crate) fn cumulative(&self, bounds: &[f64]) -> Vec<u64> {
+        let Some(h) = self.hist.as_ref() else {
+            return vec![0; bounds.len()];
+        };
+        bounds
+            .iter()
+            .map(|b| h.count_between(0, (b * 1e6).round() as u64))
+            .collect()
     }
 
     pub(crate) fn sum_seconds(&self) -> f64 {
@@ -188,6 +202,17 @@ impl Summary {
     pub(crate) fn count(&self) -> u64 {
         self.count
     }
+}
+
+/// The process's resident memory in bytes (`VmRSS` of `/proc/self/status`;
+/// 0 where there is none). Read at scrape time.
+pub fn resident_memory_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn new_histogram() -> Option<Histogram<u64>> {
@@ -231,11 +256,11 @@ pub struct MetricsSnapshot {
     pub(crate) finals: [[[u64; CODE_SLOTS]; FINAL_STATUSES.len()]; CHANNELS],
     pub(crate) wal_appends: u64,
     pub(crate) wal_bytes: u64,
-    pub(crate) wal_fsync: Summary,
-    pub(crate) http_seconds: [Summary; ROUTES],
+    pub(crate) wal_fsync: Latency,
+    pub(crate) http_seconds: [Latency; ROUTES],
     /// `ROUTES × STATUS_SLOTS` counters, row per route (on the heap: 32 KiB).
     pub(crate) http_requests: Vec<u64>,
-    pub(crate) delivery: [Summary; CHANNELS],
+    pub(crate) delivery: [Latency; CHANNELS],
     pub(crate) webhook_success: u64,
     /// Failed attempts by [`WebhookFailure`].
     pub(crate) webhook_failure: [u64; WebhookFailure::ALL.len()],
@@ -296,7 +321,7 @@ impl Default for MetricsSnapshot {
             finals: [[[0; CODE_SLOTS]; FINAL_STATUSES.len()]; CHANNELS],
             wal_appends: 0,
             wal_bytes: 0,
-            wal_fsync: Summary::default(),
+            wal_fsync: Latency::default(),
             http_seconds: Default::default(),
             http_requests: vec![0; ROUTES * STATUS_SLOTS],
             delivery: Default::default(),

@@ -3,14 +3,15 @@
 //!
 //! Families come out sorted by name, each with one `# HELP` and one
 //! `# TYPE` line; label values are escaped (`\\`, `\"`, `\n`); latency
-//! families are summaries whose quantiles come from the HDR histograms.
+//! families are histograms (buckets per family, counted from the HDR
+//! histograms), which Prometheus aggregates across shards and nodes.
 
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write as _};
 
 use super::{
-    code_label, final_statuses, http_status_counts, HttpRoute, MetricsSnapshot, Summary,
-    MAX_LABEL_VALUES, OTHER_LABEL, QUANTILES,
+    code_label, final_statuses, http_status_counts, HttpRoute, Latency, MetricsSnapshot,
+    MAX_LABEL_VALUES, OTHER_LABEL,
 };
 use crate::model::Channel;
 
@@ -63,6 +64,8 @@ pub struct Gauges {
     pub checkpoint_age_seconds: u64,
     /// Shards (cores) the engine runs; merge keeps the larger value.
     pub shards: u64,
+    /// The process's resident memory (one value for the process).
+    pub resident_memory_bytes: u64,
 }
 
 impl Gauges {
@@ -98,6 +101,7 @@ impl Gauges {
             .checkpoint_age_seconds
             .max(other.checkpoint_age_seconds);
         self.shards = self.shards.max(other.shards);
+        self.resident_memory_bytes = self.resident_memory_bytes.max(other.resident_memory_bytes);
     }
 }
 
@@ -140,9 +144,23 @@ fn push_escaped(out: &mut String, v: &str) {
     }
 }
 
-/// The `quantile` label of each of [`QUANTILES`], written out so that
-/// rendering does not format floats for labels.
-const QUANTILE_LABELS: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
+/// `mcmp_http_request_seconds` buckets: a request answers in a millisecond
+/// or two unless it waits for an fsync or a full queue.
+pub const HTTP_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// `mcmp_wal_fsync_seconds` buckets: tens of microseconds on NVMe, up to a
+/// second on a struggling disk.
+pub const FSYNC_BUCKETS: [f64; 13] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// `mcmp_delivery_seconds` buckets: accept to final state, from a fast
+/// carrier's receipt to a message held for an hour.
+pub const DELIVERY_BUCKETS: [f64; 15] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0,
+];
 
 /// Writes the exposition text into one `String`.
 struct Writer {
@@ -174,17 +192,16 @@ impl Writer {
         let _ = writeln!(self.out, " {value}");
     }
 
-    /// A summary's quantile, `_sum` and `_count` lines; quantiles are `NaN`
-    /// when nothing was recorded, as Prometheus clients do.
-    fn summary(&mut self, name: &str, labels: &[(&str, &str)], s: &Summary) {
-        let mut with_q: Vec<(&str, &str)> = labels.to_vec();
-        for (q, q_label) in QUANTILES.into_iter().zip(QUANTILE_LABELS) {
-            with_q.push(("quantile", q_label));
-            match s.quantile_seconds(q) {
-                Some(v) => self.sample(name, &with_q, v),
-                None => self.sample(name, &with_q, "NaN"),
-            }
-            with_q.pop();
+    /// A histogram's cumulative `_bucket` lines (`le` each of `bounds`,
+    /// then `+Inf`), its `_sum` and its `_count`.
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], s: &Latency, bounds: &[f64]) {
+        let bucket = format!("{name}_bucket");
+        let les: Vec<String> = bounds.iter().map(f64::to_string).collect();
+        let counts = s.cumulative(bounds).into_iter().chain([s.count()]);
+        for (le, n) in les.iter().map(String::as_str).chain(["+Inf"]).zip(counts) {
+            let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+            with_le.push(("le", le));
+            self.sample(&bucket, &with_le, n);
         }
         self.sample(&format!("{name}_sum"), labels, s.sum_seconds());
         self.sample(&format!("{name}_count"), labels, s.count());
@@ -251,6 +268,9 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
     }
     render_wal(&mut w, merged, gauges);
     render_webhooks(&mut w, merged, gauges);
+    let name = "process_resident_memory_bytes";
+    w.family(name, "gauge", "Resident memory of the mcmp process.");
+    w.sample(name, &[], gauges.resident_memory_bytes);
     w.out
 }
 
@@ -258,24 +278,24 @@ fn render_delivery(w: &mut Writer, m: &MetricsSnapshot) {
     let name = "mcmp_delivery_seconds";
     w.family(
         name,
-        "summary",
+        "histogram",
         "Time from accept to final state, by channel.",
     );
     for ch in Channel::ALL {
         let s = &m.delivery[ch as usize];
         if s.count() > 0 {
-            w.summary(name, &[("channel", ch.as_str())], s);
+            w.histogram(name, &[("channel", ch.as_str())], s, &DELIVERY_BUCKETS);
         }
     }
 }
 
 fn render_http(w: &mut Writer, m: &MetricsSnapshot) {
     let name = "mcmp_http_request_seconds";
-    w.family(name, "summary", "HTTP request latency, by route.");
+    w.family(name, "histogram", "HTTP request latency, by route.");
     for route in HttpRoute::ALL {
         let s = &m.http_seconds[route as usize];
         if s.count() > 0 {
-            w.summary(name, &[("route", route.as_str())], s);
+            w.histogram(name, &[("route", route.as_str())], s, &HTTP_BUCKETS);
         }
     }
     let name = "mcmp_http_requests_total";
@@ -380,8 +400,8 @@ fn render_wal(w: &mut Writer, m: &MetricsSnapshot, g: &Gauges) {
     w.family(name, "gauge", "Bytes the WAL segments take on disk.");
     w.sample(name, &[], g.wal_disk_bytes);
     let name = "mcmp_wal_fsync_seconds";
-    w.family(name, "summary", "WAL fdatasync latency.");
-    w.summary(name, &[], &m.wal_fsync);
+    w.family(name, "histogram", "WAL fdatasync latency.");
+    w.histogram(name, &[], &m.wal_fsync, &FSYNC_BUCKETS);
     let name = "mcmp_wal_unsynced_records";
     w.family(
         name,

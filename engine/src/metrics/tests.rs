@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use super::render::FSYNC_BUCKETS;
 use super::*;
 
 fn ms(n: u64) -> Duration {
@@ -103,7 +104,7 @@ fn renders_every_family_with_exact_lines() {
         "mcmp_sender_connected{sender=\"skt-1\"} 2".to_owned(),
         "mcmp_held_messages 7".to_owned(),
         "mcmp_shards 2".to_owned(),
-        "# TYPE mcmp_wal_fsync_seconds summary".to_owned(),
+        "# TYPE mcmp_wal_fsync_seconds histogram".to_owned(),
         "# TYPE mcmp_messages_final_total counter".to_owned(),
     ] {
         assert_line(&text, &line);
@@ -113,44 +114,43 @@ fn renders_every_family_with_exact_lines() {
 }
 
 #[test]
-fn summary_quantiles_come_from_the_histogram() {
+fn histogram_buckets_are_cumulative_counts_from_the_hdr_histogram() {
     let m = LocalMetrics::new();
     for i in 1..=1000 {
         m.wal_fsync(Duration::from_micros(i));
     }
     let text = render_one(&m);
-    // 3 significant digits: the value at a quantile is within 0.1 %.
-    let value = |q: &str| -> f64 {
-        let prefix = format!("mcmp_wal_fsync_seconds{{quantile=\"{q}\"}} ");
-        let line = text
-            .lines()
-            .find(|l| l.starts_with(&prefix))
-            .expect("quantile line");
-        line[prefix.len()..].parse().expect("a number")
-    };
-    for (q, want) in [
-        ("0.5", 500e-6),
-        ("0.9", 900e-6),
-        ("0.99", 990e-6),
-        ("0.999", 999e-6),
+    for (le, n) in [
+        ("0.00005", 50),
+        ("0.0001", 100),
+        ("0.00025", 250),
+        ("0.0005", 500),
+        ("0.001", 1000),
+        ("1", 1000),
+        ("+Inf", 1000),
     ] {
-        let got = value(q);
-        assert!(
-            (got - want).abs() <= want * 0.001 + 1e-9,
-            "q={q}: {got} vs {want}"
+        assert_line(
+            &text,
+            &format!("mcmp_wal_fsync_seconds_bucket{{le=\"{le}\"}} {n}"),
         );
     }
     assert_line(&text, "mcmp_wal_fsync_seconds_count 1000");
     assert_line(&text, "mcmp_wal_fsync_seconds_sum 0.5005");
+    let buckets = text
+        .lines()
+        .filter(|l| l.starts_with("mcmp_wal_fsync_seconds_bucket"))
+        .count();
+    assert_eq!(buckets, FSYNC_BUCKETS.len() + 1);
 }
 
 #[test]
-fn empty_summary_has_nan_quantiles_and_labelled_ones_are_omitted() {
+fn an_empty_histogram_has_zero_buckets_and_labelled_ones_are_omitted() {
     let text = render(&MetricsSnapshot::default(), &Gauges::default());
-    assert_line(&text, "mcmp_wal_fsync_seconds{quantile=\"0.99\"} NaN");
+    assert_line(&text, "mcmp_wal_fsync_seconds_bucket{le=\"0.001\"} 0");
+    assert_line(&text, "mcmp_wal_fsync_seconds_bucket{le=\"+Inf\"} 0");
     assert_line(&text, "mcmp_wal_fsync_seconds_count 0");
-    assert!(!text.contains("mcmp_delivery_seconds{"));
-    assert!(!text.contains("mcmp_http_request_seconds{"));
+    assert!(!text.contains("mcmp_delivery_seconds_bucket{"));
+    assert!(!text.contains("mcmp_http_request_seconds_bucket{"));
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn families_are_sorted_with_one_help_and_type_each() {
     sorted.dedup();
     assert_eq!(types, sorted, "families sorted, each once");
     assert_eq!(types, helps);
-    assert_eq!(types.len(), 26);
+    assert_eq!(types.len(), 27);
     // Every sample belongs to the family declared just before it.
     let mut family = "";
     for line in text.lines() {

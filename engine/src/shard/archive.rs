@@ -1,7 +1,8 @@
 //! Settled messages leave memory for the history store (DESIGN §3
 //! "Bounded state"): every tick the shard lets go of the messages the store
 //! has applied, then offers the messages blocked at accept, the late
-//! receipts of messages already gone and the next settled ones. A full queue at the
+//! receipts of messages already gone, the re-driven reports (no longer
+//! dead letters) and the next settled ones. A full queue at the
 //! index thread only delays them; nothing waits on the store.
 
 use super::Shard;
@@ -29,6 +30,12 @@ pub fn archive(shard: &Shard) {
     if !late.is_empty() {
         if let Err(Feed::LateReceipts(back)) = history.offer(Feed::LateReceipts(late)) {
             messages.put_back_late_receipts(back);
+        }
+    }
+    let redriven = messages.take_redriven();
+    if !redriven.is_empty() {
+        if let Err(Feed::Redriven(back)) = history.offer(Feed::Redriven(redriven)) {
+            messages.put_back_redriven(back);
         }
     }
     for _ in 0..HAND_OVERS_PER_TICK {

@@ -172,7 +172,7 @@ impl Shard {
         since_ms: i64,
     ) -> Option<MessageView> {
         for id in candidates.into_iter().rev() {
-            let view = self.view(id, group_code).await;
+            let view = self.view(id, Some(group_code)).await;
             if let Some(v) = view.filter(|v| v.src_msg_id == src_msg_id) {
                 if v.created_at_ms >= since_ms {
                     return Some(v);
@@ -191,14 +191,18 @@ impl Shard {
 
     /// Reads a message's state from its owning shard, for `group_code`,
     /// or, once it left memory, from the history store.
-    pub async fn view(self: &Rc<Self>, id: MessageId, group_code: &str) -> Option<MessageView> {
+    pub async fn view(
+        self: &Rc<Self>,
+        id: MessageId,
+        group_code: Option<&str>,
+    ) -> Option<MessageView> {
         if id.shard() >= self.shards() {
             return None;
         }
         let live = match id.shard() == self.id {
             true => self.messages().view(id, group_code),
             false => {
-                let group_code = group_code.to_string();
+                let group_code = group_code.map(str::to_string);
                 ask(self, owner::message(id), |reply| {
                     MeshMsg::Messages(MessagesMsg::View {
                         id,
@@ -220,7 +224,7 @@ impl Shard {
         found
             .flatten()
             .map(|m| m.view)
-            .filter(|v| v.group_code == group_code)
+            .filter(|v| group_code.is_none_or(|g| v.group_code == g))
     }
 
     /// Finds a customer's message by `src_msg_id`: within the dedup window
@@ -324,8 +328,10 @@ impl Shard {
         (self.metrics.snapshot(), gauges)
     }
 
-    /// Every shard's metrics merged and rendered (Prometheus text).
-    pub async fn render_metrics(self: &Rc<Self>) -> String {
+    /// Every shard's metrics and gauges, merged.
+    async fn merged_metrics(
+        self: &Rc<Self>,
+    ) -> (crate::metrics::MetricsSnapshot, crate::metrics::Gauges) {
         let mut merged = crate::metrics::MetricsSnapshot::default();
         let mut gauges = crate::metrics::Gauges::default();
         for (snap, g) in ask_all(self, |reply| MeshMsg::Admin(AdminMsg::Metrics { reply }))
@@ -337,7 +343,20 @@ impl Shard {
             gauges.merge(g);
         }
         gauges.history_disk_bytes = self.shared.history.disk_bytes();
+        gauges.resident_memory_bytes = crate::metrics::resident_memory_bytes();
+        (merged, gauges)
+    }
+
+    /// Every shard's metrics merged and rendered (Prometheus text).
+    pub async fn render_metrics(self: &Rc<Self>) -> String {
+        let (merged, gauges) = self.merged_metrics().await;
         crate::metrics::render(&merged, &gauges)
+    }
+
+    /// The console's live figures, merged over the shards (JSON).
+    pub async fn live_figures(self: &Rc<Self>) -> serde_json::Value {
+        let (merged, gauges) = self.merged_metrics().await;
+        crate::metrics::figures(&merged, &gauges, unix_ms())
     }
 
     /// Reads from the catalog store off-core (admin GETs).

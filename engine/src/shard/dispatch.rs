@@ -162,7 +162,7 @@ impl Shard {
                 group_code,
                 reply,
             } => {
-                let _ = reply.send(self.messages().view(id, &group_code));
+                let _ = reply.send(self.messages().view(id, group_code.as_deref()));
             }
             MessagesMsg::Cancel {
                 id,
@@ -192,8 +192,13 @@ impl Shard {
             MessagesMsg::Webhooks { reply } => {
                 let _ = reply.send(super::reports::webhooks_local(self));
             }
-            MessagesMsg::Redrive { client_id, reply } => {
-                let _ = reply.send(super::reports::redrive_local(self, &client_id));
+            MessagesMsg::Redrive {
+                client_id,
+                archived,
+                reply,
+            } => {
+                let n = super::reports::redrive_local(self, &client_id, archived);
+                let _ = reply.send(n);
             }
         }
     }

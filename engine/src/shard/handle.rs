@@ -75,7 +75,12 @@ impl ShardHandle {
 
     /// A message of `group_code`, read at its owning shard.
     pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
-        self.shard.view(id, group_code).await
+        self.shard.view(id, Some(group_code)).await
+    }
+
+    /// A message's current state, whoever's it is (operators).
+    pub async fn view_any(&self, id: MessageId) -> Option<MessageView> {
+        self.shard.view(id, None).await
     }
 
     /// A message of `group_code` by its `src_msg_id` (within the dedup window).
@@ -181,6 +186,11 @@ impl ShardHandle {
     /// Every shard's metrics, Prometheus text.
     pub async fn render_metrics(&self) -> String {
         self.shard.render_metrics().await
+    }
+
+    /// The console's live figures (counters and gauges), merged (JSON).
+    pub async fn live_figures(&self) -> serde_json::Value {
+        self.shard.live_figures().await
     }
 
     /// Counts one HTTP request.

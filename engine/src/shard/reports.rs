@@ -6,9 +6,11 @@
 use std::rc::Rc;
 
 use super::Shard;
+use crate::codec::RevivedRecord;
 use crate::core::lifecycle::cancel::{CancelDecision, CancelOutcome};
-use crate::core::lifecycle::dead_letters::ClientReports;
+use crate::core::lifecycle::dead_letters::{revived, ClientReports};
 use crate::core::lifecycle::report::ReportState;
+use crate::core::lifecycle::store::Redriven;
 use crate::mesh::call::ask_all;
 use crate::mesh::msg::{MeshMsg, MessagesMsg, SessionMsg};
 use crate::model::{MessageId, Status};
@@ -96,6 +98,7 @@ pub fn webhooks_local(shard: &Shard) -> WebhookShard {
     WebhookShard {
         clients: shard.core.borrow().lifecycle.client_reports(),
         endpoints: shard.endpoints.states(),
+        dead: shard.core.borrow().lifecycle.dead_letters(),
     }
 }
 
@@ -105,8 +108,19 @@ pub async fn webhooks(shard: &Rc<Shard>) -> Vec<WebhookRow> {
         MeshMsg::Messages(MessagesMsg::Webhooks { reply })
     })
     .await;
+    let mut parts: Vec<WebhookShard> = parts.into_iter().flatten().collect();
+    let dead: Vec<Redriven> = parts.iter_mut().flat_map(|p| p.dead.drain(..)).collect();
+    let now = crate::unix_ms();
+    let read = move |s: &crate::history::store::Store| s.dead_letter_counts(now, &dead);
+    let abandoned = shard.shared.history.read(read).await.unwrap_or_default();
     let mut rows: BTreeMap<String, WebhookRow> = BTreeMap::new();
-    for part in parts.into_iter().flatten() {
+    for (client, n) in abandoned {
+        let row = rows
+            .entry(client.clone())
+            .or_insert_with(|| WebhookRow::new(client));
+        row.reports.abandoned += n;
+    }
+    for part in parts {
         for (client, counts) in part.clients {
             let row = rows
                 .entry(client.clone())
@@ -150,21 +164,39 @@ impl WebhookRow {
 }
 
 /// Gives this shard's abandoned reports of `client_id` a fresh schedule
-/// and sends them; how many.
-pub fn redrive_local(shard: &Shard, client_id: &str) -> usize {
+/// (those in memory, and `archived`, read from the history store) and
+/// sends them; how many.
+pub fn redrive_local(shard: &Shard, client_id: &str, archived: Vec<RevivedRecord>) -> usize {
     let mut ids = Vec::new();
-    shard.feed(|c, _, fx| ids = c.lifecycle.redrive(client_id, fx));
+    shard.feed(|c, _, fx| ids = c.lifecycle.redrive(client_id, archived, fx));
     for id in &ids {
         send_report(shard, *id);
     }
     ids.len()
 }
 
-/// Sends `client_id`'s abandoned reports again, on every shard.
+/// Most dead letters one redrive brings back from the history store (the
+/// answer says how many; the operator asks again for more).
+pub const REDRIVE_MAX: usize = 100_000;
+
+/// Sends `client_id`'s abandoned reports again, on every shard: those
+/// still in memory and up to [`REDRIVE_MAX`] from the history store.
 pub async fn redrive(shard: &Rc<Shard>, client_id: &str) -> usize {
+    let now = crate::unix_ms();
+    let client = client_id.to_string();
+    let read = move |s: &crate::history::store::Store| s.dead_letters(&client, REDRIVE_MAX, now);
+    let dead = shard.shared.history.read(read).await.unwrap_or_default();
+    let mut by_shard: Vec<Vec<RevivedRecord>> = vec![Vec::new(); shard.shards()];
+    for m in dead {
+        if let Some(list) = by_shard.get_mut(m.view.id.shard()) {
+            list.push(revived(m));
+        }
+    }
+    let mut by_shard = by_shard.into_iter();
     ask_all(shard, |reply| {
         MeshMsg::Messages(MessagesMsg::Redrive {
             client_id: client_id.to_string(),
+            archived: by_shard.next().unwrap_or_default(),
             reply,
         })
     })

@@ -76,6 +76,7 @@ impl Shard {
         let alerts = Rc::new(crate::alerts::Alerts::new(
             id,
             engine.config.alert_url.clone(),
+            engine.config.alert_format,
             http.clone(),
         ));
         let shard = Rc::new(Shard {

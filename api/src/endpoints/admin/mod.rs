@@ -3,10 +3,15 @@
 //! snapshot is installed on every shard before the answer, so a change
 //! applies everywhere at once and survives restart.
 
+pub(crate) mod access;
+pub(crate) mod audit;
 pub(crate) mod blocked;
 pub(crate) mod clients;
 pub(crate) mod customers;
+pub(crate) mod events;
 pub(crate) mod export;
+pub(crate) mod messages;
+pub(crate) mod operators;
 pub(crate) mod origin_codes;
 pub(crate) mod pnx;
 pub(crate) mod routes;

@@ -16,6 +16,7 @@ use std::rc::Rc;
 use bincode::{Decode, Encode};
 
 mod packed;
+mod revive;
 mod snapshot;
 mod view;
 pub use packed::PackedRequest;
@@ -26,21 +27,8 @@ use super::report::ReportState;
 use crate::codec::{
     AcceptedRecord, BlockedRecord, LateReceiptRecord, LinkRecord, Record, ReportRecord, StateRecord,
 };
+pub use crate::model::Event;
 use crate::model::{Channel, MessageId, Status};
-
-/// One state change, or a late receipt, as shown in `events`.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
-pub struct Event {
-    /// When, unix ms.
-    pub at_ms: i64,
-    /// The status entered (a late receipt: what the carrier said,
-    /// delivered or failed; the message's status does not change).
-    pub status: Status,
-    /// The result code.
-    pub code: u16,
-    /// A receipt that came after the message expired (SPEC §5.1).
-    pub late_receipt: bool,
-}
 
 /// A message and its state.
 #[derive(Debug, Clone, Encode, Decode)]
@@ -86,11 +74,24 @@ pub struct StoredMessage {
 }
 
 impl StoredMessage {
-    /// Final, and its report delivered or given up for want of an endpoint:
-    /// nothing more will happen to it but a late receipt.
+    /// Final, and its report delivered or given up (after its last retry,
+    /// or for want of an endpoint): nothing more will happen to it but a
+    /// late receipt or a redrive (SPEC §5.4: memory holds no abandoned
+    /// report).
     pub fn settled(&self) -> bool {
-        self.status.is_final()
-            && (self.report.done || (self.report.abandoned && self.report.failures == 0))
+        self.status.is_final() && (self.report.done || self.report.abandoned)
+    }
+
+    /// Its report was given up after failed attempts: a dead letter, listed
+    /// and re-driven by the operator (SPEC §5.5).
+    pub fn dead_letter(&self) -> bool {
+        self.report.abandoned && self.report.failures > 0
+    }
+
+    /// In a hand-over to the history store not yet applied (or applied and
+    /// not yet evicted).
+    pub fn handed(&self) -> bool {
+        self.handed != 0
     }
 }
 
@@ -195,7 +196,12 @@ pub struct LocalMessages {
     late_receipts: Vec<LateReceiptRecord>,
     /// Messages blocked at accept, for the history store.
     blocked: Vec<BlockedRecord>,
+    /// Re-driven reports, for the history store's list of dead letters.
+    redriven: Vec<Redriven>,
 }
+
+/// A re-driven report: (message, client, accept time).
+pub type Redriven = (MessageId, String, i64);
 
 impl Default for LocalMessages {
     fn default() -> LocalMessages {
@@ -220,6 +226,7 @@ impl LocalMessages {
             left_net: HashMap::new(),
             late_receipts: Vec::new(),
             blocked: Vec::new(),
+            redriven: Vec::new(),
         }
     }
 
@@ -426,6 +433,7 @@ impl LocalMessages {
                     self.blocked.push(*rec);
                 }
             }
+            Record::Revived(rec) => self.apply_revived(*rec),
         }
     }
 
@@ -491,6 +499,11 @@ impl LocalMessages {
             if m.settled() && !was {
                 self.settled.push_back(m.id.seq());
             }
+            if was && !m.settled() {
+                // Re-driven: it stays (a hand-over in flight must not take
+                // it out of memory when applied).
+                m.handed = 0;
+            }
         }
     }
 
@@ -522,9 +535,12 @@ impl LocalMessages {
             .map(|m| &**m)
     }
 
-    /// A copy of the message's state for `group_code` (others see nothing).
-    pub fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
-        let m = self.get(id).filter(|m| &*m.group_code == group_code)?;
+    /// A copy of the message's state for `group_code` (others see nothing;
+    /// `None`: whoever's it is, for operators).
+    pub fn view(&self, id: MessageId, group_code: Option<&str>) -> Option<MessageView> {
+        let m = self
+            .get(id)
+            .filter(|m| group_code.is_none_or(|g| &*m.group_code == g))?;
         Some(MessageView::of(m))
     }
 

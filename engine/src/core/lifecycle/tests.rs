@@ -1155,16 +1155,11 @@ fn dead_letters_are_counted_per_client_and_redriven() {
         (1, 0, Some(T0 + 500))
     );
     l.store.apply_report(&record(3, 0, true));
-    assert_eq!(
-        (
-            l.client_reports()["c1"].retrying,
-            l.client_reports()["c1"].abandoned
-        ),
-        (0, 1)
-    );
+    assert!(l.client_reports().is_empty(), "no longer retrying");
+    assert_eq!(l.dead_letters(), vec![(id(), "c1".to_string(), T0)]);
     let mut fx = Effects::default();
-    assert!(l.redrive("other", &mut fx).is_empty());
-    assert_eq!(l.redrive("c1", &mut fx), vec![id()]);
+    assert!(l.redrive("other", vec![], &mut fx).is_empty());
+    assert_eq!(l.redrive("c1", vec![], &mut fx), vec![id()]);
     assert_eq!(
         fx.drain().collect::<Vec<_>>(),
         vec![Effect::Log(Record::Report(record(0, 0, false)))]
@@ -1173,5 +1168,80 @@ fn dead_letters_are_counted_per_client_and_redriven() {
         l.store.get(id()).map(|m| m.report),
         Some(ReportState::default())
     );
-    assert!(l.client_reports().is_empty());
+    assert!(l.client_reports().is_empty() && l.dead_letters().is_empty());
+    assert_eq!(l.store.take_redriven(), vec![(id(), "c1".to_string(), T0)]);
+}
+
+/// SPEC §5.4: an abandoned report's message leaves memory like any settled
+/// one (handed to the history store, counted there); a redrive brings it
+/// back from the store's copy with the same view and a fresh schedule,
+/// logged so a restart brings it back too.
+#[test]
+fn dead_letters_leave_memory_and_come_back_on_redrive() {
+    use super::dead_letters::revived;
+    use super::store::{MessageView, SettledMessage};
+    use crate::codec::ReportRecord;
+    let mut l = super::Lifecycle::new(store_at(Status::Failed, false), CONFIG);
+    let abandoned = ReportRecord {
+        id: id(),
+        failures: 3,
+        due_ms: 0,
+        done: false,
+        abandoned: true,
+    };
+    l.store.apply_report(&abandoned);
+    let view = l.store.get(id()).map(MessageView::of);
+    let (ticket, out) = l.store.take_settled(10).expect("settled");
+    assert_eq!(out.len(), 1);
+    assert_eq!(l.store.evict_archived(ticket), 1);
+    assert!(l.store.get(id()).is_none(), "out of memory");
+
+    let archived: SettledMessage = out.into_iter().next().expect("one");
+    let mut fx = Effects::default();
+    assert_eq!(
+        l.redrive("c1", vec![revived(archived.clone())], &mut fx),
+        vec![id()]
+    );
+    assert_eq!(
+        l.store.get(id()).map(MessageView::of),
+        view,
+        "the same view"
+    );
+    let logged: Vec<Effect> = fx.drain().collect();
+    assert_eq!(
+        logged,
+        vec![Effect::Log(Record::Revived(Box::new(revived(
+            archived.clone()
+        ))))]
+    );
+    let back = l.store.get(id()).map(|m| m.report);
+    assert_eq!(back, Some(super::report::ReportState::default()));
+    assert_eq!(l.store.take_redriven(), vec![(id(), "c1".to_string(), T0)]);
+    // Replayed after a restart: the same message, once.
+    let mut replay = store_at(Status::Failed, false);
+    replay.apply_report(&abandoned);
+    replay.apply(Record::Revived(Box::new(revived(archived.clone()))));
+    assert_eq!(replay.get(id()).map(MessageView::of), view);
+    // A second redrive of the same copy while it is in memory adds nothing.
+    assert!(l.redrive("c1", vec![revived(archived)], &mut fx).is_empty());
+}
+
+/// A redrive of a dead letter handed over but not yet evicted keeps it in
+/// memory when the store applies that hand-over.
+#[test]
+fn a_redriven_message_in_a_hand_over_stays_in_memory() {
+    use crate::codec::ReportRecord;
+    let mut l = super::Lifecycle::new(store_at(Status::Failed, false), CONFIG);
+    l.store.apply_report(&ReportRecord {
+        id: id(),
+        failures: 3,
+        due_ms: 0,
+        done: false,
+        abandoned: true,
+    });
+    let (ticket, _) = l.store.take_settled(10).expect("settled");
+    let mut fx = Effects::default();
+    assert_eq!(l.redrive("c1", vec![], &mut fx), vec![id()]);
+    assert_eq!(l.store.evict_archived(ticket), 0);
+    assert!(l.store.get(id()).is_some());
 }

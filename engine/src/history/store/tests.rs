@@ -211,3 +211,63 @@ fn documents_written_before_origin_codes_still_read() {
     old.extend_from_slice(&encode(&m.report));
     assert_eq!(decode_doc(&old), Some(m));
 }
+
+/// SPEC §5.5: a settled message whose report was abandoned after failed
+/// attempts is a dead letter, listed per client (also after a reopen)
+/// until a redrive makes the store forget it; a report given up for want
+/// of an endpoint is none.
+#[test]
+fn dead_letters_are_listed_per_client_until_redriven() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t0 = 100 * MIN;
+    let now = t0 + 10 * MIN;
+    let abandoned = |failures| ReportState {
+        failures,
+        abandoned: true,
+        ..ReportState::default()
+    };
+    let mut ms: Vec<SettledMessage> = (1..=4)
+        .map(|i| settled(0, i, t0 + i as i64, Status::Failed, 4002))
+        .collect();
+    ms[0].report = abandoned(11);
+    ms[1].report = abandoned(11);
+    ms[1].view.client_id = "c2".into();
+    ms[2].report = abandoned(0);
+    {
+        let store = open(dir.path(), 60 * MIN);
+        store.put(&ms, now).expect("put");
+    }
+    let store = open(dir.path(), 60 * MIN);
+    let counts = store.dead_letter_counts(now, &[]).expect("counts");
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        vec![("c1".to_string(), 1), ("c2".to_string(), 1)]
+    );
+    // Those in memory too are counted once; those not written yet, too.
+    let v = &ms[0].view;
+    let fresh = MessageId::new(1, 99);
+    let memory = [
+        (v.id, v.client_id.clone(), v.created_at_ms),
+        (fresh, "c1".to_string(), t0),
+    ];
+    let counts = store.dead_letter_counts(now, &memory).expect("counts");
+    assert_eq!(counts["c1"], 2);
+    let dead = store.dead_letters("c1", 10, now).expect("list");
+    assert_eq!(dead, vec![ms[0].clone()]);
+    assert!(store.dead_letters("c1", 0, now).expect("list").is_empty());
+
+    let v = &ms[0].view;
+    let redriven = (v.id, v.client_id.clone(), v.created_at_ms);
+    store.forget_dead_letters(&[redriven]).expect("forget");
+    assert!(store.dead_letters("c1", 10, now).expect("list").is_empty());
+    assert_eq!(store.dead_letter_counts(now, &[]).expect("counts").len(), 1);
+    // Delivered after the redrive: written again, no dead letter.
+    let mut delivered = ms[0].clone();
+    delivered.report = ReportState {
+        done: true,
+        ..ReportState::default()
+    };
+    store.put(&[delivered.clone()], now).expect("put");
+    assert!(store.dead_letters("c1", 10, now).expect("list").is_empty());
+    assert_eq!(store.get(v.id, now).expect("get"), Some(delivered));
+}

@@ -38,7 +38,8 @@ fn report(seq: u64, done: bool, abandoned: bool, failures: u8) -> Record {
 }
 
 /// Messages 1..=4 final; 1 reported, 2 without an endpoint, 3 a dead
-/// letter, 4 still retrying its report; 5 not final.
+/// letter (settled: it leaves memory too), 4 still retrying its report;
+/// 5 not final.
 fn store() -> LocalMessages {
     let mut s = LocalMessages::default();
     for seq in 1..=5 {
@@ -61,18 +62,19 @@ fn seqs(batch: &[SettledMessage]) -> Vec<u64> {
 #[test]
 fn only_settled_messages_leave_and_only_once_the_store_applied_them() {
     let mut s = store();
-    assert_eq!(s.leaving(), 2);
+    assert_eq!(s.leaving(), 3);
     let (ticket, batch) = s.take_settled(10).expect("settled");
-    assert_eq!((ticket, seqs(&batch)), (1, vec![1, 2]));
+    assert_eq!((ticket, seqs(&batch)), (1, vec![1, 2, 3]));
     assert!(batch[0].report.done && batch[1].report.abandoned);
+    assert_eq!(batch[2].report.failures, 11, "the dead letter leaves too");
     assert_eq!(s.take_settled(10), None, "nothing else settled");
     assert_eq!(s.evict_archived(0), 0, "not applied yet");
     assert_eq!(s.len(), 5);
-    assert_eq!(s.evict_archived(1), 2);
-    assert_eq!((s.len(), s.leaving()), (3, 0));
+    assert_eq!(s.evict_archived(1), 3);
+    assert_eq!((s.len(), s.leaving()), (2, 0));
     assert!(s.get(MessageId::new(0, 1)).is_none());
     let left: Vec<_> = s.left_counts().collect();
-    assert_eq!(left, vec![(Status::Delivered, Channel::Sms, "A1", 2)]);
+    assert_eq!(left, vec![(Status::Delivered, Channel::Sms, "A1", 3)]);
     // The report still retrying settles later and leaves then.
     s.apply(report(4, true, false, 2));
     let (ticket, batch) = s.take_settled(10).expect("settled");
@@ -157,10 +159,10 @@ fn a_snapshot_restores_the_store_as_it_was() {
         "the price of the delivered message that left"
     );
     assert_eq!(back.take_blocked(), vec![blocked]);
-    // Message 2 (no endpoint) was settled and not handed over: it is
-    // handed over after the restart.
+    // Messages 2 (no endpoint) and 3 (a dead letter) were settled and not
+    // handed over: they are handed over after the restart.
     let (_, batch) = back.take_settled(10).expect("settled again");
-    assert_eq!(seqs(&batch), vec![2]);
+    assert_eq!(seqs(&batch), vec![2, 3]);
     assert!(LocalMessages::from_snapshot(&bytes[..bytes.len() / 2], 60).is_err());
 }
 
