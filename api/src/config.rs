@@ -26,6 +26,14 @@ pub const MAX_WEBHOOK_ATTEMPTS: u32 = 20;
 pub const MAX_SHARDS: usize = 1024;
 /// Smallest accepted `server.max-body`: one message with headroom.
 pub const MIN_MAX_BODY: u64 = 1 << 10;
+/// Default `server.max-head`: far above any honest request head (a JWT and
+/// a few headers are under 2 KiB), far below what would let a client make
+/// the server buffer megabytes before it sees a request.
+pub const DEFAULT_MAX_HEAD: u64 = 16 << 10;
+/// Smallest `server.max-head`: hyper's read buffer cannot be smaller.
+pub const MIN_MAX_HEAD: u64 = 8 << 10;
+/// Largest `server.max-head`.
+pub const MAX_MAX_HEAD: u64 = 1 << 20;
 /// The carriers a number prefix may map to.
 pub const CARRIERS: [&str; 4] = ["SKT", "KT", "LGT", "UNKNOWN"];
 
@@ -100,6 +108,8 @@ pub struct Config {
     pub agents: AgentsConfig,
     /// `[alerts]`: where operator alerts are POSTed.
     pub alerts: AlertsConfig,
+    /// `[tls]`: what outgoing TLS trusts beside the public roots.
+    pub tls: TlsConfig,
 }
 
 /// `[server]`.
@@ -129,6 +139,14 @@ pub struct ServerConfig {
     /// `listen` (`http://<listen>`, with `0.0.0.0` read as `127.0.0.1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// Largest request head (request line and headers); a larger one gets
+    /// 431 and the connection is closed. At least 8 KiB. Default `"16KiB"`.
+    #[serde(with = "human_size")]
+    pub max_head: u64,
+    /// `[server.tls]`: serve HTTPS with this certificate. Default: unset
+    /// (plain HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -142,6 +160,8 @@ impl Default for ServerConfig {
             max_body: 16 << 20,
             shutdown_grace: Duration::from_secs(8),
             public_url: None,
+            max_head: DEFAULT_MAX_HEAD,
+            tls: None,
         }
     }
 }
@@ -260,6 +280,15 @@ pub struct ReportsConfig {
     /// wait at their owners (no attempt counted) and are offered again
     /// every second. Default 100000.
     pub endpoint_queue: usize,
+    /// How long a replaced webhook signing secret still signs, beside the
+    /// new one (SPEC §5.5). Default `"24h"`.
+    #[serde(with = "human_duration")]
+    pub secret_overlap: Duration,
+    /// A client's `report_uri` may be `http://` (SPEC §5.5). Default false.
+    pub allow_http: bool,
+    /// A client's `report_uri` may resolve to a loopback, private or
+    /// link-local address. Default false.
+    pub allow_private: bool,
 }
 
 impl Default for ReportsConfig {
@@ -271,6 +300,9 @@ impl Default for ReportsConfig {
             retention: Duration::from_secs(7 * 86_400),
             digest_at: "08:30".to_owned(),
             endpoint_queue: 100_000,
+            secret_overlap: Duration::from_secs(86_400),
+            allow_http: false,
+            allow_private: false,
         }
     }
 }
@@ -477,7 +509,8 @@ impl Config {
     }
 
     /// Applies the environment overrides `MCMP_LISTEN`, `MCMP_DATA_DIR`,
-    /// `MCMP_SHARDS` and `MCMP_ADMIN_TOKEN`, reading variables through `get`
+    /// `MCMP_SHARDS`, `MCMP_ADMIN_TOKEN`, `MCMP_REPORTS_ALLOW_HTTP` and
+    /// `MCMP_REPORTS_ALLOW_PRIVATE`, reading variables through `get`
     /// (`|k| std::env::var(k).ok()` in the binary). This is the only place
     /// MCMP reads its environment; `MCMP_CONFIG` (which file to load) is
     /// handled by the CLI before this runs.
@@ -497,6 +530,20 @@ impl Config {
         if let Some(v) = get("MCMP_ADMIN_TOKEN") {
             self.admin.token = Some(v);
         }
+        let flag = |var: &'static str, v: String| match v.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(ConfigError::Env {
+                var,
+                message: format!("`{v}` is not true or false"),
+            }),
+        };
+        if let Some(v) = get("MCMP_REPORTS_ALLOW_HTTP") {
+            self.reports.allow_http = flag("MCMP_REPORTS_ALLOW_HTTP", v)?;
+        }
+        if let Some(v) = get("MCMP_REPORTS_ALLOW_PRIVATE") {
+            self.reports.allow_private = flag("MCMP_REPORTS_ALLOW_PRIVATE", v)?;
+        }
         Ok(())
     }
 
@@ -508,6 +555,9 @@ impl Config {
 }
 
 mod validate;
+
+mod tls;
+pub use tls::{ServerTlsConfig, TlsConfig};
 
 mod units;
 use units::{human_duration, human_size};

@@ -29,6 +29,9 @@ pub(crate) struct ApiState {
     pub(crate) shards_bound: AtomicUsize,
     pub(crate) ready: AtomicBool,
     pub(crate) demo: Option<crate::demo::DemoClient>,
+    /// The listener's certificate (`[server.tls]`), reloaded on SIGHUP;
+    /// `None`: plain HTTP.
+    pub(crate) tls: Option<Arc<mcmp_engine::rt::SharedServerTls>>,
     /// Failed console logins and logged-out sessions (admin path only).
     pub(crate) sessions: crate::auth::session::Sessions,
     /// Event streams (`GET /admin/v1/events`) open in the process.
@@ -54,9 +57,19 @@ impl ApiState {
             shards_bound: AtomicUsize::new(0),
             ready: AtomicBool::new(false),
             demo: None,
+            tls: None,
             sessions: Default::default(),
             event_streams: AtomicUsize::new(0),
         }
+    }
+
+    /// Serves HTTPS with this certificate (`[server.tls]`).
+    pub(crate) fn with_tls(
+        mut self,
+        tls: Option<Arc<mcmp_engine::rt::SharedServerTls>>,
+    ) -> ApiState {
+        self.tls = tls;
+        self
     }
 
     /// Prints the demo client's credentials and `curl` commands after the
@@ -82,6 +95,8 @@ pub(crate) struct ShardApi {
     pub(crate) stopping: Cell<bool>,
     pub(crate) connections: RefCell<HashMap<u64, Rc<LocalNotify>>>,
     pub(crate) next_conn: Cell<u64>,
+    /// This shard's copy of the listener's certificate.
+    pub(crate) tls: Option<mcmp_engine::rt::LocalServerTls>,
     /// This shard's open event streams.
     pub(crate) events: Rc<crate::endpoints::admin::events::EventHub>,
 }

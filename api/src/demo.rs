@@ -146,6 +146,7 @@ fn demo_client(store: &dyn Catalog) -> Result<DemoClient, ServeError> {
                 secret: auth::random_token(SECRET_BYTES)?,
                 report_uri: None,
                 created_at_ms: now_ms(),
+                signing_secrets: Vec::new(),
             };
             catalog::put(store, table::CLIENTS, &c.client_id, &c)?;
             c

@@ -116,10 +116,15 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let server_tls = config
+        .server_tls()
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let engine = SharedEngine::new(engine_config, SharedCatalog::new(store, shards, prefixes))?;
-    install_signal_handler(engine.clone())?;
+    install_signal_handler(engine.clone(), server_tls.clone())?;
     let state = Arc::new(
-        ApiState::new(config, admin_token, jwt_key, engine.clone(), listen).with_demo(demo),
+        ApiState::new(config, admin_token, jwt_key, engine.clone(), listen)
+            .with_demo(demo)
+            .with_tls(server_tls),
     );
     engine.run(move |shard| server::serve_shard(shard, state.clone()))?;
     tracing::info!("stopped cleanly");
@@ -136,6 +141,22 @@ fn jwt_key(store: &dyn Catalog) -> Result<Vec<u8>, ServeError> {
     let key = auth::random_token(32)?.into_bytes();
     store.put(table::META, KEY, &key)?;
     Ok(key)
+}
+
+/// SIGHUP: the listener's certificate is read again; new connections get
+/// it. A file that does not load leaves the old certificate in use.
+fn reload_certificate(tls: Option<&mcmp_engine::rt::SharedServerTls>) {
+    let Some(tls) = tls else {
+        tracing::info!("SIGHUP: no [server.tls], nothing to reload");
+        return;
+    };
+    match tls.reload() {
+        Ok(()) => tracing::info!(
+            "SIGHUP: reloaded the certificate {}",
+            tls.files().cert.display()
+        ),
+        Err(e) => tracing::error!("SIGHUP: keeping the old certificate: {e}"),
+    }
 }
 
 /// The engine's settings from the configuration.
@@ -181,6 +202,10 @@ fn engine_config(
         min_free_bytes: config.wal.min_free,
         checkpoint_interval: config.wal.checkpoint_interval,
         wal_retention: config.wal.retention,
+        tls_extra_ca: config.tls.extra_ca.clone(),
+        secret_overlap: config.reports.secret_overlap,
+        reports_allow_http: config.reports.allow_http,
+        reports_allow_private: config.reports.allow_private,
     }
 }
 
@@ -224,20 +249,29 @@ fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
     Ok(token)
 }
 
-/// SIGTERM / SIGINT start the drain; a second signal exits at once.
-fn install_signal_handler(engine: Arc<SharedEngine>) -> Result<(), ServeError> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|source| {
-        ServeError::Io {
-            op: "installing signal handler",
-            path: PathBuf::new(),
-            source,
-        }
-    })?;
+/// SIGTERM / SIGINT start the drain; a second one exits at once. SIGHUP
+/// re-reads the listener's certificate and key (`[server.tls]`).
+fn install_signal_handler(
+    engine: Arc<SharedEngine>,
+    tls: Option<Arc<mcmp_engine::rt::SharedServerTls>>,
+) -> Result<(), ServeError> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP]).map_err(|source| {
+            ServeError::Io {
+                op: "installing signal handler",
+                path: PathBuf::new(),
+                source,
+            }
+        })?;
     std::thread::Builder::new()
         .name("mcmp-signals".into())
         .spawn(move || {
             for signal in signals.forever() {
+                if signal == SIGHUP {
+                    reload_certificate(tls.as_deref());
+                    continue;
+                }
                 if engine.is_draining() {
                     tracing::warn!("second signal {signal}: exiting without draining");
                     std::process::exit(1);

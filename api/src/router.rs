@@ -171,12 +171,7 @@ async fn admin_customer_table(
         (Method::GET, ["customers", g]) => customers::get_customer(api, g).await,
         (Method::DELETE, ["customers", g]) => customers::delete_customer(api, g).await,
         (Method::PUT, ["customers", g, "services"]) => customers::put_services(api, g, req).await,
-        (Method::POST, ["customers", g, "clients"]) => clients::create_client(api, g, req).await,
-        (Method::GET, ["customers", g, "clients"]) => clients::list_clients(api, g).await,
-        (Method::PATCH, ["customers", g, "clients", c]) => {
-            clients::patch_client(api, g, c, req).await
-        }
-        (Method::DELETE, ["customers", g, "clients", c]) => clients::delete_client(api, g, c).await,
+        (method, ["customers", _, "clients", ..]) => admin_clients(api, method, parts, req).await,
         (Method::PUT, ["customers", g, "bill-codes", b]) => {
             customers::put_bill_code(api, g, b, req).await
         }
@@ -217,6 +212,28 @@ async fn admin_customer_table(
             &mcmp_engine::code_tables::json(),
         )),
         (method, parts) => admin_routing_table(api, method, parts, req).await,
+    }
+}
+
+/// `/admin/v1/customers/{g}/clients…`: a customer's API clients and their
+/// webhook signing secrets.
+async fn admin_clients(
+    api: &ShardApi,
+    method: Method,
+    parts: &[&str],
+    req: Request<Incoming>,
+) -> Answer {
+    match (method, parts) {
+        (Method::POST, ["customers", g, "clients"]) => clients::create_client(api, g, req).await,
+        (Method::GET, ["customers", g, "clients"]) => clients::list_clients(api, g).await,
+        (Method::PATCH, ["customers", g, "clients", c]) => {
+            clients::patch_client(api, g, c, req).await
+        }
+        (Method::DELETE, ["customers", g, "clients", c]) => clients::delete_client(api, g, c).await,
+        (Method::POST, ["customers", g, "clients", c, "signing-secrets"]) => {
+            clients::rotate_signing_secret(api, g, c).await
+        }
+        _ => Err(http::method_not_allowed()),
     }
 }
 

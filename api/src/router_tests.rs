@@ -24,7 +24,9 @@ fn router_routes() -> BTreeSet<Route> {
             prefix = match name {
                 "route" => Some(""),
                 "customer" => Some("/v1"),
-                "admin" | "admin_customer_table" | "admin_routing_table" => Some("/admin/v1"),
+                "admin" | "admin_customer_table" | "admin_clients" | "admin_routing_table" => {
+                    Some("/admin/v1")
+                }
                 _ => None,
             };
             continue;

@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use mcmp_engine::rt::{self, Conn, HyperTimer, Listener};
+use mcmp_engine::rt::{self, Conn, HyperTimer, Listener, LocalServerTls};
 use mcmp_engine::LocalNotify;
 use mcmp_engine::ShardHandle;
 
@@ -35,6 +35,7 @@ use crate::router;
 
 /// Serves HTTP on one shard until shutdown.
 pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
+    let tls = state.tls.clone().map(LocalServerTls::new);
     let api = Rc::new(ShardApi {
         shard,
         state,
@@ -42,6 +43,7 @@ pub(crate) async fn serve_shard(shard: ShardHandle, state: Arc<ApiState>) {
         stopping: Cell::new(false),
         connections: RefCell::new(HashMap::new()),
         next_conn: Cell::new(0),
+        tls,
         events: Rc::default(),
     });
     let listener = match bind(&api).await {
@@ -100,7 +102,12 @@ fn public_url(config: &Config, bound: SocketAddr) -> String {
     } else {
         bound.ip()
     };
-    format!("http://{}", SocketAddr::new(ip, bound.port()))
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}", SocketAddr::new(ip, bound.port()))
 }
 
 async fn announce_ready(api: &ShardApi) {
@@ -116,8 +123,9 @@ async fn announce_ready(api: &ShardApi) {
     }
     state.ready.store(true, Ordering::SeqCst);
     if let Some(addr) = state.bound.get() {
+        let scheme = if state.tls.is_some() { "https" } else { "http" };
         tracing::info!(
-            "mcmp ready: listening on http://{addr} ({} shards, data dir {})",
+            "mcmp ready: listening on {scheme}://{addr} ({} shards, data dir {})",
             state.engine.shards(),
             state.config.server.data_dir.display()
         );
@@ -166,7 +174,31 @@ async fn accept_loop(api: &Rc<ShardApi>, listener: &Listener) {
     }
 }
 
+/// Runs the TLS handshake when the listener has a certificate, within the
+/// header-read timeout (a client that never finishes it holds nothing
+/// longer than one that never sends its head).
+async fn start_tls(api: &ShardApi, conn: Conn) -> Option<Conn> {
+    let Some(tls) = &api.tls else {
+        return Some(conn);
+    };
+    let limit = api.state.config.server.header_read_timeout;
+    match rt::timeout(limit, conn.start_tls(tls)).await {
+        Some(Ok(conn)) => Some(conn),
+        Some(Err(e)) => {
+            tracing::debug!("TLS handshake failed: {e}");
+            None
+        }
+        None => {
+            tracing::debug!("TLS handshake timed out");
+            None
+        }
+    }
+}
+
 async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
+    let Some(conn) = start_tls(&api, conn).await else {
+        return;
+    };
     let id = api.next_conn.get();
     api.next_conn.set(id + 1);
     let stop = Rc::new(LocalNotify::default());
@@ -189,6 +221,9 @@ async fn serve_connection(api: Rc<ShardApi>, conn: Conn) {
     builder
         .timer(HyperTimer)
         .header_read_timeout(config.header_read_timeout)
+        // A head over `max-head` is answered 431 by hyper, which then
+        // closes the connection; bodies stream through this buffer.
+        .max_buf_size(config.max_head as usize)
         .keep_alive(true);
     let connection = builder.serve_connection(conn, service);
     let mut connection = std::pin::pin!(connection);

@@ -60,6 +60,18 @@ pub struct EngineConfig {
     pub checkpoint_interval: Duration,
     /// Where operator alerts are POSTed (`alerts.webhook-url`); `None`: only logged.
     pub alert_url: Option<String>,
+    /// A PEM file of CA certificates that outgoing TLS (webhooks,
+    /// providers, alerts, SMPP) trusts beside the public web roots
+    /// (`[tls] extra-ca`).
+    pub tls_extra_ca: Option<PathBuf>,
+    /// How long a replaced webhook signing secret still signs
+    /// (`reports.secret-overlap`, SPEC §5.5).
+    pub secret_overlap: Duration,
+    /// A customer's `report_uri` may be `http://` (`reports.allow-http`).
+    pub reports_allow_http: bool,
+    /// A customer's `report_uri` may reach a loopback, private or
+    /// link-local address (`reports.allow-private`).
+    pub reports_allow_private: bool,
     /// The body of a POSTed alert (`alerts.format`).
     pub alert_format: AlertFormat,
 }

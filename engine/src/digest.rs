@@ -129,10 +129,15 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
             let Some(uri) = client.report_uri.as_deref() else {
                 continue;
             };
-            let secret = client.secret.as_bytes();
-            let timeout = shard.shared.config.webhook_timeout;
-            let body = bytes.clone();
-            match post_signed(&shard.http, uri, secret, body, timeout).await {
+            let config = &shard.shared.config;
+            let signing = crate::io::webhook::Signing {
+                legacy_key: client.secret.as_bytes(),
+                keys: client
+                    .signing_keys(crate::unix_ms(), config.secret_overlap.as_millis() as i64),
+            };
+            let id = crate::io::webhook::webhook_id(["daily_digest", &client.client_id, &date]);
+            let (timeout, body) = (config.webhook_timeout, bytes.clone());
+            match post_signed(&shard.webhooks, uri, &signing, &id, body, timeout).await {
                 Posted::Accepted => {
                     tracing::info!(%group, client = %client.client_id, total, "daily digest sent")
                 }

@@ -72,7 +72,7 @@ mod sim;
 pub use agents::{AgentView, Heartbeat};
 pub use digest::parse_time_of_day;
 pub use history::store::BlockedQuery;
-pub use http_client::check_url;
+pub use http_client::{check_url, is_public};
 pub use metrics::HttpRoute;
 pub use notify::LocalNotify;
 pub use query::{Cursor, Query, Row, RowItem, SETTLE_MS};

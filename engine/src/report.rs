@@ -225,9 +225,16 @@ async fn post_batch(
     };
     let client = client.ok_or(WebhookFailure::NoEndpoint)?;
     let body = batch_body(batch);
-    let timeout = shard.shared.config.webhook_timeout;
-    let secret = client.secret.as_bytes();
-    match crate::io::webhook::post_signed(&shard.http, uri, secret, body, timeout).await {
+    let config = &shard.shared.config;
+    let signing = crate::io::webhook::Signing {
+        legacy_key: client.secret.as_bytes(),
+        keys: client.signing_keys(crate::unix_ms(), config.secret_overlap.as_millis() as i64),
+    };
+    let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();
+    let id = crate::io::webhook::webhook_id(ids.iter().map(String::as_str));
+    let timeout = config.webhook_timeout;
+    match crate::io::webhook::post_signed(&shard.webhooks, uri, &signing, &id, body, timeout).await
+    {
         Posted::Accepted => Ok(()),
         Posted::Refused(status) => {
             tracing::debug!(client_id, status, "webhook refused");

@@ -107,7 +107,7 @@ const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[];
 /// (file, its length today) for files over [`MAX_FILE_LINES`].
 const LONG_FILES: &[(&str, usize)] = &[
     // +1: the origin code's optional parameter in `build_pdus` (SPEC §5.11).
-    ("engine/src/sender/smpp/session.rs", 662),
+    ("engine/src/sender/smpp/session.rs", 661),
 ];
 
 #[test]

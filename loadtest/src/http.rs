@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::shutdown::Shutdown;
+use crate::tls::TlsAcceptor;
 
 /// The largest request body read. Reports batches are at most 1 MiB (SPEC §1
 /// Report delivery) and MMS sends carry up to 800 KB of base64, so 4 MiB
@@ -67,6 +68,20 @@ where
     H: Fn(Request) -> F + Send + Sync + 'static,
     F: Future<Output = Response> + Send + 'static,
 {
+    serve_tls(listener, None, shutdown, handler).await;
+}
+
+/// [`serve`], over TLS when `tls` is set (a failed handshake only ends its
+/// connection).
+pub async fn serve_tls<H, F>(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: Shutdown,
+    handler: H,
+) where
+    H: Fn(Request) -> F + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
     let handler = Arc::new(handler);
     loop {
         let accepted = tokio::select! {
@@ -80,14 +95,20 @@ where
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let handler = handler.clone();
                 async move { Ok::<_, std::convert::Infallible>(handle(req, &*handler).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            let _ = match tls {
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(s) => http.serve_connection(TokioIo::new(s), service).await,
+                    Err(_) => return,
+                },
+            };
         });
     }
 }

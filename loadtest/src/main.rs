@@ -42,6 +42,7 @@ mod smpp;
 mod smsc;
 mod soak;
 mod text;
+mod tls;
 
 use std::io::Write as _;
 use std::net::SocketAddr;

@@ -32,6 +32,9 @@ pub struct RunArgs {
     /// seconds on the same connections, and state the figures as ratios of it.
     #[arg(long, default_value_t = 0)]
     pub baseline_secs: u64,
+    /// The CA (PEM) an `https://` target's certificate is verified with.
+    #[arg(long)]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// The load.
     #[command(flatten)]
     pub load: LoadArgs,
@@ -40,6 +43,7 @@ pub struct RunArgs {
 /// Runs `run` for `duration`.
 pub async fn run(args: RunArgs, duration: Duration, shutdown: Shutdown) -> anyhow::Result<()> {
     let authority = client::authority(&args.target)?;
+    client::use_tls(&args.target, args.tls_ca.as_deref())?;
     let baseline = match args.baseline_secs {
         0 => None,
         secs => Some(measure_baseline(&args.load, Duration::from_secs(secs), &shutdown).await?),

@@ -50,6 +50,10 @@ pub struct SinkArgs {
     /// The status of a failure on purpose.
     #[arg(long, default_value_t = 500)]
     pub status: u16,
+    /// Serve HTTPS (`--tls`, `--tls-dir`, `--tls-client-auth`); `GET
+    /// /stats` and `/reports` too.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -140,6 +144,7 @@ impl Sink {
     pub fn spawn(
         args: SinkArgs,
         listener: tokio::net::TcpListener,
+        tls: Option<crate::tls::TlsAcceptor>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Arc<Sink>> {
         let status = StatusCode::from_u16(args.status)?;
@@ -149,7 +154,7 @@ impl Sink {
             state: Mutex::new(State::default()),
         });
         let served = sink.clone();
-        tokio::spawn(http::serve(listener, shutdown, move |req| {
+        tokio::spawn(http::serve_tls(listener, tls, shutdown, move |req| {
             let sink = served.clone();
             async move { handle(&sink, &req) }
         }));
@@ -194,13 +199,14 @@ impl Sink {
 pub async fn run(args: SinkArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let status = StatusCode::from_u16(args.status)?;
     let (listener, addr) = http::bind(args.listen).await?;
+    let tls = crate::tls::acceptor(&args.tls, addr.ip(), &[crate::tls::ALPN_HTTP1])?;
     let sink = Arc::new(Sink {
         args,
         status,
         state: Mutex::new(State::default()),
     });
     crate::ready("sink", addr);
-    http::serve(listener, shutdown, move |req| {
+    http::serve_tls(listener, tls, shutdown, move |req| {
         let sink = sink.clone();
         async move { handle(&sink, &req) }
     })

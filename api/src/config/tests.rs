@@ -196,6 +196,21 @@ fn validation_names_the_key() {
             "Verizon",
         ),
         (|c| c.log.level = " ".into(), "log.level"),
+        (|c| c.server.max_head = 4096, "server.max-head"),
+        (|c| c.server.max_head = 2 << 20, "server.max-head"),
+        (
+            |c| c.tls.extra_ca = Some("/nonexistent/ca.pem".into()),
+            "tls.extra-ca",
+        ),
+        (
+            |c| {
+                c.server.tls = Some(ServerTlsConfig {
+                    cert: "/nonexistent/cert.pem".into(),
+                    key: "/nonexistent/key.pem".into(),
+                })
+            },
+            "server.tls",
+        ),
     ];
     for (edit, needle) in cases {
         let mut c = Config::default();
@@ -211,6 +226,7 @@ fn validation_names_the_key() {
     c.wal.durability = Durability::None;
     c.wal.sync_interval = Duration::ZERO;
     c.server.listen = "[::1]:0".into();
+    c.server.max_head = MIN_MAX_HEAD;
     c.validate().expect("boundaries are valid");
 }
 

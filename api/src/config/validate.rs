@@ -49,6 +49,12 @@ impl Config {
         let caps = [
             ("reports.retention", r.retention, 400 * 86_400, "400d"),
             ("routing.validity", self.routing.validity, 259_200, "3d"),
+            (
+                "reports.secret-overlap",
+                r.secret_overlap,
+                30 * 86_400,
+                "30d",
+            ),
         ];
         if let Some((key, .., max)) = caps.iter().find(|c| c.1 > Duration::from_secs(c.2)) {
             return Err(invalid(key, format!("must be at most {max}")));
@@ -67,7 +73,7 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
         }
-        Ok(())
+        self.validate_tls()
     }
 
     /// `[dedup]` against itself and `reports.retention`.
@@ -121,6 +127,9 @@ impl Config {
         }
         if s.max_body < MIN_MAX_BODY {
             return Err(invalid("server.max-body", "must be at least 1KiB"));
+        }
+        if !(MIN_MAX_HEAD..=MAX_MAX_HEAD).contains(&s.max_head) {
+            return Err(invalid("server.max-head", "must be between 8KiB and 1MiB"));
         }
         non_zero(&[
             ("server.header-read-timeout", s.header_read_timeout),

@@ -190,3 +190,58 @@ fn a_client_that_never_finishes_its_headers_is_cut_off_and_others_are_served() {
     let (s, _) = server.call("GET", "/healthz", None, None);
     assert_eq!(s, 200);
 }
+
+/// A GET whose head carries a header of `pad` bytes, on a keep-alive
+/// connection; returns what the server sent until it closed, and whether
+/// it did close (rather than the read timing out).
+fn padded_get(server: &Server, pad: usize, path: &str) -> (Vec<u8>, bool) {
+    let mut s = TcpStream::connect(server.addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(pad)
+    );
+    // The server may answer and close before it has read everything.
+    let _ = s.write_all(head.as_bytes());
+    let mut resp = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return (resp, true),
+            Ok(n) => resp.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (resp, true),
+            Err(_) => return (resp, false),
+        }
+        // A served keep-alive request stays open: stop at its full answer.
+        if resp.starts_with(b"HTTP/1.1 200") && resp.ends_with(b"}") {
+            return (resp, false);
+        }
+    }
+}
+
+#[test]
+fn a_request_head_over_max_head_gets_431_and_the_connection_closes() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    // Within the default 16 KiB: served, and the connection stays open.
+    let (resp, closed) = padded_get(&server, 12 * 1024, "/healthz");
+    assert!(
+        resp.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    assert!(!closed);
+    // Over it (the 200 KB header, and just over the limit).
+    for pad in [200 * 1024, 17 * 1024] {
+        let (resp, closed) = padded_get(&server, pad, "/healthz");
+        assert!(
+            resp.starts_with(b"HTTP/1.1 431"),
+            "{pad}: {}",
+            String::from_utf8_lossy(&resp)
+        );
+        assert!(closed, "{pad}: the connection stayed open");
+    }
+    let (s, _) = server.call("GET", "/healthz", None, None);
+    assert_eq!(s, 200);
+}

@@ -29,7 +29,32 @@ impl Server {
 
     /// Starts with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcmp"))
+        Server::start_policy(data_dir, extra, true)
+    }
+
+    /// Starts with extra `serve` arguments; `loopback_webhooks`: allow
+    /// `http://` and private `report_uri`s through the environment (the
+    /// test webhooks are plain HTTP on loopback); without it the server's
+    /// configuration alone decides.
+    pub fn start_policy(data_dir: &Path, extra: &[&str], loopback_webhooks: bool) -> Server {
+        Server::start_env(data_dir, extra, loopback_webhooks, "info")
+    }
+
+    /// [`Server::start_policy`] logging at `log_level` (`MCMP_LOG`).
+    pub fn start_env(
+        data_dir: &Path,
+        extra: &[&str],
+        loopback_webhooks: bool,
+        log_level: &str,
+    ) -> Server {
+        let allow = if loopback_webhooks { "true" } else { "" };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcmp"));
+        if !loopback_webhooks {
+            command
+                .env_remove("MCMP_REPORTS_ALLOW_HTTP")
+                .env_remove("MCMP_REPORTS_ALLOW_PRIVATE");
+        }
+        let mut child = command
             .args([
                 "serve",
                 "--listen",
@@ -41,7 +66,15 @@ impl Server {
             .arg(data_dir)
             .args(extra)
             .env("MCMP_ADMIN_TOKEN", ADMIN)
-            .env("MCMP_LOG", "info")
+            .env("MCMP_LOG", log_level)
+            .envs(
+                [
+                    ("MCMP_REPORTS_ALLOW_HTTP", allow),
+                    ("MCMP_REPORTS_ALLOW_PRIVATE", allow),
+                ]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -74,7 +107,11 @@ impl Server {
                 .expect("log lock")
                 .recv_timeout(left)
                 .expect("server printed its ready line in time");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            let rest = line
+                .split("listening on http://")
+                .nth(1)
+                .or_else(|| line.split("listening on https://").nth(1));
+            if let Some(rest) = rest {
                 server.addr = rest
                     .split_whitespace()
                     .next()
@@ -113,6 +150,20 @@ impl Server {
     pub fn kill9(mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+    }
+
+    /// Sends SIGTERM, waits for the exit and returns every log line the
+    /// server wrote after its ready line.
+    pub fn terminate_with_log(self) -> Vec<String> {
+        let rx = std::mem::replace(&mut *self._log.lock().expect("log lock"), mpsc::channel().1);
+        let status = self.terminate();
+        assert!(status.success(), "{status}");
+        // The reader thread ends at the pipe's end, after the last line.
+        let mut lines = Vec::new();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+            lines.push(line);
+        }
+        lines
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -181,6 +232,22 @@ impl Server {
     /// Registers customer `g` with SMS/LMS enabled, bill code `B1`, caller ID
     /// `0212345678` and one client; returns an access token.
     pub fn register_customer(&self, g: &str) -> String {
+        self.register_customer_without_client(g);
+        let client = self.admin(
+            "POST",
+            &format!("/customers/{g}/clients"),
+            Some(json!({"report_uri": "http://127.0.0.1:9/r"})),
+        );
+        assert_eq!(client.0, 201, "client: {}", client.1);
+        self.token(
+            client.1["client_id"].as_str().expect("id"),
+            client.1["client_secret"].as_str().expect("secret"),
+        )
+    }
+
+    /// Registers customer `g` with SMS/LMS enabled, bill code `B1` and
+    /// caller ID `0212345678`, without a client.
+    pub fn register_customer_without_client(&self, g: &str) {
         let ok = |(s, v): (u16, Value)| {
             assert!((200..300).contains(&s), "admin call failed: {s} {v}");
             v
@@ -205,15 +272,6 @@ impl Server {
             &format!("/customers/{g}/caller-ids/0212345678"),
             None,
         ));
-        let client = ok(self.admin(
-            "POST",
-            &format!("/customers/{g}/clients"),
-            Some(json!({"report_uri": "http://127.0.0.1:9/r"})),
-        ));
-        self.token(
-            client["client_id"].as_str().expect("id"),
-            client["client_secret"].as_str().expect("secret"),
-        )
     }
 
     /// Routes the customer's SMS to a sender group without senders, so its

@@ -30,6 +30,8 @@ pub struct Sim {
     child: Child,
     /// `kind → addr` from its `ready <kind> <addr>` lines.
     pub ready: Vec<(String, SocketAddr)>,
+    /// The CA of its generated certificates (`--tls`: `tls-ca <path>`).
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Sim {
@@ -53,12 +55,16 @@ impl Sim {
         let mut sim = Sim {
             child,
             ready: Vec::new(),
+            tls_ca: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while sim.ready.len() < expect {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).expect("simulator ready in time");
             let parts: Vec<&str> = line.split_whitespace().collect();
+            if let ["tls-ca", path] = parts.as_slice() {
+                sim.tls_ca = Some(PathBuf::from(path));
+            }
             if let ["ready", kind, addr] = parts.as_slice() {
                 sim.ready
                     .push((kind.to_string(), addr.parse().expect("addr")));

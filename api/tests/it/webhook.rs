@@ -21,8 +21,21 @@ pub struct Hit {
     pub raw: Vec<u8>,
     /// The `X-MCMP-Signature` header.
     pub signature: String,
+    /// Every header, names in lower case.
+    pub headers: Vec<(String, String)>,
     /// The status answered.
     pub status: u16,
+}
+
+impl Hit {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The endpoint.
@@ -31,6 +44,10 @@ pub struct Webhook {
     pub addr: SocketAddr,
     /// Every request so far.
     pub hits: Arc<Mutex<Vec<Hit>>>,
+    /// Serves HTTPS with this configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Every failed TLS handshake so far (the error as the server saw it).
+    pub tls_failures: Arc<Mutex<Vec<String>>>,
 }
 
 impl Webhook {
@@ -42,24 +59,57 @@ impl Webhook {
 
     /// As [`Webhook::start`], answering each request `delay` after it came.
     pub fn start_slow(fail_first: usize, delay: Duration) -> Webhook {
+        Webhook::start_with(fail_first, delay, None)
+    }
+
+    /// An HTTPS endpoint answering 200, with this certificate.
+    pub fn start_tls(tls: Arc<rustls::ServerConfig>) -> Webhook {
+        Webhook::start_with(0, Duration::ZERO, Some(tls))
+    }
+
+    fn start_with(
+        fail_first: usize,
+        delay: Duration,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Webhook {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
+        let tls_failures: Arc<Mutex<Vec<String>>> = Arc::default();
         let seen = Arc::new(AtomicUsize::new(0));
-        let h = hits.clone();
+        let (h, failures, config) = (hits.clone(), tls_failures.clone(), tls.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (h, seen) = (h.clone(), seen.clone());
-                std::thread::spawn(move || serve(conn, h, seen, fail_first, delay));
+                let (failures, config) = (failures.clone(), config.clone());
+                std::thread::spawn(move || match config {
+                    None => serve(conn, h, seen, fail_first, delay),
+                    Some(config) => {
+                        if let Some(tls) = handshake(conn, config, &failures) {
+                            serve(tls, h, seen, fail_first, delay)
+                        }
+                    }
+                });
             }
         });
-        Webhook { addr, hits }
+        Webhook {
+            addr,
+            hits,
+            tls,
+            tls_failures,
+        }
     }
 
     /// The URL to register as `report_uri`.
     pub fn url(&self) -> String {
-        format!("http://{}/reports", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}/reports", self.addr)
+    }
+
+    /// The failed TLS handshakes so far.
+    pub fn tls_failures(&self) -> Vec<String> {
+        self.tls_failures.lock().expect("failures").clone()
     }
 
     /// Every report received (from every request, 2xx or not).
@@ -85,21 +135,37 @@ impl Webhook {
     }
 }
 
-fn serve(
-    conn: std::net::TcpStream,
+/// Completes the server side of a TLS handshake; a failure is recorded.
+fn handshake(
+    mut tcp: std::net::TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    failures: &Mutex<Vec<String>>,
+) -> Option<rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>> {
+    let mut conn = rustls::ServerConnection::new(config).expect("server connection");
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            failures.lock().expect("failures").push(e.to_string());
+            return None;
+        }
+    }
+    Some(rustls::StreamOwned::new(conn, tcp))
+}
+
+fn serve<S: Read + Write>(
+    conn: S,
     hits: Arc<Mutex<Vec<Hit>>>,
     seen: Arc<AtomicUsize>,
     fail_first: usize,
     delay: Duration,
 ) {
-    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-    let mut writer = conn;
+    let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
         let (mut length, mut signature) = (0usize, String::new());
+        let mut headers = Vec::new();
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header).unwrap_or(0) == 0 {
@@ -110,6 +176,7 @@ fn serve(
                 break;
             }
             if let Some((k, v)) = header.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
                 match k.trim().to_ascii_lowercase().as_str() {
                     "content-length" => length = v.trim().parse().unwrap_or(0),
                     "x-mcmp-signature" => signature = v.trim().to_string(),
@@ -129,6 +196,7 @@ fn serve(
             body,
             raw,
             signature,
+            headers,
             status,
         });
         let reason = if status == 200 {
@@ -138,7 +206,12 @@ fn serve(
         };
         std::thread::sleep(delay);
         let answer = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\n\r\n");
-        if writer.write_all(answer.as_bytes()).is_err() {
+        let writer = reader.get_mut();
+        if writer
+            .write_all(answer.as_bytes())
+            .and_then(|()| writer.flush())
+            .is_err()
+        {
             return;
         }
     }

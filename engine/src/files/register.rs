@@ -288,9 +288,12 @@ async fn report(shard: &Shard, mut meta: FileMeta) {
             rt::sleep(Duration::from_millis(wait as u64)).await;
         }
         let snapshot = shard.snapshot();
-        let client = snapshot.clients.get(&meta.client_id);
-        let endpoint = client.and_then(|c| c.report_uri.clone().map(|u| (u, c.secret.clone())));
-        let Some((uri, secret)) = endpoint else {
+        let Some(client) = snapshot.clients.get(&meta.client_id) else {
+            meta.report.abandoned = true;
+            save(shard, &meta).await;
+            return;
+        };
+        let Some(uri) = client.report_uri.clone() else {
             meta.report.abandoned = true;
             save(shard, &meta).await;
             return;
@@ -298,14 +301,14 @@ async fn report(shard: &Shard, mut meta: FileMeta) {
         let body = json!({"reports": [report_json(&meta)]})
             .to_string()
             .into_bytes();
-        let posted = post_signed(
-            &shard.http,
-            &uri,
-            secret.as_bytes(),
-            body,
-            config.webhook_timeout,
-        )
-        .await;
+        let signing = crate::io::webhook::Signing {
+            legacy_key: client.secret.as_bytes(),
+            keys: client.signing_keys(unix_ms(), config.secret_overlap.as_millis() as i64),
+        };
+        // Stable across retries, as for message reports.
+        let id = crate::io::webhook::webhook_id(["file", &meta.file_id]);
+        let timeout = config.webhook_timeout;
+        let posted = post_signed(&shard.webhooks, &uri, &signing, &id, body, timeout).await;
         match posted {
             Posted::Accepted => meta.report.done = true,
             other => {

@@ -3,9 +3,11 @@
 //! needs `Send` and does not fit a thread-per-core runtime (DESIGN §2), so
 //! [`HttpClient`] keeps its own pool of `hyper::client::conn::http1`
 //! connections per `host:port`, each driven by a task on the shard, over the
-//! runtime facade's TCP ([`rt::connect`]). Only `http://` URLs: there is no
-//! TLS in this build. Shard-local: the client, its pool and its connections
-//! never leave the shard that created them.
+//! runtime facade's TCP ([`rt::connect`]). `https://` URLs speak TLS
+//! ([`rt::ClientTls`]: the public web roots plus `[tls] extra-ca`, ALPN
+//! `http/1.1`); the pool keys connections by scheme, host and port.
+//! Shard-local: the client, its pool and its connections never leave the
+//! shard that created them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -25,8 +27,11 @@ use hyper::Request;
 
 use crate::rt;
 
+mod policy;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub use policy::{is_public, UrlPolicy};
 
 /// Idle keep-alive connections kept per `host:port`. Enough to absorb a
 /// burst's tail without reconnecting; more would only hold sockets (and the
@@ -58,13 +63,13 @@ pub struct HttpResponse {
 /// Why a request got no response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
-    /// The URL is not a usable `http://host[:port][/path]` URL.
+    /// The URL is not a usable `http(s)://host[:port][/path]` URL.
     #[error("invalid URL: {0}")]
     InvalidUrl(String),
     /// A header name or value is not valid HTTP.
     #[error("invalid header: {0}")]
     InvalidHeader(String),
-    /// Resolving, connecting or the HTTP handshake failed.
+    /// Resolving, connecting, the TLS or the HTTP handshake failed.
     #[error("connect failed: {0}")]
     Connect(String),
     /// The whole request (connect, send, read) took longer than its timeout.
@@ -78,9 +83,11 @@ pub enum HttpError {
     TooLarge,
 }
 
-/// A parsed `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    /// `https`: TLS on the connection.
+    tls: bool,
     /// `host[:port]` as written (the `Host` header).
     authority: String,
     /// Host without IPv6 brackets.
@@ -92,7 +99,12 @@ pub(crate) struct Target {
 
 impl Target {
     fn pool_key(&self) -> String {
-        format!("{}:{}", self.host.to_ascii_lowercase(), self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!(
+            "{scheme}://{}:{}",
+            self.host.to_ascii_lowercase(),
+            self.port
+        )
     }
 }
 
@@ -104,19 +116,21 @@ pub fn check_url(url: &str) -> Result<(), HttpError> {
 pub(crate) fn parse_url(url: &str) -> Result<Target, HttpError> {
     let bad = |why: &str| HttpError::InvalidUrl(format!("{url:?}: {why}"));
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
-    if lower.starts_with("https://") {
-        return Err(bad("https is not available: this build has no TLS"));
-    }
-    if !lower.starts_with("http://") {
-        return Err(bad("expected http://host[:port][/path]"));
-    }
-    let rest = &url[7..];
+    let (tls, rest) = if lower.starts_with("https://") {
+        (true, &url[8..])
+    } else if lower.starts_with("http://") {
+        (false, &url[7..])
+    } else {
+        return Err(bad("expected http(s)://host[:port][/path]"));
+    };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     if authority.is_empty() || authority.contains('@') {
         return Err(bad("missing host, or user info in the URL"));
     }
-    let (host, port) = split_host_port(authority).ok_or_else(|| bad("bad host or port"))?;
+    let default_port = if tls { 443 } else { 80 };
+    let (host, port) =
+        split_host_port(authority, default_port).ok_or_else(|| bad("bad host or port"))?;
     let tail = tail.split('#').next().unwrap_or("");
     let path = match tail.strip_prefix('?') {
         Some(_) => format!("/{tail}"),
@@ -124,6 +138,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, HttpError> {
         None => tail.to_string(),
     };
     Ok(Target {
+        tls,
         authority: authority.to_string(),
         host,
         port,
@@ -131,7 +146,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, HttpError> {
     })
 }
 
-fn split_host_port(authority: &str) -> Option<(String, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> Option<(String, u16)> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let (host, after) = v6.split_once(']')?;
         (host, after.strip_prefix(':'))
@@ -143,22 +158,53 @@ fn split_host_port(authority: &str) -> Option<(String, u16)> {
     };
     let port = match port {
         Some(p) => p.parse().ok().filter(|&p| p != 0)?,
-        None => 80,
+        None => default_port,
     };
     (!host.is_empty()).then(|| (host.to_string(), port))
 }
 
-/// The shard's HTTP client: keep-alive connections pooled per `host:port`.
-/// Shard-local; share it with `Rc`.
-#[derive(Default)]
+/// The shard's HTTP client: keep-alive connections pooled per scheme,
+/// host and port. Shard-local; share it with `Rc`.
 pub struct HttpClient {
     hosts: RefCell<HashMap<String, Rc<HostPool>>>,
+    /// What `https://` connections trust and present (this shard's copy).
+    tls: rt::ClientTls,
+    /// Where it may post (report webhooks: SPEC §5.5).
+    policy: UrlPolicy,
 }
 
 impl HttpClient {
-    /// An empty client.
+    /// A client whose `https://` connections trust the public web roots only.
     pub fn new() -> HttpClient {
-        HttpClient::default()
+        // NOTE: no file is read without CA files, so this cannot fail.
+        let tls = rt::ClientTls::build(&rt::ClientTlsSpec {
+            http: true,
+            ..Default::default()
+        });
+        HttpClient::with_tls(tls.unwrap_or_else(unreachable_tls))
+    }
+
+    /// The same client held to `policy` (a fresh pool).
+    pub fn with_policy(self, policy: UrlPolicy) -> HttpClient {
+        HttpClient { policy, ..self }
+    }
+
+    fn connect(&self, timeout: Duration) -> Connect<'_> {
+        Connect {
+            tls: &self.tls,
+            policy: self.policy,
+            timeout,
+        }
+    }
+
+    /// A client with this TLS configuration (see [`rt::ClientTlsSpec::http`]);
+    /// it takes a copy for this shard.
+    pub fn with_tls(tls: rt::ClientTls) -> HttpClient {
+        HttpClient {
+            hosts: RefCell::default(),
+            tls: tls.for_shard(),
+            policy: UrlPolicy::ANY,
+        }
     }
 
     /// POSTs `body` as JSON to `url` with extra `headers` (a
@@ -173,9 +219,15 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<HttpResponse, HttpError> {
         let target = parse_url(url)?;
+        if !target.tls && !self.policy.allow_http {
+            return Err(HttpError::InvalidUrl(format!(
+                "{url:?}: only https:// is allowed (reports.allow-http is off)"
+            )));
+        }
         let request = build_request(&target, headers, body)?;
         let pool = self.pool(&target);
-        rt::timeout(timeout, send(&pool, &target, request, timeout))
+        let how = self.connect(timeout);
+        rt::timeout(timeout, send(&pool, &target, &how, request))
             .await
             .unwrap_or(Err(HttpError::Timeout))
     }
@@ -188,7 +240,9 @@ impl HttpClient {
         let probe = async {
             match poll_fn(|cx| pool.poll_checkout(cx)).await {
                 Checkout::Reuse(conn) => pool.checkin(conn),
-                Checkout::New(slot) => pool.checkin(open(&target, slot, timeout).await?),
+                Checkout::New(slot) => {
+                    pool.checkin(open(&target, &self.connect(timeout), slot).await?)
+                }
             }
             Ok(())
         };
@@ -244,8 +298,8 @@ fn build_request(
 async fn send(
     pool: &Rc<HostPool>,
     target: &Target,
+    how: &Connect<'_>,
     mut request: Request<Full<Bytes>>,
-    timeout: Duration,
 ) -> Result<HttpResponse, HttpError> {
     loop {
         match poll_fn(|cx| pool.poll_checkout(cx)).await {
@@ -262,7 +316,7 @@ async fn send(
                 }
             }
             Checkout::New(slot) => {
-                let mut conn = open(target, slot, timeout).await?;
+                let mut conn = open(target, how, slot).await?;
                 let response = conn
                     .sender
                     .send_request(request)
@@ -306,9 +360,18 @@ async fn finish(
     })
 }
 
-/// Resolves, connects and hands the socket to hyper; the connection's driver
-/// runs as its own task on the shard until the connection closes.
-async fn open(target: &Target, slot: Slot, timeout: Duration) -> Result<PooledConn, HttpError> {
+/// Resolves, connects, starts TLS for `https` and hands the socket to hyper;
+/// the connection's driver runs as its own task on the shard until the
+/// connection closes.
+/// How a new connection is made.
+struct Connect<'a> {
+    tls: &'a rt::ClientTls,
+    policy: UrlPolicy,
+    timeout: Duration,
+}
+
+async fn open(target: &Target, how: &Connect<'_>, slot: Slot) -> Result<PooledConn, HttpError> {
+    let (tls, timeout) = (how.tls, how.timeout);
     let connect_err = |e: &dyn std::fmt::Display| {
         HttpError::Connect(format!("{}:{}: {e}", target.host, target.port))
     };
@@ -318,9 +381,23 @@ async fn open(target: &Target, slot: Slot, timeout: Duration) -> Result<PooledCo
             .await
             .map_err(|e| connect_err(&e))?,
     };
-    let tcp = rt::connect(addr, timeout)
+    // NOTE: checked on the address connected to, not only when the URL was
+    // registered, so a name that later resolves elsewhere is caught too.
+    if !how.policy.allow_private && !is_public(addr.ip()) {
+        return Err(connect_err(&format!(
+            "{} is a loopback, private or link-local address (reports.allow-private is off)",
+            addr.ip()
+        )));
+    }
+    let mut tcp = rt::connect(addr, timeout)
         .await
         .map_err(|e| connect_err(&e))?;
+    if target.tls {
+        tcp = tcp
+            .start_tls(tls, &target.host)
+            .await
+            .map_err(|e| connect_err(&format!("TLS: {e}")))?;
+    }
     let (sender, driver) = hyper::client::conn::http1::handshake(HyperTcp(tcp))
         .await
         .map_err(|e| connect_err(&e))?;
@@ -335,7 +412,19 @@ async fn open(target: &Target, slot: Slot, timeout: Duration) -> Result<PooledCo
     })
 }
 
-/// The connections of one `host:port`. Shard-local.
+impl Default for HttpClient {
+    fn default() -> Self {
+        HttpClient::new()
+    }
+}
+
+#[cold]
+#[allow(clippy::panic)]
+fn unreachable_tls(e: rt::TlsError) -> rt::ClientTls {
+    panic!("a TLS configuration without files cannot fail: {e}")
+}
+
+/// The connections of one scheme, host and port. Shard-local.
 #[derive(Default)]
 struct HostPool {
     idle: RefCell<Vec<IdleConn>>,

@@ -300,7 +300,7 @@ fn concurrent_requests_stay_within_the_connection_cap() {
 }
 
 #[test]
-fn urls_parse_and_https_is_refused_clearly() {
+fn urls_parse_with_scheme_and_default_ports() {
     let t = parse_url("http://Example.com:8080/a/b?c=d#frag").expect("parses");
     assert_eq!(
         (
@@ -311,15 +311,14 @@ fn urls_parse_and_https_is_refused_clearly() {
         ),
         ("Example.com:8080", "Example.com", 8080, "/a/b?c=d")
     );
-    assert_eq!(t.pool_key(), "example.com:8080");
+    assert_eq!(t.pool_key(), "http://example.com:8080");
     let t = parse_url("http://[::1]").expect("parses");
     assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("::1", 80, "/"));
     let t = parse_url("http://h?q").expect("parses");
     assert_eq!(t.path, "/?q");
-    match parse_url("https://example.com/") {
-        Err(HttpError::InvalidUrl(why)) => assert!(why.contains("no TLS"), "{why}"),
-        other => panic!("{other:?}"),
-    }
+    let t = parse_url("HTTPS://example.com/x").expect("parses");
+    assert_eq!((t.tls, t.port, t.path.as_str()), (true, 443, "/x"));
+    assert_eq!(t.pool_key(), "https://example.com:443");
     for bad in [
         "ftp://x/",
         "http://",

@@ -1,12 +1,20 @@
 //! The one signed webhook POST. Reports and the daily digest both go out
-//! through [`post_signed`]: a JSON body, `X-MCMP-Signature: sha256=<hex
-//! HMAC-SHA256 of the body keyed with the client secret>`, the configured
-//! webhook timeout.
+//! through [`post_signed`]: a JSON body, the configured webhook timeout,
+//! and the signatures (SPEC §5.5):
+//! - the Standard Webhooks headers `webhook-id` (stable across retries of
+//!   the same batch), `webhook-timestamp` (unix seconds of this attempt)
+//!   and `webhook-signature: v1,<base64 HMAC-SHA256 of
+//!   "{id}.{timestamp}.{body}">`, one per signing secret in force (several,
+//!   space-separated, during a rotation);
+//! - the older `X-MCMP-Signature: sha256=<hex HMAC-SHA256 of the body>`,
+//!   keyed with the client secret, for receivers written before.
 
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
 use crate::http_client::{HttpClient, HttpError};
 
@@ -21,15 +29,26 @@ pub enum Posted {
     Failed(HttpError),
 }
 
-/// POSTs `body` to `uri`, signed with `secret`, waiting at most `timeout`.
+/// How a webhook is signed.
+pub struct Signing<'a> {
+    /// The key of `X-MCMP-Signature` (the client secret).
+    pub legacy_key: &'a [u8],
+    /// The Standard Webhooks keys in force, newest first (the client's
+    /// signing secrets, decoded); none: no `webhook-signature`.
+    pub keys: Vec<Vec<u8>>,
+}
+
+/// POSTs `body` to `uri` as webhook `id`, signed, waiting at most `timeout`.
 pub async fn post_signed(
     http: &HttpClient,
     uri: &str,
-    secret: &[u8],
+    signing: &Signing<'_>,
+    id: &str,
     body: Vec<u8>,
     timeout: Duration,
 ) -> Posted {
-    let headers = [("X-MCMP-Signature".to_string(), signature(secret, &body))];
+    let timestamp = crate::unix_ms() / 1000;
+    let headers = headers(signing, id, timestamp, &body);
     match http
         .post_json(uri, &headers, bytes::Bytes::from(body), timeout)
         .await
@@ -40,6 +59,57 @@ pub async fn post_signed(
     }
 }
 
+/// The signature headers of one attempt.
+pub fn headers(
+    signing: &Signing<'_>,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("webhook-id".to_string(), id.to_string()),
+        ("webhook-timestamp".to_string(), timestamp.to_string()),
+        (
+            "X-MCMP-Signature".to_string(),
+            signature(signing.legacy_key, body),
+        ),
+    ];
+    if !signing.keys.is_empty() {
+        let signatures: Vec<String> = signing
+            .keys
+            .iter()
+            .map(|k| format!("v1,{}", standard_signature(k, id, timestamp, body)))
+            .collect();
+        headers.push(("webhook-signature".to_string(), signatures.join(" ")));
+    }
+    headers
+}
+
+/// Base64 HMAC-SHA256 of `"{id}.{timestamp}.{body}"` (Standard Webhooks).
+pub fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = hmac(key);
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// A webhook id from the ids of what the request carries: the same batch
+/// sent again gets the same id, so a receiver can drop a repeat.
+pub fn webhook_id<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part.as_bytes());
+        hash.update(b"\n");
+    }
+    let digest = hash.finalize();
+    format!("msg_{}", crate::codec::hex(&digest[..16]))
+}
+
+fn hmac(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; this cannot fail.
+    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac())
+}
+
 /// `sha256=<hex HMAC-SHA256 of body keyed with secret>`.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hmac_sha256_hex(secret, body))
@@ -47,8 +117,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 
 /// Hex HMAC-SHA256.
 pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac());
+    let mut mac = hmac(key);
     mac.update(body);
     crate::codec::hex(&mac.finalize().into_bytes())
 }
@@ -72,5 +141,43 @@ mod tests {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert!(signature(b"k", b"x").starts_with("sha256="));
+    }
+
+    /// The example of the Standard Webhooks specification (its secret
+    /// `whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw`, decoded, is the key).
+    #[test]
+    fn standard_signature_matches_the_specification_example() {
+        let key = BASE64
+            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .expect("base64");
+        let body = br#"{"test": 2432232314}"#;
+        let sig = standard_signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
+        assert_eq!(sig, "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn headers_sign_with_every_key_in_force_and_ids_are_stable() {
+        let signing = Signing {
+            legacy_key: b"client-secret",
+            keys: vec![b"new".to_vec(), b"old".to_vec()],
+        };
+        let h = headers(&signing, "msg_1", 1700000000, b"{}");
+        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("webhook-id").as_deref(), Some("msg_1"));
+        assert_eq!(get("webhook-timestamp").as_deref(), Some("1700000000"));
+        let sigs = get("webhook-signature").expect("signature");
+        let expected = [b"new".as_slice(), b"old"]
+            .map(|k| format!("v1,{}", standard_signature(k, "msg_1", 1700000000, b"{}")))
+            .join(" ");
+        assert_eq!(sigs, expected);
+        assert_eq!(webhook_id(["a", "b"]), webhook_id(["a", "b"]));
+        assert_ne!(webhook_id(["a", "b"]), webhook_id(["a", "c"]));
+        let unsigned = Signing {
+            legacy_key: b"k",
+            keys: Vec::new(),
+        };
+        assert!(headers(&unsigned, "m", 1, b"")
+            .iter()
+            .all(|(k, _)| k != "webhook-signature"));
     }
 }

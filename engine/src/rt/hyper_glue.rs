@@ -14,22 +14,38 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 
+use super::tls::{LocalServerTls, MaybeTls};
+
 /// Size of the read staging buffer; hyper asks for at most its own buffer.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// An accepted connection, readable and writable by hyper. It counts I/O so
-/// that an idle-connection watchdog can tell a stalled peer from a busy one.
+/// An accepted connection, plain or TLS, readable and writable by hyper. It
+/// counts I/O so that an idle-connection watchdog can tell a stalled peer
+/// from a busy one.
 pub struct Conn {
-    stream: TcpStream,
+    stream: MaybeTls<TcpStream>,
     activity: Rc<Cell<u64>>,
 }
 
 impl Conn {
     pub(super) fn new(stream: TcpStream) -> Conn {
         Conn {
-            stream,
+            stream: MaybeTls::plain(stream),
             activity: Rc::new(Cell::new(0)),
         }
+    }
+
+    /// Runs the TLS server handshake on this connection (the caller bounds
+    /// its time). Fails on a connection that already speaks TLS.
+    pub async fn start_tls(self, tls: &LocalServerTls) -> io::Result<Conn> {
+        let plain = self
+            .stream
+            .into_plain()
+            .map_err(|_| io::Error::other("TLS is already on"))?;
+        Ok(Conn {
+            stream: tls.accept(plain).await?,
+            activity: self.activity,
+        })
     }
 
     /// A counter that grows with every successful read or write.

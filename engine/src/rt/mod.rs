@@ -11,6 +11,9 @@
 
 mod hyper_glue;
 mod probe;
+#[cfg(test)]
+pub(crate) mod test_ca;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -23,6 +26,7 @@ pub use hyper_glue::{Conn, HyperTimer};
 pub use probe::{
     free_space_bytes, free_space_fraction, lower_this_threads_priority, probe, ProbeError,
 };
+pub use tls::{ClientTls, ClientTlsSpec, LocalServerTls, MaybeTls, SharedServerTls, TlsError};
 
 /// Locked I/O memory given to each executor. glommio's default (10 MiB) is
 /// above a typical 8 MiB `RLIMIT_MEMLOCK`, and buffer registration then fails
@@ -170,10 +174,11 @@ fn glommio_io<T: std::fmt::Debug>(e: glommio::GlommioError<T>) -> io::Error {
 }
 
 /// An outgoing TCP connection of one shard (carrier binds, providers,
-/// webhooks, SMTP). `TCP_NODELAY` is set. Reads and writes through the
-/// `futures_lite` `AsyncRead`/`AsyncWrite` traits.
+/// webhooks, SMTP), plain or with TLS started on it. `TCP_NODELAY` is set.
+/// Reads and writes through the `futures_lite` `AsyncRead`/`AsyncWrite`
+/// traits.
 pub struct TcpConn {
-    inner: glommio::net::TcpStream,
+    inner: MaybeTls<glommio::net::TcpStream>,
 }
 
 /// Connects to `addr` within `timeout`.
@@ -182,7 +187,39 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpConn>
         .await
         .map_err(glommio_io)?;
     inner.set_nodelay(true).map_err(glommio_io)?;
-    Ok(TcpConn { inner })
+    Ok(TcpConn {
+        inner: MaybeTls::plain(inner),
+    })
+}
+
+impl TcpConn {
+    /// Runs the TLS client handshake for `host` on this connection (right
+    /// after connecting, or after a STARTTLS exchange). Fails on a
+    /// connection that already speaks TLS.
+    pub async fn start_tls(self, tls: &ClientTls, host: &str) -> io::Result<TcpConn> {
+        let plain = self
+            .inner
+            .into_plain()
+            .map_err(|_| io::Error::other("TLS is already on"))?;
+        Ok(TcpConn {
+            inner: tls.connect(host, plain).await?,
+        })
+    }
+
+    /// Whether the connection speaks TLS.
+    pub fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
+/// Every address of `host:port`, resolved on the blocking pool.
+pub async fn resolve_all(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let target = format!("{host}:{port}");
+    blocking(move || {
+        use std::net::ToSocketAddrs as _;
+        Ok(target.to_socket_addrs()?.collect())
+    })
+    .await
 }
 
 /// Resolves `host:port` on the blocking pool (DNS must not block the core).

@@ -1,10 +1,13 @@
 //! Sender configuration as the operator writes it
 //! (`PUT /admin/v1/senders/{name}`, SPEC §1 "Senders"), stored in the catalog.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::receipts::ReceiptIdFormat;
 use crate::model::Channel;
+use crate::rt::tls::{CertFiles, ClientTlsSpec};
 
 /// The operator's switch for a sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -132,6 +135,54 @@ pub struct SmppConfig {
         deserialize_with = "tlv_tag"
     )]
     pub origin_code_tag: u16,
+    /// SMPP over TLS (SPEC §5.6), default false: the server's certificate
+    /// is verified against the public roots, `[tls] extra-ca` and `ca`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
+    /// A PEM file of CA certificates trusted for this sender (with `tls`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// A PEM client certificate chain for mutual TLS (with `tls` and
+    /// `client_key`). Written `client_cert` or `client-cert`.
+    #[serde(
+        default,
+        alias = "client-cert",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_cert: Option<String>,
+    /// The PEM key of `client_cert`. Written `client_key` or `client-key`.
+    #[serde(default, alias = "client-key", skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
+}
+
+impl SmppConfig {
+    /// What its TLS trusts and presents, or `None` without `tls`;
+    /// `extra_ca` is the server's `[tls] extra-ca`.
+    pub fn tls_spec(&self, extra_ca: Option<&std::path::Path>) -> Option<ClientTlsSpec> {
+        if !self.tls {
+            return None;
+        }
+        let mut cas: Vec<PathBuf> = extra_ca.map(PathBuf::from).into_iter().collect();
+        cas.extend(self.ca.iter().map(PathBuf::from));
+        Some(ClientTlsSpec {
+            extra_ca: cas,
+            identity: identity(&self.client_cert, &self.client_key),
+            http: false,
+        })
+    }
+
+    /// The TLS keys are consistent: `ca` and the client certificate only
+    /// with `tls`, the certificate and its key together.
+    pub fn check_tls(&self) -> Result<(), String> {
+        let files = self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some();
+        if files && !self.tls {
+            return Err("smpp: ca, client_cert and client_key need tls = true".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err("smpp: client_cert and client_key go together".into());
+        }
+        Ok(())
+    }
 }
 
 /// The default tag of the origin-code optional parameter (SPEC §5.11), in
@@ -181,6 +232,21 @@ pub struct HttpConfig {
     /// `/files` on the host of `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_url: Option<String>,
+    /// A PEM file of CA certificates trusted for this provider beside the
+    /// public roots and `[tls] extra-ca` (an `https://` URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// A PEM client certificate chain for mutual TLS (with `client_key`).
+    /// Written `client_cert` or `client-cert`.
+    #[serde(
+        default,
+        alias = "client-cert",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_cert: Option<String>,
+    /// The PEM key of `client_cert`. Written `client_key` or `client-key`.
+    #[serde(default, alias = "client-key", skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
 }
 
 impl HttpConfig {
@@ -195,6 +261,50 @@ impl HttpConfig {
             .find('/')
             .map_or(self.url.len(), |i| i + after_scheme);
         format!("{}/files", &self.url[..end])
+    }
+
+    /// A TLS configuration of its own when it sets `ca` or a client
+    /// certificate (`None`: the shard's HTTP client serves it);
+    /// `extra_ca` is the server's `[tls] extra-ca`.
+    pub fn tls_spec(&self, extra_ca: Option<&std::path::Path>) -> Option<ClientTlsSpec> {
+        if self.ca.is_none() && self.client_cert.is_none() {
+            return None;
+        }
+        let mut cas: Vec<PathBuf> = extra_ca.map(PathBuf::from).into_iter().collect();
+        cas.extend(self.ca.iter().map(PathBuf::from));
+        Some(ClientTlsSpec {
+            extra_ca: cas,
+            identity: identity(&self.client_cert, &self.client_key),
+            http: true,
+        })
+    }
+
+    /// The TLS keys are consistent: only with an `https://` URL, the client
+    /// certificate and its key together.
+    pub fn check_tls(&self) -> Result<(), String> {
+        let files = self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some();
+        let https = self
+            .url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if files && !https {
+            return Err("http: ca, client_cert and client_key need an https:// url".into());
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            return Err("http: client_cert and client_key go together".into());
+        }
+        Ok(())
+    }
+}
+
+/// A client certificate and its key, when both are set.
+fn identity(cert: &Option<String>, key: &Option<String>) -> Option<CertFiles> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Some(CertFiles {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        _ => None,
     }
 }
 
@@ -212,11 +322,63 @@ pub struct SmtpConfig {
     /// AUTH password.
     #[serde(default)]
     pub password: Option<String>,
-    /// Whether to STARTTLS.
-    #[serde(default)]
-    pub starttls: bool,
+    /// STARTTLS (SPEC §5.6): `required`, `opportunistic` (the default)
+    /// or `off`; `true`/`false` (the older form) read as required/off.
+    #[serde(default, deserialize_with = "starttls_mode")]
+    pub starttls: StartTls,
+    /// TLS from the first byte (port 465), instead of STARTTLS. Written
+    /// `implicit_tls` or `implicit-tls`; default false.
+    #[serde(
+        default,
+        alias = "implicit-tls",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub implicit_tls: bool,
     /// Envelope sender.
     pub from: String,
+}
+
+/// When an `smtp` sender upgrades its connection with STARTTLS. TLS is
+/// verified against the public roots and `[tls] extra-ca` either way; a
+/// handshake that fails breaks the connection, it never falls back to
+/// clear text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartTls {
+    /// Only over TLS: a relay that does not offer STARTTLS gets nothing.
+    Required,
+    /// TLS when the relay offers STARTTLS, clear text when it does not.
+    #[default]
+    Opportunistic,
+    /// Never (clear text, unless `implicit_tls`).
+    Off,
+}
+
+/// `required` | `opportunistic` | `off`, or a bool (older rows).
+fn starttls_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StartTls, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Flag(bool),
+        Named(StartTls),
+    }
+    Ok(match Mode::deserialize(d)? {
+        Mode::Flag(true) => StartTls::Required,
+        Mode::Flag(false) => StartTls::Off,
+        Mode::Named(m) => m,
+    })
+}
+
+impl SmtpConfig {
+    /// What its TLS trusts, or `None` when it never speaks TLS;
+    /// `extra_ca` is the server's `[tls] extra-ca`.
+    pub fn tls_spec(&self, extra_ca: Option<&std::path::Path>) -> Option<ClientTlsSpec> {
+        (self.implicit_tls || self.starttls != StartTls::Off).then(|| ClientTlsSpec {
+            extra_ca: extra_ca.map(PathBuf::from).into_iter().collect(),
+            identity: None,
+            http: false,
+        })
+    }
 }
 
 /// Simulated carrier fields.

@@ -346,27 +346,37 @@ fn start_session(
         Transport::Sim(c) => rt::spawn(super::sim::run_session(c, queue, events, stop)),
         Transport::Smpp(c) => {
             let stats = session.stats.clone();
+            let tls = c.tls_spec(shard.shared.config.tls_extra_ca.as_deref());
             rt::spawn(super::smpp::run_session_with_stats(
                 name.to_string(),
                 c,
+                tls,
                 queue,
                 events,
                 stop,
                 stats,
             ))
         }
-        Transport::Http(c) => rt::spawn(super::http::run_session(
-            name.to_string(),
-            c,
-            shard.http.clone(),
-            shard.shared.public_url(),
-            queue,
-            events,
-            stop,
-        )),
+        Transport::Http(c) => {
+            let tls = c.tls_spec(shard.shared.config.tls_extra_ca.as_deref());
+            let (name, http, base) = (
+                name.to_string(),
+                shard.http.clone(),
+                shard.shared.public_url(),
+            );
+            rt::spawn(async move {
+                match super::http::session_client(http, tls).await {
+                    Ok(client) => {
+                        super::http::run_session(name, c, client, base, queue, events, stop).await
+                    }
+                    Err(reason) => super::http::stay_down(&events, &stop, reason).await,
+                }
+            })
+        }
         Transport::Smtp(c) => rt::spawn(super::smtp::run_session(
             name.to_string(),
-            c,
+            c.clone(),
+            c.tls_spec(shard.shared.config.tls_extra_ca.as_deref()),
             queue,
             events,
             stop,

@@ -18,6 +18,7 @@ pub mod smpp;
 pub mod smtp;
 #[cfg(test)]
 mod test_support;
+mod tls;
 
 pub use config::{
     Ability, HttpConfig, SenderConfig, SimConfig, SmppCoding, SmppConfig, SmtpConfig, Transport,

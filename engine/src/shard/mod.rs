@@ -53,6 +53,9 @@ use crate::{rt, unix_ms};
 pub struct SharedEngine {
     /// Settings.
     pub config: EngineConfig,
+    /// What outgoing `https://` trusts (public roots plus `[tls]
+    /// extra-ca`); each shard's HTTP client takes its own copy.
+    pub outgoing_tls: rt::ClientTls,
     /// The catalog store.
     pub catalog: Arc<SharedCatalog>,
     /// The history store of settled messages, with its threads.
@@ -111,6 +114,9 @@ pub struct Shard {
     pub deadlines: crate::deadlines::Deadlines,
     /// Outgoing HTTP (providers, webhooks).
     pub http: Rc<crate::http_client::HttpClient>,
+    /// The shard's HTTP client for customers' webhook endpoints, held to
+    /// the `report_uri` policy (SPEC §5.5).
+    pub webhooks: Rc<crate::http_client::HttpClient>,
     /// Where this shard's operator alerts go.
     pub alerts: Rc<crate::alerts::Alerts>,
     /// This shard's metrics.
@@ -163,6 +169,9 @@ pub enum StartError {
     /// The executors could not be started.
     #[error(transparent)]
     Runtime(#[from] io::Error),
+    /// A TLS file could not be read (`[tls] extra-ca`).
+    #[error("tls: {0}")]
+    Tls(#[from] rt::TlsError),
 }
 
 impl SharedEngine {
@@ -180,7 +189,13 @@ impl SharedEngine {
         let files = crate::files::SharedFiles::open(&config.data_dir.join("files"))?;
         let (start_round, next_round) = checkpoint::rounds(&config)?;
         let (mesh, inboxes) = mesh::build(config.shards);
+        let outgoing_tls = rt::ClientTls::build(&rt::ClientTlsSpec {
+            extra_ca: config.tls_extra_ca.iter().cloned().collect(),
+            identity: None,
+            http: true,
+        })?;
         let engine = Arc::new(SharedEngine {
+            outgoing_tls,
             start_round,
             next_round: std::sync::atomic::AtomicU64::new(next_round),
             history,

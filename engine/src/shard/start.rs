@@ -15,6 +15,7 @@ use crate::core::dedup::{DedupKey, DedupSettings, DedupTable};
 use crate::core::lifecycle::transition::net_charge;
 use crate::core::lifecycle::LifecycleConfig;
 use crate::core::ShardCore;
+use crate::http_client::{HttpClient, UrlPolicy};
 use crate::mesh::call::ask;
 use crate::mesh::msg::{DedupMsg, MeshMsg, QuotaMsg};
 use crate::mesh::owner;
@@ -42,6 +43,18 @@ fn dedup_settings(config: &crate::config::EngineConfig) -> DedupSettings {
     }
 }
 
+/// The shard's HTTP clients: one for providers and alerts, one for
+/// customers' webhook endpoints, held to the `report_uri` policy.
+fn http_clients(engine: &SharedEngine) -> (Rc<HttpClient>, Rc<HttpClient>) {
+    let policy = UrlPolicy {
+        allow_http: engine.config.reports_allow_http,
+        allow_private: engine.config.reports_allow_private,
+    };
+    let http = HttpClient::with_tls(engine.outgoing_tls.clone());
+    let webhooks = HttpClient::with_tls(engine.outgoing_tls.clone()).with_policy(policy);
+    (Rc::new(http), Rc::new(webhooks))
+}
+
 impl Shard {
     pub(super) async fn start(
         engine: Arc<SharedEngine>,
@@ -59,7 +72,7 @@ impl Shard {
         let settings = dedup_settings(&engine.config);
         let dedup = DedupTable::from_image(settings, recovered.dedup, unix_secs());
         let metrics = Rc::new(crate::metrics::LocalMetrics::new());
-        let http = Rc::new(crate::http_client::HttpClient::new());
+        let (http, webhooks) = http_clients(&engine);
         let alerts = Rc::new(crate::alerts::Alerts::new(
             id,
             engine.config.alert_url.clone(),
@@ -90,6 +103,7 @@ impl Shard {
             fx: Cell::default(),
             deadlines: crate::deadlines::Deadlines::default(),
             http,
+            webhooks,
             alerts,
             metrics,
             outbox: Rc::new(Outbox::new(engine.config.shards)),

@@ -100,6 +100,9 @@ pub async fn start(bin: &Path, admin_token: &str, config: Option<&str>) -> anyho
     }
     let mut child = command
         .env("MCMP_ADMIN_TOKEN", admin_token)
+        // Its sink is plain HTTP on loopback: allow such a report_uri.
+        .env("MCMP_REPORTS_ALLOW_HTTP", "true")
+        .env("MCMP_REPORTS_ALLOW_PRIVATE", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

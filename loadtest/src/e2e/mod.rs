@@ -59,9 +59,32 @@ pub struct E2eArgs {
     /// Delay of the SMSC's delivery receipts.
     #[arg(long, default_value_t = 10)]
     pub dlr_delay_ms: u64,
+    /// Serve the webhook sink over HTTPS (a CA generated at start, given to
+    /// the started MCMP as `[tls] extra-ca`).
+    #[arg(long, conflicts_with = "target")]
+    pub tls_webhooks: bool,
     /// The load.
     #[command(flatten)]
     pub load: LoadArgs,
+}
+
+/// With `--tls-webhooks`: the sink's acceptor, and `config` with `[tls]
+/// extra-ca` naming its CA.
+fn sink_tls(
+    args: &E2eArgs,
+    sink: SocketAddr,
+    config: Option<&str>,
+) -> anyhow::Result<(Option<crate::tls::TlsAcceptor>, Option<String>)> {
+    if !args.tls_webhooks {
+        return Ok((None, config.map(str::to_owned)));
+    }
+    let tls = crate::tls::TlsArgs {
+        tls: true,
+        ..Default::default()
+    };
+    let (acceptor, ca) = crate::tls::make(&tls, sink.ip(), &[crate::tls::ALPN_HTTP1])?;
+    let config = format!("{}\n[tls]\nextra-ca = {:?}\n", config.unwrap_or(""), ca);
+    Ok((Some(acceptor), Some(config)))
 }
 
 /// The simulators of one e2e run, in this process.
@@ -95,6 +118,7 @@ async fn start_world(args: &E2eArgs, shutdown: &Shutdown) -> anyhow::Result<Worl
         first_message_id: smsc::FIRST_MESSAGE_ID,
         submit_id_format: smsc::SubmitIdFormat::Hex,
         receipt_id_format: smsc::ReceiptIdFormat::Same,
+        tls: Default::default(),
     }));
     tokio::spawn(smsc::serve(smsc.clone(), smpp, shutdown.clone()));
     tokio::spawn(smsc::control::serve(
@@ -155,6 +179,8 @@ impl Setup {
         );
         let (sims, sims_stop) = Shutdown::new();
         let mut world = start_world(args, &sims).await?;
+        let (sink_tls, config) = sink_tls(args, world.sink_addr, config)?;
+        let config = config.as_deref();
         let (server, target, admin_token) = match &args.target {
             Some(t) => (
                 None,
@@ -175,7 +201,10 @@ impl Setup {
             group_code: &args.group_code,
             bill_code: &args.load.bill_code,
             from: &args.load.from,
-            report_uri: format!("http://{}/reports", world.sink_addr),
+            report_uri: match sink_tls {
+                Some(_) => format!("https://{}/reports", world.sink_addr),
+                None => format!("http://{}/reports", world.sink_addr),
+            },
             smsc: world.smpp_addr,
             senders: args.senders,
             channels,
@@ -189,8 +218,9 @@ impl Setup {
             fail_first: 0,
             fail_rate: 0.0,
             status: 500,
+            tls: Default::default(),
         };
-        let sink = Sink::spawn(sink_args, listener, sims.clone())?;
+        let sink = Sink::spawn(sink_args, listener, sink_tls, sims.clone())?;
         wait_for_binds(&world.smsc, args.senders).await;
         let auth = Auth::client_credentials(&authority, &client_id, &secret, sims.clone()).await?;
         Ok(Setup {

@@ -22,21 +22,69 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A token is refreshed when this fraction of its lifetime has passed.
 const REFRESH_AT: f64 = 0.8;
 
-/// `http://host:port` split into its authority (`host:port`).
+/// `http://host:port` or `https://host:port` split into its authority
+/// (`host:port`).
 pub fn authority(target: &str) -> anyhow::Result<String> {
-    let rest = target
-        .strip_prefix("http://")
-        .with_context(|| format!("--target must be http://host:port, got {target:?}"))?;
+    let (rest, port) = match target.strip_prefix("https://") {
+        Some(rest) => (rest, 443),
+        None => (
+            target
+                .strip_prefix("http://")
+                .with_context(|| format!("--target must be http(s)://host:port, got {target:?}"))?,
+            80,
+        ),
+    };
     let host = rest.trim_end_matches('/');
     anyhow::ensure!(
         !host.is_empty() && !host.contains('/'),
-        "--target must be http://host:port without a path, got {target:?}"
+        "--target must be http(s)://host:port without a path, got {target:?}"
     );
     Ok(if host.contains(':') {
         host.to_owned()
     } else {
-        format!("{host}:80")
+        format!("{host}:{port}")
     })
+}
+
+/// TLS toward one authority: its connector and the name its certificate
+/// must carry.
+struct TargetTls {
+    authority: String,
+    connector: tokio_rustls::TlsConnector,
+    name: tokio_rustls::rustls::pki_types::ServerName<'static>,
+}
+
+// NOTE: one target per process (a run, an e2e), so the TLS choice is made
+// once, when the flags are read; connections to anything else (the
+// in-process baseline) stay plain.
+static TARGET_TLS: std::sync::OnceLock<TargetTls> = std::sync::OnceLock::new();
+
+/// For an `https://` target, every [`Conn`] to it speaks TLS, trusting
+/// `ca` (PEM) beside nothing else. No-op for `http://`.
+pub fn use_tls(target: &str, ca: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if !target.starts_with("https://") {
+        return Ok(());
+    }
+    let ca = ca.context("an https:// target needs --tls-ca (the PEM of its CA)")?;
+    let authority = authority(target)?;
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority.as_str(), |(h, _)| h);
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(
+        host.trim_matches(['[', ']']).to_owned(),
+    )
+    .context("target host")?;
+    let connector = crate::tls::connector(ca)?;
+    let _ = TARGET_TLS.set(TargetTls {
+        authority,
+        connector,
+        name,
+    });
+    Ok(())
+}
+
+fn target_tls(authority: &str) -> Option<&'static TargetTls> {
+    TARGET_TLS.get().filter(|t| t.authority == authority)
 }
 
 /// One keep-alive connection to the target, opened on first use.
@@ -66,12 +114,13 @@ impl Conn {
             .await
             .context("connect")?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("connect")?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let sender = match target_tls(&self.authority) {
+            None => handshake(stream).await?,
+            Some(tls) => {
+                let stream = tls.connector.connect(tls.name.clone(), stream).await;
+                handshake(stream.context("TLS handshake")?).await?
+            }
+        };
         Ok(self.sender.insert(sender))
     }
 
@@ -123,6 +172,20 @@ impl Conn {
             .to_bytes();
         Ok((status, body))
     }
+}
+
+/// The HTTP/1.1 handshake on `io`, its connection driven by a task.
+async fn handshake<S>(io: S) -> anyhow::Result<SendRequest<Full<Bytes>>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .context("connect")?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
 }
 
 /// Client credentials and the current bearer token (`None` = no auth, as
@@ -235,7 +298,8 @@ mod tests {
             "127.0.0.1:8080"
         );
         assert_eq!(authority("http://h/").expect("ok"), "h:80");
-        assert!(authority("https://h").is_err());
+        assert_eq!(authority("https://h").expect("ok"), "h:443");
+        assert!(authority("ftp://h").is_err());
         assert!(authority("http://h/v1").is_err());
         assert_eq!(form_escape("a b+c/é"), "a%20b%2Bc%2F%C3%A9");
     }

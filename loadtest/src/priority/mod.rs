@@ -113,6 +113,7 @@ impl PriorityArgs {
             no_reports: false,
             group_code: self.group_code.clone(),
             dlr_delay_ms: self.dlr_delay_ms,
+            tls_webhooks: false,
             load: LoadArgs {
                 rate: 0.0,
                 batch: self.bulk_batch as u32,

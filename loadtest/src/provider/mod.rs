@@ -68,6 +68,10 @@ pub struct ProviderArgs {
     /// How long a registered file stays usable at the provider.
     #[arg(long, default_value_t = 259_200)]
     pub file_expiry_secs: u64,
+    /// Serve HTTPS (`--tls`, `--tls-dir`, `--tls-client-auth` for mutual
+    /// TLS). The reports it posts back still go to the `report_url` given.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Counts for one channel.
@@ -144,6 +148,7 @@ fn result_code(channel: &str, delivered: bool) -> &'static str {
 /// Runs the provider until `shutdown`.
 pub async fn run(args: ProviderArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let (listener, addr) = http::bind(args.listen).await?;
+    let tls = crate::tls::acceptor(&args.tls, addr.ip(), &[crate::tls::ALPN_HTTP1])?;
     let (tx, rx) = mpsc::channel(REPORT_QUEUE);
     let provider = Arc::new(Provider {
         args,
@@ -155,7 +160,7 @@ pub async fn run(args: ProviderArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     });
     tokio::spawn(report_loop(provider.clone(), rx));
     crate::ready("provider", addr);
-    http::serve(listener, shutdown, move |req| {
+    http::serve_tls(listener, tls, shutdown, move |req| {
         let provider = provider.clone();
         async move { handle(&provider, req).await }
     })

@@ -14,9 +14,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufWriter};
 use tokio::sync::{mpsc, watch};
 
 use super::state::Part;
@@ -99,14 +97,16 @@ struct Session {
 }
 
 /// Runs one connection to its end.
-pub async fn run(
+pub async fn run<R, W>(
     smsc: Arc<Smsc>,
     conn_id: u64,
-    stream: TcpStream,
+    (mut rd, wr): (R, W),
     mut dropped: watch::Receiver<DropOrder>,
     shutdown: Shutdown,
-) {
-    let (mut rd, wr) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
     let writer = tokio::spawn(write_loop(wr, rx));
     let outbox = Arc::new(Outbox {
@@ -201,7 +201,7 @@ enum Flow {
     CloseAfterWrite,
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Out>) {
+async fn write_loop<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<Out>) {
     let mut wr = BufWriter::new(wr);
     while let Some(out) = rx.recv().await {
         match out {

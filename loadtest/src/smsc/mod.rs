@@ -86,6 +86,10 @@ pub struct SmscArgs {
     /// message id, as carriers differ.
     #[arg(long, value_enum, default_value_t = ReceiptIdFormat::Same)]
     pub receipt_id_format: ReceiptIdFormat,
+    /// SMPP over TLS (`--tls`, `--tls-dir`, `--tls-client-auth`); the
+    /// control API stays plain HTTP.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// The default number of the first message.
@@ -265,6 +269,17 @@ pub struct DropOrder {
 
 /// Serves SMPP on `listener` until `shutdown`.
 pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
+    serve_tls(smsc, listener, None, shutdown).await;
+}
+
+/// [`serve`], over TLS when `tls` is set; the handshake runs in the
+/// connection's task, and a failed one only ends that connection.
+pub async fn serve_tls(
+    smsc: Arc<Smsc>,
+    listener: TcpListener,
+    tls: Option<crate::tls::TlsAcceptor>,
+    shutdown: Shutdown,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -279,13 +294,18 @@ pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
         // Subscribe before spawning so a `/drop` racing with the task's
         // start still closes this connection.
         let dropped = smsc.drop_order.subscribe();
-        tokio::spawn(conn::run(
-            smsc.clone(),
-            id,
-            stream,
-            dropped,
-            shutdown.clone(),
-        ));
+        let (smsc, shutdown) = (smsc.clone(), shutdown.clone());
+        let Some(tls) = tls.clone() else {
+            let (rd, wr) = stream.into_split();
+            tokio::spawn(conn::run(smsc, id, (rd, wr), dropped, shutdown));
+            continue;
+        };
+        tokio::spawn(async move {
+            match tls.accept(stream).await {
+                Ok(s) => conn::run(smsc, id, tokio::io::split(s), dropped, shutdown).await,
+                Err(_) => smsc.state().counters.tls_failures += 1,
+            }
+        });
     }
 }
 
@@ -294,11 +314,12 @@ pub async fn serve(smsc: Arc<Smsc>, listener: TcpListener, shutdown: Shutdown) {
 pub async fn run(args: SmscArgs, shutdown: Shutdown) -> anyhow::Result<()> {
     let (smpp, smpp_addr) = crate::http::bind(args.listen).await?;
     let (control, control_addr) = crate::http::bind(args.control).await?;
+    let tls = crate::tls::acceptor(&args.tls, smpp_addr.ip(), &[])?;
     let smsc = Arc::new(Smsc::new(args));
     let control_task = tokio::spawn(control::serve(smsc.clone(), control, shutdown.clone()));
     crate::ready("smsc", smpp_addr);
     crate::ready("control", control_addr);
-    serve(smsc, smpp, shutdown).await;
+    serve_tls(smsc, smpp, tls, shutdown).await;
     control_task.await?;
     Ok(())
 }

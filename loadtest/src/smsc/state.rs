@@ -32,6 +32,8 @@ pub const MAX_PENDING_CONCAT: usize = 100_000;
 pub struct Counters {
     /// Successful binds.
     pub binds: u64,
+    /// TLS handshakes that failed (`--tls`).
+    pub tls_failures: u64,
     /// Binds refused (bad credentials or `/refuse-binds`).
     pub bind_failures: u64,
     /// `submit_sm` PDUs received while bound, whatever their outcome.

@@ -173,6 +173,7 @@ impl SoakArgs {
             no_reports: false,
             group_code: self.group_code.clone(),
             dlr_delay_ms: self.dlr_delay_ms,
+            tls_webhooks: false,
             // The outputs are the soak's, not the e2e summary's.
             load: LoadArgs {
                 json: None,

@@ -55,6 +55,43 @@ fn e2e_without_reports_loses_nothing() {
     assert_eq!(s["e2e"]["smsc"]["duplicated"], 0);
 }
 
+/// Reports over HTTPS: the sink serves TLS with a CA made at start, the
+/// started MCMP trusts it through `[tls] extra-ca`, every report arrives.
+#[test]
+fn e2e_with_https_webhooks_gets_every_report() {
+    let Some(bin) = mcmp_bin() else {
+        eprintln!("SKIPPED e2e_with_https_webhooks_gets_every_report: no mcmp binary next to the tests (build it with `cargo build -p mcmp-api`)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let json = dir.path().join("e2e.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_mcmp-loadtest"))
+        .args([
+            "e2e",
+            "--tls-webhooks",
+            "--duration",
+            "3",
+            "--rate",
+            "200",
+            "--settle",
+            "20",
+        ])
+        .arg("--mcmp-bin")
+        .arg(&bin)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run e2e");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "e2e failed\nstderr:\n{stderr}");
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    assert_eq!(s["e2e"]["mode"], "reports", "{s}");
+    assert_eq!(s["e2e"]["passed"], true, "{s}");
+    assert_eq!(s["e2e"]["accepted"], 600, "200/s for 3 s");
+    assert_eq!(s["e2e"]["missing"], 0);
+}
+
 /// A 20 s soak with 10 s retentions: samples every 2 s, a verdict, every
 /// report at the sink, and an exit status that agrees with the verdict.
 /// What the verdict says of a debug build warming up is not asserted.

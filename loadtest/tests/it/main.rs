@@ -10,6 +10,7 @@ mod run;
 mod sink;
 mod smpp_client;
 mod smsc;
+mod tls;
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
@@ -26,6 +27,8 @@ pub struct Sim {
     child: Child,
     _stdout: BufReader<ChildStdout>,
     addrs: HashMap<String, SocketAddr>,
+    /// The generated CA's PEM file (`--tls`: the `tls-ca <path>` line).
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl Sim {
@@ -39,11 +42,16 @@ impl Sim {
             .expect("spawn mcmp-loadtest");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut addrs = HashMap::new();
+        let mut tls_ca = None;
         while kinds.iter().any(|k| !addrs.contains_key(*k)) {
             let mut line = String::new();
             let n = stdout.read_line(&mut line).expect("read ready line");
             assert!(n > 0, "simulator exited before ready ({args:?})");
             let parts: Vec<&str> = line.split_whitespace().collect();
+            if let ["tls-ca", path] = parts.as_slice() {
+                tls_ca = Some(path.into());
+                continue;
+            }
             assert_eq!(parts.len(), 3, "unexpected line {line:?}");
             assert_eq!(parts[0], "ready", "unexpected line {line:?}");
             addrs.insert(parts[1].to_owned(), parts[2].parse().expect("address"));
@@ -52,6 +60,7 @@ impl Sim {
             child,
             _stdout: stdout,
             addrs,
+            tls_ca,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::catalog::{self, table, Client};
+use mcmp_engine::catalog::{self, table, Client, SigningSecret, SIGNING_SECRET_PREFIX};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -13,9 +13,12 @@ use crate::context::ShardApi;
 use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer};
 use crate::http::{self, Body};
 use crate::time::now_ms;
+use mcmp_engine::rt;
 
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
+/// Length of a webhook signing key, in random bytes (SPEC §5.5).
+const SIGNING_KEY_BYTES: usize = 32;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,21 +27,49 @@ struct ClientBody {
     report_uri: Option<String>,
 }
 
-fn check_report_uri(uri: &Option<String>) -> Result<(), Response<Body>> {
-    match uri {
-        Some(u)
-            if !(u.starts_with("http://") || u.starts_with("https://"))
-                || u.parse::<hyper::Uri>().is_err() =>
-        {
-            Err(bad_request("report_uri must be an http:// or https:// URL"))
-        }
-        _ => Ok(()),
+/// A `report_uri` follows the policy (SPEC §5.5): an `http://` or
+/// `https://` URL; `https://` unless `reports.allow-http`; none of the
+/// addresses its host resolves to (on the blocking pool) loopback, private
+/// or link-local unless `reports.allow-private`.
+async fn check_report_uri(api: &ShardApi, uri: &Option<String>) -> Result<(), Response<Body>> {
+    let Some(u) = uri else { return Ok(()) };
+    let parsed = u.parse::<hyper::Uri>().ok();
+    let scheme = parsed.as_ref().and_then(|p| p.scheme_str());
+    let host = parsed.as_ref().and_then(|p| p.host());
+    let (Some(scheme @ ("http" | "https")), Some(host)) = (scheme, host) else {
+        return Err(bad_request("report_uri must be an http:// or https:// URL"));
+    };
+    let policy = &api.state.config.reports;
+    if scheme == "http" && !policy.allow_http {
+        return Err(bad_request(
+            "report_uri must be https:// (reports.allow-http is off)",
+        ));
+    }
+    if policy.allow_private {
+        return Ok(());
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = parsed.as_ref().and_then(|p| p.port_u16()).unwrap_or(443);
+    let addrs = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        // NOTE: a name that does not resolve now is taken: delivery checks
+        // the address it connects to, every time.
+        Err(_) => rt::resolve_all(host, port)
+            .await
+            .map(|a| a.iter().map(|s| s.ip()).collect())
+            .unwrap_or_default(),
+    };
+    match addrs.into_iter().find(|ip| !mcmp_engine::is_public(*ip)) {
+        Some(ip) => Err(bad_request(&format!(
+            "report_uri {host} is {ip}, a loopback, private or link-local address (reports.allow-private is off)"
+        ))),
+        None => Ok(()),
     }
 }
 
 pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming>) -> Answer {
     let b: ClientBody = body(req).await?;
-    check_report_uri(&b.report_uri)?;
+    check_report_uri(api, &b.report_uri).await?;
     let random = |n| {
         auth::random_token(n).map_err(|e| {
             http::error(
@@ -48,12 +79,14 @@ pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming
             )
         })
     };
+    let signing = new_signing_secret()?;
     let client = Client {
         client_id: format!("c_{}", random(12)?),
         group_code: g.to_string(),
         secret: random(SECRET_BYTES)?,
         report_uri: b.report_uri,
         created_at_ms: now_ms(),
+        signing_secrets: vec![signing.clone()],
     };
     put_for_customer(
         api,
@@ -65,7 +98,62 @@ pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming
     .await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"client_id": client.client_id, "client_secret": client.secret, "report_uri": client.report_uri}),
+        &json!({"client_id": client.client_id, "client_secret": client.secret,
+                "signing_secret": signing.secret, "report_uri": client.report_uri}),
+    ))
+}
+
+/// A new `whsec_` signing secret (32 random bytes), made now.
+fn new_signing_secret() -> Result<SigningSecret, Response<Body>> {
+    use base64::Engine as _;
+    let mut key = [0u8; SIGNING_KEY_BYTES];
+    getrandom::getrandom(&mut key).map_err(|e| {
+        http::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &format!("no randomness: {e}"),
+        )
+    })?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(key);
+    Ok(SigningSecret {
+        secret: format!("{SIGNING_SECRET_PREFIX}{encoded}"),
+        created_at_ms: now_ms(),
+    })
+}
+
+/// `POST /customers/{g}/clients/{c}/signing-secrets`: a new signing secret
+/// signs at once; the one before also signs for `reports.secret-overlap`.
+pub(crate) async fn rotate_signing_secret(api: &ShardApi, g: &str, c: &str) -> Answer {
+    let secret = new_signing_secret()?;
+    let overlap = api.state.config.reports.secret_overlap;
+    let overlap_ms = overlap.as_millis() as i64;
+    let (g2, c2, new) = (g.to_string(), c.to_string(), secret.clone());
+    let rotated = api
+        .shard
+        .catalog_write(move |s| {
+            let Some(mut row) = catalog::get::<Client>(s, table::CLIENTS, &c2)? else {
+                return Ok(false);
+            };
+            if row.group_code != g2 {
+                return Ok(false);
+            }
+            row.rotate(new, overlap_ms);
+            catalog::put(s, table::CLIENTS, &c2, &row)?;
+            Ok(true)
+        })
+        .await
+        .map_err(store_error)?;
+    if !rotated {
+        return Err(http::error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such client",
+        ));
+    }
+    let until = crate::time::format_rfc3339(secret.created_at_ms + overlap_ms);
+    Ok(http::json(
+        StatusCode::CREATED,
+        &json!({"client_id": c, "signing_secret": secret.secret, "previous_valid_until": until}),
     ))
 }
 
@@ -88,7 +176,7 @@ pub(crate) async fn patch_client(
     req: Request<Incoming>,
 ) -> Answer {
     let b: ClientBody = body(req).await?;
-    check_report_uri(&b.report_uri)?;
+    check_report_uri(api, &b.report_uri).await?;
     let (g2, c2) = (g.to_string(), c.to_string());
     let updated = api
         .shard

@@ -22,17 +22,17 @@ const MAX_BINDS: u32 = 64;
 
 /// Checks an `http` transport: its URLs and profile.
 fn validate_http(h: &mcmp_engine::sender::HttpConfig) -> Result<(), String> {
-    let is_http_url = |u: &str| u.starts_with("http://") && u.parse::<hyper::Uri>().is_ok();
-    if !is_http_url(&h.url) {
-        return Err("http: url must be an http:// URL".into());
+    let is_url = |u: &str| mcmp_engine::check_url(u).is_ok() && u.parse::<hyper::Uri>().is_ok();
+    if !is_url(&h.url) {
+        return Err("http: url must be an http:// or https:// URL".into());
     }
-    if h.file_url.as_deref().is_some_and(|u| !is_http_url(u)) {
-        return Err("http: file_url must be an http:// URL".into());
+    if h.file_url.as_deref().is_some_and(|u| !is_url(u)) {
+        return Err("http: file_url must be an http:// or https:// URL".into());
     }
     if !["kko", "rcs", "mms", "push"].contains(&h.profile.as_str()) {
         return Err("http: profile must be kko, rcs, mms or push".into());
     }
-    Ok(())
+    h.check_tls()
 }
 
 /// Checks a sender configuration; the error says what to fix.
@@ -71,6 +71,7 @@ fn validate_sender(c: &SenderConfig) -> Result<(), String> {
                     "smpp: window, response_timeout_ms and enquire_link_secs must be > 0".into(),
                 );
             }
+            s.check_tls()?;
         }
         Transport::Http(h) => validate_http(h)?,
         Transport::Smtp(s) => {
@@ -101,6 +102,26 @@ fn parse_sender(name: &str, v: Value) -> Result<SenderConfig, hyper::Response<ht
     Ok(c)
 }
 
+/// A sender's TLS files load (read on the blocking pool), so a wrong path
+/// is a 400 now rather than a session that never comes up.
+async fn check_tls_files(
+    api: &ShardApi,
+    c: &SenderConfig,
+) -> Result<(), hyper::Response<http::Body>> {
+    let extra_ca = api.state.config.tls.extra_ca.as_deref();
+    let (kind, spec) = match &c.transport {
+        Transport::Smpp(s) => ("smpp", s.tls_spec(extra_ca)),
+        Transport::Http(h) => ("http", h.tls_spec(extra_ca)),
+        _ => return Ok(()),
+    };
+    let Some(spec) = spec else {
+        return Ok(());
+    };
+    mcmp_engine::rt::blocking(move || mcmp_engine::rt::ClientTls::build(&spec).map(|_| ()))
+        .await
+        .map_err(|e| bad_request(&format!("{kind}: {e}")))
+}
+
 /// `PUT /senders/{name}`.
 pub(crate) async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming>) -> Answer {
     if name.is_empty() || name.len() > 64 || name.contains('/') {
@@ -110,6 +131,7 @@ pub(crate) async fn put_sender(api: &ShardApi, name: &str, req: Request<Incoming
     }
     let v: Value = body(req).await?;
     let config = parse_sender(name, v)?;
+    check_tls_files(api, &config).await?;
     let status = put_row(api, table::SENDERS, config.name.clone(), config.clone()).await?;
     Ok(http::json(status, &config))
 }
@@ -127,6 +149,7 @@ pub(crate) async fn patch_sender(api: &ShardApi, name: &str, req: Request<Incomi
         m.extend(patch);
     }
     let config = parse_sender(name, v)?;
+    check_tls_files(api, &config).await?;
     let row = config.clone();
     api.shard
         .catalog_write(move |s| catalog::put(s, table::SENDERS, &row.name, &row))

@@ -359,6 +359,23 @@ pub fn result_to_receipt(r: &ProviderResult) -> SessionEvent {
     }
 }
 
+/// The client a session posts with: the shard's, or, for a sender with a
+/// `ca` or a client certificate of its own (`tls`, its
+/// [`HttpConfig::tls_spec`]), a client of its own, its TLS built from the
+/// files on the blocking pool. The error says which file did not load.
+pub async fn session_client(
+    shard_client: Rc<HttpClient>,
+    tls: Option<rt::ClientTlsSpec>,
+) -> Result<Rc<HttpClient>, String> {
+    let Some(spec) = tls else {
+        return Ok(shard_client);
+    };
+    let tls = rt::blocking(move || rt::ClientTls::build(&spec))
+        .await
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    Ok(Rc::new(HttpClient::with_tls(tls)))
+}
+
 /// Runs one session of an `http` sender until `stop` is notified.
 /// `callback_base` is the public base URL of this MCMP (`http://host:port`);
 /// with it, each request carries the `report_url` the provider posts final
@@ -416,7 +433,7 @@ pub async fn run_session(
     });
 }
 
-async fn stay_down(events: &SessionEvents, stop: &LocalNotify, reason: String) {
+pub(crate) async fn stay_down(events: &SessionEvents, stop: &LocalNotify, reason: String) {
     tracing::warn!(%reason, "http sender misconfigured; the session stays down");
     events(SessionEvent::Down { reason });
     stop.notified().await;

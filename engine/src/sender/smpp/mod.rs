@@ -10,6 +10,7 @@
 
 pub mod codec;
 pub mod coding;
+mod connect;
 mod link;
 mod pace;
 pub mod receipt;

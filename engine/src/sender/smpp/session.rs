@@ -15,6 +15,7 @@ use futures_lite::future::{or, pending};
 
 use super::codec::{self, status, Address, Inbound, SubmitFields};
 use super::coding;
+use super::connect::{connect, TlsSlot};
 use super::link::{Broken, InFlight, Link, Submission, THROTTLE_MIN};
 use super::pace::{jitter, TokenBucket};
 use super::receipt;
@@ -35,7 +36,7 @@ const STABLE_BIND: Duration = Duration::from_secs(10);
 /// its unanswered submits (bounded further by the response timeout).
 const DRAIN_MAX: Duration = Duration::from_secs(2);
 
-/// Runs one bind of an SMPP sender until `stop` is notified.
+/// Runs one bind of an SMPP sender until `stop` is notified (plain TCP).
 pub async fn run_session(
     name: String,
     config: SmppConfig,
@@ -43,19 +44,23 @@ pub async fn run_session(
     events: SessionEvents,
     stop: Rc<LocalNotify>,
 ) {
-    run_session_with_stats(name, config, queue, events, stop, SessionStats::default()).await;
+    let stats = SessionStats::default();
+    run_session_with_stats(name, config, None, queue, events, stop, stats).await;
 }
 
-/// [`run_session`], counting into `stats` (clone it to keep a reader).
+/// [`run_session`] with TLS when `tls` is set (the sender's
+/// [`SmppConfig::tls_spec`]), counting into `stats` (clone it to keep a reader).
 pub async fn run_session_with_stats(
     name: String,
     config: SmppConfig,
+    tls: Option<rt::ClientTlsSpec>,
     queue: Rc<SessionQueue>,
     events: SessionEvents,
     stop: Rc<LocalNotify>,
     stats: SessionStats,
 ) {
     let mut session = Session {
+        tls: TlsSlot::new(tls),
         bucket: TokenBucket::new(config.tps, config.binds, Instant::now()),
         name,
         config,
@@ -97,6 +102,7 @@ struct Session {
     stats: SessionStats,
     bucket: TokenBucket,
     concat_ref: u8,
+    tls: TlsSlot,
 }
 
 impl Session {
@@ -168,16 +174,9 @@ impl Session {
 
     /// Resolves, connects and binds.
     async fn open(&self) -> Result<Link, Broken> {
-        let (host, port) = (&self.config.host, self.config.port);
-        let addr = rt::resolve(host, port)
-            .await
-            .map_err(|e| Broken::io(format!("resolving {host}:{port}: {e}")))?;
-        let conn = rt::connect(addr, self.timeout())
-            .await
-            .map_err(|e| Broken::io(format!("connecting to {addr}: {e}")))?;
-        let mut link = Link::new(conn);
-        let seq = link.next_seq();
         let c = &self.config;
+        let mut link = Link::new(connect(&c.host, c.port, &self.tls, self.timeout()).await?);
+        let seq = link.next_seq();
         let bind = codec::bind_transceiver(seq, &c.system_id, &c.password, &c.system_type)
             .map_err(|e| Broken::io(format!("bind_transceiver: {e}")))?;
         link.send(&bind, self.timeout()).await?;

@@ -526,6 +526,10 @@ fn smpp_config(port: u16) -> SmppConfig {
         default_coding: SmppCoding::EucKr,
         receipt_id: Default::default(),
         origin_code_tag: crate::sender::config::DEFAULT_ORIGIN_CODE_TAG,
+        tls: false,
+        ca: None,
+        client_cert: None,
+        client_key: None,
     }
 }
 
@@ -573,6 +577,7 @@ fn run_with(
                 run_session_with_stats(
                     "T_S_TEST01".into(),
                     config,
+                    None,
                     queue,
                     events,
                     stop,

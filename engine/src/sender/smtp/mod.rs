@@ -6,10 +6,10 @@
 //! session reports `Submitted` and a delivered `Receipt` at once. The
 //! connection is kept between messages (`RSET` after a refused one), closed
 //! with `QUIT` after [`IDLE_QUIT`] without messages and on stop; a broken one
-//! is reported `Down` and reopened with backoff. There is no TLS in this
-//! build: a sender asking for STARTTLS stays down rather than send in clear.
-//! Shard-local: the session and its connection stay on the shard that
-//! spawned it.
+//! is reported `Down` and reopened with backoff. TLS: STARTTLS after the
+//! first `EHLO` (`required`, `opportunistic`, `off`) or implicit TLS
+//! ([`starttls`]). Shard-local: the session and its connection stay on the
+//! shard that spawned it.
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -23,9 +23,13 @@ use super::{Outbound, SessionEvent, SessionEvents, SessionQueue, SmtpConfig};
 use crate::codes::ResultCode;
 use crate::notify::LocalNotify;
 use crate::rt;
+use crate::sender::tls::TlsSlot;
 
+mod starttls;
 #[cfg(test)]
 mod tests;
+
+pub use starttls::NOT_OFFERED;
 
 /// Wait for every server reply and every write. RFC 5321 §4.5.3.2 asks
 /// clients for 5 minutes on some replies; a relay that is silent for 30 s
@@ -46,25 +50,18 @@ const BASE64_LINE: usize = 76;
 /// which with `=?UTF-8?B?` and `?=` stays within the 75-char limit.
 const WORD_BYTES: usize = 45;
 
-/// Why STARTTLS senders stay down.
-pub const NO_TLS: &str = "STARTTLS requested but TLS is not built in";
-
-/// Runs one session of an `smtp` sender until `stop` is notified.
+/// Runs one session of an `smtp` sender until `stop` is notified; `tls`
+/// is its [`SmtpConfig::tls_spec`].
 pub async fn run_session(
     name: String,
     config: SmtpConfig,
+    tls: Option<rt::ClientTlsSpec>,
     queue: Rc<SessionQueue>,
     events: SessionEvents,
     stop: Rc<LocalNotify>,
 ) {
-    let misconfigured = if config.starttls {
-        Some(NO_TLS.to_string())
-    } else if !valid_address(&config.from) {
-        Some(format!("invalid envelope sender {:?}", config.from))
-    } else {
-        None
-    };
-    if let Some(reason) = misconfigured {
+    if !valid_address(&config.from) {
+        let reason = format!("invalid envelope sender {:?}", config.from);
         tracing::warn!(sender = %name, %reason, "smtp sender stays down");
         events(SessionEvent::Down { reason });
         stop.notified().await;
@@ -73,6 +70,7 @@ pub async fn run_session(
     Relay {
         name,
         config,
+        tls: TlsSlot::new(tls),
         queue,
         events,
         stop,
@@ -199,6 +197,7 @@ async fn expect(link: &mut Link, line: &str, ok: &[u16], stage: Stage) -> Result
 struct Relay {
     name: String,
     config: SmtpConfig,
+    tls: TlsSlot,
     queue: Rc<SessionQueue>,
     events: SessionEvents,
     stop: Rc<LocalNotify>,
@@ -286,12 +285,20 @@ impl Relay {
             conn,
             buf: Vec::new(),
         };
+        let tls = self.tls.get().await?;
+        if let (true, Some(tls)) = (self.config.implicit_tls, &tls) {
+            link = starttls::handshake(link, tls, host).await?;
+        }
         let refused = |what: &str, r: Reply| format!("{what} refused: {} {}", r.code, r.text);
         let greeting = link.reply().await?;
         if greeting.code != 220 {
             return Err(refused("greeting", greeting));
         }
-        let ehlo = link.command("EHLO mcmp").await?;
+        let mut ehlo = link.command("EHLO mcmp").await?;
+        if ehlo.code == 250 && !link.conn.is_tls() {
+            let mode = self.config.starttls;
+            (link, ehlo) = starttls::negotiate(link, ehlo, mode, tls.as_ref(), host).await?;
+        }
         if ehlo.code != 250 {
             return Err(refused("EHLO", ehlo));
         }

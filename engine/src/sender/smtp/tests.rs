@@ -1,13 +1,18 @@
-//! Tests of the `smtp` transport against an in-test SMTP sink.
+//! Tests of the `smtp` transport against an in-test SMTP sink, plain, with
+//! STARTTLS or with implicit TLS (rustls, a CA made in the test).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use futures_rustls::rustls::{self, ServerConfig};
+
 use super::*;
 use crate::http_client::tests::on_shard;
 use crate::model::{Channel, MessageId};
+use crate::rt::test_ca::TestCa;
+use crate::sender::config::StartTls;
 use crate::sender::test_support::drive;
 
 /// One mail the sink took.
@@ -16,6 +21,18 @@ struct Mail {
     from: String,
     rcpt: Vec<String>,
     data: String,
+    /// It came over TLS.
+    tls: bool,
+}
+
+/// How the sink speaks TLS.
+#[derive(Clone)]
+enum SinkTls {
+    Plain,
+    /// Offers STARTTLS in its `EHLO` reply.
+    StartTls(Arc<ServerConfig>),
+    /// TLS from the first byte.
+    Implicit(Arc<ServerConfig>),
 }
 
 /// An SMTP server on 127.0.0.1:0 that takes everything except recipients
@@ -27,8 +44,19 @@ struct Sink {
     commands: Arc<Mutex<Vec<String>>>,
 }
 
+/// What a sink connection records into.
+#[derive(Clone)]
+struct Record {
+    mails: Arc<Mutex<Vec<Mail>>>,
+    commands: Arc<Mutex<Vec<String>>>,
+}
+
 impl Sink {
     fn start() -> Sink {
+        Sink::start_tls(SinkTls::Plain)
+    }
+
+    fn start_tls(tls: SinkTls) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
         let port = listener.local_addr().expect("addr").port();
         let sink = Sink {
@@ -37,17 +65,17 @@ impl Sink {
             mails: Arc::default(),
             commands: Arc::default(),
         };
-        let (c, m, k) = (
-            sink.connections.clone(),
-            sink.mails.clone(),
-            sink.commands.clone(),
-        );
+        let record = Record {
+            mails: sink.mails.clone(),
+            commands: sink.commands.clone(),
+        };
+        let c = sink.connections.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 c.fetch_add(1, Ordering::SeqCst);
-                let (m, k) = (m.clone(), k.clone());
-                std::thread::spawn(move || session(stream, &m, &k));
+                let (record, tls) = (record.clone(), tls.clone());
+                std::thread::spawn(move || serve(stream, tls, &record));
             }
         });
         sink
@@ -56,61 +84,118 @@ impl Sink {
     fn mails(&self) -> Vec<Mail> {
         self.mails.lock().expect("lock").clone()
     }
+
+    fn commands(&self) -> Vec<String> {
+        self.commands.lock().expect("lock").clone()
+    }
 }
 
-fn session(stream: TcpStream, mails: &Mutex<Vec<Mail>>, commands: &Mutex<Vec<String>>) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut w = stream;
-    let mut say = |line: &str| w.write_all(format!("{line}\r\n").as_bytes()).is_ok();
-    say("220 sink ESMTP ready");
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// The server side of a TLS handshake on `tcp`; `None` if it failed.
+fn tls_stream(tcp: TcpStream, config: Arc<ServerConfig>) -> Option<Box<dyn Stream>> {
+    let conn = rustls::ServerConnection::new(config).ok()?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).ok()?;
+    }
+    Some(Box::new(stream))
+}
+
+fn serve(tcp: TcpStream, tls: SinkTls, record: &Record) {
+    let raw = tcp.try_clone().expect("clone");
+    let _ = match tls {
+        SinkTls::Plain => session(Box::new(tcp), raw, None, false, true, record),
+        SinkTls::StartTls(c) => session(Box::new(tcp), raw, Some(c), false, true, record),
+        SinkTls::Implicit(c) => match tls_stream(tcp, c) {
+            // Greets over TLS, as a port-465 relay does.
+            Some(s) => session(s, raw, None, true, true, record),
+            None => None,
+        },
+    };
+}
+
+fn say(r: &mut BufReader<Box<dyn Stream>>, line: &str) -> bool {
+    let w = r.get_mut();
+    w.write_all(format!("{line}\r\n").as_bytes()).is_ok() && w.flush().is_ok()
+}
+
+/// Serves one SMTP session on `stream`; `offer` is the configuration of
+/// a STARTTLS it offers (`raw` the TCP stream to start it on); `tls`:
+/// `stream` speaks TLS; `greet`: a new connection (not after STARTTLS).
+fn session(
+    stream: Box<dyn Stream>,
+    raw: TcpStream,
+    offer: Option<Arc<ServerConfig>>,
+    tls: bool,
+    greet: bool,
+    record: &Record,
+) -> Option<()> {
+    let mut r = BufReader::new(stream);
+    if greet {
+        say(&mut r, "220 sink ESMTP ready");
+    }
     let mut mail = Mail::default();
     loop {
         let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
         }
         let line = line.trim_end().to_string();
-        commands.lock().expect("lock").push(line.clone());
+        record.commands.lock().expect("lock").push(line.clone());
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
         let ok = match verb.as_str() {
-            "EHLO" => say("250-sink greets mcmp") && say("250 AUTH PLAIN"),
-            "AUTH" => say("235 2.7.0 ok"),
+            "EHLO" => {
+                say(&mut r, "250-sink greets mcmp")
+                    && (offer.is_none() || say(&mut r, "250-STARTTLS"))
+                    && say(&mut r, "250 AUTH PLAIN")
+            }
+            "STAR" if offer.is_some() => {
+                say(&mut r, "220 2.0.0 ready to start TLS");
+                let config = offer?;
+                let secure = tls_stream(raw.try_clone().ok()?, config)?;
+                return session(secure, raw, None, true, false, record);
+            }
+            "AUTH" => say(&mut r, "235 2.7.0 ok"),
             "MAIL" => {
                 mail = Mail {
                     from: line[10..].to_string(),
+                    tls,
                     ..Mail::default()
                 };
-                say("250 ok")
+                say(&mut r, "250 ok")
             }
-            "RCPT" if line.contains("<nobody@") => say("550 5.1.1 no such user"),
-            "RCPT" if line.contains("<later@") => say("451 4.7.1 try again later"),
+            "RCPT" if line.contains("<nobody@") => say(&mut r, "550 5.1.1 no such user"),
+            "RCPT" if line.contains("<later@") => say(&mut r, "451 4.7.1 try again later"),
             "RCPT" => {
                 mail.rcpt.push(line[8..].to_string());
-                say("250 ok")
+                say(&mut r, "250 ok")
             }
             "DATA" => {
-                say("354 go ahead");
+                say(&mut r, "354 go ahead");
                 let mut data = String::new();
                 loop {
                     let mut l = String::new();
-                    if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                    if r.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
                         break;
                     }
                     data.push_str(&l);
                 }
                 mail.data = data;
-                mails.lock().expect("lock").push(std::mem::take(&mut mail));
-                say("250 2.0.0 queued")
+                let done = std::mem::take(&mut mail);
+                record.mails.lock().expect("lock").push(done);
+                say(&mut r, "250 2.0.0 queued")
             }
-            "RSET" => say("250 ok"),
+            "RSET" => say(&mut r, "250 ok"),
             "QUIT" => {
-                say("221 bye");
-                return;
+                say(&mut r, "221 bye");
+                return Some(());
             }
-            _ => say("502 unknown"),
+            _ => say(&mut r, "502 unknown"),
         };
         if !ok {
-            return;
+            return None;
         }
     }
 }
@@ -121,7 +206,8 @@ fn config(port: u16) -> SmtpConfig {
         port,
         username: Some("user".into()),
         password: Some("pass".into()),
-        starttls: false,
+        starttls: StartTls::Opportunistic,
+        implicit_tls: false,
         from: "noreply@mcmp.test".into(),
     }
 }
@@ -148,11 +234,22 @@ fn email(n: u64, to: &str) -> Outbound {
 /// (receipts or submit failures) were seen (or 15 s), stops it and returns
 /// the events.
 fn run_against(config: SmtpConfig, messages: Vec<Outbound>, finals: usize) -> Vec<SessionEvent> {
+    run_trusting(None, config, messages, finals)
+}
+
+/// [`run_against`] with `extra_ca` trusted beside the public roots.
+fn run_trusting(
+    extra_ca: Option<&std::path::Path>,
+    config: SmtpConfig,
+    messages: Vec<Outbound>,
+    finals: usize,
+) -> Vec<SessionEvent> {
+    let tls = config.tls_spec(extra_ca);
     on_shard(move || {
-        let (config, messages) = (config.clone(), messages.clone());
+        let (config, messages, tls) = (config.clone(), messages.clone(), tls.clone());
         async move {
-            let start =
-                |queue, events, stop| run_session("M_E_TEST01".into(), config, queue, events, stop);
+            let name = "M_E_TEST01".to_string();
+            let start = |queue, events, stop| run_session(name, config, tls, queue, events, stop);
             let done = |e: &[SessionEvent]| {
                 e.iter()
                     .filter(|e| {
@@ -285,19 +382,98 @@ fn a_451_is_retryable() {
     }
 }
 
+/// The events say the message was delivered to the relay.
+fn delivered(events: &[SessionEvent]) -> bool {
+    events.iter().any(|e| {
+        matches!(
+            e,
+            SessionEvent::Receipt {
+                delivered: true,
+                ..
+            }
+        )
+    })
+}
+
 #[test]
-fn starttls_keeps_the_session_down_without_connecting() {
+fn starttls_is_used_when_the_relay_offers_it() {
+    let ca = TestCa::new("smtp test CA");
+    let sink = Sink::start_tls(SinkTls::StartTls(ca.server_config()));
+    for mode in [StartTls::Opportunistic, StartTls::Required] {
+        let cfg = SmtpConfig {
+            starttls: mode,
+            ..config(sink.port)
+        };
+        let events = run_trusting(Some(&ca.ca), cfg, vec![email(7, "kim@example.com")], 1);
+        assert!(delivered(&events), "{mode:?}: {events:?}");
+    }
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 2);
+    assert!(mails.iter().all(|m| m.tls), "{mails:?}");
+    let commands = sink.commands();
+    // EHLO, STARTTLS, EHLO again over TLS, then AUTH: never in clear.
+    let first = &commands[..4];
+    assert_eq!(first[1], "STARTTLS", "{commands:?}");
+    assert!(
+        first[2].starts_with("EHLO") && first[3].starts_with("AUTH"),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn required_starttls_sends_nothing_to_a_relay_without_it() {
     let sink = Sink::start();
-    let mut cfg = config(sink.port);
-    cfg.starttls = true;
+    let cfg = SmtpConfig {
+        starttls: StartTls::Required,
+        ..config(sink.port)
+    };
     let events = run_against(cfg, vec![email(5, "kim@example.com")], 1);
     assert_eq!(
-        events,
-        vec![SessionEvent::Down {
-            reason: NO_TLS.into()
-        }]
+        events[0],
+        SessionEvent::Down {
+            reason: NOT_OFFERED.into()
+        }
     );
-    assert_eq!(sink.connections.load(Ordering::SeqCst), 0);
+    assert!(sink.mails().is_empty());
+    let commands = sink.commands();
+    assert!(
+        commands.iter().all(|c| c.starts_with("EHLO")),
+        "only EHLO may go in clear: {commands:?}"
+    );
+}
+
+#[test]
+fn implicit_tls_speaks_tls_from_the_first_byte() {
+    let ca = TestCa::new("smtps test CA");
+    let sink = Sink::start_tls(SinkTls::Implicit(ca.server_config()));
+    let cfg = SmtpConfig {
+        implicit_tls: true,
+        ..config(sink.port)
+    };
+    let events = run_trusting(Some(&ca.ca), cfg, vec![email(6, "kim@example.com")], 1);
+    assert!(delivered(&events), "{events:?}");
+    let mails = sink.mails();
+    assert!(mails.len() == 1 && mails[0].tls, "{mails:?}");
+    assert!(!sink.commands().contains(&"STARTTLS".to_string()));
+}
+
+#[test]
+fn a_relay_certificate_from_an_unknown_ca_breaks_the_link_without_falling_back() {
+    let ca = TestCa::new("unknown CA");
+    let sink = Sink::start_tls(SinkTls::StartTls(ca.server_config()));
+    let events = run_against(config(sink.port), vec![email(8, "kim@example.com")], 1);
+    match &events[0] {
+        SessionEvent::Down { reason } => assert!(reason.contains("TLS handshake"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(sink.mails().is_empty());
+    let commands = sink.commands();
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.starts_with("AUTH") || c.starts_with("MAIL")),
+        "{commands:?}"
+    );
 }
 
 #[test]
