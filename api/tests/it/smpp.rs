@@ -204,6 +204,8 @@ fn a_dropped_sender_moves_its_queue_and_rejoins() {
     wait_connected(&server, "G_S_KT01");
     let (_, v) = server.admin("GET", "/senders/G_S_KT01", None);
     assert!(v["state"]["downs"].as_u64().is_some_and(|d| d >= 1), "{v}");
+    // SPEC §5.5: no secret in an admin answer after creation.
+    assert_eq!(v["transport"]["password"], "***", "{v}");
     // The messages A's queue gave to B no longer count as A's in flight
     // (queue depths are sampled every tick: wait for the next sample).
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -26,16 +26,23 @@ const MAX_PAGE: usize = 1000;
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// `value` with every secret replaced by `"***"`: the value of any key
-/// naming a secret, password or token.
+/// naming a secret, password, token, API key or authorization.
 pub(crate) fn mask(value: Value) -> Value {
     match value {
         Value::Object(m) => Value::Object(
             m.into_iter()
                 .map(|(k, v)| {
                     let key = k.to_ascii_lowercase();
-                    let secret = ["secret", "password", "token"]
-                        .iter()
-                        .any(|s| key.contains(s));
+                    let secret = [
+                        "secret",
+                        "password",
+                        "token",
+                        "authorization",
+                        "api_key",
+                        "apikey",
+                    ]
+                    .iter()
+                    .any(|s| key.contains(s));
                     match (secret, v) {
                         (true, Value::Null) => (k, Value::Null),
                         (true, _) => (k, Value::from("***")),

@@ -164,7 +164,9 @@ fn sender_json(e: &SenderEntry, shards: usize) -> Value {
     let heartbeat = live.last_heartbeat_ms.load(Ordering::Relaxed);
     let sidelined_until = live.sidelined_until(mcmp_engine::unix_ms());
     let (window_ok, window_errors) = live.window_outcomes();
-    let mut v = serde_json::to_value(&e.config).unwrap_or(Value::Null);
+    // SPEC §5.5: no secret in an admin answer after creation (passwords,
+    // header tokens).
+    let mut v = super::audit::mask(serde_json::to_value(&e.config).unwrap_or(Value::Null));
     v["state"] = json!({
         "connected": live.connected() > 0,
         "sessions_up": live.connected(),
