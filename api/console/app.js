@@ -134,6 +134,28 @@ const screens = {
     onSubmit("move-form", "Moving the queue", (v) => api("POST", `/senders/${encodeURIComponent(v.name)}/queue/move`, { to: v.to }));
   },
 
+  async queues(view) {
+    const [{ senders }, stats] = await Promise.all([api("GET", "/senders"), api("GET", "/stats")]);
+    const rows = senders.map((s) => [s.name, s.group, s.ability, s.state?.connected, s.state?.queued, s.state?.in_flight]);
+    view.innerHTML = `<h2>Queues</h2><div class="tiles">
+        <div class="tile" data-figure="held">held (no sender)<b>${esc(stats.held)}</b></div>
+        <div class="tile">not final<b>${esc(stats.live_messages)}</b></div>
+        <div class="tile">scheduled<b>${esc(stats.messages?.by_status?.scheduled ?? 0)}</b></div></div>` +
+      table(["sender", "group", "ability", "connected", "queued", "in flight"], rows) +
+      form("scheduled-form", "Scheduled sends of a customer", [["customer", "customer", "required"]], "List") +
+      `<div id="scheduled"></div>`;
+    $("#scheduled-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const customer = new FormData(ev.target).get("customer");
+      try {
+        showError("");
+        const { messages } = await api("GET", `/messages?customer=${encodeURIComponent(customer)}&status=scheduled`);
+        $("#scheduled").innerHTML = table(["id", "src_msg_id", "to", "channel", "accepted", "events"], messages.map((m) =>
+          [m.message_id, m.src_msg_id, m.to, m.channel, m.created_at, m.events.map((e) => `${e.status}@${e.at}`).join(" ")]));
+      } catch (e) { showError(`Scheduled sends: ${e.message}`); }
+    });
+  },
+
   async customers(view) {
     const { customers } = await api("GET", "/customers");
     const rows = customers.map((c) => [c.group_code, c.name, c.vas, c.prepaid, c.balance ?? ""]);
@@ -141,6 +163,9 @@ const screens = {
       form("customer-form", "Customer", [["group_code", "group code", "required"], ["name", "name", "required"]], "Save customer") +
       form("service-form", "Service", [["group_code", "group code", "required"], ["channel", "channel", 'value="SMS"'], ["tps", "TPS (0: no limit)", 'value="0"']], "Enable channel") +
       form("client-form", "Client", [["group_code", "group code", "required"], ["report_uri", "report URI"]], "Create client") +
+      form("clients-form", "Clients of a customer", [["group_code", "group code", "required"]], "List clients") +
+      form("rotate-form", "Rotate a client's webhook signing secret", [["group_code", "group code", "required"], ["client_id", "client id", "required"]], "Rotate") +
+      `<div id="clients"></div>` +
       form("bill-form", "Bill code", [["group_code", "group code", "required"], ["bill_code", "bill code", "required"]], "Save bill code") +
       form("caller-form", "Caller ID", [["group_code", "group code", "required"], ["number", "number", "required"]], "Register caller ID") +
       form("optout-form", "Opt-out", [["group_code", "group code", "required"], ["number", "number", "required"]], "Add opt-out") +
@@ -157,6 +182,19 @@ const screens = {
     onSubmit("client-form", "Creating the client", async (v) => {
       const c = await api("POST", `/customers/${g(v)}/clients`, { report_uri: v.report_uri || null });
       sessionStorage.setItem("mcmp-new-client", `client_id ${c.client_id} · client_secret ${c.client_secret} (shown once)`);
+    });
+    $("#clients-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const v = Object.fromEntries(new FormData(ev.target).entries());
+      try {
+        showError("");
+        const { clients } = await api("GET", `/customers/${g(v)}/clients`);
+        $("#clients").innerHTML = table(["client id", "report URI", "created"], clients.map((c) => [c.client_id, c.report_uri ?? "", c.created_at ?? ""]));
+      } catch (e) { showError(`Clients: ${e.message}`); }
+    });
+    onSubmit("rotate-form", "Rotating the signing secret", async (v) => {
+      const r = await api("POST", `/customers/${g(v)}/clients/${encodeURIComponent(v.client_id)}/signing-secrets`);
+      sessionStorage.setItem("mcmp-new-client", `client_id ${v.client_id} · signing_secret ${r.signing_secret} (shown once)`);
     });
     onSubmit("bill-form", "Saving the bill code", (v) => api("PUT", `/customers/${g(v)}/bill-codes/${encodeURIComponent(v.bill_code)}`, { ad: false }));
     onSubmit("caller-form", "Registering the caller ID", (v) => api("PUT", `/customers/${g(v)}/caller-ids/${encodeURIComponent(v.number)}`));
@@ -175,11 +213,23 @@ const screens = {
       .map(([c, gs]) => `${c}: ${gs.map((x) => `${x.sender_group}×${x.ratio}`).join(", ")}`).join(" · ")]);
     view.innerHTML = `<h2>Routing</h2>` + table(["customer", "channel", "carrier: group × ratio"], rows) +
       form("route-form", "Route (one sender group for every carrier)", [["group_code", "customer (or *)", "required"], ["channel", "channel", 'value="SMS"'], ["sender_group", "sender group", "required"], ["ratio", "ratio", 'value="1"']], "Save route") +
+      form("ratios-form", "Route with ratios per carrier (carrier: group×ratio, …; carriers separated by ;)", [["group_code", "customer (or *)", "required"], ["channel", "channel", 'value="SMS"'], ["carriers", "e.g. SKT: A×2, B×1; KT: A×1; *: C×1", 'size="50" required']], "Save route") +
       form("where-form", "Where would this number go?", [["number", "number", "required"], ["group_code", "customer", 'value="*"'], ["channel", "channel", 'value="SMS"']], "Look up") +
       `<div id="where"></div>`;
     onSubmit("route-form", "Saving the route", (v) => api("PUT", `/routes/${encodeURIComponent(v.group_code)}/${encodeURIComponent(v.channel)}`, {
       carriers: { "*": [{ sender_group: v.sender_group, ratio: Number(v.ratio || 1) }] },
     }));
+    onSubmit("ratios-form", "Saving the route", (v) => {
+      const carriers = {};
+      for (const part of v.carriers.split(";").map((x) => x.trim()).filter(Boolean)) {
+        const [carrier, groups] = part.split(":").map((x) => x.trim());
+        carriers[carrier] = groups.split(",").map((x) => x.trim()).filter(Boolean).map((x) => {
+          const [sender_group, ratio] = x.split(/[×x*]/).map((y) => y.trim());
+          return { sender_group, ratio: Number(ratio || 1) };
+        });
+      }
+      return api("PUT", `/routes/${encodeURIComponent(v.group_code)}/${encodeURIComponent(v.channel)}`, { carriers });
+    });
     $("#where-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const v = Object.fromEntries(new FormData(ev.target).entries());

@@ -347,6 +347,34 @@ fn an_operator_runs_mcmp_from_the_console_in_a_real_browser() {
         "the route",
         "return document.querySelector('#view table')?.innerText.includes('BCG')",
     );
+    b.submit(
+        "ratios-form",
+        json!({"group_code": "BC1", "channel": "LMS", "carriers": "SKT: BCG×2; *: BCG×1"}),
+    );
+    b.wait(
+        "the per-carrier route",
+        "return document.querySelector('#view table')?.innerText.includes('SKT: BCG×2')",
+    );
+
+    // A client's webhook signing secret is rotated; queues are shown.
+    b.screen("customers");
+    b.submit(
+        "rotate-form",
+        json!({"group_code": "BC1", "client_id": client_id}),
+    );
+    let rotated = b.wait(
+        "the new signing secret",
+        "return document.getElementById('new-client')?.textContent",
+    );
+    assert!(
+        rotated.as_str().is_some_and(|t| t.contains("whsec_")),
+        "{rotated}"
+    );
+    b.screen("queues");
+    b.wait(
+        "the queue figures",
+        "return document.querySelector('[data-figure=held] b')",
+    );
 
     // Messages through the customer API move the live counters.
     b.screen("overview");
@@ -445,6 +473,11 @@ fn an_operator_runs_mcmp_from_the_console_in_a_real_browser() {
         ("root", "PUT /admin/v1/customers/BC1/caller-ids/0212345678"),
         ("root", "PUT /admin/v1/senders/BC_S_SIM01"),
         ("root", "PUT /admin/v1/routes/BC1/SMS"),
+        ("root", "PUT /admin/v1/routes/BC1/LMS"),
+        (
+            "root",
+            &format!("POST /admin/v1/customers/BC1/clients/{client_id}/signing-secrets"),
+        ),
         ("root", "PATCH /admin/v1/senders/BC_S_SIM01"),
     ] {
         let line = audit.lines().find(|l| l.contains(change));
