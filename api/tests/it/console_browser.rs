@@ -27,6 +27,9 @@ use crate::harness::{data_dir, Server};
 /// A WebDriver session on a chromedriver of our own.
 struct Browser {
     driver: Child,
+    /// Chromium's profile, removed with the browser (else each run leaves
+    /// one in the temporary directory).
+    _profile: tempfile::TempDir,
     addr: SocketAddr,
     session: String,
     shots: PathBuf,
@@ -137,15 +140,18 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
+        let profile = tempfile::tempdir().expect("a profile dir");
+        let user_data = format!("--user-data-dir={}", profile.path().display());
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"]
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000", user_data]
         }}}});
         let session = webdriver(addr, "POST", "/session", Some(&caps)).expect("a browser session");
         let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot dir");
         Some(Browser {
             driver: child,
+            _profile: profile,
             addr,
             session: session["sessionId"]
                 .as_str()
