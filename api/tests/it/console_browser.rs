@@ -27,8 +27,8 @@ use crate::harness::{data_dir, Server};
 /// A WebDriver session on a chromedriver of our own.
 struct Browser {
     driver: Child,
-    /// Chromium's profile, removed with the browser (else each run leaves
-    /// one in the temporary directory).
+    /// Chromium's profile and temporary directory, removed with the
+    /// browser (else each run leaves them in the system's).
     _profile: tempfile::TempDir,
     addr: SocketAddr,
     session: String,
@@ -128,8 +128,11 @@ impl Browser {
             return None;
         };
         let port = free_port();
+        // Chromium's profile and temporary files go to a directory of ours.
+        let profile = tempfile::tempdir().expect("a profile dir");
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", profile.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -140,7 +143,6 @@ impl Browser {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let profile = tempfile::tempdir().expect("a profile dir");
         let user_data = format!("--user-data-dir={}", profile.path().display());
         let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
             "binary": chromium,
