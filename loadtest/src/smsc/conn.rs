@@ -496,16 +496,6 @@ impl Answer {
         // when the ESME binds again with the same system_id (store and
         // forward), for up to RECEIPT_HOLD.
         let deadline = tokio::time::Instant::now() + RECEIPT_HOLD;
-        let outbox = loop {
-            if let Some(outbox) = self.receipt_outbox() {
-                break outbox;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                self.smsc.state().counters.receipts_undeliverable += 1;
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
         let args = &self.smsc.args;
         let (stat, err) = if args.ported.contains(&self.sm.dest) {
             ("UNDELIV", PORTED_OUT_ERR)
@@ -516,54 +506,54 @@ impl Answer {
         };
         let id = args.receipt_id_format.write(self.number, &self.id);
         let body = receipt(&id, &self.sm, stat, err, SystemTime::now()).encode();
-        send_receipt(&self.smsc, &outbox, body).await;
-    }
-
-    fn receipt_outbox(&self) -> Option<Arc<Outbox>> {
-        let receivers = self.smsc.receivers();
-        if let Some(own) = receivers.get(&self.conn_id) {
-            return Some(own.clone());
-        }
         let system_id = self
             .outbox
             .system_id
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        receivers
-            .values()
-            .find(|o| *o.system_id.lock().unwrap_or_else(|p| p.into_inner()) == system_id)
-            .cloned()
+        deliver(&self.smsc, Some(self.conn_id), &system_id, body, deadline).await;
     }
 }
 
-/// Sends a receipt on `outbox`, remembering it until it is acknowledged.
-async fn send_receipt(smsc: &Smsc, outbox: &Outbox, body: Vec<u8>) {
-    let seq = outbox.sequence();
-    {
-        let mut pending = outbox.pending();
-        if pending.len() < MAX_PENDING_RECEIPTS {
-            pending.insert(seq, body.clone());
-        }
-    }
-    // Counted before it is queued: the peer's ack can be read (and counted
-    // as `receipts_acked`) before this task runs again.
-    smsc.state().counters.receipts_sent += 1;
-    outbox.send(Pdu::new(cmd::DELIVER_SM, 0, seq, body)).await;
-}
-
-/// Sends an unacknowledged receipt again once a bind of `system_id` exists
-/// (for up to RECEIPT_HOLD).
-async fn redeliver(smsc: Arc<Smsc>, system_id: String, body: Vec<u8>) {
-    let deadline = tokio::time::Instant::now() + RECEIPT_HOLD;
+/// Sends a receipt on connection `own` when it can still receive, else on
+/// another receiver bound with `system_id`, waiting for one until
+/// `deadline`; it stays pending there until acknowledged.
+///
+/// The receiver is chosen and the receipt made pending on it under the
+/// receivers' lock: a connection that ends takes itself out of the
+/// receivers before it collects its pending receipts for redelivery, so
+/// a receipt is either collected with them or sent on a bind that is
+/// still there (before, one made pending between the two was lost).
+async fn deliver(
+    smsc: &Smsc,
+    own: Option<u64>,
+    system_id: &str,
+    body: Vec<u8>,
+    deadline: tokio::time::Instant,
+) {
     loop {
-        let outbox = smsc
-            .receivers()
-            .values()
-            .find(|o| *o.system_id.lock().unwrap_or_else(|p| p.into_inner()) == system_id)
-            .cloned();
-        if let Some(outbox) = outbox {
-            send_receipt(&smsc, &outbox, body).await;
+        let claimed = {
+            let receivers = smsc.receivers();
+            let outbox = own.and_then(|id| receivers.get(&id)).or_else(|| {
+                receivers
+                    .values()
+                    .find(|o| *o.system_id.lock().unwrap_or_else(|p| p.into_inner()) == system_id)
+            });
+            outbox.map(|outbox| {
+                let seq = outbox.sequence();
+                let mut pending = outbox.pending();
+                if pending.len() < MAX_PENDING_RECEIPTS {
+                    pending.insert(seq, body.clone());
+                }
+                (outbox.clone(), seq)
+            })
+        };
+        if let Some((outbox, seq)) = claimed {
+            // Counted before it is queued: the peer's ack can be read (and
+            // counted as `receipts_acked`) before this task runs again.
+            smsc.state().counters.receipts_sent += 1;
+            outbox.send(Pdu::new(cmd::DELIVER_SM, 0, seq, body)).await;
             return;
         }
         if tokio::time::Instant::now() >= deadline {
@@ -572,6 +562,13 @@ async fn redeliver(smsc: Arc<Smsc>, system_id: String, body: Vec<u8>) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Sends an unacknowledged receipt again once a bind of `system_id` exists
+/// (for up to RECEIPT_HOLD).
+async fn redeliver(smsc: Arc<Smsc>, system_id: String, body: Vec<u8>) {
+    let deadline = tokio::time::Instant::now() + RECEIPT_HOLD;
+    deliver(&smsc, None, &system_id, body, deadline).await;
 }
 
 /// The `message_state` TLV value for a receipt's `stat:` (SMPP 3.4 §5.2.28).
