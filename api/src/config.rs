@@ -173,6 +173,9 @@ pub struct AdminConfig {
     /// The admin API bearer token. Default: unset, in which case the server
     /// generates one at first start into `<data-dir>/admin.token`.
     pub token: Option<String>,
+    /// The SHA-256 (64 hex digits) of the admin token, instead of `token`:
+    /// the file then holds no secret.
+    pub token_sha256: Option<String>,
 }
 
 /// When an accepted message counts as durable.

@@ -19,7 +19,7 @@ pub(crate) struct ApiState {
     /// Resolved configuration.
     pub(crate) config: Config,
     /// The admin bearer token.
-    pub(crate) admin_token: String,
+    pub(crate) admin_token: mcmp_engine::secrets::SecretHash,
     /// HS256 key of the access tokens.
     pub(crate) jwt_key: Vec<u8>,
     /// The engine.
@@ -42,7 +42,7 @@ impl ApiState {
     /// Builds the shared state; `listen` is the configured address.
     pub(crate) fn new(
         config: Config,
-        admin_token: String,
+        admin_token: mcmp_engine::secrets::SecretHash,
         jwt_key: Vec<u8>,
         engine: Arc<SharedEngine>,
         listen: SocketAddr,

@@ -14,6 +14,7 @@ use mcmp_engine::catalog::{
 };
 use mcmp_engine::model::Channel;
 use mcmp_engine::routing::rule::{GroupRatio, RouteRule};
+use mcmp_engine::secrets::{HmacKey, SecretHash};
 use mcmp_engine::sender::SenderConfig;
 use mcmp_storage::Catalog;
 use serde_json::json;
@@ -130,31 +131,30 @@ fn register_senders_and_routes(store: &dyn Catalog) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The oldest client of the demo customer, else a new one.
+/// The oldest client of the demo customer, else a new one, with a fresh
+/// secret: only its hash is kept, so each `--demo` start prints a new one.
 fn demo_client(store: &dyn Catalog) -> Result<DemoClient, ServeError> {
     let existing = catalog::scan_prefix::<Client>(store, table::CLIENTS, "")?
         .into_iter()
         .map(|(_, c)| c)
         .filter(|c| c.group_code == DEMO_GROUP)
         .min_by_key(|c| c.created_at_ms);
+    let secret = auth::random_token(SECRET_BYTES)?;
     let client = match existing {
-        Some(c) => c,
+        Some(old) => Client {
+            secret_hash: SecretHash::of(&secret),
+            secret_key: HmacKey::new(secret.as_bytes()),
+            ..old
+        },
         None => {
-            let c = Client {
-                client_id: format!("c_{}", auth::random_token(12)?),
-                group_code: DEMO_GROUP.into(),
-                secret: auth::random_token(SECRET_BYTES)?,
-                report_uri: None,
-                created_at_ms: now_ms(),
-                signing_secrets: Vec::new(),
-            };
-            catalog::put(store, table::CLIENTS, &c.client_id, &c)?;
-            c
+            let id = format!("c_{}", auth::random_token(12)?);
+            Client::new(id, DEMO_GROUP.into(), &secret, now_ms())
         }
     };
+    catalog::put(store, table::CLIENTS, &client.client_id, &client)?;
     Ok(DemoClient {
         client_id: client.client_id,
-        client_secret: client.secret,
+        client_secret: secret,
     })
 }
 

@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use mcmp_engine::catalog::{table, SharedCatalog};
 use mcmp_engine::config::EngineConfig;
+use mcmp_engine::secrets::SecretHash;
 use mcmp_engine::{SharedEngine, StartError};
 use mcmp_storage::{Catalog, RecoveryMode, SledCatalog};
 
@@ -119,7 +120,15 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     let server_tls = config
         .server_tls()
         .map_err(|e| ServeError::Config(e.to_string()))?;
-    let engine = SharedEngine::new(engine_config, SharedCatalog::new(store, shards, prefixes))?;
+    let catalog = SharedCatalog::new(store, shards, prefixes);
+    let hashed = catalog.hash_clear_secrets()?;
+    if hashed > 0 {
+        tracing::info!(
+            clients = hashed,
+            "client secrets kept in clear by an older version are now kept hashed"
+        );
+    }
+    let engine = SharedEngine::new(engine_config, catalog)?;
     install_signal_handler(engine.clone(), server_tls.clone())?;
     let state = Arc::new(
         ApiState::new(config, admin_token, jwt_key, engine.clone(), listen)
@@ -209,44 +218,80 @@ fn engine_config(
     }
 }
 
-/// The admin token: configured (file or `MCMP_ADMIN_TOKEN`), else the one in
-/// `<data-dir>/admin.token`, generated (mode 0600) at first start.
-fn admin_token(config: &Config, data_dir: &Path) -> Result<String, ServeError> {
+/// What the server keeps of the admin token, its SHA-256: of the one
+/// configured (`admin.token`, `MCMP_ADMIN_TOKEN`, or `admin.token-sha256`),
+/// else of `<data-dir>/admin.token`, generated (mode 0600) at first start.
+/// That file is the operator's copy: the server also keeps the hash in
+/// `admin.token.sha256`, so the operator may move the token to a vault and
+/// delete the file.
+fn admin_token(config: &Config, data_dir: &Path) -> Result<SecretHash, ServeError> {
     if let Some(t) = config.admin.token.as_ref().filter(|t| !t.is_empty()) {
-        return Ok(t.clone());
+        return Ok(SecretHash::of(t));
+    }
+    if let Some(hash) = config.admin.token_sha256.as_deref() {
+        if let Some(hash) = SecretHash::from_hex(hash) {
+            return Ok(hash);
+        }
     }
     let path = data_dir.join("admin.token");
+    let hash_path = data_dir.join("admin.token.sha256");
+    if let Some(token) = read_trimmed(&path)? {
+        let hash = SecretHash::of(&token);
+        if read_trimmed(&hash_path)?.is_none() {
+            write_private(&hash_path, &hash.to_hex())?;
+        }
+        tracing::info!("admin token: {}", path.display());
+        return Ok(hash);
+    }
+    if let Some(hex) = read_trimmed(&hash_path)? {
+        if let Some(hash) = SecretHash::from_hex(&hex) {
+            tracing::info!("admin token: its hash in {}", hash_path.display());
+            return Ok(hash);
+        }
+    }
+    let token = auth::random_token(24)?;
+    let hash = SecretHash::of(&token);
+    write_private(&hash_path, &hash.to_hex())?;
+    write_private(&path, &token)?;
+    tracing::info!("generated an admin token in {}", path.display());
+    Ok(hash)
+}
+
+/// The trimmed text of `path`; `None` if it is missing or blank.
+fn read_trimmed(path: &Path) -> Result<Option<String>, ServeError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => Ok(Some(t.trim().to_string())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ServeError::Io {
+            op: "reading",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Writes `text` to `path`, mode 0600, synced.
+fn write_private(path: &Path, text: &str) -> Result<(), ServeError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let io = |op| {
         move |source| ServeError::Io {
             op,
-            path: data_dir.join("admin.token"),
+            path: path.to_path_buf(),
             source,
         }
     };
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => {
-            tracing::info!("admin token: {}", path.display());
-            return Ok(t.trim().to_string());
-        }
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io("reading")(e)),
-    }
-    let token = auth::random_token(24)?;
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)
+        .open(path)
         .map_err(io("creating"))?;
-    f.write_all(token.as_bytes())
+    f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
-        .map_err(io("writing"))?;
-    tracing::info!("generated an admin token in {}", path.display());
-    Ok(token)
+        .map_err(io("writing"))
 }
 
 /// SIGTERM / SIGINT start the drain; a second one exits at once. SIGHUP

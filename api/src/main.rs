@@ -266,8 +266,12 @@ fn export(
         Some(t) => t,
         None => {
             let path = data_dir.join("admin.token");
-            let t = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading the admin token {}", path.display()))?;
+            let t = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "reading the admin token {} (or set MCMP_ADMIN_TOKEN)",
+                    path.display()
+                )
+            })?;
             t.trim().to_string()
         }
     };

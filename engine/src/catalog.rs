@@ -22,6 +22,9 @@ use crate::routing::rule::RouteRule;
 use crate::sender::live::SenderLive;
 use crate::sender::SenderConfig;
 
+mod client;
+pub use client::{Client, SigningSecret, SIGNING_SECRET_PREFIX};
+
 /// Store table names.
 pub mod table {
     /// Customers by group code.
@@ -138,74 +141,6 @@ pub struct ChannelService {
 pub struct Services {
     /// Channel → settings; a channel not listed is disabled.
     pub channels: BTreeMap<Channel, ChannelService>,
-}
-
-/// An API client of a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Client {
-    /// The client id (public).
-    pub client_id: String,
-    /// The owning customer.
-    pub group_code: String,
-    /// The client secret. Shown to the operator once, at creation; kept
-    /// server-side because it is also the HMAC key of the report signatures.
-    pub secret: String,
-    /// Webhook URL for reports.
-    pub report_uri: Option<String>,
-    /// Creation time, unix ms.
-    pub created_at_ms: i64,
-    /// Webhook signing secrets (SPEC §5.5), newest first. Empty for a
-    /// client created before they existed (until its first rotation).
-    #[serde(default)]
-    pub signing_secrets: Vec<SigningSecret>,
-}
-
-/// A webhook signing secret: `whsec_` + base64 of 32 random bytes (the
-/// Standard Webhooks form), and when it was made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SigningSecret {
-    /// `whsec_…`.
-    pub secret: String,
-    /// Creation time, unix ms.
-    pub created_at_ms: i64,
-}
-
-/// The prefix of a signing secret.
-pub const SIGNING_SECRET_PREFIX: &str = "whsec_";
-
-impl Client {
-    /// The HMAC keys that sign a webhook at `now_ms`: the newest secret,
-    /// and each older one until `overlap_ms` after the one that replaced it.
-    pub fn signing_keys(&self, now_ms: i64, overlap_ms: i64) -> Vec<Vec<u8>> {
-        use base64::Engine as _;
-        let mut keys = Vec::new();
-        let mut replaced_at = None;
-        for s in &self.signing_secrets {
-            if replaced_at.is_none_or(|at: i64| now_ms < at.saturating_add(overlap_ms)) {
-                let encoded = s
-                    .secret
-                    .strip_prefix(SIGNING_SECRET_PREFIX)
-                    .unwrap_or(&s.secret);
-                if let Ok(key) = base64::engine::general_purpose::STANDARD.decode(encoded) {
-                    keys.push(key);
-                }
-            }
-            replaced_at = Some(s.created_at_ms);
-        }
-        keys
-    }
-
-    /// Adds `secret` as the newest and forgets those no longer signing.
-    pub fn rotate(&mut self, secret: SigningSecret, overlap_ms: i64) {
-        let now = secret.created_at_ms;
-        self.signing_secrets.insert(0, secret);
-        let mut replaced_at = now;
-        self.signing_secrets.retain(|s| {
-            let keep = s.created_at_ms == now || now < replaced_at.saturating_add(overlap_ms);
-            replaced_at = s.created_at_ms;
-            keep
-        });
-    }
 }
 
 /// A bill code of a customer.
@@ -363,6 +298,25 @@ impl SharedCatalog {
             pnx: Mutex::new(None),
             spam: Mutex::new(None),
         }
+    }
+
+    /// Rewrites every client row an older version stored with its secrets
+    /// in clear, keeping only their hashes; how many. Run once at start.
+    pub fn hash_clear_secrets(&self) -> Result<usize, CatalogError> {
+        let mut rewritten = 0;
+        for (key, bytes) in self.store().scan(table::CLIENTS)? {
+            let row: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            let clear = row.get("secret").is_some()
+                || row["signing_secrets"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s.get("secret").is_some()));
+            if clear {
+                let client: Client = parse(table::CLIENTS, &key, &bytes)?;
+                put(self.store(), table::CLIENTS, &key, &client)?;
+                rewritten += 1;
+            }
+        }
+        Ok(rewritten)
     }
 
     /// Forgets the cached keyword automaton (after a keyword write).

@@ -131,7 +131,7 @@ pub async fn run(shard: Rc<Shard>, until: i64) {
             };
             let config = &shard.shared.config;
             let signing = crate::io::webhook::Signing {
-                legacy_key: client.secret.as_bytes(),
+                legacy_key: &client.secret_key,
                 keys: client
                     .signing_keys(crate::unix_ms(), config.secret_overlap.as_millis() as i64),
             };

@@ -63,6 +63,7 @@ pub(crate) mod query;
 pub(crate) mod report;
 pub mod routing;
 pub mod rt;
+pub mod secrets;
 pub mod sender;
 pub(crate) mod shard;
 #[cfg(test)]

@@ -227,7 +227,7 @@ async fn post_batch(
     let body = batch_body(batch);
     let config = &shard.shared.config;
     let signing = crate::io::webhook::Signing {
-        legacy_key: client.secret.as_bytes(),
+        legacy_key: &client.secret_key,
         keys: client.signing_keys(crate::unix_ms(), config.secret_overlap.as_millis() as i64),
     };
     let ids: Vec<String> = batch.iter().map(|r| r.id.to_string()).collect();

@@ -55,6 +55,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("code_tables", 0),
     ("time", 0),
     ("codec", 0),
+    ("secrets", 0),
     ("catalog", 0),
     ("policy", 0),
     ("timer", 0),

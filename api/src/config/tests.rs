@@ -156,6 +156,10 @@ fn validation_names_the_key() {
         ),
         (|c| c.admin.token = Some(String::new()), "admin.token"),
         (|c| c.admin.token = Some("a b".into()), "admin.token"),
+        (
+            |c| c.admin.token_sha256 = Some("abc".into()),
+            "admin.token-sha256",
+        ),
         (|c| c.wal.segment_size = 65_535, "wal.segment-size"),
         (
             |c| {

@@ -6,9 +6,7 @@ use std::time::Duration;
 use super::*;
 
 impl Config {
-    /// Checks every value's range once at start-up; the error names the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_server()?;
+    fn validate_admin(&self) -> Result<(), ConfigError> {
         if let Some(token) = &self.admin.token {
             if token.is_empty() || token.chars().any(char::is_whitespace) {
                 return Err(invalid(
@@ -17,6 +15,18 @@ impl Config {
                 ));
             }
         }
+        if let Some(hash) = &self.admin.token_sha256 {
+            if mcmp_engine::secrets::SecretHash::from_hex(hash).is_none() {
+                return Err(invalid("admin.token-sha256", "must be 64 hex digits"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every value's range once at start-up; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_admin()?;
         let wal = &self.wal;
         if wal.segment_size < MIN_SEGMENT_SIZE {
             return Err(invalid("wal.segment-size", "must be at least 64KiB"));

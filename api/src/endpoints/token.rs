@@ -51,7 +51,7 @@ pub(crate) async fn token(api: &ShardApi, req: Request<Incoming>) -> Response<Bo
     let client = snapshot
         .clients
         .get(&client_id)
-        .filter(|c| auth::constant_time_eq(c.secret.as_bytes(), secret.as_bytes()));
+        .filter(|c| c.secret_hash.matches(&secret));
     let Some(client) = client else {
         return http::error(
             StatusCode::UNAUTHORIZED,

@@ -47,8 +47,27 @@ impl Server {
         loopback_webhooks: bool,
         log_level: &str,
     ) -> Server {
-        let allow = if loopback_webhooks { "true" } else { "" };
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcmp"));
+        command.env("MCMP_ADMIN_TOKEN", ADMIN);
+        Server::launch(command, data_dir, extra, loopback_webhooks, log_level)
+    }
+
+    /// Starts with no admin token in the environment (the configuration
+    /// or the data directory gives it; [`Server::admin`] then fails).
+    pub fn start_without_admin_token(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcmp"));
+        command.env_remove("MCMP_ADMIN_TOKEN");
+        Server::launch(command, data_dir, extra, true, "info")
+    }
+
+    fn launch(
+        mut command: Command,
+        data_dir: &Path,
+        extra: &[&str],
+        loopback_webhooks: bool,
+        log_level: &str,
+    ) -> Server {
+        let allow = if loopback_webhooks { "true" } else { "" };
         if !loopback_webhooks {
             command
                 .env_remove("MCMP_REPORTS_ALLOW_HTTP")
@@ -65,7 +84,6 @@ impl Server {
             ])
             .arg(data_dir)
             .args(extra)
-            .env("MCMP_ADMIN_TOKEN", ADMIN)
             .env("MCMP_LOG", log_level)
             .envs(
                 [

@@ -107,6 +107,54 @@ fn admin_rows_round_trip_and_validate() {
     assert_eq!(s, 404);
 }
 
+/// SPEC §5.5: the server keeps the admin token hashed; `admin.token` is
+/// the operator's copy, which may be deleted.
+#[test]
+fn a_generated_admin_token_is_kept_hashed_and_works_once_its_file_is_deleted() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = data_dir();
+    let server = Server::start_without_admin_token(dir.path(), &[]);
+    let token = std::fs::read_to_string(dir.path().join("admin.token")).expect("admin.token");
+    let hash_path = dir.path().join("admin.token.sha256");
+    let hash = std::fs::read_to_string(&hash_path).expect("admin.token.sha256");
+    assert_eq!(hash, mcmp_engine::secrets::SecretHash::of(&token).to_hex());
+    let mode = std::fs::metadata(&hash_path)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let get = |server: &Server, token: &str| {
+        server
+            .call("GET", "/admin/v1/customers", Some(token), None)
+            .0
+    };
+    assert_eq!(get(&server, &token), 200);
+    assert_eq!(get(&server, "not-the-token"), 401);
+    drop(server);
+    std::fs::remove_file(dir.path().join("admin.token")).expect("rm");
+    let server = Server::start_without_admin_token(dir.path(), &[]);
+    assert_eq!(
+        get(&server, &token),
+        200,
+        "the hash alone lets the token in"
+    );
+    assert!(
+        !dir.path().join("admin.token").exists(),
+        "no new token made"
+    );
+    drop(server);
+    // The configuration may hold the token's hash instead of the token.
+    let config = dir.path().join("mcmp.toml");
+    let vault = mcmp_engine::secrets::SecretHash::of("from-the-vault").to_hex();
+    std::fs::write(&config, format!("[admin]\ntoken-sha256 = \"{vault}\"\n")).expect("config");
+    let server = Server::start_without_admin_token(
+        dir.path(),
+        &["--config", config.to_str().expect("utf-8")],
+    );
+    assert_eq!(get(&server, "from-the-vault"), 200);
+    assert_eq!(get(&server, &token), 401);
+}
+
 #[test]
 fn a_generated_admin_token_is_stored_with_mode_0600() {
     use std::os::unix::fs::PermissionsExt;

@@ -351,4 +351,31 @@ fn no_secret_appears_in_the_log_or_in_admin_answers_after_creation() {
         let leaks: Vec<&String> = log.iter().filter(|l| l.contains(secret.as_str())).collect();
         assert!(leaks.is_empty(), "a secret in the log: {leaks:?}");
     }
+    // At rest only hashes: no file of the data directory holds the client
+    // secret or a signing secret, as text or (signing) decoded.
+    let mut stored: Vec<Vec<u8>> = secrets[2..].iter().map(|s| s.as_bytes().to_vec()).collect();
+    for whsec in &secrets[3..] {
+        let encoded = whsec.strip_prefix("whsec_").expect("whsec_");
+        stored.push(BASE64.decode(encoded).expect("base64"));
+    }
+    for secret in &stored {
+        let files = files_containing(dir.path(), secret);
+        assert!(files.is_empty(), "a secret at rest in {files:?}");
+    }
+}
+
+/// The files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if memchr::memmem::find(&bytes, needle).is_some() {
+                found.push(path);
+            }
+        }
+    }
+    found
 }

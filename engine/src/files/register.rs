@@ -302,7 +302,7 @@ async fn report(shard: &Shard, mut meta: FileMeta) {
             .to_string()
             .into_bytes();
         let signing = crate::io::webhook::Signing {
-            legacy_key: client.secret.as_bytes(),
+            legacy_key: &client.secret_key,
             keys: client.signing_keys(unix_ms(), config.secret_overlap.as_millis() as i64),
         };
         // Stable across retries, as for message reports.

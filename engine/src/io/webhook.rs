@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 
 use crate::http_client::{HttpClient, HttpError};
+use crate::secrets::HmacKey;
 
 /// What one signed POST came to.
 #[derive(Debug)]
@@ -32,10 +32,10 @@ pub enum Posted {
 /// How a webhook is signed.
 pub struct Signing<'a> {
     /// The key of `X-MCMP-Signature` (the client secret).
-    pub legacy_key: &'a [u8],
+    pub legacy_key: &'a HmacKey,
     /// The Standard Webhooks keys in force, newest first (the client's
-    /// signing secrets, decoded); none: no `webhook-signature`.
-    pub keys: Vec<Vec<u8>>,
+    /// signing secrets); none: no `webhook-signature`.
+    pub keys: Vec<HmacKey>,
 }
 
 /// POSTs `body` to `uri` as webhook `id`, signed, waiting at most `timeout`.
@@ -86,11 +86,8 @@ pub fn headers(
 }
 
 /// Base64 HMAC-SHA256 of `"{id}.{timestamp}.{body}"` (Standard Webhooks).
-pub fn standard_signature(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = hmac(key);
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    BASE64.encode(mac.finalize().into_bytes())
+pub fn standard_signature(key: &HmacKey, id: &str, timestamp: i64, body: &[u8]) -> String {
+    BASE64.encode(key.mac(&[format!("{id}.{timestamp}.").as_bytes(), body]))
 }
 
 /// A webhook id from the ids of what the request carries: the same batch
@@ -105,27 +102,9 @@ pub fn webhook_id<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
     format!("msg_{}", crate::codec::hex(&digest[..16]))
 }
 
-fn hmac(key: &[u8]) -> Hmac<Sha256> {
-    // HMAC accepts keys of any length; this cannot fail.
-    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable_mac())
-}
-
 /// `sha256=<hex HMAC-SHA256 of body keyed with secret>`.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    format!("sha256={}", hmac_sha256_hex(secret, body))
-}
-
-/// Hex HMAC-SHA256.
-pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
-    let mut mac = hmac(key);
-    mac.update(body);
-    crate::codec::hex(&mac.finalize().into_bytes())
-}
-
-#[cold]
-#[allow(clippy::panic)]
-fn unreachable_mac() -> Hmac<Sha256> {
-    panic!("HMAC-SHA256 takes keys of any length")
+pub fn signature(key: &HmacKey, body: &[u8]) -> String {
+    format!("sha256={}", crate::codec::hex(&key.mac(&[body])))
 }
 
 #[cfg(test)]
@@ -135,12 +114,11 @@ mod tests {
     #[test]
     fn signature_is_hex_hmac_sha256() {
         // RFC 4231 test case 2.
-        let sig = hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?");
+        let sig = signature(&HmacKey::new(b"Jefe"), b"what do ya want for nothing?");
         assert_eq!(
             sig,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert!(signature(b"k", b"x").starts_with("sha256="));
     }
 
     /// The example of the Standard Webhooks specification (its secret
@@ -151,15 +129,17 @@ mod tests {
             .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
             .expect("base64");
         let body = br#"{"test": 2432232314}"#;
+        let key = HmacKey::new(&key);
         let sig = standard_signature(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body);
         assert_eq!(sig, "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]
     fn headers_sign_with_every_key_in_force_and_ids_are_stable() {
+        let legacy = HmacKey::new(b"client-secret");
         let signing = Signing {
-            legacy_key: b"client-secret",
-            keys: vec![b"new".to_vec(), b"old".to_vec()],
+            legacy_key: &legacy,
+            keys: vec![HmacKey::new(b"new"), HmacKey::new(b"old")],
         };
         let h = headers(&signing, "msg_1", 1700000000, b"{}");
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
@@ -167,13 +147,16 @@ mod tests {
         assert_eq!(get("webhook-timestamp").as_deref(), Some("1700000000"));
         let sigs = get("webhook-signature").expect("signature");
         let expected = [b"new".as_slice(), b"old"]
-            .map(|k| format!("v1,{}", standard_signature(k, "msg_1", 1700000000, b"{}")))
+            .map(|k| {
+                let k = HmacKey::new(k);
+                format!("v1,{}", standard_signature(&k, "msg_1", 1700000000, b"{}"))
+            })
             .join(" ");
         assert_eq!(sigs, expected);
         assert_eq!(webhook_id(["a", "b"]), webhook_id(["a", "b"]));
         assert_ne!(webhook_id(["a", "b"]), webhook_id(["a", "c"]));
         let unsigned = Signing {
-            legacy_key: b"k",
+            legacy_key: &legacy,
             keys: Vec::new(),
         };
         assert!(headers(&unsigned, "m", 1, b"")

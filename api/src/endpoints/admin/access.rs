@@ -55,7 +55,7 @@ fn unauthorized(msg: &str) -> Response<Body> {
 pub(crate) fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Who, Response<Body>> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     if let Some(token) = auth::bearer_token(header(AUTHORIZATION)) {
-        let ok = auth::constant_time_eq(token.as_bytes(), api.state.admin_token.as_bytes());
+        let ok = api.state.admin_token.matches(token);
         return match ok {
             true => Ok(Who::Token),
             false => Err(unauthorized("admin token required")),

@@ -14,6 +14,7 @@ use crate::http::answer::{bad_request, body, deleted_or_404, store_error, Answer
 use crate::http::{self, Body};
 use crate::time::now_ms;
 use mcmp_engine::rt;
+use mcmp_engine::secrets::HmacKey;
 
 /// Length of a generated client secret, in random bytes.
 const SECRET_BYTES: usize = 24;
@@ -79,15 +80,16 @@ pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming
             )
         })
     };
-    let signing = new_signing_secret()?;
-    let client = Client {
-        client_id: format!("c_{}", random(12)?),
-        group_code: g.to_string(),
-        secret: random(SECRET_BYTES)?,
-        report_uri: b.report_uri,
-        created_at_ms: now_ms(),
-        signing_secrets: vec![signing.clone()],
-    };
+    let (signing_text, signing) = new_signing_secret()?;
+    let secret = random(SECRET_BYTES)?;
+    let mut client = Client::new(
+        format!("c_{}", random(12)?),
+        g.to_string(),
+        &secret,
+        now_ms(),
+    );
+    client.report_uri = b.report_uri;
+    client.signing_secrets = vec![signing];
     put_for_customer(
         api,
         g,
@@ -98,13 +100,14 @@ pub(crate) async fn create_client(api: &ShardApi, g: &str, req: Request<Incoming
     .await?;
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"client_id": client.client_id, "client_secret": client.secret,
-                "signing_secret": signing.secret, "report_uri": client.report_uri}),
+        &json!({"client_id": client.client_id, "client_secret": secret,
+                "signing_secret": signing_text, "report_uri": client.report_uri}),
     ))
 }
 
-/// A new `whsec_` signing secret (32 random bytes), made now.
-fn new_signing_secret() -> Result<SigningSecret, Response<Body>> {
+/// A new `whsec_` signing secret (32 random bytes), made now: its text,
+/// shown once, and what is kept of it.
+fn new_signing_secret() -> Result<(String, SigningSecret), Response<Body>> {
     use base64::Engine as _;
     let mut key = [0u8; SIGNING_KEY_BYTES];
     getrandom::getrandom(&mut key).map_err(|e| {
@@ -115,16 +118,17 @@ fn new_signing_secret() -> Result<SigningSecret, Response<Body>> {
         )
     })?;
     let encoded = base64::engine::general_purpose::STANDARD.encode(key);
-    Ok(SigningSecret {
-        secret: format!("{SIGNING_SECRET_PREFIX}{encoded}"),
+    let secret = SigningSecret {
+        key: HmacKey::new(&key),
         created_at_ms: now_ms(),
-    })
+    };
+    Ok((format!("{SIGNING_SECRET_PREFIX}{encoded}"), secret))
 }
 
 /// `POST /customers/{g}/clients/{c}/signing-secrets`: a new signing secret
 /// signs at once; the one before also signs for `reports.secret-overlap`.
 pub(crate) async fn rotate_signing_secret(api: &ShardApi, g: &str, c: &str) -> Answer {
-    let secret = new_signing_secret()?;
+    let (text, secret) = new_signing_secret()?;
     let overlap = api.state.config.reports.secret_overlap;
     let overlap_ms = overlap.as_millis() as i64;
     let (g2, c2, new) = (g.to_string(), c.to_string(), secret.clone());
@@ -153,7 +157,7 @@ pub(crate) async fn rotate_signing_secret(api: &ShardApi, g: &str, c: &str) -> A
     let until = crate::time::format_rfc3339(secret.created_at_ms + overlap_ms);
     Ok(http::json(
         StatusCode::CREATED,
-        &json!({"client_id": c, "signing_secret": secret.secret, "previous_valid_until": until}),
+        &json!({"client_id": c, "signing_secret": text, "previous_valid_until": until}),
     ))
 }
 
