@@ -12,6 +12,13 @@ function esc(v) {
   return String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
+/** A wait in ms as seconds ("–" when there is none). */
+const age = (ms) => (ms === null || ms === undefined ? "–" : `${(ms / 1000).toFixed(1)} s`);
+/** A rate per second. */
+const perSecond = (r) => (r === undefined ? "–" : Number(r).toFixed(1));
+/** A share as a percentage. */
+const percent = (r) => (r === undefined ? "–" : `${(Number(r) * 100).toFixed(1)} %`);
+
 function showError(msg) {
   const box = $("#error");
   box.textContent = msg;
@@ -81,7 +88,19 @@ const screens = {
     view.innerHTML = `<h2>Overview</h2>
       <div class="tiles" id="tiles"><div class="tile">waiting for the first figures…</div></div>
       <h3>Per channel (per second)</h3><div id="channels"></div>
-      <h3>Senders</h3><div id="live-senders"></div>`;
+      <h3>Senders</h3><div id="live-senders"></div>
+      <h3>Latest alerts</h3><div id="alerts">loading…</div>`;
+    const showAlerts = async () => {
+      try {
+        const { alerts } = await api("GET", "/alerts?limit=10");
+        $("#alerts").innerHTML = alerts.length
+          ? table(["at", "event", "detail"], alerts.map((a) => [a.at, a.event,
+            Object.entries(a.detail).filter(([k]) => k !== "shard").map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ")]))
+          : "none";
+      } catch (e) { $("#alerts").textContent = `alerts: ${e.message}`; }
+    };
+    await showAlerts();
+    let ticks = 0;
     let last = null;
     events = new EventSource("/admin/v1/events");
     events.addEventListener("stats", (ev) => {
@@ -106,9 +125,11 @@ const screens = {
           rate(fin.failed, prev.failed), rate(f.rejected[ch], last?.rejected[ch] ?? 0), f.accepted[ch]];
       });
       $("#channels").innerHTML = table(["channel", "accepted/s", "delivered/s", "failed/s", "rejected/s", "accepted total"], rows);
-      const senders = Object.entries(f.senders).map(([n, s]) => [n, s.connected, s.queued, s.in_flight]);
-      $("#live-senders").innerHTML = table(["sender", "connected", "queued", "in flight"], senders);
+      const senders = Object.entries(f.senders).map(([n, s]) => [n, s.connected, s.queued, age(s.oldest_queued_age_ms), s.in_flight,
+        perSecond(s.submitted_per_second), percent(s.error_rate)]);
+      $("#live-senders").innerHTML = table(["sender", "connected", "queued", "oldest queued", "in flight", "TPS", "error rate"], senders);
       last = f;
+      if (++ticks % 5 === 0) showAlerts();
     });
   },
 
@@ -116,12 +137,13 @@ const screens = {
     const { senders } = await api("GET", "/senders");
     const rows = senders.map((s) => [
       s.name, s.group, (s.channels || []).join(" "), s.transport?.type, s.ability,
-      s.state?.connected, s.state?.queued, s.state?.in_flight, s.state?.sent, s.state?.failed,
+      s.state?.connected, s.state?.queued, age(s.state?.oldest_queued_age_ms), s.state?.in_flight,
+      perSecond(s.state?.submitted_per_second), percent(s.state?.error_rate), s.state?.sent, s.state?.failed,
       { html: `<button data-act="suspend" data-name="${esc(s.name)}">Suspend</button>
                <button data-act="resume" data-name="${esc(s.name)}">Resume</button>` },
     ]);
     view.innerHTML = `<h2>Senders</h2>` +
-      table(["name", "group", "channels", "type", "ability", "connected", "queued", "in flight", "sent", "failed", ""], rows) +
+      table(["name", "group", "channels", "type", "ability", "connected", "queued", "oldest queued", "in flight", "TPS", "error rate", "sent", "failed", ""], rows) +
       form("sender-form", "Add or replace a sim sender", [["name", "name", "required"], ["group", "group", "required"], ["channels", "channels", 'value="SMS"'], ["carriers", "carriers", 'value="*"']], "Save sender") +
       form("move-form", "Move a sender's queue", [["name", "from", "required"], ["to", "to", "required"]], "Move queue");
     view.querySelectorAll("button[data-act]").forEach((b) => b.addEventListener("click", () => {
@@ -136,12 +158,12 @@ const screens = {
 
   async queues(view) {
     const [{ senders }, stats] = await Promise.all([api("GET", "/senders"), api("GET", "/stats")]);
-    const rows = senders.map((s) => [s.name, s.group, s.ability, s.state?.connected, s.state?.queued, s.state?.in_flight]);
+    const rows = senders.map((s) => [s.name, s.group, s.ability, s.state?.connected, s.state?.queued, age(s.state?.oldest_queued_age_ms), s.state?.in_flight]);
     view.innerHTML = `<h2>Queues</h2><div class="tiles">
         <div class="tile" data-figure="held">held (no sender)<b>${esc(stats.held)}</b></div>
         <div class="tile">not final<b>${esc(stats.live_messages)}</b></div>
         <div class="tile">scheduled<b>${esc(stats.messages?.by_status?.scheduled ?? 0)}</b></div></div>` +
-      table(["sender", "group", "ability", "connected", "queued", "in flight"], rows) +
+      table(["sender", "group", "ability", "connected", "queued", "oldest queued", "in flight"], rows) +
       form("scheduled-form", "Scheduled sends of a customer", [["customer", "customer", "required"]], "List") +
       `<div id="scheduled"></div>`;
     $("#scheduled-form").addEventListener("submit", async (ev) => {
@@ -247,6 +269,17 @@ const screens = {
   },
 
   async messages(view) {
+    const reportLine = (r) => {
+      if (!r) return "";
+      const tries = `${r.failed_attempts} failed attempt${r.failed_attempts === 1 ? "" : "s"}`;
+      switch (r.state) {
+        case "none": return "report: none yet (the message is not final)";
+        case "pending": return "report: on its way to the customer's endpoint";
+        case "retrying": return `report: retrying after ${tries}, next attempt ${r.next_attempt}`;
+        case "delivered": return `report: delivered to the customer's endpoint (after ${tries})`;
+        default: return `report: abandoned after ${tries} (available by polling; redrive on the webhooks screen)`;
+      }
+    };
     view.innerHTML = `<h2>Messages</h2>` +
       form("id-form", "By id", [["id", "message id", "required"]], "Find") +
       form("search-form", "By customer", [["customer", "customer", "required"], ["src_msg_id", "src_msg_id"], ["to", "recipient"], ["status", "status"], ["since", "since (RFC 3339)"], ["until", "until (RFC 3339)"]], "Search") +
@@ -254,7 +287,8 @@ const screens = {
     const showTimeline = (m) => {
       const rows = (m.events || []).map((e) => [e.at, e.status, e.code, e.delivered ?? ""]);
       $("#timeline").innerHTML = `<h3 id="timeline-of">Timeline of ${esc(m.message_id)} (${esc(m.group_code ?? "")} · ${esc(m.src_msg_id)} → ${esc(m.to)}, via ${esc(m.sender ?? "–")} / ${esc(m.carrier ?? "–")})</h3>` +
-        table(["at", "status", "code", "carrier said delivered"], rows);
+        table(["at", "status", "code", "carrier said delivered"], rows) +
+        `<p id="report-state">${esc(reportLine(m.report))}</p>`;
     };
     const list = (messages) => {
       $("#found").innerHTML = table(["id", "src_msg_id", "to", "channel", "status", "code", "created", ""], messages.map((m) =>

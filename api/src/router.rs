@@ -13,7 +13,7 @@ use crate::auth::{self, Claims};
 use crate::context::ShardApi;
 use crate::endpoints::admin::messages as admin_messages;
 use crate::endpoints::admin::{
-    access, audit, blocked, clients, customers, delete_row, events, export, operators,
+    access, alerts, audit, blocked, clients, customers, delete_row, events, export, operators,
     origin_codes, pnx, routes, senders, spam, webhooks,
 };
 use crate::endpoints::console::{self, Asset};
@@ -238,7 +238,8 @@ async fn admin_clients(
 }
 
 /// `/admin/v1/`: senders, routes, PNX, webhooks, stats, blocked messages,
-/// agents, message search and the audit log; any other path is 404.
+/// agents, message search, the audit log and the recent alerts; any other
+/// path is 404.
 async fn admin_routing_table(
     api: &ShardApi,
     method: Method,
@@ -287,6 +288,11 @@ async fn admin_routing_table(
             audit::list(api, &params).await
         }
         (_, ["audit"]) => Err(http::method_not_allowed()),
+        (Method::GET, ["alerts"]) => {
+            let params = http::parse_query(req.uri().query());
+            alerts::list(api, &params).await
+        }
+        (_, ["alerts"]) => Err(http::method_not_allowed()),
         _ => Err(http::not_found()),
     }
 }

@@ -14,7 +14,8 @@
 //! The shard owns its [`Alerts`] (no thread-local): the WAL gets it at
 //! construction, the rest of the driver reaches it through the shard.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -98,12 +99,29 @@ pub fn slack_body(event: AlertEvent, at: &str, detail: &Value) -> Value {
     json!({"text": text, "blocks": blocks})
 }
 
-/// Where one shard's alerts go: the log always, and a POST when a URL is
-/// configured. Owned by the shard and handed to the code that raises alerts
-/// (the WAL gets it at construction).
+/// Alerts a shard remembers for the console (`GET /admin/v1/alerts`); an
+/// older one leaves as a new one comes.
+pub const RECENT_ALERTS: usize = 100;
+
+/// An alert raised lately, as `GET /admin/v1/alerts` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentAlert {
+    /// When (unix ms).
+    pub at_ms: i64,
+    /// What happened.
+    pub event: AlertEvent,
+    /// The detail, with the shard.
+    pub detail: Value,
+}
+
+/// Where one shard's alerts go: the log always, its last
+/// [`RECENT_ALERTS`] for the console, and a POST when a URL is
+/// configured. Owned by the shard and handed to the code that raises
+/// alerts (the WAL gets it at construction).
 pub struct Alerts {
     shard: usize,
     sink: Option<Sink>,
+    recent: RefCell<VecDeque<RecentAlert>>,
 }
 
 struct Sink {
@@ -127,13 +145,35 @@ impl Alerts {
             http,
             in_flight: Rc::default(),
         });
-        Alerts { shard, sink }
+        Alerts {
+            shard,
+            sink,
+            recent: RefCell::default(),
+        }
+    }
+
+    /// The alerts raised here lately, newest first.
+    pub fn recent(&self) -> Vec<RecentAlert> {
+        self.recent.borrow().iter().cloned().collect()
     }
 
     /// Raises an alert: logged, and POSTed when a URL is configured.
     /// `detail` is an object; the shard is added to it.
     pub fn raise(&self, event: AlertEvent, detail: Value) {
         tracing::warn!(event = event.as_str(), shard = self.shard, %detail, "alert");
+        let mut detail = detail;
+        if let Value::Object(m) = &mut detail {
+            m.insert("shard".into(), Value::from(self.shard));
+        }
+        let at_ms = crate::unix_ms();
+        let mut recent = self.recent.borrow_mut();
+        recent.truncate(RECENT_ALERTS - 1);
+        recent.push_front(RecentAlert {
+            at_ms,
+            event,
+            detail: detail.clone(),
+        });
+        drop(recent);
         let Some(sink) = &self.sink else {
             return;
         };
@@ -144,11 +184,7 @@ impl Alerts {
             );
             return;
         }
-        let mut detail = detail;
-        if let Value::Object(m) = &mut detail {
-            m.insert("shard".into(), Value::from(self.shard));
-        }
-        let at = crate::time::format_rfc3339(crate::unix_ms());
+        let at = crate::time::format_rfc3339(at_ms);
         let body = match sink.format {
             AlertFormat::Json => json!({"event": event.as_str(), "at": at, "detail": detail}),
             AlertFormat::Slack => slack_body(event, &at, &detail),

@@ -71,6 +71,7 @@ mod sim;
 
 // The facade: what the API crate uses of the driver side.
 pub use agents::{AgentView, Heartbeat};
+pub use alerts::{AlertEvent, RecentAlert, RECENT_ALERTS};
 pub use digest::parse_time_of_day;
 pub use history::store::BlockedQuery;
 pub use http_client::{check_url, is_public};

@@ -405,6 +405,13 @@ fn an_operator_runs_mcmp_from_the_console_in_a_real_browser() {
         "the accepted counter to reach 5",
         "return Number(document.querySelector('[data-figure=accepted] b')?.textContent) >= 5",
     );
+    // Per sender: queue age, TPS and error rate; and the latest alerts,
+    // among them the sim sender coming up.
+    b.wait(
+        "the senders' rates and the sender_up alert",
+        "return document.getElementById('live-senders')?.innerText.includes('error rate') \
+         && document.getElementById('alerts')?.innerText.includes('sender=BC_S_SIM01')",
+    );
     b.shot("03-overview-live");
 
     // Found by recipient, with its timeline.
@@ -422,6 +429,11 @@ fn an_operator_runs_mcmp_from_the_console_in_a_real_browser() {
     let timeline = b.text();
     assert!(
         timeline.contains("accepted") && timeline.contains("submitted"),
+        "{timeline}"
+    );
+    // The client has no report_uri: its report was abandoned at once.
+    assert!(
+        timeline.contains("report: abandoned after 0 failed attempts"),
         "{timeline}"
     );
     b.shot("04-message-timeline");

@@ -462,6 +462,19 @@ fn operators_search_messages_of_any_customer() {
     assert_eq!(timeline.first(), Some(&"accepted"));
     assert_eq!(timeline.last(), Some(&"delivered"));
     assert!(timeline.contains(&"submitted"), "{timeline:?}");
+    // And where its report stands: the endpoint (port 9) refuses, so the
+    // report is retried, with the next attempt given.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let (_, m) = server.admin("GET", &format!("/messages/{id}"), None);
+        if m["report"]["state"] == "retrying" || std::time::Instant::now() > deadline {
+            break m["report"].clone();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(report["state"], "retrying", "{report}");
+    assert!(report["failed_attempts"].as_u64() >= Some(1), "{report}");
+    assert!(report["next_attempt"].is_string(), "{report}");
 
     let (s, found) = server.admin("GET", "/messages?customer=MS1&src_msg_id=ms-1", None);
     assert_eq!(s, 200);

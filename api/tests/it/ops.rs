@@ -148,9 +148,12 @@ fn demo_sends_an_sms_end_to_end_and_a_second_run_prints_the_same_client() {
         "{m}"
     );
     let first_id = server.client_id.clone();
+    let first_secret = server.client_secret.clone();
     drop(server);
     let again = DemoServer::start(dir.path());
     assert_eq!(again.client_id, first_id);
+    // Only the secret's hash was kept: the rerun prints a fresh secret.
+    assert_ne!(again.client_secret, first_secret);
     let (_, clients) = again.call(
         "GET",
         "/admin/v1/customers/DEMO/clients",
@@ -370,6 +373,28 @@ fn sender_down_and_up_alerts_are_posted_to_the_webhook() {
     assert!((200..300).contains(&s), "{s} {v}");
     let down = wait_alert(&alerts, "sender_down", "AL_S_SIM01");
     assert_eq!(down["detail"]["reason"], "stopped", "{down}");
+    // The console's overview lists them too, newest first (SPEC §5.7).
+    let (s, listed) = server.admin("GET", "/alerts?limit=10", None);
+    assert_eq!(s, 200, "{listed}");
+    let events: Vec<(&str, &str)> = listed["alerts"]
+        .as_array()
+        .expect("alerts")
+        .iter()
+        .filter(|a| a["detail"]["sender"] == "AL_S_SIM01")
+        .map(|a| {
+            (
+                a["event"].as_str().unwrap_or(""),
+                a["at"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events.iter().map(|e| e.0).collect::<Vec<_>>(),
+        ["sender_down", "sender_up"],
+        "{listed}"
+    );
+    assert!(events[0].1 >= events[1].1, "{listed}");
+    assert_eq!(server.admin("GET", "/alerts?limit=0", None).0, 400);
 }
 
 /// Issue 17: with `alerts.format = "slack"` an alert is a Slack (or

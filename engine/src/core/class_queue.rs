@@ -72,6 +72,11 @@ impl<T> ClassQueue<T> {
         Some(behind.unwrap_or(top))
     }
 
+    /// The first item of each class that has one.
+    pub fn fronts(&self) -> impl Iterator<Item = &T> {
+        self.classes.iter().filter_map(VecDeque::front)
+    }
+
     /// The item the next pop takes.
     pub fn peek(&self) -> Option<&T> {
         self.classes[self.next_class()?].front()

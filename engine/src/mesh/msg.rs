@@ -12,6 +12,7 @@ use crate::catalog::Snapshot;
 use crate::core::dedup::{ClaimOutcome, DedupKey};
 use crate::core::lifecycle::cancel::CancelOutcome;
 use crate::core::lifecycle::events::OwnerEvent;
+use crate::core::lifecycle::report::ReportState;
 use crate::core::lifecycle::store::MessageView;
 use crate::core::receipts::ReceiptKey;
 use crate::metrics::{Gauges, MetricsSnapshot};
@@ -224,8 +225,9 @@ pub enum MessagesMsg {
         id: MessageId,
         /// The customer asking (`None`: an operator, any customer's).
         group_code: Option<String>,
-        /// The state, or `None` when absent or not the customer's.
-        reply: Reply<Option<MessageView>>,
+        /// The state and its report's, or `None` when absent or not the
+        /// customer's.
+        reply: Reply<Option<(MessageView, ReportState)>>,
     },
     /// Cancel a message.
     Cancel {
@@ -322,6 +324,11 @@ pub enum AdminMsg {
     },
     /// Agents the receiving shard owns: a heartbeat, or the list.
     Agent(AgentMsg),
+    /// The alerts the shard raised lately, newest first.
+    Alerts {
+        /// The alerts.
+        reply: Reply<Vec<crate::alerts::RecentAlert>>,
+    },
 }
 
 /// A request for `count` weighted picks of one route key.

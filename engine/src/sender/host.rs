@@ -234,10 +234,19 @@ impl SenderHost {
     /// Adds this shard's sessions to the scrape-time gauges, and reports the
     /// SMPP protocol errors counted since the last scrape.
     pub fn gauges(&self, shard: &Shard, gauges: &mut crate::metrics::Gauges) {
+        let snapshot = shard.snapshot();
+        let shards = shard.shards();
         for (name, list) in self.sessions.borrow().iter() {
             let queued: usize = list.iter().map(|s| s.queue.len()).sum();
             let connected = list.iter().filter(|s| s.is_up()).count() as u64;
-            let in_flight = list.first().map_or(0, |s| s.live.in_flight().max(0) as u64);
+            // In flight is sender-wide: counted by the first shard hosting it.
+            let first_host = snapshot.senders.get(name).and_then(|e| {
+                (0..shards).find(|s| sessions_on(name, &e.config.transport, *s, shards) > 0)
+            });
+            let in_flight = match first_host == Some(shard.id) {
+                true => list.first().map_or(0, |s| s.live.in_flight().max(0) as u64),
+                false => 0,
+            };
             let value = crate::metrics::SenderGauges {
                 queue_depth: queued as u64,
                 in_flight,
@@ -297,9 +306,9 @@ impl SenderHost {
         let mut expired = Vec::new();
         for list in self.sessions.borrow().values() {
             if let Some(first) = list.first() {
-                first
-                    .live
-                    .set_queued(shard.id, list.iter().map(|s| s.queue.len()).sum());
+                let queued = list.iter().map(|s| s.queue.len()).sum();
+                let oldest = list.iter().filter_map(|s| s.queue.oldest_ms()).min();
+                first.live.set_queued(shard.id, queued, oldest);
             }
             for s in list {
                 for m in s.queue.take_expired() {
@@ -399,6 +408,7 @@ fn submit_failed(
     (code, retry, detail): (crate::codes::ResultCode, bool, String),
 ) {
     s.live.resolved();
+    s.live.count_submission(false, crate::unix_ms());
     if !retry {
         s.live
             .failed
@@ -494,7 +504,9 @@ fn receipt_arrived(shard: &Shard, receipt: Deferred) {
 /// and told to the message's owner with the key its receipt will find.
 fn submitted(shard: &Rc<Shard>, s: &LocalSession, id: MessageId, carrier_id: String) {
     let live = &s.live;
-    live.record_outcome(true, crate::unix_ms());
+    let now = crate::unix_ms();
+    live.record_outcome(true, now);
+    live.count_submission(true, now);
     live.resolved();
     live.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     live.saw_id(false, &carrier_id);

@@ -15,6 +15,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+use super::rate::RateRing;
 use crate::core::receipts::{shape, IdEvidence, IdShape, DECIMAL_AFTER};
 
 /// Live state of one sender. Created once per sender name and kept across
@@ -23,6 +24,13 @@ use crate::core::receipts::{shape, IdEvidence, IdShape, DECIMAL_AFTER};
 pub struct SenderLive {
     up_per_shard: Vec<AtomicU32>,
     queued_per_shard: Vec<AtomicI64>,
+    /// When the oldest message queued on each shard was queued (unix ms;
+    /// 0: none).
+    oldest_per_shard: Vec<AtomicI64>,
+    /// Submissions the carrier took, by second.
+    taken_rate: RateRing,
+    /// Submissions that failed (final or worth retrying), by second.
+    failed_rate: RateRing,
     pushed: AtomicU64,
     resolved: AtomicU64,
     /// Messages the carrier took.
@@ -53,6 +61,22 @@ pub struct SenderLive {
     id_digits: [AtomicU8; 2],
 }
 
+/// A sender's recent activity (SPEC §5.7, the console's senders screen):
+/// rates over the last [`RATE_SECONDS`](super::rate::RATE_SECONDS) whole
+/// seconds, all shards together.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SenderActivity {
+    /// Submissions the carrier took, per second.
+    pub submitted_per_second: f64,
+    /// Submissions that failed (refused, or worth retrying elsewhere).
+    pub failed_per_second: f64,
+    /// Failed over tried (0 when nothing was tried).
+    pub error_rate: f64,
+    /// How long the oldest message queued at the sender has waited; none
+    /// when nothing is queued.
+    pub oldest_queued_age_ms: Option<i64>,
+}
+
 /// Length of an error-rate window.
 pub const HEALTH_WINDOW_MS: i64 = 10_000;
 /// Failures a window needs before the rate can sideline a sender.
@@ -66,6 +90,9 @@ impl SenderLive {
         SenderLive {
             up_per_shard: (0..shards).map(|_| AtomicU32::new(0)).collect(),
             queued_per_shard: (0..shards).map(|_| AtomicI64::new(0)).collect(),
+            oldest_per_shard: (0..shards).map(|_| AtomicI64::new(0)).collect(),
+            taken_rate: RateRing::default(),
+            failed_rate: RateRing::default(),
             pushed: AtomicU64::new(0),
             resolved: AtomicU64::new(0),
             sent: AtomicU64::new(0),
@@ -228,10 +255,44 @@ impl SenderLive {
         (0..n).map(|i| (spread + i) % n).find(|&s| self.up_on(s))
     }
 
-    /// Sets the queue length sampled on `shard`.
-    pub fn set_queued(&self, shard: usize, queued: usize) {
+    /// Sets the queue length sampled on `shard`, and when its oldest
+    /// message was queued.
+    pub fn set_queued(&self, shard: usize, queued: usize, oldest_ms: Option<i64>) {
         if let Some(q) = self.queued_per_shard.get(shard) {
             q.store(queued as i64, Ordering::Relaxed);
+        }
+        if let Some(o) = self.oldest_per_shard.get(shard) {
+            o.store(oldest_ms.unwrap_or(0), Ordering::Relaxed);
+        }
+    }
+
+    /// When the oldest message queued on any shard was queued (unix ms).
+    pub fn oldest_queued_ms(&self) -> Option<i64> {
+        self.oldest_per_shard
+            .iter()
+            .map(|o| o.load(Ordering::Relaxed))
+            .filter(|at| *at > 0)
+            .min()
+    }
+
+    /// Counts a submission at `now_ms`: taken by the carrier or failed.
+    pub fn count_submission(&self, taken: bool, now_ms: i64) {
+        match taken {
+            true => self.taken_rate.add(now_ms),
+            false => self.failed_rate.add(now_ms),
+        }
+    }
+
+    /// Its recent activity at `now_ms`, as the console shows it.
+    pub fn activity(&self, now_ms: i64) -> SenderActivity {
+        let taken = self.taken_rate.per_second(now_ms);
+        let failed = self.failed_rate.per_second(now_ms);
+        let tried = taken + failed;
+        SenderActivity {
+            submitted_per_second: taken,
+            failed_per_second: failed,
+            error_rate: if tried > 0.0 { failed / tried } else { 0.0 },
+            oldest_queued_age_ms: self.oldest_queued_ms().map(|at| (now_ms - at).max(0)),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod host;
 pub mod http;
 pub mod live;
 pub mod queue;
+pub mod rate;
 pub mod sim;
 pub mod smpp;
 pub mod smtp;

@@ -30,6 +30,13 @@ pub enum Pushed {
     Displaced(Box<Outbound>),
 }
 
+/// A queued message and when it was queued (unix ms), for the sender's
+/// oldest queued age.
+struct Queued {
+    at_ms: i64,
+    msg: Outbound,
+}
+
 /// A bounded queue of [`Outbound`] messages between routing and one
 /// session, served by traffic class ([`ClassQueue`]: `otp` first, each
 /// waiting lower class one pop in ten). The bound is on all classes
@@ -41,7 +48,7 @@ pub enum Pushed {
 /// pop that reaches it sets it aside ([`SessionQueue::take_expired`]), and
 /// the host reports it (its owner ends it 5007 by the same deadline).
 pub struct SessionQueue {
-    items: RefCell<ClassQueue<Outbound>>,
+    items: RefCell<ClassQueue<Queued>>,
     bound: usize,
     ready: LocalNotify,
     expired: RefCell<Vec<Outbound>>,
@@ -75,11 +82,12 @@ impl SessionQueue {
         let mut pushed = Pushed::Queued;
         if items.len() >= self.bound {
             match items.displace_below(msg.class) {
-                Some(lower) => pushed = Pushed::Displaced(Box::new(lower)),
+                Some(lower) => pushed = Pushed::Displaced(Box::new(lower.msg)),
                 None => return Err(QueueFull(msg)),
             }
         }
-        items.push(msg.class, msg);
+        let at_ms = crate::unix_ms();
+        items.push(msg.class, Queued { at_ms, msg });
         drop(items);
         self.ready.notify();
         Ok(pushed)
@@ -88,7 +96,10 @@ impl SessionQueue {
     /// Puts a message back at the head of its class (a retry after a
     /// transient failure).
     pub fn push_front(&self, msg: Outbound) {
-        self.items.borrow_mut().push_front(msg.class, msg);
+        let at_ms = crate::unix_ms();
+        self.items
+            .borrow_mut()
+            .push_front(msg.class, Queued { at_ms, msg });
         self.ready.notify();
     }
 
@@ -96,7 +107,7 @@ impl SessionQueue {
     pub fn try_pop(&self) -> Option<Outbound> {
         let mut items = self.items.borrow_mut();
         let mut now = None;
-        while let Some(m) = items.pop() {
+        while let Some(Queued { msg: m, .. }) = items.pop() {
             let now = *now.get_or_insert_with(crate::unix_ms);
             if m.expires_at_ms > now {
                 return Some(m);
@@ -124,12 +135,19 @@ impl SessionQueue {
 
     /// Empties the queue, most urgent class first (its sender left routing).
     pub fn drain(&self) -> Vec<Outbound> {
-        self.items.borrow_mut().drain()
+        let drained = self.items.borrow_mut().drain();
+        drained.into_iter().map(|q| q.msg).collect()
     }
 
     /// Removes the message `id` if it is still queued (a cancel).
     pub fn remove(&self, id: crate::model::MessageId) -> bool {
-        self.items.borrow_mut().remove(|m| m.id == id).is_some()
+        self.items.borrow_mut().remove(|q| q.msg.id == id).is_some()
+    }
+
+    /// When the oldest message queued was queued (unix ms), if any: the
+    /// earliest head of the classes, each a FIFO.
+    pub fn oldest_ms(&self) -> Option<i64> {
+        self.items.borrow().fronts().map(|q| q.at_ms).min()
     }
 }
 

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use super::{unix_secs, Shard};
 use crate::catalog::CatalogError;
 use crate::core::dedup::{ClaimOutcome, DedupKey};
+use crate::core::lifecycle::report::ReportState;
 use crate::core::lifecycle::store::MessageView;
 use crate::mesh::call::{ask, ask_all};
 use crate::mesh::msg::{AdminMsg, DedupMsg, MeshMsg, MessagesMsg, QuotaMsg, SessionMsg};
@@ -172,7 +173,7 @@ impl Shard {
         since_ms: i64,
     ) -> Option<MessageView> {
         for id in candidates.into_iter().rev() {
-            let view = self.view(id, Some(group_code)).await;
+            let view = self.view(id, Some(group_code)).await.map(|(v, _)| v);
             if let Some(v) = view.filter(|v| v.src_msg_id == src_msg_id) {
                 if v.created_at_ms >= since_ms {
                     return Some(v);
@@ -195,7 +196,7 @@ impl Shard {
         self: &Rc<Self>,
         id: MessageId,
         group_code: Option<&str>,
-    ) -> Option<MessageView> {
+    ) -> Option<(MessageView, ReportState)> {
         if id.shard() >= self.shards() {
             return None;
         }
@@ -223,8 +224,8 @@ impl Shard {
         let found = self.shared.history.read(move |s| s.get(id, now)).await;
         found
             .flatten()
-            .map(|m| m.view)
-            .filter(|v| group_code.is_none_or(|g| v.group_code == g))
+            .map(|m| (m.view, m.report))
+            .filter(|(v, _)| group_code.is_none_or(|g| v.group_code == g))
     }
 
     /// Finds a customer's message by `src_msg_id`: within the dedup window
@@ -353,10 +354,38 @@ impl Shard {
         crate::metrics::render(&merged, &gauges)
     }
 
+    /// The alerts every shard raised lately, newest first, at most
+    /// `limit`.
+    pub async fn recent_alerts(self: &Rc<Self>, limit: usize) -> Vec<crate::alerts::RecentAlert> {
+        let mut all: Vec<crate::alerts::RecentAlert> =
+            ask_all(self, |reply| MeshMsg::Admin(AdminMsg::Alerts { reply }))
+                .await
+                .into_iter()
+                .flatten()
+                .flatten()
+                .collect();
+        all.sort_by_key(|a| std::cmp::Reverse(a.at_ms));
+        all.truncate(limit);
+        all
+    }
+
     /// The console's live figures, merged over the shards (JSON).
     pub async fn live_figures(self: &Rc<Self>) -> serde_json::Value {
         let (merged, gauges) = self.merged_metrics().await;
-        crate::metrics::figures(&merged, &gauges, unix_ms())
+        let now = unix_ms();
+        let mut figures = crate::metrics::figures(&merged, &gauges, now);
+        let snapshot = self.snapshot();
+        if let Some(rows) = figures["senders"].as_object_mut() {
+            for (name, row) in rows.iter_mut() {
+                let activity = snapshot.senders.get(name).map(|e| e.live.activity(now));
+                if let (Some(activity), Some(row)) = (activity, row.as_object_mut()) {
+                    if let Ok(serde_json::Value::Object(a)) = serde_json::to_value(activity) {
+                        row.extend(a);
+                    }
+                }
+            }
+        }
+        figures
     }
 
     /// Reads from the catalog store off-core (admin GETs).

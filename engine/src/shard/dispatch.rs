@@ -236,6 +236,9 @@ impl Shard {
                 let _ = reply.send(self.metrics_snapshot());
             }
             AdminMsg::Agent(msg) => crate::agents::handle(self, msg),
+            AdminMsg::Alerts { reply } => {
+                let _ = reply.send(self.alerts.recent());
+            }
         }
     }
 }

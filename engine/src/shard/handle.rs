@@ -14,6 +14,7 @@ use crate::codec::BlockedRecord;
 use crate::codes::ResultCode;
 use crate::core::accept::{Origin, Verdict};
 use crate::core::lifecycle::cancel::CancelOutcome;
+use crate::core::lifecycle::report::ReportState;
 use crate::core::lifecycle::store::MessageView;
 use crate::metrics::HttpRoute;
 use crate::model::{MessageId, MessageRequest};
@@ -126,11 +127,13 @@ impl ShardHandle {
 
     /// A message of `group_code`, read at its owning shard.
     pub async fn view(&self, id: MessageId, group_code: &str) -> Option<MessageView> {
-        self.shard.view(id, Some(group_code)).await
+        let found = self.shard.view(id, Some(group_code)).await;
+        found.map(|(view, _)| view)
     }
 
-    /// A message's current state, whoever's it is (operators).
-    pub async fn view_any(&self, id: MessageId) -> Option<MessageView> {
+    /// A message's current state and its report's, whoever's it is
+    /// (operators).
+    pub async fn view_any(&self, id: MessageId) -> Option<(MessageView, ReportState)> {
         self.shard.view(id, None).await
     }
 
@@ -237,6 +240,11 @@ impl ShardHandle {
     /// Every shard's metrics, Prometheus text.
     pub async fn render_metrics(&self) -> String {
         self.shard.render_metrics().await
+    }
+
+    /// The alerts every shard raised lately, newest first, at most `limit`.
+    pub async fn recent_alerts(&self, limit: usize) -> Vec<crate::alerts::RecentAlert> {
+        self.shard.recent_alerts(limit).await
     }
 
     /// The console's live figures (counters and gauges), merged (JSON).

@@ -5,6 +5,8 @@
 //! same query and cursor as the customer's `GET /v1/messages`).
 
 use hyper::{Response, StatusCode};
+use mcmp_engine::core::lifecycle::report::ReportState;
+use mcmp_engine::core::lifecycle::store::MessageView;
 use mcmp_engine::model::MessageId;
 use serde_json::{json, Value};
 
@@ -13,21 +15,40 @@ use crate::endpoints::messages::message_json;
 use crate::endpoints::reports;
 use crate::http::{self, Body};
 
-fn with_owner(v: &mcmp_engine::core::lifecycle::store::MessageView) -> Value {
+fn with_owner(v: &MessageView) -> Value {
     let mut out = message_json(v);
     out["group_code"] = Value::from(v.group_code.clone());
     out["client_id"] = Value::from(v.client_id.clone());
     out
 }
 
-/// `GET /messages/{id}`.
+/// Where the message's report stands, for its timeline: `none` (the
+/// message is not final yet), `pending` (not yet tried), `retrying`,
+/// `delivered` or `abandoned`, with the failed attempts and the next one.
+fn report_json(v: &MessageView, r: &ReportState) -> Value {
+    let state = match (v.status.is_final(), r.done, r.abandoned, r.failures) {
+        (false, ..) => "none",
+        (_, true, _, _) => "delivered",
+        (_, _, true, _) => "abandoned",
+        (_, _, _, 0) => "pending",
+        _ => "retrying",
+    };
+    let next = (state == "retrying").then(|| crate::time::format_rfc3339(r.next_due_ms));
+    json!({"state": state, "failed_attempts": r.failures, "next_attempt": next})
+}
+
+/// `GET /messages/{id}`: the message, its owner and its report.
 pub(crate) async fn get(api: &ShardApi, id: &str) -> Response<Body> {
-    let view = match MessageId::parse(id) {
+    let found = match MessageId::parse(id) {
         Some(id) => api.shard.view_any(id).await,
         None => None,
     };
-    match view {
-        Some(v) => http::json(StatusCode::OK, &with_owner(&v)),
+    match found {
+        Some((v, report)) => {
+            let mut out = with_owner(&v);
+            out["report"] = report_json(&v, &report);
+            http::json(StatusCode::OK, &out)
+        }
         None => http::error(StatusCode::NOT_FOUND, "not_found", "no such message"),
     }
 }

@@ -4,6 +4,7 @@
 //! applies everywhere at once and survives restart.
 
 pub(crate) mod access;
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod blocked;
 pub(crate) mod clients;

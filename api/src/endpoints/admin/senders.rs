@@ -184,6 +184,12 @@ fn sender_json(e: &SenderEntry, shards: usize) -> Value {
         "recent_submitted": window_ok,
         "recent_errors": window_errors,
     });
+    if let (Value::Object(state), Ok(Value::Object(activity))) = (
+        &mut v["state"],
+        serde_json::to_value(live.activity(mcmp_engine::unix_ms())),
+    ) {
+        state.extend(activity);
+    }
     v
 }
 

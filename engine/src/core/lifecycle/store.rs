@@ -537,11 +537,15 @@ impl LocalMessages {
 
     /// A copy of the message's state for `group_code` (others see nothing;
     /// `None`: whoever's it is, for operators).
-    pub fn view(&self, id: MessageId, group_code: Option<&str>) -> Option<MessageView> {
+    pub fn view(
+        &self,
+        id: MessageId,
+        group_code: Option<&str>,
+    ) -> Option<(MessageView, ReportState)> {
         let m = self
             .get(id)
             .filter(|m| group_code.is_none_or(|g| &*m.group_code == g))?;
-        Some(MessageView::of(m))
+        Some((MessageView::of(m), m.report))
     }
 
     fn intern(&mut self, s: &str) -> Rc<str> {
