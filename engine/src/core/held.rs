@@ -13,7 +13,7 @@
 //! catalog changes cannot turn every tick into a round of routing. A message
 //! fails (4002) once it has waited the hold timeout, due or not.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::model::MessageId;
 
@@ -48,16 +48,15 @@ pub enum Hold {
     Full,
 }
 
-/// One held message.
+/// One held message (its id is its key).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    id: MessageId,
     /// When it started waiting (kept across retries: the hold timeout).
     since: i64,
-    /// Retries that found no sender.
-    tries: u8,
     /// When it is retried next.
     due: i64,
+    /// Retries that found no sender.
+    tries: u8,
 }
 
 /// A held message taken out to be routed again.
@@ -71,13 +70,28 @@ pub struct Retry {
     pub tries: u8,
 }
 
+/// Retry levels: messages retried `tries` times wait [`retry_delay_ms`]
+/// of it; from the level where the delay stops growing on, one level.
+const LEVELS: usize = 6;
+
+fn level(tries: u8) -> usize {
+    usize::from(tries).min(LEVELS - 1)
+}
+
 /// The held messages of one shard.
+///
+/// Memory (a million may wait behind a carrier that is down): the entries
+/// by id, the (since, id) order for expiry and wakes, and per retry level
+/// a FIFO of (due, id). Within a level every message waits the same
+/// delay, so holding in time order keeps each FIFO in due order: no tree.
+/// An item of a FIFO whose message left (or was held again since) is
+/// stale and dropped when it reaches the front, at most one delay later.
 pub struct HeldQueue {
     entries: HashMap<u64, Entry>,
-    /// (due, id): the next retries first.
-    by_due: BTreeSet<(i64, u64)>,
     /// (since, id): the longest-waiting first (expiry and wakes).
     by_since: BTreeSet<(i64, u64)>,
+    /// Per level, (due, id) in due order.
+    due: [VecDeque<(i64, u64)>; LEVELS],
     bound: usize,
     wake_pending: bool,
     last_wake_ms: Option<i64>,
@@ -88,8 +102,8 @@ impl HeldQueue {
     pub fn new(bound: usize) -> HeldQueue {
         HeldQueue {
             entries: HashMap::new(),
-            by_due: BTreeSet::new(),
             by_since: BTreeSet::new(),
+            due: Default::default(),
             bound,
             wake_pending: false,
             last_wake_ms: None,
@@ -108,13 +122,12 @@ impl HeldQueue {
         }
         let due = now_ms + retry_delay_ms(tries);
         let entry = Entry {
-            id,
             since: since_ms,
-            tries,
             due,
+            tries,
         };
         self.entries.insert(id.0, entry);
-        self.by_due.insert((due, id.0));
+        self.due[level(tries)].push_back((due, id.0));
         self.by_since.insert((since_ms, id.0));
         Hold::Held
     }
@@ -134,9 +147,14 @@ impl HeldQueue {
         self.entries.contains_key(&id.0)
     }
 
-    /// When the next retry is due, if anything is held.
+    /// When the next retry is due, if anything is held (possibly earlier:
+    /// a stale item counts until a take drops it).
     pub fn next_due_ms(&self) -> Option<i64> {
-        self.by_due.first().map(|(due, _)| *due)
+        self.due
+            .iter()
+            .filter_map(|q| q.front())
+            .map(|(due, _)| *due)
+            .min()
     }
 
     /// Forgets a held message (canceled, expired, gone).
@@ -144,9 +162,38 @@ impl HeldQueue {
         let Some(e) = self.entries.remove(&id.0) else {
             return false;
         };
-        self.by_due.remove(&(e.due, id.0));
         self.by_since.remove(&(e.since, id.0));
         true
+    }
+
+    /// Takes the held message of `seq` out for a retry.
+    fn take_out(&mut self, seq: u64) -> Option<Retry> {
+        let e = self.entries.get(&seq).copied()?;
+        self.remove(MessageId(seq));
+        Some(Retry {
+            id: MessageId(seq),
+            since_ms: e.since,
+            tries: e.tries,
+        })
+    }
+
+    /// The next message due at `now_ms`, its stale items dropped.
+    fn pop_due(&mut self, now_ms: i64) -> Option<u64> {
+        loop {
+            let (lvl, (due, seq)) = self
+                .due
+                .iter()
+                .enumerate()
+                .filter_map(|(l, q)| q.front().map(|f| (l, *f)))
+                .min_by_key(|(_, (due, _))| *due)?;
+            if due > now_ms {
+                return None;
+            }
+            self.due[lvl].pop_front();
+            if self.entries.get(&seq).is_some_and(|e| e.due == due) {
+                return Some(seq);
+            }
+        }
     }
 
     /// Asks for a wake: the next [`take`](Self::take) at least
@@ -164,10 +211,9 @@ impl HeldQueue {
         while taken.expired.len() < max {
             match self.by_since.first() {
                 Some(&(since, seq)) if now_ms - since >= timeout_ms => {
-                    if let Some(e) = self.entries.get(&seq).copied() {
-                        self.remove(e.id);
-                        taken.expired.push(e.id);
-                    }
+                    self.by_since.pop_first();
+                    self.entries.remove(&seq);
+                    taken.expired.push(MessageId(seq));
                 }
                 _ => break,
             }
@@ -177,22 +223,20 @@ impl HeldQueue {
             && self
                 .last_wake_ms
                 .is_none_or(|at| now_ms - at >= HELD_WAKE_GAP_MS);
-        let picked: Vec<u64> = if woken {
+        if woken {
             self.wake_pending = false;
             self.last_wake_ms = Some(now_ms);
-            self.by_since.iter().take(room).map(|(_, s)| *s).collect()
+            let picked: Vec<u64> = self.by_since.iter().take(room).map(|(_, s)| *s).collect();
+            taken.retry = picked
+                .into_iter()
+                .filter_map(|s| self.take_out(s))
+                .collect();
         } else {
-            let due = self.by_due.iter().take_while(|(due, _)| *due <= now_ms);
-            due.take(room).map(|(_, s)| *s).collect()
-        };
-        for seq in picked {
-            if let Some(e) = self.entries.get(&seq).copied() {
-                self.remove(e.id);
-                taken.retry.push(Retry {
-                    id: e.id,
-                    since_ms: e.since,
-                    tries: e.tries,
-                });
+            while taken.retry.len() < room {
+                let Some(seq) = self.pop_due(now_ms) else {
+                    break;
+                };
+                taken.retry.extend(self.take_out(seq));
             }
         }
         taken
@@ -336,5 +380,28 @@ mod tests {
         let taken = q.take(1_000, HOUR, 2);
         assert_eq!(ids(&taken), vec![id(1), id(2)]);
         assert_eq!(q.len(), 3);
+    }
+
+    /// A message taken out and held again is retried on its new schedule
+    /// only: the item of its earlier hold is stale and dropped.
+    #[test]
+    fn a_message_held_again_is_retried_once_on_its_new_schedule() {
+        let mut q = HeldQueue::new(10);
+        q.hold(id(1), 0, 0, 0); // due at 200
+        assert!(q.remove(id(1)));
+        q.hold(id(1), 0, 0, 100); // due at 300
+        q.hold(id(2), 150, 2, 150); // level 2: due at 950
+        assert_eq!(
+            q.next_due_ms(),
+            Some(200),
+            "the stale item counts until dropped"
+        );
+        assert!(q.take(200, HOUR, 10).retry.is_empty());
+        assert_eq!(q.next_due_ms(), Some(300));
+        assert_eq!(ids(&q.take(300, HOUR, 10)), vec![id(1)]);
+        assert!(q.take(900, HOUR, 10).retry.is_empty());
+        assert_eq!(ids(&q.take(950, HOUR, 10)), vec![id(2)]);
+        assert_eq!(q.next_due_ms(), None);
+        assert!(q.is_empty());
     }
 }

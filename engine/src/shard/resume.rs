@@ -40,7 +40,7 @@ pub fn resume(shard: &Rc<Shard>) {
                     if let (Some(sender), Some(cid)) = (&m.sender, &m.carrier_msg_id) {
                         let format = snapshot
                             .senders
-                            .get(sender)
+                            .get(&**sender)
                             .map(|e| e.config.transport.receipt_ids());
                         let id = format.unwrap_or_default().submit_id(cid);
                         receipts.push((ReceiptKey::new(sender, &id), m.id));

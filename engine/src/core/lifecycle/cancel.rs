@@ -54,7 +54,7 @@ impl Lifecycle {
             (Status::Queued, _) if self.held.contains(id) => true,
             (Status::Queued, Some(taken)) => taken,
             (Status::Queued, None) => match &m.sender {
-                Some(sender) => return CancelDecision::NeedsUnqueue(sender.clone()),
+                Some(sender) => return CancelDecision::NeedsUnqueue(sender.to_string()),
                 None => false,
             },
             _ => false,

@@ -47,12 +47,12 @@ pub struct StoredMessage {
     pub price: i64,
     /// Current result code.
     pub code: u16,
-    /// Carrier, once known.
-    pub carrier: Option<String>,
-    /// Sender, once routed.
-    pub sender: Option<String>,
+    /// Carrier, once known (interned: a few names for all messages).
+    pub carrier: Option<Rc<str>>,
+    /// Sender, once routed (interned).
+    pub sender: Option<Rc<str>>,
     /// The carrier's message id, once submitted.
-    pub carrier_msg_id: Option<String>,
+    pub carrier_msg_id: Option<Box<str>>,
     /// Accept time, unix ms.
     pub created_at_ms: i64,
     /// Last change, unix ms.
@@ -61,8 +61,9 @@ pub struct StoredMessage {
     pub fallback_message_id: Option<MessageId>,
     /// The message this one is the fallback of.
     pub fallback_of: Option<MessageId>,
-    /// Every state change.
-    pub events: Vec<Event>,
+    /// Every state change (exactly as many as there are: a message has a
+    /// few, and a boxed slice holds no spare room).
+    pub events: Box<[Event]>,
     /// The report's delivery state (final messages only).
     pub report: ReportState,
     /// It holds a backlog slot of its customer's channel, given back when
@@ -198,6 +199,24 @@ pub struct LocalMessages {
     blocked: Vec<BlockedRecord>,
     /// Re-driven reports, for the history store's list of dead letters.
     redriven: Vec<Redriven>,
+}
+
+/// The one shared copy of `s` (customers, clients, carriers and senders
+/// are few; their messages are many).
+fn intern(interned: &mut HashMap<String, Rc<str>>, s: &str) -> Rc<str> {
+    if let Some(rc) = interned.get(s) {
+        return rc.clone();
+    }
+    let rc: Rc<str> = Rc::from(s);
+    interned.insert(s.to_string(), rc.clone());
+    rc
+}
+
+/// Appends `event` (a boxed slice grows by one: events are few).
+pub fn push_event(events: &mut Box<[Event]>, event: Event) {
+    let mut all = std::mem::take(events).into_vec();
+    all.push(event);
+    *events = all.into_boxed_slice();
 }
 
 /// A re-driven report: (message, client, accept time).
@@ -378,12 +397,12 @@ impl LocalMessages {
             report: ReportState::default(),
             backlog: false,
             handed: 0,
-            events: vec![Event {
+            events: Box::new([Event {
                 at_ms: rec.created_at_ms,
                 status: rec.status,
                 code,
                 late_receipt: false,
-            }],
+            }]),
         };
         if !msg.status.is_final() {
             self.expiries.insert((self.expires_at_ms(&msg), seq));
@@ -402,21 +421,24 @@ impl LocalMessages {
             m.status = rec.status;
             m.code = rec.code;
             m.updated_at_ms = rec.at_ms;
-            if rec.sender.is_some() {
-                m.sender = rec.sender;
+            if let Some(sender) = rec.sender {
+                m.sender = Some(intern(&mut self.interned, &sender));
             }
-            if rec.carrier.is_some() {
-                m.carrier = rec.carrier;
+            if let Some(carrier) = rec.carrier {
+                m.carrier = Some(intern(&mut self.interned, &carrier));
             }
             if rec.carrier_msg_id.is_some() {
-                m.carrier_msg_id = rec.carrier_msg_id;
+                m.carrier_msg_id = rec.carrier_msg_id.map(String::into_boxed_str);
             }
-            m.events.push(Event {
-                at_ms: rec.at_ms,
-                status: rec.status,
-                code: rec.code,
-                late_receipt: false,
-            });
+            push_event(
+                &mut m.events,
+                Event {
+                    at_ms: rec.at_ms,
+                    status: rec.status,
+                    code: rec.code,
+                    late_receipt: false,
+                },
+            );
         }
     }
 
@@ -459,7 +481,7 @@ impl LocalMessages {
             m.handed = 0;
             self.settled.push_back(m.id.seq());
         }
-        m.events.push(late_event(rec));
+        push_event(&mut m.events, late_event(rec));
     }
 
     /// The late receipts of messages that left memory, for the history
@@ -549,12 +571,7 @@ impl LocalMessages {
     }
 
     fn intern(&mut self, s: &str) -> Rc<str> {
-        if let Some(rc) = self.interned.get(s) {
-            return rc.clone();
-        }
-        let rc: Rc<str> = Rc::from(s);
-        self.interned.insert(s.to_string(), rc.clone());
-        rc
+        intern(&mut self.interned, s)
     }
 }
 

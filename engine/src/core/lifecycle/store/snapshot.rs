@@ -80,6 +80,8 @@ impl LocalMessages {
         for mut m in s.messages {
             m.group_code = store.intern(&m.group_code);
             m.client_id = store.intern(&m.client_id);
+            m.carrier = m.carrier.map(|c| store.intern(&c));
+            m.sender = m.sender.map(|s| store.intern(&s));
             m.handed = 0;
             let seq = m.id.seq();
             if !m.status.is_final() {

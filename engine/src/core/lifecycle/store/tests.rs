@@ -210,3 +210,28 @@ fn a_checkpoint_written_before_origin_codes_still_loads() {
         Some(rec.request)
     );
 }
+
+/// The compact field types of a stored message encode as the types a
+/// checkpoint of an older version holds (a boxed slice as a `Vec`, a
+/// shared or boxed string as a `String`), so older checkpoints load.
+#[test]
+fn compact_fields_encode_as_the_older_types_did() {
+    let config = bincode::config::standard();
+    let event = Event {
+        at_ms: 5,
+        status: Status::Queued,
+        code: 1000,
+        late_receipt: false,
+    };
+    let old = bincode::encode_to_vec(vec![event.clone(), event.clone()], config).expect("vec");
+    let new: Box<[Event]> = Box::new([event.clone(), event.clone()]);
+    assert_eq!(bincode::encode_to_vec(&new, config).expect("box"), old);
+    let old = bincode::encode_to_vec(Some("SKT".to_string()), config).expect("string");
+    let shared: Option<Rc<str>> = Some(Rc::from("SKT"));
+    let boxed: Option<Box<str>> = Some("SKT".into());
+    assert_eq!(bincode::encode_to_vec(&shared, config).expect("rc"), old);
+    assert_eq!(bincode::encode_to_vec(&boxed, config).expect("box"), old);
+    let (back, _): (Option<Rc<str>>, usize) =
+        bincode::decode_from_slice(&old, config).expect("decode");
+    assert_eq!(back.as_deref(), Some("SKT"));
+}

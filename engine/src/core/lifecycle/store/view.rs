@@ -60,13 +60,13 @@ impl MessageView {
             to: m.request.to().to_string(),
             status: m.status,
             code: m.code,
-            carrier: m.carrier.clone(),
-            sender: m.sender.clone(),
+            carrier: m.carrier.as_deref().map(str::to_string),
+            sender: m.sender.as_deref().map(str::to_string),
             created_at_ms: m.created_at_ms,
             updated_at_ms: m.updated_at_ms,
             fallback_message_id: m.fallback_message_id,
             fallback_of: m.fallback_of,
-            events: m.events.clone(),
+            events: m.events.to_vec(),
             origin_code: m.request.origin_code().map(str::to_string),
         }
     }
