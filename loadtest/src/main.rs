@@ -30,6 +30,7 @@
 //! ```
 
 mod baseline;
+mod cpu;
 mod e2e;
 mod http;
 mod load;

@@ -58,8 +58,12 @@ pub async fn run(args: RunArgs, duration: Duration, shutdown: Shutdown) -> anyho
     let mut plan = Plan::new(&args.load, authority, auth, duration)?;
     plan.baseline_answers = args.baseline;
     let plan = Arc::new(plan);
+    let cpu = args.load.server_pid.and_then(crate::cpu::Meter::start);
     let outcome = load::drive(plan.clone(), shutdown).await;
-    let summary = summary::json(&plan, &args.target, &outcome, baseline);
+    let mut summary = summary::json(&plan, &args.target, &outcome, baseline);
+    if let Some(cpu) = cpu {
+        summary["server_cpu"] = cpu.json(outcome.total.accepted as usize);
+    }
     print!("{}", summary::text(&summary));
     write_outputs(&args.load, &summary, &outcome)
 }

@@ -289,6 +289,10 @@ impl Setup {
 pub async fn run(args: E2eArgs, duration: Duration, shutdown: Shutdown) -> anyhow::Result<bool> {
     let setup = Setup::start(&args, None).await?;
     let plan = Arc::new(setup.plan(&args.load, duration, "e2e")?);
+    let pid = setup.server.as_ref().map(mcmp::Server::pid);
+    let cpu = pid
+        .or(args.load.server_pid)
+        .and_then(crate::cpu::Meter::start);
     let load_start_ms = load::unix_ms();
     let outcome = load::drive(plan.clone(), shutdown).await;
     eprintln!(
@@ -306,6 +310,10 @@ pub async fn run(args: E2eArgs, duration: Duration, shutdown: Shutdown) -> anyho
     let mut summary = summary::json(&plan, &setup.target, &outcome, None);
     summary["kind"] = "e2e".into();
     summary["e2e"] = verdict.json.clone();
+    if let Some(cpu) = cpu {
+        // Accept, submit, receipts and reports: the whole flow's cost.
+        summary["server_cpu"] = cpu.json(outcome.total.accepted as usize);
+    }
     print!("{}", summary::text(&summary));
     print!("{}", verdict.text);
     crate::run::write_outputs(&args.load, &summary, &outcome)?;

@@ -65,6 +65,10 @@ pub struct LoadArgs {
     /// Write throughput and latency over time as an SVG picture to this file.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// The server's process id, to report its CPU per 1,000 messages
+    /// (from `/proc`; `e2e` knows it when it starts the server itself).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// A parsed `--mix`: channels with weights, spread exactly by message number.
@@ -508,6 +512,7 @@ mod tests {
             run_id: Some("r".into()),
             json: None,
             svg: None,
+            server_pid: None,
         };
         let plan = Plan::new(&args, "h:1".into(), Auth::none(), Duration::ZERO).expect("plan");
         let v: Value = serde_json::from_slice(&plan.body(2)).expect("json");

@@ -155,6 +155,12 @@ pub fn text(summary: &Value) -> String {
         l["mean"],
         l["count"],
     );
+    if let Some(c) = s["server_cpu"].as_object() {
+        out.push_str(&format!(
+            "server CPU: {} s for {} messages = {} ms per 1,000 messages (pid {})\n",
+            c["seconds"], c["messages"], c["ms_per_1000_messages"], c["pid"],
+        ));
+    }
     if let Some(b) = s["baseline"].as_object() {
         out.push_str(&format!(
             "baseline (bare hyper, same machine, same run): {} req/s p50 {} ms p99 {} ms → requests {:.1} %, accepted messages {:.1} % of it\n",

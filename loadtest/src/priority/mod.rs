@@ -125,6 +125,7 @@ impl PriorityArgs {
                 run_id: Some(run_id.to_owned()),
                 json: None,
                 svg: None,
+                server_pid: None,
             },
         }
     }
