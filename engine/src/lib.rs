@@ -60,6 +60,7 @@ pub(crate) mod outbox;
 pub mod policy;
 pub(crate) mod query;
 
+pub mod redis;
 pub(crate) mod report;
 pub mod routing;
 pub mod rt;

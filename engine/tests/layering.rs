@@ -68,6 +68,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("io", 2),
     ("history", 2),
     ("http_client", 2),
+    ("redis", 2),
     ("wal", 2),
     ("rt", 2),
     ("notify", 2),
