@@ -470,6 +470,21 @@ pub fn put<T: Serialize>(
     Ok(store.put(table, key, &bytes)?)
 }
 
+/// Reads and parses at most `limit` rows of a table after the key `after`
+/// (from the first when it is empty), in key order.
+pub fn scan_after<T: DeserializeOwned>(
+    store: &dyn Catalog,
+    table: &'static str,
+    after: &str,
+    limit: usize,
+) -> Result<Vec<(String, T)>, CatalogError> {
+    store
+        .scan_after(table, after, limit)?
+        .into_iter()
+        .map(|(k, v)| parse(table, &k, &v).map(|t| (k, t)))
+        .collect()
+}
+
 /// Reads and parses every row of a table (or of a key prefix).
 pub fn scan_prefix<T: DeserializeOwned>(
     store: &dyn Catalog,

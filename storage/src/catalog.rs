@@ -25,6 +25,10 @@ pub trait Catalog: Send + Sync + 'static {
     fn scan(&self, table: &str) -> Result<Vec<(String, Vec<u8>)>>;
     /// The entries of `table` whose key starts with `prefix`, sorted by key.
     fn scan_prefix(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// At most `limit` entries of `table` whose key sorts after `after`
+    /// (from the first when `after` is empty), sorted by key: a page read
+    /// without the rest of the table.
+    fn scan_after(&self, table: &str, after: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
 /// A [`Catalog`] on sled 0.34, one tree per table.
@@ -101,6 +105,23 @@ impl Catalog for SledCatalog {
     fn scan_prefix(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>> {
         Self::collect(self.tree(table)?.scan_prefix(prefix))
     }
+
+    fn scan_after(&self, table: &str, after: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        use std::ops::Bound;
+        let tree = self.tree(table)?;
+        let from = match after {
+            "" => Bound::Unbounded,
+            key => Bound::Excluded(key.as_bytes()),
+        };
+        let page = tree.range::<&[u8], _>((from, Bound::Unbounded)).take(limit);
+        page.map(|entry| {
+            let (key, value) = entry.map_err(sled_err)?;
+            let key = String::from_utf8(key.to_vec())
+                .map_err(|_| Error::Catalog("catalog key is not UTF-8".into()))?;
+            Ok((key, value.to_vec()))
+        })
+        .collect()
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +166,24 @@ mod tests {
             cat.scan("senders").unwrap(),
             vec![("a".to_string(), b"other table".to_vec())]
         );
+    }
+
+    #[test]
+    fn pages_start_after_a_key_and_stop_at_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cat = SledCatalog::open(dir.path()).unwrap();
+        for k in ["a", "b", "ba", "c", "d"] {
+            cat.put("audit", k, k.as_bytes()).unwrap();
+        }
+        let keys = |after: &str, limit| -> Vec<String> {
+            let page = cat.scan_after("audit", after, limit).unwrap();
+            page.into_iter().map(|(k, _)| k).collect()
+        };
+        assert_eq!(keys("", 2), ["a", "b"]);
+        assert_eq!(keys("b", 2), ["ba", "c"]);
+        assert_eq!(keys("bz", 10), ["c", "d"]);
+        assert!(keys("d", 10).is_empty());
+        assert!(cat.scan_after("empty", "", 10).unwrap().is_empty());
     }
 
     #[test]

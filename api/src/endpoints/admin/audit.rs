@@ -138,16 +138,12 @@ pub(crate) async fn list(api: &ShardApi, params: &[(String, String)]) -> Answer 
             _ => return Err(bad_request("limit must be 1 to 1000")),
         },
     };
-    let rows: Vec<(String, Value)> = api
+    // One more than the page: whether there is a next one.
+    let page: Vec<(String, Value)> = api
         .shard
-        .catalog_read(move |s| catalog::scan_prefix(s, table::AUDIT, ""))
+        .catalog_read(move |s| catalog::scan_after(s, table::AUDIT, &after, limit + 1))
         .await
         .map_err(store_error)?;
-    let page: Vec<(String, Value)> = rows
-        .into_iter()
-        .filter(|(k, _)| after.is_empty() || k.as_str() > after.as_str())
-        .take(limit + 1)
-        .collect();
     let next = match page.len() > limit {
         true => page.get(limit - 1).map(|(k, _)| k.clone()),
         false => None,
