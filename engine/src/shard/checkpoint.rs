@@ -4,10 +4,12 @@
 //! clean shutdown, in three steps over the mesh:
 //!
 //! 1. **Mark**, on every shard in one synchronous step: the message store
-//!    is encoded and the WAL position it reflects noted (the store always
-//!    holds what the appended records say: accepted messages enter it at
-//!    their append, every other change in the step that logs it).
-//! 2. **Write**, once every shard has marked: each shard adds the image of
+//!    is frozen (a pointer per message; a message changed afterwards is
+//!    copied first) and the WAL position it reflects noted (the store
+//!    always holds what the appended records say: accepted messages enter
+//!    it at their append, every other change in the step that logs it).
+//! 2. **Write**, once every shard has marked: each shard encodes its
+//!    frozen store a slice at a time (serving between slices), adds the image of
 //!    the dedup table it owns (taken now, so it includes the claims of
 //!    every message before any shard's mark: a claim precedes its
 //!    message's append; the image shares the table's slots),
@@ -32,6 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{Shard, StartError};
 use crate::core::dedup::{DedupImage, DedupKey, IMAGE_MAGIC};
+use crate::core::lifecycle::store::FrozenStore;
 use crate::mesh::call::ask_all;
 use crate::mesh::msg::{CheckpointMsg, MeshMsg};
 use crate::model::MessageId;
@@ -41,8 +44,12 @@ use crate::{rt, unix_ms};
 pub struct Marked {
     round: u64,
     lsn: u64,
-    messages: Vec<u8>,
+    messages: FrozenStore,
 }
+
+/// Messages a checkpoint encodes between two chances for the shard's
+/// other tasks to run.
+const ENCODE_SLICE: usize = 4096;
 
 /// A checkpoint's payload, decoded.
 pub struct Loaded {
@@ -102,10 +109,11 @@ impl Shard {
         checkpoint_dir(&self.shared.config, self.id)
     }
 
-    /// Step 1 of `round`: the store and the WAL position it reflects.
+    /// Step 1 of `round`: the store (frozen: a pointer per message) and
+    /// the WAL position it reflects.
     pub(super) fn checkpoint_mark(&self, round: u64) -> u64 {
         let lsn = self.wal.last_appended();
-        let messages = self.messages().encode_snapshot();
+        let messages = self.messages().freeze();
         *self.marked.borrow_mut() = Some(Marked {
             round,
             lsn,
@@ -119,9 +127,24 @@ impl Shard {
     /// nothing but the exact keys of the last seconds), then the file once
     /// the WAL is durable up to the mark.
     pub(super) async fn checkpoint_write(self: &Rc<Self>) -> Result<u64, String> {
-        let Some(marked) = self.marked.borrow_mut().take() else {
+        let Some(mut marked) = self.marked.borrow_mut().take() else {
             return Err("no mark to write".into());
         };
+        // The frozen store, a slice at a time: the shard serves between
+        // slices (a million held messages take about a second to encode).
+        let started = std::time::Instant::now();
+        let held = marked.messages.len();
+        while !marked.messages.encode_step(ENCODE_SLICE) {
+            rt::yield_if_needed().await;
+        }
+        let messages = marked.messages.finish();
+        let encode_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(
+            shard = self.id,
+            messages = held,
+            encode_ms,
+            "checkpoint encoded"
+        );
         let now = unix_ms();
         let image = self.core.borrow().dedup.image();
         self.wal
@@ -134,7 +157,7 @@ impl Shard {
         // must neither hold the core nor queue the WAL's group commits
         // behind it in the shard's blocking pool.
         let write = move || {
-            let bytes = payload(now, &marked.messages, &image);
+            let bytes = payload(now, &messages, &image);
             mcmp_storage::checkpoint::write(&dir, round, lsn, &bytes)
         };
         rt::on_own_thread("mcmp-checkpoint", write)

@@ -20,7 +20,7 @@ mod revive;
 mod snapshot;
 mod view;
 pub use packed::PackedRequest;
-pub use snapshot::SnapshotError;
+pub use snapshot::{FrozenStore, SnapshotError};
 pub use view::MessageView;
 
 use super::report::ReportState;
@@ -171,10 +171,13 @@ impl StoredMessage {
 
 /// The shard's messages by sequence number.
 pub struct LocalMessages {
-    /// Boxed: a B-tree node holds its values inline and stays about half
-    /// full under ascending inserts, so unboxed each message would cost
-    /// about twice its 600 bytes.
-    by_seq: BTreeMap<u64, Box<StoredMessage>>,
+    /// Behind a pointer: a B-tree node holds its values inline and stays
+    /// about half full under ascending inserts, so inline each message
+    /// would cost about twice its size. Shared (`Rc`), so a checkpoint can
+    /// freeze the store by copying pointers and encode it a slice at a
+    /// time while the shard goes on: a message changed meanwhile is
+    /// copied first ([`Rc::make_mut`]).
+    by_seq: BTreeMap<u64, Rc<StoredMessage>>,
     max_seq: u64,
     interned: HashMap<String, Rc<str>>,
     /// The messages not final yet, by when their validity ends.
@@ -269,7 +272,12 @@ impl LocalMessages {
             let Some(seq) = self.settled.pop_front() else {
                 break;
             };
-            let Some(m) = self.by_seq.get_mut(&seq).filter(|m| m.settled()) else {
+            let Some(m) = self
+                .by_seq
+                .get_mut(&seq)
+                .filter(|m| m.settled())
+                .map(Rc::make_mut)
+            else {
                 continue;
             };
             m.handed = ticket;
@@ -311,7 +319,7 @@ impl LocalMessages {
                         if net != 0 {
                             *self.left_net.entry(m.group_code.clone()).or_default() += net;
                         }
-                        let key = (m.status, m.request.channel, m.group_code);
+                        let key = (m.status, m.request.channel, m.group_code.clone());
                         *self.left.entry(key).or_default() += 1;
                         left += 1;
                     }
@@ -407,13 +415,13 @@ impl LocalMessages {
         if !msg.status.is_final() {
             self.expiries.insert((self.expires_at_ms(&msg), seq));
         }
-        self.by_seq.insert(seq, Box::new(msg));
+        self.by_seq.insert(seq, Rc::new(msg));
     }
 
     /// Applies a state-change record; unknown ids are ignored.
     pub fn apply_state(&mut self, rec: StateRecord) {
         let default_secs = self.default_validity_secs;
-        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
             if rec.status.is_final() && !m.status.is_final() {
                 self.expiries
                     .remove(&(m.expires_at_ms(default_secs), m.id.seq()));
@@ -467,6 +475,7 @@ impl LocalMessages {
             .by_seq
             .get_mut(&rec.id.seq())
             .filter(|m| m.id == rec.id)
+            .map(Rc::make_mut)
         else {
             if self.late_receipts.len() < TO_HISTORY_BOUND {
                 self.late_receipts.push(rec.clone());
@@ -510,7 +519,7 @@ impl LocalMessages {
 
     /// Applies a report delivery record.
     pub fn apply_report(&mut self, rec: &ReportRecord) {
-        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
             let was = m.settled();
             m.report = ReportState {
                 failures: rec.failures,
@@ -531,7 +540,7 @@ impl LocalMessages {
 
     /// Applies a fallback link.
     pub fn apply_link(&mut self, rec: &LinkRecord) {
-        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()) {
+        if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
             m.fallback_message_id = Some(rec.fallback_message_id);
         }
     }
@@ -541,7 +550,7 @@ impl LocalMessages {
         self.by_seq
             .get_mut(&id.seq())
             .filter(|m| m.id == id)
-            .map(|m| &mut **m)
+            .map(Rc::make_mut)
     }
 
     /// Every message, for recovery actions after a restart.

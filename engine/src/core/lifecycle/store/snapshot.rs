@@ -17,15 +17,70 @@ use crate::codec::{BlockedRecord, LateReceiptRecord};
 /// byte no older snapshot has: bincode never starts a `u64` with 0xff).
 const SNAPSHOT_V1: [u8; 2] = [0xff, 1];
 
-/// What [`LocalMessages::encode_snapshot`] writes, borrowed.
-#[derive(Encode)]
-struct SnapshotRef<'a> {
-    max_seq: u64,
-    messages: Vec<&'a StoredMessage>,
-    left: Vec<(&'a LeftKey, &'a u64)>,
-    left_net: Vec<(&'a Rc<str>, &'a i64)>,
-    blocked: &'a [BlockedRecord],
-    late_receipts: &'a [LateReceiptRecord],
+/// The store frozen at a checkpoint's mark ([`LocalMessages::freeze`]):
+/// its messages shared (a pointer each; a message changed after the mark
+/// is copied first, so the frozen one keeps its state), the rest copied
+/// (small). [`FrozenStore::encode_step`] encodes a slice of messages at a
+/// time, so the shard serves between slices however many messages it
+/// holds; [`FrozenStore::finish`] gives the payload. The fields encode in
+/// [`Snapshot`]'s order, as `bincode` encodes that struct: the bytes are
+/// those a single encoding at the mark would give.
+pub struct FrozenStore {
+    messages: Vec<Rc<StoredMessage>>,
+    left: Vec<(LeftKey, u64)>,
+    left_net: Vec<(Rc<str>, i64)>,
+    blocked: Vec<BlockedRecord>,
+    late_receipts: Vec<LateReceiptRecord>,
+    out: Vec<u8>,
+    next: usize,
+}
+
+fn encode_into<T: Encode>(value: T, out: &mut Vec<u8>) {
+    // Encoding plain data into a Vec cannot fail.
+    let _ = bincode::encode_into_std_write(value, out, bincode::config::standard());
+}
+
+impl FrozenStore {
+    /// Encodes up to `max` more messages; true once all are.
+    pub fn encode_step(&mut self, max: usize) -> bool {
+        let first = self.next == 0;
+        let before = self.out.len();
+        let end = self.next.saturating_add(max).min(self.messages.len());
+        for m in &self.messages[self.next..end] {
+            encode_into(&**m, &mut self.out);
+        }
+        if first && end > 0 {
+            // Room for the rest at the first slice's size per message (and
+            // a tenth more): growing by doubling would copy the whole
+            // payload in one slice, tens of milliseconds for a million.
+            let per_message = (self.out.len() - before) / end;
+            let rest = (self.messages.len() - end).saturating_mul(per_message);
+            self.out.reserve(rest + rest / 10);
+        }
+        self.next = end;
+        self.next == self.messages.len()
+    }
+
+    /// Messages frozen.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether no message was frozen.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The checkpoint payload (encoding the messages still left).
+    pub fn finish(mut self) -> Vec<u8> {
+        self.encode_step(usize::MAX);
+        let mut out = std::mem::take(&mut self.out);
+        encode_into(&self.left, &mut out);
+        encode_into(&self.left_net, &mut out);
+        encode_into(&self.blocked, &mut out);
+        encode_into(&self.late_receipts, &mut out);
+        out
+    }
 }
 
 /// The same, owned (the same layout, field for field).
@@ -45,20 +100,26 @@ struct Snapshot {
 pub struct SnapshotError(String);
 
 impl LocalMessages {
-    /// The store as a checkpoint payload.
+    /// The store as a checkpoint payload, in one step.
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let snapshot = SnapshotRef {
-            max_seq: self.max_seq,
-            messages: self.by_seq.values().map(|m| &**m).collect(),
-            left: self.left.iter().collect(),
-            left_net: self.left_net.iter().collect(),
-            blocked: &self.blocked,
-            late_receipts: &self.late_receipts,
-        };
+        self.freeze().finish()
+    }
+
+    /// The store now, to be encoded by slices ([`FrozenStore`]): pointers
+    /// to the messages, copies of the rest.
+    pub fn freeze(&self) -> FrozenStore {
         let mut out = SNAPSHOT_V1.to_vec();
-        // Encoding borrowed plain data into a Vec cannot fail.
-        let _ = bincode::encode_into_std_write(snapshot, &mut out, bincode::config::standard());
-        out
+        encode_into(self.max_seq, &mut out);
+        encode_into(self.by_seq.len() as u64, &mut out);
+        FrozenStore {
+            messages: self.by_seq.values().cloned().collect(),
+            left: self.left.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+            left_net: self.left_net.iter().map(|(g, n)| (g.clone(), *n)).collect(),
+            blocked: self.blocked.clone(),
+            late_receipts: self.late_receipts.clone(),
+            out,
+            next: 0,
+        }
     }
 
     /// The store a payload of [`LocalMessages::encode_snapshot`] describes;
@@ -90,7 +151,7 @@ impl LocalMessages {
             if m.settled() {
                 store.settled.push_back(seq);
             }
-            store.by_seq.insert(seq, Box::new(m));
+            store.by_seq.insert(seq, Rc::new(m));
         }
         for ((status, channel, group), n) in s.left {
             let group = store.intern(&group);

@@ -166,6 +166,60 @@ fn a_snapshot_restores_the_store_as_it_was() {
     assert!(LocalMessages::from_snapshot(&bytes[..bytes.len() / 2], 60).is_err());
 }
 
+/// A checkpoint's store is frozen at its mark and encoded by slices while
+/// the shard goes on: the payload is the store as it was at the mark
+/// (changes after it are not in it), byte for byte the layout one
+/// encoding of the whole `Snapshot` gives.
+#[test]
+fn a_frozen_store_encodes_by_slices_as_it_was_at_the_mark() {
+    let mut s = store();
+    let (ticket, _) = s.take_settled(1).expect("settled");
+    s.evict_archived(ticket);
+    let at_mark = s.encode_snapshot();
+    let mut frozen = s.freeze();
+    assert_eq!(frozen.len(), s.len());
+    // Changes after the mark: a new message, a state change, one leaving.
+    s.apply(accepted(7));
+    s.apply(state(5, Status::Delivered, 2000));
+    let mut steps = 0;
+    while !frozen.encode_step(1) {
+        steps += 1;
+    }
+    assert_eq!(steps, s.len() - 2, "one message a step");
+    let bytes = frozen.finish();
+    assert_eq!(bytes, at_mark);
+    let back = LocalMessages::from_snapshot(&bytes, DEFAULT_VALIDITY_SECS).expect("decodes");
+    assert!(back.get(MessageId::new(0, 7)).is_none());
+    let five = back.get(MessageId::new(0, 5)).expect("held");
+    assert_eq!(five.status, Status::Queued, "the state at the mark");
+    assert_eq!(
+        s.get(MessageId::new(0, 5)).map(|m| m.status),
+        Some(Status::Delivered)
+    );
+    // The layout of one encoding of the whole snapshot.
+    #[derive(bincode::Encode)]
+    struct Whole<'a> {
+        max_seq: u64,
+        messages: Vec<&'a StoredMessage>,
+        left: Vec<(&'a LeftKey, &'a u64)>,
+        left_net: Vec<(&'a Rc<str>, &'a i64)>,
+        blocked: &'a [BlockedRecord],
+        late_receipts: &'a [LateReceiptRecord],
+    }
+    let live = s.encode_snapshot();
+    let whole = Whole {
+        max_seq: s.max_seq,
+        messages: s.by_seq.values().map(|m| &**m).collect(),
+        left: s.left.iter().collect(),
+        left_net: s.left_net.iter().collect(),
+        blocked: &s.blocked,
+        late_receipts: &s.late_receipts,
+    };
+    let mut expected = vec![0xff, 1];
+    expected.extend(bincode::encode_to_vec(whole, bincode::config::standard()).expect("encode"));
+    assert_eq!(live, expected);
+}
+
 #[test]
 fn a_receipt_for_a_message_that_did_not_expire_is_no_late_receipt() {
     let mut s = store();
