@@ -56,7 +56,9 @@ impl SledCatalog {
         self.db.open_tree(table).map_err(sled_err)
     }
 
-    fn collect(iter: sled::Iter) -> Result<Vec<(String, Vec<u8>)>> {
+    fn collect(
+        iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         iter.map(|entry| {
             let (key, value) = entry.map_err(sled_err)?;
             let key = String::from_utf8(key.to_vec())
@@ -113,14 +115,7 @@ impl Catalog for SledCatalog {
             "" => Bound::Unbounded,
             key => Bound::Excluded(key.as_bytes()),
         };
-        let page = tree.range::<&[u8], _>((from, Bound::Unbounded)).take(limit);
-        page.map(|entry| {
-            let (key, value) = entry.map_err(sled_err)?;
-            let key = String::from_utf8(key.to_vec())
-                .map_err(|_| Error::Catalog("catalog key is not UTF-8".into()))?;
-            Ok((key, value.to_vec()))
-        })
-        .collect()
+        Self::collect(tree.range::<&[u8], _>((from, Bound::Unbounded)).take(limit))
     }
 }
 

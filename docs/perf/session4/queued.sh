@@ -10,15 +10,9 @@ DATA=$(mktemp -d /tmp/mcmp-queued.XXXX); PORT=18090
 MCMP_ADMIN_TOKEN=adm "$R/mcmp" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" > "$DATA.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA" "$DATA.log"' EXIT
-U=http://127.0.0.1:$PORT; A="Authorization: Bearer adm"
-for i in $(seq 100); do curl -sf $U/readyz >/dev/null && break; sleep 0.1; done
-curl -sf -XPUT $U/admin/v1/customers/Q1 -H "$A" -d '{"name":"queued","vas":false,"prepaid":false,"balance":0}' >/dev/null
-curl -sf -XPUT $U/admin/v1/customers/Q1/services -H "$A" -d '{"channels":{"SMS":{"enabled":true,"tps":0}}}' >/dev/null
-curl -sf -XPUT $U/admin/v1/customers/Q1/bill-codes/B1 -H "$A" -d '{"ad":false}' >/dev/null
-curl -sf -XPUT $U/admin/v1/customers/Q1/caller-ids/0212345678 -H "$A" >/dev/null
-curl -sf -XPUT $U/admin/v1/senders/DOWN01 -H "$A" -d '{"group":"DOWN","channels":["SMS"],"carriers":["*"],"transport":{"type":"smpp","host":"127.0.0.1","port":9,"system_id":"x","password":"y"}}' >/dev/null
-curl -sf -XPUT $U/admin/v1/routes/Q1/SMS -H "$A" -d '{"carriers":{"*":[{"sender_group":"DOWN","ratio":1}]}}' >/dev/null
-read -r CID SEC < <(curl -sf -XPOST $U/admin/v1/customers/Q1/clients -H "$A" -d '{"report_uri":null}' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["client_id"], d["client_secret"])')
+U=http://127.0.0.1:$PORT
+. "$(dirname "$0")/down_tenant.sh"
+down_tenant "$U"
 rss() { awk '/VmRSS/ {print int($2/1024)}' /proc/$PID/status; }
 echo "idle RSS: $(rss) MiB"
 "$R/mcmp-loadtest" --duration "$SECS" run --target $U --client-id "$CID" --client-secret "$SEC" \
