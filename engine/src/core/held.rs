@@ -13,7 +13,9 @@
 //! catalog changes cannot turn every tick into a round of routing. A message
 //! fails (4002) once it has waited the hold timeout, due or not.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use super::seq_hash::SeqMap;
 
 use crate::model::MessageId;
 
@@ -87,7 +89,7 @@ fn level(tries: u8) -> usize {
 /// An item of a FIFO whose message left (or was held again since) is
 /// stale and dropped when it reaches the front, at most one delay later.
 pub struct HeldQueue {
-    entries: HashMap<u64, Entry>,
+    entries: SeqMap<Entry>,
     /// (since, id): the longest-waiting first (expiry and wakes).
     by_since: BTreeSet<(i64, u64)>,
     /// Per level, (due, id) in due order.
@@ -101,7 +103,7 @@ impl HeldQueue {
     /// An empty queue of at most `bound` messages.
     pub fn new(bound: usize) -> HeldQueue {
         HeldQueue {
-            entries: HashMap::new(),
+            entries: SeqMap::default(),
             by_since: BTreeSet::new(),
             due: Default::default(),
             bound,

@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod quota;
 pub mod receipts;
 pub mod routes;
+pub mod seq_hash;
 
 use crate::codec::Record;
 use crate::model::MessageId;

@@ -20,8 +20,12 @@ pub const TICK: Duration = Duration::from_millis(50);
 const HELD_RETRY_EVERY: u64 = 4;
 
 /// ...at most this many per round, so a long outage does not turn every
-/// round into a storm of routing work.
+/// round into a storm of routing work...
 const HELD_RETRY_BATCH: usize = 50_000;
+
+/// ...routed this many at a time, the shard's other tasks running between
+/// slices (a round of 50,000 in one step held accepts for ≈ 50 ms).
+const HELD_ROUTE_SLICE: usize = 2_048;
 
 /// Most messages one tick ends for their validity (the rest wait for the
 /// next tick, 50 ms later), so a mass expiry never stalls the shard.
@@ -104,10 +108,11 @@ pub async fn tick_loop(shard: Rc<Shard>) {
             });
             shard.metrics.held_retried(retry.len() as u64);
         }
-        if !retry.is_empty() {
-            // Held again if still unroutable, with the time it started
-            // waiting (the lifecycle keeps it).
-            route(&shard, retry).await;
+        // Held again if still unroutable, with the time it started
+        // waiting (the lifecycle keeps it).
+        for slice in retry.chunks(HELD_ROUTE_SLICE) {
+            route(&shard, slice.to_vec()).await;
+            rt::yield_if_needed().await;
         }
     }
 }

@@ -14,11 +14,10 @@ pub mod route;
 pub mod store;
 pub mod transition;
 
-use std::collections::HashMap;
-
 use crate::codec::{BlockedRecord, LateReceiptRecord, Record, ReportRecord};
 use crate::codes::ResultCode;
 use crate::core::held::{HeldQueue, Hold, Retry, HELD_BOUND};
+use crate::core::seq_hash::SeqMap;
 use crate::core::{Due, Effect, Effects};
 use crate::model::{MessageId, Status};
 use events::OwnerEvent;
@@ -48,10 +47,10 @@ pub struct Lifecycle {
     /// Those waiting for an available sender.
     pub held: HeldQueue,
     /// Failed submit attempts so far, by message sequence.
-    attempts: HashMap<u64, u8>,
+    attempts: SeqMap<u8>,
     /// Held messages being routed again: when each started waiting, and
     /// its retries so far that found no sender.
-    retrying: HashMap<u64, (i64, u8)>,
+    retrying: SeqMap<(i64, u8)>,
     config: LifecycleConfig,
 }
 
@@ -61,8 +60,8 @@ impl Lifecycle {
         Lifecycle {
             store,
             held: HeldQueue::new(HELD_BOUND),
-            attempts: HashMap::new(),
-            retrying: HashMap::new(),
+            attempts: SeqMap::default(),
+            retrying: SeqMap::default(),
             config,
         }
     }
@@ -209,7 +208,7 @@ impl Lifecycle {
         // The most urgent first (SPEC §5.2), each class in waiting order.
         let mut retry: Vec<Retry> = taken.retry;
         let class = |id: MessageId| self.store.get(id).map(|m| store::class_of(&m.request));
-        retry.sort_by_key(|r| class(r.id));
+        retry.sort_by_cached_key(|r| class(r.id));
         retry.into_iter().map(|r| r.id).collect()
     }
 
