@@ -31,7 +31,7 @@ pub fn resume(shard: &Rc<Shard>) {
                 continue;
             }
             match m.status {
-                Status::Scheduled => match m.request.send_at {
+                Status::Scheduled => match m.request.send_at() {
                     Some(at) if at > now => shard.deadlines.at(at, Due::Send(m.id)),
                     _ => to_route.push(m.id),
                 },

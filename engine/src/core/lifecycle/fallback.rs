@@ -26,7 +26,7 @@ impl Lifecycle {
         let Some(step) = request.fallback.first().cloned() else {
             return;
         };
-        if m.fallback_message_id.is_some() {
+        if m.links.forward().is_some() {
             return;
         }
         request.channel = step.channel;

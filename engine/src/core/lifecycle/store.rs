@@ -15,10 +15,12 @@ use std::rc::Rc;
 
 use bincode::{Decode, Encode};
 
+mod links;
 mod packed;
 mod revive;
 mod snapshot;
 mod view;
+pub use links::Links;
 pub use packed::PackedRequest;
 pub use snapshot::{FrozenStore, SnapshotError};
 pub use view::MessageView;
@@ -57,10 +59,9 @@ pub struct StoredMessage {
     pub created_at_ms: i64,
     /// Last change, unix ms.
     pub updated_at_ms: i64,
-    /// The fallback message created when this one failed.
-    pub fallback_message_id: Option<MessageId>,
-    /// The message this one is the fallback of.
-    pub fallback_of: Option<MessageId>,
+    /// The fallback message created when this one failed, and the message
+    /// this one is the fallback of.
+    pub links: Links,
     /// Every state change (exactly as many as there are: a message has a
     /// few, and a boxed slice holds no spare room).
     pub events: Box<[Event]>,
@@ -162,7 +163,7 @@ impl StoredMessage {
     pub fn expires_at_ms(&self, default_secs: u32) -> i64 {
         let from = self
             .request
-            .send_at
+            .send_at()
             .unwrap_or(self.created_at_ms)
             .max(self.created_at_ms);
         from + i64::from(self.request.validity.unwrap_or(default_secs)) * 1000
@@ -400,8 +401,7 @@ impl LocalMessages {
             carrier_msg_id: None,
             created_at_ms: rec.created_at_ms,
             updated_at_ms: rec.created_at_ms,
-            fallback_message_id: None,
-            fallback_of: rec.fallback_of,
+            links: Links::new(None, rec.fallback_of),
             report: ReportState::default(),
             backlog: false,
             handed: 0,
@@ -541,7 +541,7 @@ impl LocalMessages {
     /// Applies a fallback link.
     pub fn apply_link(&mut self, rec: &LinkRecord) {
         if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
-            m.fallback_message_id = Some(rec.fallback_message_id);
+            m.links.set_forward(rec.fallback_message_id);
         }
     }
 

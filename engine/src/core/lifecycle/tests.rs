@@ -570,9 +570,9 @@ mod commands {
         );
         assert_eq!(r.src_msg_id, "m1#fallback8");
         assert_eq!(r.fallback.len(), 1, "the rest of the chain");
-        assert_eq!(f.fallback_of, Some(id()));
+        assert_eq!(f.links.back(), Some(id()));
         assert_eq!(
-            l.store.get(id()).and_then(|m| m.fallback_message_id),
+            l.store.get(id()).and_then(|m| m.links.forward()),
             Some(next)
         );
         // Only once per message.

@@ -30,12 +30,16 @@ pub struct PackedRequest {
     pub parts: u16,
     /// Validity in seconds, as the request says.
     pub validity: Option<u32>,
-    /// Scheduled send time, unix ms.
-    pub send_at: Option<i64>,
+    /// Scheduled send time, unix ms ([`NO_SEND_AT`]: none); read through
+    /// [`PackedRequest::send_at`] (8 bytes where an option takes 16).
+    send_at_ms: i64,
     /// The recipient's length, the recipient, the origin code's length
     /// (0: none), the origin code, then the request's bincode bytes.
     bytes: Box<[u8]>,
 }
+
+/// `send_at_ms` of a request sent at once.
+const NO_SEND_AT: i64 = i64::MIN;
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -62,7 +66,7 @@ impl PackedRequest {
             ad: request.ad,
             parts: request.parts,
             validity: request.validity,
-            send_at: request.send_at,
+            send_at_ms: request.send_at.unwrap_or(NO_SEND_AT),
             bytes: bytes.into_boxed_slice(),
         }
     }
@@ -108,6 +112,11 @@ impl PackedRequest {
         self.bytes.get(at + n..).unwrap_or(&[])
     }
 
+    /// Scheduled send time, unix ms.
+    pub fn send_at(&self) -> Option<i64> {
+        (self.send_at_ms != NO_SEND_AT).then_some(self.send_at_ms)
+    }
+
     /// The whole request.
     pub fn unpack(&self) -> MessageRequest {
         let decoded = bincode::decode_from_slice(self.encoded(), config());
@@ -121,7 +130,7 @@ impl PackedRequest {
             text: String::new(),
             subject: None,
             ad: self.ad,
-            send_at: self.send_at,
+            send_at: self.send_at(),
             template_code: None,
             vars: Vec::new(),
             attachments: Vec::new(),

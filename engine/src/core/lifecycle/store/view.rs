@@ -64,8 +64,8 @@ impl MessageView {
             sender: m.sender.as_deref().map(str::to_string),
             created_at_ms: m.created_at_ms,
             updated_at_ms: m.updated_at_ms,
-            fallback_message_id: m.fallback_message_id,
-            fallback_of: m.fallback_of,
+            fallback_message_id: m.links.forward(),
+            fallback_of: m.links.back(),
             events: m.events.to_vec(),
             origin_code: m.request.origin_code().map(str::to_string),
         }
