@@ -53,31 +53,43 @@ pub fn acceptor(
     if !args.tls {
         return Ok(None);
     }
-    let (acceptor, ca) = make(args, listen, alpn)?;
+    let (acceptor, ca, temp) = make(args, listen, alpn)?;
+    // The CA's path is announced to whoever started this simulator, who
+    // may read it after we are gone: the directory stays (the test
+    // harnesses remove it).
+    let _ = temp.map(tempfile::TempDir::keep);
     announce_ca(&ca);
     Ok(Some(acceptor))
 }
 
-/// [`acceptor`] without the `tls-ca` line: the acceptor and the CA's path.
+/// [`acceptor`] without the `tls-ca` line: the acceptor, the CA's path,
+/// and (without `--tls-dir`) the temporary directory it is in, removed
+/// when dropped.
 pub fn make(
     args: &TlsArgs,
     listen: IpAddr,
     alpn: &[&[u8]],
-) -> anyhow::Result<(TlsAcceptor, PathBuf)> {
-    let dir = match &args.tls_dir {
+) -> anyhow::Result<(TlsAcceptor, PathBuf, Option<tempfile::TempDir>)> {
+    let (dir, temp) = match &args.tls_dir {
         Some(d) => {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d.clone()
+            (d.clone(), None)
         }
-        None => tempfile::Builder::new()
-            .prefix("mcmp-loadtest-tls-")
-            .tempdir()?
-            .keep(),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("mcmp-loadtest-tls-")
+                .tempdir()?;
+            (temp.path().to_path_buf(), Some(temp))
+        }
     };
     let made = generate(&dir, listen)?;
     let mut config = server_config(&made, args.tls_client_auth)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok((TlsAcceptor::from(Arc::new(config)), dir.join("ca.pem")))
+    Ok((
+        TlsAcceptor::from(Arc::new(config)),
+        dir.join("ca.pem"),
+        temp,
+    ))
 }
 
 /// Prints `tls-ca <path>` and flushes it (stdout is a pipe under tests).

@@ -121,5 +121,16 @@ impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // `--tls` without `--tls-dir` writes its CA and certificates into a
+        // temporary directory the killed simulator cannot remove: it goes
+        // here, so no run leaves one in /tmp.
+        let generated = self.tls_ca.as_deref().and_then(std::path::Path::parent);
+        if let Some(dir) = generated.filter(|d| {
+            d.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("mcmp-loadtest-tls-"))
+        }) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

@@ -68,24 +68,28 @@ pub struct E2eArgs {
     pub load: LoadArgs,
 }
 
-/// With `--tls-webhooks`: the sink's acceptor, and `config` with `[tls]
-/// extra-ca` naming its CA.
-fn sink_tls(
-    args: &E2eArgs,
-    sink: SocketAddr,
-    config: Option<&str>,
-) -> anyhow::Result<(Option<crate::tls::TlsAcceptor>, Option<String>)> {
+/// With `--tls-webhooks`: the sink's acceptor, `config` with `[tls]
+/// extra-ca` naming its CA, and the directory of its certificates (removed
+/// when dropped, at the end of the run).
+fn sink_tls(args: &E2eArgs, sink: SocketAddr, config: Option<&str>) -> anyhow::Result<SinkTls> {
     if !args.tls_webhooks {
-        return Ok((None, config.map(str::to_owned)));
+        return Ok((None, config.map(str::to_owned), None));
     }
     let tls = crate::tls::TlsArgs {
         tls: true,
         ..Default::default()
     };
-    let (acceptor, ca) = crate::tls::make(&tls, sink.ip(), &[crate::tls::ALPN_HTTP1])?;
+    let (acceptor, ca, dir) = crate::tls::make(&tls, sink.ip(), &[crate::tls::ALPN_HTTP1])?;
     let config = format!("{}\n[tls]\nextra-ca = {:?}\n", config.unwrap_or(""), ca);
-    Ok((Some(acceptor), Some(config)))
+    Ok((Some(acceptor), Some(config), dir))
 }
+
+/// What [`sink_tls`] gives.
+type SinkTls = (
+    Option<crate::tls::TlsAcceptor>,
+    Option<String>,
+    Option<tempfile::TempDir>,
+);
 
 /// The simulators of one e2e run, in this process.
 struct World {
@@ -155,6 +159,8 @@ pub struct Setup {
     pub auth: Auth,
     /// Stops the simulators (and the token refresh).
     sims_stop: Trigger,
+    /// The sink's certificates with `--tls-webhooks` (removed on drop).
+    _tls_dir: Option<tempfile::TempDir>,
 }
 
 impl Setup {
@@ -179,7 +185,7 @@ impl Setup {
         );
         let (sims, sims_stop) = Shutdown::new();
         let mut world = start_world(args, &sims).await?;
-        let (sink_tls, config) = sink_tls(args, world.sink_addr, config)?;
+        let (sink_tls, config, tls_dir) = sink_tls(args, world.sink_addr, config)?;
         let config = config.as_deref();
         let (server, target, admin_token) = match &args.target {
             Some(t) => (
@@ -232,6 +238,7 @@ impl Setup {
             admin_token,
             auth,
             sims_stop,
+            _tls_dir: tls_dir,
         })
     }
 
