@@ -134,6 +134,9 @@ fn soak_samples_the_server_and_judges_it() {
         .arg(&json)
         .arg("--svg")
         .arg(&svg)
+        // A failed verdict keeps the server's log in the temp dir: this
+        // test's own, removed with it.
+        .env("TMPDIR", dir.path())
         .output()
         .expect("run soak");
     let stdout = String::from_utf8_lossy(&out.stdout);
