@@ -1,7 +1,8 @@
 //! The cluster client of one shard: the slot map (from `CLUSTER SLOTS`),
 //! one [`NodeConn`] per master, and the redirections of a cluster that
-//! moves slots (`-MOVED`: the slot lives elsewhere now, the map is read
-//! again; `-ASK`: this once, ask that node after `ASKING`) or elects a new
+//! moves slots (`-MOVED`: the slot lives elsewhere now, asked there at
+//! once and the map read again; `-ASK`: this once, ask that node after
+//! `ASKING`) or elects a new
 //! master (`-TRYAGAIN`, `-CLUSTERDOWN`, a node that does not answer: the
 //! map is read again and the call retried, a bounded number of times).
 
@@ -93,13 +94,13 @@ impl Cluster {
     /// Runs the command `args` (name first) whose key is `key`, following
     /// the cluster's redirections; an error reply is [`RedisError::Server`].
     pub async fn call(&self, key: &[u8], args: &[&[u8]]) -> Result<Reply, RedisError> {
-        let mut asking: Option<SocketAddr> = None;
+        // Where the last reply sent this call: (node, with `ASKING`).
+        let mut redirected: Option<(SocketAddr, bool)> = None;
         let mut last = RedisError::Unavailable("no try made".into());
         for _ in 0..MAX_TRIES {
-            let target = match asking.take() {
-                Some(addr) => Some((addr, true)),
-                None => self.master_of(key).map(|addr| (addr, false)),
-            };
+            let target = redirected
+                .take()
+                .or_else(|| self.master_of(key).map(|a| (a, false)));
             let Some((addr, ask)) = target else {
                 last = RedisError::Unavailable(format!("no master serves slot {}", slot(key)));
                 let _ = self.refresh().await;
@@ -121,11 +122,14 @@ impl Cluster {
                 }
             };
             match redirection(&reply) {
-                Some(Redirect::Moved(_)) => {
+                Some(Redirect::Moved(to)) => {
+                    // The slot's master now: go there at once, and read
+                    // the map again for the calls after this one.
                     last = RedisError::Server(error_text(&reply));
+                    redirected = Some((to, false));
                     let _ = self.refresh().await;
                 }
-                Some(Redirect::Ask(to)) => asking = Some(to),
+                Some(Redirect::Ask(to)) => redirected = Some((to, true)),
                 Some(Redirect::Retry) => {
                     last = RedisError::Server(error_text(&reply));
                     rt::sleep(RETRY_WAIT).await;
