@@ -21,9 +21,9 @@ pub const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 /// Most webhook attempts: attempt 20 already waits 381 retry units
 /// (~6 h at the default unit), longer than anyone waits for a report.
 pub const MAX_WEBHOOK_ATTEMPTS: u32 = 20;
-/// Most shards: message ids carry the shard in 16 bits, and no machine we
-/// target has more cores than this.
-pub const MAX_SHARDS: usize = 1024;
+/// Most shards: message ids carry the shard in 8 bits (the node in the 8
+/// above them).
+pub const MAX_SHARDS: usize = 256;
 /// Smallest accepted `server.max-body`: one message with headroom.
 pub const MIN_MAX_BODY: u64 = 1 << 10;
 /// Default `server.max-head`: far above any honest request head (a JWT and
@@ -110,6 +110,9 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `[tls]`: what outgoing TLS trusts beside the public roots.
     pub tls: TlsConfig,
+    /// `[cluster]`: several nodes sharing a Redis Cluster; absent: one node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[server]`.
@@ -561,6 +564,9 @@ mod validate;
 
 mod tls;
 pub use tls::{ServerTlsConfig, TlsConfig};
+
+mod cluster;
+pub use cluster::ClusterConfig;
 
 mod units;
 use units::{human_duration, human_size};

@@ -106,6 +106,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
     let store = Arc::new(SledCatalog::open(&data_dir.join("catalog"))?);
     let jwt_key = jwt_key(store.as_ref())?;
     let admin_token = admin_token(&config, &data_dir)?;
+    check_node_id(&config, &data_dir)?;
     let demo = options
         .demo
         .then(|| demo::register(store.as_ref()))
@@ -206,6 +207,7 @@ fn engine_config(
             .unwrap_or(30_600),
         alert_url: config.alerts.webhook_url.clone(),
         alert_format: config.alerts.format.engine(),
+        cluster: config.cluster.as_ref().map(config::ClusterConfig::engine),
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,
         min_free_bytes: config.wal.min_free,
@@ -255,6 +257,30 @@ fn admin_token(config: &Config, data_dir: &Path) -> Result<SecretHash, ServeErro
     write_private(&path, &token)?;
     tracing::info!("generated an admin token in {}", path.display());
     Ok(hash)
+}
+
+/// A data directory keeps the node number it was first started with
+/// (`<data-dir>/node-id`; 0 for one node, and for a directory written
+/// before the file existed): its messages' ids carry it, so a node started
+/// on it with another `cluster.node-id` would not find them.
+fn check_node_id(config: &Config, data_dir: &Path) -> Result<(), ServeError> {
+    let path = data_dir.join("node-id");
+    let configured = config.cluster.as_ref().map_or(0, |c| c.node_id);
+    let kept = match read_trimmed(&path)? {
+        Some(text) => Some(text.parse::<u8>().map_err(|_| {
+            ServeError::Config(format!("{}: not a node number: {text:?}", path.display()))
+        })?),
+        None if data_dir.join("wal").exists() => Some(0),
+        None => None,
+    };
+    match kept {
+        Some(kept) if kept != configured => Err(ServeError::Config(format!(
+            "cluster.node-id is {configured} but {} was written by node {kept}; \
+             a data directory stays with its node",
+            data_dir.display()
+        ))),
+        _ => write_private(&path, &configured.to_string()),
+    }
 }
 
 /// The trimmed text of `path`; `None` if it is missing or blank.

@@ -74,6 +74,28 @@ pub struct EngineConfig {
     pub reports_allow_private: bool,
     /// The body of a POSTed alert (`alerts.format`).
     pub alert_format: AlertFormat,
+    /// Several nodes sharing state through a Redis Cluster (`[cluster]`,
+    /// SPEC §5.8); `None`: one node, nothing shared.
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// `[cluster]`: this node and the Redis Cluster the nodes share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// This node's number, carried by its message ids.
+    pub node_id: u8,
+    /// Seed nodes of the Redis Cluster (`host:port`).
+    pub redis: Vec<String>,
+    /// How long one Redis call may take (its connection, redirections
+    /// and retries included).
+    pub timeout: Duration,
+}
+
+impl EngineConfig {
+    /// This node's number (0 without `[cluster]`).
+    pub fn node_id(&self) -> u8 {
+        self.cluster.as_ref().map_or(0, |c| c.node_id)
+    }
 }
 
 /// The body of a POSTed operator alert (`alerts.format`).

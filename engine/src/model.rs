@@ -145,23 +145,37 @@ impl Status {
     }
 }
 
-/// A message id: the accepting shard in the top 16 bits and that shard's
-/// sequence number in the low 48, rendered as 16 lowercase hex digits, so any
-/// shard can tell which shard owns a message without a lookup.
+/// A message id: the accepting node in the top 8 bits (0 without
+/// `[cluster]`), its shard in the next 8 and that shard's sequence number
+/// in the low 48, rendered as 16 lowercase hex digits, so any shard of any
+/// node can tell which shard of which node owns a message without a lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
 pub struct MessageId(pub u64);
 
 impl MessageId {
     const SEQ_BITS: u32 = 48;
+    const SHARD_BITS: u32 = 8;
 
-    /// Builds the id of sequence `seq` on `shard`.
+    /// Builds the id of sequence `seq` on `shard` of node 0 (one node).
     pub fn new(shard: usize, seq: u64) -> MessageId {
-        MessageId(((shard as u64) << Self::SEQ_BITS) | (seq & ((1 << Self::SEQ_BITS) - 1)))
+        MessageId::on_node(0, shard, seq)
     }
 
-    /// The shard that accepted (and owns) the message.
+    /// Builds the id of sequence `seq` on `shard` of `node`.
+    pub fn on_node(node: u8, shard: usize, seq: u64) -> MessageId {
+        let shard = (shard as u64) & ((1 << Self::SHARD_BITS) - 1);
+        let top = (u64::from(node) << Self::SHARD_BITS) | shard;
+        MessageId((top << Self::SEQ_BITS) | (seq & ((1 << Self::SEQ_BITS) - 1)))
+    }
+
+    /// The node that accepted (and owns) the message.
+    pub fn node(self) -> u8 {
+        (self.0 >> (Self::SEQ_BITS + Self::SHARD_BITS)) as u8
+    }
+
+    /// The shard that accepted (and owns) the message, on its node.
     pub fn shard(self) -> usize {
-        (self.0 >> Self::SEQ_BITS) as usize
+        ((self.0 >> Self::SEQ_BITS) & ((1 << Self::SHARD_BITS) - 1)) as usize
     }
 
     /// The sequence number within the owning shard.

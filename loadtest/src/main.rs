@@ -36,6 +36,7 @@ mod http;
 mod load;
 mod priority;
 mod provider;
+mod redis_cluster;
 mod run;
 mod shutdown;
 mod sink;
@@ -87,6 +88,9 @@ enum Command {
     /// Send a bulk backlog through a slow sender, then `otp` messages while
     /// it drains; time each otp message to the SMSC, fail over `--limit-ms`.
     Priority(priority::PriorityArgs),
+    /// Start a real Redis Cluster (the machine's `redis-server`) on
+    /// loopback for `[cluster]`: one `ready redis <addr>` line per master.
+    RedisCluster(redis_cluster::RedisClusterArgs),
 }
 
 /// The load duration of `run`, `e2e` and `soak` without `--duration`.
@@ -147,6 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Provider(args) => provider::run(args, shutdown).await,
             Command::Sink(args) => sink::run(args, shutdown).await,
             Command::Baseline(args) => baseline::run(args, shutdown).await,
+            Command::RedisCluster(args) => redis_cluster::run(args, shutdown).await,
             Command::Run(_) | Command::E2e(_) | Command::Soak(_) | Command::Priority(_) => Ok(()),
         }
     };

@@ -335,3 +335,32 @@ fn agents_and_alerts_sections() {
         assert!(err.contains(key), "{err}");
     }
 }
+
+#[test]
+fn the_cluster_section_names_the_node_and_its_redis() {
+    assert_eq!(Config::default().cluster, None, "one node by default");
+    let c = Config::from_toml_str(
+        "[cluster]\nnode-id = 3\nredis = [\"127.0.0.1:7000\", \"redis-b:7001\"]\n",
+    )
+    .expect("parses");
+    let cluster = c.cluster.clone().expect("cluster");
+    assert_eq!((cluster.node_id, cluster.redis.len()), (3, 2));
+    assert_eq!(cluster.timeout, Duration::from_secs(1), "default timeout");
+    c.validate().expect("valid");
+    assert_eq!(Config::from_toml_str(&c.to_toml()).expect("round trip"), c);
+    for bad in ["node-id = 256\nredis = [\"a:1\"]", "redis = [\"a:1\"]"] {
+        let text = format!("[cluster]\n{bad}\n");
+        assert!(Config::from_toml_str(&text).is_err(), "{text}");
+    }
+    for (redis, timeout) in [
+        ("[]", "1s"),
+        ("[\"nohost\"]", "1s"),
+        ("[\"a:0\"]", "1s"),
+        ("[\"a:1\"]", "0s"),
+    ] {
+        let text = format!("[cluster]\nnode-id = 1\nredis = {redis}\ntimeout = \"{timeout}\"\n");
+        let c = Config::from_toml_str(&text).expect("parses");
+        let err = c.validate().expect_err(&text).to_string();
+        assert!(err.contains("cluster."), "{err}");
+    }
+}

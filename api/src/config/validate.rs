@@ -27,6 +27,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_server()?;
         self.validate_admin()?;
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         let wal = &self.wal;
         if wal.segment_size < MIN_SEGMENT_SIZE {
             return Err(invalid("wal.segment-size", "must be at least 64KiB"));

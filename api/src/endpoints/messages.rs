@@ -140,32 +140,42 @@ fn result_row(src_msg_id: String, verdict: Verdict) -> ResultRow {
 }
 
 fn unavailable(e: AcceptError) -> Response<Body> {
-    let (code, msg) = match e {
-        AcceptError::Wal(WalError::StorageFull) => {
-            ("storage_full", "the disk is full; nothing was accepted")
-        }
-        AcceptError::StorageLow => (
-            "storage_full",
-            "free space on the data disk is below wal.min-free; nothing was accepted",
-        ),
-        AcceptError::HistoryBehind => {
-            let mut resp = http::error(
-                StatusCode::SERVICE_UNAVAILABLE,
+    let (code, msg) =
+        match e {
+            AcceptError::Wal(WalError::StorageFull) => {
+                ("storage_full", "the disk is full; nothing was accepted")
+            }
+            AcceptError::StorageLow => (
+                "storage_full",
+                "free space on the data disk is below wal.min-free; nothing was accepted",
+            ),
+            AcceptError::HistoryBehind => return retry_shortly(
                 "history_behind",
                 "settled messages wait for the history store; nothing was accepted, retry shortly",
-            );
-            let one_second = hyper::header::HeaderValue::from_static("1");
-            resp.headers_mut()
-                .insert(hyper::header::RETRY_AFTER, one_second);
-            return resp;
-        }
-        AcceptError::Wal(WalError::Poisoned) => (
-            "wal_poisoned",
-            "the write-ahead log failed; this shard stopped accepting",
-        ),
-        _ => ("unavailable", "the server is shutting down"),
-    };
+            ),
+            AcceptError::ClusterUnavailable => {
+                return retry_shortly(
+                    "cluster_unavailable",
+                    "the redis cluster the nodes share does not answer, so src_msg_id cannot be \
+                 checked across nodes; nothing was accepted, retry shortly",
+                )
+            }
+            AcceptError::Wal(WalError::Poisoned) => (
+                "wal_poisoned",
+                "the write-ahead log failed; this shard stopped accepting",
+            ),
+            _ => ("unavailable", "the server is shutting down"),
+        };
     http::error(StatusCode::SERVICE_UNAVAILABLE, code, msg)
+}
+
+/// 503 with `Retry-After: 1`.
+fn retry_shortly(code: &str, message: &str) -> Response<Body> {
+    let mut resp = http::error(StatusCode::SERVICE_UNAVAILABLE, code, message);
+    let one_second = hyper::header::HeaderValue::from_static("1");
+    resp.headers_mut()
+        .insert(hyper::header::RETRY_AFTER, one_second);
+    resp
 }
 
 pub(crate) async fn get_message(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
@@ -200,7 +210,7 @@ pub(crate) async fn get_by_src_msg_id(
 
 /// `DELETE /v1/messages/{id}`: cancel while scheduled or queued.
 pub(crate) async fn cancel(api: &ShardApi, claims: &Claims, id: &str) -> Response<Body> {
-    let Some(id) = MessageId::parse(id).filter(|i| i.shard() < api.shard.shards()) else {
+    let Some(id) = MessageId::parse(id).filter(|i| api.shard.owns(*i)) else {
         return http::error(StatusCode::NOT_FOUND, "not_found", "no such message");
     };
     match api.shard.cancel(id, &claims.grp).await {

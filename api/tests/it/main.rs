@@ -3,6 +3,7 @@
 
 mod accept;
 mod bad_input;
+mod cluster;
 mod console_browser;
 mod crash;
 mod deploy;

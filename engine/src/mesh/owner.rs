@@ -122,6 +122,20 @@ mod tests {
     }
 
     #[test]
+    fn a_message_id_names_its_node_shard_and_sequence() {
+        let id = MessageId::on_node(7, 3, 42);
+        assert_eq!((id.node(), id.shard(), id.seq()), (7, 3, 42));
+        assert_eq!(id.to_string(), "070300000000002a");
+        assert_eq!(MessageId::parse(&id.to_string()), Some(id));
+        // One node: node 0, the ids of round 1 unchanged.
+        assert_eq!(MessageId::new(1, 5), MessageId((1 << 48) | 5));
+        assert_eq!(MessageId::new(1, 5).node(), 0);
+        let last = MessageId::on_node(255, 255, (1 << 48) - 1);
+        assert_eq!((last.node(), last.shard()), (255, 255));
+        assert_eq!(message(last), 255);
+    }
+
+    #[test]
     fn an_agent_is_placed_by_customer_and_id_together() {
         assert_eq!(agent("A1", "x", 1024), customer("A1/x", 1024));
     }

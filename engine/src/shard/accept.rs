@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use super::Shard;
+use super::{cluster, Shard};
 use crate::catalog::CustomerView;
 use crate::codec::Record;
 use crate::core::accept::{count_channel, Accepted, Origin, Plan, Verdict};
@@ -38,6 +38,10 @@ pub enum AcceptError {
     /// history store: new ones wait until it catches up.
     #[error("the history store is behind")]
     HistoryBehind,
+    /// `[cluster]`: the Redis Cluster the nodes share did not answer, so a
+    /// `src_msg_id` could not be claimed across nodes.
+    #[error("the redis cluster is unavailable")]
+    ClusterUnavailable,
 }
 
 /// Most settled messages a shard keeps in memory while the history store
@@ -67,7 +71,7 @@ pub async fn accept(
         false => shard.next_message_id(),
     };
     let mut plan = Plan::new(customer, origin.group_code, items, next_id);
-    let originals = dedup(shard, origin.group_code, &plan, dry_run).await?;
+    let (originals, nodes) = dedup_everywhere(shard, origin.group_code, &plan, dry_run).await?;
     plan.duplicates(&originals, !dry_run);
     let budget = tps(shard, origin.group_code, plan.tps_needs(), dry_run).await;
     let left = plan.spend_tps(budget);
@@ -95,7 +99,8 @@ pub async fn accept(
         plan.charged(&paid);
     }
     let mut outcome = plan.finish();
-    release(shard, std::mem::take(&mut outcome.release)).await;
+    let refused = std::mem::take(&mut outcome.release);
+    give_back_refused(shard, origin.group_code, &nodes, refused).await;
     if dry_run {
         return Ok(outcome.dry_run(unix_ms()));
     }
@@ -110,7 +115,10 @@ pub async fn accept(
         shard.feed(|c, _, fx| c.lifecycle.record_blocked(blocked, fx));
     }
     let records = outcome.commit(origin, unix_ms());
-    write(shard, origin, records).await?;
+    if let Err(e) = write(shard, origin, records).await {
+        nodes.give_back(shard, origin.group_code, |_| true).await;
+        return Err(e);
+    }
     Ok(outcome.verdicts)
 }
 
@@ -220,6 +228,23 @@ impl Held {
     }
 }
 
+/// The dedup step on this node, then across nodes (`[cluster]`): the
+/// original of each duplicate, and the keys the request holds in Redis.
+async fn dedup_everywhere(
+    shard: &Rc<Shard>,
+    group: &str,
+    plan: &Plan<'_>,
+    dry_run: bool,
+) -> Result<(Vec<Option<MessageId>>, cluster::NodeClaims), AcceptError> {
+    let mut originals = dedup(shard, group, plan, dry_run).await?;
+    let across = cluster::dedup_across(shard, group, plan, &mut originals, dry_run);
+    let nodes = across.await.map_err(|e| {
+        tracing::warn!("new messages refused: {e}");
+        AcceptError::ClusterUnavailable
+    })?;
+    Ok((originals, nodes))
+}
+
 /// Claims (or, in a dry run, looks up) every key, one request per owner;
 /// the original message of each duplicate, in key order. A fingerprint
 /// match is confirmed against the earlier messages themselves.
@@ -310,8 +335,24 @@ async fn tps(
     budget
 }
 
+/// Gives back the dedup claims of messages refused after the dedup step,
+/// on this node and across nodes.
+async fn give_back_refused(
+    shard: &Rc<Shard>,
+    group: &str,
+    nodes: &cluster::NodeClaims,
+    refused: Vec<(DedupKey, MessageId)>,
+) {
+    if refused.is_empty() {
+        return;
+    }
+    let ids: Vec<MessageId> = refused.iter().map(|(_, id)| *id).collect();
+    nodes.give_back(shard, group, |id| ids.contains(&id)).await;
+    release(shard, refused).await;
+}
+
 /// Gives dedup claims back to their owners.
-async fn release(shard: &Rc<Shard>, claims: Vec<(DedupKey, MessageId)>) {
+pub(super) async fn release(shard: &Rc<Shard>, claims: Vec<(DedupKey, MessageId)>) {
     if claims.is_empty() {
         return;
     }

@@ -197,7 +197,7 @@ impl Shard {
         id: MessageId,
         group_code: Option<&str>,
     ) -> Option<(MessageView, ReportState)> {
-        if id.shard() >= self.shards() {
+        if !self.owns(id) {
             return None;
         }
         let live = match id.shard() == self.id {

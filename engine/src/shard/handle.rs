@@ -42,6 +42,11 @@ impl ShardHandle {
         self.shard.shards()
     }
 
+    /// Whether `id` names a message of this node.
+    pub fn owns(&self, id: MessageId) -> bool {
+        self.shard.owns(id)
+    }
+
     /// What every shard shares (draining, public URL).
     pub fn engine(&self) -> &Arc<SharedEngine> {
         &self.shard.shared

@@ -14,6 +14,7 @@ pub mod accept;
 mod archive;
 mod asks;
 pub(crate) mod checkpoint;
+pub mod cluster;
 mod dispatch;
 pub mod durability;
 mod effects;
@@ -128,6 +129,8 @@ pub struct Shard {
     marked: RefCell<Option<checkpoint::Marked>>,
     /// When this shard's last checkpoint was written (unix ms; 0: never).
     pub last_checkpoint_ms: Cell<i64>,
+    /// The link to the other nodes (`[cluster]`); `None`: one node.
+    pub cluster: Option<cluster::NodeLink>,
 }
 
 /// Why the engine could not start.
@@ -340,7 +343,12 @@ impl Shard {
     pub fn next_message_id(&self) -> MessageId {
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
-        MessageId::new(self.id, seq)
+        MessageId::on_node(self.shared.config.node_id(), self.id, seq)
+    }
+
+    /// Whether `id` names a message of this node (one of its shards).
+    pub fn owns(&self, id: MessageId) -> bool {
+        id.node() == self.shared.config.node_id() && id.shard() < self.shards()
     }
 
     /// Sends one request to `shard` (handled inline when it is this shard).

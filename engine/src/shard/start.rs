@@ -111,6 +111,7 @@ impl Shard {
             agents: crate::agents::LocalAgents::default(),
             marked: RefCell::default(),
             last_checkpoint_ms: Cell::new(recovered.at_ms),
+            cluster: super::cluster::NodeLink::of(&engine.config),
         });
         rt::spawn(shard.clone().serve_mesh(inbox));
         shard.restore_dedup(recovered.keys).await?;

@@ -1,0 +1,219 @@
+//! Several nodes on one Redis Cluster (SPEC §5.8): real `redis-server`
+//! masters started by `mcmp-loadtest redis-cluster`, real `mcmp` nodes
+//! with `[cluster]`. Without `redis-server` each test says SKIPPED loudly;
+//! under `CI=true` it fails instead.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Value};
+
+use crate::harness::{data_dir, post_batch, sms, Server};
+use crate::sims::Sim;
+
+/// The cluster's masters, or `None` (said loudly) without `redis-server`.
+fn redis_cluster(dir: &Path) -> Option<Sim> {
+    let have = |p: &str| {
+        Command::new(p)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !have("redis-server") || !have("redis-cli") {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server and redis-cli are required under CI=true (apt install redis-server)"
+        );
+        eprintln!("SKIPPED: redis-server or redis-cli not installed (apt install redis-server)");
+        return None;
+    }
+    let dir = dir.to_str().expect("utf-8 path");
+    Some(Sim::start(&["redis-cluster", "--dir", dir], 3))
+}
+
+/// Writes the `[cluster]` configuration of node `node` into `dir`.
+fn node_config(dir: &Path, node: u8, redis: &Sim) -> std::path::PathBuf {
+    let seeds: Vec<String> = redis
+        .ready
+        .iter()
+        .map(|(_, a)| format!("\"{a}\""))
+        .collect();
+    let path = dir.join(format!("node{node}.toml"));
+    let text = format!(
+        "[cluster]\nnode-id = {node}\nredis = [{}]\ntimeout = \"500ms\"\n",
+        seeds.join(", ")
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn start_node(data: &Path, config: &Path) -> Server {
+    Server::start_with(data, &["--config", config.to_str().expect("path")])
+}
+
+/// `src → (code, message_id)` of a batch's results.
+fn by_src(results: &[Value]) -> std::collections::HashMap<String, (u64, String)> {
+    results
+        .iter()
+        .map(|r| {
+            let src = r["src_msg_id"].as_str().expect("src").to_string();
+            let id = r["message_id"].as_str().unwrap_or("").to_string();
+            (src, (r["code"].as_u64().expect("code"), id))
+        })
+        .collect()
+}
+
+fn redis_cli(redis: &Sim, args: &[&str]) -> String {
+    let addr = redis.ready[0].1;
+    let out = Command::new("redis-cli")
+        .args(["-c", "-h", "127.0.0.1", "-p", &addr.port().to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The same `src_msg_id`s sent to two nodes at the same moment: each is
+/// accepted exactly once, and the other node answers 3006 with the id the
+/// first one gave (its node in the id's first byte).
+#[test]
+fn a_src_msg_id_sent_to_two_nodes_at_once_is_accepted_once() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let (d1, d2) = (data_dir(), data_dir());
+    let one = start_node(d1.path(), &node_config(dir.path(), 1, &redis));
+    let two = start_node(d2.path(), &node_config(dir.path(), 2, &redis));
+    let t1 = one.register_customer("G1");
+    let t2 = two.register_customer("G1");
+    one.hold_sms("G1");
+    two.hold_sms("G1");
+    for round in 0..5 {
+        let msgs: Vec<Value> = (0..200).map(|i| sms(&format!("r{round}-{i}"))).collect();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| post_batch(&one, &t1, msgs.clone()));
+            let b = s.spawn(|| post_batch(&two, &t2, msgs.clone()));
+            (a.join().expect("node 1"), b.join().expect("node 2"))
+        });
+        let (a, b) = (by_src(&a), by_src(&b));
+        let mut accepted = [0, 0];
+        for (src, (code_a, id_a)) in &a {
+            let (code_b, id_b) = &b[src];
+            let (winner, node, other) = match (code_a, code_b) {
+                (1000, 3006) => (id_a, "01", id_b),
+                (3006, 1000) => (id_b, "02", id_a),
+                other => panic!("{src}: {other:?}: one node must accept, the other 3006"),
+            };
+            assert_eq!(winner, other, "{src}: 3006 names the accepted id");
+            assert!(winner.starts_with(node), "{winner} carries its node {node}");
+            accepted[usize::from(node == "02")] += 1;
+        }
+        assert_eq!(accepted[0] + accepted[1], 200);
+    }
+    // A re-send to either node: 3006 with the same id (node 1 asks Redis
+    // only for keys it has not seen itself).
+    let again_one = by_src(&post_batch(&one, &t1, vec![sms("r0-7")]));
+    let again_two = by_src(&post_batch(&two, &t2, vec![sms("r0-7")]));
+    assert_eq!(again_one["r0-7"].0, 3006);
+    assert_eq!(again_one["r0-7"], again_two["r0-7"]);
+    // The owner answers for its message.
+    let id = &again_one["r0-7"].1;
+    let (owner, token) = match id.starts_with("01") {
+        true => (&one, &t1),
+        false => (&two, &t2),
+    };
+    let (s, v) = owner.call("GET", &format!("/v1/messages/{id}"), Some(token), None);
+    assert_eq!(
+        (s, v["message_id"].as_str()),
+        (200, Some(id.as_str())),
+        "{v}"
+    );
+}
+
+/// A key left by a claim whose message was never accepted (the node died
+/// before its WAL append held) names an id of that node that does not
+/// exist: the node takes the key over for the re-send. An id of another
+/// node is trusted as it is.
+#[test]
+fn a_key_naming_a_message_this_node_never_accepted_is_taken_over() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let d1 = data_dir();
+    let one = start_node(d1.path(), &node_config(dir.path(), 1, &redis));
+    let t1 = one.register_customer("G1");
+    one.hold_sms("G1");
+    let ghost = "0100ffffffffff00";
+    let set = ["SET", "mcmp:dedup:{G1}:lost", ghost, "EX", "600"];
+    assert_eq!(redis_cli(&redis, &set), "OK");
+    let got = by_src(&post_batch(&one, &t1, vec![sms("lost")]));
+    assert_eq!(got["lost"].0, 1000, "{got:?}");
+    assert!(got["lost"].1.starts_with("01"));
+    assert_eq!(
+        redis_cli(&redis, &["GET", "mcmp:dedup:{G1}:lost"]),
+        got["lost"].1
+    );
+    let elsewhere = "0300000000000001";
+    let set = ["SET", "mcmp:dedup:{G1}:theirs", elsewhere, "EX", "600"];
+    assert_eq!(redis_cli(&redis, &set), "OK");
+    let got = by_src(&post_batch(&one, &t1, vec![sms("theirs")]));
+    assert_eq!(got["theirs"], (3006, elsewhere.to_string()));
+}
+
+/// Redis gone: new messages get 503 `cluster_unavailable` with
+/// `Retry-After`, nothing of them is kept, and what was accepted still
+/// answers; back once Redis is.
+#[test]
+fn without_redis_new_messages_get_503_and_accepted_ones_still_answer() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let d1 = data_dir();
+    let config = node_config(dir.path(), 1, &redis);
+    let one = start_node(d1.path(), &config);
+    let t1 = one.register_customer("G1");
+    one.hold_sms("G1");
+    let before = by_src(&post_batch(&one, &t1, vec![sms("before")]));
+    assert_eq!(before["before"].0, 1000);
+    drop(redis);
+    let body = json!({"messages": [sms("during")]});
+    let (s, v) = one.call("POST", "/v1/messages", Some(&t1), Some(&body));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("cluster_unavailable")),
+        "{v}"
+    );
+    let id = &before["before"].1;
+    let (s, v) = one.call("GET", &format!("/v1/messages/{id}"), Some(&t1), None);
+    assert_eq!(s, 200, "{v}");
+    let (s, _) = one.call("GET", "/v1/messages?src_msg_id=during", Some(&t1), None);
+    assert_eq!(s, 404, "a refused message is not kept");
+}
+
+/// A data directory stays with its node number.
+#[test]
+fn a_data_directory_refuses_another_node_id() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let d1 = data_dir();
+    let one = start_node(d1.path(), &node_config(dir.path(), 1, &redis));
+    drop(one);
+    let out = Command::new(env!("CARGO_BIN_EXE_mcmp"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(d1.path())
+        .arg("--config")
+        .arg(node_config(dir.path(), 2, &redis))
+        .env("MCMP_ADMIN_TOKEN", crate::harness::ADMIN)
+        .output()
+        .expect("mcmp");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("written by node 1"), "{err}");
+}
