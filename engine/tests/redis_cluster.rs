@@ -1,9 +1,10 @@
 //! The Redis Cluster client against a real Redis Cluster: three masters of
-//! Debian's `redis-server` on loopback, made a cluster by `redis-cli
-//! --cluster create`. Without `redis-server` the test says SKIPPED loudly;
-//! under `CI=true` it fails instead.
+//! Debian's `redis-server` on loopback, started by `mcmp-loadtest
+//! redis-cluster` (`redis-cli --cluster create`). Without `redis-server`
+//! the test says SKIPPED loudly; under `CI=true` it fails instead.
 
-use std::net::{SocketAddr, TcpListener};
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
@@ -13,19 +14,18 @@ use mcmp_engine::redis::slot::slot;
 use mcmp_engine::redis::{Cluster, RedisError, Reply};
 use mcmp_engine::rt;
 
-/// Three masters, killed (and their directory removed) on drop.
+/// Three masters started by `mcmp-loadtest redis-cluster` (which stops
+/// them when it is killed), in a directory removed on drop.
 struct RedisCluster {
     ports: Vec<u16>,
-    children: Vec<Child>,
+    loadtest: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for RedisCluster {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let _ = self.loadtest.kill();
+        let _ = self.loadtest.wait();
     }
 }
 
@@ -38,19 +38,6 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A port whose cluster bus port (+10000) is free too.
-fn free_port() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if port < 50000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return port;
-        }
-    }
-}
-
 fn cli(port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -58,20 +45,6 @@ fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn start_node(dir: &Path, port: u16) -> Child {
-    Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
-        .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-        .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server")
 }
 
 /// Starts the cluster, or `None` (loudly) when `redis-server` is missing.
@@ -84,39 +57,35 @@ fn start_cluster() -> Option<RedisCluster> {
         eprintln!("SKIPPED: redis-server or redis-cli not installed (apt install redis-server)");
         return None;
     }
+    // Built beside this test by `cargo test --workspace`.
+    let exe = std::env::current_exe().expect("test exe");
+    let bin = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = bin.join("mcmp-loadtest");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build -p mcmp-loadtest",
+        bin.display()
+    );
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let children = ports.iter().map(|p| start_node(dir.path(), *p)).collect();
-    let cluster = RedisCluster {
-        ports: ports.clone(),
-        children,
+    let mut loadtest = Command::new(bin)
+        .args(["redis-cluster", "--dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mcmp-loadtest redis-cluster");
+    let stdout = loadtest.stdout.take().expect("stdout");
+    let ready = BufReader::new(stdout).lines().map_while(Result::ok);
+    let ports = ready
+        .filter_map(|l| l.strip_prefix("ready redis ").map(str::to_string))
+        .map(|a| a.parse::<SocketAddr>().expect("addr").port())
+        .take(3)
+        .collect();
+    Some(RedisCluster {
+        ports,
+        loadtest,
         _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for p in &ports {
-        while cli(*p, &["PING"]) != "PONG" {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on {p} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let created = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&nodes)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .expect("redis-cli --cluster create");
-    assert!(created.status.success(), "{created:?}");
-    for p in &ports {
-        while !cli(*p, &["CLUSTER", "INFO"]).contains("cluster_state:ok") {
-            assert!(Instant::now() < deadline, "the cluster did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    Some(cluster)
+    })
 }
 
 fn node_id(port: u16) -> String {
@@ -148,7 +117,7 @@ fn bulk(reply: Reply) -> Option<String> {
 
 #[test]
 fn a_redis_cluster_is_used_through_redirections_and_failures() {
-    let Some(mut redis) = start_cluster() else {
+    let Some(redis) = start_cluster() else {
         return;
     };
     let seeds: Vec<String> = vec![format!("127.0.0.1:{}", redis.ports[0])];
@@ -171,8 +140,7 @@ fn a_redis_cluster_is_used_through_redirections_and_failures() {
     });
     // A master killed: its slots fail fast and clearly; the others serve.
     let dead = redis.ports[2];
-    let _ = redis.children[2].kill();
-    let _ = redis.children[2].wait();
+    cli(dead, &["SHUTDOWN", "NOSAVE"]);
     on_shard(move || {
         let seeds = seeds.clone();
         async move {
