@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 use mcmp_engine::catalog::{table, SharedCatalog};
 use mcmp_engine::config::EngineConfig;
+use mcmp_engine::redis::catalog::SharedStore;
 use mcmp_engine::secrets::SecretHash;
 use mcmp_engine::{SharedEngine, StartError};
 use mcmp_storage::{Catalog, RecoveryMode, SledCatalog};
@@ -103,7 +104,13 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         path: data_dir.clone(),
         source,
     })?;
-    let store = Arc::new(SledCatalog::open(&data_dir.join("catalog"))?);
+    let local = Arc::new(SledCatalog::open(&data_dir.join("catalog"))?);
+    // Before joining: the first node of a cluster brings the token key.
+    jwt_key(local.as_ref())?;
+    let store: Arc<dyn Catalog> = match &config.cluster {
+        None => local,
+        Some(c) => Arc::new(SharedStore::join(local, &c.redis, c.timeout)?),
+    };
     let jwt_key = jwt_key(store.as_ref())?;
     let admin_token = admin_token(&config, &data_dir)?;
     check_node_id(&config, &data_dir)?;

@@ -55,6 +55,24 @@ pub mod table {
     pub const OPERATORS: &str = "operators";
     /// The audit log of admin changes by `at_ms/seq` (not in the snapshot).
     pub const AUDIT: &str = "audit";
+
+    /// Every table.
+    pub const ALL: [&str; 14] = [
+        CUSTOMERS,
+        SERVICES,
+        CLIENTS,
+        BILL_CODES,
+        CALLER_IDS,
+        META,
+        SENDERS,
+        ROUTES,
+        PNX,
+        SPAM_KEYWORDS,
+        OPT_OUTS,
+        ORIGIN_CODES,
+        OPERATORS,
+        AUDIT,
+    ];
 }
 
 /// What an operator may do (SPEC §5.7).
@@ -382,6 +400,18 @@ impl SharedCatalog {
         let out = write(self.store.as_ref())?;
         let snapshot = self.load()?;
         Ok((out, Arc::new(snapshot)))
+    }
+
+    /// Takes in what other nodes changed in a shared catalog
+    /// ([`Catalog::pull`]); the snapshot that follows, if anything changed.
+    /// Blocking.
+    pub fn pull(&self) -> Result<Option<Arc<Snapshot>>, CatalogError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.store.pull()? {
+            return Ok(None);
+        }
+        self.invalidate_spam();
+        Ok(Some(Arc::new(self.load()?)))
     }
 
     /// Builds a snapshot of the current store. Blocking.

@@ -29,6 +29,12 @@ pub trait Catalog: Send + Sync + 'static {
     /// (from the first when `after` is empty), sorted by key: a page read
     /// without the rest of the table.
     fn scan_after(&self, table: &str, after: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Takes in what other nodes wrote to a catalog they share with this
+    /// one (several nodes, SPEC §5.8); whether anything changed. A store of
+    /// one node has nothing to take in.
+    fn pull(&self) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A [`Catalog`] on sled 0.34, one tree per table.

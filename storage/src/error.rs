@@ -84,6 +84,10 @@ pub enum Error {
     /// The catalog store failed.
     #[error("catalog: {0}")]
     Catalog(String),
+    /// The store several nodes share (their Redis Cluster) did not answer;
+    /// nothing was changed.
+    #[error("the shared catalog is unavailable: {0}")]
+    SharedUnavailable(String),
 }
 
 impl Error {

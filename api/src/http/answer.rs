@@ -38,6 +38,14 @@ pub(crate) fn bad_request(msg: &str) -> Response<Body> {
 }
 
 pub(crate) fn store_error(e: CatalogError) -> Response<Body> {
+    if let CatalogError::Store(mcmp_storage::Error::SharedUnavailable(why)) = &e {
+        tracing::warn!("admin change refused: the cluster's catalog is unavailable: {why}");
+        return http::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            "the redis cluster the nodes share does not answer; nothing was changed",
+        );
+    }
     tracing::error!("catalog: {e}");
     http::error(
         StatusCode::INTERNAL_SERVER_ERROR,

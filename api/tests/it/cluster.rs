@@ -164,9 +164,9 @@ fn a_key_naming_a_message_this_node_never_accepted_is_taken_over() {
     assert_eq!(got["theirs"], (3006, elsewhere.to_string()));
 }
 
-/// Redis gone: new messages get 503 `cluster_unavailable` with
-/// `Retry-After`, nothing of them is kept, and what was accepted still
-/// answers; back once Redis is.
+/// Redis gone: new messages and admin changes get 503
+/// `cluster_unavailable` (messages with `Retry-After`), nothing of them is
+/// kept, and what was accepted still answers.
 #[test]
 fn without_redis_new_messages_get_503_and_accepted_ones_still_answer() {
     let dir = data_dir();
@@ -193,6 +193,15 @@ fn without_redis_new_messages_get_503_and_accepted_ones_still_answer() {
     assert_eq!(s, 200, "{v}");
     let (s, _) = one.call("GET", "/v1/messages?src_msg_id=during", Some(&t1), None);
     assert_eq!(s, 404, "a refused message is not kept");
+    // Admin changes too: refused, nothing changed, reads answer.
+    let (s, v) = one.admin("PUT", "/customers/G2", Some(json!({"name": "Later"})));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("cluster_unavailable")),
+        "{v}"
+    );
+    assert_eq!(one.admin("GET", "/customers/G2", None).0, 404);
+    assert_eq!(one.admin("GET", "/customers/G1", None).0, 200);
 }
 
 /// A data directory stays with its node number.
@@ -216,4 +225,82 @@ fn a_data_directory_refuses_another_node_id() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("written by node 1"), "{err}");
+}
+
+/// Waits until `ok` holds (every 20 ms, at most 5 s); how long it took.
+fn time_until(mut ok: impl FnMut() -> bool) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "never happened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// The catalog lives in Redis: a node that joins takes it (customers,
+/// clients and the access-token key: a token of one node passes on the
+/// other), and a change made on either node is used by the other within
+/// a second.
+#[test]
+fn the_catalog_is_shared_and_a_change_on_one_node_is_used_by_the_other_within_a_second() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let smsc = Sim::smsc(&[]);
+    let (d1, d2) = (data_dir(), data_dir());
+    let one = start_node(d1.path(), &node_config(dir.path(), 1, &redis));
+    one.register_customer_without_client("G1");
+    let (s, client) = one.admin(
+        "POST",
+        "/customers/G1/clients",
+        Some(json!({"report_uri": null})),
+    );
+    assert_eq!(s, 201, "{client}");
+    let (id, secret) = (
+        client["client_id"].as_str().expect("id"),
+        client["client_secret"].as_str().expect("secret"),
+    );
+    let t1 = one.token(id, secret);
+    let two = start_node(d2.path(), &node_config(dir.path(), 2, &redis));
+    // Joined: the client logs in on node 2, and node 1's token passes there.
+    let t2 = two.token(id, secret);
+    let (s, v) = two.call("GET", "/v1/messages?src_msg_id=none", Some(&t1), None);
+    assert_eq!(s, 404, "a token of node 1 is valid on node 2: {v}");
+    // A sender and a route put on node 1 route node 2's messages.
+    crate::smpp::smpp_sender(&one, "S1", "S", &smsc, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "S", "ratio": 1}]}});
+    let (s, v) = one.admin("PUT", "/routes/G1/SMS", Some(rule));
+    assert_eq!(s, 200, "{v}");
+    let took = time_until(|| two.admin("GET", "/routes/G1/SMS", None).0 == 200);
+    eprintln!("a route put on node 1 was read on node 2 after {took:?}");
+    assert!(
+        took <= std::time::Duration::from_secs(1),
+        "the route reached node 2 in {took:?}"
+    );
+    let sent = crate::harness::send_accepted(&two, &t2, vec![sms("via-two")]);
+    assert!(sent[0].starts_with("02"));
+    crate::routing::wait_status(&two, &t2, &sent[0], |s| s == "delivered");
+    // A deletion on node 2 is used by node 1: the caller ID is refused.
+    let (s, v) = two.admin("DELETE", "/customers/G1/caller-ids/0212345678", None);
+    assert!((200..300).contains(&s), "{s} {v}");
+    let took = time_until(|| {
+        let r = post_batch(&one, &t1, vec![sms(&format!("cid-{}", rand_suffix()))]);
+        r[0]["code"] != 1000
+    });
+    eprintln!("a caller ID deleted on node 2 was refused on node 1 after {took:?}");
+    assert!(
+        took <= std::time::Duration::from_secs(1),
+        "the deletion reached node 1 in {took:?}"
+    );
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_nanos()
 }

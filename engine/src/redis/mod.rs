@@ -6,12 +6,16 @@
 //! - [`slot`]: key slots (CRC16 mod 16384, hash tags);
 //! - [`conn`]: one node's connection task, pipelining whatever is queued;
 //! - [`cluster`]: the slot map and the redirections (`MOVED`, `ASK`,
-//!   `TRYAGAIN`, `CLUSTERDOWN`, a master that stopped answering).
+//!   `TRYAGAIN`, `CLUSTERDOWN`, a master that stopped answering);
+//! - [`blocking`]: a blocking client of one hash slot, for the catalog;
+//! - [`catalog`]: the catalog the nodes share.
 //!
 //! This is the seam several nodes will share their state through (dedup,
 //! TPS and credit leases, the catalog); one node without `[cluster]` never
 //! opens it.
 
+pub mod blocking;
+pub mod catalog;
 pub mod cluster;
 pub mod conn;
 pub mod resp;

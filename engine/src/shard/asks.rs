@@ -265,6 +265,15 @@ impl Shard {
     ) -> Result<T, CatalogError> {
         let catalog = self.shared.catalog.clone();
         let (out, snapshot) = rt::blocking(move || catalog.write(write)).await?;
+        self.install_everywhere(snapshot).await;
+        Ok(out)
+    }
+
+    /// Installs a catalog snapshot on every shard.
+    pub async fn install_everywhere(
+        self: &Rc<Self>,
+        snapshot: std::sync::Arc<crate::catalog::Snapshot>,
+    ) {
         ask_all(self, |reply| {
             MeshMsg::Admin(AdminMsg::Catalog {
                 snapshot: snapshot.clone(),
@@ -272,7 +281,6 @@ impl Shard {
             })
         })
         .await;
-        Ok(out)
     }
 
     /// Cancels a message (at its owning shard) for `group_code`.

@@ -24,6 +24,7 @@ use crate::config::{ClusterSettings, EngineConfig};
 use crate::core::accept::Plan;
 use crate::mesh::owner;
 use crate::model::MessageId;
+use crate::redis::catalog::PULL_EVERY;
 use crate::redis::{Cluster, RedisError, Reply};
 use crate::rt;
 
@@ -311,6 +312,30 @@ async fn confirm_own(
     {
         Some(Claimed::HeldBy(h)) => Ok(Some(*h)),
         _ => Ok(None),
+    }
+}
+
+/// Shard 0 of a node with `[cluster]`: takes in the catalog changes of
+/// the other nodes every [`PULL_EVERY`] and installs the new snapshot on
+/// every shard; until the node drains. A failed pull is logged (once per
+/// failing spell) and tried again.
+pub async fn pull_catalog(shard: Rc<Shard>) {
+    let mut failing = false;
+    while !shard.shared.is_draining() {
+        rt::sleep(PULL_EVERY).await;
+        let catalog = shard.shared.catalog.clone();
+        match rt::blocking(move || catalog.pull()).await {
+            Ok(Some(snapshot)) => {
+                failing = false;
+                shard.install_everywhere(snapshot).await;
+            }
+            Ok(None) => failing = false,
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!("the cluster's catalog cannot be read: {e}; kept the last one");
+            }
+            Err(_) => {}
+        }
     }
 }
 

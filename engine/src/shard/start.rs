@@ -141,6 +141,9 @@ impl Shard {
         if self.id == 0 {
             rt::spawn(super::checkpoint::run(self.clone()));
             rt::spawn(crate::files::sweep::run(self.clone()));
+            if self.cluster.is_some() {
+                rt::spawn(super::cluster::pull_catalog(self.clone()));
+            }
         }
     }
 
