@@ -23,6 +23,7 @@ pub(crate) mod context;
 pub mod demo;
 pub(crate) mod endpoints;
 pub mod export;
+pub(crate) mod forward;
 pub(crate) mod http;
 pub mod multipart;
 pub mod phone;

@@ -18,6 +18,7 @@ use crate::endpoints::admin::{
 };
 use crate::endpoints::console::{self, Asset};
 use crate::endpoints::{agents, files, messages, ops, provider, reports, token};
+use crate::forward;
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
 use crate::time::now_ms;
@@ -26,6 +27,9 @@ use crate::time::now_ms;
 pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if let Some(node) = forward::elsewhere(api, &req, &segments) {
+        return forward::to(api, &req, node).await;
+    }
     match segments.as_slice() {
         ["healthz"] => ops::healthz(),
         ["readyz"] => ops::readyz(api),

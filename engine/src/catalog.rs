@@ -256,6 +256,14 @@ pub struct Snapshot {
     pub spam: Arc<SpamKeywords>,
     /// Console operators by name.
     pub operators: HashMap<String, Operator>,
+    /// The API address of every node of a cluster (SPEC §5.8), by node id:
+    /// where a read of another node's message is forwarded.
+    pub nodes: HashMap<u8, String>,
+}
+
+/// The `meta` key under which node `id` of a cluster keeps its API address.
+pub fn node_key(id: u8) -> String {
+    format!("node/{id}")
 }
 
 impl Snapshot {
@@ -451,6 +459,12 @@ impl SharedCatalog {
         snap.operators = scan::<Operator>(self.store(), table::OPERATORS)?
             .into_iter()
             .collect();
+        for (key, url) in self.store.scan_prefix(table::META, "node/")? {
+            if let Some(id) = key.strip_prefix("node/").and_then(|n| n.parse().ok()) {
+                snap.nodes
+                    .insert(id, String::from_utf8_lossy(&url).into_owned());
+            }
+        }
         snap.pnx = self.pnx_table()?;
         snap.spam = self.spam_keywords()?;
         Ok(snap)

@@ -202,10 +202,18 @@ pub(crate) async fn get_by_src_msg_id(
             "src_msg_id is required",
         );
     };
-    match api.shard.find_by_src_msg_id(&claims.grp, src).await {
-        Some(v) => http::json(StatusCode::OK, &message_json(&v)),
-        None => http::error(StatusCode::NOT_FOUND, "not_found", "no such message"),
+    if let Some(v) = api.shard.find_by_src_msg_id(&claims.grp, src).await {
+        return http::json(StatusCode::OK, &message_json(&v));
     }
+    // Several nodes: another node's message, within the dedup window.
+    let forwarded = req.headers().contains_key(mcmp_engine::FORWARDED);
+    if api.shard.clustered() && !forwarded {
+        let holder = api.shard.src_holder(&claims.grp, src).await;
+        if let Some(id) = holder.filter(|id| id.node() != api.shard.node_id()) {
+            return crate::forward::by_id(api, req, id).await;
+        }
+    }
+    http::error(StatusCode::NOT_FOUND, "not_found", "no such message")
 }
 
 /// `DELETE /v1/messages/{id}`: cancel while scheduled or queued.

@@ -304,3 +304,60 @@ fn rand_suffix() -> u128 {
         .expect("time")
         .as_nanos()
 }
+
+/// Any node answers for any message: a message accepted on node 2 is read
+/// (by id, by `src_msg_id`, by the admin) and cancelled through node 1,
+/// which asks node 2; an id of a node that does not exist is 404.
+#[test]
+fn a_message_accepted_on_one_node_is_read_and_cancelled_through_another() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let (d1, d2) = (data_dir(), data_dir());
+    let one = start_node(d1.path(), &node_config(dir.path(), 1, &redis));
+    let token = one.register_customer("G1");
+    one.hold_sms("G1");
+    let two = start_node(d2.path(), &node_config(dir.path(), 2, &redis));
+    let id = crate::harness::send_accepted(&two, &token, vec![sms("on-two")]).remove(0);
+    assert!(id.starts_with("02"), "{id}");
+    let path = format!("/v1/messages/{id}");
+    // Node 2's address reaches node 1 with the catalog (within a second).
+    time_until(|| one.call("GET", &path, Some(&token), None).0 == 200);
+    let (_, v) = one.call("GET", &path, Some(&token), None);
+    assert_eq!(
+        (v["message_id"].as_str(), v["status"].as_str()),
+        (Some(id.as_str()), Some("accepted")),
+        "{v}"
+    );
+    let (s, v) = one.call("GET", "/v1/messages?src_msg_id=on-two", Some(&token), None);
+    assert_eq!(
+        (s, v["message_id"].as_str()),
+        (200, Some(id.as_str())),
+        "{v}"
+    );
+    let (s, v) = one.admin("GET", &format!("/messages/{id}"), None);
+    assert_eq!(
+        (s, v["message_id"].as_str()),
+        (200, Some(id.as_str())),
+        "{v}"
+    );
+    let (s, v) = one.call("DELETE", &path, Some(&token), None);
+    assert_eq!((s, v["status"].as_str()), (200, Some("canceled")), "{v}");
+    let (_, v) = two.call("GET", &path, Some(&token), None);
+    assert_eq!(v["status"], "canceled", "{v}");
+    // Another customer sees nothing through either node.
+    let other = one.register_customer("G2");
+    let known = |s: &Server| {
+        s.call("GET", "/v1/messages?src_msg_id=x", Some(&other), None)
+            .0
+            == 404
+    };
+    time_until(|| known(&two));
+    assert_eq!(one.call("GET", &path, Some(&other), None).0, 404);
+    assert_eq!(
+        one.call("GET", "/v1/messages/0700000000000001", Some(&token), None)
+            .0,
+        404
+    );
+}

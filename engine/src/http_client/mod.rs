@@ -23,7 +23,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_TYPE, HOST};
-use hyper::Request;
+use hyper::{Method, Request};
 
 use crate::rt;
 
@@ -218,13 +218,26 @@ impl HttpClient {
         body: Bytes,
         timeout: Duration,
     ) -> Result<HttpResponse, HttpError> {
+        self.request(Method::POST, url, headers, body, timeout)
+            .await
+    }
+
+    /// [`HttpClient::post_json`] with another method.
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<HttpResponse, HttpError> {
         let target = parse_url(url)?;
         if !target.tls && !self.policy.allow_http {
             return Err(HttpError::InvalidUrl(format!(
                 "{url:?}: only https:// is allowed (reports.allow-http is off)"
             )));
         }
-        let request = build_request(&target, headers, body)?;
+        let request = build_request(method, &target, headers, body)?;
         let pool = self.pool(&target);
         let how = self.connect(timeout);
         rt::timeout(timeout, send(&pool, &target, &how, request))
@@ -269,11 +282,14 @@ impl HttpClient {
 }
 
 fn build_request(
+    method: Method,
     target: &Target,
     headers: &[(String, String)],
     body: Bytes,
 ) -> Result<Request<Full<Bytes>>, HttpError> {
-    let mut request = Request::post(target.path.as_str())
+    let mut request = Request::builder()
+        .method(method)
+        .uri(target.path.as_str())
         .body(Full::new(body))
         .map_err(|e| HttpError::InvalidUrl(e.to_string()))?;
     let map = request.headers_mut();

@@ -47,6 +47,32 @@ impl ShardHandle {
         self.shard.owns(id)
     }
 
+    /// This node's number (0 without `[cluster]`).
+    pub fn node_id(&self) -> u8 {
+        self.shard.shared.config.node_id()
+    }
+
+    /// Whether this node is one of several (`[cluster]`).
+    pub fn clustered(&self) -> bool {
+        self.shard.cluster.is_some()
+    }
+
+    /// Sends a read of another node's message to that node
+    /// ([`cluster::forward`](super::cluster::forward)).
+    pub async fn forward(
+        &self,
+        node: u8,
+        request: (hyper::Method, &str),
+        headers: Vec<(String, String)>,
+    ) -> Result<crate::http_client::HttpResponse, super::cluster::ForwardError> {
+        super::cluster::forward(&self.shard, node, request, headers).await
+    }
+
+    /// The message holding `src_msg_id` across nodes, when clustered.
+    pub async fn src_holder(&self, group: &str, src: &str) -> Option<MessageId> {
+        super::cluster::src_holder(&self.shard, group, src).await
+    }
+
     /// What every shard shares (draining, public URL).
     pub fn engine(&self) -> &Arc<SharedEngine> {
         &self.shard.shared
