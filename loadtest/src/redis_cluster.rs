@@ -65,19 +65,43 @@ pub async fn run(args: RedisClusterArgs, shutdown: Shutdown) -> anyhow::Result<(
         .or(temp.as_ref().map(tempfile::TempDir::path))
         .context("a directory")?;
     std::fs::create_dir_all(dir)?;
-    let ports = free_ports(args.masters)?;
-    let mut servers = Servers(Vec::new());
-    for p in &ports {
-        servers.0.push(start_server(dir, *p)?);
-    }
-    let cluster = tokio::task::spawn_blocking(move || create(&ports).map(|()| ports));
-    let ports = cluster.await??;
+    let mut attempt = 0;
+    let (servers, ports) = loop {
+        attempt += 1;
+        match start(dir, args.masters).await {
+            Ok(up) => break up,
+            // A port picked free may be taken before its server binds it
+            // (other clusters starting at the same time): new ports.
+            Err(e) if attempt < 5 => eprintln!("redis-cluster: {e:#}; trying other ports"),
+            Err(e) => return Err(e),
+        }
+    };
     for p in &ports {
         crate::ready("redis", SocketAddr::from(([127, 0, 0, 1], *p)));
     }
     shutdown.wait().await;
     drop(servers);
     Ok(())
+}
+
+/// Starts `n` servers on free ports and joins them. The servers are
+/// spawned from this (runtime worker) thread, which lives as long as the
+/// process: `PR_SET_PDEATHSIG` fires when the spawning thread ends.
+async fn start(dir: &Path, n: usize) -> anyhow::Result<(Servers, Vec<u16>)> {
+    let ports = free_ports(n)?;
+    let mut servers = Servers(Vec::new());
+    for p in &ports {
+        servers.0.push(start_server(dir, *p)?);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for (c, p) in servers.0.iter_mut().zip(&ports) {
+        if let Some(status) = c.try_wait()? {
+            bail!("redis-server on port {p} exited at start ({status})");
+        }
+    }
+    let joined = ports.clone();
+    tokio::task::spawn_blocking(move || create(&joined)).await??;
+    Ok((servers, ports))
 }
 
 /// `n` ports whose cluster bus ports (+10000) are free too.

@@ -361,3 +361,105 @@ fn a_message_accepted_on_one_node_is_read_and_cancelled_through_another() {
         404
     );
 }
+
+/// A TPS limit holds across nodes: three nodes each offered the whole
+/// limit (three times it in all) accept, in every 1 s window of the run,
+/// the limit within ±10 % (SPEC §5.8); the rest is 3007.
+#[test]
+fn a_tps_limit_holds_across_three_nodes_under_three_times_the_load() {
+    const TPS: usize = 100;
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let datas: Vec<_> = (0..3).map(|_| data_dir()).collect();
+    let nodes: Vec<Server> = (1..=3u8)
+        .map(|n| {
+            start_node(
+                datas[usize::from(n) - 1].path(),
+                &node_config(dir.path(), n, &redis),
+            )
+        })
+        .collect();
+    let token = nodes[0].register_customer("G1");
+    nodes[0].hold_sms("G1");
+    let limit = json!({"channels": {"SMS": {"enabled": true, "tps": TPS}}});
+    let (s, v) = nodes[0].admin("PUT", "/customers/G1/services", Some(limit));
+    assert_eq!(s, 200, "{v}");
+    for n in &nodes[1..] {
+        time_until(|| n.admin("GET", "/customers/G1", None).1["services"]["SMS"]["tps"] == TPS);
+    }
+    let start = std::time::Instant::now();
+    let secs = 4;
+    let answers: Vec<(std::time::Duration, u64)> = std::thread::scope(|s| {
+        let runs: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(n, node)| {
+                let token = &token;
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for k in 0..(secs * TPS) {
+                        let at = std::time::Duration::from_millis(10 * k as u64);
+                        if let Some(wait) = at.checked_sub(start.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                        // 429 when every message of the request got 3007.
+                        let body = json!({"messages": [sms(&format!("n{n}-{k}"))]});
+                        let (_, r) = node.call("POST", "/v1/messages", Some(token), Some(&body));
+                        let code = r["results"][0]["code"].as_u64().expect("code");
+                        out.push((start.elapsed(), code));
+                    }
+                    out
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .flat_map(|r| r.join().expect("sender"))
+            .collect()
+    });
+    let mut accepted: Vec<std::time::Duration> = answers
+        .iter()
+        .filter(|(_, code)| *code == 1000)
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(
+        answers.iter().all(|(_, c)| *c == 1000 || *c == 3007),
+        "only 1000 or 3007"
+    );
+    accepted.sort();
+    let end = answers.iter().map(|(at, _)| *at).max().expect("answers");
+    let second = std::time::Duration::from_secs(1);
+    let within = |t: std::time::Duration, u: std::time::Duration| u >= t && u < t + second;
+    // Per 1 s window from each accepted answer: (accepted, offered).
+    let windows: Vec<(usize, usize)> = accepted
+        .iter()
+        .filter(|t| **t + second <= end)
+        .map(|t| {
+            let offered = answers.iter().filter(|(u, _)| within(*t, *u)).count();
+            (accepted.iter().filter(|u| within(*t, **u)).count(), offered)
+        })
+        .collect();
+    let hi = windows.iter().map(|w| w.0).max();
+    // The lower bound holds where the load was there: a machine busy with
+    // other tests may send less than twice the limit in some second.
+    let loaded: Vec<usize> = windows
+        .iter()
+        .filter(|w| w.1 >= 2 * TPS)
+        .map(|w| w.0)
+        .collect();
+    let lo = loaded.iter().min().copied();
+    eprintln!(
+        "{} answers, {} accepted; 1 s windows: at most {hi:?}, at least {lo:?} of {} under 2x load",
+        answers.len(),
+        accepted.len(),
+        loaded.len()
+    );
+    assert!(!windows.is_empty());
+    assert!(
+        hi <= Some(TPS + TPS / 10),
+        "a 1 s window held {hi:?} > {TPS} + 10 %"
+    );
+    let low = lo.is_some_and(|lo| lo < TPS - TPS / 10);
+    assert!(!low, "a loaded 1 s window held {lo:?} < {TPS} - 10 %");
+}

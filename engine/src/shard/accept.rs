@@ -73,7 +73,10 @@ pub async fn accept(
     let mut plan = Plan::new(customer, origin.group_code, items, next_id);
     let (originals, nodes) = dedup_everywhere(shard, origin.group_code, &plan, dry_run).await?;
     plan.duplicates(&originals, !dry_run);
-    let budget = tps(shard, origin.group_code, plan.tps_needs(), dry_run).await;
+    let budget = match tps(shard, origin.group_code, plan.tps_needs(), dry_run).await {
+        Ok(budget) => budget,
+        Err(e) => return Err(abandon(shard, origin.group_code, &plan, &nodes, e).await),
+    };
     let left = plan.spend_tps(budget);
     let mut slots = HashMap::new();
     for (channel, want, max) in plan.backlog_needs() {
@@ -85,11 +88,7 @@ pub async fn accept(
     }
     plan.spend_backlog(slots);
     if !dry_run {
-        let now = unix_ms();
-        let mut core = shard.core.borrow_mut();
-        for (channel, tokens) in left {
-            core.leases.keep(now, origin.group_code, channel, tokens);
-        }
+        keep_leases(shard, origin.group_code, left);
     }
     plan.policy(&snapshot.spam, unix_ms());
     if let Some((credit, prices)) = plan.prices(|c| shard.shared.config.price(c)) {
@@ -306,13 +305,14 @@ async fn confirm(
 }
 
 /// The TPS tokens for each channel's need: the local lease first, then one
-/// lease request to the customer's owning shard (at least a chunk).
+/// lease request (at least a chunk) to the customer's owning shard, or
+/// with `[cluster]` to the window the nodes share in Redis.
 async fn tps(
     shard: &Rc<Shard>,
     group: &str,
     needs: Vec<(Channel, u32, u32)>,
     dry_run: bool,
-) -> HashMap<Channel, u32> {
+) -> Result<HashMap<Channel, u32>, AcceptError> {
     let mut budget = HashMap::new();
     for (channel, want, limit) in needs {
         let mut have = match dry_run {
@@ -326,13 +326,22 @@ async fn tps(
         if have < want {
             let ask = match dry_run {
                 true => want,
-                false => (want - have).max(lease_chunk(limit, shard.shards())),
+                false => (want - have).max(lease_chunk(limit, lease_spread(shard))),
             };
-            have += shard.lease_tps(group, channel, limit, ask, !dry_run).await;
+            have += match &shard.cluster {
+                None => shard.lease_tps(group, channel, limit, ask, !dry_run).await,
+                Some(link) => {
+                    let leased = link.lease_tps((group, channel), limit, ask, dry_run).await;
+                    leased.map_err(|e| {
+                        tracing::warn!("new messages refused: {e}");
+                        AcceptError::ClusterUnavailable
+                    })?
+                }
+            };
         }
         budget.insert(channel, have);
     }
-    budget
+    Ok(budget)
 }
 
 /// Gives back the dedup claims of messages refused after the dedup step,
@@ -350,6 +359,44 @@ async fn give_back_refused(
     nodes.give_back(shard, group, |id| ids.contains(&id)).await;
     release(shard, refused).await;
 }
+
+/// Keeps the TPS tokens a request leased and did not spend, for the next.
+fn keep_leases(shard: &Shard, group: &str, left: impl IntoIterator<Item = (Channel, u32)>) {
+    let now = unix_ms();
+    let mut core = shard.core.borrow_mut();
+    for (channel, tokens) in left {
+        core.leases.keep(now, group, channel, tokens);
+    }
+}
+
+/// A request that fails after its dedup step: every claim it made goes
+/// back, here and across nodes (a duplicate's key is not its claimant's,
+/// so it stays); `e`.
+async fn abandon(
+    shard: &Rc<Shard>,
+    group: &str,
+    plan: &Plan<'_>,
+    nodes: &cluster::NodeClaims,
+    e: AcceptError,
+) -> AcceptError {
+    nodes.give_back(shard, group, |_| true).await;
+    release(shard, plan.keys()).await;
+    e
+}
+
+/// How many shards a TPS limit is leased among: this node's, or with
+/// `[cluster]` those of up to [`LEASE_NODES`] nodes, so that the chunks
+/// left unspent on every shard of every node shift the limit by at most
+/// 5 % (SPEC §5.8 allows 10 %).
+fn lease_spread(shard: &Shard) -> usize {
+    match shard.cluster {
+        Some(_) => shard.shards() * LEASE_NODES,
+        None => shard.shards(),
+    }
+}
+
+/// The nodes a TPS lease chunk is sized for.
+const LEASE_NODES: usize = 4;
 
 /// Gives dedup claims back to their owners.
 pub(super) async fn release(shard: &Rc<Shard>, claims: Vec<(DedupKey, MessageId)>) {

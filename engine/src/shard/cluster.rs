@@ -29,7 +29,7 @@ use crate::config::{ClusterSettings, EngineConfig};
 use crate::core::accept::Plan;
 use crate::http_client::{HttpError, HttpResponse};
 use crate::mesh::owner;
-use crate::model::MessageId;
+use crate::model::{Channel, MessageId};
 use crate::redis::catalog::PULL_EVERY;
 use crate::redis::{Cluster, RedisError, Reply};
 use crate::rt;
@@ -38,6 +38,12 @@ use crate::rt;
 /// 1 when it did, 0 when the key held something else.
 const TAKE_OVER: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
      redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0";
+
+/// A TPS window shared by the nodes: the parts granted per 10 ms slot of
+/// Redis's own clock over the last second, in a hash (`KEYS[1]`); grants
+/// up to `ARGV[2]` (wanted) of what `ARGV[1]` (the limit) leaves, and
+/// counts them only when `ARGV[3]` is 1 (a dry run only looks).
+const LEASE_TPS: &str = "local t = redis.call('TIME')      local now = math.floor((tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) / 10)      local h = redis.call('HGETALL', KEYS[1]) local used = 0      for i = 1, #h, 2 do        if tonumber(h[i]) <= now - 100 then redis.call('HDEL', KEYS[1], h[i])        else used = used + tonumber(h[i + 1]) end end      local grant = math.max(0, math.min(tonumber(ARGV[2]), tonumber(ARGV[1]) - used))      if grant > 0 and ARGV[3] == '1' then        redis.call('HINCRBY', KEYS[1], now, grant) redis.call('PEXPIRE', KEYS[1], 2000) end      return grant";
 
 /// Deletes the key while it still holds `ARGV[1]`.
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
@@ -149,6 +155,37 @@ impl NodeLink {
             .collect();
         let replies = self.call_all(calls).await?;
         Ok(replies.iter().map(holder).collect())
+    }
+
+    /// Up to `want` parts of `group`'s `tps` limit on `channel` for the
+    /// current second, across nodes (taken unless `peek`).
+    pub async fn lease_tps(
+        &self,
+        (group, channel): (&str, Channel),
+        tps: u32,
+        want: u32,
+        peek: bool,
+    ) -> Result<u32, RedisError> {
+        let key = [
+            b"mcmp:tps:{",
+            group.as_bytes(),
+            b"}:",
+            channel.as_str().as_bytes(),
+        ]
+        .concat();
+        let take = if peek { "0" } else { "1" };
+        let args = [
+            b"EVAL".to_vec(),
+            LEASE_TPS.as_bytes().to_vec(),
+            b"1".to_vec(),
+            key.clone(),
+        ]
+        .into_iter()
+        .chain([tps.to_string(), want.to_string(), take.to_string()].map(String::into_bytes))
+        .collect();
+        let reply = self.call_all(vec![(key, args)]).await?;
+        let granted = reply.first().and_then(Reply::as_int).unwrap_or(0);
+        Ok(u32::try_from(granted).unwrap_or(0))
     }
 
     /// Gives back the keys `claims` still hold (their messages were not
