@@ -73,29 +73,26 @@ pub async fn accept(
     let mut plan = Plan::new(customer, origin.group_code, items, next_id);
     let (originals, nodes) = dedup_everywhere(shard, origin.group_code, &plan, dry_run).await?;
     plan.duplicates(&originals, !dry_run);
-    let budget = match tps(shard, origin.group_code, plan.tps_needs(), dry_run).await {
+    let group = origin.group_code;
+    let budget = match tps(shard, group, plan.tps_needs(), dry_run).await {
         Ok(budget) => budget,
-        Err(e) => return Err(abandon(shard, origin.group_code, &plan, &nodes, e).await),
+        Err(e) => return Err(abandon((shard, group), (&plan, &nodes, HashMap::new()), e).await),
     };
     let left = plan.spend_tps(budget);
-    let mut slots = HashMap::new();
-    for (channel, want, max) in plan.backlog_needs() {
-        let group = origin.group_code;
-        let got = shard
-            .reserve_backlog(group, channel, (want, max), !dry_run)
-            .await;
-        slots.insert(channel, got);
-    }
-    plan.spend_backlog(slots);
+    let slots = reserve_backlogs(shard, group, &plan, dry_run).await;
+    plan.spend_backlog(slots.clone());
     if !dry_run {
-        keep_leases(shard, origin.group_code, left);
+        keep_leases(shard, group, left);
     }
     plan.policy(&snapshot.spam, unix_ms());
     if let Some((credit, prices)) = plan.prices(|c| shard.shared.config.price(c)) {
-        let paid = shard
-            .charge(origin.group_code, credit, prices, !dry_run)
-            .await;
-        plan.charged(&paid);
+        match charge(shard, group, credit, prices, dry_run).await {
+            Ok(paid) => plan.charged(&paid),
+            Err(e) => {
+                let held = if dry_run { HashMap::new() } else { slots };
+                return Err(abandon((shard, group), (&plan, &nodes, held), e).await);
+            }
+        }
     }
     let mut outcome = plan.finish();
     let refused = std::mem::take(&mut outcome.release);
@@ -237,10 +234,7 @@ async fn dedup_everywhere(
 ) -> Result<(Vec<Option<MessageId>>, cluster::NodeClaims), AcceptError> {
     let mut originals = dedup(shard, group, plan, dry_run).await?;
     let across = cluster::dedup_across(shard, group, plan, &mut originals, dry_run);
-    let nodes = across.await.map_err(|e| {
-        tracing::warn!("new messages refused: {e}");
-        AcceptError::ClusterUnavailable
-    })?;
+    let nodes = across.await.map_err(cluster_down)?;
     Ok((originals, nodes))
 }
 
@@ -332,10 +326,7 @@ async fn tps(
                 None => shard.lease_tps(group, channel, limit, ask, !dry_run).await,
                 Some(link) => {
                     let leased = link.lease_tps((group, channel), limit, ask, dry_run).await;
-                    leased.map_err(|e| {
-                        tracing::warn!("new messages refused: {e}");
-                        AcceptError::ClusterUnavailable
-                    })?
+                    leased.map_err(cluster_down)?
                 }
             };
         }
@@ -371,17 +362,60 @@ fn keep_leases(shard: &Shard, group: &str, left: impl IntoIterator<Item = (Chann
 
 /// A request that fails after its dedup step: every claim it made goes
 /// back, here and across nodes (a duplicate's key is not its claimant's,
-/// so it stays); `e`.
+/// so it stays), and the backlog slots it holds; `e`.
 async fn abandon(
-    shard: &Rc<Shard>,
-    group: &str,
-    plan: &Plan<'_>,
-    nodes: &cluster::NodeClaims,
+    (shard, group): (&Rc<Shard>, &str),
+    (plan, nodes, slots): (&Plan<'_>, &cluster::NodeClaims, HashMap<Channel, u32>),
     e: AcceptError,
 ) -> AcceptError {
     nodes.give_back(shard, group, |_| true).await;
     release(shard, plan.keys()).await;
+    for (channel, n) in slots {
+        shard.adjust_backlog(group, channel, -i64::from(n));
+    }
     e
+}
+
+/// Reserves the backlog slots the plan needs, per channel (a dry run only
+/// looks).
+async fn reserve_backlogs(
+    shard: &Rc<Shard>,
+    group: &str,
+    plan: &Plan<'_>,
+    dry_run: bool,
+) -> HashMap<Channel, u32> {
+    let mut slots = HashMap::new();
+    for (channel, want, max) in plan.backlog_needs() {
+        let got = shard
+            .reserve_backlog(group, channel, (want, max), !dry_run)
+            .await;
+        slots.insert(channel, got);
+    }
+    slots
+}
+
+/// Debits prepaid prices at the customer's owning shard, or with
+/// `[cluster]` from the credit the nodes share in Redis.
+async fn charge(
+    shard: &Rc<Shard>,
+    group: &str,
+    credit: i64,
+    prices: Vec<i64>,
+    dry_run: bool,
+) -> Result<Vec<bool>, AcceptError> {
+    match &shard.cluster {
+        None => Ok(shard.charge(group, credit, prices, !dry_run).await),
+        Some(link) => link
+            .charge(group, credit, &prices, dry_run)
+            .await
+            .map_err(cluster_down),
+    }
+}
+
+/// The Redis Cluster did not answer: the request is refused (503).
+fn cluster_down(e: crate::redis::RedisError) -> AcceptError {
+    tracing::warn!("new messages refused: {e}");
+    AcceptError::ClusterUnavailable
 }
 
 /// How many shards a TPS limit is leased among: this node's, or with

@@ -101,6 +101,12 @@ impl Shard {
 
     /// A customer's net prepaid charges (admin).
     pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
+        if let Some(link) = &self.cluster {
+            return link.net_charges(group).await.unwrap_or_else(|e| {
+                tracing::warn!(group, "net charges across nodes unknown: {e}");
+                0
+            });
+        }
         let to = owner::customer(group, self.shards());
         let group = group.to_string();
         ask(self, to, |reply| {

@@ -111,7 +111,12 @@ impl Shard {
             } => {
                 let _ = reply.send(quota.charge(&group, credit, &prices, take));
             }
-            QuotaMsg::Refund { group, amount } => quota.refund(&group, amount),
+            QuotaMsg::Refund { group, amount } => {
+                quota.refund(&group, amount);
+                if let Some(link) = &self.cluster {
+                    rt::spawn(super::cluster::refund(link.clone(), group, amount));
+                }
+            }
             QuotaMsg::RestoreCharges { charges, reply } => {
                 for (g, net) in charges {
                     quota.restore(&g, net);

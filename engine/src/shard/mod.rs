@@ -130,7 +130,7 @@ pub struct Shard {
     /// When this shard's last checkpoint was written (unix ms; 0: never).
     pub last_checkpoint_ms: Cell<i64>,
     /// The link to the other nodes (`[cluster]`); `None`: one node.
-    pub cluster: Option<cluster::NodeLink>,
+    pub cluster: Option<Rc<cluster::NodeLink>>,
 }
 
 /// Why the engine could not start.
