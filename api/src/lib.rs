@@ -119,7 +119,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), ServeError> {
         .demo
         .then(|| demo::register(store.as_ref()))
         .transpose()?;
-    let engine_config = engine_config(&config, data_dir.clone(), shards, &options);
+    let engine_config = engine_config(&config, (data_dir.clone(), shards), &options, &jwt_key);
     let prefixes = config
         .carriers
         .prefixes
@@ -180,9 +180,9 @@ fn reload_certificate(tls: Option<&mcmp_engine::rt::SharedServerTls>) {
 /// The engine's settings from the configuration.
 fn engine_config(
     config: &Config,
-    data_dir: std::path::PathBuf,
-    shards: usize,
+    (data_dir, shards): (std::path::PathBuf, usize),
     options: &ServeOptions,
+    jwt_key: &[u8],
 ) -> EngineConfig {
     EngineConfig {
         data_dir,
@@ -215,7 +215,7 @@ fn engine_config(
             .unwrap_or(30_600),
         alert_url: config.alerts.webhook_url.clone(),
         alert_format: config.alerts.format.engine(),
-        cluster: config.cluster.as_ref().map(config::ClusterConfig::engine),
+        cluster: config.cluster.as_ref().map(|c| c.engine(jwt_key)),
         validity: config.routing.validity,
         endpoint_queue: config.reports.endpoint_queue,
         min_free_bytes: config.wal.min_free,

@@ -17,7 +17,7 @@ use crate::endpoints::admin::{
     origin_codes, pnx, routes, senders, spam, webhooks,
 };
 use crate::endpoints::console::{self, Asset};
-use crate::endpoints::{agents, files, messages, ops, provider, reports, token};
+use crate::endpoints::{agents, files, internal, messages, ops, provider, reports, token};
 use crate::forward;
 use crate::http::answer::Answer;
 use crate::http::{self, Body};
@@ -43,6 +43,9 @@ pub(crate) async fn route(api: &ShardApi, req: Request<Incoming>) -> Response<Bo
         ["console", "app.js"] if req.method() == Method::GET => console::serve(&req, Asset::Script),
         ["console", "style.css"] if req.method() == Method::GET => {
             console::serve(&req, Asset::Style)
+        }
+        ["internal", "v1", "receipts"] if req.method() == Method::POST => {
+            internal::receipts(api, req).await
         }
         ["provider", "v1", "reports", sender] if req.method() == Method::POST => {
             let sender = sender.to_string();

@@ -89,6 +89,9 @@ pub struct ClusterSettings {
     /// How long one Redis call may take (its connection, redirections
     /// and retries included).
     pub timeout: Duration,
+    /// The key the nodes share (the access-token key), which signs what
+    /// one node sends another's internal API (receipts).
+    pub node_key: crate::secrets::HmacKey,
 }
 
 impl EngineConfig {

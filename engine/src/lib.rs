@@ -80,7 +80,7 @@ pub use metrics::HttpRoute;
 pub use notify::LocalNotify;
 pub use query::{Cursor, Query, Row, RowItem, SETTLE_MS};
 pub use shard::accept::AcceptError;
-pub use shard::cluster::{ForwardError, FORWARDED};
+pub use shard::cluster::{ForwardError, FORWARDED, NODE_SIGNATURE};
 pub use shard::reports::WebhookRow;
 pub use shard::{ShardHandle, SharedEngine, StartError};
 pub use stats::MessageStats;

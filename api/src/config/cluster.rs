@@ -51,12 +51,13 @@ impl ClusterConfig {
         Ok(())
     }
 
-    /// The engine's settings.
-    pub fn engine(&self) -> ClusterSettings {
+    /// The engine's settings; `node_key` is the key the nodes share.
+    pub fn engine(&self, node_key: &[u8]) -> ClusterSettings {
         ClusterSettings {
             node_id: self.node_id,
             redis: self.redis.clone(),
             timeout: self.timeout,
+            node_key: mcmp_engine::secrets::HmacKey::new(node_key),
         }
     }
 }

@@ -9,6 +9,7 @@ pub(crate) mod admin;
 pub(crate) mod agents;
 pub(crate) mod console;
 pub(crate) mod files;
+pub(crate) mod internal;
 pub(crate) mod messages;
 pub(crate) mod ops;
 pub(crate) mod provider;

@@ -35,6 +35,11 @@ fn redis_cluster(dir: &Path) -> Option<Sim> {
 
 /// Writes the `[cluster]` configuration of node `node` into `dir`.
 fn node_config(dir: &Path, node: u8, redis: &Sim) -> std::path::PathBuf {
+    node_config_with(dir, node, redis, "")
+}
+
+/// [`node_config`] with more TOML before the `[cluster]` section.
+fn node_config_with(dir: &Path, node: u8, redis: &Sim, more: &str) -> std::path::PathBuf {
     let seeds: Vec<String> = redis
         .ready
         .iter()
@@ -42,7 +47,7 @@ fn node_config(dir: &Path, node: u8, redis: &Sim) -> std::path::PathBuf {
         .collect();
     let path = dir.join(format!("node{node}.toml"));
     let text = format!(
-        "[cluster]\nnode-id = {node}\nredis = [{}]\ntimeout = \"500ms\"\n",
+        "{more}[cluster]\nnode-id = {node}\nredis = [{}]\ntimeout = \"500ms\"\n",
         seeds.join(", ")
     );
     std::fs::write(&path, text).expect("config");
@@ -538,4 +543,111 @@ fn a_prepaid_balance_spent_from_three_nodes_at_once_accepts_exactly_its_worth() 
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// A node killed (`kill -9`) under load loses nothing: every message
+/// either node accepted ends final, read through the other node. The SMSC
+/// sends the killed node's receipts to the bind that is left (the other
+/// node's, same `system_id`), which finds their node through Redis and
+/// hands them over once it is back: those end delivered. Only a submit in
+/// flight when the node died (sent, its answer with the carrier id never
+/// read) can have no receipt any node can match: it ends 5007 when its
+/// validity (20 s here) ends, as on one node.
+#[test]
+fn a_node_killed_under_load_loses_nothing_and_its_receipts_find_it() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let smsc = Sim::smsc(&[]);
+    let (d1, d2) = (data_dir(), data_dir());
+    let short = "[routing]\nvalidity = \"20s\"\n";
+    let c1 = node_config_with(dir.path(), 1, &redis, short);
+    let c2 = node_config_with(dir.path(), 2, &redis, short);
+    let one = start_node(d1.path(), &c1);
+    let token = one.register_customer("G1");
+    crate::smpp::smpp_sender(&one, "S1", "S", &smsc, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "S", "ratio": 1}]}});
+    assert_eq!(one.admin("PUT", "/routes/G1/SMS", Some(rule)).0, 200);
+    let two = start_node(d2.path(), &c2);
+    crate::smpp::wait_connected(&one, "S1");
+    crate::smpp::wait_connected(&two, "S1");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (addr1, addr2) = (one.addr, two.addr);
+    let (ids, one) = std::thread::scope(|s| {
+        let senders: Vec<_> = [addr1, addr2]
+            .into_iter()
+            .enumerate()
+            .map(|(n, addr)| {
+                let (stop, token) = (&stop, &token);
+                s.spawn(move || {
+                    let mut ids = Vec::new();
+                    for k in 0.. {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let srcs: Vec<String> = (0..10).map(|i| format!("n{n}-{k}-{i}")).collect();
+                        match crate::crash::try_send(addr, token, &srcs) {
+                            Some((200, r)) => ids.extend(
+                                r["results"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .filter(|x| x["code"] == 1000)
+                                    .map(|x| x["message_id"].as_str().expect("id").to_string()),
+                            ),
+                            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+                        }
+                    }
+                    ids
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        one.kill9();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let one = start_node(d1.path(), &c1);
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let ids: Vec<String> = senders
+            .into_iter()
+            .flat_map(|t| t.join().expect("sender"))
+            .collect();
+        (ids, one)
+    });
+    let from_one = ids.iter().filter(|i| i.starts_with("01")).count();
+    eprintln!("{} accepted ({from_one} by the killed node)", ids.len());
+    assert!(from_one > 0 && from_one < ids.len(), "both nodes accepted");
+    let start = std::time::Instant::now();
+    let mut expired = Vec::new();
+    for id in &ids {
+        loop {
+            let (_, m) = two.call("GET", &format!("/v1/messages/{id}"), Some(&token), None);
+            if m["status"] == "delivered" {
+                break;
+            }
+            if m["status"] == "failed" && m["code"] == 5007 {
+                expired.push(id.clone());
+                break;
+            }
+            let waited = start.elapsed();
+            assert!(
+                waited < std::time::Duration::from_secs(90),
+                "{id} not final: {m}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    eprintln!(
+        "every message final {:?} after the load; {} ended 5007 (in flight at the kill)",
+        start.elapsed(),
+        expired.len()
+    );
+    assert!(
+        expired.iter().all(|id| id.starts_with("01")),
+        "only the killed node's: {expired:?}"
+    );
+    // At most the submits in flight: a window of 64 on each of its 2 shards.
+    assert!(expired.len() <= 128, "{} expired", expired.len());
+    drop(one);
 }

@@ -23,7 +23,7 @@ use crate::smpp::{smpp_sender, wait_connected};
 use crate::webhook::{reports, Hit, Webhook};
 
 /// One request of `srcs`; `None` when its answer was lost (the server died).
-fn try_send(addr: SocketAddr, token: &str, srcs: &[String]) -> Option<(u16, Value)> {
+pub(crate) fn try_send(addr: SocketAddr, token: &str, srcs: &[String]) -> Option<(u16, Value)> {
     let msgs: Vec<Value> = srcs
         .iter()
         .map(|s| {

@@ -148,7 +148,7 @@ impl Shard {
         }
     }
 
-    fn on_receipt(&self, msg: ReceiptMsg) {
+    fn on_receipt(self: &Rc<Self>, msg: ReceiptMsg) {
         match msg {
             ReceiptMsg::Index { key, id } => routing::index_receipt(self, key, id),
             ReceiptMsg::Arrived {

@@ -68,6 +68,21 @@ impl ShardHandle {
         super::cluster::forward(&self.shard, node, request, headers).await
     }
 
+    /// A receipt another node's bind got for a carrier id of this node:
+    /// to the shard that owns its key, as if it came on this node's bind.
+    pub fn receipt_from_node(&self, key: u128, delivered: bool, code: u16) {
+        let key = crate::core::receipts::ReceiptKey(key);
+        let to = crate::mesh::owner::receipt(key, self.shard.shards());
+        let msg = crate::mesh::msg::ReceiptMsg::Arrived {
+            key,
+            delivered,
+            code,
+            detail: String::new(),
+        };
+        self.shard
+            .send_to(to, crate::mesh::msg::MeshMsg::Receipt(msg));
+    }
+
     /// The message holding `src_msg_id` across nodes, when clustered.
     pub async fn src_holder(&self, group: &str, src: &str) -> Option<MessageId> {
         super::cluster::src_holder(&self.shard, group, src).await

@@ -37,7 +37,8 @@ pub fn pick(shard: &Shard, req: PickRequest) {
 
 /// Indexes a carrier id (this shard owns the key); a receipt that came
 /// first goes to the message's owner now.
-pub fn index_receipt(shard: &Shard, key: ReceiptKey, id: MessageId) {
+pub fn index_receipt(shard: &Rc<Shard>, key: ReceiptKey, id: MessageId) {
+    super::cluster::index_across(shard, key, id);
     let early = shard.core.borrow_mut().receipts.index(unix_ms(), key, id);
     if let Some(Receipt { delivered, code }) = early {
         shard.to_owner(
@@ -52,7 +53,7 @@ pub fn index_receipt(shard: &Shard, key: ReceiptKey, id: MessageId) {
 }
 
 /// A receipt arrived for a key this shard owns.
-pub fn receipt(shard: &Shard, key: ReceiptKey, delivered: bool, code: u16) {
+pub fn receipt(shard: &Rc<Shard>, key: ReceiptKey, delivered: bool, code: u16) {
     let receipt = Receipt { delivered, code };
     let arrival = shard
         .core
@@ -68,7 +69,9 @@ pub fn receipt(shard: &Shard, key: ReceiptKey, delivered: bool, code: u16) {
                 code,
             },
         ),
-        Arrival::Early => {}
+        // Not indexed here (yet): with `[cluster]` it may be another
+        // node's, after its bind went down.
+        Arrival::Early => super::cluster::early_across(shard, key, (delivered, code)),
         Arrival::Dropped => {
             tracing::warn!("receipt for an unknown carrier id dropped: early-receipt buffer full")
         }
