@@ -1,6 +1,8 @@
 //! The API the nodes of a cluster call on each other (SPEC §5.8): a
-//! receipt that reached this node's message through another node's bind
-//! (the carrier sent it there after this node's bind went down). Signed
+//! receipt another node's bind got (the carrier sent it there after the
+//! submitting node's bind went down), offered to this node: 204 when it
+//! was one of this node's carrier ids (its message ends with it), 404
+//! `unknown_receipt` otherwise (nothing is kept). Signed
 //! with the key the nodes share: `x-mcmp-node-signature` is the hex
 //! HMAC-SHA256 of the body; anything else is 401. Without `[cluster]`
 //! there is no such API (404).
@@ -58,6 +60,12 @@ pub(crate) async fn receipts(api: &ShardApi, req: Request<Incoming>) -> Response
     }) else {
         return http::error(StatusCode::BAD_REQUEST, "invalid_request", "not a receipt");
     };
-    api.shard.receipt_from_node(key, r.delivered, r.code);
-    http::empty(StatusCode::NO_CONTENT)
+    match api.shard.receipt_from_node(key, r.delivered, r.code).await {
+        true => http::empty(StatusCode::NO_CONTENT),
+        false => http::error(
+            StatusCode::NOT_FOUND,
+            "unknown_receipt",
+            "no message of this node has that carrier id",
+        ),
+    }
 }

@@ -333,6 +333,25 @@ impl ReceiptIndex {
     pub fn early(&self) -> usize {
         self.early.len()
     }
+
+    /// A receipt another node offers (its bind got it, several nodes):
+    /// this shard's message when the key is indexed here (the key is then
+    /// forgotten), else `None`, and nothing is kept.
+    pub fn offered(&mut self, key: ReceiptKey) -> Option<MessageId> {
+        let id = self.index.remove(&key)?;
+        self.compact_order();
+        Some(id)
+    }
+
+    /// Whether the early receipt of `key` still waits here.
+    pub fn is_early(&self, key: ReceiptKey) -> bool {
+        self.early.contains_key(&key)
+    }
+
+    /// Forgets the early receipt of `key` (another node's message took it).
+    pub fn forget_early(&mut self, key: ReceiptKey) {
+        self.early.remove(&key);
+    }
 }
 
 #[cfg(test)]
@@ -522,6 +541,29 @@ mod tests {
         // A second receipt for the same id is not matched again.
         assert_eq!(r.arrived(0, key, DELIVERED), Arrival::Early);
         assert_ne!(key, ReceiptKey::new("G_S_KT02", "00000000ab"));
+    }
+
+    #[test]
+    fn an_offered_receipt_is_taken_only_when_indexed_and_never_kept() {
+        let mut r = ReceiptIndex::default();
+        let (key, other) = (ReceiptKey(1), ReceiptKey(2));
+        r.index(0, key, MessageId(7));
+        assert_eq!(r.offered(key), Some(MessageId(7)));
+        assert_eq!(r.offered(key), None, "taken once");
+        assert_eq!(r.offered(other), None);
+        assert_eq!(
+            (r.early(), r.indexed()),
+            (0, 0),
+            "an offer leaves nothing behind"
+        );
+        let receipt = Receipt {
+            delivered: true,
+            code: 2000,
+        };
+        assert_eq!(r.arrived(0, other, receipt), Arrival::Early);
+        assert!(r.is_early(other));
+        r.forget_early(other);
+        assert!(!r.is_early(other) && r.early() == 0);
     }
 
     #[test]

@@ -204,6 +204,18 @@ pub enum ReceiptMsg {
         /// The message.
         id: MessageId,
     },
+    /// A receipt another node's bind got (several nodes): taken when the
+    /// key is indexed here (answered true), else nothing is kept.
+    Offered {
+        /// The key.
+        key: ReceiptKey,
+        /// Delivered or not.
+        delivered: bool,
+        /// Unified code.
+        code: u16,
+        /// Whether it was this node's.
+        reply: Reply<bool>,
+    },
     /// A receipt for a key.
     Arrived {
         /// The key.

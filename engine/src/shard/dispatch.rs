@@ -151,6 +151,14 @@ impl Shard {
     fn on_receipt(self: &Rc<Self>, msg: ReceiptMsg) {
         match msg {
             ReceiptMsg::Index { key, id } => routing::index_receipt(self, key, id),
+            ReceiptMsg::Offered {
+                key,
+                delivered,
+                code,
+                reply,
+            } => {
+                let _ = reply.send(routing::offered_receipt(self, key, (delivered, code)));
+            }
             ReceiptMsg::Arrived {
                 key,
                 delivered,

@@ -68,19 +68,21 @@ impl ShardHandle {
         super::cluster::forward(&self.shard, node, request, headers).await
     }
 
-    /// A receipt another node's bind got for a carrier id of this node:
-    /// to the shard that owns its key, as if it came on this node's bind.
-    pub fn receipt_from_node(&self, key: u128, delivered: bool, code: u16) {
+    /// A receipt another node's bind got: taken by the shard that owns
+    /// its key when that key is one of this node's carrier ids (true).
+    pub async fn receipt_from_node(&self, key: u128, delivered: bool, code: u16) -> bool {
         let key = crate::core::receipts::ReceiptKey(key);
         let to = crate::mesh::owner::receipt(key, self.shard.shards());
-        let msg = crate::mesh::msg::ReceiptMsg::Arrived {
-            key,
-            delivered,
-            code,
-            detail: String::new(),
-        };
-        self.shard
-            .send_to(to, crate::mesh::msg::MeshMsg::Receipt(msg));
+        let offered = crate::mesh::call::ask(&self.shard, to, |reply| {
+            let msg = crate::mesh::msg::ReceiptMsg::Offered {
+                key,
+                delivered,
+                code,
+                reply,
+            };
+            crate::mesh::msg::MeshMsg::Receipt(msg)
+        });
+        offered.await.unwrap_or(false)
     }
 
     /// The message holding `src_msg_id` across nodes, when clustered.

@@ -37,8 +37,7 @@ pub fn pick(shard: &Shard, req: PickRequest) {
 
 /// Indexes a carrier id (this shard owns the key); a receipt that came
 /// first goes to the message's owner now.
-pub fn index_receipt(shard: &Rc<Shard>, key: ReceiptKey, id: MessageId) {
-    super::cluster::index_across(shard, key, id);
+pub fn index_receipt(shard: &Shard, key: ReceiptKey, id: MessageId) {
     let early = shard.core.borrow_mut().receipts.index(unix_ms(), key, id);
     if let Some(Receipt { delivered, code }) = early {
         shard.to_owner(
@@ -50,6 +49,21 @@ pub fn index_receipt(shard: &Rc<Shard>, key: ReceiptKey, id: MessageId) {
             },
         );
     }
+}
+
+/// A receipt another node offers for a key this shard owns: whether it
+/// was one of this node's messages (then it ends as if it had come here).
+pub fn offered_receipt(shard: &Shard, key: ReceiptKey, (delivered, code): (bool, u16)) -> bool {
+    let Some(id) = shard.core.borrow_mut().receipts.offered(key) else {
+        return false;
+    };
+    let fin = OwnerEvent::Final {
+        id,
+        delivered,
+        code,
+    };
+    shard.to_owner(id, fin);
+    true
 }
 
 /// A receipt arrived for a key this shard owns.

@@ -26,7 +26,7 @@ mod receipts;
 
 pub use nodes::{forward, pull_catalog, src_holder, ForwardError, FORWARDED};
 pub use quota::refund;
-pub use receipts::{early_across, index_across, NODE_SIGNATURE};
+pub use receipts::{early_across, NODE_SIGNATURE};
 
 use std::cell::RefCell;
 use std::rc::Rc;
