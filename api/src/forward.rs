@@ -5,12 +5,15 @@
 //! so the owner checks them as it would its own. A forwarded request is
 //! marked and never forwarded again.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use mcmp_engine::model::MessageId;
 use mcmp_engine::{ForwardError, FORWARDED};
+use serde_json::{json, Value};
 
 use crate::context::ShardApi;
 use crate::http::{self, Body};
@@ -36,7 +39,8 @@ pub(crate) fn elsewhere(api: &ShardApi, req: &Request<Incoming>, segments: &[&st
 /// Sends the request to `node` and answers with what it answered.
 pub(crate) async fn to(api: &ShardApi, req: &Request<Incoming>, node: u8) -> Response<Body> {
     let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    relay(api, node, (req.method().clone(), path), req).await
+    let request = (req.method().clone(), path, Bytes::new());
+    relay(api, node, request, req.headers()).await
 }
 
 /// `GET /v1/messages/{id}` of the message another node holds under a
@@ -47,23 +51,56 @@ pub(crate) async fn by_id(
     id: MessageId,
 ) -> Response<Body> {
     let path = format!("/v1/messages/{id}");
-    relay(api, id.node(), (Method::GET, &path), req).await
+    relay(
+        api,
+        id.node(),
+        (Method::GET, &path, Bytes::new()),
+        req.headers(),
+    )
+    .await
+}
+
+/// The reports of `ids` (other nodes' messages) for `POST
+/// /v1/reports/lookup`, asked of each owner: what they answered, merged
+/// (a node that does not answer adds nothing, and is logged).
+pub(crate) async fn lookup(api: &ShardApi, headers: &HeaderMap, ids: Vec<MessageId>) -> Vec<Value> {
+    let mut by_node: BTreeMap<u8, Vec<String>> = BTreeMap::new();
+    for id in ids {
+        by_node.entry(id.node()).or_default().push(id.to_string());
+    }
+    let mut reports = Vec::new();
+    for (node, ids) in by_node {
+        let body = Bytes::from(json!({ "message_ids": ids }).to_string());
+        let request = (Method::POST, "/v1/reports/lookup", body);
+        match api.shard.forward(node, request, passed(headers)).await {
+            Ok(a) if a.status == 200 => {
+                let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+                reports.extend(v["reports"].as_array().cloned().unwrap_or_default());
+            }
+            other => tracing::warn!(node, "a lookup of another node's reports failed: {other:?}"),
+        }
+    }
+    reports
+}
+
+/// The caller's credentials, to pass on.
+fn passed(headers: &HeaderMap) -> Vec<(String, String)> {
+    PASSED
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some((name.to_string(), value.to_string()))
+        })
+        .collect()
 }
 
 async fn relay(
     api: &ShardApi,
     node: u8,
-    request: (Method, &str),
-    req: &Request<Incoming>,
+    request: (Method, &str, Bytes),
+    headers: &HeaderMap,
 ) -> Response<Body> {
-    let headers = PASSED
-        .iter()
-        .filter_map(|name| {
-            let value = req.headers().get(*name)?.to_str().ok()?;
-            Some((name.to_string(), value.to_string()))
-        })
-        .collect();
-    match api.shard.forward(node, request, headers).await {
+    match api.shard.forward(node, request, passed(headers)).await {
         Ok(answer) => {
             let mut r = Response::new(Body::new(Bytes::from(answer.body.to_vec())));
             *r.status_mut() =

@@ -157,6 +157,7 @@ pub(crate) async fn lookup(
     claims: &Claims,
     req: Request<Incoming>,
 ) -> Response<Body> {
+    let headers = req.headers().clone();
     let body = match http::read_body(req, LOOKUP_BODY_LIMIT).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -175,11 +176,14 @@ pub(crate) async fn lookup(
     if parsed.message_ids.len() > MAX_LIMIT {
         return bad("at most 1000 message_ids");
     }
-    let ids: Vec<MessageId> = parsed
+    let ids = parsed
         .message_ids
         .iter()
-        .filter_map(|s| MessageId::parse(s))
-        .collect();
+        .filter_map(|s| MessageId::parse(s));
+    // Several nodes: other nodes' messages are looked up by their nodes.
+    let ask_others = api.shard.clustered() && !headers.contains_key(mcmp_engine::FORWARDED);
+    let (ids, theirs): (Vec<MessageId>, Vec<MessageId>) =
+        ids.partition(|id| !ask_others || id.node() == api.shard.node_id());
     let rows = api
         .shard
         .query(Query::Lookup {
@@ -187,6 +191,9 @@ pub(crate) async fn lookup(
             ids,
         })
         .await;
-    let reports: Vec<Value> = rows.into_iter().map(row_json).collect();
+    let mut reports: Vec<Value> = rows.into_iter().map(row_json).collect();
+    if !theirs.is_empty() {
+        reports.extend(crate::forward::lookup(api, &headers, theirs).await);
+    }
     http::json(StatusCode::OK, &json!({ "reports": reports }))
 }

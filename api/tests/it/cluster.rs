@@ -311,8 +311,9 @@ fn rand_suffix() -> u128 {
 }
 
 /// Any node answers for any message: a message accepted on node 2 is read
-/// (by id, by `src_msg_id`, by the admin) and cancelled through node 1,
-/// which asks node 2; an id of a node that does not exist is 404.
+/// (by id, by `src_msg_id`, by the admin, its report by lookup) and
+/// cancelled through node 1, which asks node 2; an id of a node that does
+/// not exist is 404.
 #[test]
 fn a_message_accepted_on_one_node_is_read_and_cancelled_through_another() {
     let dir = data_dir();
@@ -351,6 +352,16 @@ fn a_message_accepted_on_one_node_is_read_and_cancelled_through_another() {
     assert_eq!((s, v["status"].as_str()), (200, Some("canceled")), "{v}");
     let (_, v) = two.call("GET", &path, Some(&token), None);
     assert_eq!(v["status"], "canceled", "{v}");
+    // Report lookup through node 1 asks node 2 for node 2's messages.
+    let ids = json!({"message_ids": [id, "0700000000000001"]});
+    let (s, v) = one.call("POST", "/v1/reports/lookup", Some(&token), Some(&ids));
+    let found: Vec<&str> = v["reports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["message_id"].as_str())
+        .collect();
+    assert_eq!((s, found), (200, vec![id.as_str()]), "{v}");
     // Another customer sees nothing through either node.
     let other = one.register_customer("G2");
     let known = |s: &Server| {

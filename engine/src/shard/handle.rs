@@ -62,7 +62,7 @@ impl ShardHandle {
     pub async fn forward(
         &self,
         node: u8,
-        request: (hyper::Method, &str),
+        request: (hyper::Method, &str, bytes::Bytes),
         headers: Vec<(String, String)>,
     ) -> Result<crate::http_client::HttpResponse, super::cluster::ForwardError> {
         super::cluster::forward(&self.shard, node, request, headers).await

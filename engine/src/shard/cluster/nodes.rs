@@ -84,12 +84,12 @@ pub enum ForwardError {
     NoAnswer(u8, HttpError),
 }
 
-/// Sends `method path` (with `headers`, no body) to `node`, the owner of
-/// the message it names, marked [`FORWARDED`]; the owner's answer.
+/// Sends `method path` (with `headers` and `body`) to `node`, the owner of
+/// the messages it names, marked [`FORWARDED`]; the owner's answer.
 pub async fn forward(
     shard: &Rc<Shard>,
     node: u8,
-    (method, path): (Method, &str),
+    (method, path, body): (Method, &str, Bytes),
     mut headers: Vec<(String, String)>,
 ) -> Result<HttpResponse, ForwardError> {
     let base = shard.snapshot().nodes.get(&node).cloned();
@@ -98,7 +98,7 @@ pub async fn forward(
     let url = format!("{base}{path}");
     let answer = shard
         .http
-        .request(method, &url, &headers, Bytes::new(), FORWARD_TIMEOUT)
+        .request(method, &url, &headers, body, FORWARD_TIMEOUT)
         .await;
     answer.map_err(|e| ForwardError::NoAnswer(node, e))
 }
