@@ -11,11 +11,13 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use mcmp_engine::model::MessageId;
+use mcmp_engine::model::{Cursor, MessageId};
+use mcmp_engine::Row;
 use mcmp_engine::{ForwardError, FORWARDED};
 use serde_json::{json, Value};
 
 use crate::context::ShardApi;
+use crate::endpoints::reports::row_json;
 use crate::http::{self, Body};
 
 /// The headers passed on to the owner.
@@ -81,6 +83,81 @@ pub(crate) async fn lookup(api: &ShardApi, headers: &HeaderMap, ids: Vec<Message
         }
     }
     reports
+}
+
+/// A page of this node's `rows` as `key`. With `[cluster]` it is merged
+/// with the same page asked of every other node (each answers its own
+/// rows with their cursors, as `_cursor`): the first `limit` of them all
+/// in cursor order, and the cursor after them, which every node continues
+/// from. A node that does not answer adds nothing, and is logged.
+pub(crate) async fn page(
+    api: &ShardApi,
+    req: &Request<Incoming>,
+    rows: Vec<Row>,
+    (limit, key): (usize, &str),
+) -> Response<Body> {
+    let mut all: Vec<(Cursor, Value)> = rows.into_iter().map(|r| (r.cursor, row_json(r))).collect();
+    if req.headers().contains_key(FORWARDED) {
+        let items: Vec<Value> = all.into_iter().map(|(c, v)| with_cursor(c, v)).collect();
+        return http::json(StatusCode::OK, &json!({ key: items }));
+    }
+    if api.shard.clustered() {
+        all.extend(others_page(api, req, key).await);
+        all.sort_by_key(|(c, _)| *c);
+        all.truncate(limit);
+    }
+    let next = match all.len() == limit {
+        true => all.last().map(|(c, _)| c.encode()),
+        false => None,
+    };
+    let items: Vec<Value> = all.into_iter().map(|(_, v)| v).collect();
+    http::json(StatusCode::OK, &json!({ key: items, "next": next }))
+}
+
+fn with_cursor(cursor: Cursor, mut item: Value) -> Value {
+    if let Some(o) = item.as_object_mut() {
+        o.insert("_cursor".into(), cursor.encode().into());
+    }
+    item
+}
+
+/// The same page (`req`'s path and query) asked of every other node.
+async fn others_page(api: &ShardApi, req: &Request<Incoming>, key: &str) -> Vec<(Cursor, Value)> {
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let me = api.shard.node_id();
+    let nodes: Vec<u8> = api
+        .shard
+        .snapshot()
+        .nodes
+        .keys()
+        .copied()
+        .filter(|n| *n != me)
+        .collect();
+    let mut out = Vec::new();
+    for node in nodes {
+        let request = (Method::GET, path, Bytes::new());
+        match api
+            .shard
+            .forward(node, request, passed(req.headers()))
+            .await
+        {
+            Ok(a) if a.status == 200 => {
+                let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+                for mut item in v[key].as_array().cloned().unwrap_or_default() {
+                    let cursor = item.as_object_mut().and_then(|o| o.remove("_cursor"));
+                    if let Some(c) = cursor
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .and_then(Cursor::parse)
+                    {
+                        out.push((c, item));
+                    }
+                }
+            }
+            other => tracing::warn!(node, "a page of another node was not read: {other:?}"),
+        }
+    }
+    out
 }
 
 /// The caller's credentials, to pass on.

@@ -90,7 +90,7 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
             if http::query_param(&params, "src_msg_id").is_some() {
                 messages::get_by_src_msg_id(api, &claims, &req).await
             } else {
-                reports::history(api, &claims.grp, &params).await
+                reports::history(api, &claims.grp, (&params, &req)).await
             }
         }
         (Method::GET, ["messages", id]) => messages::get_message(api, &claims, id).await,
@@ -98,7 +98,7 @@ async fn customer(api: &ShardApi, req: Request<Incoming>, rest: &[&str]) -> Resp
         (_, ["messages"] | ["messages", _]) => http::method_not_allowed(),
         (Method::GET, ["reports"]) => {
             let params = http::parse_query(req.uri().query());
-            reports::poll(api, &claims, &params).await
+            reports::poll(api, &claims, (&params, &req)).await
         }
         (Method::POST, ["reports", "lookup"]) => reports::lookup(api, &claims, req).await,
         (_, ["reports"] | ["reports", "lookup"]) => http::method_not_allowed(),
@@ -286,7 +286,7 @@ async fn admin_routing_table(
         (Method::GET, ["agents"]) => agents::agents(api).await,
         (Method::GET, ["messages"]) => {
             let params = http::parse_query(req.uri().query());
-            Ok(admin_messages::search(api, &params).await)
+            Ok(admin_messages::search(api, (&params, &req)).await)
         }
         (Method::GET, ["messages", id]) => Ok(admin_messages::get(api, id).await),
         (_, ["messages", ..]) => Err(http::method_not_allowed()),

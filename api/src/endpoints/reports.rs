@@ -68,7 +68,7 @@ pub(crate) fn time_param(
 }
 
 /// A message row as the SPEC's message object, a report row as it is.
-fn row_json(row: Row) -> Value {
+pub(crate) fn row_json(row: Row) -> Value {
     match row.item {
         RowItem::Gone => Value::Null,
         RowItem::Message(v) => crate::endpoints::messages::message_json(&v),
@@ -81,7 +81,7 @@ fn row_json(row: Row) -> Value {
 pub(crate) async fn history(
     api: &ShardApi,
     group: &str,
-    params: &[(String, String)],
+    (params, req): (&[(String, String)], &Request<Incoming>),
 ) -> Response<Body> {
     let time = |name: &str, default: i64| time_param(params, name, default);
     let retention = api.state.config.reports.retention.as_millis() as i64;
@@ -120,14 +120,15 @@ pub(crate) async fn history(
         after,
         limit,
     };
-    page(api.shard.query(q).await, limit, "messages")
+    let rows = api.shard.query(q).await;
+    crate::forward::page(api, req, rows, (limit, "messages")).await
 }
 
 /// `GET /v1/reports?after=&limit=`: the customer's reports in order.
 pub(crate) async fn poll(
     api: &ShardApi,
     claims: &Claims,
-    params: &[(String, String)],
+    (params, req): (&[(String, String)], &Request<Incoming>),
 ) -> Response<Body> {
     let (limit, after) = match (limit_param(params), cursor_param(params)) {
         (Ok(l), Ok(a)) => (l, a),
@@ -142,7 +143,8 @@ pub(crate) async fn poll(
         not_before: now - retention,
         limit,
     };
-    page(api.shard.query(q).await, limit, "reports")
+    let rows = api.shard.query(q).await;
+    crate::forward::page(api, req, rows, (limit, "reports")).await
 }
 
 #[derive(Deserialize)]

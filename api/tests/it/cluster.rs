@@ -312,8 +312,9 @@ fn rand_suffix() -> u128 {
 
 /// Any node answers for any message: a message accepted on node 2 is read
 /// (by id, by `src_msg_id`, by the admin, its report by lookup) and
-/// cancelled through node 1, which asks node 2; an id of a node that does
-/// not exist is 404.
+/// cancelled through node 1, which asks node 2; history and report
+/// polling merge both nodes' messages; an id of a node that does not
+/// exist is 404.
 #[test]
 fn a_message_accepted_on_one_node_is_read_and_cancelled_through_another() {
     let dir = data_dir();
@@ -362,6 +363,40 @@ fn a_message_accepted_on_one_node_is_read_and_cancelled_through_another() {
         .filter_map(|r| r["message_id"].as_str())
         .collect();
     assert_eq!((s, found), (200, vec![id.as_str()]), "{v}");
+    // History and report polling through either node list both nodes'
+    // messages, merged in one order, a page at a time.
+    let own = crate::harness::send_accepted(&one, &token, vec![sms("on-one")]).remove(0);
+    let listed = |node: &Server, q: &str| {
+        let (s, v) = node.call("GET", &format!("/v1/messages?{q}"), Some(&token), None);
+        assert_eq!(s, 200, "{v}");
+        let ids: Vec<String> = v["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| m["message_id"].as_str().expect("id").to_string())
+            .collect();
+        (ids, v["next"].as_str().map(str::to_string))
+    };
+    for node in [&one, &two] {
+        let (mut all, _) = listed(node, "limit=10");
+        all.sort();
+        let mut both = vec![id.clone(), own.clone()];
+        both.sort();
+        assert_eq!(all, both);
+        let (first, next) = listed(node, "limit=1");
+        let next = next.expect("a next cursor");
+        let (second, _) = listed(node, &format!("limit=1&after={next}"));
+        assert_eq!(first.len() + second.len(), 2);
+        assert_ne!(first, second, "the cursor continues on every node");
+    }
+    time_until(|| {
+        let (_, v) = one.call("GET", "/v1/reports", Some(&token), None);
+        v["reports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["message_id"] == id.as_str())
+    });
     // Another customer sees nothing through either node.
     let other = one.register_customer("G2");
     let known = |s: &Server| {

@@ -4,7 +4,8 @@
 //! or the customer's history by time, status, channel and recipient, the
 //! same query and cursor as the customer's `GET /v1/messages`).
 
-use hyper::{Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
 use mcmp_engine::core::lifecycle::report::ReportState;
 use mcmp_engine::core::lifecycle::store::MessageView;
 use mcmp_engine::model::MessageId;
@@ -54,7 +55,10 @@ pub(crate) async fn get(api: &ShardApi, id: &str) -> Response<Body> {
 }
 
 /// `GET /messages?customer=G[&src_msg_id=…|&since&until&status&channel&to&after&limit]`.
-pub(crate) async fn search(api: &ShardApi, params: &[(String, String)]) -> Response<Body> {
+pub(crate) async fn search(
+    api: &ShardApi,
+    (params, req): (&[(String, String)], &Request<Incoming>),
+) -> Response<Body> {
     let Some(group) = http::query_param(params, "customer").filter(|g| !g.is_empty()) else {
         return http::error(
             StatusCode::BAD_REQUEST,
@@ -68,6 +72,6 @@ pub(crate) async fn search(api: &ShardApi, params: &[(String, String)]) -> Respo
             let list: Vec<Value> = found.iter().map(with_owner).collect();
             http::json(StatusCode::OK, &json!({"messages": list, "next": null}))
         }
-        None => reports::history(api, group, params).await,
+        None => reports::history(api, group, (params, req)).await,
     }
 }
