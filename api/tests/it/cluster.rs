@@ -54,6 +54,17 @@ fn node_config_with(dir: &Path, node: u8, redis: &Sim, more: &str) -> std::path:
     path
 }
 
+/// Nodes 1, 2 and 3, each on a data directory of its own (kept with them).
+fn three_nodes(dir: &Path, redis: &Sim) -> (Vec<tempfile::TempDir>, Vec<Server>) {
+    let datas: Vec<_> = (0..3).map(|_| data_dir()).collect();
+    let nodes = datas
+        .iter()
+        .zip(1..=3u8)
+        .map(|(d, n)| start_node(d.path(), &node_config(dir, n, redis)))
+        .collect();
+    (datas, nodes)
+}
+
 fn start_node(data: &Path, config: &Path) -> Server {
     Server::start_with(data, &["--config", config.to_str().expect("path")])
 }
@@ -426,15 +437,7 @@ fn a_tps_limit_holds_across_three_nodes_under_three_times_the_load() {
     let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
         return;
     };
-    let datas: Vec<_> = (0..3).map(|_| data_dir()).collect();
-    let nodes: Vec<Server> = (1..=3u8)
-        .map(|n| {
-            start_node(
-                datas[usize::from(n) - 1].path(),
-                &node_config(dir.path(), n, &redis),
-            )
-        })
-        .collect();
+    let (_datas, nodes) = three_nodes(dir.path(), &redis);
     let token = nodes[0].register_customer("G1");
     nodes[0].hold_sms("G1");
     let limit = json!({"channels": {"SMS": {"enabled": true, "tps": TPS}}});
@@ -534,15 +537,7 @@ fn a_prepaid_balance_spent_from_three_nodes_at_once_accepts_exactly_its_worth() 
     let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
         return;
     };
-    let datas: Vec<_> = (0..3).map(|_| data_dir()).collect();
-    let nodes: Vec<Server> = (1..=3u8)
-        .map(|n| {
-            start_node(
-                datas[usize::from(n) - 1].path(),
-                &node_config(dir.path(), n, &redis),
-            )
-        })
-        .collect();
+    let (_datas, nodes) = three_nodes(dir.path(), &redis);
     let token = nodes[0].register_customer("P1");
     nodes[0].hold_sms("P1");
     // SMS costs 10 (default pricing): 500 pays for exactly 50.
