@@ -692,3 +692,44 @@ fn a_node_killed_under_load_loses_nothing_and_its_receipts_find_it() {
     assert!(expired.len() <= 128, "{} expired", expired.len());
     drop(one);
 }
+
+/// A sender may list the nodes that bind it (`nodes`), so a carrier sees
+/// only their binds: S1 bound from node 1 only, S2 from node 2 only, one
+/// route group for both; a message accepted on either node goes out
+/// through the sender its node binds.
+#[test]
+fn a_sender_listing_its_nodes_is_bound_by_those_nodes_only() {
+    let dir = data_dir();
+    let Some(redis) = redis_cluster(&dir.path().join("redis")) else {
+        return;
+    };
+    let smsc = Sim::smsc(&[]);
+    let (d1, d2) = (data_dir(), data_dir());
+    let one = start_node(d1.path(), &node_config(dir.path(), 1, &redis));
+    let token = one.register_customer("G1");
+    crate::smpp::smpp_sender(&one, "S1", "S", &smsc, json!({"nodes": [1]}));
+    crate::smpp::smpp_sender(&one, "S2", "S", &smsc, json!({"nodes": [2]}));
+    // Without a list: bound by every node.
+    crate::smpp::smpp_sender(&one, "S3", "T", &smsc, json!({}));
+    let rule = json!({"carriers": {"*": [{"sender_group": "S", "ratio": 1}]}});
+    assert_eq!(one.admin("PUT", "/routes/G1/SMS", Some(rule)).0, 200);
+    let two = start_node(d2.path(), &node_config(dir.path(), 2, &redis));
+    crate::smpp::wait_connected(&one, "S1");
+    crate::smpp::wait_connected(&two, "S2");
+    crate::smpp::wait_connected(&one, "S3");
+    crate::smpp::wait_connected(&two, "S3");
+    let on_one = crate::harness::send_accepted(&one, &token, vec![sms("via-one")]).remove(0);
+    let on_two = crate::harness::send_accepted(&two, &token, vec![sms("via-two")]).remove(0);
+    for (node, id, sender) in [(&one, &on_one, "S1"), (&two, &on_two, "S2")] {
+        let m = crate::routing::wait_status(node, &token, id, |s| s == "delivered");
+        assert_eq!(m["sender"], sender, "{m}");
+    }
+    let stats = smsc.get("control", "/stats");
+    let binds = |s: &str| stats["by_system_id"][s]["binds"].as_u64().unwrap_or(0);
+    let all = (binds("S1"), binds("S2"), binds("S3"));
+    assert_eq!(
+        all,
+        (1, 1, 2),
+        "S1 and S2 from their node, S3 from both: {stats}"
+    );
+}

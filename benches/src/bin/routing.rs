@@ -71,6 +71,7 @@ fn snapshot(numbers: usize) -> Snapshot {
                     tps: 0,
                 }),
                 remark: None,
+                nodes: None,
             };
             senders.insert(name, SenderEntry { config, live });
         }

@@ -44,6 +44,17 @@ pub struct SenderConfig {
     /// Free text.
     #[serde(default)]
     pub remark: Option<String>,
+    /// With `[cluster]`: the nodes (`node-id`) that bind this sender and
+    /// route to it, so a carrier sees only their binds; absent: every node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<u8>>,
+}
+
+impl SenderConfig {
+    /// Whether node `node` binds this sender.
+    pub fn runs_on(&self, node: u8) -> bool {
+        self.nodes.as_ref().is_none_or(|n| n.contains(&node))
+    }
 }
 
 fn default_nat_cd() -> String {

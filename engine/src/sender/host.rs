@@ -138,12 +138,15 @@ impl SenderHost {
     /// Starts, restarts and stops sessions to match the shard's snapshot.
     pub fn reconcile(&self, shard: &Rc<Shard>) {
         let snapshot = shard.snapshot();
+        let node = shard.shared.config.node_id();
         let mut sessions = self.sessions.borrow_mut();
         let mut stopped = Vec::new();
         sessions.retain(|name, list| {
             let keep = snapshot.senders.get(name).is_some_and(|e| {
-                list.first()
-                    .is_some_and(|s| s.fingerprint == fingerprint(&e.config.transport))
+                e.config.runs_on(node)
+                    && list
+                        .first()
+                        .is_some_and(|s| s.fingerprint == fingerprint(&e.config.transport))
             });
             if !keep {
                 stopped.append(list);
@@ -151,7 +154,7 @@ impl SenderHost {
             keep
         });
         for (name, entry) in &snapshot.senders {
-            if sessions.contains_key(name) {
+            if sessions.contains_key(name) || !entry.config.runs_on(node) {
                 continue;
             }
             let n = sessions_on(name, &entry.config.transport, shard.id, shard.shards());

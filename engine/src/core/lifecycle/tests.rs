@@ -723,6 +723,7 @@ mod routing {
                     tps: 0,
                 }),
                 remark: None,
+                nodes: None,
             };
             senders.insert(name.to_string(), SenderEntry { config, live });
         }
