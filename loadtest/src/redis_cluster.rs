@@ -1,10 +1,11 @@
 //! `mcmp-loadtest redis-cluster`: a real Redis Cluster on loopback for
 //! trying and testing `[cluster]` (SPEC §5.8): `--masters` (default 3)
 //! `redis-server` processes of the machine's own Redis (Debian's
-//! `redis-server` package), joined with `redis-cli --cluster create`, no
-//! replicas, no persistence, in a temporary directory. Ready line per
-//! master: `ready redis <addr>`. The servers stop with this process, also
-//! when it is killed (`PR_SET_PDEATHSIG`).
+//! `redis-server` package) and `--replicas` (default 0) per master,
+//! joined with `redis-cli --cluster create`, no persistence, in a
+//! temporary directory. Ready line per server: `ready redis <addr>`. The
+//! servers stop with this process, also when it is killed
+//! (`PR_SET_PDEATHSIG`).
 //!
 //! It is not a simulator: the servers are the real thing; this only
 //! starts them the way an operator would.
@@ -28,6 +29,9 @@ pub struct RedisClusterArgs {
     /// Number of masters (3 or more: Redis Cluster's minimum).
     #[arg(long, default_value_t = 3)]
     pub masters: usize,
+    /// Replicas per master (a failover needs at least 1).
+    #[arg(long, default_value_t = 0)]
+    pub replicas: usize,
     /// Where the servers keep their files (default: a temporary directory
     /// removed at exit).
     #[arg(long)]
@@ -68,7 +72,7 @@ pub async fn run(args: RedisClusterArgs, shutdown: Shutdown) -> anyhow::Result<(
     let mut attempt = 0;
     let (servers, ports) = loop {
         attempt += 1;
-        match start(dir, args.masters).await {
+        match start(dir, args.masters, args.replicas).await {
             Ok(up) => break up,
             // A port picked free may be taken before its server binds it
             // (other clusters starting at the same time): new ports.
@@ -87,8 +91,8 @@ pub async fn run(args: RedisClusterArgs, shutdown: Shutdown) -> anyhow::Result<(
 /// Starts `n` servers on free ports and joins them. The servers are
 /// spawned from this (runtime worker) thread, which lives as long as the
 /// process: `PR_SET_PDEATHSIG` fires when the spawning thread ends.
-async fn start(dir: &Path, n: usize) -> anyhow::Result<(Servers, Vec<u16>)> {
-    let ports = free_ports(n)?;
+async fn start(dir: &Path, masters: usize, replicas: usize) -> anyhow::Result<(Servers, Vec<u16>)> {
+    let ports = free_ports(masters * (1 + replicas))?;
     let mut servers = Servers(Vec::new());
     for p in &ports {
         servers.0.push(start_server(dir, *p)?);
@@ -100,7 +104,7 @@ async fn start(dir: &Path, n: usize) -> anyhow::Result<(Servers, Vec<u16>)> {
         }
     }
     let joined = ports.clone();
-    tokio::task::spawn_blocking(move || create(&joined)).await??;
+    tokio::task::spawn_blocking(move || create(&joined, replicas)).await??;
     Ok((servers, ports))
 }
 
@@ -157,7 +161,7 @@ fn cli(port: u16, args: &[&str]) -> String {
 }
 
 /// Waits for every server, joins them into a cluster, waits until it is ok.
-fn create(ports: &[u16]) -> anyhow::Result<()> {
+fn create(ports: &[u16], replicas: usize) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let wait = |what: &str, ok: &dyn Fn(u16) -> bool| -> anyhow::Result<()> {
         for p in ports {
@@ -175,7 +179,7 @@ fn create(ports: &[u16]) -> anyhow::Result<()> {
     let created = Command::new("redis-cli")
         .args(["--cluster", "create"])
         .args(&nodes)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
         .output()
         .context("redis-cli --cluster create (apt install redis-server)")?;
     if !created.status.success() {

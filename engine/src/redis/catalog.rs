@@ -17,6 +17,11 @@
 //!
 //! Not shared: the PNX table (loaded into each node, often millions of
 //! rows) and the audit log (each node logs the changes made through it).
+//!
+//! Redis can lose acknowledged writes on a failover. A node that finds
+//! Redis's version below the one it took in puts its own copy back (as the
+//! next version, unless another node did it first), so the nodes do not
+//! roll back the catalog with Redis.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -44,6 +49,13 @@ const OWN_TABLES: [&str; 2] = [table::PNX, table::AUDIT];
 const SEED: &str = "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end \
      for i = 1, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end \
      redis.call('SET', KEYS[2], 1) return 1";
+
+/// Puts the catalog back at version `ARGV[1]` (rows: `ARGV[2..]`, field,
+/// value, …) unless Redis is at that version or past it; 1 when it did.
+const RESTORE: &str = "if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then \
+     return 0 end redis.call('DEL', KEYS[1]) \
+     for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end \
+     redis.call('SET', KEYS[2], ARGV[1]) return 1";
 
 /// The catalog of a node with `[cluster]`: Redis's, with a local copy.
 pub struct SharedStore {
@@ -93,19 +105,8 @@ impl SharedStore {
             redis: SlotClient::new(seeds, timeout),
             applied: AtomicI64::new(-1),
         };
-        let mut seed = vec![
-            b"EVAL".to_vec(),
-            SEED.as_bytes().to_vec(),
-            b"2".to_vec(),
-            HASH.to_vec(),
-            VERSION.to_vec(),
-        ];
-        for t in table::ALL.into_iter().filter(|t| shared(t)) {
-            for (key, value) in store.local.scan(t)? {
-                seed.push(field(t, &key));
-                seed.push(value);
-            }
-        }
+        let script = [b"EVAL".as_slice(), SEED.as_bytes(), b"2", HASH, VERSION];
+        let seed = args(&script).into_iter().chain(store.rows()?).collect();
         let seeded = store.redis.run(&[seed]).map_err(redis_err)?;
         match seeded.first() {
             Some(Reply::Int(1)) => tracing::info!("this node's catalog is now the cluster's"),
@@ -116,6 +117,30 @@ impl SharedStore {
             other => return Err(Error::Catalog(format!("redis: seeding answered {other:?}"))),
         }
         Ok(store)
+    }
+
+    /// The shared tables' rows of the local copy, as field, value, ….
+    fn rows(&self) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for t in table::ALL.into_iter().filter(|t| shared(t)) {
+            for (key, value) in self.local.scan(t)? {
+                out.push(field(t, &key));
+                out.push(value);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Redis's catalog went back below what this node took in (a failover
+    /// lost writes, or Redis restarted empty): this node's copy is put back
+    /// as version `to`, unless another node did it first.
+    fn restore(&self, to: i64) -> Result<bool> {
+        let script = [b"EVAL".as_slice(), RESTORE.as_bytes(), b"2", HASH, VERSION];
+        let mut command = args(&script);
+        command.push(to.to_string().into_bytes());
+        command.extend(self.rows()?);
+        let done = self.redis.run(&[command]).map_err(redis_err)?;
+        Ok(matches!(done.first(), Some(Reply::Int(1))))
     }
 
     /// Runs `change` on the shared hash with the version bump, as one
@@ -228,7 +253,19 @@ impl Catalog for SharedStore {
             .run(&[args(&[b"GET", VERSION])])
             .map_err(redis_err)?;
         let version = counter(version.first());
-        if version == self.applied.load(Ordering::Acquire) {
+        let applied = self.applied.load(Ordering::Acquire);
+        if version == applied {
+            return Ok(false);
+        }
+        if version < applied {
+            if self.restore(applied + 1)? {
+                self.applied.store(applied + 1, Ordering::Release);
+                tracing::warn!(
+                    redis = version,
+                    here = applied,
+                    "the cluster's catalog went back (lost on a failover?): this node's copy was put back"
+                );
+            }
             return Ok(false);
         }
         let (version, tables) = self.fetch()?;
