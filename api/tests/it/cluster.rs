@@ -207,6 +207,8 @@ fn without_redis_new_messages_get_503_and_accepted_ones_still_answer() {
     one.hold_sms("G1");
     let before = by_src(&post_batch(&one, &t1, vec![sms("before")]));
     assert_eq!(before["before"].0, 1000);
+    let prepaid = json!({"name": "Prepaid", "prepaid": true, "balance": 100});
+    assert_eq!(one.admin("PUT", "/customers/P9", Some(prepaid)).0, 201);
     drop(redis);
     let body = json!({"messages": [sms("during")]});
     let (s, v) = one.call("POST", "/v1/messages", Some(&t1), Some(&body));
@@ -229,6 +231,13 @@ fn without_redis_new_messages_get_503_and_accepted_ones_still_answer() {
     );
     assert_eq!(one.admin("GET", "/customers/G2", None).0, 404);
     assert_eq!(one.admin("GET", "/customers/G1", None).0, 200);
+    // A prepaid balance is not shown without the charges Redis keeps.
+    let (s, v) = one.admin("GET", "/customers/P9", None);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (503, Some("cluster_unavailable")),
+        "{v}"
+    );
 }
 
 /// A data directory stays with its node number.

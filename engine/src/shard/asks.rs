@@ -99,21 +99,24 @@ impl Shard {
         );
     }
 
-    /// A customer's net prepaid charges (admin).
-    pub async fn net_charges(self: &Rc<Self>, group: &str) -> i64 {
+    /// A customer's net prepaid charges (admin); with `[cluster]` the
+    /// nodes' shared counter, `None` while Redis does not answer.
+    pub async fn net_charges(self: &Rc<Self>, group: &str) -> Option<i64> {
         if let Some(link) = &self.cluster {
-            return link.net_charges(group).await.unwrap_or_else(|e| {
-                tracing::warn!(group, "net charges across nodes unknown: {e}");
-                0
-            });
+            return match link.net_charges(group).await {
+                Ok(net) => Some(net),
+                Err(e) => {
+                    tracing::warn!(group, "net charges across nodes unknown: {e}");
+                    None
+                }
+            };
         }
         let to = owner::customer(group, self.shards());
         let group = group.to_string();
-        ask(self, to, |reply| {
+        let net = ask(self, to, |reply| {
             MeshMsg::Quota(QuotaMsg::NetCharges { group, reply })
-        })
-        .await
-        .unwrap_or(0)
+        });
+        Some(net.await.unwrap_or(0))
     }
 
     /// Claims dedup keys at their owner; one outcome per claim, in order.

@@ -228,8 +228,9 @@ impl ShardHandle {
         crate::agents::list(&self.shard).await
     }
 
-    /// A customer's net prepaid charges.
-    pub async fn net_charges(&self, group_code: &str) -> i64 {
+    /// A customer's net prepaid charges; `None` while the charges the nodes
+    /// share cannot be read (`[cluster]`, Redis down).
+    pub async fn net_charges(&self, group_code: &str) -> Option<i64> {
         self.shard.net_charges(group_code).await
     }
 

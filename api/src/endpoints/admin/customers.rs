@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use mcmp_engine::catalog::{self, table, BillCode, ChannelService, Client, Customer, Services};
 use mcmp_engine::model::Channel;
 use serde::Deserialize;
@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use super::{client_rows, no_customer, put_child, put_for_customer, put_row, valid_group_code};
 use crate::context::ShardApi;
-use crate::http;
 use crate::http::answer::{bad_request, body, store_error, Answer};
+use crate::http::{self, Body};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +36,7 @@ pub(crate) async fn put_customer(api: &ShardApi, g: &str, req: Request<Incoming>
     let b: CustomerBody = body(req).await?;
     // The balance given is the balance from now on: remember the charges so
     // far, which the available balance is counted from.
-    let charges_offset = api.shard.net_charges(g).await;
+    let charges_offset = net_charges(api, g).await?;
     let customer = Customer {
         group_code: g.to_string(),
         name: b.name,
@@ -60,7 +60,7 @@ pub(crate) async fn list_customers(api: &ShardApi) -> Answer {
         .map_err(store_error)?;
     let mut customers = Vec::with_capacity(rows.len());
     for (_, c) in rows {
-        let net = api.shard.net_charges(&c.group_code).await;
+        let net = shown_charges(api, &c).await?;
         customers.push(customer_json(&c, net));
     }
     Ok(http::json(
@@ -90,7 +90,7 @@ pub(crate) async fn get_customer(api: &ShardApi, g: &str) -> Answer {
         return Err(no_customer(g));
     };
     let clients = client_rows(api, g);
-    let net = api.shard.net_charges(g).await;
+    let net = shown_charges(api, &c).await?;
     let mut v = customer_json(&c, net);
     v["services"] = serde_json::to_value(&services.channels).unwrap_or(Value::Null);
     v["bill_codes"] = bills
@@ -141,6 +141,28 @@ pub(crate) async fn delete_customer(api: &ShardApi, g: &str) -> Answer {
     }
 }
 
+/// The customer's net prepaid charges; 503 `cluster_unavailable` while
+/// the charges the nodes share cannot be read (a balance shown or set
+/// without them would be wrong).
+async fn net_charges(api: &ShardApi, g: &str) -> Result<i64, Response<Body>> {
+    api.shard.net_charges(g).await.ok_or_else(|| {
+        http::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            "the redis cluster the nodes share does not answer; the balance cannot be read",
+        )
+    })
+}
+
+/// The net charges a customer's shown balance counts: a prepaid one's
+/// ([`net_charges`]); another's balance is shown as set.
+async fn shown_charges(api: &ShardApi, c: &Customer) -> Result<i64, Response<Body>> {
+    match c.prepaid {
+        true => net_charges(api, &c.group_code).await,
+        false => Ok(c.charges_offset),
+    }
+}
+
 /// A customer as the admin API shows it: `balance` is what is available now.
 fn customer_json(c: &Customer, net_charges: i64) -> Value {
     json!({
@@ -175,7 +197,7 @@ pub(crate) async fn add_balance(api: &ShardApi, g: &str, req: Request<Incoming>)
         .await
         .map_err(store_error)?;
     let c = updated.ok_or_else(|| no_customer(g))?;
-    let net = api.shard.net_charges(g).await;
+    let net = shown_charges(api, &c).await?;
     Ok(http::json(StatusCode::OK, &customer_json(&c, net)))
 }
 
