@@ -9,7 +9,6 @@
 
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use mcmp_engine::secrets::HmacKey;
 use mcmp_engine::NODE_SIGNATURE;
 use serde::Deserialize;
 
@@ -42,9 +41,8 @@ pub(crate) async fn receipts(api: &ShardApi, req: Request<Incoming>) -> Response
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let mac = HmacKey::new(&api.state.jwt_key).mac(&[&body]);
-    let want: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-    if !constant_time_eq(want.as_bytes(), signature.as_bytes()) {
+    let want = api.shard.node_signature(&body).unwrap_or_default();
+    if want.is_empty() || !constant_time_eq(want.as_bytes(), signature.as_bytes()) {
         return http::error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -31,7 +31,7 @@ use std::time::Duration;
 use mcmp_storage::{Catalog, Error, Result};
 
 use super::blocking::SlotClient;
-use super::resp::Reply;
+use super::resp::{counter, Reply};
 use crate::catalog::table;
 
 /// How often a node takes in the others' changes (the 1 s of SPEC §5.8
@@ -78,14 +78,6 @@ fn field(table: &str, key: &str) -> Vec<u8> {
 
 fn redis_err(e: super::RedisError) -> Error {
     Error::SharedUnavailable(e.to_string())
-}
-
-/// The number a `GET` of a counter answers (0 when there is none).
-fn counter(reply: Option<&Reply>) -> i64 {
-    reply
-        .and_then(Reply::as_str)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
 }
 
 fn args(words: &[&[u8]]) -> Vec<Vec<u8>> {

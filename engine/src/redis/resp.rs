@@ -44,6 +44,14 @@ impl Reply {
     }
 }
 
+/// The number a `GET` of a counter answers (0 when there is none).
+pub fn counter(reply: Option<&Reply>) -> i64 {
+    reply
+        .and_then(Reply::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Bytes that are not RESP2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("RESP protocol error: {0}")]

@@ -100,9 +100,11 @@ pub async fn accept(
     if dry_run {
         return Ok(outcome.dry_run(unix_ms()));
     }
-    for (channel, n) in std::mem::take(&mut outcome.backlog_back) {
-        shard.adjust_backlog(origin.group_code, channel, -i64::from(n));
-    }
+    give_back_slots(
+        shard,
+        origin.group_code,
+        std::mem::take(&mut outcome.backlog_back),
+    );
     for (channel, code) in &outcome.rejections {
         shard.metrics.rejected(*channel, *code);
     }
@@ -218,9 +220,7 @@ impl Held {
             };
             shard.send_to(to, MeshMsg::Quota(refund));
         }
-        for (channel, n) in self.backlog {
-            shard.adjust_backlog(group, channel, -i64::from(n));
-        }
+        give_back_slots(shard, group, self.backlog);
     }
 }
 
@@ -370,10 +370,15 @@ async fn abandon(
 ) -> AcceptError {
     nodes.give_back(shard, group, |_| true).await;
     release(shard, plan.keys()).await;
+    give_back_slots(shard, group, slots);
+    e
+}
+
+/// Gives backlog slots back to the customer's owning shard.
+fn give_back_slots(shard: &Shard, group: &str, slots: impl IntoIterator<Item = (Channel, u32)>) {
     for (channel, n) in slots {
         shard.adjust_backlog(group, channel, -i64::from(n));
     }
-    e
 }
 
 /// Reserves the backlog slots the plan needs, per channel (a dry run only

@@ -52,6 +52,12 @@ impl ShardHandle {
         self.shard.shared.config.node_id()
     }
 
+    /// The signature of an internal request's `body` between the nodes
+    /// (`None` without `[cluster]`).
+    pub fn node_signature(&self, body: &[u8]) -> Option<String> {
+        self.shard.cluster.as_ref().map(|link| link.sign(body))
+    }
+
     /// Whether this node is one of several (`[cluster]`).
     pub fn clustered(&self) -> bool {
         self.shard.cluster.is_some()

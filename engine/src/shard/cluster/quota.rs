@@ -118,11 +118,7 @@ impl NodeLink {
         let reply = self
             .call_all(vec![(key.clone(), vec![b"GET".to_vec(), key])])
             .await?;
-        let net = reply
-            .first()
-            .and_then(Reply::as_str)
-            .and_then(|s| s.parse().ok());
-        Ok(net.unwrap_or(0))
+        Ok(crate::redis::resp::counter(reply.first()))
     }
 }
 

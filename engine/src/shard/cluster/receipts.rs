@@ -44,9 +44,7 @@ pub fn early_across(shard: &Rc<Shard>, key: ReceiptKey, (delivered, code): (bool
             "key": format!("{:032x}", key.0), "delivered": delivered, "code": code,
         });
         let body = Bytes::from(body.to_string());
-        let mac = link.settings.node_key.mac(&[&body]);
-        let signature: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        let headers = vec![(NODE_SIGNATURE.to_string(), signature)];
+        let headers = vec![(NODE_SIGNATURE.to_string(), link.sign(&body))];
         for round in 1..=OFFER_ROUNDS {
             rt::sleep(EARLY_WAIT * round.min(5)).await;
             if !shard.core.borrow().receipts.is_early(key) {
