@@ -121,6 +121,7 @@ enum WalCommand {
 }
 
 fn main() -> ExitCode {
+    mcmp_engine::rt::no_huge_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve {

@@ -24,7 +24,8 @@ use glommio::{LocalExecutorBuilder, Placement};
 
 pub use hyper_glue::{Conn, HyperTimer};
 pub use probe::{
-    free_space_bytes, free_space_fraction, lower_this_threads_priority, probe, ProbeError,
+    free_space_bytes, free_space_fraction, lower_this_threads_priority, no_huge_pages, probe,
+    ProbeError,
 };
 pub use tls::{ClientTls, ClientTlsSpec, LocalServerTls, MaybeTls, SharedServerTls, TlsError};
 
