@@ -9,6 +9,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mcmp_api::config::{Config, LogFormat};
 
+/// mimalloc, unless built with `--features system-alloc` (to measure the
+/// heap with heaptrack, which sees only the C allocator).
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -17,6 +17,7 @@
 //! NOTE: each shard scans the messages it holds in memory (those in flight
 //! or whose report is pending), which stays bounded by the work in flight.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
@@ -116,7 +117,7 @@ pub enum RowItem {
 /// Answers for the messages this shard holds in memory.
 pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
     let messages = shard.messages();
-    let candidates: Box<dyn Iterator<Item = &StoredMessage>> = match query {
+    let candidates: Box<dyn Iterator<Item = Cow<'_, StoredMessage>>> = match query {
         Query::Lookup { ids, .. } => Box::new(
             ids.iter()
                 .filter(|id| id.shard() == shard.id)
@@ -124,7 +125,7 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
         ),
         _ => Box::new(messages.iter()),
     };
-    let mut places: Vec<Cursor> = candidates.filter_map(|m| place(query, m)).collect();
+    let mut places: Vec<Cursor> = candidates.filter_map(|m| place(query, &m)).collect();
     places.sort_unstable();
     places.truncate(limit(query));
     places
@@ -133,7 +134,7 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
             cursor,
             item: messages
                 .get(cursor.id)
-                .map_or(RowItem::Gone, |m| item(query, SettledMessage::of(m))),
+                .map_or(RowItem::Gone, |m| item(query, SettledMessage::of(&m))),
         })
         .collect()
 }

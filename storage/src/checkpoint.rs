@@ -31,17 +31,29 @@ pub const KEEP: usize = 2;
 /// Writes round `round`'s checkpoint at `lsn` (crash-safe), then deletes
 /// all but the newest [`KEEP`]. Blocking: run it off the shard's core.
 pub fn write(dir: &Path, round: u64, lsn: u64, payload: &[u8]) -> io::Result<()> {
+    write_parts(dir, round, lsn, &[payload])
+}
+
+/// [`write`] of a payload given in parts, one after the other (a large
+/// payload is never copied into one buffer).
+pub fn write_parts(dir: &Path, round: u64, lsn: u64, parts: &[&[u8]]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let path = dir.join(name(round, lsn));
     let tmp = path.with_extension("tmp");
     {
-        let mut f = fs::File::create(&tmp)?;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let crc = parts.iter().fold(0, |crc, p| crc32c::crc32c_append(crc, p));
+        let mut f = io::BufWriter::new(fs::File::create(&tmp)?);
         f.write_all(MAGIC)?;
         f.write_all(&lsn.to_le_bytes())?;
-        f.write_all(&(payload.len() as u64).to_le_bytes())?;
-        f.write_all(&crc32c::crc32c(payload).to_le_bytes())?;
-        f.write_all(payload)?;
-        f.sync_all()?;
+        f.write_all(&(len as u64).to_le_bytes())?;
+        f.write_all(&crc.to_le_bytes())?;
+        for part in parts {
+            f.write_all(part)?;
+        }
+        f.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
     }
     fs::rename(&tmp, &path)?;
     fs::File::open(dir)?.sync_all()?;

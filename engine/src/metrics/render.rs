@@ -58,6 +58,10 @@ pub struct Gauges {
     pub live_messages: u64,
     /// Messages in memory (not final, or their report pending).
     pub memory_messages: u64,
+    /// Of those, the ones kept encoded (unchanged for a few seconds).
+    pub cold_messages: u64,
+    /// Bytes the encoded ones' chunks take.
+    pub cold_bytes: u64,
     /// Bytes the history store takes on disk (one value for the engine).
     pub history_disk_bytes: u64,
     /// Seconds since the oldest shard's last checkpoint (0 before the first).
@@ -96,6 +100,8 @@ impl Gauges {
         self.wal_disk_bytes += other.wal_disk_bytes;
         self.live_messages += other.live_messages;
         self.memory_messages += other.memory_messages;
+        self.cold_messages += other.cold_messages;
+        self.cold_bytes += other.cold_bytes;
         self.history_disk_bytes = self.history_disk_bytes.max(other.history_disk_bytes);
         self.checkpoint_age_seconds = self
             .checkpoint_age_seconds
@@ -119,6 +125,19 @@ fn render_held(w: &mut Writer, m: &MetricsSnapshot, gauges: &Gauges) {
         "Held messages taken out to be routed again (each backs off while no sender takes it).",
     );
     w.sample(name, &[], m.held_retries);
+}
+
+fn render_cold(w: &mut Writer, gauges: &Gauges) {
+    let name = "mcmp_cold_bytes";
+    w.family(name, "gauge", "Bytes the encoded messages' chunks take.");
+    w.sample(name, &[], gauges.cold_bytes);
+    let name = "mcmp_cold_messages";
+    w.family(
+        name,
+        "gauge",
+        "Messages in memory kept encoded: unchanged for a few seconds (held, or waiting for a receipt).",
+    );
+    w.sample(name, &[], gauges.cold_messages);
 }
 
 fn render_checkpoint_age(w: &mut Writer, gauges: &Gauges) {
@@ -226,6 +245,7 @@ pub fn render(merged: &MetricsSnapshot, gauges: &Gauges) -> String {
         1,
     );
     render_checkpoint_age(&mut w, gauges);
+    render_cold(&mut w, gauges);
     render_delivery(&mut w, merged);
     render_held(&mut w, merged, gauges);
     let name = "mcmp_history_disk_bytes";

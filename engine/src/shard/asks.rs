@@ -333,6 +333,8 @@ impl Shard {
         gauges.held_messages = self.core.borrow().lifecycle.held.len() as u64;
         gauges.live_messages = self.messages().live() as u64;
         gauges.memory_messages = self.messages().len() as u64;
+        gauges.cold_messages = self.messages().cold_len() as u64;
+        gauges.cold_bytes = self.messages().cold_bytes() as u64;
         let at = self.last_checkpoint_ms.get();
         gauges.checkpoint_age_seconds = match at {
             0 => 0,

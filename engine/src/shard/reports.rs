@@ -45,7 +45,7 @@ pub fn send_report(shard: &Shard, id: MessageId) {
         .get(&*m.client_id)
         .is_some_and(|c| c.report_uri.is_some());
     if has_endpoint {
-        report::dispatch(shard, m);
+        report::dispatch(shard, &m);
     } else {
         let mut state = m.report;
         drop(messages);

@@ -25,7 +25,7 @@ pub fn resume(shard: &Rc<Shard>) {
         let snapshot = shard.snapshot();
         let now = unix_ms();
         for m in messages.iter() {
-            if crate::core::lifecycle::ported::awaits_pnx(m) {
+            if crate::core::lifecycle::ported::awaits_pnx(&m) {
                 // The PNX write may not have happened before the restart.
                 ported.push((m.request.to().to_string(), m.id));
                 continue;

@@ -175,7 +175,7 @@ pub fn on_owner_event(shard: &Rc<Shard>, ev: OwnerEvent) {
 fn moved(shard: &Rc<Shard>, id: MessageId, to: &str) {
     let snapshot = shard.snapshot();
     let target = match shard.messages().get(id) {
-        Some(m) if !m.status.is_final() => route::target_of(&snapshot, m),
+        Some(m) if !m.status.is_final() => route::target_of(&snapshot, &m),
         _ => return,
     };
     match snapshot.senders.get(to).filter(|e| e.fits(&target)) {

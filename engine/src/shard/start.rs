@@ -174,7 +174,7 @@ impl Shard {
         {
             let messages = self.messages();
             for m in messages.iter().filter(|m| m.price != 0) {
-                *nets.entry(m.group_code.to_string()).or_insert(0) += net_charge(m);
+                *nets.entry(m.group_code.to_string()).or_insert(0) += net_charge(&m);
             }
             for (group, net) in messages.left_net() {
                 *nets.entry(group.to_string()).or_insert(0) += net;

@@ -31,6 +31,10 @@ const HELD_ROUTE_SLICE: usize = 2_048;
 /// next tick, 50 ms later), so a mass expiry never stalls the shard.
 const EXPIRE_BATCH: usize = 20_000;
 
+/// Most messages turned cold per tick (`core::lifecycle::store::cold`):
+/// 80,000 a second, above what a shard accepts, in slices of a few ms.
+const COOL_BATCH: usize = 4_000;
+
 /// The free-space check runs every this many ticks (30 s).
 const DISK_CHECK_EVERY: u64 = 600;
 
@@ -94,6 +98,7 @@ pub async fn tick_loop(shard: Rc<Shard>) {
         shard.feed(|c, now, fx| {
             c.lifecycle.expire_due(now, EXPIRE_BATCH, fx);
             c.dedup.expire((now / 1000) as u32);
+            c.lifecycle.store.cool(now, COOL_BATCH);
         });
         let hold_ms = shard.shared.config.hold_timeout.as_millis() as i64;
         let mut retry = Vec::new();

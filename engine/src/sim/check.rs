@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{replay, Sim};
+use crate::core::lifecycle::store::LocalMessages;
 use crate::mesh::owner;
 use crate::model::Status;
 
@@ -10,8 +11,13 @@ impl Sim {
     pub(super) fn check_replay(&self, s: usize) {
         let rebuilt = replay(&self.shards[s].wal);
         let live = &self.shards[s].core.lifecycle.store;
-        let a: Vec<String> = live.iter().map(|m| format!("{m:?}")).collect();
-        let b: Vec<String> = rebuilt.iter().map(|m| format!("{m:?}")).collect();
+        // Live messages first, then cold ones: compared in id order.
+        let in_order = |store: &LocalMessages| {
+            let mut all: Vec<_> = store.iter().map(|m| (m.id, format!("{m:?}"))).collect();
+            all.sort();
+            all
+        };
+        let (a, b) = (in_order(live), in_order(&rebuilt));
         assert_eq!(a, b, "seed {}: replaying shard {s}'s WAL", self.seed);
     }
 

@@ -331,6 +331,7 @@ impl Sim {
             retry = c
                 .lifecycle
                 .expire_held(now, HOLD_TIMEOUT_MS, usize::MAX, wake, fx);
+            c.lifecycle.store.cool(now, usize::MAX);
         });
         self.routes.extend(retry);
     }
@@ -375,7 +376,7 @@ impl Sim {
                 .store
                 .iter()
                 .filter(|m| m.price != 0)
-                .map(|m| (m.group_code.to_string(), net_charge(m)))
+                .map(|m| (m.group_code.to_string(), net_charge(&m)))
                 .collect();
             for (group, net) in nets {
                 self.shards[owner::customer(&group, n)]
@@ -396,7 +397,7 @@ impl Sim {
             .lifecycle
             .store
             .iter()
-            .cloned()
+            .map(std::borrow::Cow::into_owned)
             .collect();
         for m in messages {
             if awaits_pnx(&m) {

@@ -235,7 +235,7 @@ impl Lifecycle {
     /// re-routed before (the caller ends it).
     fn reroute_ported(&mut self, now_ms: i64, id: MessageId, fx: &mut Effects) -> bool {
         let number = match self.store.get(id) {
-            Some(m) if !ported::was_rerouted(m) => m.request.to().to_string(),
+            Some(m) if !ported::was_rerouted(&m) => m.request.to().to_string(),
             _ => return false,
         };
         let step = Step::to(Status::Queued, ResultCode::PortedOut.as_u16());

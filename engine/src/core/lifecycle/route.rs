@@ -51,14 +51,14 @@ impl Lifecycle {
             let Some(m) = self.store.get(id).filter(|m| waits_for_route(m)) else {
                 continue;
             };
-            let target = target_of(snapshot, m);
+            let target = target_of(snapshot, &m);
             let rule = snapshot.route(&m.group_code, m.request.channel);
             match rule.and_then(|r| r.key_for(&target.carrier).map(|k| (r, k.to_string()))) {
                 Some((r, key)) => by_key
                     .entry((r.group_code.clone(), key))
                     .or_default()
                     .push((id, target)),
-                None => no_route.push((id, was_rerouted(m))),
+                None => no_route.push((id, was_rerouted(&m))),
             }
         }
         for (id, ported) in no_route {
@@ -95,7 +95,7 @@ impl Lifecycle {
             // The pick was asked across an await: a message that meanwhile
             // went out another way, ended, or waits in the held queue again
             // must not be queued a second time.
-            let waiting = self.store.get(id).is_some_and(waits_for_route);
+            let waiting = self.store.get(id).is_some_and(|m| waits_for_route(&m));
             if !waiting || self.held.contains(id) {
                 continue;
             }
@@ -124,7 +124,7 @@ impl Lifecycle {
         target: RouteTarget,
         fx: &mut Effects,
     ) {
-        if !self.store.get(id).is_some_and(waits_for_route) {
+        if !self.store.get(id).is_some_and(|m| waits_for_route(&m)) {
             return;
         }
         let Some(dest) = entry.live.shard_for(shard, id.seq() as usize) else {
@@ -142,7 +142,7 @@ impl Lifecycle {
             template_code: request.template_code,
             vars: request.vars,
             international: target.carrier == "INTL",
-            expires_at_ms: self.store.expires_at_ms(m),
+            expires_at_ms: self.store.expires_at_ms(&m),
             class: super::store::class_of(&m.request),
             origin_code: request.origin_code,
             attachments: request.attachments,

@@ -10,16 +10,22 @@
 //! applied it (DESIGN §3 "Bounded state"). Reports that failed their last
 //! retry (dead letters) stay until they are re-driven and delivered.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use bincode::{Decode, Encode};
 
+mod cold;
+mod cool;
+mod handover;
 mod links;
 mod packed;
 mod revive;
 mod snapshot;
 mod view;
+pub use cold::ColdStore;
+pub use cool::COLD_AFTER_MS;
 pub use links::Links;
 pub use packed::PackedRequest;
 pub use snapshot::{FrozenStore, SnapshotError};
@@ -203,6 +209,14 @@ pub struct LocalMessages {
     blocked: Vec<BlockedRecord>,
     /// Re-driven reports, for the history store's list of dead letters.
     redriven: Vec<Redriven>,
+    /// Messages unchanged for [`COLD_AFTER_MS`], encoded (`by_seq` holds
+    /// the others).
+    cold: ColdStore,
+    /// (since, seq) of live messages in the order they were accepted or
+    /// made live again: who may go cold next.
+    recent: VecDeque<(i64, u64)>,
+    /// The latest time [`LocalMessages::cool`] was given.
+    clock_ms: i64,
 }
 
 /// The one shared copy of `s` (customers, clients, carriers and senders
@@ -250,6 +264,9 @@ impl LocalMessages {
             late_receipts: Vec::new(),
             blocked: Vec::new(),
             redriven: Vec::new(),
+            cold: ColdStore::default(),
+            recent: VecDeque::new(),
+            clock_ms: 0,
         }
     }
 
@@ -263,78 +280,6 @@ impl LocalMessages {
         self.left.iter().map(|((s, c, g), n)| (*s, *c, &**g, *n))
     }
 
-    /// Takes up to `max` settled messages for the history store, as
-    /// hand-over `ticket` (the previous ticket + 1); `None` when there are none.
-    pub fn take_settled(&mut self, max: usize) -> Option<(u64, Vec<SettledMessage>)> {
-        let ticket = self.last_ticket + 1;
-        let mut seqs = Vec::new();
-        let mut out = Vec::new();
-        while out.len() < max {
-            let Some(seq) = self.settled.pop_front() else {
-                break;
-            };
-            let Some(m) = self
-                .by_seq
-                .get_mut(&seq)
-                .filter(|m| m.settled())
-                .map(Rc::make_mut)
-            else {
-                continue;
-            };
-            m.handed = ticket;
-            seqs.push(seq);
-            out.push(SettledMessage::of(m));
-        }
-        if out.is_empty() {
-            return None;
-        }
-        self.last_ticket = ticket;
-        self.handed.push_back((ticket, seqs));
-        Some((ticket, out))
-    }
-
-    /// The history store refused hand-over `ticket` (its queue is full):
-    /// its messages wait for the next one, first in line.
-    pub fn hand_back(&mut self, ticket: u64) {
-        if let Some(pos) = self.handed.iter().position(|(t, _)| *t == ticket) {
-            let (_, seqs) = self.handed.remove(pos).unwrap_or_default();
-            for seq in seqs.into_iter().rev() {
-                self.settled.push_front(seq);
-            }
-        }
-    }
-
-    /// The history store applied every hand-over up to `ticket`: their
-    /// messages leave memory (those changed since, by a late receipt,
-    /// wait for their next hand-over). How many left.
-    pub fn evict_archived(&mut self, ticket: u64) -> usize {
-        let mut left = 0;
-        while self.handed.front().is_some_and(|(t, _)| *t <= ticket) {
-            let Some((t, seqs)) = self.handed.pop_front() else {
-                break;
-            };
-            for seq in seqs {
-                if self.by_seq.get(&seq).is_some_and(|m| m.handed == t) {
-                    if let Some(m) = self.by_seq.remove(&seq) {
-                        let net = super::transition::net_charge(&m);
-                        if net != 0 {
-                            *self.left_net.entry(m.group_code.clone()).or_default() += net;
-                        }
-                        let key = (m.status, m.request.channel, m.group_code.clone());
-                        *self.left.entry(key).or_default() += 1;
-                        left += 1;
-                    }
-                }
-            }
-        }
-        left
-    }
-
-    /// Settled messages waiting for the history store, handed or not.
-    pub fn leaving(&self) -> usize {
-        self.settled.len() + self.handed.iter().map(|(_, s)| s.len()).sum::<usize>()
-    }
-
     /// When `m`'s validity ends (unix ms).
     pub fn expires_at_ms(&self, m: &StoredMessage) -> i64 {
         m.expires_at_ms(self.default_validity_secs)
@@ -345,11 +290,13 @@ impl LocalMessages {
     pub fn pop_expired(&mut self, now_ms: i64) -> Option<MessageId> {
         let first = *self.expiries.first().filter(|(at, _)| *at <= now_ms)?;
         self.expiries.remove(&first);
-        self.by_seq.get(&first.1).map(|m| m.id)
+        let hot = self.by_seq.get(&first.1).map(|m| m.id);
+        hot.or_else(|| self.cold.id(first.1))
     }
 
     /// Takes out a message whose accepted record never became durable.
     pub fn forget(&mut self, id: MessageId) {
+        self.thaw(id.seq());
         if let Some(m) = self.by_seq.remove(&id.seq()) {
             let at = self.expires_at_ms(&m);
             self.expiries.remove(&(at, id.seq()));
@@ -370,12 +317,12 @@ impl LocalMessages {
 
     /// Number of messages held.
     pub fn len(&self) -> usize {
-        self.by_seq.len()
+        self.by_seq.len() + self.cold.len()
     }
 
     /// Whether no message is held.
     pub fn is_empty(&self) -> bool {
-        self.by_seq.is_empty()
+        self.len() == 0
     }
 
     /// The highest sequence number seen (0 when empty).
@@ -415,12 +362,13 @@ impl LocalMessages {
         if !msg.status.is_final() {
             self.expiries.insert((self.expires_at_ms(&msg), seq));
         }
-        self.by_seq.insert(seq, Rc::new(msg));
+        self.insert_live(msg);
     }
 
     /// Applies a state-change record; unknown ids are ignored.
     pub fn apply_state(&mut self, rec: StateRecord) {
         let default_secs = self.default_validity_secs;
+        self.thaw(rec.id.seq());
         if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
             if rec.status.is_final() && !m.status.is_final() {
                 self.expiries
@@ -471,6 +419,7 @@ impl LocalMessages {
     /// nothing else changes. For a message no longer in memory it waits
     /// for the history store ([`LocalMessages::take_late_receipts`]).
     pub fn apply_late_receipt(&mut self, rec: &LateReceiptRecord) {
+        self.thaw(rec.id.seq());
         let Some(m) = self
             .by_seq
             .get_mut(&rec.id.seq())
@@ -519,6 +468,7 @@ impl LocalMessages {
 
     /// Applies a report delivery record.
     pub fn apply_report(&mut self, rec: &ReportRecord) {
+        self.thaw(rec.id.seq());
         if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
             let was = m.settled();
             m.report = ReportState {
@@ -540,6 +490,7 @@ impl LocalMessages {
 
     /// Applies a fallback link.
     pub fn apply_link(&mut self, rec: &LinkRecord) {
+        self.thaw(rec.id.seq());
         if let Some(m) = self.by_seq.get_mut(&rec.id.seq()).map(Rc::make_mut) {
             m.links.set_forward(rec.fallback_message_id);
         }
@@ -547,23 +498,33 @@ impl LocalMessages {
 
     /// A message by id, mutable.
     pub fn get_mut(&mut self, id: MessageId) -> Option<&mut StoredMessage> {
+        self.thaw(id.seq());
         self.by_seq
             .get_mut(&id.seq())
             .filter(|m| m.id == id)
             .map(Rc::make_mut)
     }
 
-    /// Every message, for recovery actions after a restart.
-    pub fn iter(&self) -> impl Iterator<Item = &StoredMessage> {
-        self.by_seq.values().map(|m| &**m)
+    /// Every message, for recovery actions after a restart (a cold one
+    /// is a copy).
+    pub fn iter(&self) -> impl Iterator<Item = Cow<'_, StoredMessage>> {
+        let live = self.by_seq.values().map(|m| Cow::Borrowed(&**m));
+        live.chain(
+            self.cold
+                .seqs()
+                .filter_map(|s| self.cold.get(s).map(Cow::Owned)),
+        )
     }
 
-    /// The message with `id`, if this shard holds it.
-    pub fn get(&self, id: MessageId) -> Option<&StoredMessage> {
-        self.by_seq
-            .get(&id.seq())
-            .filter(|m| m.id == id)
-            .map(|m| &**m)
+    /// The message with `id`, if this shard holds it (a cold one is a
+    /// copy).
+    pub fn get(&self, id: MessageId) -> Option<Cow<'_, StoredMessage>> {
+        let seq = id.seq();
+        match self.by_seq.get(&seq) {
+            Some(m) => Some(Cow::Borrowed(&**m)),
+            None => self.cold.get(seq).map(Cow::Owned),
+        }
+        .filter(|m| m.id == id)
     }
 
     /// A copy of the message's state for `group_code` (others see nothing;
@@ -576,7 +537,7 @@ impl LocalMessages {
         let m = self
             .get(id)
             .filter(|m| group_code.is_none_or(|g| &*m.group_code == g))?;
-        Some((MessageView::of(m), m.report))
+        Some((MessageView::of(&m), m.report))
     }
 
     fn intern(&mut self, s: &str) -> Rc<str> {

@@ -235,12 +235,12 @@ fn net_charge_after_replay_matches_the_runtime_refund() {
             })
             .sum();
         let m = store.get(id()).expect("message");
-        assert_eq!(net_charge(m), net, "{to:?} submitted {submitted}");
+        assert_eq!(net_charge(&m), net, "{to:?} submitted {submitted}");
         assert_eq!(PRICE - refund, net, "runtime and replay agree for {to:?}");
     }
     // A message still in flight keeps its charge.
     let store = store_at(Status::Queued, false);
-    assert_eq!(net_charge(store.get(id()).expect("message")), PRICE);
+    assert_eq!(net_charge(&store.get(id()).expect("message")), PRICE);
 }
 
 mod owner_events {
@@ -428,7 +428,7 @@ mod owner_events {
             }
         );
         assert!(crate::core::lifecycle::ported::awaits_pnx(
-            l.store.get(id()).expect("message")
+            &l.store.get(id()).expect("message")
         ));
         let fx = on(&mut l, T0 + 2, ported());
         assert_eq!(status(&l), (Status::Failed, 5004));
@@ -1191,7 +1191,7 @@ fn dead_letters_leave_memory_and_come_back_on_redrive() {
         abandoned: true,
     };
     l.store.apply_report(&abandoned);
-    let view = l.store.get(id()).map(MessageView::of);
+    let view = l.store.get(id()).map(|m| MessageView::of(&m));
     let (ticket, out) = l.store.take_settled(10).expect("settled");
     assert_eq!(out.len(), 1);
     assert_eq!(l.store.evict_archived(ticket), 1);
@@ -1204,7 +1204,7 @@ fn dead_letters_leave_memory_and_come_back_on_redrive() {
         vec![id()]
     );
     assert_eq!(
-        l.store.get(id()).map(MessageView::of),
+        l.store.get(id()).map(|m| MessageView::of(&m)),
         view,
         "the same view"
     );
@@ -1222,7 +1222,7 @@ fn dead_letters_leave_memory_and_come_back_on_redrive() {
     let mut replay = store_at(Status::Failed, false);
     replay.apply_report(&abandoned);
     replay.apply(Record::Revived(Box::new(revived(archived.clone()))));
-    assert_eq!(replay.get(id()).map(MessageView::of), view);
+    assert_eq!(replay.get(id()).map(|m| MessageView::of(&m)), view);
     // A second redrive of the same copy while it is in memory adds nothing.
     assert!(l.redrive("c1", vec![revived(archived)], &mut fx).is_empty());
 }

@@ -138,7 +138,7 @@ pub fn transition(
     step: Step,
     fx: &mut Effects,
 ) {
-    let change = decide(id, store.get(id), step, now_ms);
+    let change = decide(id, store.get(id).as_deref(), step, now_ms);
     fx.push(Effect::Log(Record::State(change.record.clone())));
     store.apply_state(change.record);
     if let Some((group, amount)) = change.refund {

@@ -117,6 +117,30 @@ impl PackedRequest {
         (self.send_at_ms != NO_SEND_AT).then_some(self.send_at_ms)
     }
 
+    /// The scheduled send time and the packed bytes (for the cold store).
+    pub(super) fn raw(&self) -> (Option<i64>, &[u8]) {
+        (self.send_at(), &self.bytes)
+    }
+
+    /// The request [`PackedRequest::raw`] and its head (channel, class,
+    /// ad, parts, validity) describe.
+    pub(super) fn from_raw(
+        head: (Channel, Option<Class>, bool, u16, Option<u32>),
+        send_at: Option<i64>,
+        bytes: Box<[u8]>,
+    ) -> PackedRequest {
+        let (channel, priority, ad, parts, validity) = head;
+        PackedRequest {
+            channel,
+            priority,
+            ad,
+            parts,
+            validity,
+            send_at_ms: send_at.unwrap_or(NO_SEND_AT),
+            bytes,
+        }
+    }
+
     /// The whole request.
     pub fn unpack(&self) -> MessageRequest {
         let decoded = bincode::decode_from_slice(self.encoded(), config());

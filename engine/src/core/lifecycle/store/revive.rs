@@ -47,7 +47,7 @@ impl LocalMessages {
         if net != 0 {
             *self.left_net.entry(msg.group_code.clone()).or_default() -= net;
         }
-        self.by_seq.insert(seq, std::rc::Rc::new(msg));
+        self.insert_live(msg);
     }
 
     /// `id`'s abandoned report is sent again: the history store forgets it

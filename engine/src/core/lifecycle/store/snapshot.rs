@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use bincode::{Decode, Encode};
 
+use super::cold::ColdImage;
 use super::{LeftKey, LocalMessages, StoredMessage};
 use crate::codec::{BlockedRecord, LateReceiptRecord};
 
@@ -27,6 +28,10 @@ const SNAPSHOT_V1: [u8; 2] = [0xff, 1];
 /// those a single encoding at the mark would give.
 pub struct FrozenStore {
     messages: Vec<Rc<StoredMessage>>,
+    /// The cold messages, encoded after the live ones.
+    cold: ColdImage,
+    /// Cold entries that did not decode (a bug): the payload is refused.
+    undecodable: usize,
     left: Vec<(LeftKey, u64)>,
     left_net: Vec<(Rc<str>, i64)>,
     blocked: Vec<BlockedRecord>,
@@ -45,41 +50,55 @@ impl FrozenStore {
     pub fn encode_step(&mut self, max: usize) -> bool {
         let first = self.next == 0;
         let before = self.out.len();
-        let end = self.next.saturating_add(max).min(self.messages.len());
-        for m in &self.messages[self.next..end] {
-            encode_into(&**m, &mut self.out);
+        let live = self.messages.len();
+        let end = self.next.saturating_add(max).min(self.len());
+        for i in self.next..end {
+            match self.messages.get(i) {
+                Some(m) => encode_into(&**m, &mut self.out),
+                // The image's chunks are never written again: its entries
+                // decode.
+                None => match self.cold.get(i - live) {
+                    Some(m) => encode_into(&m, &mut self.out),
+                    None => self.undecodable += 1,
+                },
+            }
         }
         if first && end > 0 {
             // Room for the rest at the first slice's size per message (and
             // a tenth more): growing by doubling would copy the whole
             // payload in one slice, tens of milliseconds for a million.
             let per_message = (self.out.len() - before) / end;
-            let rest = (self.messages.len() - end).saturating_mul(per_message);
+            let rest = (self.len() - end).saturating_mul(per_message);
             self.out.reserve(rest + rest / 10);
         }
         self.next = end;
-        self.next == self.messages.len()
+        self.next == self.len()
     }
 
     /// Messages frozen.
     pub fn len(&self) -> usize {
-        self.messages.len()
+        self.messages.len() + self.cold.len()
     }
 
     /// Whether no message was frozen.
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+        self.len() == 0
     }
 
-    /// The checkpoint payload (encoding the messages still left).
-    pub fn finish(mut self) -> Vec<u8> {
+    /// The checkpoint payload (encoding the messages still left); an
+    /// error when a cold message did not decode (the payload would be
+    /// short of it: no checkpoint is better, the WAL keeps everything).
+    pub fn finish(mut self) -> Result<Vec<u8>, SnapshotError> {
         self.encode_step(usize::MAX);
         let mut out = std::mem::take(&mut self.out);
         encode_into(&self.left, &mut out);
         encode_into(&self.left_net, &mut out);
         encode_into(&self.blocked, &mut out);
         encode_into(&self.late_receipts, &mut out);
-        out
+        match self.undecodable {
+            0 => Ok(out),
+            n => Err(SnapshotError(format!("{n} cold messages did not decode"))),
+        }
     }
 }
 
@@ -101,7 +120,7 @@ pub struct SnapshotError(String);
 
 impl LocalMessages {
     /// The store as a checkpoint payload, in one step.
-    pub fn encode_snapshot(&self) -> Vec<u8> {
+    pub fn encode_snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         self.freeze().finish()
     }
 
@@ -110,9 +129,11 @@ impl LocalMessages {
     pub fn freeze(&self) -> FrozenStore {
         let mut out = SNAPSHOT_V1.to_vec();
         encode_into(self.max_seq, &mut out);
-        encode_into(self.by_seq.len() as u64, &mut out);
+        encode_into(self.len() as u64, &mut out);
         FrozenStore {
             messages: self.by_seq.values().cloned().collect(),
+            cold: self.cold.image(),
+            undecodable: 0,
             left: self.left.iter().map(|(k, n)| (k.clone(), *n)).collect(),
             left_net: self.left_net.iter().map(|(g, n)| (g.clone(), *n)).collect(),
             blocked: self.blocked.clone(),
@@ -150,8 +171,12 @@ impl LocalMessages {
             }
             if m.settled() {
                 store.settled.push_back(seq);
+            } else if store.cold.put(&m) {
+                // Kept cold at once: a million held messages never all
+                // live at start-up.
+                continue;
             }
-            store.by_seq.insert(seq, Rc::new(m));
+            store.insert_live(m);
         }
         for ((status, channel, group), n) in s.left {
             let group = store.intern(&group);

@@ -137,7 +137,7 @@ fn a_snapshot_restores_the_store_as_it_was() {
         reason: "spam keyword".into(),
     };
     s.apply(Record::Blocked(Box::new(blocked.clone())));
-    let bytes = s.encode_snapshot();
+    let bytes = s.encode_snapshot().expect("encodes");
     let mut back = LocalMessages::from_snapshot(&bytes, DEFAULT_VALIDITY_SECS).expect("decodes");
     assert_eq!(
         (back.len(), back.max_seq(), back.live()),
@@ -175,7 +175,7 @@ fn a_frozen_store_encodes_by_slices_as_it_was_at_the_mark() {
     let mut s = store();
     let (ticket, _) = s.take_settled(1).expect("settled");
     s.evict_archived(ticket);
-    let at_mark = s.encode_snapshot();
+    let at_mark = s.encode_snapshot().expect("encodes");
     let mut frozen = s.freeze();
     assert_eq!(frozen.len(), s.len());
     // Changes after the mark: a new message, a state change, one leaving.
@@ -186,7 +186,7 @@ fn a_frozen_store_encodes_by_slices_as_it_was_at_the_mark() {
         steps += 1;
     }
     assert_eq!(steps, s.len() - 2, "one message a step");
-    let bytes = frozen.finish();
+    let bytes = frozen.finish().expect("encodes");
     assert_eq!(bytes, at_mark);
     let back = LocalMessages::from_snapshot(&bytes, DEFAULT_VALIDITY_SECS).expect("decodes");
     assert!(back.get(MessageId::new(0, 7)).is_none());
@@ -206,7 +206,7 @@ fn a_frozen_store_encodes_by_slices_as_it_was_at_the_mark() {
         blocked: &'a [BlockedRecord],
         late_receipts: &'a [LateReceiptRecord],
     }
-    let live = s.encode_snapshot();
+    let live = s.encode_snapshot().expect("encodes");
     let whole = Whole {
         max_seq: s.max_seq,
         messages: s.by_seq.values().map(|m| &**m).collect(),
@@ -238,7 +238,7 @@ fn a_receipt_for_a_message_that_did_not_expire_is_no_late_receipt() {
 fn a_checkpoint_written_before_origin_codes_still_loads() {
     let mut store = LocalMessages::default();
     store.apply(accepted(1));
-    let now = store.encode_snapshot();
+    let now = store.encode_snapshot().expect("encodes");
     // The layout before: no prefix, and each request without its last
     // field (`origin_code`, None: one zero byte).
     let Record::Accepted(rec) = accepted(1) else {

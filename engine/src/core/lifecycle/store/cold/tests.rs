@@ -1,0 +1,221 @@
+use super::*;
+use crate::codec::{AcceptedRecord, Record, StateRecord};
+use crate::core::lifecycle::store::{LocalMessages, COLD_AFTER_MS, DEFAULT_VALIDITY_SECS};
+use crate::model::MessageRequest;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn bytes_of(m: &StoredMessage) -> Vec<u8> {
+    bincode::encode_to_vec(m, bincode::config::standard()).expect("encodes")
+}
+
+/// A message with every optional field set (`full`) or none.
+fn message(seq: u64, full: bool) -> StoredMessage {
+    let mut request = MessageRequest::test_sms(&format!("src-{seq}"));
+    let name = |s: &str| -> Rc<str> { Rc::from(s) };
+    if full {
+        request.send_at = Some(T0 + 60_000);
+        request.validity = Some(600);
+        request.priority = Some(Class::Otp);
+        request.origin_code = Some("BIZ-7".into());
+        request.text = "안녕하세요 ".repeat(40);
+    }
+    let event = |after: i64, status: Status, code: u16, late: bool| Event {
+        at_ms: T0 + after,
+        status,
+        code,
+        late_receipt: late,
+    };
+    StoredMessage {
+        id: MessageId::on_node(3, 1, seq),
+        group_code: name("G1"),
+        client_id: name(if full { "client-b" } else { "client-a" }),
+        request: PackedRequest::pack(&request),
+        status: if full { Status::Failed } else { Status::Queued },
+        price: if full { -12 } else { 0 },
+        code: if full { 5007 } else { 1000 },
+        carrier: full.then(|| name("SKT")),
+        sender: full.then(|| name("SMPP01")),
+        carrier_msg_id: full.then(|| "c-9f".into()),
+        created_at_ms: T0,
+        updated_at_ms: T0 + if full { 86_400_000 } else { 0 },
+        links: Links::new(
+            full.then(|| MessageId::new(1, 77)),
+            full.then(|| MessageId::new(0, 5)),
+        ),
+        events: match full {
+            false => Box::new([event(0, Status::Accepted, 1000, false)]),
+            true => Box::new([
+                event(0, Status::Accepted, 1000, false),
+                event(5, Status::Submitted, 1000, false),
+                event(86_400_000, Status::Failed, 5007, false),
+                event(90_000_000, Status::Delivered, 1000, true),
+            ]),
+        },
+        report: ReportState {
+            failures: u8::from(full) * 3,
+            next_due_ms: if full { T0 + 9_000 } else { 0 },
+            done: false,
+            abandoned: full,
+        },
+        backlog: full,
+        handed: 0,
+    }
+}
+
+#[test]
+fn a_cold_message_decodes_as_it_was_every_field() {
+    let mut cold = ColdStore::default();
+    for (seq, full) in [(1, false), (2, true)] {
+        let m = message(seq, full);
+        assert!(cold.put(&m));
+        let back = cold.get(seq).expect("cold");
+        assert_eq!(bytes_of(&back), bytes_of(&m), "full: {full}");
+        assert_eq!(back.request, m.request);
+        assert_eq!(cold.id(seq), Some(m.id));
+    }
+    assert_eq!(cold.len(), 2);
+    assert!(cold.take(1).is_some() && !cold.contains(1) && cold.contains(2));
+    assert!(cold.get(1).is_none() && !cold.remove(1));
+}
+
+#[test]
+fn a_plain_sms_takes_120_bytes_or_less() {
+    let mut cold = ColdStore::default();
+    cold.put(&message(1, false));
+    let entry = cold.live_bytes;
+    assert!(entry <= 120, "{entry} bytes");
+}
+
+#[test]
+fn a_sparse_chunk_is_compacted_and_its_messages_stay() {
+    let mut cold = ColdStore::default();
+    let n = 12_000; // about three chunks
+    for seq in 0..n {
+        assert!(cold.put(&message(seq, seq % 7 == 0)));
+    }
+    let chunks = cold.chunk_bytes() / CHUNK;
+    assert!(chunks >= 3, "{chunks}");
+    // Nine in ten leave: every chunk but the one being filled is sparse.
+    for seq in (0..n).filter(|s| s % 10 != 0) {
+        assert!(cold.remove(seq));
+    }
+    let mut moved = 0;
+    while !cold.sparse.is_empty() {
+        moved += cold.compact_step();
+    }
+    assert!(moved > 0);
+    assert!(cold.chunk_bytes() / CHUNK < chunks, "chunks were dropped");
+    assert_eq!(cold.len(), (n / 10) as usize);
+    for seq in (0..n).filter(|s| s % 10 == 0) {
+        let back = cold.get(seq).expect("still cold");
+        assert_eq!(bytes_of(&back), bytes_of(&message(seq, seq % 7 == 0)));
+    }
+    let live: usize = cold.live.iter().sum();
+    assert_eq!(live, cold.live_bytes);
+}
+
+/// A checkpoint's image reads its chunks while the shard goes on: taking
+/// messages out, compacting and adding new ones leave it as it was.
+#[test]
+fn an_image_keeps_the_messages_as_they_were_at_its_mark() {
+    let mut cold = ColdStore::default();
+    for seq in 0..6_000 {
+        cold.put(&message(seq, false));
+    }
+    let image = cold.image();
+    for seq in 0..5_000 {
+        cold.remove(seq);
+    }
+    while cold.compact_step() > 0 {}
+    for seq in 10_000..14_000 {
+        cold.put(&message(seq, true));
+    }
+    assert_eq!(image.len(), 6_000);
+    let mut seqs: Vec<u64> = (0..image.len())
+        .map(|i| image.get(i).expect("decodes").id.seq())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..6_000).collect::<Vec<u64>>());
+}
+
+fn accepted(seq: u64, at_ms: i64) -> Record {
+    Record::Accepted(Box::new(AcceptedRecord {
+        id: MessageId::new(0, seq),
+        group_code: "A1".into(),
+        client_id: "c1".into(),
+        created_at_ms: at_ms,
+        status: Status::Queued,
+        price: 0,
+        fallback_of: None,
+        request: MessageRequest::test_sms(&format!("s{seq}")),
+    }))
+}
+
+fn submitted(seq: u64, at_ms: i64) -> Record {
+    Record::State(StateRecord {
+        id: MessageId::new(0, seq),
+        status: Status::Submitted,
+        code: 1000,
+        at_ms,
+        sender: Some("S1".into()),
+        carrier: Some("SKT".into()),
+        carrier_msg_id: Some("x1".into()),
+    })
+}
+
+/// A message goes cold [`COLD_AFTER_MS`] after its last change, reads the
+/// same cold, comes back live for a change, and goes cold again.
+#[test]
+fn a_message_goes_cold_after_its_last_change_and_comes_back_for_the_next() {
+    let mut s = LocalMessages::new(DEFAULT_VALIDITY_SECS);
+    s.apply(accepted(1, T0));
+    s.apply(accepted(2, T0 + 2_000));
+    let id = MessageId::new(0, 1);
+    let live = bytes_of(&s.get(id).expect("held"));
+    assert_eq!(s.cool(T0 + COLD_AFTER_MS - 1, 100), 0);
+    assert_eq!(s.cool(T0 + COLD_AFTER_MS, 100), 1);
+    assert_eq!((s.cold_len(), s.len()), (1, 2));
+    assert_eq!(bytes_of(&s.get(id).expect("held")), live);
+    assert_eq!(
+        s.pop_expired(T0 + 86_400_000),
+        Some(id),
+        "its validity still ends"
+    );
+    s.apply(submitted(1, T0 + 4_000));
+    assert_eq!(s.cold_len(), 0, "live again for the change");
+    let m = s.get(id).expect("held");
+    assert_eq!(
+        (m.status, m.carrier_msg_id.as_deref()),
+        (Status::Submitted, Some("x1"))
+    );
+    assert_eq!(s.cool(T0 + 4_000 + COLD_AFTER_MS - 1, 100), 1, "message 2");
+    assert_eq!(
+        s.cool(T0 + 4_000 + COLD_AFTER_MS, 100),
+        1,
+        "message 1, again"
+    );
+    assert_eq!(s.cold_len(), 2);
+    let m = s.get(id).expect("held");
+    assert_eq!((m.status, m.events.len()), (Status::Submitted, 2));
+}
+
+/// A checkpoint holds the cold messages like the live ones; loaded, the
+/// messages that are not settled are cold at once.
+#[test]
+fn a_checkpoint_of_cold_messages_loads_them_cold() {
+    let mut s = LocalMessages::new(DEFAULT_VALIDITY_SECS);
+    for seq in 1..=100 {
+        s.apply(accepted(seq, T0));
+    }
+    s.cool(T0 + COLD_AFTER_MS, 60);
+    assert_eq!(s.cold_len(), 60);
+    let bytes = s.encode_snapshot().expect("encodes");
+    let back = LocalMessages::from_snapshot(&bytes, DEFAULT_VALIDITY_SECS).expect("decodes");
+    assert_eq!((back.len(), back.cold_len(), back.live()), (100, 100, 100));
+    for seq in 1..=100 {
+        let id = MessageId::new(0, seq);
+        let (a, b) = (s.get(id).expect("held"), back.get(id).expect("held"));
+        assert_eq!(bytes_of(&a), bytes_of(&b));
+    }
+}
