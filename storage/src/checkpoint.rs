@@ -31,40 +31,94 @@ pub const KEEP: usize = 2;
 /// Writes round `round`'s checkpoint at `lsn` (crash-safe), then deletes
 /// all but the newest [`KEEP`]. Blocking: run it off the shard's core.
 pub fn write(dir: &Path, round: u64, lsn: u64, payload: &[u8]) -> io::Result<()> {
-    write_parts(dir, round, lsn, &[payload])
+    let mut w = Writer::create(dir, round, lsn, 0)?;
+    w.append(payload)?;
+    w.finish(&[])
 }
 
-/// [`write`] of a payload given in parts, one after the other (a large
-/// payload is never copied into one buffer).
-pub fn write_parts(dir: &Path, round: u64, lsn: u64, parts: &[&[u8]]) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let path = dir.join(name(round, lsn));
-    let tmp = path.with_extension("tmp");
-    {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let crc = parts.iter().fold(0, |crc, p| crc32c::crc32c_append(crc, p));
-        let mut f = io::BufWriter::new(fs::File::create(&tmp)?);
-        f.write_all(MAGIC)?;
-        f.write_all(&lsn.to_le_bytes())?;
-        f.write_all(&(len as u64).to_le_bytes())?;
-        f.write_all(&crc.to_le_bytes())?;
-        for part in parts {
-            f.write_all(part)?;
+/// A checkpoint written piece by piece, so a large payload is never held
+/// in one buffer; as crash-safe as [`write`] (nothing counts before
+/// [`Writer::finish`]). The payload may start with `reserved` bytes known
+/// only at the end (e.g. the length of what follows), given to `finish`.
+/// Blocking: run each call off the shard's core.
+pub struct Writer {
+    file: io::BufWriter<fs::File>,
+    dir: PathBuf,
+    tmp: PathBuf,
+    path: PathBuf,
+    lsn: u64,
+    reserved: usize,
+    /// Bytes appended after the reserved ones, and their crc32c.
+    len: u64,
+    crc: u32,
+}
+
+impl Writer {
+    /// Starts round `round`'s checkpoint at `lsn` whose payload begins
+    /// with `reserved` bytes given at the end.
+    pub fn create(dir: &Path, round: u64, lsn: u64, reserved: usize) -> io::Result<Writer> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join(name(round, lsn));
+        let tmp = path.with_extension("tmp");
+        let mut file = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+        file.write_all(&vec![0; HEADER + reserved])?;
+        Ok(Writer {
+            file,
+            dir: dir.to_path_buf(),
+            tmp,
+            path,
+            lsn,
+            reserved,
+            len: 0,
+            crc: 0,
+        })
+    }
+
+    /// Appends `bytes` to the payload.
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.crc = crc32c::crc32c_append(self.crc, bytes);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Fills in the reserved bytes and the header, makes the checkpoint
+    /// durable under its name, then deletes all but the newest [`KEEP`].
+    pub fn finish(self, reserved: &[u8]) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        if reserved.len() != self.reserved {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "reserved bytes of another length",
+            ));
         }
-        f.into_inner()
-            .map_err(io::IntoInnerError::into_error)?
-            .sync_all()?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        let len = reserved.len() as u64 + self.len;
+        let crc = crc32c::crc32c_combine(crc32c::crc32c(reserved), self.crc, self.len as usize);
+        let mut head = Vec::with_capacity(HEADER + reserved.len());
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&self.lsn.to_le_bytes());
+        head.extend_from_slice(&len.to_le_bytes());
+        head.extend_from_slice(&crc.to_le_bytes());
+        head.extend_from_slice(reserved);
+        file.write_all_at(&head, 0)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&self.tmp, &self.path)?;
+        fs::File::open(&self.dir)?.sync_all()?;
+        let all = list(&self.dir)?;
+        for (.., old) in all.iter().rev().skip(KEEP) {
+            fs::remove_file(old)?;
+        }
+        if all.len() > KEEP {
+            fs::File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
     }
-    fs::rename(&tmp, &path)?;
-    fs::File::open(dir)?.sync_all()?;
-    let all = list(dir)?;
-    for (.., old) in all.iter().rev().skip(KEEP) {
-        fs::remove_file(old)?;
-    }
-    if all.len() > KEEP {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// The rounds whose checkpoint `dir` holds, oldest first.
@@ -179,5 +233,27 @@ mod tests {
         fs::write(&tmp, b"half").expect("tmp");
         assert_eq!(rounds(dir.path()).expect("rounds"), vec![2, 3]);
         assert!(!tmp.exists());
+    }
+
+    /// A payload written in pieces, its first bytes given at the end, is
+    /// the payload written at once; until `finish` nothing counts.
+    #[test]
+    fn a_checkpoint_written_in_pieces_loads_as_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = Writer::create(dir.path(), 7, 40, 4).expect("create");
+        for piece in [&b"alpha"[..], b"", b"-beta"] {
+            w.append(piece).expect("append");
+        }
+        assert!(!dir.path().join(name(7, 40)).exists(), "not before finish");
+        assert!(Writer::create(dir.path(), 8, 41, 4)
+            .expect("create")
+            .finish(b"toolong")
+            .is_err());
+        w.finish(b"len:").expect("finish");
+        assert_eq!(rounds(dir.path()).expect("rounds"), vec![7]);
+        assert_eq!(
+            load(dir.path(), 7).expect("load"),
+            (40, b"len:alpha-beta".to_vec())
+        );
     }
 }

@@ -34,11 +34,12 @@ use std::time::{Duration, SystemTime};
 
 use super::{Shard, StartError};
 use crate::core::dedup::{DedupImage, DedupKey, IMAGE_MAGIC};
-use crate::core::lifecycle::store::FrozenStore;
+use crate::core::lifecycle::store::{FrozenStore, PIECE};
 use crate::mesh::call::ask_all;
 use crate::mesh::msg::{CheckpointMsg, MeshMsg};
 use crate::model::MessageId;
 use crate::{rt, unix_ms};
+use mcmp_storage::checkpoint::Writer;
 
 /// A mark waiting for its write: the WAL position and the store then.
 pub struct Marked {
@@ -65,20 +66,19 @@ pub struct Loaded {
 }
 
 /// `at_ms | messages length | messages | dedup image`.
-/// A checkpoint's payload (`at_ms`, the messages' length, the messages,
-/// the dedup image) as what goes before the messages and what goes after
-/// them: the messages (a million take ~90 MB) are never copied again.
-fn payload_parts(at_ms: i64, messages: &[u8], dedup: &DedupImage) -> (Vec<u8>, Vec<u8>) {
-    let mut head = Vec::with_capacity(16);
-    head.extend_from_slice(&at_ms.to_le_bytes());
-    head.extend_from_slice(&(messages.len() as u64).to_le_bytes());
-    let mut tail = Vec::new();
-    dedup.encode(&mut tail);
-    (head, tail)
+/// Runs a blocking step of a checkpoint's write on a thread of its own.
+async fn off_core<T: Send + 'static>(
+    step: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    rt::on_own_thread("mcmp-checkpoint", step)
+        .await
+        .ok_or("no thread for the checkpoint")?
+        .map_err(|e| format!("writing the checkpoint: {e}"))
 }
 
-/// Splits a payload written from [`payload_parts`] (or by the format before it,
-/// whose dedup part is a list of full keys).
+/// Splits a checkpoint's payload: its time, the messages' length, the
+/// messages, the dedup image (or, in the format before it, a list of
+/// full dedup keys).
 pub fn decode(bytes: &[u8]) -> Option<Loaded> {
     let word = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
     let at_ms = word(0)? as i64;
@@ -133,14 +133,28 @@ impl Shard {
         let Some(mut marked) = self.marked.borrow_mut().take() else {
             return Err("no mark to write".into());
         };
+        let dir = self.checkpoint_dir();
+        let (round, lsn) = (marked.round, marked.lsn);
+        // The payload starts with its time and the messages' length,
+        // known at the end.
+        let create = move || Writer::create(&dir, round, lsn, 16);
+        let mut file = off_core(create).await?;
         // The frozen store, a slice at a time: the shard serves between
-        // slices (a million held messages take about a second to encode).
+        // slices (a million held messages take about a second to encode),
+        // and each piece goes to the file as it is done (a million take
+        // ~90 MB).
         let started = std::time::Instant::now();
         let held = marked.messages.len();
+        let mut written = 0;
         while !marked.messages.encode_step(ENCODE_SLICE) {
+            if marked.messages.encoded() >= PIECE {
+                let piece = marked.messages.drain();
+                written += piece.len();
+                file = off_core(move || file.append(&piece).map(|()| file)).await?;
+            }
             rt::yield_if_needed().await;
         }
-        let messages = marked.messages.finish().map_err(|e| e.to_string())?;
+        let rest = marked.messages.finish().map_err(|e| e.to_string())?;
         let encode_ms = started.elapsed().as_millis() as u64;
         tracing::debug!(
             shard = self.id,
@@ -154,19 +168,18 @@ impl Shard {
             .durable(marked.lsn)
             .await
             .map_err(|e| e.to_string())?;
-        let dir = self.checkpoint_dir();
-        let (round, lsn) = (marked.round, marked.lsn);
-        // Encoded and written on a thread of its own: a large checkpoint
-        // must neither hold the core nor queue the WAL's group commits
-        // behind it in the shard's blocking pool.
+        // The rest on a thread of its own: a large checkpoint must neither
+        // hold the core nor queue the WAL's group commits behind it in
+        // the shard's blocking pool.
         let write = move || {
-            let (head, tail) = payload_parts(now, &messages, &image);
-            mcmp_storage::checkpoint::write_parts(&dir, round, lsn, &[&head, &messages, &tail])
+            let mut head = now.to_le_bytes().to_vec();
+            head.extend_from_slice(&((written + rest.len()) as u64).to_le_bytes());
+            let mut tail = rest;
+            image.encode(&mut tail);
+            file.append(&tail)?;
+            file.finish(&head)
         };
-        rt::on_own_thread("mcmp-checkpoint", write)
-            .await
-            .ok_or("no thread for the checkpoint")?
-            .map_err(|e| format!("writing the checkpoint: {e}"))?;
+        off_core(write).await?;
         self.last_checkpoint_ms.set(now);
         Ok(lsn)
     }

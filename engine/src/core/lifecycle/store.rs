@@ -28,7 +28,7 @@ pub use cold::ColdStore;
 pub use cool::COLD_AFTER_MS;
 pub use links::Links;
 pub use packed::PackedRequest;
-pub use snapshot::{FrozenStore, SnapshotError};
+pub use snapshot::{FrozenStore, SnapshotError, PIECE};
 pub use view::MessageView;
 
 use super::report::ReportState;

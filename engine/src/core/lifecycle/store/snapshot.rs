@@ -40,6 +40,10 @@ pub struct FrozenStore {
     next: usize,
 }
 
+/// A checkpoint takes the encoded messages in pieces of about this size
+/// ([`FrozenStore::drain`]), so a million are never in one buffer.
+pub const PIECE: usize = 4 << 20;
+
 fn encode_into<T: Encode>(value: T, out: &mut Vec<u8>) {
     // Encoding plain data into a Vec cannot fail.
     let _ = bincode::encode_into_std_write(value, out, bincode::config::standard());
@@ -69,10 +73,22 @@ impl FrozenStore {
             // payload in one slice, tens of milliseconds for a million.
             let per_message = (self.out.len() - before) / end;
             let rest = (self.len() - end).saturating_mul(per_message);
-            self.out.reserve(rest + rest / 10);
+            self.out.reserve((rest + rest / 10).min(PIECE));
         }
         self.next = end;
         self.next == self.len()
+    }
+
+    /// Bytes encoded and not yet drained.
+    pub fn encoded(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Takes the bytes encoded so far: the payload is the pieces drained
+    /// and what [`FrozenStore::finish`] gives, in order.
+    pub fn drain(&mut self) -> Vec<u8> {
+        let room = self.out.capacity();
+        std::mem::replace(&mut self.out, Vec::with_capacity(room))
     }
 
     /// Messages frozen.

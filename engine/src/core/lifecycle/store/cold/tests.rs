@@ -219,3 +219,26 @@ fn a_checkpoint_of_cold_messages_loads_them_cold() {
         assert_eq!(bytes_of(&a), bytes_of(&b));
     }
 }
+
+/// A checkpoint drains the encoded messages in pieces as it goes: the
+/// pieces and the rest are the payload of one encoding, live and cold
+/// messages alike.
+#[test]
+fn a_frozen_store_drained_in_pieces_is_the_whole_payload() {
+    let mut s = LocalMessages::new(DEFAULT_VALIDITY_SECS);
+    for seq in 1..=3_000 {
+        s.apply(accepted(seq, T0));
+    }
+    s.cool(T0 + COLD_AFTER_MS, 2_000);
+    let whole = s.encode_snapshot().expect("encodes");
+    let mut frozen = s.freeze();
+    let mut pieces = Vec::new();
+    while !frozen.encode_step(100) {
+        if frozen.encoded() >= 10_000 {
+            pieces.extend(frozen.drain());
+        }
+    }
+    assert!(pieces.len() > whole.len() / 2, "drained as it went");
+    pieces.extend(frozen.finish().expect("encodes"));
+    assert_eq!(pieces, whole);
+}
