@@ -1,19 +1,21 @@
 //! Messages waiting for an available sender, with the time each one
 //! started waiting. Bounded: a shard holds at most [`HELD_BOUND`]; past it
 //! a message is refused (its owner fails it with 4002 at once). Holding,
-//! lookup and removal are O(log n) with a million held.
+//! lookup and removal are O(1); a held message costs about 50 bytes.
 //!
 //! Retries back off per message, so a sender that stays down costs little
 //! routing work however many messages wait for it: a message is routed
 //! again [`HELD_RETRY_FIRST_MS`] after it was held, and each time it comes
 //! back (still no sender) it waits twice as long, up to
 //! [`HELD_RETRY_MAX_MS`]. A *wake* (a sender came up, the catalog changed)
-//! retries the longest-waiting ones at once, whatever their backoff, but at
-//! most once per [`HELD_WAKE_GAP_MS`], so a flapping sender or a burst of
-//! catalog changes cannot turn every tick into a round of routing. A message
-//! fails (4002) once it has waited the hold timeout, due or not.
+//! retries the longest-waiting ones (the most retried) at once, whatever
+//! their backoff, but at most once per [`HELD_WAKE_GAP_MS`], so a flapping
+//! sender or a burst of catalog changes cannot turn every tick into a
+//! round of routing. A message
+//! fails (4002) once it has waited the hold timeout: at its first retry (or
+//! wake) from then on, so at most [`HELD_RETRY_MAX_MS`] late.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use super::seq_hash::SeqMap;
 
@@ -50,15 +52,23 @@ pub enum Hold {
     Full,
 }
 
-/// One held message (its id is its key).
+/// One held message (its id is its key): 16 bytes, a million wait
+/// behind a carrier that is down.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     /// When it started waiting (kept across retries: the hold timeout).
     since: i64,
-    /// When it is retried next.
-    due: i64,
+    /// When it is retried next, its low 32 bits: enough to tell its item
+    /// in a FIFO from a stale one (a stale item is at most a retry delay
+    /// old, never 2³² ms).
+    due: u32,
     /// Retries that found no sender.
     tries: u8,
+}
+
+/// The low 32 bits of a due time (see [`Entry::due`]).
+fn due_bits(due: i64) -> u32 {
+    due as u32
 }
 
 /// A held message taken out to be routed again.
@@ -83,15 +93,15 @@ fn level(tries: u8) -> usize {
 /// The held messages of one shard.
 ///
 /// Memory (a million may wait behind a carrier that is down): the entries
-/// by id, the (since, id) order for expiry and wakes, and per retry level
-/// a FIFO of (due, id). Within a level every message waits the same
-/// delay, so holding in time order keeps each FIFO in due order: no tree.
-/// An item of a FIFO whose message left (or was held again since) is
-/// stale and dropped when it reaches the front, at most one delay later.
+/// by id, and per retry level a FIFO of (due, id). Within a level every
+/// message waits the same delay, so holding in time order keeps each FIFO
+/// in due order: no tree. An item of a FIFO whose message left (or was
+/// held again since) is stale and dropped when it reaches the front, at
+/// most one delay later. No order by waiting time: the hold timeout is
+/// checked as an item comes out, and a wake takes from the highest level
+/// (the longest-waiting) down.
 pub struct HeldQueue {
     entries: SeqMap<Entry>,
-    /// (since, id): the longest-waiting first (expiry and wakes).
-    by_since: BTreeSet<(i64, u64)>,
     /// Per level, (due, id) in due order.
     due: [VecDeque<(i64, u64)>; LEVELS],
     bound: usize,
@@ -104,7 +114,6 @@ impl HeldQueue {
     pub fn new(bound: usize) -> HeldQueue {
         HeldQueue {
             entries: SeqMap::default(),
-            by_since: BTreeSet::new(),
             due: Default::default(),
             bound,
             wake_pending: false,
@@ -125,12 +134,11 @@ impl HeldQueue {
         let due = now_ms + retry_delay_ms(tries);
         let entry = Entry {
             since: since_ms,
-            due,
+            due: due_bits(due),
             tries,
         };
         self.entries.insert(id.0, entry);
         self.due[level(tries)].push_back((due, id.0));
-        self.by_since.insert((since_ms, id.0));
         Hold::Held
     }
 
@@ -161,22 +169,24 @@ impl HeldQueue {
 
     /// Forgets a held message (canceled, expired, gone).
     pub fn remove(&mut self, id: MessageId) -> bool {
-        let Some(e) = self.entries.remove(&id.0) else {
-            return false;
-        };
-        self.by_since.remove(&(e.since, id.0));
-        true
+        self.entries.remove(&id.0).is_some()
     }
 
-    /// Takes the held message of `seq` out for a retry.
-    fn take_out(&mut self, seq: u64) -> Option<Retry> {
-        let e = self.entries.get(&seq).copied()?;
-        self.remove(MessageId(seq));
-        Some(Retry {
-            id: MessageId(seq),
-            since_ms: e.since,
-            tries: e.tries,
-        })
+    /// Takes the held message of `seq` out, into `taken`: expired if it
+    /// has waited `timeout_ms` at `now_ms`, else for a retry.
+    fn take_out(&mut self, seq: u64, now_ms: i64, timeout_ms: i64, taken: &mut Taken) {
+        let Some(e) = self.entries.remove(&seq) else {
+            return;
+        };
+        let id = MessageId(seq);
+        match now_ms - e.since >= timeout_ms {
+            true => taken.expired.push(id),
+            false => taken.retry.push(Retry {
+                id,
+                since_ms: e.since,
+                tries: e.tries,
+            }),
+        }
     }
 
     /// The next message due at `now_ms`, its stale items dropped.
@@ -194,7 +204,11 @@ impl HeldQueue {
             let fifo = &mut self.due[lvl];
             fifo.pop_front();
             shrink(fifo);
-            if self.entries.get(&seq).is_some_and(|e| e.due == due) {
+            if self
+                .entries
+                .get(&seq)
+                .is_some_and(|e| e.due == due_bits(due))
+            {
                 return Some(seq);
             }
         }
@@ -207,22 +221,11 @@ impl HeldQueue {
         self.wake_pending = true;
     }
 
-    /// Takes up to `max` messages out at `now_ms`: first those that have
-    /// waited `timeout_ms` or more (they expire), then those due for a
-    /// retry (after a honoured wake: the longest-waiting, due or not).
+    /// Takes up to `max` messages out at `now_ms`, those due for a retry
+    /// (after a honoured wake: the longest-waiting, due or not); of those,
+    /// the ones that have waited `timeout_ms` or more expire.
     pub fn take(&mut self, now_ms: i64, timeout_ms: i64, max: usize) -> Taken {
         let mut taken = Taken::default();
-        while taken.expired.len() < max {
-            match self.by_since.first() {
-                Some(&(since, seq)) if now_ms - since >= timeout_ms => {
-                    self.by_since.pop_first();
-                    self.entries.remove(&seq);
-                    taken.expired.push(MessageId(seq));
-                }
-                _ => break,
-            }
-        }
-        let room = max - taken.expired.len();
         let woken = self.wake_pending
             && self
                 .last_wake_ms
@@ -230,18 +233,28 @@ impl HeldQueue {
         if woken {
             self.wake_pending = false;
             self.last_wake_ms = Some(now_ms);
-            let picked: Vec<u64> = self.by_since.iter().take(room).map(|(_, s)| *s).collect();
-            taken.retry = picked
-                .into_iter()
-                .filter_map(|s| self.take_out(s))
-                .collect();
-        } else {
-            while taken.retry.len() < room {
-                let Some(seq) = self.pop_due(now_ms) else {
-                    break;
-                };
-                taken.retry.extend(self.take_out(seq));
+            for lvl in (0..LEVELS).rev() {
+                while taken.len() < max {
+                    let Some((due, seq)) = self.due[lvl].pop_front() else {
+                        break;
+                    };
+                    if self
+                        .entries
+                        .get(&seq)
+                        .is_some_and(|e| e.due == due_bits(due))
+                    {
+                        self.take_out(seq, now_ms, timeout_ms, &mut taken);
+                    }
+                }
+                shrink(&mut self.due[lvl]);
             }
+            return taken;
+        }
+        while taken.len() < max {
+            let Some(seq) = self.pop_due(now_ms) else {
+                break;
+            };
+            self.take_out(seq, now_ms, timeout_ms, &mut taken);
         }
         taken
     }
@@ -266,6 +279,12 @@ pub struct Taken {
     /// To try again (hold them again with their waiting time and one more
     /// try if they still cannot go).
     pub retry: Vec<Retry>,
+}
+
+impl Taken {
+    fn len(&self) -> usize {
+        self.expired.len() + self.retry.len()
+    }
 }
 
 #[cfg(test)]
@@ -384,22 +403,39 @@ mod tests {
         assert_eq!(ids(&q.take(6_100, HOUR, 10)), vec![id(1)]);
     }
 
+    /// The hold timeout is checked as a message comes out for its retry:
+    /// one past it expires then, at most a retry delay late.
     #[test]
-    fn take_expires_at_the_timeout_whatever_the_backoff() {
+    fn take_expires_at_the_first_retry_past_the_timeout() {
         let mut q = HeldQueue::new(10);
-        q.hold(id(1), 1_000, 5, 1_000);
-        q.hold(id(2), 1_500, 0, 1_500);
-        q.hold(id(3), 1_900, 0, 1_900);
-        // A 1 s timeout at t = 2500: the first has waited 1.5 s, the
-        // second exactly 1 s (expired), the third 0.6 s (and is due).
+        q.hold(id(1), 1_000, 5, 1_000); // due at 6,000
+        q.hold(id(2), 1_500, 0, 1_500); // due at 1,700
+        q.hold(id(3), 1_900, 0, 1_900); // due at 2,100
+                                        // A 1 s timeout at t = 2500: the second has waited exactly 1 s
+                                        // (expired), the third 0.6 s (retried); the first, 1.5 s, is not
+                                        // due before 6,000.
         let taken = q.take(2_500, 1_000, 10);
-        assert_eq!(taken.expired, vec![id(1), id(2)]);
+        assert_eq!(taken.expired, vec![id(2)]);
         assert_eq!(ids(&taken), vec![id(3)]);
+        assert!(q.take(5_999, 1_000, 10).expired.is_empty());
+        assert_eq!(q.take(6_000, 1_000, 10).expired, vec![id(1)]);
         assert!(q.is_empty() && !q.contains(id(3)));
         // Held again with its first waiting time, it expires on time.
         q.hold(id(3), 1_900, 1, 2_500);
         assert!(q.take(2_899, 1_000, 10).expired.is_empty());
         assert_eq!(q.take(2_900, 1_000, 10).expired, vec![id(3)]);
+    }
+
+    /// A wake takes the most-retried first: they have waited longest.
+    #[test]
+    fn a_wake_takes_the_most_retried_first() {
+        let mut q = HeldQueue::new(10);
+        q.hold(id(1), 900, 0, 900);
+        q.hold(id(2), 0, 3, 800);
+        q.hold(id(3), 100, 1, 850);
+        q.wake();
+        assert_eq!(ids(&q.take(1_000, HOUR, 2)), vec![id(2), id(3)]);
+        assert_eq!(q.len(), 1);
     }
 
     #[test]

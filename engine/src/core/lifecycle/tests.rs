@@ -661,7 +661,7 @@ mod commands {
     }
 
     #[test]
-    fn held_messages_expire_at_the_hold_timeout() {
+    fn held_messages_expire_at_their_first_retry_past_the_hold_timeout() {
         let mut l = Lifecycle::new(store_at(Status::Queued, false), CONFIG);
         l.held.hold(id(), T0, 0, T0);
         let mut fx = Effects::default();
@@ -670,9 +670,14 @@ mod commands {
             vec![id()]
         );
         assert!(fx.as_slice().is_empty());
+        // Held again at T0 + 999, its next retry is 400 ms later.
         l.held.hold(id(), T0, 1, T0 + 999);
         assert!(l
-            .expire_held(T0 + 1_000, 1_000, 10, false, &mut fx)
+            .expire_held(T0 + 1_398, 1_000, 10, false, &mut fx)
+            .is_empty());
+        assert_eq!(l.store.get(id()).map(|m| m.status), Some(Status::Queued));
+        assert!(l
+            .expire_held(T0 + 1_399, 1_000, 10, false, &mut fx)
             .is_empty());
         let m = l.store.get(id()).expect("message");
         assert_eq!(
