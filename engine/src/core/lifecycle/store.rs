@@ -264,7 +264,7 @@ impl LocalMessages {
             late_receipts: Vec::new(),
             blocked: Vec::new(),
             redriven: Vec::new(),
-            cold: ColdStore::default(),
+            cold: ColdStore::new(default_validity_secs),
             recent: VecDeque::new(),
             clock_ms: 0,
         }
@@ -285,13 +285,16 @@ impl LocalMessages {
         m.expires_at_ms(self.default_validity_secs)
     }
 
-    /// Takes out the message (not final) whose validity ended first, if it
-    /// ended by `now_ms`.
+    /// Takes out a message (not final) whose validity ended by `now_ms`,
+    /// if any: a live one, the one that ended first, else a cold one.
     pub fn pop_expired(&mut self, now_ms: i64) -> Option<MessageId> {
-        let first = *self.expiries.first().filter(|(at, _)| *at <= now_ms)?;
-        self.expiries.remove(&first);
-        let hot = self.by_seq.get(&first.1).map(|m| m.id);
-        hot.or_else(|| self.cold.id(first.1))
+        if let Some(first) = self.expiries.first().filter(|(at, _)| *at <= now_ms) {
+            let first = *first;
+            self.expiries.remove(&first);
+            return self.by_seq.get(&first.1).map(|m| m.id);
+        }
+        let seq = self.cold.pop_expired(now_ms)?;
+        self.cold.id(seq)
     }
 
     /// Takes out a message whose accepted record never became durable.
@@ -312,7 +315,7 @@ impl LocalMessages {
 
     /// Messages not final yet (those with a validity to watch).
     pub fn live(&self) -> usize {
-        self.expiries.len()
+        self.expiries.len() + self.cold.watched()
     }
 
     /// Number of messages held.

@@ -7,12 +7,18 @@
 //! A message is encoded once when it goes cold and decoded when it is read
 //! (a copy) or changed (it becomes live again and leaves its chunk). Names
 //! (customer, client, carrier, sender) are numbers into this store's list
-//! of names. An entry is `[length: u16][id: u64][fields]`, so a chunk can
-//! be walked without decoding: a chunk whose live bytes fall below a
+//! of names. An entry is `[length: u16][id: u64][watched: u8][fields]`, so
+//! a chunk can be walked without decoding: a chunk whose live bytes fall below a
 //! quarter is compacted (its live entries copied to the chunk being
 //! filled) and dropped. Chunks are shared (`Rc`) with a checkpoint's
 //! frozen image, which reads them while the shard goes on; a shared chunk
 //! is never written again.
+//!
+//! The validity of a cold message that is not final is watched per chunk:
+//! each chunk knows the earliest end among its messages, and a chunk whose
+//! earliest end has come is walked for the ones that ended
+//! ([`ColdStore::pop_expired`]), so a million cold messages need no index
+//! by validity.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -77,15 +83,38 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
+/// Bytes of an entry before its fields: length, id, watched.
+const HEAD: usize = 2 + 8 + 1;
+
+/// The fields of the entry at the start of `bytes`, and where its events
+/// start.
+fn form(bytes: &[u8]) -> Option<(Form<'_>, &[u8])> {
+    let len = usize::from(u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]));
+    let fields = bytes.get(HEAD..2 + len)?;
+    let (f, used) = bincode::borrow_decode_from_slice::<Form, _>(fields, config()).ok()?;
+    Some((f, &fields[used..]))
+}
+
+/// When the validity of the entry at the start of `bytes` ends, if it is
+/// watched (not final).
+fn expiry_at(bytes: &[u8], default_secs: u32) -> Option<i64> {
+    if bytes.get(10) != Some(&1) {
+        return None;
+    }
+    let (f, _) = form(bytes)?;
+    let from = f
+        .send_at_after_ms
+        .map_or(f.created_at_ms, |a| f.created_at_ms + a)
+        .max(f.created_at_ms);
+    Some(from + i64::from(f.validity.unwrap_or(default_secs)) * 1000)
+}
+
 /// Decodes the entry at the start of `bytes` (its length prefix included).
 fn decode(bytes: &[u8], names: &[Rc<str>]) -> Option<StoredMessage> {
-    let len = usize::from(u16::from_le_bytes([*bytes.first()?, *bytes.get(1)?]));
-    let entry = bytes.get(2..2 + len)?;
-    let id = MessageId(u64::from_le_bytes(entry.get(..8)?.try_into().ok()?));
-    let (f, used) = bincode::borrow_decode_from_slice::<Form, _>(&entry[8..], config()).ok()?;
+    let id = id_at(bytes)?;
+    let (f, mut rest) = form(bytes)?;
     let name = |n: u32| names.get(n as usize).cloned();
     let created = f.created_at_ms;
-    let mut rest = &entry[8 + used..];
     let mut events = Vec::with_capacity(f.events as usize);
     for _ in 0..f.events {
         let ((after, status, code, late), used): ((i64, Status, u16, bool), usize) =
@@ -142,6 +171,15 @@ pub struct ColdStore {
     chunks: Vec<Option<Rc<Vec<u8>>>>,
     /// Live bytes per chunk.
     live: Vec<usize>,
+    /// Per chunk, the earliest end of validity of its watched messages
+    /// (`i64::MAX`: none; possibly earlier than the truth, never later).
+    first_expiry: Vec<i64>,
+    /// Watched messages found ended, not yet popped.
+    ended: Vec<u64>,
+    /// Messages not final.
+    watched: usize,
+    /// The validity of a message recorded without one, in seconds.
+    default_validity_secs: u32,
     /// Numbers of dropped chunks.
     free: Vec<usize>,
     /// The chunk being filled.
@@ -182,6 +220,75 @@ impl ColdImage {
 }
 
 impl ColdStore {
+    /// An empty store; a message recorded without a validity gets
+    /// `default_validity_secs`.
+    pub fn new(default_validity_secs: u32) -> ColdStore {
+        ColdStore {
+            default_validity_secs,
+            ..ColdStore::default()
+        }
+    }
+
+    /// Cold messages not final (their validity watched).
+    pub fn watched(&self) -> usize {
+        self.watched
+    }
+
+    /// Takes out the seq of a watched cold message whose validity ended by
+    /// `now_ms`, if any (it stays cold: the caller ends it). Walks the
+    /// chunks whose earliest end has come.
+    pub fn pop_expired(&mut self, now_ms: i64) -> Option<u64> {
+        loop {
+            if let Some(seq) = self.ended.pop() {
+                if self.unwatch(seq) {
+                    return Some(seq);
+                }
+                continue;
+            }
+            let c = (0..self.chunks.len()).find(|&c| self.first_expiry[c] <= now_ms)?;
+            self.collect_ended(c, now_ms);
+        }
+    }
+
+    /// Moves the watched messages of chunk `c` ended by `now_ms` to
+    /// `ended`, and sets the chunk's earliest end from the others.
+    fn collect_ended(&mut self, c: usize, now_ms: i64) {
+        let mut first = i64::MAX;
+        if let Some(chunk) = self.chunks[c].clone() {
+            let mut off = 0;
+            while off < chunk.len() {
+                let bytes = &chunk[off..];
+                let seq = id_at(bytes).map(MessageId::seq);
+                let live = seq.filter(|s| self.index.get(s) == Some(&loc(c, off)));
+                match (live, expiry_at(bytes, self.default_validity_secs)) {
+                    (Some(seq), Some(at)) if at <= now_ms => self.ended.push(seq),
+                    (Some(_), Some(at)) => first = first.min(at),
+                    _ => {}
+                }
+                off += entry_len(bytes);
+            }
+        }
+        self.first_expiry[c] = first;
+    }
+
+    /// Stops watching the validity of `seq` (its entry's flag cleared in
+    /// place when no checkpoint shares the chunk, else it may be found
+    /// again: the caller ends it first). False if it is not cold.
+    fn unwatch(&mut self, seq: u64) -> bool {
+        let Some(&l) = self.index.get(&seq) else {
+            return false;
+        };
+        let Some(chunk) = self.chunks[chunk_of(l)].as_mut() else {
+            return false;
+        };
+        let watched = chunk.get(off_of(l) + 10) == Some(&1);
+        if let Some(flag) = Rc::get_mut(chunk).and_then(|b| b.get_mut(off_of(l) + 10)) {
+            *flag = 0;
+            self.watched -= usize::from(watched);
+        }
+        watched
+    }
+
     /// Messages kept cold.
     pub fn len(&self) -> usize {
         self.index.len()
@@ -237,7 +344,9 @@ impl ColdStore {
             return false;
         };
         let len = entry_len(bytes);
+        let watched = bytes.get(10) == Some(&1);
         self.index.remove(&seq);
+        self.watched -= usize::from(watched);
         self.live_bytes -= len;
         let c = chunk_of(loc);
         self.live[c] -= len;
@@ -253,6 +362,7 @@ impl ColdStore {
 
     fn drop_chunk(&mut self, c: usize) {
         if self.chunks[c].take().is_some() {
+            self.first_expiry[c] = i64::MAX;
             self.free.push(c);
         }
     }
@@ -272,6 +382,8 @@ impl ColdStore {
         let mut entry = Vec::with_capacity(192);
         entry.extend_from_slice(&[0, 0]);
         entry.extend_from_slice(&m.id.0.to_le_bytes());
+        let watched = !m.status.is_final();
+        entry.push(u8::from(watched));
         self.encode_fields(m, &mut entry);
         let body = entry.len() - 2;
         if body > MAX_ENTRY {
@@ -279,6 +391,7 @@ impl ColdStore {
         }
         entry[..2].copy_from_slice(&(body as u16).to_le_bytes());
         self.append(m.id.seq(), &entry);
+        self.watched += usize::from(watched);
         true
     }
 
@@ -324,6 +437,9 @@ impl ColdStore {
         };
         let off = chunk.len();
         chunk.extend_from_slice(entry);
+        if let Some(at) = expiry_at(entry, self.default_validity_secs) {
+            self.first_expiry[c] = self.first_expiry[c].min(at);
+        }
         self.live[c] += entry.len();
         self.live_bytes += entry.len();
         if let Some(old) = self.index.insert(seq, loc(c, off)) {
@@ -360,11 +476,13 @@ impl ColdStore {
             Some(c) => {
                 self.chunks[c] = fresh;
                 self.live[c] = 0;
+                self.first_expiry[c] = i64::MAX;
                 c
             }
             None => {
                 self.chunks.push(fresh);
                 self.live.push(0);
+                self.first_expiry.push(i64::MAX);
                 self.chunks.len() - 1
             }
         };

@@ -25,6 +25,9 @@ impl LocalMessages {
     /// Makes the message of `seq` live again if it is cold.
     pub(super) fn thaw(&mut self, seq: u64) {
         if let Some(m) = self.cold.take(seq) {
+            if !m.status.is_final() {
+                self.expiries.insert((self.expires_at_ms(&m), seq));
+            }
             let since = self.clock_ms;
             self.recent.push_back((since, seq));
             self.by_seq.insert(seq, Rc::new(m));
@@ -57,6 +60,9 @@ impl LocalMessages {
                 continue;
             }
             if self.cold.put(m) {
+                // The cold store watches its validity from now on.
+                let at = m.expires_at_ms(self.default_validity_secs);
+                self.expiries.remove(&(at, seq));
                 self.by_seq.remove(&seq);
                 cooled += 1;
             }

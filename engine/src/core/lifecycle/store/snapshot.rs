@@ -182,15 +182,15 @@ impl LocalMessages {
             m.sender = m.sender.map(|s| store.intern(&s));
             m.handed = 0;
             let seq = m.id.seq();
-            if !m.status.is_final() {
-                store.expiries.insert((store.expires_at_ms(&m), seq));
-            }
             if m.settled() {
                 store.settled.push_back(seq);
             } else if store.cold.put(&m) {
                 // Kept cold at once: a million held messages never all
-                // live at start-up.
+                // live at start-up (the cold store watches its validity).
                 continue;
+            }
+            if !m.status.is_final() {
+                store.expiries.insert((store.expires_at_ms(&m), seq));
             }
             store.insert_live(m);
         }

@@ -242,3 +242,36 @@ fn a_frozen_store_drained_in_pieces_is_the_whole_payload() {
     pieces.extend(frozen.finish().expect("encodes"));
     assert_eq!(pieces, whole);
 }
+
+/// A cold message's validity still ends it: the chunk that holds it is
+/// walked once its earliest end has come; a final one is not watched.
+#[test]
+fn the_validity_of_a_cold_message_still_ends_it() {
+    let mut s = LocalMessages::new(60);
+    for seq in 1..=5 {
+        s.apply(accepted(seq, T0 + seq as i64));
+    }
+    s.apply(Record::State(StateRecord {
+        status: Status::Delivered,
+        code: 2000,
+        ..match submitted(5, T0 + 10) {
+            Record::State(r) => r,
+            _ => unreachable!(),
+        }
+    }));
+    assert_eq!(s.cool(T0 + 10 + COLD_AFTER_MS, 100), 5);
+    assert_eq!((s.cold_len(), s.live()), (5, 4));
+    assert_eq!(s.pop_expired(T0 + 60_000), None);
+    let mut ended = vec![s.pop_expired(T0 + 60_002), s.pop_expired(T0 + 60_002)];
+    ended.sort();
+    assert_eq!(
+        ended,
+        vec![Some(MessageId::new(0, 1)), Some(MessageId::new(0, 2))]
+    );
+    assert_eq!(s.pop_expired(T0 + 60_002), None);
+    assert_eq!(s.live(), 2);
+    let mut ended: Vec<_> = std::iter::from_fn(|| s.pop_expired(T0 + 99_000)).collect();
+    ended.sort();
+    assert_eq!(ended, vec![MessageId::new(0, 3), MessageId::new(0, 4)]);
+    assert_eq!(s.live(), 0, "the delivered one is not watched");
+}
