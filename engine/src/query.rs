@@ -17,13 +17,12 @@
 //! NOTE: each shard scans the messages it holds in memory (those in flight
 //! or whose report is pending), which stays bounded by the work in flight.
 
-use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::mesh::call::ask_all;
 use serde_json::Value;
 
-use crate::core::lifecycle::store::{SettledMessage, StoredMessage};
+use crate::core::lifecycle::store::{Head, SettledMessage};
 use crate::history::store::Filter;
 use crate::mesh::msg::{MeshMsg, MessagesMsg};
 use crate::model::{Channel, MessageId, Status};
@@ -117,15 +116,16 @@ pub enum RowItem {
 /// Answers for the messages this shard holds in memory.
 pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
     let messages = shard.messages();
-    let candidates: Box<dyn Iterator<Item = Cow<'_, StoredMessage>>> = match query {
-        Query::Lookup { ids, .. } => Box::new(
-            ids.iter()
-                .filter(|id| id.shard() == shard.id)
-                .filter_map(|id| messages.get(*id)),
-        ),
-        _ => Box::new(messages.iter()),
+    let mut places: Vec<Cursor> = match query {
+        Query::Lookup { ids, .. } => ids
+            .iter()
+            .filter(|id| id.shard() == shard.id)
+            .filter_map(|id| messages.get(*id))
+            .filter_map(|m| place(query, Head::of(&m)))
+            .collect(),
+        // A cold message's head is read without decoding it.
+        _ => messages.heads().filter_map(|h| place(query, h)).collect(),
     };
-    let mut places: Vec<Cursor> = candidates.filter_map(|m| place(query, &m)).collect();
     places.sort_unstable();
     places.truncate(limit(query));
     places
@@ -140,7 +140,7 @@ pub fn run_local(shard: &Shard, query: &Query) -> Vec<Row> {
 }
 
 /// Where `m` sorts in `query`'s answer, if it is part of it.
-fn place(query: &Query, m: &StoredMessage) -> Option<Cursor> {
+fn place(query: &Query, m: Head<'_>) -> Option<Cursor> {
     let (at_ms, keep, after) = match query {
         Query::History {
             group,
@@ -152,11 +152,11 @@ fn place(query: &Query, m: &StoredMessage) -> Option<Cursor> {
             after,
             ..
         } => {
-            let keep = *m.group_code == **group
+            let keep = m.group_code == &**group
                 && (*since..*until).contains(&m.created_at_ms)
                 && status.is_none_or(|s| m.status == s)
-                && channel.is_none_or(|c| m.request.channel == c)
-                && to.as_ref().is_none_or(|t| m.request.to() == t.as_str());
+                && channel.is_none_or(|c| m.channel == c)
+                && to.as_ref().is_none_or(|t| m.to == t.as_str());
             (m.created_at_ms, keep, *after)
         }
         Query::Reports {
@@ -167,11 +167,11 @@ fn place(query: &Query, m: &StoredMessage) -> Option<Cursor> {
             ..
         } => {
             let keep =
-                *m.group_code == **group && (*not_before..*before).contains(&m.updated_at_ms);
+                m.group_code == &**group && (*not_before..*before).contains(&m.updated_at_ms);
             (m.updated_at_ms, keep && m.status.is_final(), *after)
         }
         Query::Lookup { group, .. } => {
-            let keep = *m.group_code == **group && m.status.is_final();
+            let keep = m.group_code == &**group && m.status.is_final();
             (m.updated_at_ms, keep, None)
         }
         Query::Export {
@@ -181,7 +181,7 @@ fn place(query: &Query, m: &StoredMessage) -> Option<Cursor> {
             after,
             ..
         } => {
-            let keep = group.as_ref().is_none_or(|g| *m.group_code == **g)
+            let keep = group.as_ref().is_none_or(|g| m.group_code == &**g)
                 && (*since..*until).contains(&m.updated_at_ms);
             (m.updated_at_ms, keep && m.status.is_final(), *after)
         }

@@ -74,20 +74,17 @@ pub fn local(shard: &Shard) -> MessageStats {
         checkpoints_at_ms: vec![shard.last_checkpoint_ms.get()],
         ..MessageStats::default()
     };
-    let mut by_customer: BTreeMap<Rc<str>, u64> = BTreeMap::new();
+    let mut by_customer: BTreeMap<&str, u64> = BTreeMap::new();
     let messages = shard.messages();
-    for m in messages.iter() {
+    for m in messages.heads() {
         *stats.by_status.entry(m.status.as_str()).or_default() += 1;
-        *stats
-            .by_channel
-            .entry(m.request.channel.as_str())
-            .or_default() += 1;
-        *by_customer.entry(m.group_code.clone()).or_default() += 1;
+        *stats.by_channel.entry(m.channel.as_str()).or_default() += 1;
+        *by_customer.entry(m.group_code).or_default() += 1;
     }
     for (status, channel, group, n) in messages.left_counts() {
         *stats.by_status.entry(status.as_str()).or_default() += n;
         *stats.by_channel.entry(channel.as_str()).or_default() += n;
-        *by_customer.entry(group.into()).or_default() += n;
+        *by_customer.entry(group).or_default() += n;
     }
     stats.by_customer = by_customer
         .into_iter()

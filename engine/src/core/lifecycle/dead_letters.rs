@@ -39,7 +39,7 @@ impl Lifecycle {
     /// history store).
     pub fn client_reports(&self) -> BTreeMap<String, ClientReports> {
         let mut out: BTreeMap<String, ClientReports> = BTreeMap::new();
-        for m in self.store.iter().filter(|m| m.status.is_final()) {
+        for m in self.store.heads().filter(|m| m.status.is_final()) {
             let r = m.report;
             if !(r.pending() && r.failures > 0) {
                 continue;
@@ -59,8 +59,8 @@ impl Lifecycle {
     /// counts those once.
     pub fn dead_letters(&self) -> Vec<Redriven> {
         self.store
-            .iter()
-            .filter(|m| m.status.is_final() && m.dead_letter())
+            .heads()
+            .filter(|m| m.status.is_final() && m.report.dead_letter())
             .map(|m| (m.id, m.client_id.to_string(), m.created_at_ms))
             .collect()
     }

@@ -25,6 +25,12 @@ impl ReportState {
     pub fn pending(&self) -> bool {
         !self.done && !self.abandoned
     }
+
+    /// Given up after failed attempts: a dead letter, listed and re-driven
+    /// by the operator (SPEC §5.5).
+    pub fn dead_letter(&self) -> bool {
+        self.abandoned && self.failures > 0
+    }
 }
 
 /// The wait before attempt `n` (n = 1 for the first retry):

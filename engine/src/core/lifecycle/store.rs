@@ -19,6 +19,7 @@ use bincode::{Decode, Encode};
 mod cold;
 mod cool;
 mod handover;
+mod head;
 mod links;
 mod packed;
 mod revive;
@@ -26,6 +27,7 @@ mod snapshot;
 mod view;
 pub use cold::ColdStore;
 pub use cool::COLD_AFTER_MS;
+pub use head::Head;
 pub use links::Links;
 pub use packed::PackedRequest;
 pub use snapshot::{FrozenStore, SnapshotError, PIECE};
@@ -93,7 +95,7 @@ impl StoredMessage {
     /// Its report was given up after failed attempts: a dead letter, listed
     /// and re-driven by the operator (SPEC §5.5).
     pub fn dead_letter(&self) -> bool {
-        self.report.abandoned && self.report.failures > 0
+        self.report.dead_letter()
     }
 
     /// In a hand-over to the history store not yet applied (or applied and
@@ -517,6 +519,13 @@ impl LocalMessages {
                 .seqs()
                 .filter_map(|s| self.cold.get(s).map(Cow::Owned)),
         )
+    }
+
+    /// The heads of every message (what listings and counts read; a cold
+    /// one's without decoding the rest).
+    pub fn heads(&self) -> impl Iterator<Item = Head<'_>> {
+        let live = self.by_seq.values().map(|m| Head::of(m));
+        live.chain(self.cold.heads())
     }
 
     /// The message with `id`, if this shard holds it (a cold one is a

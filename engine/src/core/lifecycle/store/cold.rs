@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use bincode::{BorrowDecode, Encode};
 
-use super::{Links, PackedRequest, StoredMessage};
+use super::{Head, Links, PackedRequest, StoredMessage};
 use crate::core::lifecycle::report::ReportState;
 use crate::core::seq_hash::SeqMap;
 use crate::model::{Channel, Class, Event, MessageId, Status};
@@ -162,6 +162,24 @@ fn id_at(bytes: &[u8]) -> Option<MessageId> {
 /// The entry's whole length (prefix included) at the start of `bytes`.
 fn entry_len(bytes: &[u8]) -> usize {
     2 + usize::from(u16::from_le_bytes([bytes[0], bytes[1]]))
+}
+
+/// The head of the entry at the start of `bytes`.
+fn head_at<'a>(bytes: &'a [u8], names: &'a [Rc<str>]) -> Option<Head<'a>> {
+    let id = id_at(bytes)?;
+    let (f, _) = form(bytes)?;
+    let to_len = usize::from(*f.request.first()?);
+    Some(Head {
+        id,
+        group_code: names.get(f.group as usize)?,
+        client_id: names.get(f.client as usize)?,
+        status: f.status,
+        channel: f.channel,
+        to: std::str::from_utf8(f.request.get(1..1 + to_len)?).ok()?,
+        created_at_ms: f.created_at_ms,
+        updated_at_ms: f.created_at_ms + f.updated_after_ms,
+        report: f.report,
+    })
 }
 
 /// The cold messages of one shard.
@@ -324,6 +342,25 @@ impl ColdStore {
     /// The id of the message of `seq`, without decoding it.
     pub fn id(&self, seq: u64) -> Option<MessageId> {
         id_at(self.entry(seq)?.1)
+    }
+
+    /// The heads of every cold message, chunk by chunk.
+    pub fn heads(&self) -> impl Iterator<Item = Head<'_>> + '_ {
+        self.chunks.iter().enumerate().flat_map(move |(c, chunk)| {
+            let bytes = chunk.as_deref().map_or(&[][..], |b| &b[..]);
+            let mut off = 0;
+            std::iter::from_fn(move || {
+                while off < bytes.len() {
+                    let at = off;
+                    off += entry_len(&bytes[at..]);
+                    let seq = id_at(&bytes[at..]).map(MessageId::seq);
+                    if seq.is_some_and(|s| self.index.get(&s) == Some(&loc(c, at))) {
+                        return head_at(&bytes[at..], &self.names);
+                    }
+                }
+                None
+            })
+        })
     }
 
     /// Every cold message's sequence number.

@@ -1,6 +1,6 @@
 use super::*;
 use crate::codec::{AcceptedRecord, Record, StateRecord};
-use crate::core::lifecycle::store::{LocalMessages, COLD_AFTER_MS, DEFAULT_VALIDITY_SECS};
+use crate::core::lifecycle::store::{Head, LocalMessages, COLD_AFTER_MS, DEFAULT_VALIDITY_SECS};
 use crate::model::MessageRequest;
 
 const T0: i64 = 1_700_000_000_000;
@@ -274,4 +274,30 @@ fn the_validity_of_a_cold_message_still_ends_it() {
     ended.sort();
     assert_eq!(ended, vec![MessageId::new(0, 3), MessageId::new(0, 4)]);
     assert_eq!(s.live(), 0, "the delivered one is not watched");
+}
+
+/// Listings and counts read heads: a cold message's head, read without
+/// decoding it, is that of the message.
+#[test]
+fn a_cold_messages_head_is_read_without_decoding_it() {
+    let mut s = LocalMessages::new(DEFAULT_VALIDITY_SECS);
+    for seq in 1..=50 {
+        s.apply(accepted(seq, T0 + seq as i64));
+    }
+    s.apply(submitted(7, T0 + 100));
+    s.cool(T0 + 40 + COLD_AFTER_MS, 100);
+    assert_eq!(s.cold_len(), 39, "1..=40 but 7, changed since");
+    let mut heads: Vec<Head> = s.heads().collect();
+    heads.sort_by_key(|h| h.id);
+    assert_eq!(heads.len(), 50);
+    for h in heads {
+        let m = s.get(h.id).expect("held");
+        assert_eq!(h, Head::of(&m));
+    }
+    assert_eq!(
+        s.heads()
+            .find(|h| h.id == MessageId::new(0, 7))
+            .map(|h| h.status),
+        Some(Status::Submitted)
+    );
 }
