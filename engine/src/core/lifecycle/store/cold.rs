@@ -168,14 +168,13 @@ fn entry_len(bytes: &[u8]) -> usize {
 fn head_at<'a>(bytes: &'a [u8], names: &'a [Rc<str>]) -> Option<Head<'a>> {
     let id = id_at(bytes)?;
     let (f, _) = form(bytes)?;
-    let to_len = usize::from(*f.request.first()?);
     Some(Head {
         id,
         group_code: names.get(f.group as usize)?,
         client_id: names.get(f.client as usize)?,
         status: f.status,
         channel: f.channel,
-        to: std::str::from_utf8(f.request.get(1..1 + to_len)?).ok()?,
+        to: super::packed::to_in(f.request),
         created_at_ms: f.created_at_ms,
         updated_at_ms: f.created_at_ms + f.updated_after_ms,
         report: f.report,

@@ -33,8 +33,8 @@ pub struct PackedRequest {
     /// Scheduled send time, unix ms ([`NO_SEND_AT`]: none); read through
     /// [`PackedRequest::send_at`] (8 bytes where an option takes 16).
     send_at_ms: i64,
-    /// The recipient's length, the recipient, the origin code's length
-    /// (0: none), the origin code, then the request's bincode bytes.
+    /// The origin code's length (0: none), the origin code, then the
+    /// request's bincode bytes.
     bytes: Box<[u8]>,
 }
 
@@ -48,14 +48,10 @@ fn config() -> bincode::config::Configuration {
 impl PackedRequest {
     /// Packs `request`.
     pub fn pack(request: &MessageRequest) -> PackedRequest {
-        let to = request.to.as_bytes();
-        let to = &to[..to.len().min(255)];
-        // At most 20 bytes (checked at accept); cut like the recipient.
+        // At most 20 bytes (checked at accept).
         let origin = request.origin_code.as_deref().unwrap_or("").as_bytes();
         let origin = &origin[..origin.len().min(255)];
-        let mut bytes = Vec::with_capacity(2 + to.len() + origin.len() + 96);
-        bytes.push(to.len() as u8);
-        bytes.extend_from_slice(to);
+        let mut bytes = Vec::with_capacity(1 + origin.len() + 96);
         bytes.push(origin.len() as u8);
         bytes.extend_from_slice(origin);
         // Encoding into a Vec cannot fail.
@@ -71,14 +67,9 @@ impl PackedRequest {
         }
     }
 
-    /// The recipient (at most its first 255 bytes; numbers and
-    /// addresses are far shorter), without decoding the rest.
+    /// The recipient, without decoding the rest.
     pub fn to(&self) -> &str {
-        let n = usize::from(self.bytes.first().copied().unwrap_or(0));
-        self.bytes
-            .get(1..1 + n)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
+        to_in(&self.bytes)
     }
 
     /// The customer's `src_msg_id`, without decoding the rest (it is the
@@ -102,14 +93,11 @@ impl PackedRequest {
 
     /// Where the origin code starts and its length.
     fn origin_span(&self) -> (usize, usize) {
-        let to = usize::from(self.bytes.first().copied().unwrap_or(0));
-        let n = usize::from(self.bytes.get(1 + to).copied().unwrap_or(0));
-        (2 + to, n)
+        (1, usize::from(self.bytes.first().copied().unwrap_or(0)))
     }
 
     fn encoded(&self) -> &[u8] {
-        let (at, n) = self.origin_span();
-        self.bytes.get(at + n..).unwrap_or(&[])
+        encoded_in(&self.bytes)
     }
 
     /// Scheduled send time, unix ms.
@@ -167,6 +155,21 @@ impl PackedRequest {
             origin_code: self.origin_code().map(str::to_string),
         })
     }
+}
+
+/// The request's bincode bytes in packed bytes ([`PackedRequest::raw`]).
+fn encoded_in(bytes: &[u8]) -> &[u8] {
+    let n = usize::from(bytes.first().copied().unwrap_or(0));
+    bytes.get(1 + n..).unwrap_or(&[])
+}
+
+/// The recipient in packed bytes ([`PackedRequest::raw`]): the fifth
+/// field of the request's bincode bytes, read in place (the recipient is
+/// not kept twice).
+pub(super) fn to_in(bytes: &[u8]) -> &str {
+    type Prefix<'a> = (&'a str, Channel, &'a str, Option<&'a str>, &'a str);
+    let prefix = bincode::borrow_decode_from_slice::<Prefix, _>(encoded_in(bytes), config());
+    prefix.map_or("", |(p, _)| p.4)
 }
 
 impl Encode for PackedRequest {

@@ -80,11 +80,11 @@ fn a_cold_message_decodes_as_it_was_every_field() {
 }
 
 #[test]
-fn a_plain_sms_takes_120_bytes_or_less() {
+fn a_plain_sms_takes_110_bytes_or_less() {
     let mut cold = ColdStore::default();
     cold.put(&message(1, false));
     let entry = cold.live_bytes;
-    assert!(entry <= 120, "{entry} bytes");
+    assert!(entry <= 110, "{entry} bytes");
 }
 
 #[test]
