@@ -1,7 +1,7 @@
 //! Messages waiting for an available sender, with the time each one
 //! started waiting. Bounded: a shard holds at most [`HELD_BOUND`]; past it
 //! a message is refused (its owner fails it with 4002 at once). Holding,
-//! lookup and removal are O(1); a held message costs about 50 bytes.
+//! lookup and removal are O(1); a held message costs about 40 bytes.
 //!
 //! Retries back off per message, so a sender that stays down costs little
 //! routing work however many messages wait for it: a message is routed
@@ -52,23 +52,44 @@ pub enum Hold {
     Full,
 }
 
-/// One held message (its id is its key): 16 bytes, a million wait
-/// behind a carrier that is down.
+/// One held message (its id is its key): 8 bytes, a million wait behind
+/// a carrier that is down.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    /// When it started waiting (kept across retries: the hold timeout).
-    since: i64,
-    /// When it is retried next, its low 32 bits: enough to tell its item
-    /// in a FIFO from a stale one (a stale item is at most a retry delay
-    /// old, never 2³² ms).
-    due: u32,
-    /// Retries that found no sender.
-    tries: u8,
+    /// When it started waiting (kept across retries: the hold timeout),
+    /// its low 32 bits: read back as the time with those bits nearest to
+    /// now, since a message waits at most its validity (3 days at most)
+    /// where 2³¹ ms are 24 days.
+    since: u32,
+    /// When it is retried next, its low 24 bits (enough to tell its item
+    /// in a FIFO from a stale one: a stale item is at most a retry delay
+    /// old, never 2²⁴ ms, 4.6 hours), then the retries that found no
+    /// sender (8 bits).
+    due_tries: u32,
 }
 
-/// The low 32 bits of a due time (see [`Entry::due`]).
-fn due_bits(due: i64) -> u32 {
-    due as u32
+impl Entry {
+    fn new(since_ms: i64, due_ms: i64, tries: u8) -> Entry {
+        Entry {
+            since: since_ms as u32,
+            due_tries: ((due_ms as u32) << 8) | u32::from(tries),
+        }
+    }
+
+    /// Whether a FIFO item due at `due_ms` is this entry's.
+    fn is_due_at(self, due_ms: i64) -> bool {
+        self.due_tries >> 8 == (due_ms as u32) & 0x00FF_FFFF
+    }
+
+    fn tries(self) -> u8 {
+        self.due_tries as u8
+    }
+
+    /// When it started waiting, read at `now_ms`.
+    fn since_ms(self, now_ms: i64) -> i64 {
+        let waited = (now_ms as u32).wrapping_sub(self.since) as i32;
+        now_ms - i64::from(waited)
+    }
 }
 
 /// A held message taken out to be routed again.
@@ -132,12 +153,7 @@ impl HeldQueue {
             return Hold::Full;
         }
         let due = now_ms + retry_delay_ms(tries);
-        let entry = Entry {
-            since: since_ms,
-            due: due_bits(due),
-            tries,
-        };
-        self.entries.insert(id.0, entry);
+        self.entries.insert(id.0, Entry::new(since_ms, due, tries));
         self.due[level(tries)].push_back((due, id.0));
         Hold::Held
     }
@@ -179,12 +195,13 @@ impl HeldQueue {
             return;
         };
         let id = MessageId(seq);
-        match now_ms - e.since >= timeout_ms {
+        let since_ms = e.since_ms(now_ms);
+        match now_ms - since_ms >= timeout_ms {
             true => taken.expired.push(id),
             false => taken.retry.push(Retry {
                 id,
-                since_ms: e.since,
-                tries: e.tries,
+                since_ms,
+                tries: e.tries(),
             }),
         }
     }
@@ -204,11 +221,7 @@ impl HeldQueue {
             let fifo = &mut self.due[lvl];
             fifo.pop_front();
             shrink(fifo);
-            if self
-                .entries
-                .get(&seq)
-                .is_some_and(|e| e.due == due_bits(due))
-            {
+            if self.entries.get(&seq).is_some_and(|e| e.is_due_at(due)) {
                 return Some(seq);
             }
         }
@@ -238,11 +251,7 @@ impl HeldQueue {
                     let Some((due, seq)) = self.due[lvl].pop_front() else {
                         break;
                     };
-                    if self
-                        .entries
-                        .get(&seq)
-                        .is_some_and(|e| e.due == due_bits(due))
-                    {
+                    if self.entries.get(&seq).is_some_and(|e| e.is_due_at(due)) {
                         self.take_out(seq, now_ms, timeout_ms, &mut taken);
                     }
                 }
@@ -315,6 +324,24 @@ mod tests {
             q.hold(r.id, r.since_ms, r.tries + 1, retry_delay_ms(0));
         }
         assert!(q.due[1].capacity() >= 100_000 && q.due[0].capacity() <= 1_024);
+    }
+
+    /// An entry keeps 32 bits of its waiting start and 24 of its due time:
+    /// read back exactly within days, also across the 2³² ms wrap.
+    #[test]
+    fn an_entry_reads_back_its_waiting_start_and_due_time() {
+        for since in [0, 1_700_000_000_000, (1_i64 << 32) - 5, 1 << 40] {
+            for waited in [0, 1, 5_000, 3 * 86_400_000] {
+                let now = since + waited;
+                let e = Entry::new(since, now + 400, 7);
+                assert_eq!(e.since_ms(now), since, "{since} {waited}");
+                assert!(e.is_due_at(now + 400) && !e.is_due_at(now + 401));
+                assert_eq!(e.tries(), 7);
+            }
+        }
+        // A clock stepped back a little reads a start in the future.
+        assert_eq!(Entry::new(10_000, 0, 0).since_ms(9_000), 10_000);
+        assert_eq!(std::mem::size_of::<Entry>(), 8);
     }
 
     #[test]
