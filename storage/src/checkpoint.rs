@@ -42,7 +42,7 @@ pub fn write(dir: &Path, round: u64, lsn: u64, payload: &[u8]) -> io::Result<()>
 /// only at the end (e.g. the length of what follows), given to `finish`.
 /// Blocking: run each call off the shard's core.
 pub struct Writer {
-    file: io::BufWriter<fs::File>,
+    file: fs::File,
     dir: PathBuf,
     tmp: PathBuf,
     path: PathBuf,
@@ -60,7 +60,8 @@ impl Writer {
         fs::create_dir_all(dir)?;
         let path = dir.join(name(round, lsn));
         let tmp = path.with_extension("tmp");
-        let mut file = io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+        // Pieces come large: no buffer of ours in between.
+        let mut file = fs::File::create(&tmp)?;
         file.write_all(&vec![0; HEADER + reserved])?;
         Ok(Writer {
             file,
@@ -93,10 +94,7 @@ impl Writer {
                 "reserved bytes of another length",
             ));
         }
-        let file = self
-            .file
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
+        let file = self.file;
         let len = reserved.len() as u64 + self.len;
         let crc = crc32c::crc32c_combine(crc32c::crc32c(reserved), self.crc, self.len as usize);
         let mut head = Vec::with_capacity(HEADER + reserved.len());

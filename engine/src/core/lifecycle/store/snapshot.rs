@@ -42,7 +42,7 @@ pub struct FrozenStore {
 
 /// A checkpoint takes the encoded messages in pieces of about this size
 /// ([`FrozenStore::drain`]), so a million are never in one buffer.
-pub const PIECE: usize = 4 << 20;
+pub const PIECE: usize = 1 << 20;
 
 fn encode_into<T: Encode>(value: T, out: &mut Vec<u8>) {
     // Encoding plain data into a Vec cannot fail.
