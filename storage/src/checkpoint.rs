@@ -53,6 +53,18 @@ pub struct Writer {
     crc: u32,
 }
 
+/// Bytes written are appended to the payload.
+impl Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.append(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Writer {
     /// Starts round `round`'s checkpoint at `lsn` whose payload begins
     /// with `reserved` bytes given at the end.

@@ -131,15 +131,15 @@ pub const IMAGE_MAGIC: &[u8; 8] = b"MCMPDD02";
 
 impl DedupImage {
     /// The image's bytes, after [`IMAGE_MAGIC`].
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(IMAGE_MAGIC);
-        out.extend_from_slice(&(self.exact.len() as u64).to_le_bytes());
+    pub fn encode(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(IMAGE_MAGIC)?;
+        out.write_all(&(self.exact.len() as u64).to_le_bytes())?;
         for (k, id, at) in &self.exact {
-            out.extend_from_slice(&k.0.to_le_bytes());
-            out.extend_from_slice(&id.0.to_le_bytes());
-            out.extend_from_slice(&at.to_le_bytes());
+            out.write_all(&k.0.to_le_bytes())?;
+            out.write_all(&id.0.to_le_bytes())?;
+            out.write_all(&at.to_le_bytes())?;
         }
-        self.prints.encode(out);
+        self.prints.encode(out)
     }
 
     /// Decodes [`DedupImage::encode`]'s bytes (which must be all of

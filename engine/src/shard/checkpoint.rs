@@ -174,9 +174,13 @@ impl Shard {
         let write = move || {
             let mut head = now.to_le_bytes().to_vec();
             head.extend_from_slice(&((written + rest.len()) as u64).to_le_bytes());
-            let mut tail = rest;
-            image.encode(&mut tail);
-            file.append(&tail)?;
+            file.append(&rest)?;
+            // The dedup image (a million keys: ~13 MB) goes to the file
+            // through a small buffer, never whole in memory.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, &mut file);
+            image.encode(&mut out)?;
+            std::io::Write::flush(&mut out)?;
+            drop(out);
             file.finish(&head)
         };
         off_core(write).await?;

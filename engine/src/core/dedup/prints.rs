@@ -215,21 +215,22 @@ impl Prints {
         }
     }
 
-    /// Appends the tables to `out` (see [`Prints::decode`]).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(self.tables.len() as u64).to_le_bytes());
+    /// Writes the tables to `out` (see [`Prints::decode`]); a buffered
+    /// writer, or a `Vec`: a slot is written at a time.
+    pub fn encode(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(&(self.tables.len() as u64).to_le_bytes())?;
         for t in &self.tables {
-            out.extend_from_slice(&t.bits.to_le_bytes());
-            out.extend_from_slice(&t.newest.to_le_bytes());
-            out.extend_from_slice(&(t.len as u64).to_le_bytes());
-            out.extend_from_slice(&(t.slots.len() as u64).to_le_bytes());
-            out.reserve(t.slots.len() * 10);
+            out.write_all(&t.bits.to_le_bytes())?;
+            out.write_all(&t.newest.to_le_bytes())?;
+            out.write_all(&(t.len as u64).to_le_bytes())?;
+            out.write_all(&(t.slots.len() as u64).to_le_bytes())?;
             for s in t.slots.iter() {
                 for w in s {
-                    out.extend_from_slice(&w.to_le_bytes());
+                    out.write_all(&w.to_le_bytes())?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Reads tables written by [`Prints::encode`] from the front of

@@ -124,7 +124,7 @@ fn the_image_round_trips_and_shares_tables() {
     }
     let image = t.image();
     let mut bytes = Vec::new();
-    image.encode(&mut bytes);
+    image.encode(&mut bytes).expect("encodes");
     assert!(
         DedupImage::decode(&bytes[..bytes.len() - 1]).is_none(),
         "truncated"
