@@ -251,6 +251,11 @@ impl Server {
     /// `0212345678` and one client; returns an access token.
     pub fn register_customer(&self, g: &str) -> String {
         self.register_customer_without_client(g);
+        self.add_client(g)
+    }
+
+    /// A new client of customer `g` (its reports go nowhere): its token.
+    pub fn add_client(&self, g: &str) -> String {
         let client = self.admin(
             "POST",
             &format!("/customers/{g}/clients"),
