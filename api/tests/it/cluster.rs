@@ -789,6 +789,26 @@ fn master_of(redis: &Sim, key: &str) -> u16 {
     panic!("no master serves slot {slot}")
 }
 
+/// Whether the replica of the master on `port` has all its writes
+/// (`INFO replication`: the replica's offset has reached the master's).
+fn replicated(port: u16) -> bool {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "INFO", "replication"])
+        .output()
+        .expect("redis-cli");
+    let info = String::from_utf8_lossy(&out.stdout).to_string();
+    let number = |v: &str| v.trim().parse::<u64>().ok();
+    let master = info
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:").and_then(number));
+    let replica = info
+        .lines()
+        .filter(|l| l.starts_with("slave"))
+        .flat_map(|l| l.split(','))
+        .find_map(|kv| kv.strip_prefix("offset=").and_then(number));
+    matches!((master, replica), (Some(m), Some(r)) if r >= m)
+}
+
 /// A Redis master lost: while its replica takes over, new messages of the
 /// customers whose keys it held get 503 `cluster_unavailable` (nothing is
 /// accepted that could not be checked); once the replica is master they
@@ -810,9 +830,11 @@ fn a_redis_master_lost_means_503_until_its_replica_takes_over_and_claims_survive
     let two = start_node(d2.path(), &node_config(dir.path(), 2, &redis));
     let before: Vec<Value> = (0..20).map(|i| sms(&format!("pre-{i}"))).collect();
     let ids = crate::harness::send_accepted(&one, &token, before.clone());
-    // Replication is asynchronous: give it a moment before the loss.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Replication is asynchronous: the loss comes once the replica has
+    // every write (half a second was not always enough with the whole
+    // suite running on two cores).
     let master = master_of(&redis, "mcmp:dedup:{G1}:x");
+    time_until(|| replicated(master));
     Command::new("redis-cli")
         .args(["-p", &master.to_string(), "SHUTDOWN", "NOSAVE"])
         .output()

@@ -207,7 +207,7 @@ impl Lifecycle {
             .extend(retrying.map(|r| (r.id.seq(), (r.since_ms, r.tries))));
         // The most urgent first (SPEC §5.2), each class in waiting order.
         let mut retry: Vec<Retry> = taken.retry;
-        let class = |id: MessageId| self.store.get(id).map(|m| store::class_of(&m.request));
+        let class = |id: MessageId| self.store.head(id).map(|h| h.class);
         retry.sort_by_cached_key(|r| class(r.id));
         retry.into_iter().map(|r| r.id).collect()
     }

@@ -48,19 +48,24 @@ impl Lifecycle {
         let mut by_key: BTreeMap<(String, String), Vec<(MessageId, RouteTarget)>> = BTreeMap::new();
         let mut no_route = Vec::new();
         for id in ids {
-            let Some(m) = self.store.get(id).filter(|m| waits_for_route(m)) else {
+            // A held message's head is read in place when it is cold.
+            let Some(m) = self.store.head(id).filter(|m| waits_for_route(m.status)) else {
                 continue;
             };
-            let target = target_of(snapshot, &m);
-            let rule = snapshot.route(&m.group_code, m.request.channel);
+            let target = target_for(snapshot, m.channel, m.to);
+            let rule = snapshot.route(m.group_code, m.channel);
             match rule.and_then(|r| r.key_for(&target.carrier).map(|k| (r, k.to_string()))) {
                 Some((r, key)) => by_key
                     .entry((r.group_code.clone(), key))
                     .or_default()
                     .push((id, target)),
-                None => no_route.push((id, was_rerouted(&m))),
+                None => no_route.push(id),
             }
         }
+        let no_route: Vec<(MessageId, bool)> = no_route
+            .into_iter()
+            .map(|id| (id, self.store.get(id).is_some_and(|m| was_rerouted(&m))))
+            .collect();
         for (id, ported) in no_route {
             let code = match ported {
                 true => ResultCode::PortedOut,
@@ -95,7 +100,10 @@ impl Lifecycle {
             // The pick was asked across an await: a message that meanwhile
             // went out another way, ended, or waits in the held queue again
             // must not be queued a second time.
-            let waiting = self.store.get(id).is_some_and(|m| waits_for_route(&m));
+            let waiting = self
+                .store
+                .head(id)
+                .is_some_and(|m| waits_for_route(m.status));
             if !waiting || self.held.contains(id) {
                 continue;
             }
@@ -105,7 +113,10 @@ impl Lifecycle {
             };
             // A message routed again after a failed attempt tries another
             // sender of the group.
-            let last = self.store.get(id).and_then(|m| m.sender.clone());
+            let last = self
+                .store
+                .head(id)
+                .and_then(|m| m.sender.map(str::to_string));
             match choose_sender(snapshot, &group, &target, shard, last.as_deref()) {
                 Some(entry) => self.hand_to_sender(now_ms, shard, entry, id, target, fx),
                 None => self.hold(now_ms, id, fx),
@@ -124,7 +135,11 @@ impl Lifecycle {
         target: RouteTarget,
         fx: &mut Effects,
     ) {
-        if !self.store.get(id).is_some_and(|m| waits_for_route(&m)) {
+        if !self
+            .store
+            .head(id)
+            .is_some_and(|m| waits_for_route(m.status))
+        {
             return;
         }
         let Some(dest) = entry.live.shard_for(shard, id.seq() as usize) else {
@@ -165,9 +180,9 @@ impl Lifecycle {
 
 /// Whether a message still waits to be routed: accepted, scheduled, or
 /// queued (routed again after a bounce or a failed attempt).
-fn waits_for_route(m: &StoredMessage) -> bool {
+fn waits_for_route(status: Status) -> bool {
     matches!(
-        m.status,
+        status,
         Status::Accepted | Status::Queued | Status::Scheduled
     )
 }
@@ -175,17 +190,22 @@ fn waits_for_route(m: &StoredMessage) -> bool {
 /// The routing target of a message: its channel, recipient and carrier (by
 /// number portability for phone channels; `INTL` for `+` numbers).
 pub fn target_of(snapshot: &Snapshot, m: &StoredMessage) -> RouteTarget {
-    let to = m.request.to().to_string();
+    target_for(snapshot, m.request.channel, m.request.to())
+}
+
+/// The routing target of a message on `channel` to `to` (see
+/// [`target_of`]).
+fn target_for(snapshot: &Snapshot, channel: crate::model::Channel, to: &str) -> RouteTarget {
     let carrier = if to.starts_with('+') {
         "INTL".to_string()
-    } else if m.request.channel.is_phone() {
-        snapshot.pnx.lookup(&to).0.to_string()
+    } else if channel.is_phone() {
+        snapshot.pnx.lookup(to).0.to_string()
     } else {
         "*".to_string()
     };
     RouteTarget {
-        channel: m.request.channel,
-        to,
+        channel,
+        to: to.to_string(),
         carrier,
     }
 }

@@ -154,8 +154,14 @@ pub fn late_event(rec: &LateReceiptRecord) -> Event {
 /// in), or for a record from before classes, `ad` for an ad and else
 /// `realtime`.
 pub fn class_of(request: &PackedRequest) -> crate::model::Class {
+    class_from(request.priority, request.ad)
+}
+
+/// The class of a request of `priority`, marked `ad` or not (see
+/// [`class_of`]).
+pub fn class_from(priority: Option<crate::model::Class>, ad: bool) -> crate::model::Class {
     use crate::model::Class;
-    request.priority.unwrap_or(match request.ad {
+    priority.unwrap_or(match ad {
         true => Class::Ad,
         false => Class::Realtime,
     })
@@ -519,6 +525,17 @@ impl LocalMessages {
                 .seqs()
                 .filter_map(|s| self.cold.get(s).map(Cow::Owned)),
         )
+    }
+
+    /// The head of the message with `id`, if this shard holds it (a cold
+    /// one's read in place).
+    pub fn head(&self, id: MessageId) -> Option<Head<'_>> {
+        let seq = id.seq();
+        match self.by_seq.get(&seq) {
+            Some(m) => Some(Head::of(m)),
+            None => self.cold.head(seq),
+        }
+        .filter(|h| h.id == id)
     }
 
     /// The heads of every message (what listings and counts read; a cold

@@ -175,6 +175,8 @@ fn head_at<'a>(bytes: &'a [u8], names: &'a [Rc<str>]) -> Option<Head<'a>> {
         status: f.status,
         channel: f.channel,
         to: super::packed::to_in(f.request),
+        class: super::class_from(f.priority, f.ad),
+        sender: f.sender.and_then(|n| names.get(n as usize)).map(|s| &**s),
         created_at_ms: f.created_at_ms,
         updated_at_ms: f.created_at_ms + f.updated_after_ms,
         report: f.report,
@@ -341,6 +343,11 @@ impl ColdStore {
     /// The id of the message of `seq`, without decoding it.
     pub fn id(&self, seq: u64) -> Option<MessageId> {
         id_at(self.entry(seq)?.1)
+    }
+
+    /// The head of the message of `seq`, read in place.
+    pub fn head(&self, seq: u64) -> Option<Head<'_>> {
+        head_at(self.entry(seq)?.1, &self.names)
     }
 
     /// The heads of every cold message, chunk by chunk.

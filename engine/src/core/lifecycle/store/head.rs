@@ -4,10 +4,10 @@
 
 use super::StoredMessage;
 use crate::core::lifecycle::report::ReportState;
-use crate::model::{Channel, MessageId, Status};
+use crate::model::{Channel, Class, MessageId, Status};
 
-/// What listings and counts read of a message, without its events or
-/// request body.
+/// What listings, counts and the routing of a held message read of a
+/// message, without its events or request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head<'a> {
     /// The id.
@@ -22,6 +22,10 @@ pub struct Head<'a> {
     pub channel: Channel,
     /// The recipient.
     pub to: &'a str,
+    /// Its traffic class.
+    pub class: Class,
+    /// The sender it was routed to last, if any.
+    pub sender: Option<&'a str>,
     /// Accept time, unix ms.
     pub created_at_ms: i64,
     /// Last change, unix ms.
@@ -40,6 +44,8 @@ impl<'a> Head<'a> {
             status: m.status,
             channel: m.request.channel,
             to: m.request.to(),
+            class: super::class_of(&m.request),
+            sender: m.sender.as_deref(),
             created_at_ms: m.created_at_ms,
             updated_at_ms: m.updated_at_ms,
             report: m.report,
