@@ -468,7 +468,7 @@ pub fn summary_line(v: &Verdict, e2e: &Value, passed: bool) -> String {
     let ok = |b: bool| if b { "ok" } else { "FAILED" };
     let ratio = |r: Option<f64>| r.map_or_else(|| "?".into(), |r| format!("{r:.3}"));
     format!(
-        "soak {}: rss {} MiB at {} s → {} MiB at the end (×{} ≤ {} {}); data dir {} MiB max in [{} s, {} s] → {} MiB at the end (×{} {}); e2e {} (accepted {}, final {}, missing {}){}",
+        "soak {}: rss {} MiB at most in the minute from {} s → {} MiB at most in the last minute (×{} ≤ {} {}); data dir {} MiB max in [{} s, {} s] → {} MiB at the end (×{} {}); e2e {} (accepted {}, final {}, missing {}){}",
         if passed { "PASSED" } else { "FAILED" },
         mib(v.rss_at_2min),
         v.rss_ref_t.map_or_else(|| "?".into(), |t| format!("{t:.0}")),

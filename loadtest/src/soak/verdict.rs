@@ -3,12 +3,16 @@
 //!
 //! Rules (the issue "Runs for months"), with `limit` = 1.1:
 //!
-//! - **RSS**: the reference is the first sample at or after `rss_from`
-//!   (minute 2 by default: start-up, caches and pools have filled); the end
-//!   is the last sample (the end of the load). `rss_ok` when
-//!   `rss_end ≤ limit × rss_ref`. It fails when the run has no sample after
-//!   the reference (too short to say) or the server's RSS could not be read
-//!   at either point (the server is gone).
+//! - **RSS**: the reference is the largest sample of the minute from
+//!   `rss_from` (minute 2 by default: start-up, caches and pools have
+//!   filled); the end is the largest sample of the load's last minute.
+//!   `rss_ok` when `rss_end ≤ limit × rss_ref`. Peaks against peaks: a
+//!   checkpoint lifts RSS for a moment every few seconds, and two single
+//!   samples would compare whatever phase of it they fell on (a run whose
+//!   lows stayed flat from minute 3 on failed at ×1.101 with a low at
+//!   minute 2 and a higher sample at the end). It fails when the run has
+//!   no sample after the reference's minute (too short to say) or the
+//!   server's RSS could not be read in either minute (the server is gone).
 //! - **Data dir** (allocated bytes, as `du` counts them): the window is the
 //!   samples at or after `steady_from` (`retention + 1 min` by default: by
 //!   then the first data past the retention has been deleted). Its first two
@@ -24,6 +28,10 @@ use serde::Serialize;
 
 /// Slack for "at or after" a time, in seconds.
 const JITTER_SECS: f64 = 0.5;
+
+/// The RSS reference and end are the largest samples of a window this
+/// long, seconds (several checkpoint intervals).
+const RSS_WINDOW_SECS: f64 = 60.0;
 
 /// What the verdict reads of one sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,9 +66,10 @@ pub struct Verdict {
     pub rss_from_secs: f64,
     /// When the reference sample was taken.
     pub rss_ref_t: Option<f64>,
-    /// The RSS at the reference (minute 2 by default), bytes.
+    /// The largest RSS of the minute from the reference (minute 2 by
+    /// default), bytes.
     pub rss_at_2min: Option<u64>,
-    /// The RSS at the end, bytes.
+    /// The largest RSS of the load's last minute, bytes.
     pub rss_end: Option<u64>,
     /// `rss_end ÷ rss_at_2min`.
     pub rss_ratio: Option<f64>,
@@ -101,7 +110,17 @@ pub fn judge(points: &[Point], rules: &Rules) -> Verdict {
         .iter()
         .position(|p| p.t >= rules.rss_from - JITTER_SECS);
     let (mut rss_ref_t, mut rss_at_2min, mut rss_ratio, mut rss_slope) = (None, None, None, None);
-    let rss_end = end.and_then(|p| p.rss);
+    let largest = |from: f64, to: f64| {
+        let within = points
+            .iter()
+            .filter(|p| p.t >= from - JITTER_SECS && p.t < to);
+        within
+            .map(|p| p.rss)
+            .collect::<Option<Vec<u64>>>()?
+            .into_iter()
+            .max()
+    };
+    let rss_end = end.and_then(|e| largest(e.t - RSS_WINDOW_SECS, e.t + 1.0));
     match reference {
         None => notes.push(format!(
             "rss: no sample at or after {} s (the run is too short)",
@@ -113,7 +132,7 @@ pub fn judge(points: &[Point], rules: &Rules) -> Verdict {
         )),
         Some(i) => {
             rss_ref_t = Some(points[i].t);
-            rss_at_2min = points[i].rss;
+            rss_at_2min = largest(points[i].t, points[i].t + RSS_WINDOW_SECS);
             rss_ratio = rss_at_2min.zip(rss_end).map(|(r, e)| e as f64 / r as f64);
             rss_slope = slope(
                 points[i..]
@@ -267,12 +286,48 @@ mod tests {
         assert!(v.notes.is_empty(), "{:?}", v.notes);
     }
 
+    /// A checkpoint lifts RSS every 50 s: the lows stay at 270 MiB and the
+    /// peaks at 340–350, but a low fell on minute 2 and a peak on the end.
+    /// Peaks are compared with peaks: it passes (single samples: ×1.30).
+    #[test]
+    fn a_saw_tooth_is_judged_peak_against_peak() {
+        let points = run(
+            |t| {
+                if (t as u64).is_multiple_of(50) {
+                    340 + t as u64 / 60
+                } else {
+                    270
+                }
+            },
+            |_| 200,
+        );
+        let v = judge(&points, &RULES);
+        assert_eq!(v.rss_at_2min, Some(342 * MIB), "the peak at 150 s");
+        assert_eq!(v.rss_end, Some(350 * MIB), "the peak at 600 s");
+        assert!(v.rss_ok && v.passed, "{v:?}");
+        let leaking = run(
+            |t| {
+                if (t as u64).is_multiple_of(50) {
+                    340 + t as u64 / 6
+                } else {
+                    270
+                }
+            },
+            |_| 200,
+        );
+        assert!(
+            !judge(&leaking, &RULES).rss_ok,
+            "peaks that grow still fail"
+        );
+    }
+
     #[test]
     fn a_leak_and_a_growing_data_dir_fail() {
-        // 1 MiB per 10 s from 100 MiB at minute 2: 148 MiB at the end.
+        // 1 MiB per 10 s from 100 MiB at minute 2 (105 the minute's
+        // largest): 148 MiB at the end.
         let points = run(|t| 88 + t as u64 / 10, |t| 100 + t as u64);
         let v = judge(&points, &RULES);
-        assert_eq!(v.rss_at_2min, Some(100 * MIB));
+        assert_eq!(v.rss_at_2min, Some(105 * MIB));
         assert_eq!(v.rss_end, Some(148 * MIB));
         assert!(!v.rss_ok);
         assert_eq!(v.rss_slope_mib_per_hour, Some(360.0));
