@@ -183,6 +183,12 @@ impl HeldQueue {
             .min()
     }
 
+    /// Whether a FIFO item (due at `due`, of `seq`) is its held message's
+    /// current one (not left stale by a removal or another hold).
+    fn is_current(&self, due: i64, seq: u64) -> bool {
+        self.entries.get(&seq).is_some_and(|e| e.is_due_at(due))
+    }
+
     /// Forgets a held message (canceled, expired, gone).
     pub fn remove(&mut self, id: MessageId) -> bool {
         self.entries.remove(&id.0).is_some()
@@ -221,7 +227,7 @@ impl HeldQueue {
             let fifo = &mut self.due[lvl];
             fifo.pop_front();
             shrink(fifo);
-            if self.entries.get(&seq).is_some_and(|e| e.is_due_at(due)) {
+            if self.is_current(due, seq) {
                 return Some(seq);
             }
         }
@@ -251,7 +257,7 @@ impl HeldQueue {
                     let Some((due, seq)) = self.due[lvl].pop_front() else {
                         break;
                     };
-                    if self.entries.get(&seq).is_some_and(|e| e.is_due_at(due)) {
+                    if self.is_current(due, seq) {
                         self.take_out(seq, now_ms, timeout_ms, &mut taken);
                     }
                 }

@@ -175,13 +175,16 @@ impl StoredMessage {
     /// When its validity ends (unix ms): `validity` (or `default_secs`)
     /// after `send_at`, or after accept.
     pub fn expires_at_ms(&self, default_secs: u32) -> i64 {
-        let from = self
-            .request
-            .send_at()
-            .unwrap_or(self.created_at_ms)
-            .max(self.created_at_ms);
-        from + i64::from(self.request.validity.unwrap_or(default_secs)) * 1000
+        let validity = self.request.validity.unwrap_or(default_secs);
+        validity_end(self.created_at_ms, self.request.send_at(), validity)
     }
+}
+
+/// When the validity of a message accepted at `created_at_ms` ends (unix
+/// ms): `validity_secs` after `send_at_ms`, or after accept (SPEC §5.1).
+pub fn validity_end(created_at_ms: i64, send_at_ms: Option<i64>, validity_secs: u32) -> i64 {
+    let from = send_at_ms.unwrap_or(created_at_ms).max(created_at_ms);
+    from + i64::from(validity_secs) * 1000
 }
 
 /// The shard's messages by sequence number.

@@ -102,11 +102,9 @@ fn expiry_at(bytes: &[u8], default_secs: u32) -> Option<i64> {
         return None;
     }
     let (f, _) = form(bytes)?;
-    let from = f
-        .send_at_after_ms
-        .map_or(f.created_at_ms, |a| f.created_at_ms + a)
-        .max(f.created_at_ms);
-    Some(from + i64::from(f.validity.unwrap_or(default_secs)) * 1000)
+    let send_at = f.send_at_after_ms.map(|a| f.created_at_ms + a);
+    let validity = f.validity.unwrap_or(default_secs);
+    Some(super::validity_end(f.created_at_ms, send_at, validity))
 }
 
 /// Decodes the entry at the start of `bytes` (its length prefix included).

@@ -28,9 +28,8 @@ impl LocalMessages {
             if !m.status.is_final() {
                 self.expiries.insert((self.expires_at_ms(&m), seq));
             }
-            let since = self.clock_ms;
-            self.recent.push_back((since, seq));
-            self.by_seq.insert(seq, Rc::new(m));
+            // Unchanged for 3 s at least: it waits from now to go cold again.
+            self.insert_live(m);
         }
     }
 
