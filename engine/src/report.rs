@@ -21,11 +21,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::{Serialize, Serializer};
+use serde_json::Value;
 
 use crate::core::class_queue::ClassQueue;
 use crate::core::lifecycle::events::OwnerEvent;
-use crate::core::lifecycle::store::{MessageView, StoredMessage};
+use crate::core::lifecycle::store::{class_of, MessageView, StoredMessage};
 use crate::http_client::HttpError;
 use crate::io::webhook::Posted;
 use crate::mesh::msg::MeshMsg;
@@ -33,7 +34,7 @@ use crate::metrics::WebhookFailure;
 use crate::model::MessageId;
 use crate::rt;
 use crate::shard::Shard;
-use crate::time::format_rfc3339;
+use crate::time::{format_rfc3339, Rfc3339};
 
 /// Longest a report waits for companions before its batch goes out.
 pub const BATCH_DELAY: Duration = Duration::from_millis(10);
@@ -46,23 +47,106 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// The report of a final message (SPEC §2.2 shape).
 pub fn report_json(m: &MessageView) -> Value {
-    json!({
-        "report_id": crate::core::lifecycle::report::report_id(m.id),
-        "message_id": m.id.to_string(),
-        "src_msg_id": m.src_msg_id,
-        "client_id": m.client_id,
-        "channel": m.channel.as_str(),
-        "priority": m.class.as_str(),
-        "to": m.to,
-        "status": m.status.as_str(),
-        "code": m.code,
-        "carrier": m.carrier,
-        "sender": m.sender,
-        "accepted_at": format_rfc3339(m.created_at_ms),
-        "done_at": format_rfc3339(m.updated_at_ms),
-        "fallback_message_id": m.fallback_message_id.map(|i| i.to_string()),
-        "origin_code": m.origin_code,
-    })
+    serde_json::to_value(Report::of_view(m)).unwrap_or_default()
+}
+
+/// The same report's bytes, read from the stored message in place (one per
+/// final message: no copy of the message, no map of fields).
+pub fn report_body(m: &StoredMessage) -> Vec<u8> {
+    serde_json::to_vec(&Report::of_stored(m)).unwrap_or_default()
+}
+
+/// A report's fields, borrowed; declared in key order so that it
+/// serializes as the map it replaced did.
+#[derive(Serialize)]
+struct Report<'a> {
+    accepted_at: Stamp,
+    carrier: Option<&'a str>,
+    channel: &'static str,
+    client_id: &'a str,
+    code: u16,
+    done_at: Stamp,
+    fallback_message_id: Option<Hex>,
+    message_id: Hex,
+    origin_code: Option<&'a str>,
+    priority: &'static str,
+    report_id: ReportId,
+    sender: Option<&'a str>,
+    src_msg_id: &'a str,
+    status: &'static str,
+    to: &'a str,
+}
+
+impl<'a> Report<'a> {
+    fn of_view(m: &'a MessageView) -> Report<'a> {
+        Report {
+            accepted_at: Stamp(m.created_at_ms),
+            carrier: m.carrier.as_deref(),
+            channel: m.channel.as_str(),
+            client_id: &m.client_id,
+            code: m.code,
+            done_at: Stamp(m.updated_at_ms),
+            fallback_message_id: m.fallback_message_id.map(Hex),
+            message_id: Hex(m.id),
+            origin_code: m.origin_code.as_deref(),
+            priority: m.class.as_str(),
+            report_id: ReportId(m.id),
+            sender: m.sender.as_deref(),
+            src_msg_id: &m.src_msg_id,
+            status: m.status.as_str(),
+            to: &m.to,
+        }
+    }
+
+    fn of_stored(m: &'a StoredMessage) -> Report<'a> {
+        Report {
+            accepted_at: Stamp(m.created_at_ms),
+            carrier: m.carrier.as_deref(),
+            channel: m.request.channel.as_str(),
+            client_id: &m.client_id,
+            code: m.code,
+            done_at: Stamp(m.updated_at_ms),
+            fallback_message_id: m.links.forward().map(Hex),
+            message_id: Hex(m.id),
+            origin_code: m.request.origin_code(),
+            priority: class_of(&m.request).as_str(),
+            report_id: ReportId(m.id),
+            sender: m.sender.as_deref(),
+            src_msg_id: m.request.src_msg_id(),
+            status: m.status.as_str(),
+            to: m.request.to(),
+        }
+    }
+}
+
+/// Unix ms written as RFC 3339.
+struct Stamp(i64);
+
+impl Serialize for Stamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match Rfc3339::of(self.0) {
+            Some(stamp) => s.serialize_str(stamp.as_str()),
+            None => s.serialize_str(&format_rfc3339(self.0)),
+        }
+    }
+}
+
+/// A message id written in hex.
+struct Hex(MessageId);
+
+impl Serialize for Hex {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// A message's report id (`R` and its id).
+struct ReportId(MessageId);
+
+impl Serialize for ReportId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("R{}", self.0))
+    }
 }
 
 /// A report on its way to its endpoint's shard.
@@ -286,12 +370,11 @@ impl Endpoints {
 
 /// Hands a report to the shard that owns its endpoint.
 pub fn dispatch(shard: &Shard, m: &StoredMessage) {
-    let view = MessageView::of(m);
     let item = ReportItem {
         id: m.id,
         client_id: m.client_id.to_string(),
-        body: serde_json::to_vec(&report_json(&view)).unwrap_or_default(),
-        class: view.class,
+        body: report_body(m),
+        class: class_of(&m.request),
     };
     let owner = crate::mesh::owner::endpoint(&item.client_id, shard.shards());
     shard.send_to(owner, MeshMsg::Report(vec![item]));
@@ -300,6 +383,40 @@ pub fn dispatch(shard: &Shard, m: &StoredMessage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The report as the map of SPEC §2.2 built it before it was written
+    /// in place.
+    fn report_as_a_map(m: &MessageView) -> Value {
+        serde_json::json!({
+            "report_id": crate::core::lifecycle::report::report_id(m.id),
+            "message_id": m.id.to_string(),
+            "src_msg_id": m.src_msg_id,
+            "client_id": m.client_id,
+            "channel": m.channel.as_str(),
+            "priority": m.class.as_str(),
+            "to": m.to,
+            "status": m.status.as_str(),
+            "code": m.code,
+            "carrier": m.carrier,
+            "sender": m.sender,
+            "accepted_at": format_rfc3339(m.created_at_ms),
+            "done_at": format_rfc3339(m.updated_at_ms),
+            "fallback_message_id": m.fallback_message_id.map(|i| i.to_string()),
+            "origin_code": m.origin_code,
+        })
+    }
+
+    #[test]
+    fn a_report_has_the_bytes_of_the_map_it_was() {
+        use crate::core::lifecycle::store::fixture::message;
+        for full in [false, true] {
+            let m = message(7, full);
+            let view = MessageView::of(&m);
+            let map = serde_json::to_vec(&report_as_a_map(&view)).expect("json");
+            assert_eq!(report_body(&m), map, "full: {full}");
+            assert_eq!(report_json(&view), report_as_a_map(&view));
+        }
+    }
 
     #[test]
     fn batch_body_joins_reports() {

@@ -130,10 +130,15 @@ fn parse_offset(rest: &[u8]) -> Option<i64> {
 /// Formats unix milliseconds as RFC 3339 in UTC with millisecond precision,
 /// e.g. `2026-11-22T00:18:20.123Z`.
 pub fn format_rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(MS_PER_SEC);
-    let millis = ms.rem_euclid(MS_PER_SEC);
-    let days = secs.div_euclid(SECS_PER_DAY);
-    let sod = secs.rem_euclid(SECS_PER_DAY);
+    match Rfc3339::of(ms) {
+        Some(stamp) => stamp.as_str().to_string(),
+        None => format_any_year(ms),
+    }
+}
+
+/// The same for years outside 0000-9999 (`format!`, slower).
+fn format_any_year(ms: i64) -> String {
+    let (days, sod, millis) = split_ms(ms);
     let (y, mo, d) = civil_from_days(days);
     format!(
         "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
@@ -141,6 +146,51 @@ pub fn format_rfc3339(ms: i64) -> String {
         sod / 60 % 60,
         sod % 60
     )
+}
+
+/// Days since the epoch, second of the day, millisecond of the second.
+fn split_ms(ms: i64) -> (i64, i64, i64) {
+    let secs = ms.div_euclid(MS_PER_SEC);
+    (
+        secs.div_euclid(SECS_PER_DAY),
+        secs.rem_euclid(SECS_PER_DAY),
+        ms.rem_euclid(MS_PER_SEC),
+    )
+}
+
+/// A timestamp of [`format_rfc3339`]'s form in place, without allocating
+/// (reports are written per message).
+pub struct Rfc3339([u8; 24]);
+
+impl Rfc3339 {
+    /// `ms` formatted; `None` for a year outside 0000-9999.
+    pub fn of(ms: i64) -> Option<Rfc3339> {
+        let (days, sod, millis) = split_ms(ms);
+        let (y, mo, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut n: i64| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, i64::from(mo));
+        put(8, 2, i64::from(d));
+        put(11, 2, sod / 3600);
+        put(14, 2, sod / 60 % 60);
+        put(17, 2, sod % 60);
+        put(20, 3, millis);
+        Some(Rfc3339(b))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// Splits `"64MiB"` into `(64, "MiB")`; the number must be non-empty digits.
@@ -276,6 +326,20 @@ mod tests {
             assert_eq!(format_rfc3339(*ms), *want);
             assert_eq!(parse_rfc3339(want), Some(*ms));
         }
+    }
+
+    #[test]
+    fn the_stamp_in_place_is_the_formatted_one() {
+        let year_10000 = 253_402_300_800_000;
+        let mut ms = -62_167_219_200_000; // 0000-01-01
+        while ms < year_10000 {
+            let stamp = Rfc3339::of(ms).map(|s| s.as_str().to_string());
+            assert_eq!(stamp, Some(format_any_year(ms)), "{ms}");
+            ms += 7_777_777_777_777 / 1_000 + 1;
+        }
+        assert!(Rfc3339::of(year_10000).is_none());
+        assert_eq!(format_rfc3339(year_10000), "10000-01-01T00:00:00.000Z");
+        assert!(Rfc3339::of(-62_167_219_200_001).is_none());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! costs about 13 bytes, plus the part of the oldest table that is already
 //! out of the window. A full table is sealed and a new one opened, sized to
 //! a thirty-second of the keys held (so the tables out of the window but not
-//! yet dropped stay a small share); a table goes whole once its newest key
-//! is out of the window. A match names candidates, never an answer: two
+//! yet dropped stay a small share; while a window first fills, larger, see
+//! `next_keys`); a table goes whole once its newest key is out of the
+//! window. A claim probes every table. A match names candidates, never an answer: two
 //! keys may share a fingerprint.
 //!
 //! Tables are shared with a checkpoint being written (`Arc`): a sealed
@@ -112,6 +113,12 @@ impl Table {
             .filter(move |(_, s)| s[0] == p.fp)
     }
 
+    /// The fingerprint in `key`'s first slot (read to bring it to the cache).
+    fn first(&self, key: DedupKey) -> u16 {
+        let p = Print::of(key, self.bits);
+        self.slots[(p.pos as usize) & (self.slots.len() - 1)][0]
+    }
+
     fn candidates(&self, key: DedupKey, out: &mut Vec<MessageId>) {
         for (_, s) in self.run(key) {
             let id = slot_id(s);
@@ -166,6 +173,11 @@ impl Prints {
         self.tables.iter().all(|t| t.len == 0)
     }
 
+    /// Tables held (each claim probes every one).
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
     /// Bytes of slots allocated.
     pub fn bytes(&self) -> usize {
         self.tables
@@ -177,6 +189,10 @@ impl Prints {
     /// The messages whose keys share `key`'s fingerprint (without
     /// repeats), oldest table first.
     pub fn candidates(&self, key: DedupKey, out: &mut Vec<MessageId>) {
+        // Each table's first slot read before any run is walked: the reads
+        // do not wait for each other, so their cache misses overlap.
+        let firsts = self.tables.iter().fold(0, |acc, t| acc ^ t.first(key));
+        std::hint::black_box(firsts);
         for t in &self.tables {
             t.candidates(key, out);
         }
@@ -184,14 +200,32 @@ impl Prints {
 
     /// Adds `key` for `id`, claimed at `at`, to the open table (a new one
     /// when it is full).
-    pub fn insert(&mut self, key: DedupKey, id: MessageId, at: u32, bits: u32) {
+    pub fn insert(&mut self, key: DedupKey, id: MessageId, at: u32, bits: u32, window_secs: u32) {
         let open = self.tables.back().filter(|t| !t.full() && t.bits == bits);
         if open.is_none() {
-            let want = (self.len() / TABLES_PER_WINDOW).max(MIN_SLOTS * 3 / 4);
+            let want = self.next_keys(at, window_secs);
             self.tables.push_back(Table::new(bits, want * 4 / 3 + 1));
         }
         if let Some(t) = self.tables.back_mut() {
             t.insert(key, id, at);
+        }
+    }
+
+    /// Keys the next table is sized for: a thirty-second of the keys held.
+    /// While the first quarter of the window fills (every key held is
+    /// young: a start), twice the last table's, up to a quarter of the keys
+    /// held, so that a window does not begin as a hundred small tables that
+    /// every claim probes; they are out of the window before it turns.
+    fn next_keys(&self, at: u32, window_secs: u32) -> usize {
+        let len = self.len();
+        let steady = (len / TABLES_PER_WINDOW).max(MIN_SLOTS * 3 / 4);
+        let filling = self
+            .tables
+            .front()
+            .is_some_and(|t| at.saturating_sub(t.newest) < window_secs / 4);
+        match (filling, self.tables.back()) {
+            (true, Some(last)) => steady.max((last.slots.len() * 3 / 4 * 2).min(len / 4)),
+            _ => steady,
         }
     }
 

@@ -161,3 +161,27 @@ fn restore_drops_expired_entries() {
     t.restore(DedupKey::new("g", "new"), MessageId::new(0, 2), 195, 200);
     assert_eq!(t.len(), 1);
 }
+
+#[test]
+fn a_window_that_starts_is_a_few_tables_not_hundreds() {
+    // A server a minute after its start, a day's window: a million keys.
+    // Sized a thirty-second of the keys held each, they made ~190 tables,
+    // every one probed by each claim; while the window first fills each is
+    // twice the last, up to a quarter of the keys.
+    let mut t = DedupTable::with(settings(86_400, 0));
+    for i in 0..1_000_000u64 {
+        let now = 10_000 + (i / 16_667) as u32;
+        let key = DedupKey(u128::from(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)) << 64 | u128::from(i));
+        t.claim(key, MessageId::new(0, i), now);
+    }
+    let tables = t.prints.table_count();
+    eprintln!(
+        "{tables} tables, {:.1} bytes per key",
+        t.bytes() as f64 / 1e6
+    );
+    assert!(tables <= 20, "{tables} tables");
+    assert!(
+        t.bytes() as f64 / 1e6 <= 16.0,
+        "still at most 16 bytes a key"
+    );
+}

@@ -18,6 +18,8 @@ use bincode::{Decode, Encode};
 
 mod cold;
 mod cool;
+#[cfg(test)]
+pub mod fixture;
 mod handover;
 mod head;
 mod links;
