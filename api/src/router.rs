@@ -118,7 +118,7 @@ fn authenticate(api: &ShardApi, req: &Request<Incoming>) -> Result<Claims, Respo
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let token = auth::bearer_token(header).ok_or_else(|| unauthorized("missing bearer token"))?;
-    let claims = auth::verify_token(&api.state.jwt_key, token, now_ms() / 1000)
+    let claims = auth::verify_token_cached(&api.state.jwt_key, token, now_ms() / 1000)
         .map_err(|e| unauthorized(&format!("invalid access token: {e:?}")))?;
     let snapshot = api.shard.snapshot();
     let known = snapshot

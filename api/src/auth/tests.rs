@@ -327,3 +327,26 @@ fn constant_time_equality() {
         assert_eq!(constant_time_eq(a, b), *want, "{a:?} {b:?}");
     }
 }
+
+#[test]
+fn a_remembered_token_answers_as_a_verified_one() {
+    let good = issue_token(KEY, &claims(5_000));
+    assert_eq!(verify_token_cached(KEY, &good, 4_000), Ok(claims(5_000)));
+    // Remembered now: the same answers as verifying it again.
+    assert_eq!(verify_token_cached(KEY, &good, 4_999), Ok(claims(5_000)));
+    assert_eq!(
+        verify_token_cached(KEY, &good, 5_000),
+        Err(TokenError::Expired)
+    );
+    assert_eq!(
+        verify_token_cached(b"other-key", &good, 1),
+        Err(TokenError::BadSignature)
+    );
+    let (signing, _) = good.rsplit_once('.').expect("three parts");
+    let forged = format!("{signing}.AAAA");
+    assert_eq!(
+        verify_token_cached(KEY, &forged, 1),
+        Err(TokenError::BadSignature)
+    );
+    assert_eq!(verify_token_cached(KEY, &good, 1), Ok(claims(5_000)));
+}
