@@ -193,7 +193,10 @@ pub struct Sample {
     pub rss_bytes: Option<u64>,
     /// `RssAnon` (heap and stacks, no mapped files), bytes.
     pub rss_anon_bytes: Option<u64>,
-    /// `VmHWM`, the peak RSS so far, bytes.
+    /// `VmHWM`, reset after each sample: the peak RSS since the previous
+    /// sample, bytes (`None` where it cannot be reset). The RSS verdict
+    /// reads it: a sample every 10 s against a checkpoint every 10 s saw
+    /// the checkpoints' peaks at a phase that drifted through a run.
     pub rss_peak_bytes: Option<u64>,
     /// The data dir's files' lengths, bytes.
     pub data_dir_bytes: u64,
@@ -226,7 +229,7 @@ impl Sample {
     fn point(&self) -> Point {
         Point {
             t: self.t,
-            rss: self.rss_bytes,
+            rss: self.rss_peak_bytes.or(self.rss_bytes),
             data_dir: self.data_dir_allocated_bytes,
         }
     }
@@ -246,6 +249,8 @@ impl Probe {
     async fn sample(&self, conn: &mut Conn, start: Instant) -> Sample {
         let t = start.elapsed().as_secs_f64();
         let mem = probe::memory(self.pid);
+        // The next sample's VmHWM is the peak between the two.
+        let peaks = probe::reset_peak(self.pid);
         let dir = self.data_dir.clone();
         let size = tokio::task::spawn_blocking(move || probe::dir_size(&dir))
             .await
@@ -267,7 +272,7 @@ impl Probe {
             t: summary::round2(t),
             rss_bytes: mem.rss,
             rss_anon_bytes: mem.rss_anon,
-            rss_peak_bytes: mem.rss_peak,
+            rss_peak_bytes: mem.rss_peak.filter(|_| peaks),
             data_dir_bytes: size.bytes,
             data_dir_allocated_bytes: size.allocated,
             data_dir_files: size.files,

@@ -11,8 +11,17 @@ pub struct Memory {
     pub rss: Option<u64>,
     /// `RssAnon`: its anonymous part (heap, stacks), without mapped files.
     pub rss_anon: Option<u64>,
-    /// `VmHWM`: the peak resident set size so far.
+    /// `VmHWM`: the peak resident set size so far (since the last
+    /// [`reset_peak`]).
     pub rss_peak: Option<u64>,
+}
+
+/// Starts `VmHWM` of process `pid` again from its current RSS (writes `5`
+/// to `/proc/<pid>/clear_refs`, Linux 4.0 on; the process's owner or
+/// root): read before each reset, it is the peak between two samples,
+/// whatever instant the samples fall on. Whether it could.
+pub fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
 /// Reads the memory of process `pid`; every field is `None` once the
@@ -138,5 +147,36 @@ mod tests {
         assert!(size.allocated >= 15_000, "{size:?}");
         assert!(size.allocated < 64 << 20, "{size:?}");
         assert_eq!(dir_size(&dir.path().join("missing")), DirSize::default());
+    }
+
+    #[test]
+    fn the_peak_starts_again_from_the_current_rss() {
+        // A process that stays as it is while it is looked at: `sleep`,
+        // once it sleeps (after exec and its loader).
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep starts");
+        let pid = child.id();
+        let asleep = || {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            comm.trim() == "sleep" && stat.rsplit(')').next().is_some_and(|r| r.starts_with(" S"))
+        };
+        let t0 = std::time::Instant::now();
+        while !asleep() && t0.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let before = memory(pid);
+        assert!(before.rss_peak >= before.rss, "VmHWM is at least VmRSS");
+        assert!(reset_peak(pid), "clear_refs is writable by the owner");
+        let after = memory(pid);
+        child.kill().expect("kill");
+        let _ = child.wait();
+        assert!(after.rss.is_some());
+        assert_eq!(
+            after.rss_peak, after.rss,
+            "the peak is the RSS at the reset"
+        );
     }
 }
