@@ -25,13 +25,14 @@ stop_server() {
 trap stop_server EXIT
 
 # Waits (at most 120 s) until the server has delivered what the last run
-# left behind, so that the next run measures its own load.
+# left behind and written it to the history store, so that the next run
+# measures its own load.
 drain() {
     for _ in $(seq 1200); do
-        local live
-        live=$(curl -sf $U/admin/v1/stats -H "Authorization: Bearer adm" |
-            python3 -c 'import json,sys; print(json.load(sys.stdin)["live_messages"])')
-        [ "$live" -lt 1000 ] && { echo "drained ($live live)"; return; }
+        local left
+        left=$(curl -sf $U/admin/v1/stats -H "Authorization: Bearer adm" |
+            python3 -c 'import json,sys; d=json.load(sys.stdin); print(max(d["live_messages"], d["memory_messages"]))')
+        [ "$left" -lt 1000 ] && { echo "drained ($left left in memory)"; return; }
         sleep 0.1
     done
     echo "not drained after 120 s"
@@ -130,7 +131,8 @@ tls() {
 profile_accept() {
     local out=$1; shift
     read -r CID SEC < <(bash "$HERE/../session2/setup.sh" "$R/mcmp" "$DATA" $PORT)
-    local pid; pid=$(cat "$DATA.pid") tmp; tmp=$(mktemp -d /tmp/mcmp-prof.XXXX)
+    local pid tmp
+    pid=$(cat "$DATA.pid"); tmp=$(mktemp -d /tmp/mcmp-prof.XXXX)
     "$LT" --duration 25 run --target $U --client-id "$CID" --client-secret "$SEC" --server-pid "$pid" \
         "$@" --json "$out.json" > "$tmp/run.log" 2>&1 &
     local run=$!
@@ -153,20 +155,14 @@ profiles() {
     R=$R bash "$HERE/../session6/profile_e2e.sh" "${E2E_BATCH_RATE:-30000}" 100 "$OUT/profile-e2e-batch"
 }
 
+failed=""
 for row in $ROWS; do
     case $row in
-        accept) accept ;;
-        e2e-single) e2e_single ;;
-        e2e-batch) e2e_batch ;;
-        overload) overload ;;
-        priority) priority ;;
-        recovery) recovery ;;
-        memory) memory ;;
-        soak) soak ;;
-        history) history ;;
-        tls) tls ;;
-        profiles) profiles ;;
+        accept | e2e-single | e2e-batch | overload | priority | recovery | memory | soak | history | tls | profiles) ;;
         *) echo "unknown row $row" >&2; exit 2 ;;
     esac
+    # A row that fails (a verdict, a crash) is said and the next one runs.
+    "${row//-/_}" || { failed="$failed $row"; echo "!!! $row FAILED"; }
 done
+[ -z "$failed" ] || echo "failed rows:$failed"
 say "done"
