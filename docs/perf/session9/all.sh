@@ -64,25 +64,29 @@ accept() {
     stop_server
 }
 
+# 60 s of e2e load (ARGS: the load options), the summary in OUT/NAME.json.
+e2e60() {
+    local name=$1 settle=$2; shift 2
+    "$LT" --duration 60 e2e --mcmp-bin "$R/mcmp" "$@" --settle "$settle" \
+        --json "$OUT/$name.json" 2>&1 | grep -vE "^\[e2e " | tail -12
+}
+
 # One message per request end to end for 60 s, closed loop: what it sustains.
 e2e_single() {
     say "e2e single, 60 s"
-    "$LT" --duration 60 e2e --mcmp-bin "$R/mcmp" --rate 0 --connections 64 --batch 1 \
-        --settle 120 --json "$OUT/e2e-single.json" 2>&1 | grep -vE "^e2e: (sent|waiting)" | tail -12
+    e2e60 e2e-single 120 --rate 0 --connections 64 --batch 1
 }
 
 # Batches of 100 end to end for 60 s, open loop at RATE (what it sustains).
 e2e_batch() {
     say "e2e batches, 60 s"
-    "$LT" --duration 60 e2e --mcmp-bin "$R/mcmp" --rate "${E2E_BATCH_RATE:-30000}" --connections 32 \
-        --batch 100 --settle 120 --json "$OUT/e2e-batch.json" 2>&1 | grep -vE "^e2e: (sent|waiting)" | tail -12
+    e2e60 e2e-batch 120 --rate "${E2E_BATCH_RATE:-30000}" --connections 32 --batch 100
 }
 
 # Overload: closed loop above capacity for 60 s, then every report once.
 overload() {
     say "overload, closed loop 60 s"
-    "$LT" --duration 60 e2e --mcmp-bin "$R/mcmp" --rate 0 --connections 32 --batch 100 \
-        --settle 600 --json "$OUT/overload.json" 2>&1 | grep -vE "^e2e: (sent|waiting)" | tail -12
+    e2e60 overload 600 --rate 0 --connections 32 --batch 100
 }
 
 # otp under a bulk backlog of 100,000 draining through a slow sender.
