@@ -26,6 +26,7 @@ use serde_json::Value;
 
 use crate::core::class_queue::ClassQueue;
 use crate::core::lifecycle::events::OwnerEvent;
+use crate::core::lifecycle::report::ReportId;
 use crate::core::lifecycle::store::{class_of, MessageView, StoredMessage};
 use crate::http_client::HttpError;
 use crate::io::webhook::Posted;
@@ -66,11 +67,11 @@ struct Report<'a> {
     client_id: &'a str,
     code: u16,
     done_at: Stamp,
-    fallback_message_id: Option<Hex>,
-    message_id: Hex,
+    fallback_message_id: Option<Shown<MessageId>>,
+    message_id: Shown<MessageId>,
     origin_code: Option<&'a str>,
     priority: &'static str,
-    report_id: ReportId,
+    report_id: Shown<ReportId>,
     sender: Option<&'a str>,
     src_msg_id: &'a str,
     status: &'static str,
@@ -86,11 +87,11 @@ impl<'a> Report<'a> {
             client_id: &m.client_id,
             code: m.code,
             done_at: Stamp(m.updated_at_ms),
-            fallback_message_id: m.fallback_message_id.map(Hex),
-            message_id: Hex(m.id),
+            fallback_message_id: m.fallback_message_id.map(Shown),
+            message_id: Shown(m.id),
             origin_code: m.origin_code.as_deref(),
             priority: m.class.as_str(),
-            report_id: ReportId(m.id),
+            report_id: Shown(ReportId(m.id)),
             sender: m.sender.as_deref(),
             src_msg_id: &m.src_msg_id,
             status: m.status.as_str(),
@@ -106,11 +107,11 @@ impl<'a> Report<'a> {
             client_id: &m.client_id,
             code: m.code,
             done_at: Stamp(m.updated_at_ms),
-            fallback_message_id: m.links.forward().map(Hex),
-            message_id: Hex(m.id),
+            fallback_message_id: m.links.forward().map(Shown),
+            message_id: Shown(m.id),
             origin_code: m.request.origin_code(),
             priority: class_of(&m.request).as_str(),
-            report_id: ReportId(m.id),
+            report_id: Shown(ReportId(m.id)),
             sender: m.sender.as_deref(),
             src_msg_id: m.request.src_msg_id(),
             status: m.status.as_str(),
@@ -131,21 +132,13 @@ impl Serialize for Stamp {
     }
 }
 
-/// A message id written in hex.
-struct Hex(MessageId);
+/// A value written as its `Display` text (a message id in hex, a report
+/// id), straight into the JSON string.
+struct Shown<T>(T);
 
-impl Serialize for Hex {
+impl<T: std::fmt::Display> Serialize for Shown<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(&self.0)
-    }
-}
-
-/// A message's report id (`R` and its id).
-struct ReportId(MessageId);
-
-impl Serialize for ReportId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("R{}", self.0))
     }
 }
 
@@ -388,7 +381,7 @@ mod tests {
     /// in place.
     fn report_as_a_map(m: &MessageView) -> Value {
         serde_json::json!({
-            "report_id": crate::core::lifecycle::report::report_id(m.id),
+            "report_id": format!("R{}", m.id),
             "message_id": m.id.to_string(),
             "src_msg_id": m.src_msg_id,
             "client_id": m.client_id,

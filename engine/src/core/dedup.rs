@@ -293,13 +293,7 @@ impl DedupTable {
             self.exact.insert(stored, (id, at_secs));
             self.order.push_back((at_secs, stored));
         }
-        let DedupSettings {
-            print_bits,
-            window_secs,
-            ..
-        } = self.settings;
-        self.prints
-            .insert(key, id, at_secs, print_bits, window_secs);
+        self.prints.insert(key, id, at_secs, &self.settings);
     }
 
     /// Lets go of what aged out by `now_secs` (claims do it too; the

@@ -107,10 +107,7 @@ where
             )
         })
     });
-    // It fails only for a queue that does not exist, which this one does.
-    if let Err(e) = glommio::spawn_local_into(future, queue).map(|t| t.detach()) {
-        tracing::error!("spawning into the latency queue: {e}");
-    }
+    spawn_into(queue, future);
 }
 
 /// Spawns a task on the current shard in its default queue (delivery
@@ -122,9 +119,18 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let default = glommio::TaskQueueHandle::default();
-    if let Err(e) = glommio::spawn_local_into(future, default).map(|t| t.detach()) {
-        tracing::error!("spawning into the default queue: {e}");
+    spawn_into(glommio::TaskQueueHandle::default(), future);
+}
+
+/// Spawns a detached task into `queue` of the current executor.
+fn spawn_into<F>(queue: glommio::TaskQueueHandle, future: F)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    // It fails only for a queue that does not exist; ours do.
+    if let Err(e) = glommio::spawn_local_into(future, queue).map(|t| t.detach()) {
+        tracing::error!("spawning into task queue {}: {e}", queue.index());
     }
 }
 

@@ -5,7 +5,9 @@
 //!
 //! - **RSS**: the reference is the largest sample of the minute from
 //!   `rss_from` (minute 2 by default: start-up, caches and pools have
-//!   filled); the end is the largest sample of the load's last minute.
+//!   filled); the end is the largest sample of the load's last minute. A
+//!   sample is the server's peak RSS since the one before where the soak
+//!   could read it ([`Point::rss`]).
 //!   `rss_ok` when `rss_end ≤ limit × rss_ref`. Peaks against peaks: a
 //!   checkpoint lifts RSS for a moment every few seconds, and two single
 //!   samples would compare whatever phase of it they fell on (a run whose
@@ -38,7 +40,9 @@ const RSS_WINDOW_SECS: f64 = 60.0;
 pub struct Point {
     /// Seconds since the load started.
     pub t: f64,
-    /// The server's RSS, bytes (`None`: not readable).
+    /// The server's peak RSS since the previous sample (`VmHWM`, reset
+    /// after each sample), or its RSS where the peak cannot be reset,
+    /// bytes (`None`: not readable).
     pub rss: Option<u64>,
     /// The data dir's allocated bytes.
     pub data_dir: u64,
@@ -291,32 +295,23 @@ mod tests {
     /// Peaks are compared with peaks: it passes (single samples: ×1.30).
     #[test]
     fn a_saw_tooth_is_judged_peak_against_peak() {
-        let points = run(
-            |t| {
-                if (t as u64).is_multiple_of(50) {
-                    340 + t as u64 / 60
-                } else {
-                    270
-                }
-            },
-            |_| 200,
-        );
-        let v = judge(&points, &RULES);
+        // Lows at 270 MiB; a peak every 50 s at 340 MiB + 1 MiB per
+        // `secs_per_mib` seconds.
+        let saw_tooth = |secs_per_mib: u64| {
+            run(
+                move |t| match (t as u64).is_multiple_of(50) {
+                    true => 340 + t as u64 / secs_per_mib,
+                    false => 270,
+                },
+                |_| 200,
+            )
+        };
+        let v = judge(&saw_tooth(60), &RULES);
         assert_eq!(v.rss_at_2min, Some(342 * MIB), "the peak at 150 s");
         assert_eq!(v.rss_end, Some(350 * MIB), "the peak at 600 s");
         assert!(v.rss_ok && v.passed, "{v:?}");
-        let leaking = run(
-            |t| {
-                if (t as u64).is_multiple_of(50) {
-                    340 + t as u64 / 6
-                } else {
-                    270
-                }
-            },
-            |_| 200,
-        );
         assert!(
-            !judge(&leaking, &RULES).rss_ok,
+            !judge(&saw_tooth(6), &RULES).rss_ok,
             "peaks that grow still fail"
         );
     }

@@ -8,8 +8,8 @@
 //! a thirty-second of the keys held (so the tables out of the window but not
 //! yet dropped stay a small share; while a window first fills, larger, see
 //! `next_keys`); a table goes whole once its newest key is out of the
-//! window. A claim probes every table. A match names candidates, never an answer: two
-//! keys may share a fingerprint.
+//! window. A claim probes every table. A match names candidates, never an
+//! answer: two keys may share a fingerprint.
 //!
 //! Tables are shared with a checkpoint being written (`Arc`): a sealed
 //! table is never written again, and the open one is copied only if it
@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::DedupKey;
+use super::{DedupKey, DedupSettings};
 use crate::model::MessageId;
 
 /// A slot: `[fingerprint, id bits 0-15, 16-31, 32-47, 48-63]`.
@@ -200,10 +200,11 @@ impl Prints {
 
     /// Adds `key` for `id`, claimed at `at`, to the open table (a new one
     /// when it is full).
-    pub fn insert(&mut self, key: DedupKey, id: MessageId, at: u32, bits: u32, window_secs: u32) {
+    pub fn insert(&mut self, key: DedupKey, id: MessageId, at: u32, settings: &DedupSettings) {
+        let bits = settings.print_bits;
         let open = self.tables.back().filter(|t| !t.full() && t.bits == bits);
         if open.is_none() {
-            let want = self.next_keys(at, window_secs);
+            let want = self.next_keys(at, settings.window_secs);
             self.tables.push_back(Table::new(bits, want * 4 / 3 + 1));
         }
         if let Some(t) = self.tables.back_mut() {

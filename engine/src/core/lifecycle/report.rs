@@ -40,9 +40,14 @@ pub fn retry_delay(n: u32, unit: Duration) -> Duration {
     unit.saturating_mul((n * n - n + 1) as u32)
 }
 
-/// The id of a message's report.
-pub fn report_id(id: MessageId) -> String {
-    format!("R{id}")
+/// The id of a message's report: `R` and the message's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportId(pub MessageId);
+
+impl std::fmt::Display for ReportId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "R{}", self.0)
+    }
 }
 
 #[cfg(test)]
