@@ -190,5 +190,31 @@ fn create(ports: &[u16], replicas: usize) -> anyhow::Result<()> {
     }
     wait("cluster_state:ok", &|p| {
         cli(p, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
+    })?;
+    // A replica still loading its master's first copy acknowledges offset
+    // 0: a failover then would lose every write. Ready means in sync.
+    wait("replica in sync", &|p| {
+        in_sync(&cli(p, &["INFO", "replication"]))
     })
+}
+
+/// Whether `INFO replication` is a master's, or a replica's whose link is
+/// up (its first full copy loaded).
+fn in_sync(info: &str) -> bool {
+    info.contains("role:master") || info.contains("master_link_status:up")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_sync;
+
+    #[test]
+    fn a_replica_is_in_sync_once_its_link_is_up() {
+        assert!(in_sync(
+            "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"
+        ));
+        let loading = "role:slave\r\nmaster_link_status:down\r\nmaster_sync_in_progress:1\r\n";
+        assert!(!in_sync(loading));
+        assert!(in_sync("role:slave\r\nmaster_link_status:up\r\n"));
+    }
 }

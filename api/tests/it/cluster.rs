@@ -790,7 +790,9 @@ fn master_of(redis: &Sim, key: &str) -> u16 {
 }
 
 /// Whether the replica of the master on `port` has all its writes
-/// (`INFO replication`: the replica's offset has reached the master's).
+/// (`INFO replication`: the replica is online, past its first full copy,
+/// and its acknowledged offset has reached the master's; a replica still
+/// loading acknowledges 0, which a master with no backlog yet also says).
 fn replicated(port: u16) -> bool {
     let out = Command::new("redis-cli")
         .args(["-p", &port.to_string(), "INFO", "replication"])
@@ -803,7 +805,7 @@ fn replicated(port: u16) -> bool {
         .find_map(|l| l.strip_prefix("master_repl_offset:").and_then(number));
     let replica = info
         .lines()
-        .filter(|l| l.starts_with("slave"))
+        .filter(|l| l.starts_with("slave") && l.contains("state=online"))
         .flat_map(|l| l.split(','))
         .find_map(|kv| kv.strip_prefix("offset=").and_then(number));
     matches!((master, replica), (Some(m), Some(r)) if r >= m)
