@@ -106,48 +106,79 @@ pub fn shape(id: &str) -> IdShape {
     }
 }
 
-/// Ids of digits only a side must show, and none with a letter, before it
-/// is surely decimal (a hex side shows a letter in all but about 2 % of
-/// 8-digit ids: eight without one happen about once in 10^13).
+/// Ids of digits only both sides must show, and none with a letter,
+/// before they are surely decimal on both (then a receipt reads as its
+/// submit did, whichever base they share).
 pub const DECIMAL_AFTER: u8 = 8;
 
+/// How far above the other side's largest id a side's id of digits only
+/// must be, read in hex, before that side is surely decimal while the
+/// other writes hex: read in hex it names no id the other side has given.
+pub const DECIMAL_BY_SIZE: u64 = 4;
+
 /// What a sender's ids have shown so far, on each side (for `auto`).
-// NOTE: one id with a letter a-f shows its side is hex; a side that showed
-// only digits, [`DECIMAL_AFTER`] times, is decimal. Once both sides are
-// known the relation is known ([`IdEvidence::known`]); before that a
-// receipt whose readings differ waits for it (a short, bounded while:
-// the driver's), then takes the best guess ([`IdEvidence::relation`]).
+// NOTE: one id with a letter a-f shows its side is hex. A side of digits
+// only is decimal against a hex side only by size: one of its ids, read in
+// hex, is [`DECIMAL_BY_SIZE`] times the other side's largest. Not by a
+// count of ids without a letter: a hex counter shows none for ten ids in
+// a row (1-9, 10-19...), and receipts lag their submits, so a hex side of
+// receipts that has not shown its first letter yet looked decimal against
+// submits that had (a receipt `10` then matched the message of `a`).
+// Once both sides are known the relation is known ([`IdEvidence::known`]);
+// before that a receipt whose readings differ waits for it (a short,
+// bounded while: the driver's), then takes the best guess
+// ([`IdEvidence::relation`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IdEvidence {
     /// A `submit_sm_resp` id with a letter a-f was seen.
     pub submit_letters: bool,
     /// `submit_sm_resp` ids of digits only seen (counted up to [`DECIMAL_AFTER`]).
     pub submit_digits: u8,
+    /// The largest `submit_sm_resp` id of hex digits, read in hex.
+    pub submit_max: u64,
     /// A receipt id with a letter a-f was seen.
     pub receipt_letters: bool,
     /// Receipt ids of digits only seen (counted up to [`DECIMAL_AFTER`]).
     pub receipt_digits: u8,
+    /// The largest receipt id of hex digits, read in hex.
+    pub receipt_max: u64,
 }
 
-/// The base one side writes ids in, once its ids have shown it.
-fn base(letters: bool, digits: u8) -> Option<u32> {
-    match (letters, digits >= DECIMAL_AFTER) {
-        (true, _) => Some(16),
-        (false, true) => Some(10),
-        (false, false) => None,
+/// An id of hex digits read in hex (`u64::MAX` when longer); `None` for
+/// other ids.
+pub fn hex_value(id: &str) -> Option<u64> {
+    if shape(id) == IdShape::Other {
+        return None;
     }
+    let digits = id.trim().trim_start_matches('0');
+    Some(u64::from_str_radix(digits, 16).unwrap_or(if digits.is_empty() { 0 } else { u64::MAX }))
+}
+
+/// Whether a side of digits only (`max`, read in hex) is shown decimal
+/// against a hex side whose largest id is `other_max`.
+fn decimal_by_size(max: u64, other_max: u64) -> bool {
+    max > other_max.saturating_mul(DECIMAL_BY_SIZE)
 }
 
 impl IdEvidence {
     /// The relation, once both sides have shown their base.
     pub fn known(self) -> Option<IdRelation> {
-        let submit = base(self.submit_letters, self.submit_digits)?;
-        let receipt = base(self.receipt_letters, self.receipt_digits)?;
-        Some(match (submit, receipt) {
-            (16, 10) => IdRelation::HexToDecimal,
-            (10, 16) => IdRelation::DecimalToHex,
-            _ => IdRelation::Same,
-        })
+        let known = |surely_decimal: bool, relation| surely_decimal.then_some(relation);
+        match (self.submit_letters, self.receipt_letters) {
+            (true, true) => Some(IdRelation::Same),
+            (false, false) => known(
+                self.submit_digits >= DECIMAL_AFTER && self.receipt_digits >= DECIMAL_AFTER,
+                IdRelation::Same,
+            ),
+            (true, false) => known(
+                decimal_by_size(self.receipt_max, self.submit_max),
+                IdRelation::HexToDecimal,
+            ),
+            (false, true) => known(
+                decimal_by_size(self.submit_max, self.receipt_max),
+                IdRelation::DecimalToHex,
+            ),
+        }
     }
 
     /// The relation known, else the best guess: a side that showed a
@@ -467,11 +498,15 @@ mod tests {
                 IdShape::Other
             ]
         );
-        let e = |submit_letters, submit_digits, receipt_letters, receipt_digits| IdEvidence {
+        // (letters, digits-only ids, largest id read in hex) of each side.
+        let e = |(submit_letters, submit_digits, submit_max),
+                 (receipt_letters, receipt_digits, receipt_max)| IdEvidence {
             submit_letters,
             submit_digits,
+            submit_max,
             receipt_letters,
             receipt_digits,
+            receipt_max,
         };
         let k = DECIMAL_AFTER;
         let (same, h2d, d2h) = (
@@ -479,28 +514,84 @@ mod tests {
             IdRelation::HexToDecimal,
             IdRelation::DecimalToHex,
         );
+        let none = (false, 0, 0);
+        // A hex counter's ids up to 0x1e; a decimal one's up to 30, read
+        // in hex (0x30); a decimal one's up to 200, read in hex (0x200).
+        let hex = (true, 9, 0x1e);
+        let (dec30, dec200) = ((false, k, 0x30), (false, k, 0x200));
         // (evidence, known, best guess)
         let table = [
-            (e(false, 0, false, 0), None, same),
+            (e(none, none), None, same),
             // Letters on both sides: hex on both, whatever else was seen.
-            (e(true, 3, true, 0), Some(same), same),
+            (e(hex, (true, 0, 0x1e)), Some(same), same),
             // Only digits on both sides, enough of them: decimal on both.
-            (e(false, k, false, k), Some(same), same),
-            (e(false, k - 1, false, k), None, same),
-            // Letters at submit, only digits in receipts: decimal receipts,
-            // a guess until enough receipts showed no letter.
-            (e(true, 0, false, 1), None, h2d),
-            (e(true, 0, false, k), Some(h2d), h2d),
+            (e(dec30, dec30), Some(same), same),
+            (e((false, k - 1, 0x30), dec30), None, same),
+            // Letters at submit, only digits in receipts: decimal receipts
+            // only once a receipt, read in hex, is beyond every submit...
+            (e(hex, dec200), Some(h2d), h2d),
+            // ...not for receipts that may be a hex counter's before its
+            // first letter (its receipts come after its submits), however
+            // many: a guess.
+            (e(hex, (false, 1, 9)), None, h2d),
+            (e(hex, (false, k, 9)), None, h2d),
+            (e(hex, dec30), None, h2d),
             // ...and the reverse.
-            (e(false, 1, true, 0), None, d2h),
-            (e(false, k, true, 0), Some(d2h), d2h),
+            (e(dec200, (true, 0, 0x1e)), Some(d2h), d2h),
+            (e((false, 1, 9), hex), None, d2h),
             // Letters at submit and no receipt yet: nothing to say.
-            (e(true, 0, false, 0), None, same),
+            (e(hex, none), None, same),
         ];
         for (evidence, known, guess) in table {
             assert_eq!(evidence.known(), known, "{evidence:?}");
             assert_eq!(evidence.relation(), guess, "{evidence:?}");
         }
+    }
+
+    /// A hex counter from 1, its receipts out of order: the receipt `10`
+    /// (the 16th message) comes after the submits up to `1e` and the
+    /// receipts `1` to `9`, before the receipt `a`. It waits (its readings
+    /// differ and the relation is not known), and reads as `10` once `a`
+    /// showed the receipts are hex; it never reads as `a`.
+    #[test]
+    fn a_hex_counters_receipt_before_its_first_letter_waits() {
+        let mut evidence = IdEvidence::default();
+        let mut saw = |receipt: bool, id: &str| {
+            let (letters, digits, max) = match receipt {
+                false => (
+                    &mut evidence.submit_letters,
+                    &mut evidence.submit_digits,
+                    &mut evidence.submit_max,
+                ),
+                true => (
+                    &mut evidence.receipt_letters,
+                    &mut evidence.receipt_digits,
+                    &mut evidence.receipt_max,
+                ),
+            };
+            match shape(id) {
+                IdShape::HexLetters => *letters = true,
+                IdShape::Digits => *digits = (*digits + 1).min(DECIMAL_AFTER),
+                IdShape::Other => {}
+            }
+            *max = (*max).max(hex_value(id).unwrap_or(0));
+            evidence
+        };
+        for n in 1..=0x1e {
+            saw(false, &format!("{n:x}"));
+        }
+        for n in 1..=9 {
+            saw(true, &n.to_string());
+        }
+        let before = saw(true, "10");
+        let auto = ReceiptIdFormat::Auto;
+        assert!(auto.undecided("10", before), "{before:?}");
+        let after = saw(true, "a");
+        assert!(!auto.undecided("10", after));
+        assert_eq!(auto.receipt_id("10", after.relation()), "10");
+        assert_eq!(hex_value("0001A"), Some(26));
+        assert_eq!(hex_value("x"), None);
+        assert_eq!(hex_value("fffffffffffffffff"), Some(u64::MAX));
     }
 
     /// While the relation is not known, a receipt whose readings differ

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::rate::RateRing;
-use crate::core::receipts::{shape, IdEvidence, IdShape, DECIMAL_AFTER};
+use crate::core::receipts::{hex_value, shape, IdEvidence, IdShape, DECIMAL_AFTER};
 
 /// Live state of one sender. Created once per sender name and kept across
 /// catalog snapshots (so counters survive configuration changes).
@@ -57,8 +57,10 @@ pub struct SenderLive {
     /// submit (bit 0), a letter in a receipt (bit 1)...
     id_letters: AtomicU8,
     /// ...and ids of digits only, at submit and in receipts (counted up to
-    /// [`DECIMAL_AFTER`]).
+    /// [`DECIMAL_AFTER`])...
     id_digits: [AtomicU8; 2],
+    /// ...and the largest id of hex digits on each side, read in hex.
+    id_max: [AtomicU64; 2],
 }
 
 /// A sender's recent activity (SPEC §5.7, the console's senders screen):
@@ -107,6 +109,7 @@ impl SenderLive {
             sidelined: AtomicU64::new(0),
             id_letters: AtomicU8::new(0),
             id_digits: [AtomicU8::new(0), AtomicU8::new(0)],
+            id_max: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -114,6 +117,12 @@ impl SenderLive {
     /// `receipt`) in a receipt, for the `auto` receipt-id format.
     pub fn saw_id(&self, receipt: bool, id: &str) {
         let side = usize::from(receipt);
+        if let Some(value) = hex_value(id) {
+            let max = &self.id_max[side];
+            if max.load(Ordering::Relaxed) < value {
+                max.fetch_max(value, Ordering::Relaxed);
+            }
+        }
         match shape(id) {
             IdShape::HexLetters => {
                 let bit = 1 << side;
@@ -142,8 +151,10 @@ impl SenderLive {
         IdEvidence {
             submit_letters: letters & 1 != 0,
             submit_digits: digits(0),
+            submit_max: self.id_max[0].load(Ordering::Relaxed),
             receipt_letters: letters & 2 != 0,
             receipt_digits: digits(1),
+            receipt_max: self.id_max[1].load(Ordering::Relaxed),
         }
     }
 
