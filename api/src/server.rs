@@ -162,7 +162,7 @@ async fn accept_loop(api: &Rc<ShardApi>, listener: &Listener) {
         .await;
         match next {
             None => return,
-            Some(Ok(conn)) => rt::spawn(serve_connection(api.clone(), conn)),
+            Some(Ok(conn)) => rt::spawn_latency(serve_connection(api.clone(), conn)),
             Some(Err(e)) => {
                 tracing::warn!("accept failed: {e}");
                 rt::sleep(Duration::from_millis(10)).await;

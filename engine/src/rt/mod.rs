@@ -78,6 +78,62 @@ where
     glommio::spawn_local(future).detach();
 }
 
+thread_local! {
+    /// This executor's queue for tasks whose latency matters.
+    static LATENCY_QUEUE: std::cell::OnceCell<glommio::TaskQueueHandle> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// How long work in the default queue runs before a task of the latency
+/// queue with work to do gets its turn (its I/O completing preempts it).
+const LATENCY_TURN: Duration = Duration::from_millis(1);
+
+/// Spawns a task on the current shard in its latency queue (HTTP
+/// connections): when its I/O completes, the delivery work running in the
+/// default queue yields to it within [`LATENCY_TURN`], instead of running
+/// to the end of its time slice first; each queue has the same share of
+/// the core when both have work.
+pub fn spawn_latency<F>(future: F)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let queue = LATENCY_QUEUE.with(|q| {
+        *q.get_or_init(|| {
+            glommio::executor().create_task_queue(
+                glommio::Shares::default(),
+                glommio::Latency::Matters(LATENCY_TURN),
+                "latency",
+            )
+        })
+    });
+    spawn_into(queue, future);
+}
+
+/// Spawns a task on the current shard in its default queue (delivery
+/// work), wherever it is spawned from: work an HTTP request starts (the
+/// routing of what it accepted) does not take the latency queue's turns.
+/// It runs when the executor next serves that queue, not in place.
+pub fn spawn_throughput<F>(future: F)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_into(glommio::TaskQueueHandle::default(), future);
+}
+
+/// Spawns a detached task into `queue` of the current executor.
+fn spawn_into<F>(queue: glommio::TaskQueueHandle, future: F)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    // It fails only for a queue that does not exist; ours do.
+    if let Err(e) = glommio::spawn_local_into(future, queue).map(|t| t.detach()) {
+        tracing::error!("spawning into task queue {}: {e}", queue.index());
+    }
+}
+
 /// A handle to a task spawned with [`spawn_task`]; awaiting it yields the
 /// task's output, dropping it cancels the task.
 pub struct LocalTask<T>(glommio::Task<T>);

@@ -98,7 +98,7 @@ pub fn route_soon(shard: &Rc<Shard>, ids: Vec<MessageId>) {
         return;
     }
     let shard = shard.clone();
-    rt::spawn(async move { route(&shard, ids).await });
+    rt::spawn_throughput(async move { route(&shard, ids).await });
 }
 
 /// Routes messages owned by this shard (`core::lifecycle::route`); the
