@@ -5,7 +5,11 @@
 //! is buffered, runs the write + fdatasync on the blocking pool (the core never
 //! blocks) and wakes every waiter the sync covered. While one flush is in
 //! flight, new records accumulate and the next flush covers all of them: the
-//! busier the shard, the bigger the groups. An idle shard flushes at once.
+//! busier the shard, the bigger the groups. An idle shard flushes at once
+//! for a waiter. Records nobody waits for (background state changes:
+//! routed, submitted, delivered) do not start a flush of their own: the
+//! next waiter's flush covers them, or, when none comes, one within
+//! [`BACKGROUND_FLUSH`]. A message's later steps cost no fdatasync each.
 //!
 //! Failure is fail-stop: a failed fsync poisons the WAL and every waiter, now
 //! and later, gets [`WalError::Poisoned`]. A full disk fails only the records
@@ -48,11 +52,18 @@ impl From<mcmp_storage::Error> for WalError {
 
 type Waiter = (u64, oneshot::Sender<Result<(), WalError>>);
 
+/// How long records nobody waits for may stay buffered before a flush of
+/// their own (reports wait for their message's final record: at most this
+/// much later at low load; under load a waiter's flush comes first).
+pub const BACKGROUND_FLUSH: Duration = Duration::from_millis(2);
+
 /// The shard's WAL with its group-commit flusher. Owned by one shard.
 pub struct LocalWal {
     wal: RefCell<Wal>,
     waiters: RefCell<VecDeque<Waiter>>,
     kick: LocalNotify,
+    /// Records nobody waits for were appended.
+    background: LocalNotify,
     poisoned: Cell<bool>,
     sync_interval: Option<Duration>,
     appended: Cell<u64>,
@@ -81,6 +92,7 @@ impl LocalWal {
             wal: RefCell::new(wal),
             waiters: RefCell::new(VecDeque::new()),
             kick: LocalNotify::default(),
+            background: LocalNotify::default(),
             sync_interval: matches!(durability, Durability::Interval).then_some(sync_interval),
             appended: Cell::new(0),
             last_lsn: Cell::new(last),
@@ -200,7 +212,8 @@ impl LocalWal {
         if last > 0 {
             self.last_lsn.set(last);
         }
-        self.kick.notify();
+        // No kick: the flusher finds them within BACKGROUND_FLUSH.
+        self.background.notify();
         Ok(last)
     }
 
@@ -221,7 +234,22 @@ impl LocalWal {
 
     async fn flusher(self: Rc<Self>) {
         loop {
-            self.kick.notified().await;
+            // Records nobody waits for are flushed a little later, with
+            // whatever a waiter brings meanwhile.
+            let urgent = futures_lite::future::or(
+                async {
+                    self.kick.notified().await;
+                    true
+                },
+                async {
+                    self.background.notified().await;
+                    false
+                },
+            )
+            .await;
+            if !urgent {
+                self.kick.sleep_unless_notified(BACKGROUND_FLUSH).await;
+            }
             while self.flush_once().await {
                 self.prepare_spare();
             }
@@ -337,5 +365,68 @@ impl LocalWal {
             let outcome = rt::blocking(move || job.run()).await;
             let _ = self.wal.borrow_mut().complete_flush(outcome);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mcmp_storage::fs::StdFileSystem;
+    use mcmp_storage::WalOptions;
+
+    use super::*;
+    use crate::codec::LinkRecord;
+    use crate::model::MessageId;
+
+    fn link(n: u64) -> Record {
+        Record::Link(LinkRecord {
+            id: MessageId(n),
+            fallback_message_id: MessageId(n + 1),
+        })
+    }
+
+    /// A waiter's flush covers the records appended before it with nobody
+    /// waiting; a record nobody waits for becomes durable on its own.
+    #[test]
+    fn records_nobody_waits_for_are_flushed_with_a_waiters_or_on_their_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().to_path_buf();
+        let done = rt::run_shards(1, move |_| {
+            let path = path.clone();
+            async move {
+                let opts = WalOptions {
+                    durability: Durability::Fsync,
+                    ..WalOptions::default()
+                };
+                let (wal, _) =
+                    Wal::open(&path, Arc::new(StdFileSystem), opts, |_, _, _| {}).expect("open");
+                let http = Rc::new(crate::http_client::HttpClient::new());
+                let alerts = crate::alerts::Alerts::new(0, None, Default::default(), http);
+                let metrics = Rc::new(crate::metrics::LocalMetrics::new());
+                let wal = LocalWal::start(
+                    wal,
+                    Durability::Fsync,
+                    Duration::from_secs(1),
+                    metrics,
+                    Rc::new(alerts),
+                );
+                wal.append_background(&[link(1)]).expect("append");
+                let second = wal.append_background(&[link(3)]).expect("append");
+                wal.durable(second).await.expect("durable");
+                assert!(wal.acked_lsn() >= second);
+                let third = wal.append_background(&[link(5)]).expect("append");
+                let on_its_own = async {
+                    while wal.acked_lsn() < third {
+                        wal.acked_moved().await;
+                    }
+                };
+                rt::timeout(Duration::from_secs(10), on_its_own)
+                    .await
+                    .is_some()
+            }
+        })
+        .expect("executor");
+        assert_eq!(done, vec![true]);
     }
 }
