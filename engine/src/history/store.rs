@@ -186,6 +186,9 @@ impl Store {
                 );
             }
         }
+        // Readers wait for this lock: it is not held while fjall may halt
+        // a commit (for up to a second when its journals are full).
+        drop(parts);
         batch.commit()
     }
 
@@ -240,6 +243,7 @@ impl Store {
             let key = [&b"b"[..], &rec.at_ms.to_be_bytes(), &rec.id.0.to_be_bytes()].concat();
             batch.insert(&part.handle, key, encode(rec));
         }
+        drop(parts);
         batch.commit()
     }
 
