@@ -12,12 +12,8 @@ set -euo pipefail
 R=${R:-target/release}; OUT=${OUT:-docs/perf/session10}; HERE=$(dirname "$0")
 LT="$R/mcmp-loadtest"; DATA=/tmp/mcmp-perf-data; PORT=18090; U=http://127.0.0.1:$PORT
 mkdir -p "$OUT"
-stop_server() {
-    [ -f "$DATA.pid" ] || return 0
-    kill "$(cat "$DATA.pid")" 2>/dev/null || true
-    while kill -0 "$(cat "$DATA.pid")" 2>/dev/null; do sleep 0.1; done
-    rm -f "$DATA.pid"
-}
+# stop_server, drain
+. "$HERE/../server.sh"
 trap stop_server EXIT
 # user+system ticks of every thread of PID, as "tid name ticks" lines.
 threads() {
@@ -40,12 +36,7 @@ rate=${1:-$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))[
 # The server's user + system CPU seconds so far.
 cpu() { python3 -c 'import os,sys; f=open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")",1)[1].split(); print((int(f[11])+int(f[12]))/os.sysconf("SC_CLK_TCK"))' "$1"; }
 c0=$(cpu "$pid"); t0=$(date +%s.%N)
-for _ in $(seq 1200); do
-    left=$(curl -sf $U/admin/v1/stats -H "Authorization: Bearer adm" |
-        python3 -c 'import json,sys; d=json.load(sys.stdin); print(max(d["live_messages"], d["memory_messages"]))')
-    [ "$left" -lt 1000 ] && break
-    sleep 0.1
-done
+drain
 python3 - "$c0" "$(cpu "$pid")" "$t0" "$OUT/closed.json" <<'PY' | tee "$OUT/drain.txt"
 import json, sys, time
 c0, c1, t0 = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])

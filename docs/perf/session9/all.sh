@@ -16,27 +16,9 @@ LT="$R/mcmp-loadtest"
 DATA=/tmp/mcmp-perf-data; PORT=18090; U=http://127.0.0.1:$PORT
 
 say() { echo; echo "=== $* ($(date +%T))"; }
-stop_server() {
-    [ -f "$DATA.pid" ] || return 0
-    kill "$(cat "$DATA.pid")" 2>/dev/null || true
-    while kill -0 "$(cat "$DATA.pid")" 2>/dev/null; do sleep 0.1; done
-    rm -f "$DATA.pid"
-}
+# stop_server, drain
+. "$HERE/../server.sh"
 trap stop_server EXIT
-
-# Waits (at most 120 s) until the server has delivered what the last run
-# left behind and written it to the history store, so that the next run
-# measures its own load.
-drain() {
-    for _ in $(seq 1200); do
-        local left
-        left=$(curl -sf $U/admin/v1/stats -H "Authorization: Bearer adm" |
-            python3 -c 'import json,sys; d=json.load(sys.stdin); print(max(d["live_messages"], d["memory_messages"]))')
-        [ "$left" -lt 1000 ] && { echo "drained ($left left in memory)"; return; }
-        sleep 0.1
-    done
-    echo "not drained after 120 s"
-}
 
 # Single-message accept (closed loop, 64 connections) beside a bare hyper
 # server in the same run; p99 at half that rate (open loop); batches of 100.
