@@ -19,7 +19,9 @@ start() {
     MCMP_ADMIN_TOKEN=adm "$R/mcmp" serve --listen 127.0.0.1:$PORT --data-dir "$DATA" "${extra[@]}" > "$DATA.log" 2>&1 &
     echo $! > "$DATA.pid"
     local U=$scheme://127.0.0.1:$PORT
-    for _ in $(seq 100); do "${curl[@]}" $U/readyz >/dev/null && break; sleep 0.1; done
+    local ready=""
+    for _ in $(seq 300); do "${curl[@]}" $U/readyz >/dev/null && { ready=1; break; }; sleep 0.1; done
+    [ -n "$ready" ] || { echo "the $1 server did not answer /readyz in 30 s (log: $DATA.log)" >&2; return 1; }
     "${curl[@]}" -XPUT $U/admin/v1/customers/PERF -H "$A" -d '{"name":"perf"}' >/dev/null
     "${curl[@]}" -XPUT $U/admin/v1/customers/PERF/services -H "$A" -d '{"channels":{"SMS":{"enabled":true,"tps":0}}}' >/dev/null
     "${curl[@]}" -XPUT $U/admin/v1/customers/PERF/bill-codes/B1 -H "$A" -d '{"ad":false}' >/dev/null
@@ -29,12 +31,20 @@ start() {
     "${curl[@]}" -XPOST $U/admin/v1/customers/PERF/clients -H "$A" -d '{}' | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["client_id"], d["client_secret"])'
 }
 # The server is not this shell's child (started in a process substitution): poll until it is gone.
-stop() { local pid; pid=$(cat $DATA.pid); kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; }
+stop() {
+    [ -f $DATA.pid ] || return 0
+    local pid; pid=$(cat $DATA.pid); kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    rm -f $DATA.pid
+}
+# A round that fails (its server did not start, the load failed) leaves no server behind.
+trap stop EXIT
 rate() { python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["throughput"]["accepted_per_sec"]))' "$1"; }
 
 for round in $(seq "$ROUNDS"); do
     for mode in plain tls; do
-        read -r CID SEC < <(start $mode)
+        read -r CID SEC < <(start $mode) || true
+        [ -n "${SEC:-}" ] || { echo "round $round $mode: the server could not be set up" >&2; exit 1; }
         scheme=http; ca=(); [ $mode = tls ] && { scheme=https; ca=(--tls-ca "$TLSDIR/ca.pem"); }
         "$R/mcmp-loadtest" --duration "$SECS" run --target $scheme://127.0.0.1:$PORT "${ca[@]}" \
             --client-id "$CID" --client-secret "$SEC" --rate 0 --connections 64 --batch 1 \
