@@ -388,4 +388,29 @@ mod tests {
         assert_eq!(live.window_outcomes(), (0, HEALTH_MIN_ERRORS - 1));
         assert!(live.healthy(t1));
     }
+
+    /// A hex counter from 1, its receipts out of order: the receipt `10`
+    /// (the 16th message) comes after the submits up to `1e` and the
+    /// receipts `1` to `9`, before the receipt `a`. It waits (its readings
+    /// differ and the relation is not known), and reads as `10` once `a`
+    /// showed the receipts are hex; it never reads as `a`.
+    #[test]
+    fn a_hex_counters_receipt_before_its_first_letter_waits() {
+        use crate::core::receipts::ReceiptIdFormat;
+        let live = SenderLive::new(1);
+        for n in 1..=0x1e {
+            live.saw_id(false, &format!("{n:x}"));
+        }
+        for n in 1..=9 {
+            live.saw_id(true, &n.to_string());
+        }
+        live.saw_id(true, "10");
+        let auto = ReceiptIdFormat::Auto;
+        let before = live.id_evidence();
+        assert!(auto.undecided("10", before), "{before:?}");
+        live.saw_id(true, "a");
+        let after = live.id_evidence();
+        assert!(!auto.undecided("10", after), "{after:?}");
+        assert_eq!(auto.receipt_id("10", after.relation()), "10");
+    }
 }
